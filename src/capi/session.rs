@@ -1,0 +1,180 @@
+//! `mm_session`: create, destroy, memory report.
+
+use std::os::raw::{c_char, c_void};
+use std::path::PathBuf;
+
+use crate::error::{fail, mm_status, Result};
+use crate::ffi::{boundary, c_str, opt_c_str, required, versioned};
+use crate::memory::{self, mm_memory_stats};
+use crate::registry;
+use crate::session::{Session, SessionConfig};
+
+/// A loaded multimodal model: text model, context and projector behind one handle. Calls on one
+/// session are serialized (a second thread waits for the first); different sessions run in
+/// parallel.
+pub struct mm_session {
+    _private: [u8; 0],
+}
+
+/// Load progress: `user_data` as given in the params, and the progress of the whole load
+/// (model, then projector) in [0, 1]. Return false to cancel: create then frees everything and
+/// returns `MM_ERR_CANCELLED`. Called on the thread that calls `mm_session_create`.
+pub type mm_progress_callback = Option<unsafe extern "C" fn(user_data: *mut c_void, progress: f32) -> bool>;
+
+/// What `mm_session_create` loads, and how. Get one from `mm_session_params_default()`, then
+/// set fields: `struct_size` tells the library which version of this struct the caller has.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mm_session_params {
+    /// `sizeof(mm_session_params)` of the caller's header; set by `mm_session_params_default`.
+    pub struct_size: u32,
+    /// Layers of the text model to put on the GPU; -1 (default): all. Ignored by CPU builds.
+    pub n_gpu_layers: i32,
+    /// Path of the text model (GGUF). Required. Borrowed during the call only.
+    pub model_path: *const c_char,
+    /// Path of the projector (mmproj GGUF); NULL (default): a text-only session. Borrowed.
+    pub mmproj_path: *const c_char,
+    /// Context window in tokens (default 4096).
+    pub n_ctx: u32,
+    /// Most tokens evaluated in one step (default 512).
+    pub n_batch: u32,
+    /// CPU threads; 0 (default): the machine's hardware threads, at most 8.
+    pub n_threads: i32,
+    /// Seed of requests that do not set one; 0xFFFFFFFF (default): random.
+    pub seed: u32,
+    /// Run the projector on the GPU when there is one (default true).
+    pub mmproj_use_gpu: bool,
+    /// Map the model file instead of reading it (default true).
+    pub use_mmap: bool,
+    /// The text that marks where a media item goes in a prompt; NULL (default): mtmd's default
+    /// marker (`mm_session_marker` tells which). Borrowed during the call only.
+    pub media_marker: *const c_char,
+    /// Optional load progress callback (default NULL).
+    pub progress_callback: mm_progress_callback,
+    /// Passed to `progress_callback`.
+    pub progress_user_data: *mut c_void,
+}
+
+/// The bytes every version of `mm_session_params` has: up to and including `mmproj_path`.
+const PARAMS_MIN_SIZE: usize = std::mem::offset_of!(mm_session_params, mmproj_path) + std::mem::size_of::<*const c_char>();
+
+/// Default session parameters, with `struct_size` set. Paths are NULL: set `model_path`.
+#[no_mangle]
+pub extern "C" fn mm_session_params_default() -> mm_session_params {
+    let d = SessionConfig::default();
+    mm_session_params {
+        struct_size: std::mem::size_of::<mm_session_params>() as u32,
+        n_gpu_layers: d.n_gpu_layers,
+        model_path: std::ptr::null(),
+        mmproj_path: std::ptr::null(),
+        n_ctx: d.n_ctx,
+        n_batch: d.n_batch,
+        n_threads: d.n_threads,
+        seed: d.seed,
+        mmproj_use_gpu: d.mmproj_use_gpu,
+        use_mmap: d.use_mmap,
+        media_marker: std::ptr::null(),
+        progress_callback: None,
+        progress_user_data: std::ptr::null_mut(),
+    }
+}
+
+/// The handle as the registry knows it.
+pub(crate) fn handle_of(s: *const mm_session) -> usize {
+    s as usize
+}
+
+/// Loads the text model, creates its context and loads the projector, as `params` says; on
+/// success `*out` is a new session. On failure `*out` is NULL, everything loaded so far has been
+/// freed, and `mm_last_error()` names the file and the cause. `params` and its strings are
+/// borrowed for the call only. The caller owns the session and frees it with
+/// `mm_session_destroy`.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out: *mut *mut mm_session) -> mm_status {
+    boundary("mm_session_create", || {
+        if out.is_null() {
+            return fail(mm_status::MM_ERR_NULL_ARGUMENT, "out is NULL");
+        }
+        *out = std::ptr::null_mut();
+        let p = versioned(params, mm_session_params_default(), PARAMS_MIN_SIZE, "params")?;
+        let mut progress = |fraction: f32| match p.progress_callback {
+            Some(cb) => cb(p.progress_user_data, fraction),
+            None => true,
+        };
+        let config = SessionConfig {
+            model_path: PathBuf::from(c_str(p.model_path, "params.model_path")?),
+            mmproj_path: opt_c_str(p.mmproj_path, "params.mmproj_path")?.map(PathBuf::from),
+            n_ctx: p.n_ctx,
+            n_batch: p.n_batch,
+            n_threads: p.n_threads,
+            n_gpu_layers: p.n_gpu_layers,
+            mmproj_use_gpu: p.mmproj_use_gpu,
+            use_mmap: p.use_mmap,
+            seed: p.seed,
+            media_marker: opt_c_str(p.media_marker, "params.media_marker")?.map(str::to_owned),
+            progress: if p.progress_callback.is_some() { Some(&mut progress) } else { None },
+        };
+        let session = Session::create(config)?;
+        *out = registry::insert(session) as *mut mm_session;
+        Ok(())
+    })
+}
+
+/// Frees everything the session owns: projector, context, model and whatever it cached, in that
+/// order. If another thread is inside a call on this session, the call is asked to stop and
+/// destroy waits for it to return. NULL is a no-op (`MM_OK`); a handle already destroyed gives
+/// `MM_ERR_INVALID_HANDLE` and touches nothing.
+#[no_mangle]
+pub extern "C" fn mm_session_destroy(s: *mut mm_session) -> mm_status {
+    boundary("mm_session_destroy", || {
+        if s.is_null() {
+            return Ok(());
+        }
+        let cell = registry::remove(handle_of(s))?;
+        cell.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        let session = cell.lock().take();
+        drop(session);
+        Ok(())
+    })
+}
+
+/// Runs `f` on the live session behind `s`, holding its lock.
+pub(crate) fn with_session<T>(s: *const mm_session, f: impl FnOnce(&mut Session, &std::sync::atomic::AtomicBool) -> Result<T>) -> Result<T> {
+    if s.is_null() {
+        return fail(mm_status::MM_ERR_NULL_ARGUMENT, "session is NULL");
+    }
+    let cell = registry::get(handle_of(s))?;
+    let mut guard = cell.lock();
+    match guard.as_mut() {
+        Some(session) => f(session, &cell.cancel),
+        None => fail(mm_status::MM_ERR_INVALID_HANDLE, "the session was destroyed"),
+    }
+}
+
+/// Fills `*out` with the bytes the session holds, by use and by place (see `mm_memory_stats`
+/// for which figures are exact). The projector's figure costs a dry-run read of its metadata.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_memory(s: *const mm_session, out: *mut mm_memory_stats) -> mm_status {
+    boundary("mm_session_memory", || {
+        required(out as *const mm_memory_stats, "out")?;
+        let stats = with_session(s, |session, _| memory::stats(session))?;
+        *out = stats;
+        Ok(())
+    })
+}
+
+/// The marker that stands for a media item in this session's prompts. Owned by the session:
+/// valid until it is destroyed. NULL for an invalid handle (see `mm_last_error`).
+#[no_mangle]
+pub extern "C" fn mm_session_marker(s: *const mm_session) -> *const c_char {
+    let mut out = std::ptr::null();
+    let status = boundary("mm_session_marker", || {
+        out = with_session(s, |session, _| Ok(session.marker_c().as_ptr()))?;
+        Ok(())
+    });
+    if status == mm_status::MM_OK {
+        out
+    } else {
+        std::ptr::null()
+    }
+}

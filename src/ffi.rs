@@ -1,0 +1,121 @@
+//! Plumbing for the `extern "C"` layer: the panic boundary every export runs in, and checked
+//! conversions of C arguments.
+
+use std::ffi::CStr;
+use std::os::raw::c_char;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::error::{clear_last_error, fail, mm_status, set_last_error, Result};
+
+/// Runs the body of the export `name`: a panic becomes `MM_ERR_INTERNAL`, an error is recorded
+/// as the thread's last error, success clears it. No export returns a status any other way.
+pub fn boundary(name: &str, body: impl FnOnce() -> Result<()>) -> mm_status {
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => {
+            clear_last_error();
+            mm_status::MM_OK
+        }
+        Ok(Err(e)) => {
+            set_last_error(&format!("{name}: {}", e.message));
+            e.status
+        }
+        Err(payload) => {
+            set_last_error(&format!("{name}: internal error: {}", panic_message(&payload)));
+            mm_status::MM_ERR_INTERNAL
+        }
+    }
+}
+
+/// The boundary for exports that return a value instead of a status: a panic gives `neutral`.
+pub fn boundary_value<T>(name: &str, neutral: T, body: impl FnOnce() -> T) -> T {
+    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        set_last_error(&format!("{name}: internal error: {}", panic_message(&payload)));
+        neutral
+    })
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// A required pointer argument as a reference.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a valid `T` for the lifetime chosen by the caller.
+pub unsafe fn required<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
+    match ptr.as_ref() {
+        Some(r) => Ok(r),
+        None => fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL")),
+    }
+}
+
+/// A required NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string that outlives `'a`.
+pub unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
+    }
+    CStr::from_ptr(ptr)
+        .to_str()
+        .or_else(|_| fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what} is not valid UTF-8")))
+}
+
+/// An optional string argument: NULL gives `None`.
+///
+/// # Safety
+/// As for [`c_str`].
+pub unsafe fn opt_c_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        c_str(ptr, what).map(Some)
+    }
+}
+
+/// A `(pointer, count)` array argument as a slice; NULL is accepted when `len` is 0.
+///
+/// # Safety
+/// `ptr` must point to `len` valid elements when `len > 0`.
+pub unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T]> {
+    if len == 0 {
+        Ok(&[])
+    } else if ptr.is_null() {
+        fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL but its count is {len}"))
+    } else {
+        Ok(std::slice::from_raw_parts(ptr, len))
+    }
+}
+
+/// Reads a caller's versioned struct, whose first field is `struct_size: u32` (the caller's
+/// `sizeof`): fields the caller's version lacks keep `defaults`, and bytes of a newer version
+/// that this library does not know must be zero. `min_size` covers the fields every version has.
+///
+/// # Safety
+/// `ptr` must be NULL or point to at least `struct_size` readable bytes.
+pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, min_size: usize, what: &str) -> Result<T> {
+    if ptr.is_null() {
+        return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
+    }
+    let size = std::ptr::read_unaligned(ptr as *const u32) as usize;
+    let ours = std::mem::size_of::<T>();
+    if size < min_size {
+        return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what}.struct_size is {size}, less than the {min_size} bytes of its first version; initialise it with its _default() function"));
+    }
+    if size > ours {
+        let extra = std::slice::from_raw_parts((ptr as *const u8).add(ours), size - ours);
+        if extra.iter().any(|&b| b != 0) {
+            return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what} sets fields this library version does not know (struct_size {size}, known {ours}); upgrade the library"));
+        }
+    }
+    let mut out = defaults;
+    std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, size.min(ours));
+    Ok(out)
+}

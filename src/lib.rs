@@ -1,0 +1,26 @@
+//! mm-session: one handle for a multimodal llama.cpp model (text model, context and projector)
+//! that frees every byte when destroyed, with a C ABI (`include/mm_session.h`).
+//!
+//! The safe core is [`session::Session`]; [`capi`] is the thin `extern "C"` layer over it.
+
+#![allow(non_camel_case_types)]
+
+mod backend;
+pub mod capi;
+mod error;
+mod ffi;
+pub mod fixtures;
+mod generate;
+mod gguf_check;
+mod llama;
+mod log;
+mod media;
+mod memory;
+mod registry;
+pub mod session;
+
+pub use error::{mm_status, Error};
+pub use generate::mm_stop_reason;
+pub use log::{mm_log_callback, mm_log_level};
+pub use media::Media;
+pub use memory::mm_memory_stats;

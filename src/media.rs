@@ -1,0 +1,59 @@
+//! Media items of a request, and their decoding into mtmd bitmaps.
+
+use std::ffi::CString;
+use std::path::Path;
+
+use llama_cpp_sys_2 as sys;
+
+use crate::error::{fail, mm_status::*, Error, Result};
+use crate::gguf_check::check_regular_file;
+use crate::llama::{Bitmap, Projector};
+
+/// One image or audio clip, borrowed from the caller.
+pub enum Media<'a> {
+    /// A file that mtmd's helper decodes (PNG, JPEG, BMP, GIF, ...; WAV, MP3, FLAC).
+    File(&'a Path),
+    /// The bytes of such a file.
+    Encoded(&'a [u8]),
+    /// Raw pixels, 3 bytes (R, G, B) each, row after row.
+    Rgb { width: u32, height: u32, pixels: &'a [u8] },
+}
+
+/// Decodes item `index` and checks that the projector can take its kind.
+pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitmap> {
+    let what = format!("media item {index}");
+    let bitmap = match media {
+        Media::File(path) => {
+            check_regular_file(path, &what)?;
+            let path_c = CString::new(path.to_string_lossy().as_bytes()).or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: path contains a NUL byte")))?;
+            let w = unsafe { sys::mtmd_helper_bitmap_init_from_file(projector.as_ptr(), path_c.as_ptr(), false, sys::mtmd_helper_init_opt_default()) };
+            Bitmap::from_helper(w).ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what} {}: not a decodable image or audio file", path.display())))?
+        }
+        Media::Encoded(bytes) => {
+            if bytes.is_empty() {
+                return fail(MM_ERR_MEDIA_DECODE, format!("{what}: the buffer is empty"));
+            }
+            let w = unsafe { sys::mtmd_helper_bitmap_init_from_buf(projector.as_ptr(), bytes.as_ptr(), bytes.len(), false, sys::mtmd_helper_init_opt_default()) };
+            Bitmap::from_helper(w).ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: the {}-byte buffer is not a decodable image or audio file", bytes.len())))?
+        }
+        Media::Rgb { width, height, pixels } => {
+            let needed = (*width as u64) * (*height as u64) * 3;
+            if *width == 0 || *height == 0 {
+                return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: raw RGB image of {width}x{height} pixels is empty"));
+            }
+            if (pixels.len() as u64) < needed {
+                return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: raw RGB image of {width}x{height} needs {needed} bytes, got {}", pixels.len()));
+            }
+            Bitmap::from_raw(unsafe { sys::mtmd_bitmap_init(*width, *height, pixels.as_ptr()) })
+                .ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: mtmd could not take a {width}x{height} image")))?
+        }
+    };
+    let is_audio = unsafe { sys::mtmd_bitmap_is_audio(bitmap.as_ptr()) };
+    if is_audio && !projector.supports_audio() {
+        return fail(MM_ERR_UNSUPPORTED, format!("{what} is audio, but the projector has no audio encoder"));
+    }
+    if !is_audio && !projector.supports_vision() {
+        return fail(MM_ERR_UNSUPPORTED, format!("{what} is an image, but the projector has no vision encoder"));
+    }
+    Ok(bitmap)
+}
