@@ -1,6 +1,7 @@
 //! Media items of a request, and their decoding into mtmd bitmaps.
 
 use std::ffi::CString;
+use std::io::Read;
 use std::path::Path;
 
 use llama_cpp_sys_2 as sys;
@@ -19,12 +20,56 @@ pub enum Media<'a> {
     Rgb { width: u32, height: u32, pixels: &'a [u8] },
 }
 
+/// The formats mtmd's helper decodes in-process, by their first bytes. Anything else (for
+/// example TGA or WebP, or garbage) is refused here: the helper would otherwise hand it to an
+/// `ffprobe`/`ffmpeg` child process, which a library must not start behind its caller's back.
+fn sniff(head: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| head.starts_with(magic);
+    if starts(b"\x89PNG\r\n\x1a\n") {
+        Some("PNG")
+    } else if starts(&[0xFF, 0xD8, 0xFF]) {
+        Some("JPEG")
+    } else if starts(b"GIF87a") || starts(b"GIF89a") {
+        Some("GIF")
+    } else if starts(b"BM") {
+        Some("BMP")
+    } else if starts(b"8BPS") {
+        Some("PSD")
+    } else if starts(b"#?RADIANCE") || starts(b"#?RGBE") {
+        Some("HDR")
+    } else if head.len() >= 2 && head[0] == b'P' && (b'1'..=b'7').contains(&head[1]) {
+        Some("PNM")
+    } else if head.len() >= 12 && starts(b"RIFF") && &head[8..12] == b"WAVE" {
+        Some("WAV")
+    } else if starts(b"fLaC") {
+        Some("FLAC")
+    } else if starts(b"ID3") || (head.len() >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0) {
+        Some("MP3")
+    } else {
+        None
+    }
+}
+
+const FORMATS: &str = "PNG, JPEG, GIF, BMP, PSD, HDR, PNM, WAV, FLAC or MP3";
+
+fn check_format(head: &[u8], what: &str) -> Result<()> {
+    match sniff(head) {
+        Some(_) => Ok(()),
+        None => fail(MM_ERR_MEDIA_DECODE, format!("{what}: not a known media format (expected {FORMATS})")),
+    }
+}
+
 /// Decodes item `index` and checks that the projector can take its kind.
 pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitmap> {
     let what = format!("media item {index}");
     let bitmap = match media {
         Media::File(path) => {
             check_regular_file(path, &what)?;
+            let mut head = Vec::with_capacity(16);
+            std::fs::File::open(path)
+                .and_then(|f| std::io::Read::take(f, 16).read_to_end(&mut head))
+                .or_else(|e| fail(MM_ERR_MEDIA_DECODE, format!("{what} {}: cannot read it: {e}", path.display())))?;
+            check_format(&head, &format!("{what} {}", path.display()))?;
             let path_c = CString::new(path.to_string_lossy().as_bytes()).or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: path contains a NUL byte")))?;
             let w = unsafe { sys::mtmd_helper_bitmap_init_from_file(projector.as_ptr(), path_c.as_ptr(), false, sys::mtmd_helper_init_opt_default()) };
             Bitmap::from_helper(w).ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what} {}: not a decodable image or audio file", path.display())))?
@@ -33,6 +78,7 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
             if bytes.is_empty() {
                 return fail(MM_ERR_MEDIA_DECODE, format!("{what}: the buffer is empty"));
             }
+            check_format(bytes, &what)?;
             let w = unsafe { sys::mtmd_helper_bitmap_init_from_buf(projector.as_ptr(), bytes.as_ptr(), bytes.len(), false, sys::mtmd_helper_init_opt_default()) };
             Bitmap::from_helper(w).ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: the {}-byte buffer is not a decodable image or audio file", bytes.len())))?
         }
