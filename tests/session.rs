@@ -434,3 +434,36 @@ fn status_strings_and_version() {
     let v = unsafe { CStr::from_ptr(mm_version()) }.to_str().unwrap();
     assert_eq!(v, env!("CARGO_PKG_VERSION"));
 }
+
+unsafe extern "C" fn signal_first_piece(user_data: *mut c_void, _text: *const c_char, _len: usize) -> bool {
+    let tx = &*(user_data as *const std::sync::mpsc::SyncSender<()>);
+    let _ = tx.try_send(());
+    // Give destroy time to raise the cancel flag before the next token is sampled.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    true
+}
+
+#[test]
+fn destroy_waits_for_a_call_on_another_thread_and_cancels_it() {
+    let m = models();
+    let mut p = params(m);
+    p.n_ctx = 4096;
+    let s = create(&p).unwrap();
+    let handle = s as usize;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let worker = std::thread::spawn(move || {
+        let prompt = CString::new("Go on forever.").unwrap();
+        let mut a = ask_params(&prompt, &[]);
+        a.max_tokens = 4000;
+        a.temperature = 1.0;
+        a.on_text = Some(signal_first_piece);
+        a.user_data = &tx as *const _ as *mut c_void;
+        ask(handle as *mut mm_session, &a)
+    });
+    rx.recv().expect("generation started");
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+    // Destroy returned: the call has ended and everything is freed.
+    assert_eq!(mm_live_sessions(), 0);
+    let (st, msg) = worker.join().unwrap().expect_err("the call was cut short");
+    assert_eq!(st, mm_status::MM_ERR_CANCELLED, "{msg}");
+}

@@ -1,0 +1,102 @@
+# mm-session: `make demo` runs the main job on generated models, `make test` runs every test.
+# Everything builds in the release profile, so llama.cpp is compiled once.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+LIBDIR := target/release
+LIB := $(LIBDIR)/libmm_session.so
+BUILD := build
+FIXTURES := $(BUILD)/fixtures
+DIR ?= $(FIXTURES)
+CYCLES ?= 500
+REQUESTS ?= 2000
+# Tests and stress runs take real models from MM_TEST_MODEL / MM_TEST_MMPROJ when set.
+MODEL := $(or $(MM_TEST_MODEL),$(FIXTURES)/tiny-llama.gguf)
+MMPROJ := $(or $(MM_TEST_MMPROJ),$(FIXTURES)/tiny-mmproj.gguf)
+IMAGE := $(FIXTURES)/tiny-image.png
+CFLAGS := -std=c99 -Wall -Wextra -Werror -O2 -Iinclude
+LDLIBS := -L$(LIBDIR) -lmm_session -Wl,-rpath,$(CURDIR)/$(LIBDIR)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: all deps build header fixtures demo stress stress-requests test test-rust test-c \
+        check-symbols check-stress valgrind clean
+
+all: build
+
+# Installs what a fresh Debian machine lacks: cmake and a C/C++ compiler for llama.cpp,
+# libclang for bindgen, valgrind for the leak check.
+deps:
+	@missing=""; \
+	command -v cmake >/dev/null || missing="$$missing cmake"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
+	ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ldconfig -p | grep -q 'libclang.*\.so' || missing="$$missing libclang-dev"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi; \
+	command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)"; exit 1; }
+
+build: deps
+	$(CARGO) build --release
+
+# Copies the header cbindgen generated during the build over the committed one.
+header: build
+	cp "$$(ls -t target/release/build/mm-session-*/out/mm_session.h | head -1)" include/mm_session.h
+
+fixtures: build
+	$(LIBDIR)/mm-fixtures $(DIR)
+
+$(BUILD)/%: examples/c/%.c include/mm_session.h $(LIB)
+	@mkdir -p $(BUILD)
+	gcc $(CFLAGS) $< -o $@ $(LDLIBS)
+
+$(BUILD)/test_session: tests/c/test_session.c include/mm_session.h $(LIB)
+	@mkdir -p $(BUILD)
+	gcc $(CFLAGS) $< -o $@ $(LDLIBS)
+
+$(LIB): build
+
+demo: fixtures $(BUILD)/describe
+	$(BUILD)/describe $(MODEL) $(MMPROJ) $(IMAGE) $(IMAGE) -p "What is in these two pictures?"
+
+stress: fixtures $(BUILD)/stress
+	$(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) $(CYCLES)
+
+stress-requests: fixtures $(BUILD)/stress
+	$(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) $(REQUESTS) --requests
+
+test: build test-rust test-c check-symbols check-stress valgrind
+	@echo "make test: all checks passed"
+
+# Model tests must not run in parallel: one thread each on a 2-core machine.
+test-rust: build
+	$(CARGO) test --release -- --test-threads=1
+
+test-c: fixtures $(BUILD)/test_session
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-mismatch --proj-out 7 >/dev/null
+	$(BUILD)/test_session $(MODEL) $(MMPROJ) $(IMAGE) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
+
+# The shared library exports mm_* symbols only: llama.cpp and ggml stay hidden.
+check-symbols: build
+	@extra=$$(nm -D --defined-only $(LIB) | awk '{print $$3}' | grep -v '^mm_' | grep -Ev '^(_init|_fini|__bss_start|_edata|_end)$$' || true); \
+	if [ -n "$$extra" ]; then echo "exported symbols beyond mm_*:"; echo "$$extra" | head; exit 1; fi; \
+	echo "check-symbols: $$(nm -D --defined-only $(LIB) | grep -c ' mm_') symbols, all mm_*"
+
+# The memory promise, measured: resident memory may not grow over create/ask/destroy cycles
+# (limit 2048 kB from cycle 10 to 500) nor over requests on one session (1024 kB over 2000).
+check-stress: fixtures $(BUILD)/stress
+	@$(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) 500 | tee $(BUILD)/stress-cycles.txt | tail -1
+	@$(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) 2000 --requests | tee $(BUILD)/stress-requests.txt | tail -1
+	@tail -1 $(BUILD)/stress-cycles.txt | grep -Eq 'growth_kb=(-[0-9]+|[0-9]+)$$' && \
+	 g=$$(tail -1 $(BUILD)/stress-cycles.txt | sed 's/.*growth_kb=//'); [ $$g -lt 2048 ] || { echo "cycle growth $$g kB >= 2048"; exit 1; }
+	@g=$$(tail -1 $(BUILD)/stress-requests.txt | sed 's/.*growth_kb=//'); [ $$g -lt 1024 ] || { echo "request growth $$g kB >= 1024"; exit 1; }
+
+# 20 stress cycles under valgrind memcheck: 0 bytes definitely lost and 0 errors, or it fails.
+valgrind: fixtures $(BUILD)/stress
+	valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=3 -q \
+	  $(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) 20
+
+clean:
+	rm -rf $(BUILD)
+	$(CARGO) clean

@@ -1,0 +1,213 @@
+/* C tests of mm-session, built against include/mm_session.h and libmm_session.so only.
+ * Usage: test_session MODEL MMPROJ IMAGE MISMATCHED_MMPROJ
+ * Ends with the line "N passed, N failed". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mm_session.h"
+
+static int passed, failed;
+static const char *model, *mmproj, *image, *mismatched;
+
+#define CHECK(cond, ...)                                                   \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fprintf(stderr, "%s:%d: %s: ", __FILE__, __LINE__, #cond);     \
+            fprintf(stderr, __VA_ARGS__);                                  \
+            fprintf(stderr, " (last error: %s)\n", mm_last_error());       \
+            return 0;                                                      \
+        }                                                                  \
+    } while (0)
+
+static mm_session_params params(void) {
+    mm_session_params p = mm_session_params_default();
+    p.model_path = model;
+    p.mmproj_path = mmproj;
+    p.n_ctx = 1024;
+    p.n_threads = 1;
+    p.seed = 77;
+    return p;
+}
+
+static mm_ask_params ask_params(const char *prompt, const mm_media *media, size_t n) {
+    mm_ask_params a = mm_ask_params_default();
+    a.prompt = prompt;
+    a.media = media;
+    a.n_media = n;
+    a.max_tokens = 24;
+    return a;
+}
+
+static mm_media file_media(const char *path) {
+    mm_media m;
+    memset(&m, 0, sizeof m);
+    m.kind = MM_MEDIA_FILE;
+    m.path = path;
+    return m;
+}
+
+static int test_create_ask_destroy(void) {
+    mm_session_params p = params();
+    mm_session *s = NULL;
+    CHECK(mm_session_create(&p, &s) == MM_OK && s != NULL, "create");
+    CHECK(mm_live_sessions() == 1, "one live session");
+    mm_media media[2] = {file_media(image), file_media(image)};
+    mm_ask_params a = ask_params("What do you see?", media, 2);
+    char *text = NULL;
+    CHECK(mm_session_ask(s, &a, &text) == MM_OK, "ask");
+    CHECK(text != NULL, "text returned");
+    mm_string_free(text);
+    mm_ask_info info;
+    CHECK(mm_session_last_ask(s, &info) == MM_OK && info.media_encoded == 2, "2 images encoded");
+    mm_memory_stats m;
+    CHECK(mm_session_memory(s, &m) == MM_OK && m.model_host + m.model_gpu > 0, "memory");
+    CHECK(mm_session_destroy(s) == MM_OK, "destroy");
+    CHECK(mm_live_sessions() == 0, "no live session");
+    return 1;
+}
+
+static int expect_create_failure(mm_session_params *p, mm_status want, const char *names) {
+    mm_session *s = (mm_session *)1;
+    mm_status st = mm_session_create(p, &s);
+    CHECK(st == want, "status %d (%s), wanted %d", st, mm_status_str(st), want);
+    CHECK(s == NULL, "*out is NULL after a failure");
+    CHECK(strstr(mm_last_error(), names) != NULL, "message names '%s'", names);
+    CHECK(mm_live_sessions() == 0, "nothing left alive");
+    return 1;
+}
+
+static int test_create_failures(void) {
+    mm_session_params p = params();
+    p.model_path = "/nonexistent/model.gguf";
+    if (!expect_create_failure(&p, MM_ERR_FILE_NOT_FOUND, "/nonexistent/model.gguf")) return 0;
+    p = params();
+    p.model_path = "/tmp";
+    if (!expect_create_failure(&p, MM_ERR_NOT_A_FILE, "directory")) return 0;
+    p = params();
+    p.mmproj_path = model;
+    if (!expect_create_failure(&p, MM_ERR_WRONG_FILE_KIND, "not a projector")) return 0;
+    p = params();
+    p.mmproj_path = mismatched;
+    if (!expect_create_failure(&p, MM_ERR_PROJECTOR_MISMATCH, mismatched)) return 0;
+    CHECK(mm_session_create(NULL, NULL) == MM_ERR_NULL_ARGUMENT, "NULL args");
+    return 1;
+}
+
+static int test_double_destroy_and_use_after_destroy(void) {
+    mm_session_params p = params();
+    mm_session *s = NULL;
+    CHECK(mm_session_create(&p, &s) == MM_OK, "create");
+    CHECK(mm_session_destroy(s) == MM_OK, "first destroy");
+    CHECK(mm_session_destroy(s) == MM_ERR_INVALID_HANDLE, "second destroy");
+    mm_ask_params a = ask_params("hello", NULL, 0);
+    char *text = (char *)1;
+    CHECK(mm_session_ask(s, &a, &text) == MM_ERR_INVALID_HANDLE, "ask after destroy");
+    CHECK(text == NULL, "no text after a failure");
+    mm_memory_stats m;
+    CHECK(mm_session_memory(s, &m) == MM_ERR_INVALID_HANDLE, "memory after destroy");
+    CHECK(mm_session_destroy(NULL) == MM_OK, "destroy(NULL) is a no-op");
+    CHECK(mm_live_sessions() == 0, "no live session");
+    return 1;
+}
+
+struct stop_state {
+    int calls;
+    char first[256];
+};
+
+static bool stop_at_once(void *user_data, const char *text, size_t len) {
+    struct stop_state *st = user_data;
+    st->calls++;
+    snprintf(st->first, sizeof st->first, "%.*s", (int)len, text);
+    return false;
+}
+
+static int test_callback_stops(void) {
+    mm_session_params p = params();
+    mm_session *s = NULL;
+    CHECK(mm_session_create(&p, &s) == MM_OK, "create");
+    struct stop_state st = {0, ""};
+    mm_ask_params a = ask_params("Tell me everything.", NULL, 0);
+    a.max_tokens = 64;
+    a.temperature = 0.0f;
+    a.on_text = stop_at_once;
+    a.user_data = &st;
+    char *text = NULL;
+    CHECK(mm_session_ask(s, &a, &text) == MM_OK, "ask");
+    CHECK(st.calls == 1, "callback called once, got %d", st.calls);
+    CHECK(strcmp(text, st.first) == 0, "whole text equals what was streamed");
+    mm_string_free(text);
+    mm_ask_info info;
+    CHECK(mm_session_last_ask(s, &info) == MM_OK && info.stop_reason == MM_STOP_CALLBACK, "stop reason");
+    mm_session_destroy(s);
+    return 1;
+}
+
+static char *answer(mm_session *s, unsigned seed) {
+    mm_media media[1] = {file_media(image)};
+    mm_ask_params a = ask_params("Describe.", media, 1);
+    a.seed = seed;
+    a.max_tokens = 32;
+    char *text = NULL;
+    if (mm_session_ask(s, &a, &text) != MM_OK) return NULL;
+    return text;
+}
+
+static int test_determinism(void) {
+    mm_session_params p = params();
+    mm_session *s1 = NULL, *s2 = NULL;
+    CHECK(mm_session_create(&p, &s1) == MM_OK && mm_session_create(&p, &s2) == MM_OK, "create");
+    char *a = answer(s1, 5), *b = answer(s2, 5), *c = answer(s1, 5);
+    CHECK(a && b && c, "asks");
+    CHECK(strcmp(a, b) == 0 && strcmp(a, c) == 0, "same seed, same text");
+    mm_string_free(a);
+    mm_string_free(b);
+    mm_string_free(c);
+    mm_session_destroy(s1);
+    mm_session_destroy(s2);
+    return 1;
+}
+
+static int test_500_cycles(void) {
+    mm_session_params p = params();
+    for (int i = 0; i < 500; i++) {
+        mm_session *s = NULL;
+        CHECK(mm_session_create(&p, &s) == MM_OK, "create %d", i);
+        CHECK(mm_session_destroy(s) == MM_OK, "destroy %d", i);
+    }
+    CHECK(mm_live_sessions() == 0, "no live session");
+    return 1;
+}
+
+#define RUN(test)                                      \
+    do {                                               \
+        if (test()) {                                  \
+            passed++;                                  \
+            printf("ok   %s\n", #test);                \
+        } else {                                       \
+            failed++;                                  \
+            printf("FAIL %s\n", #test);                \
+        }                                              \
+    } while (0)
+
+int main(int argc, char **argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s MODEL MMPROJ IMAGE MISMATCHED_MMPROJ\n", argv[0]);
+        return 2;
+    }
+    model = argv[1];
+    mmproj = argv[2];
+    image = argv[3];
+    mismatched = argv[4];
+    mm_log_set(MM_LOG_OFF, NULL, NULL);
+    RUN(test_create_ask_destroy);
+    RUN(test_create_failures);
+    RUN(test_double_destroy_and_use_after_destroy);
+    RUN(test_callback_stops);
+    RUN(test_determinism);
+    RUN(test_500_cycles);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
