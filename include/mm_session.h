@@ -335,7 +335,7 @@ typedef struct mm_session_params {
    */
   uint32_t n_batch;
   /**
-   * CPU threads; 0 (default): the machine's hardware threads, at most 8.
+   * CPU threads; 0 (default): half the hardware threads, between 1 and 8.
    */
   int32_t n_threads;
   /**

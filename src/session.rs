@@ -62,10 +62,11 @@ impl Default for SessionConfig<'_> {
     }
 }
 
-/// The thread count used when a session asks for 0: the machine's hardware threads, at most 8
-/// (more rarely helps token generation and hurts on busy machines).
+/// The thread count used when a session asks for 0: half the hardware threads (about the
+/// physical cores on SMT machines), between 1 and 8. llama.cpp's threads spin while they wait,
+/// so more threads than free cores is far slower, not faster.
 pub fn default_threads() -> i32 {
-    std::thread::available_parallelism().map(|n| n.get().min(8) as i32).unwrap_or(4)
+    std::thread::available_parallelism().map(|n| (n.get() / 2).clamp(1, 8) as i32).unwrap_or(1)
 }
 
 /// Sampling settings of one request.

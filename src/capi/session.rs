@@ -38,7 +38,7 @@ pub struct mm_session_params {
     pub n_ctx: u32,
     /// Most tokens evaluated in one step (default 512).
     pub n_batch: u32,
-    /// CPU threads; 0 (default): the machine's hardware threads, at most 8.
+    /// CPU threads; 0 (default): half the hardware threads, between 1 and 8.
     pub n_threads: i32,
     /// Seed of requests that do not set one; 0xFFFFFFFF (default): random.
     pub seed: u32,
