@@ -76,13 +76,13 @@ impl<'a> TextStream<'a> {
         loop {
             match std::str::from_utf8(&self.pending) {
                 Ok(s) => {
-                    self.text.push_str(s);
+                    push_without_nul(&mut self.text, s);
                     self.pending.clear();
                     return;
                 }
                 Err(e) => {
                     let valid = e.valid_up_to();
-                    self.text.push_str(std::str::from_utf8(&self.pending[..valid]).expect("checked"));
+                    push_without_nul(&mut self.text, std::str::from_utf8(&self.pending[..valid]).expect("checked"));
                     match e.error_len() {
                         Some(bad) => {
                             self.text.push('\u{FFFD}');
@@ -137,6 +137,14 @@ impl<'a> TextStream<'a> {
     }
 }
 
+fn push_without_nul(text: &mut String, s: &str) {
+    if s.contains('\0') {
+        text.push_str(&s.replace('\0', "\u{FFFD}"));
+    } else {
+        text.push_str(s);
+    }
+}
+
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while !s.is_char_boundary(i) {
         i -= 1;
@@ -180,6 +188,12 @@ mod tests {
         let (got, text, _) = run(&[b"x\xff", b"\xe2\x82"], &[]);
         assert_eq!(text, "x\u{FFFD}\u{FFFD}");
         assert!(got.iter().all(|s| !s.is_empty()));
+    }
+
+    #[test]
+    fn nul_becomes_a_replacement_character() {
+        let (_, text, _) = run(&[b"a\0b"], &[]);
+        assert_eq!(text, "a\u{FFFD}b");
     }
 
     #[test]
