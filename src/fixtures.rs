@@ -71,10 +71,10 @@ pub fn write_all(dir: &Path, spec: &FixtureSpec) -> Result<(), String> {
 }
 
 /// Deterministic pseudo-random numbers (splitmix64): same seed, same weights, on every platform.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -82,7 +82,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     /// Uniform in [-scale, scale).
-    fn uniform(&mut self, scale: f32) -> f32 {
+    pub(crate) fn uniform(&mut self, scale: f32) -> f32 {
         let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
         (unit * 2.0 - 1.0) * scale
     }
@@ -90,21 +90,21 @@ impl Rng {
 
 /// How a tensor is filled.
 #[derive(Clone, Copy)]
-enum Fill {
+pub(crate) enum Fill {
     Random(f32),
     Ones,
     Zeros,
 }
 
 /// A GGUF file under construction: metadata in a gguf context, tensors in a ggml context.
-struct GgufWriter {
+pub(crate) struct GgufWriter {
     gguf: *mut sys::gguf_context,
     ggml: *mut sys::ggml_context,
     rng: Rng,
 }
 
 impl GgufWriter {
-    fn new(seed: u64, tensor_bytes: usize) -> Self {
+    pub(crate) fn new(seed: u64, tensor_bytes: usize) -> Self {
         let params = sys::ggml_init_params {
             mem_size: tensor_bytes + 4096 * 1024,
             mem_buffer: std::ptr::null_mut(),
@@ -116,39 +116,39 @@ impl GgufWriter {
         GgufWriter { gguf, ggml, rng: Rng(seed) }
     }
 
-    fn key(key: &str) -> CString {
+    pub(crate) fn key(key: &str) -> CString {
         CString::new(key).expect("fixture keys have no NUL")
     }
 
-    fn str(&mut self, key: &str, val: &str) {
+    pub(crate) fn str(&mut self, key: &str, val: &str) {
         let (k, v) = (Self::key(key), Self::key(val));
         unsafe { sys::gguf_set_val_str(self.gguf, k.as_ptr(), v.as_ptr()) }
     }
-    fn u32(&mut self, key: &str, val: u32) {
+    pub(crate) fn u32(&mut self, key: &str, val: u32) {
         let k = Self::key(key);
         unsafe { sys::gguf_set_val_u32(self.gguf, k.as_ptr(), val) }
     }
-    fn f32(&mut self, key: &str, val: f32) {
+    pub(crate) fn f32(&mut self, key: &str, val: f32) {
         let k = Self::key(key);
         unsafe { sys::gguf_set_val_f32(self.gguf, k.as_ptr(), val) }
     }
-    fn bool(&mut self, key: &str, val: bool) {
+    pub(crate) fn bool(&mut self, key: &str, val: bool) {
         let k = Self::key(key);
         unsafe { sys::gguf_set_val_bool(self.gguf, k.as_ptr(), val) }
     }
-    fn f32_array(&mut self, key: &str, vals: &[f32]) {
+    pub(crate) fn f32_array(&mut self, key: &str, vals: &[f32]) {
         let k = Self::key(key);
         unsafe {
             sys::gguf_set_arr_data(self.gguf, k.as_ptr(), sys::GGUF_TYPE_FLOAT32, vals.as_ptr().cast(), vals.len())
         }
     }
-    fn i32_array(&mut self, key: &str, vals: &[i32]) {
+    pub(crate) fn i32_array(&mut self, key: &str, vals: &[i32]) {
         let k = Self::key(key);
         unsafe {
             sys::gguf_set_arr_data(self.gguf, k.as_ptr(), sys::GGUF_TYPE_INT32, vals.as_ptr().cast(), vals.len())
         }
     }
-    fn str_array(&mut self, key: &str, vals: &[String]) {
+    pub(crate) fn str_array(&mut self, key: &str, vals: &[String]) {
         let k = Self::key(key);
         let owned: Vec<CString> = vals.iter().map(|s| Self::key(s)).collect();
         let mut ptrs: Vec<*const c_char> = owned.iter().map(|s| s.as_ptr()).collect();
@@ -156,7 +156,7 @@ impl GgufWriter {
     }
 
     /// Adds an F32 tensor of shape `ne` (ggml order) filled as asked.
-    fn tensor(&mut self, name: &str, ne: &[u32], fill: Fill) {
+    pub(crate) fn tensor(&mut self, name: &str, ne: &[u32], fill: Fill) {
         let ne64: Vec<i64> = ne.iter().map(|&n| n as i64).collect();
         let name_c = Self::key(name);
         unsafe {
@@ -176,7 +176,7 @@ impl GgufWriter {
         }
     }
 
-    fn write(self, path: &Path) -> Result<(), String> {
+    pub(crate) fn write(self, path: &Path) -> Result<(), String> {
         let p = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| "path has NUL".to_string())?;
         if unsafe { sys::gguf_write_to_file(self.gguf, p.as_ptr(), false) } {
             Ok(())
