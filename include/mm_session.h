@@ -102,6 +102,18 @@ typedef enum mm_status {
    */
   MM_ERR_EVAL = 18,
   /**
+   * A saved state file is truncated, corrupt, or not a state file at all.
+   */
+  MM_ERR_STATE_CORRUPT = 19,
+  /**
+   * A saved state file belongs to another model or projector, or does not fit the context.
+   */
+  MM_ERR_STATE_MISMATCH = 20,
+  /**
+   * Writing a file failed.
+   */
+  MM_ERR_IO = 21,
+  /**
    * A bug inside mm-session (a caught panic); the message says where. The session that was
    * in use should be destroyed.
    */
@@ -200,6 +212,26 @@ typedef struct mm_media {
 typedef bool (*mm_text_callback)(void *user_data, const char *text, size_t len);
 
 /**
+ * One chat message. All pointers are borrowed for the call only.
+ */
+typedef struct mm_message {
+  /**
+   * "system", "user", "assistant" (or another role the chat template knows).
+   */
+  const char *role;
+  /**
+   * The message text, UTF-8. Its media go where its markers stand, or before the text when it
+   * has none.
+   */
+  const char *text;
+  /**
+   * `n_media` media items of this message (NULL when 0).
+   */
+  const struct mm_media *media;
+  size_t n_media;
+} mm_message;
+
+/**
  * One request. Get one from `mm_ask_params_default()`, then set `prompt` and the rest.
  */
 typedef struct mm_ask_params {
@@ -257,6 +289,21 @@ typedef struct mm_ask_params {
    * Passed to `on_text`.
    */
   void *user_data;
+  /**
+   * A chat instead of `prompt` (which must then be NULL): `n_messages` messages, rendered
+   * with the session's chat template and ending with the assistant's turn. Borrowed.
+   */
+  const struct mm_message *messages;
+  size_t n_messages;
+  /**
+   * A GBNF grammar (start rule `root`) the answer must follow; NULL (default): none. An
+   * invalid grammar gives `MM_ERR_INVALID_ARGUMENT`. Borrowed.
+   */
+  const char *grammar;
+  /**
+   * An `mm_overflow`: what to do when a chat does not fit (default `MM_OVERFLOW_FAIL`).
+   */
+  int32_t overflow;
 } mm_ask_params;
 
 /**
@@ -264,9 +311,17 @@ typedef struct mm_ask_params {
  */
 typedef struct mm_ask_info {
   /**
+   * `sizeof(mm_ask_info)` of the caller's header: set it before the call.
+   */
+  uint32_t struct_size;
+  /**
    * Positions the prompt (text and media) takes in the context.
    */
   uint32_t prompt_positions;
+  /**
+   * Positions of the prompt found in the cache from earlier requests (not evaluated again).
+   */
+  uint32_t positions_reused;
   /**
    * Prompt tokens (text and media embeddings) evaluated by this request.
    */
@@ -279,6 +334,10 @@ typedef struct mm_ask_info {
    * Tokens generated.
    */
   uint32_t tokens_generated;
+  /**
+   * Oldest messages dropped to make the chat fit (`MM_OVERFLOW_DROP_OLDEST`).
+   */
+  uint32_t messages_dropped;
   /**
    * Why generation ended (an `mm_stop_reason`).
    */
@@ -363,6 +422,12 @@ typedef struct mm_session_params {
    * Passed to `progress_callback`.
    */
   void *progress_user_data;
+  /**
+   * Chat template for `mm_ask_params.messages`: Jinja text that llama.cpp recognises, or a
+   * built-in name such as "chatml", "llama3", "gemma". NULL (default): the model's own
+   * template (`tokenizer.chat_template`), or ChatML when the model has none. Borrowed.
+   */
+  const char *chat_template;
 } mm_session_params;
 
 /**
@@ -370,6 +435,10 @@ typedef struct mm_session_params {
  * reports 0 there.
  */
 typedef struct mm_memory_stats {
+  /**
+   * `sizeof(mm_memory_stats)` of the caller's header: set it before the call.
+   */
+  uint32_t struct_size;
   /**
    * Text model weights. Exact: the sizes of llama.cpp's weight buffers (with mmap, host
    * weights are file pages the kernel may share or evict).
@@ -394,6 +463,37 @@ typedef struct mm_memory_stats {
   uint64_t projector_gpu;
 } mm_memory_stats;
 
+/**
+ * What a session is and holds.
+ */
+typedef struct mm_session_info {
+  /**
+   * `sizeof(mm_session_info)` of the caller's header: set it before the call.
+   */
+  uint32_t struct_size;
+  /**
+   * Context window in positions.
+   */
+  uint32_t n_ctx;
+  /**
+   * Positions the conversation cache holds now.
+   */
+  uint32_t n_past;
+  /**
+   * Whether image and audio media are accepted.
+   */
+  bool supports_vision;
+  bool supports_audio;
+  /**
+   * Sample rate (Hz) the audio encoder expects; 0 without one.
+   */
+  uint32_t audio_sample_rate;
+  /**
+   * The media marker; owned by the session, valid until it is destroyed.
+   */
+  const char *marker;
+} mm_session_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -404,19 +504,32 @@ extern "C" {
 struct mm_ask_params mm_ask_params_default(void);
 
 /**
- * Asks the session one question: evaluates the prompt and its media, then generates the
- * answer, streaming it to `params->on_text`. On `MM_OK`, if `out_text` is not NULL,
- * `*out_text` is the whole answer (exactly the streamed text), which the caller frees with
- * `mm_string_free`. On failure `*out_text` is NULL. `params` and all it points to are borrowed
- * for the call only. Figures of the request: `mm_session_last_ask`.
+ * Asks the session one question, given as a raw `prompt` or as chat `messages`. The session
+ * keeps its KV cache between calls: what a request shares with the cache (earlier turns, their
+ * images) is not evaluated again, and a request that differs from it is evaluated from the
+ * first difference. Then the answer is generated and streamed to `params->on_text`. On
+ * `MM_OK`, if `out_text` is not NULL, `*out_text` is the whole answer (exactly the streamed
+ * text), which the caller frees with `mm_string_free`. On failure `*out_text` is NULL.
+ * `params` and all it points to are borrowed for the call only. Figures of the request:
+ * `mm_session_last_ask`.
  */
 enum mm_status mm_session_ask(struct mm_session *s,
                               const struct mm_ask_params *params,
                               char **out_text);
 
 /**
- * Fills `*out` with the figures of the session's last finished request (zeros before the
- * first): positions, tokens evaluated, media encoded, tokens generated, why it stopped, times.
+ * Counts the positions the request's prompt would take in the context (text tokens plus media
+ * embeddings, after the chat template and any dropped turns), without evaluating anything.
+ * Media are decoded to count them. Sampling fields are ignored.
+ */
+enum mm_status mm_session_count_tokens(struct mm_session *s,
+                                       const struct mm_ask_params *params,
+                                       uint32_t *out_positions);
+
+/**
+ * Fills `*out` (set `out->struct_size` first) with the figures of the session's last finished
+ * request (zeros before the first): positions, positions reused from the cache, tokens
+ * evaluated, media encoded, tokens generated, why it stopped, times.
  */
 enum mm_status mm_session_last_ask(const struct mm_session *s, struct mm_ask_info *out);
 
@@ -481,7 +594,8 @@ enum mm_status mm_session_destroy(struct mm_session *s);
 
 /**
  * Fills `*out` with the bytes the session holds, by use and by place (see `mm_memory_stats`
- * for which figures are exact). The projector's figure costs a dry-run read of its metadata.
+ * for which figures are exact); set `out->struct_size` first. The projector's figure costs a
+ * dry-run read of its metadata.
  */
 enum mm_status mm_session_memory(const struct mm_session *s, struct mm_memory_stats *out);
 
@@ -490,6 +604,39 @@ enum mm_status mm_session_memory(const struct mm_session *s, struct mm_memory_st
  * valid until it is destroyed. NULL for an invalid handle (see `mm_last_error`).
  */
 const char *mm_session_marker(const struct mm_session *s);
+
+/**
+ * Cancels the call running on the session, if any, from any thread: image encoding, prompt
+ * evaluation and generation stop within a graph step, the call returns `MM_ERR_CANCELLED`, and
+ * the session stays usable (its cache keeps only what was fully evaluated). Does not wait.
+ * A call that starts later is not affected.
+ */
+enum mm_status mm_session_cancel(const struct mm_session *s);
+
+/**
+ * Empties the session's conversation cache: the next request evaluates everything.
+ */
+enum mm_status mm_session_reset(struct mm_session *s);
+
+/**
+ * Fills `*out` (set `out->struct_size` first) with the session's context size, cache use,
+ * media support and marker.
+ */
+enum mm_status mm_session_get_info(const struct mm_session *s, struct mm_session_info *out);
+
+/**
+ * Writes the conversation (KV cache and the record of which tokens and media it holds) to
+ * `path`, so that a later session of the same model and projector can resume it with
+ * `mm_session_load_state` without evaluating it again. `path` is borrowed.
+ */
+enum mm_status mm_session_save_state(struct mm_session *s, const char *path);
+
+/**
+ * Replaces the session's conversation with one saved by `mm_session_save_state`. A file from
+ * another model or projector, a truncated or corrupt file gets a status
+ * (`MM_ERR_STATE_MISMATCH`, `MM_ERR_STATE_CORRUPT`, ...) and leaves the session as it was.
+ */
+enum mm_status mm_session_load_state(struct mm_session *s, const char *path);
 
 #ifdef __cplusplus
 }  // extern "C"

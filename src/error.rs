@@ -46,6 +46,12 @@ pub enum mm_status {
     MM_ERR_TOKENIZE = 17,
     /// Encoding media or evaluating the prompt or a generated token failed.
     MM_ERR_EVAL = 18,
+    /// A saved state file is truncated, corrupt, or not a state file at all.
+    MM_ERR_STATE_CORRUPT = 19,
+    /// A saved state file belongs to another model or projector, or does not fit the context.
+    MM_ERR_STATE_MISMATCH = 20,
+    /// Writing a file failed.
+    MM_ERR_IO = 21,
     /// A bug inside mm-session (a caught panic); the message says where. The session that was
     /// in use should be destroyed.
     MM_ERR_INTERNAL = 99,
@@ -120,6 +126,9 @@ pub fn status_str(status: i32) -> &'static std::ffi::CStr {
         x if x == MM_ERR_CONTEXT_FULL as i32 => b"request does not fit in the context\0",
         x if x == MM_ERR_TOKENIZE as i32 => b"tokenization failed\0",
         x if x == MM_ERR_EVAL as i32 => b"evaluation failed\0",
+        x if x == MM_ERR_STATE_CORRUPT as i32 => b"state file truncated or corrupt\0",
+        x if x == MM_ERR_STATE_MISMATCH as i32 => b"state file belongs to another model\0",
+        x if x == MM_ERR_IO as i32 => b"writing a file failed\0",
         x if x == MM_ERR_INTERNAL as i32 => b"internal error\0",
         _ => b"unknown status\0",
     };

@@ -119,3 +119,23 @@ pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, min_size: usize, wh
     std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, size.min(ours));
     Ok(out)
 }
+
+/// Writes `value` into a caller's versioned output struct, whose first field is
+/// `struct_size: u32` (set by the caller to its `sizeof`): only the bytes the caller's version
+/// has are written, and its `struct_size` is left as it is.
+///
+/// # Safety
+/// `out` must be NULL or point to at least `struct_size` writable bytes.
+pub unsafe fn write_versioned<T: Copy>(out: *mut T, value: &T, min_size: usize, what: &str) -> Result<()> {
+    if out.is_null() {
+        return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
+    }
+    let size = std::ptr::read_unaligned(out as *const u32) as usize;
+    if size < min_size {
+        return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what}->struct_size is {size}; set it to sizeof the struct (at least {min_size})"));
+    }
+    let n = size.min(std::mem::size_of::<T>());
+    let header = std::mem::size_of::<u32>();
+    std::ptr::copy_nonoverlapping((value as *const T as *const u8).add(header), (out as *mut u8).add(header), n - header);
+    Ok(())
+}

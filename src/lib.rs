@@ -5,18 +5,23 @@
 
 #![allow(non_camel_case_types)]
 
+mod abort;
 mod backend;
 pub mod capi;
 mod error;
 mod ffi;
 pub mod fixtures;
+pub mod fixtures_audio;
 mod generate;
 mod gguf_check;
+mod kv;
 mod llama;
 mod log;
 mod media;
 mod memory;
+pub mod prompt;
 mod registry;
+mod state_file;
 pub mod session;
 
 pub use error::{mm_status, Error};

@@ -75,6 +75,10 @@ impl Projector {
     pub fn supports_audio(&self) -> bool {
         unsafe { sys::mtmd_support_audio(self.as_ptr()) }
     }
+    /// The audio encoder's sample rate in Hz; 0 without one.
+    pub fn audio_sample_rate(&self) -> u32 {
+        unsafe { sys::mtmd_get_audio_sample_rate(self.as_ptr()) }.max(0) as u32
+    }
 }
 
 impl Drop for Projector {
@@ -122,12 +126,8 @@ impl Chunks {
     pub fn len(&self) -> usize {
         unsafe { sys::mtmd_input_chunks_size(self.as_ptr()) }
     }
-    pub fn chunk_type(&self, i: usize) -> sys::mtmd_input_chunk_type {
-        unsafe { sys::mtmd_input_chunk_get_type(sys::mtmd_input_chunks_get(self.as_ptr(), i)) }
-    }
-    /// Positions the chunks take in the KV cache.
-    pub fn n_pos(&self) -> i32 {
-        unsafe { sys::mtmd_helper_get_n_pos(self.as_ptr()) }
+    pub fn get(&self, i: usize) -> *const sys::mtmd_input_chunk {
+        unsafe { sys::mtmd_input_chunks_get(self.as_ptr(), i) }
     }
 }
 
@@ -151,14 +151,62 @@ impl Sampler {
         assert!(!s.is_null(), "a llama sampler constructor returned NULL");
         unsafe { sys::llama_sampler_chain_add(self.0.as_ptr(), s) }
     }
-    /// Samples from the last output of `ctx` and records the token in the chain's state.
-    pub fn sample(&mut self, ctx: &Context) -> sys::llama_token {
-        unsafe { sys::llama_sampler_sample(self.0.as_ptr(), ctx.as_ptr(), -1) }
+    /// Samples a token from `logits` (one per vocabulary entry) and records it in the chain's
+    /// state, as `llama_sampler_sample` does; `scratch` is reused between calls.
+    pub fn sample_from(&mut self, logits: &[f32], scratch: &mut Vec<sys::llama_token_data>) -> sys::llama_token {
+        scratch.clear();
+        scratch.extend(logits.iter().enumerate().map(|(id, &logit)| sys::llama_token_data { id: id as sys::llama_token, logit, p: 0.0 }));
+        let mut candidates = sys::llama_token_data_array { data: scratch.as_mut_ptr(), size: scratch.len(), selected: -1, sorted: false };
+        unsafe { sys::llama_sampler_apply(self.0.as_ptr(), &mut candidates) };
+        assert!(candidates.selected >= 0 && (candidates.selected as usize) < candidates.size, "the sampler chain selected no token");
+        let token = unsafe { (*candidates.data.add(candidates.selected as usize)).id };
+        unsafe { sys::llama_sampler_accept(self.0.as_ptr(), token) };
+        token
     }
 }
 
 impl Drop for Sampler {
     fn drop(&mut self) {
         unsafe { sys::llama_sampler_free(self.0.as_ptr()) }
+    }
+}
+
+/// A batch of text tokens with explicit positions in sequence 0. Its arrays are Rust vectors
+/// (a handful of allocations, not `llama_batch_init`'s one per token).
+pub struct TokenBatch {
+    tokens: Vec<sys::llama_token>,
+    pos: Vec<sys::llama_pos>,
+    n_seq_id: Vec<i32>,
+    seq_ids: Vec<*mut sys::llama_seq_id>,
+    seq_zero: Vec<sys::llama_seq_id>,
+    logits: Vec<i8>,
+}
+
+impl TokenBatch {
+    pub fn new(capacity: usize) -> Self {
+        let mut seq_zero = vec![0; capacity];
+        let seq_ids = seq_zero.iter_mut().map(|s| s as *mut sys::llama_seq_id).collect();
+        TokenBatch { tokens: vec![0; capacity], pos: vec![0; capacity], n_seq_id: vec![1; capacity], seq_ids, seq_zero, logits: vec![0; capacity] }
+    }
+
+    /// Refills the batch with `tokens` at positions `first_pos..`; only the last one gets
+    /// logits, and only if `logits_last`. The result borrows the batch's arrays.
+    pub fn fill(&mut self, tokens: &[sys::llama_token], first_pos: i32, logits_last: bool) -> sys::llama_batch {
+        assert!(tokens.len() <= self.tokens.len(), "batch of {} tokens exceeds {}", tokens.len(), self.tokens.len());
+        for (i, &token) in tokens.iter().enumerate() {
+            self.tokens[i] = token;
+            self.pos[i] = first_pos + i as i32;
+            self.logits[i] = (logits_last && i + 1 == tokens.len()) as i8;
+        }
+        debug_assert!(self.seq_zero.iter().all(|&s| s == 0));
+        sys::llama_batch {
+            n_tokens: tokens.len() as i32,
+            token: self.tokens.as_mut_ptr(),
+            embd: std::ptr::null_mut(),
+            pos: self.pos.as_mut_ptr(),
+            n_seq_id: self.n_seq_id.as_mut_ptr(),
+            seq_id: self.seq_ids.as_mut_ptr(),
+            logits: self.logits.as_mut_ptr(),
+        }
     }
 }

@@ -110,3 +110,13 @@ unsafe extern "C" fn trampoline(level: sys::ggml_log_level, text: *const c_char,
         }
     });
 }
+
+/// The last lines of captured log text, on one line: the reason a load or step failed.
+pub fn last_lines(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if lines.is_empty() {
+        "no reason was logged".into()
+    } else {
+        lines[lines.len().saturating_sub(3)..].join("; ")
+    }
+}

@@ -12,6 +12,8 @@ use crate::session::Session;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct mm_memory_stats {
+    /// `sizeof(mm_memory_stats)` of the caller's header: set it before the call.
+    pub struct_size: u32,
     /// Text model weights. Exact: the sizes of llama.cpp's weight buffers (with mmap, host
     /// weights are file pages the kernel may share or evict).
     pub model_host: u64,
@@ -51,6 +53,7 @@ pub fn stats(session: &Session) -> Result<mm_memory_stats> {
         return fail(MM_ERR_INTERNAL, "llama.cpp's memory breakdown failed");
     }
     let mut s = mm_memory_stats {
+        struct_size: std::mem::size_of::<mm_memory_stats>() as u32,
         model_host: b.model_host,
         model_gpu: b.model_device,
         kv_host: b.kv_host,

@@ -3,19 +3,20 @@
 //! A handle packs a slot index and the slot's generation into a pointer-sized value. Destroying
 //! a session bumps the generation, so a stale handle, a double destroy or a made-up pointer is
 //! answered with `MM_ERR_INVALID_HANDLE`. Each session sits behind its own mutex: calls on one
-//! session run one at a time, and destroy first raises the cancel flag, then waits for the call
-//! in progress to end before it frees anything.
+//! session run one at a time, and destroy first closes the session (the call in progress is
+//! cancelled, calls still waiting are refused), then waits for that call to end before it frees
+//! anything.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::abort::AbortState;
 use crate::error::{fail, mm_status::MM_ERR_INVALID_HANDLE, Result};
 use crate::session::Session;
 
 /// A session with the state other threads need to reach it while a call runs.
 pub struct Cell {
-    /// Raised by destroy (and by cancellation) to make a running call return early.
-    pub cancel: AtomicBool,
+    /// Cancels the running call (`mm_session_cancel`) or every call (destroy).
+    pub abort: Arc<AbortState>,
     session: Mutex<Option<Session>>,
 }
 
@@ -56,7 +57,7 @@ fn decode(handle: usize) -> Option<(usize, usize)> {
 
 /// Stores a session and returns its handle.
 pub fn insert(session: Session) -> usize {
-    let cell = Arc::new(Cell { cancel: AtomicBool::new(false), session: Mutex::new(Some(session)) });
+    let cell = Arc::new(Cell { abort: session.abort_state(), session: Mutex::new(Some(session)) });
     let mut reg = registry();
     let index = match reg.free.pop() {
         Some(i) => i,

@@ -1,19 +1,24 @@
 //! The safe core: a session owns a text model, its context and (optionally) its projector, and
-//! frees them together, projector first.
+//! frees them together, projector first. It keeps track of what its KV cache holds, so that a
+//! follow-up request evaluates only what is new.
 
 use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use llama_cpp_sys_2 as sys;
 
+use crate::abort::{self, AbortState};
 use crate::error::{fail, mm_status::*, Error, Result};
 use crate::generate::{mm_stop_reason, Flow, TextStream};
 use crate::gguf_check;
-use crate::llama::{Chunks, Context, Model, Projector, Sampler};
+use crate::kv::{Item, KvCache};
+use crate::llama::{Bitmap, Context, Model, Projector, Sampler, TokenBatch};
 use crate::log;
-use crate::media::{self, Media};
+use crate::media;
+use crate::prompt::{self, Input, Prompt};
 
 /// Sessions that exist now (created and not yet dropped).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -40,6 +45,9 @@ pub struct SessionConfig<'a> {
     pub seed: u32,
     /// The text that stands for a media item in prompts; `None`: mtmd's default marker.
     pub media_marker: Option<String>,
+    /// Chat template (Jinja text llama.cpp recognises, or a built-in name such as "chatml");
+    /// `None`: the model's own, or ChatML when it has none.
+    pub chat_template: Option<String>,
     /// Load progress in [0, 1]; returning false cancels the load.
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
 }
@@ -57,6 +65,7 @@ impl Default for SessionConfig<'_> {
             use_mmap: true,
             seed: u32::MAX,
             media_marker: None,
+            chat_template: None,
             progress: None,
         }
     }
@@ -85,11 +94,13 @@ pub struct Sampling {
     pub seed: Option<u32>,
     /// Generation stops before any of these; none may be empty.
     pub stop: Vec<String>,
+    /// A GBNF grammar (rule `root`) the output must follow.
+    pub grammar: Option<String>,
 }
 
 impl Default for Sampling {
     fn default() -> Self {
-        Sampling { max_tokens: 256, temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05, seed: None, stop: Vec::new() }
+        Sampling { max_tokens: 256, temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05, seed: None, stop: Vec::new(), grammar: None }
     }
 }
 
@@ -117,12 +128,20 @@ impl Sampling {
         Ok(())
     }
 
-    fn sampler(&self, default_seed: u32) -> Sampler {
+    fn sampler(&self, model: &Model, default_seed: u32) -> Result<Sampler> {
         let mut chain = Sampler::chain();
+        if let Some(grammar) = &self.grammar {
+            let g = CString::new(grammar.as_str()).or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, "the grammar contains a NUL byte"))?;
+            let (s, log) = log::capture(|| unsafe { sys::llama_sampler_init_grammar(model.vocab(), g.as_ptr(), c"root".as_ptr()) });
+            if s.is_null() {
+                return fail(MM_ERR_INVALID_ARGUMENT, format!("invalid grammar: {}", log::last_lines(&log)));
+            }
+            chain.add(s);
+        }
         unsafe {
             if self.temperature <= 0.0 {
                 chain.add(sys::llama_sampler_init_greedy());
-                return chain;
+                return Ok(chain);
             }
             if self.top_k > 0 {
                 chain.add(sys::llama_sampler_init_top_k(self.top_k));
@@ -136,29 +155,44 @@ impl Sampling {
             chain.add(sys::llama_sampler_init_temp(self.temperature));
             chain.add(sys::llama_sampler_init_dist(self.seed.unwrap_or(default_seed)));
         }
-        chain
+        Ok(chain)
     }
 }
 
-/// One question: a prompt, the media its markers stand for, and how to sample the answer.
+/// What to do when a chat does not fit in the context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// Fail with `MM_ERR_CONTEXT_FULL` before evaluating anything.
+    Fail,
+    /// Drop the oldest messages after the system message until it fits.
+    DropOldest,
+}
+
+/// One question: what it says, and how to sample the answer.
 pub struct Request<'a> {
-    pub prompt: &'a str,
-    pub media: &'a [Media<'a>],
+    pub input: Input<'a>,
     pub sampling: Sampling,
+    pub overflow: Overflow,
 }
 
 /// Figures of the last finished request.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct mm_ask_info {
+    /// `sizeof(mm_ask_info)` of the caller's header: set it before the call.
+    pub struct_size: u32,
     /// Positions the prompt (text and media) takes in the context.
     pub prompt_positions: u32,
+    /// Positions of the prompt found in the cache from earlier requests (not evaluated again).
+    pub positions_reused: u32,
     /// Prompt tokens (text and media embeddings) evaluated by this request.
     pub tokens_evaluated: u32,
     /// Media items run through the projector's encoder by this request.
     pub media_encoded: u32,
     /// Tokens generated.
     pub tokens_generated: u32,
+    /// Oldest messages dropped to make the chat fit (`MM_OVERFLOW_DROP_OLDEST`).
+    pub messages_dropped: u32,
     /// Why generation ended (an `mm_stop_reason`).
     pub stop_reason: i32,
     /// Wall time of prompt evaluation (media encoding included) and of generation, in ms.
@@ -169,10 +203,13 @@ pub struct mm_ask_info {
 impl Default for mm_ask_info {
     fn default() -> Self {
         mm_ask_info {
+            struct_size: std::mem::size_of::<mm_ask_info>() as u32,
             prompt_positions: 0,
+            positions_reused: 0,
             tokens_evaluated: 0,
             media_encoded: 0,
             tokens_generated: 0,
+            messages_dropped: 0,
             stop_reason: mm_stop_reason::MM_STOP_NONE as i32,
             prompt_ms: 0.0,
             generate_ms: 0.0,
@@ -180,20 +217,26 @@ impl Default for mm_ask_info {
     }
 }
 
-/// A loaded multimodal model. Fields drop in declaration order: projector, context, model.
+/// A loaded multimodal model. Fields drop in declaration order: projector, context, model,
+/// then the abort state their callbacks point to.
 pub struct Session {
     projector: Option<Projector>,
     ctx: Context,
     model: Model,
+    abort: Arc<AbortState>,
     marker: String,
     marker_c: CString,
+    chat_template: String,
     seed: u32,
     mmproj: Option<(PathBuf, bool, i32)>,
+    kv: KvCache,
+    batch: TokenBatch,
     last: mm_ask_info,
 }
 
 // SAFETY: llama.cpp's model, context and mtmd context may be used from any thread as long as
-// one thread at a time uses them; the registry's per-session mutex ensures that.
+// one thread at a time uses them; the registry's per-session mutex ensures that. The batch's
+// pointers point into its own vectors.
 unsafe impl Send for Session {}
 
 /// Passes llama.cpp's and mtmd's load progress to the user's callback, mapped to one range.
@@ -218,16 +261,6 @@ fn c_path(path: &Path) -> Result<CString> {
         .or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, format!("{}: path contains a NUL byte", path.display())))
 }
 
-/// The last lines llama.cpp logged about a failure, on one line.
-fn reason(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    if lines.is_empty() {
-        "no reason was logged".into()
-    } else {
-        lines[lines.len().saturating_sub(3)..].join("; ")
-    }
-}
-
 impl Session {
     /// Loads the model, creates its context and loads the projector. On failure everything
     /// made so far is freed before the error returns.
@@ -243,38 +276,40 @@ impl Session {
         if let Some(mmproj) = &config.mmproj_path {
             gguf_check::expect_projector(mmproj)?;
         }
-        if let Some(marker) = &config.media_marker {
-            if marker.is_empty() {
-                return fail(MM_ERR_INVALID_ARGUMENT, "media_marker is empty");
-            }
+        if config.media_marker.as_deref() == Some("") {
+            return fail(MM_ERR_INVALID_ARGUMENT, "media_marker is empty");
         }
         let threads = if config.n_threads == 0 { default_threads() } else { config.n_threads };
         let model_span = if config.mmproj_path.is_some() { 0.8 } else { 1.0 };
         let mut progress = Progress { callback: config.progress.take(), base: 0.0, span: model_span, cancelled: false };
+        let abort = Arc::new(AbortState::default());
 
         let model = Self::load_model(&config, &mut progress)?;
-        let ctx = Self::new_context(&config, &model, threads)?;
-        let marker_c;
+        let ctx = Self::new_context(&config, &model, threads, &abort)?;
         let (projector, marker) = match &config.mmproj_path {
             None => (None, config.media_marker.clone().unwrap_or_else(default_marker)),
             Some(path) => {
                 progress.base = model_span;
                 progress.span = 1.0 - model_span;
-                marker_c = config.media_marker.as_deref().map(|m| CString::new(m)).transpose().or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, "media_marker contains a NUL byte"))?;
-                let p = Self::load_projector(path, &config, &model, threads, marker_c.as_ref(), &mut progress)?;
+                let p = Self::load_projector(path, &config, &model, threads, &abort, &mut progress)?;
                 let marker = unsafe { std::ffi::CStr::from_ptr(sys::mtmd_get_marker(p.as_ptr())) }.to_string_lossy().into_owned();
                 (Some(p), marker)
             }
         };
+        let chat_template = config.chat_template.clone().or_else(|| prompt::model_template(&model)).unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into());
         LIVE.fetch_add(1, Ordering::SeqCst);
         Ok(Session {
+            batch: TokenBatch::new(ctx.n_batch() as usize),
             projector,
             ctx,
             model,
+            abort,
             marker_c: CString::new(marker.clone()).expect("markers have no NUL"),
             marker,
+            chat_template,
             seed: config.seed,
             mmproj: config.mmproj_path.clone().map(|p| (p, config.mmproj_use_gpu, threads)),
+            kv: KvCache::default(),
             last: mm_ask_info::default(),
         })
     }
@@ -290,11 +325,11 @@ impl Session {
         match Model::from_raw(ptr) {
             Some(m) => Ok(m),
             None if progress.cancelled => fail(MM_ERR_CANCELLED, format!("text model {}: loading cancelled by the progress callback; nothing was kept", config.model_path.display())),
-            None => fail(MM_ERR_MODEL_LOAD, format!("text model {}: llama.cpp could not load it: {}", config.model_path.display(), reason(&log))),
+            None => fail(MM_ERR_MODEL_LOAD, format!("text model {}: llama.cpp could not load it: {}", config.model_path.display(), log::last_lines(&log))),
         }
     }
 
-    fn new_context(config: &SessionConfig, model: &Model, threads: i32) -> Result<Context> {
+    fn new_context(config: &SessionConfig, model: &Model, threads: i32, abort: &Arc<AbortState>) -> Result<Context> {
         let mut cp = unsafe { sys::llama_context_default_params() };
         cp.n_ctx = config.n_ctx;
         cp.n_batch = config.n_batch;
@@ -302,21 +337,26 @@ impl Session {
         cp.n_threads = threads;
         cp.n_threads_batch = threads;
         cp.no_perf = true;
+        cp.abort_callback = Some(abort::llama_abort);
+        cp.abort_callback_data = abort.as_user_data();
         let (ptr, log) = log::capture(|| unsafe { sys::llama_init_from_model(model.as_ptr(), cp) });
         Context::from_raw(ptr).ok_or_else(|| {
-            Error::new(MM_ERR_CONTEXT_CREATE, format!("text model {}: could not create a context of {} tokens: {}", config.model_path.display(), config.n_ctx, reason(&log)))
+            Error::new(MM_ERR_CONTEXT_CREATE, format!("text model {}: could not create a context of {} tokens: {}", config.model_path.display(), config.n_ctx, log::last_lines(&log)))
         })
     }
 
-    fn load_projector(path: &Path, config: &SessionConfig, model: &Model, threads: i32, marker: Option<&CString>, progress: &mut Progress) -> Result<Projector> {
+    fn load_projector(path: &Path, config: &SessionConfig, model: &Model, threads: i32, abort: &Arc<AbortState>, progress: &mut Progress) -> Result<Projector> {
         let path_c = c_path(path)?;
+        let marker_c = config.media_marker.as_deref().map(CString::new).transpose().or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, "media_marker contains a NUL byte"))?;
         let mut mp = unsafe { sys::mtmd_context_params_default() };
         mp.use_gpu = config.mmproj_use_gpu;
         mp.n_threads = threads;
         mp.print_timings = false;
-        if let Some(m) = marker {
+        if let Some(m) = &marker_c {
             mp.media_marker = m.as_ptr();
         }
+        mp.cb_eval = Some(abort::encoder_eval);
+        mp.cb_eval_user_data = abort.as_user_data();
         mp.progress_callback = Some(progress_trampoline);
         mp.progress_callback_user_data = progress as *mut Progress as *mut c_void;
         let (ptr, log) = log::capture(|| unsafe { sys::mtmd_init_from_file(path_c.as_ptr(), model.as_ptr(), mp) });
@@ -325,9 +365,9 @@ impl Session {
             None if progress.cancelled => fail(MM_ERR_CANCELLED, format!("projector {}: loading cancelled by the progress callback; nothing was kept", path.display())),
             None if log.contains("mismatch between text model") => fail(
                 MM_ERR_PROJECTOR_MISMATCH,
-                format!("projector {}: its output size differs from the embedding size of text model {} ({}): {}", path.display(), config.model_path.display(), model.n_embd(), reason(&log)),
+                format!("projector {}: its output size differs from the embedding size of text model {} ({}): {}", path.display(), config.model_path.display(), model.n_embd(), log::last_lines(&log)),
             ),
-            None => fail(MM_ERR_PROJECTOR_LOAD, format!("projector {}: could not be loaded: {}", path.display(), reason(&log))),
+            None => fail(MM_ERR_PROJECTOR_LOAD, format!("projector {}: could not be loaded: {}", path.display(), log::last_lines(&log))),
         }
     }
 
@@ -355,141 +395,279 @@ impl Session {
         &self.model
     }
 
+    /// The state other threads use to cancel this session's calls.
+    pub fn abort_state(&self) -> Arc<AbortState> {
+        self.abort.clone()
+    }
+
+    /// Positions of the KV cache in use.
+    pub fn n_past(&self) -> i32 {
+        self.kv.n_pos()
+    }
+
+    pub(crate) fn kv(&self) -> &KvCache {
+        &self.kv
+    }
+
+    /// Replaces the cache bookkeeping after `state_file` restored the KV cache.
+    pub(crate) fn kv_mut(&mut self) -> &mut KvCache {
+        &mut self.kv
+    }
+
     /// The projector's file, whether it was asked to run on the GPU, and its thread count.
     pub fn projector_source(&self) -> Option<&(PathBuf, bool, i32)> {
         self.mmproj.as_ref()
     }
 
-    /// Evaluates the request and generates the answer, streaming it to `on_text` (which returns
-    /// false to stop). Returns the whole answer. `cancel` is checked between tokens.
-    pub fn ask(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool, cancel: &AtomicBool) -> Result<String> {
+    /// Empties the KV cache: the next request evaluates everything.
+    pub fn reset(&mut self) {
+        self.ctx.clear_memory();
+        self.kv.clear();
+    }
+
+    /// Positions the request's prompt would take, without evaluating anything.
+    pub fn count_positions(&mut self, req: &Request) -> Result<(i32, u32)> {
+        let bitmaps = self.decode_media(&req.input)?;
+        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        Ok((prompt.n_pos(), dropped))
+    }
+
+    /// Evaluates what the request adds to the cache and generates the answer, streaming it to
+    /// `on_text` (which returns false to stop). Returns the whole answer.
+    pub fn ask(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool) -> Result<String> {
+        self.abort.begin_call();
         req.sampling.validate()?;
+        let mut sampler = req.sampling.sampler(&self.model, self.seed)?;
         let started = Instant::now();
         let mut info = mm_ask_info::default();
-        self.ctx.clear_memory();
-        let n_ctx = self.ctx.n_ctx();
-        let n_past = match &self.projector {
-            Some(p) => {
-                let chunks = self.tokenize_media(p, req)?;
-                let n_pos = chunks.n_pos().max(0) as u32;
-                check_fits(n_pos, n_ctx)?;
-                info.prompt_positions = n_pos;
-                let mut n_past = 0;
-                let status = unsafe {
-                    sys::mtmd_helper_eval_chunks(p.as_ptr(), self.ctx.as_ptr(), chunks.as_ptr(), 0, 0, self.ctx.n_batch() as i32, true, &mut n_past)
-                };
-                if status != 0 {
-                    return fail(MM_ERR_EVAL, format!("evaluating the prompt failed (mtmd status {status})"));
-                }
-                info.media_encoded = (0..chunks.len()).filter(|&i| chunks.chunk_type(i) != sys::MTMD_INPUT_CHUNK_TYPE_TEXT).count() as u32;
-                info.tokens_evaluated = n_pos;
-                n_past
-            }
-            None => {
-                if !req.media.is_empty() {
-                    return fail(MM_ERR_UNSUPPORTED, format!("{} media item(s) given, but this session has no projector (text only)", req.media.len()));
-                }
-                let mut tokens = self.tokenize_text(req.prompt)?;
-                check_fits(tokens.len() as u32, n_ctx)?;
-                info.prompt_positions = tokens.len() as u32;
-                for batch in tokens.chunks_mut(self.ctx.n_batch() as usize) {
-                    self.decode(batch)?;
-                }
-                info.tokens_evaluated = tokens.len() as u32;
-                tokens.len() as i32
-            }
-        };
+        let bitmaps = self.decode_media(&req.input)?;
+        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        info.messages_dropped = dropped;
+        info.prompt_positions = prompt.n_pos() as u32;
+        if prompt.items.is_empty() {
+            return fail(MM_ERR_INVALID_ARGUMENT, "the prompt is empty: it has no token and no media");
+        }
+
+        // Reuse the cached prefix. Evaluate at least one item unless the logits that followed
+        // exactly this prompt were kept.
+        let mut common = self.kv.common_prefix(&prompt.items);
+        let reuse_logits = common == prompt.items.len() && self.kv.logits_after(common).is_some();
+        if common == prompt.items.len() && !reuse_logits {
+            common -= 1;
+        }
+        let cut = self.kv.truncate(common);
+        self.forget_from(cut);
+        info.positions_reused = cut as u32;
+
+        let evaluated = self.evaluate(&prompt, common, &mut info);
         info.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
+        if let Err(e) = evaluated {
+            self.last = info;
+            return Err(e);
+        }
+        if !reuse_logits {
+            let logits = self.last_logits().to_vec();
+            self.kv.save_logits(logits);
+        }
+        let logits = self.kv.logits_after(prompt.items.len()).expect("kept above").to_vec();
+
         let generating = Instant::now();
-        let result = self.generate(req, n_past, on_text, cancel, &mut info);
+        let result = self.generate(req, &mut sampler, logits, on_text, &mut info);
         info.generate_ms = generating.elapsed().as_secs_f64() * 1e3;
         self.last = info;
         result
     }
 
-    fn generate(&mut self, req: &Request, mut n_past: i32, on_text: &mut dyn FnMut(&str) -> bool, cancel: &AtomicBool, info: &mut mm_ask_info) -> Result<String> {
-        let mut sampler = req.sampling.sampler(self.seed);
+    /// Decodes every media item of the request, in order.
+    fn decode_media(&self, input: &Input) -> Result<Vec<Bitmap>> {
+        let all: Vec<&media::Media> = match input {
+            Input::Prompt { media, .. } => media.iter().collect(),
+            Input::Chat(messages) => messages.iter().flat_map(|m| m.media.iter()).collect(),
+        };
+        if all.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(projector) = &self.projector else {
+            return fail(MM_ERR_UNSUPPORTED, format!("{} media item(s) given, but this session has no projector (text only)", all.len()));
+        };
+        all.iter().enumerate().map(|(i, m)| media::decode(projector, i, m)).collect()
+    }
+
+    /// Renders and tokenizes the request; with `Overflow::DropOldest`, drops the oldest
+    /// messages after a leading system message until the prompt fits. Returns the prompt and
+    /// the number of messages dropped.
+    fn build_prompt(&self, req: &Request, bitmaps: &[Bitmap]) -> Result<(Prompt, u32)> {
+        let n_ctx = self.ctx.n_ctx() as i32;
+        let messages = match &req.input {
+            Input::Prompt { text, media } => {
+                let text = prompt::place_markers(text, media.len(), &self.marker, "the prompt")?;
+                let prompt = self.tokenize(&text, &bitmaps.iter().collect::<Vec<_>>())?;
+                return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, 0));
+            }
+            Input::Chat(messages) if messages.is_empty() => return fail(MM_ERR_INVALID_ARGUMENT, "the chat has no message"),
+            Input::Chat(messages) => messages,
+        };
+        let mut media_start = vec![0];
+        for m in messages.iter() {
+            media_start.push(media_start.last().unwrap() + m.media.len());
+        }
+        let system = (messages[0].role == "system") as usize;
+        let mut start = system;
+        loop {
+            let kept: Vec<usize> = (0..system).chain(start..messages.len()).collect();
+            let rendered = kept
+                .iter()
+                .map(|&i| Ok((messages[i].role.to_string(), prompt::place_markers(messages[i].text, messages[i].media.len(), &self.marker, &format!("message {i}"))?)))
+                .collect::<Result<Vec<_>>>()?;
+            let text = prompt::render_chat(&self.chat_template, &rendered)?;
+            let used: Vec<&Bitmap> = kept.iter().flat_map(|&i| &bitmaps[media_start[i]..media_start[i + 1]]).collect();
+            let prompt = self.tokenize(&text, &used)?;
+            if prompt.n_pos() < n_ctx || req.overflow == Overflow::Fail {
+                return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, (start - system) as u32));
+            }
+            // Drop the oldest turn: at least one message, then up to the next user message.
+            start += 1;
+            while start < messages.len() && messages[start].role != "user" {
+                start += 1;
+            }
+            if start >= messages.len() {
+                return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, 0));
+            }
+        }
+    }
+
+    fn tokenize(&self, text: &str, bitmaps: &[&Bitmap]) -> Result<Prompt> {
+        match &self.projector {
+            Some(p) => prompt::tokenize_media(p, text, bitmaps),
+            None => prompt::tokenize_text(&self.model, text),
+        }
+    }
+
+    /// Removes positions from `pos` on from the KV cache (the bookkeeping is cut by the caller).
+    fn forget_from(&self, pos: i32) {
+        unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.ctx.as_ptr()), 0, pos, -1) };
+    }
+
+    fn cancelled(&self) -> Result<()> {
+        if self.abort.is_cancelled() {
+            return fail(MM_ERR_CANCELLED, "the call was cancelled");
+        }
+        Ok(())
+    }
+
+    /// Evaluates `prompt.items[from..]`, adding each to the cache once it is in the KV cache.
+    /// On failure or cancellation the KV cache is cut back to what the bookkeeping holds.
+    fn evaluate(&mut self, prompt: &Prompt, from: usize, info: &mut mm_ask_info) -> Result<()> {
+        let result = self.evaluate_items(prompt, from, info);
+        if result.is_err() {
+            self.forget_from(self.kv.n_pos());
+        }
+        result
+    }
+
+    fn evaluate_items(&mut self, prompt: &Prompt, from: usize, info: &mut mm_ask_info) -> Result<()> {
+        let n_batch = self.ctx.n_batch() as usize;
+        let last = prompt.items.len() - 1;
+        let mut i = from;
+        while i < prompt.items.len() {
+            self.cancelled()?;
+            match (&prompt.items[i], prompt.media_chunk[i]) {
+                (Item::Media { n_pos, .. }, Some(chunk_index)) => {
+                    let projector = self.projector.as_ref().expect("media items come from a projector");
+                    let chunk = prompt.chunks.as_ref().expect("media items have chunks").get(chunk_index);
+                    let mut new_n_past = 0;
+                    let (status, log) = log::capture(|| unsafe {
+                        sys::mtmd_helper_eval_chunk_single(projector.as_ptr(), self.ctx.as_ptr(), chunk, self.kv.n_pos(), 0, n_batch as i32, i == last, &mut new_n_past)
+                    });
+                    self.cancelled()?;
+                    if status != 0 {
+                        return fail(MM_ERR_EVAL, format!("encoding media item failed ({status}): {}", log::last_lines(&log)));
+                    }
+                    info.media_encoded += 1;
+                    info.tokens_evaluated += *n_pos as u32;
+                    self.kv.push(prompt.items[i].clone(), new_n_past);
+                    i += 1;
+                }
+                _ => {
+                    let mut end = i;
+                    while end < prompt.items.len() && end - i < n_batch && matches!(prompt.items[end], Item::Token(_)) {
+                        end += 1;
+                    }
+                    let tokens: Vec<sys::llama_token> = prompt.items[i..end].iter().map(|it| if let Item::Token(t) = it { *t } else { unreachable!() }).collect();
+                    self.decode_tokens(&tokens, end - 1 == last)?;
+                    info.tokens_evaluated += tokens.len() as u32;
+                    i = end;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes text tokens at the end of the cache and records them.
+    fn decode_tokens(&mut self, tokens: &[sys::llama_token], logits_last: bool) -> Result<()> {
+        let pos = self.kv.n_pos();
+        let batch = self.batch.fill(tokens, pos, logits_last);
+        match unsafe { sys::llama_decode(self.ctx.as_ptr(), batch) } {
+            0 => {
+                for (k, &t) in tokens.iter().enumerate() {
+                    self.kv.push(Item::Token(t), pos + k as i32 + 1);
+                }
+                Ok(())
+            }
+            2 => fail(MM_ERR_CANCELLED, "the call was cancelled"),
+            code => fail(MM_ERR_EVAL, format!("llama_decode failed with code {code}")),
+        }
+    }
+
+    fn last_logits(&self) -> &[f32] {
+        let n_vocab = unsafe { sys::llama_vocab_n_tokens(self.model.vocab()) } as usize;
+        let ptr = unsafe { sys::llama_get_logits_ith(self.ctx.as_ptr(), -1) };
+        assert!(!ptr.is_null(), "no logits after evaluation");
+        unsafe { std::slice::from_raw_parts(ptr, n_vocab) }
+    }
+
+    fn generate(&mut self, req: &Request, sampler: &mut Sampler, first_logits: Vec<f32>, on_text: &mut dyn FnMut(&str) -> bool, info: &mut mm_ask_info) -> Result<String> {
         let vocab = self.model.vocab();
+        let n_ctx = self.ctx.n_ctx() as i32;
         let mut stream = TextStream::new(&req.sampling.stop, on_text);
         let mut reason = mm_stop_reason::MM_STOP_MAX_TOKENS;
         let mut piece = [0u8; 256];
-        for _ in 0..req.sampling.max_tokens {
-            if cancel.load(Ordering::Relaxed) {
-                stream.finish();
-                return fail(MM_ERR_CANCELLED, "the request was cancelled");
+        let mut candidates = Vec::new();
+        let mut token = sampler.sample_from(&first_logits, &mut candidates);
+        for n in 0..req.sampling.max_tokens {
+            if n > 0 {
+                token = sampler.sample_from(self.last_logits(), &mut candidates);
             }
-            if n_past as u32 >= self.ctx.n_ctx() {
-                reason = mm_stop_reason::MM_STOP_CONTEXT_FULL;
-                break;
-            }
-            let mut token = sampler.sample(&self.ctx);
             if unsafe { sys::llama_vocab_is_eog(vocab, token) } {
                 reason = mm_stop_reason::MM_STOP_EOG;
                 break;
             }
             info.tokens_generated += 1;
-            let n = unsafe { sys::llama_token_to_piece(vocab, token, piece.as_mut_ptr().cast(), piece.len() as i32, 0, false) };
-            if let Flow::Stop(r) = stream.push(&piece[..n.clamp(0, piece.len() as i32) as usize]) {
+            let len = unsafe { sys::llama_token_to_piece(vocab, token, piece.as_mut_ptr().cast(), piece.len() as i32, 0, false) };
+            if let Flow::Stop(r) = stream.push(&piece[..len.clamp(0, piece.len() as i32) as usize]) {
                 reason = r;
                 break;
             }
-            self.decode(std::slice::from_mut(&mut token))?;
-            n_past += 1;
+            if n + 1 == req.sampling.max_tokens {
+                break;
+            }
+            if self.kv.n_pos() >= n_ctx {
+                reason = mm_stop_reason::MM_STOP_CONTEXT_FULL;
+                break;
+            }
+            if let Err(e) = self.cancelled().and_then(|_| self.decode_tokens(&[token], true)) {
+                self.forget_from(self.kv.n_pos());
+                info.stop_reason = mm_stop_reason::MM_STOP_NONE as i32;
+                return Err(e);
+            }
         }
         info.stop_reason = reason as i32;
         Ok(stream.finish())
     }
-
-    fn decode(&self, tokens: &mut [sys::llama_token]) -> Result<()> {
-        let batch = unsafe { sys::llama_batch_get_one(tokens.as_mut_ptr(), tokens.len() as i32) };
-        match unsafe { sys::llama_decode(self.ctx.as_ptr(), batch) } {
-            0 => Ok(()),
-            code => fail(MM_ERR_EVAL, format!("llama_decode failed with code {code}")),
-        }
-    }
-
-    fn tokenize_text(&self, text: &str) -> Result<Vec<sys::llama_token>> {
-        let vocab = self.model.vocab();
-        let len = i32::try_from(text.len()).or_else(|_| fail(MM_ERR_CONTEXT_FULL, "the prompt is longer than 2 GiB"))?;
-        let mut tokens = vec![0; text.len() + 8];
-        let mut n = unsafe { sys::llama_tokenize(vocab, text.as_ptr().cast(), len, tokens.as_mut_ptr(), tokens.len() as i32, true, true) };
-        if n < 0 {
-            tokens.resize(n.unsigned_abs() as usize, 0);
-            n = unsafe { sys::llama_tokenize(vocab, text.as_ptr().cast(), len, tokens.as_mut_ptr(), tokens.len() as i32, true, true) };
-        }
-        if n < 0 {
-            return fail(MM_ERR_TOKENIZE, format!("tokenizing the prompt failed ({n})"));
-        }
-        tokens.truncate(n as usize);
-        Ok(tokens)
-    }
-
-    /// Decodes the media, places them at their markers and tokenizes text and media.
-    fn tokenize_media(&self, projector: &Projector, req: &Request) -> Result<Chunks> {
-        let n_markers = req.prompt.matches(self.marker.as_str()).count();
-        let prompt = if n_markers == 0 && !req.media.is_empty() {
-            format!("{}{}", format!("{}\n", self.marker).repeat(req.media.len()), req.prompt)
-        } else if n_markers != req.media.len() {
-            return fail(MM_ERR_MEDIA_COUNT, format!("the prompt has {n_markers} marker(s) '{}' but {} media item(s) were given", self.marker, req.media.len()));
-        } else {
-            req.prompt.to_string()
-        };
-        let bitmaps = req.media.iter().enumerate().map(|(i, m)| media::decode(projector, i, m)).collect::<Result<Vec<_>>>()?;
-        let ptrs: Vec<*const sys::mtmd_bitmap> = bitmaps.iter().map(|b| b.as_ptr()).collect();
-        let text_c = CString::new(prompt).or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, "the prompt contains a NUL byte"))?;
-        let text = sys::mtmd_input_text { text: text_c.as_ptr(), text_len: text_c.as_bytes().len(), add_special: true, parse_special: true };
-        let chunks = Chunks::new().ok_or_else(|| Error::new(MM_ERR_INTERNAL, "mtmd_input_chunks_init returned NULL"))?;
-        let (status, log) = log::capture(|| unsafe { sys::mtmd_tokenize(projector.as_ptr(), chunks.as_ptr(), &text, ptrs.as_ptr(), ptrs.len()) });
-        match status {
-            0 => Ok(chunks),
-            1 => fail(MM_ERR_MEDIA_COUNT, format!("markers and media items differ in number: {}", reason(&log))),
-            2 => fail(MM_ERR_MEDIA_DECODE, format!("preprocessing a media item failed: {}", reason(&log))),
-            s => fail(MM_ERR_TOKENIZE, format!("tokenizing the prompt failed ({s}): {}", reason(&log))),
-        }
-    }
 }
 
-fn check_fits(n_pos: u32, n_ctx: u32) -> Result<()> {
+/// Fails unless a prompt of `n_pos` positions leaves room for an answer.
+fn fits(n_pos: i32, n_ctx: i32) -> Result<()> {
     if n_pos >= n_ctx {
         return fail(MM_ERR_CONTEXT_FULL, format!("the prompt takes {n_pos} positions but the context holds {n_ctx} (one more is needed to answer)"));
     }

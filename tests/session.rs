@@ -31,7 +31,7 @@ fn create_ask_destroy_with_two_images() {
     let prompt = CString::new("Compare the two images.").unwrap();
     let media = [image_item(m), image_item(m)];
     let text = ask(s, &ask_params(&prompt, &media)).expect("ask");
-    let mut info: mm_ask_info = unsafe { std::mem::zeroed() };
+    let mut info = ask_info();
     assert_eq!(unsafe { mm_session_last_ask(s, &mut info) }, mm_status::MM_OK);
     assert_eq!(info.media_encoded, 2);
     assert!(info.tokens_generated > 0 && info.tokens_generated <= 24, "{info:?}");
@@ -169,7 +169,7 @@ fn destroyed_handles_are_refused() {
     assert!(last_error().contains("not a live session"), "{}", last_error());
     let prompt = CString::new("hi").unwrap();
     assert_eq!(ask(s, &ask_params(&prompt, &[])).unwrap_err().0, mm_status::MM_ERR_INVALID_HANDLE);
-    let mut stats = mm_memory_stats::default();
+    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
     assert_eq!(unsafe { mm_session_memory(s, &mut stats) }, mm_status::MM_ERR_INVALID_HANDLE);
     assert!(mm_session_marker(s).is_null());
     // A new session may reuse the slot: the old handle must still be refused.
@@ -214,7 +214,7 @@ fn a_callback_that_returns_false_stops_generation() {
     let text = ask(s, &a).unwrap();
     assert_eq!(seen.len(), 1, "no piece after the callback said stop");
     assert_eq!(text, seen[0], "the whole text is what was streamed");
-    let mut info: mm_ask_info = unsafe { std::mem::zeroed() };
+    let mut info = ask_info();
     unsafe { mm_session_last_ask(s, &mut info) };
     assert_eq!(info.stop_reason, mm_stop_reason::MM_STOP_CALLBACK as i32);
     assert!(info.tokens_generated < 64);
@@ -269,7 +269,7 @@ fn same_seed_same_text_and_stop_strings_cut_it() {
     a.n_stop = 1;
     let cut = ask(s2, &a).unwrap();
     assert_eq!(cut, expected, "stop string {stop:?}");
-    let mut info: mm_ask_info = unsafe { std::mem::zeroed() };
+    let mut info = ask_info();
     unsafe { mm_session_last_ask(s2, &mut info) };
     assert_eq!(info.stop_reason, mm_stop_reason::MM_STOP_STRING as i32);
     mm_session_destroy(s1);
@@ -379,7 +379,7 @@ fn load_progress_reports_and_cancels() {
 fn memory_report_counts_model_context_and_projector() {
     let m = models();
     let s = create(&params(m)).unwrap();
-    let mut stats = mm_memory_stats::default();
+    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
     assert_eq!(unsafe { mm_session_memory(s, &mut stats) }, mm_status::MM_OK, "{}", last_error());
     let model_file = std::fs::metadata(m.model.to_str().unwrap()).unwrap().len();
     assert!(stats.model_host + stats.model_gpu > model_file / 2, "{stats:?} vs file {model_file}");

@@ -58,13 +58,13 @@ int main(int argc, char **argv) {
     printf("\n");
     if (st != MM_OK) fprintf(stderr, "ask failed: %s\n", mm_last_error());
 
-    mm_ask_info info;
+    mm_ask_info info = {.struct_size = sizeof info};
     if (mm_session_last_ask(s, &info) == MM_OK)
         printf("prompt: %u positions, %u media encoded, %u tokens generated (%.1f ms + %.1f ms)\n",
                info.prompt_positions, info.media_encoded, info.tokens_generated, info.prompt_ms,
                info.generate_ms);
 
-    mm_memory_stats m;
+    mm_memory_stats m = {.struct_size = sizeof m};
     if (mm_session_memory(s, &m) == MM_OK) {
         printf("memory (MiB)     host      gpu\n");
         printf("  model      %8.3f %8.3f  (exact)\n", mib(m.model_host), mib(m.model_gpu));

@@ -8,8 +8,10 @@ use crate::capi::library::malloc_string;
 use crate::capi::session::{mm_session, with_session};
 use crate::error::{fail, mm_status, Result};
 use crate::ffi::{boundary, c_str, required, slice, versioned};
+use crate::ffi::{opt_c_str, write_versioned};
 use crate::media::Media;
-use crate::session::{mm_ask_info, Request, Sampling};
+use crate::prompt::{Input, Message};
+use crate::session::{mm_ask_info, Overflow, Request, Sampling};
 
 /// How a media item is given.
 #[repr(C)]
@@ -35,6 +37,31 @@ pub struct mm_media {
     pub path: *const c_char,
     pub data: *const u8,
     pub size: usize,
+}
+
+/// One chat message. All pointers are borrowed for the call only.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mm_message {
+    /// "system", "user", "assistant" (or another role the chat template knows).
+    pub role: *const c_char,
+    /// The message text, UTF-8. Its media go where its markers stand, or before the text when it
+    /// has none.
+    pub text: *const c_char,
+    /// `n_media` media items of this message (NULL when 0).
+    pub media: *const mm_media,
+    pub n_media: usize,
+}
+
+/// What to do when a chat does not fit in the context.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum mm_overflow {
+    /// Fail with `MM_ERR_CONTEXT_FULL` before evaluating anything (default).
+    MM_OVERFLOW_FAIL = 0,
+    /// Drop the oldest turns (whole user/assistant exchanges), keeping a leading system
+    /// message, until the chat fits.
+    MM_OVERFLOW_DROP_OLDEST = 1,
 }
 
 /// Receives the answer as it is generated: `user_data` from the params, and a piece of text:
@@ -80,6 +107,15 @@ pub struct mm_ask_params {
     pub on_text: mm_text_callback,
     /// Passed to `on_text`.
     pub user_data: *mut c_void,
+    /// A chat instead of `prompt` (which must then be NULL): `n_messages` messages, rendered
+    /// with the session's chat template and ending with the assistant's turn. Borrowed.
+    pub messages: *const mm_message,
+    pub n_messages: usize,
+    /// A GBNF grammar (start rule `root`) the answer must follow; NULL (default): none. An
+    /// invalid grammar gives `MM_ERR_INVALID_ARGUMENT`. Borrowed.
+    pub grammar: *const c_char,
+    /// An `mm_overflow`: what to do when a chat does not fit (default `MM_OVERFLOW_FAIL`).
+    pub overflow: i32,
 }
 
 /// The bytes every version of `mm_ask_params` has: up to and including `prompt`.
@@ -104,6 +140,10 @@ pub extern "C" fn mm_ask_params_default() -> mm_ask_params {
         n_stop: 0,
         on_text: None,
         user_data: std::ptr::null_mut(),
+        messages: std::ptr::null(),
+        n_messages: 0,
+        grammar: std::ptr::null(),
+        overflow: mm_overflow::MM_OVERFLOW_FAIL as i32,
     }
 }
 
@@ -117,26 +157,47 @@ unsafe fn media_item<'a>(i: usize, m: &'a mm_media) -> Result<Media<'a>> {
     }
 }
 
-/// Asks the session one question: evaluates the prompt and its media, then generates the
-/// answer, streaming it to `params->on_text`. On `MM_OK`, if `out_text` is not NULL,
-/// `*out_text` is the whole answer (exactly the streamed text), which the caller frees with
-/// `mm_string_free`. On failure `*out_text` is NULL. `params` and all it points to are borrowed
-/// for the call only. Figures of the request: `mm_session_last_ask`.
-#[no_mangle]
-pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_ask_params, out_text: *mut *mut c_char) -> mm_status {
-    boundary("mm_session_ask", || {
-        if !out_text.is_null() {
-            *out_text = std::ptr::null_mut();
+/// The request's parts, borrowed from the caller's params.
+struct Parts<'a> {
+    media: Vec<Media<'a>>,
+    messages: Vec<(&'a str, &'a str, Vec<Media<'a>>)>,
+    prompt: Option<&'a str>,
+    sampling: Sampling,
+    overflow: Overflow,
+}
+
+impl<'a> Parts<'a> {
+    unsafe fn read(p: &'a mm_ask_params) -> Result<Parts<'a>> {
+        let items = slice(p.media, p.media.is_null().then_some(0).unwrap_or(p.n_media), "params.media")?;
+        let media_of = |items: &'a [mm_media]| items.iter().enumerate().map(|(i, m)| media_item(i, m)).collect::<Result<Vec<_>>>();
+        let messages = slice(p.messages, p.n_messages, "params.messages")?
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Ok((
+                    c_str(m.role, &format!("params.messages[{i}].role"))?,
+                    c_str(m.text, &format!("params.messages[{i}].text"))?,
+                    media_of(slice(m.media, m.n_media, &format!("params.messages[{i}].media"))?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let prompt = opt_c_str(p.prompt, "params.prompt")?;
+        match (prompt.is_some(), p.n_messages > 0) {
+            (true, true) => return fail(mm_status::MM_ERR_INVALID_ARGUMENT, "params has both a prompt and messages; set one"),
+            (false, false) => return fail(mm_status::MM_ERR_NULL_ARGUMENT, "params.prompt is NULL and there are no messages"),
+            (false, true) if p.n_media > 0 => return fail(mm_status::MM_ERR_INVALID_ARGUMENT, "params.media is for prompts; attach media to messages"),
+            _ => {}
         }
-        let p = versioned(params, mm_ask_params_default(), ASK_MIN_SIZE, "params")?;
-        let prompt = c_str(p.prompt, "params.prompt")?;
-        let items = slice(p.media, p.n_media, "params.media")?;
-        let media = items.iter().enumerate().map(|(i, m)| media_item(i, m)).collect::<Result<Vec<_>>>()?;
         let stop = slice(p.stop, p.n_stop, "params.stop")?
             .iter()
             .enumerate()
             .map(|(i, &ptr)| c_str(ptr, &format!("params.stop[{i}]")).map(str::to_owned))
             .collect::<Result<Vec<_>>>()?;
+        let overflow = match p.overflow {
+            x if x == mm_overflow::MM_OVERFLOW_FAIL as i32 => Overflow::Fail,
+            x if x == mm_overflow::MM_OVERFLOW_DROP_OLDEST as i32 => Overflow::DropOldest,
+            x => return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.overflow is {x}, not an mm_overflow")),
+        };
         let sampling = Sampling {
             max_tokens: p.max_tokens,
             temperature: p.temperature,
@@ -145,8 +206,37 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
             min_p: p.min_p,
             seed: (p.seed != MM_SEED_DEFAULT).then_some(p.seed),
             stop,
+            grammar: opt_c_str(p.grammar, "params.grammar")?.map(str::to_owned),
         };
-        let request = Request { prompt, media: &media, sampling };
+        Ok(Parts { media: media_of(items)?, messages, prompt, sampling, overflow })
+    }
+
+    /// Runs `f` on the request these parts make.
+    fn with_request<T>(self, f: impl FnOnce(&Request) -> Result<T>) -> Result<T> {
+        let messages: Vec<Message> = self.messages.iter().map(|(role, text, media)| Message { role, text, media }).collect();
+        let input = match self.prompt {
+            Some(text) => Input::Prompt { text, media: &self.media },
+            None => Input::Chat(&messages),
+        };
+        f(&Request { input, sampling: self.sampling, overflow: self.overflow })
+    }
+}
+
+/// Asks the session one question, given as a raw `prompt` or as chat `messages`. The session
+/// keeps its KV cache between calls: what a request shares with the cache (earlier turns, their
+/// images) is not evaluated again, and a request that differs from it is evaluated from the
+/// first difference. Then the answer is generated and streamed to `params->on_text`. On
+/// `MM_OK`, if `out_text` is not NULL, `*out_text` is the whole answer (exactly the streamed
+/// text), which the caller frees with `mm_string_free`. On failure `*out_text` is NULL.
+/// `params` and all it points to are borrowed for the call only. Figures of the request:
+/// `mm_session_last_ask`.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_ask_params, out_text: *mut *mut c_char) -> mm_status {
+    boundary("mm_session_ask", || {
+        if !out_text.is_null() {
+            *out_text = std::ptr::null_mut();
+        }
+        let p = versioned(params, mm_ask_params_default(), ASK_MIN_SIZE, "params")?;
         let mut on_text = |piece: &str| match p.on_text {
             Some(cb) => {
                 let c = CString::new(piece).unwrap_or_default();
@@ -154,7 +244,7 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
             }
             None => true,
         };
-        let text = with_session(s, |session, cancel| session.ask(&request, &mut on_text, cancel))?;
+        let text = Parts::read(&p)?.with_request(|request| with_session(s, |session| session.ask(request, &mut on_text)))?;
         if !out_text.is_null() {
             *out_text = malloc_string(&text);
         }
@@ -162,13 +252,27 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
     })
 }
 
-/// Fills `*out` with the figures of the session's last finished request (zeros before the
-/// first): positions, tokens evaluated, media encoded, tokens generated, why it stopped, times.
+/// Counts the positions the request's prompt would take in the context (text tokens plus media
+/// embeddings, after the chat template and any dropped turns), without evaluating anything.
+/// Media are decoded to count them. Sampling fields are ignored.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_count_tokens(s: *mut mm_session, params: *const mm_ask_params, out_positions: *mut u32) -> mm_status {
+    boundary("mm_session_count_tokens", || {
+        required(out_positions as *const u32, "out_positions")?;
+        let p = versioned(params, mm_ask_params_default(), ASK_MIN_SIZE, "params")?;
+        let (n, _) = Parts::read(&p)?.with_request(|request| with_session(s, |session| session.count_positions(request)))?;
+        *out_positions = n as u32;
+        Ok(())
+    })
+}
+
+/// Fills `*out` (set `out->struct_size` first) with the figures of the session's last finished
+/// request (zeros before the first): positions, positions reused from the cache, tokens
+/// evaluated, media encoded, tokens generated, why it stopped, times.
 #[no_mangle]
 pub unsafe extern "C" fn mm_session_last_ask(s: *const mm_session, out: *mut mm_ask_info) -> mm_status {
     boundary("mm_session_last_ask", || {
-        required(out as *const mm_ask_info, "out")?;
-        *out = with_session(s, |session, _| Ok(session.last_info()))?;
-        Ok(())
+        let info = with_session(s, |session| Ok(session.last_info()))?;
+        write_versioned(out, &info, std::mem::size_of::<u32>(), "out")
     })
 }

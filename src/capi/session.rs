@@ -4,9 +4,10 @@ use std::os::raw::{c_char, c_void};
 use std::path::PathBuf;
 
 use crate::error::{fail, mm_status, Result};
-use crate::ffi::{boundary, c_str, opt_c_str, required, versioned};
+use crate::ffi::{boundary, c_str, opt_c_str, required, versioned, write_versioned};
 use crate::memory::{self, mm_memory_stats};
 use crate::registry;
+use crate::state_file;
 use crate::session::{Session, SessionConfig};
 
 /// A loaded multimodal model: text model, context and projector behind one handle. Calls on one
@@ -53,6 +54,10 @@ pub struct mm_session_params {
     pub progress_callback: mm_progress_callback,
     /// Passed to `progress_callback`.
     pub progress_user_data: *mut c_void,
+    /// Chat template for `mm_ask_params.messages`: Jinja text that llama.cpp recognises, or a
+    /// built-in name such as "chatml", "llama3", "gemma". NULL (default): the model's own
+    /// template (`tokenizer.chat_template`), or ChatML when the model has none. Borrowed.
+    pub chat_template: *const c_char,
 }
 
 /// The bytes every version of `mm_session_params` has: up to and including `mmproj_path`.
@@ -76,6 +81,7 @@ pub extern "C" fn mm_session_params_default() -> mm_session_params {
         media_marker: std::ptr::null(),
         progress_callback: None,
         progress_user_data: std::ptr::null_mut(),
+        chat_template: std::ptr::null(),
     }
 }
 
@@ -112,6 +118,7 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
             use_mmap: p.use_mmap,
             seed: p.seed,
             media_marker: opt_c_str(p.media_marker, "params.media_marker")?.map(str::to_owned),
+            chat_template: opt_c_str(p.chat_template, "params.chat_template")?.map(str::to_owned),
             progress: if p.progress_callback.is_some() { Some(&mut progress) } else { None },
         };
         let session = Session::create(config)?;
@@ -131,7 +138,7 @@ pub extern "C" fn mm_session_destroy(s: *mut mm_session) -> mm_status {
             return Ok(());
         }
         let cell = registry::remove(handle_of(s))?;
-        cell.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        cell.abort.close();
         let session = cell.lock().take();
         drop(session);
         Ok(())
@@ -139,27 +146,27 @@ pub extern "C" fn mm_session_destroy(s: *mut mm_session) -> mm_status {
 }
 
 /// Runs `f` on the live session behind `s`, holding its lock.
-pub(crate) fn with_session<T>(s: *const mm_session, f: impl FnOnce(&mut Session, &std::sync::atomic::AtomicBool) -> Result<T>) -> Result<T> {
+pub(crate) fn with_session<T>(s: *const mm_session, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
     if s.is_null() {
         return fail(mm_status::MM_ERR_NULL_ARGUMENT, "session is NULL");
     }
     let cell = registry::get(handle_of(s))?;
     let mut guard = cell.lock();
     match guard.as_mut() {
-        Some(session) => f(session, &cell.cancel),
-        None => fail(mm_status::MM_ERR_INVALID_HANDLE, "the session was destroyed"),
+        Some(session) if !cell.abort.is_closing() => f(session),
+        _ => fail(mm_status::MM_ERR_INVALID_HANDLE, "the session was destroyed"),
     }
 }
 
 /// Fills `*out` with the bytes the session holds, by use and by place (see `mm_memory_stats`
-/// for which figures are exact). The projector's figure costs a dry-run read of its metadata.
+/// for which figures are exact); set `out->struct_size` first. The projector's figure costs a
+/// dry-run read of its metadata.
 #[no_mangle]
 pub unsafe extern "C" fn mm_session_memory(s: *const mm_session, out: *mut mm_memory_stats) -> mm_status {
     boundary("mm_session_memory", || {
         required(out as *const mm_memory_stats, "out")?;
-        let stats = with_session(s, |session, _| memory::stats(session))?;
-        *out = stats;
-        Ok(())
+        let stats = with_session(s, |session| memory::stats(session))?;
+        write_versioned(out, &stats, std::mem::size_of::<u32>(), "out")
     })
 }
 
@@ -169,7 +176,7 @@ pub unsafe extern "C" fn mm_session_memory(s: *const mm_session, out: *mut mm_me
 pub extern "C" fn mm_session_marker(s: *const mm_session) -> *const c_char {
     let mut out = std::ptr::null();
     let status = boundary("mm_session_marker", || {
-        out = with_session(s, |session, _| Ok(session.marker_c().as_ptr()))?;
+        out = with_session(s, |session| Ok(session.marker_c().as_ptr()))?;
         Ok(())
     });
     if status == mm_status::MM_OK {
@@ -177,4 +184,87 @@ pub extern "C" fn mm_session_marker(s: *const mm_session) -> *const c_char {
     } else {
         std::ptr::null()
     }
+}
+
+/// Cancels the call running on the session, if any, from any thread: image encoding, prompt
+/// evaluation and generation stop within a graph step, the call returns `MM_ERR_CANCELLED`, and
+/// the session stays usable (its cache keeps only what was fully evaluated). Does not wait.
+/// A call that starts later is not affected.
+#[no_mangle]
+pub extern "C" fn mm_session_cancel(s: *const mm_session) -> mm_status {
+    boundary("mm_session_cancel", || {
+        if s.is_null() {
+            return fail(mm_status::MM_ERR_NULL_ARGUMENT, "session is NULL");
+        }
+        registry::get(handle_of(s))?.abort.cancel();
+        Ok(())
+    })
+}
+
+/// Empties the session's conversation cache: the next request evaluates everything.
+#[no_mangle]
+pub extern "C" fn mm_session_reset(s: *mut mm_session) -> mm_status {
+    boundary("mm_session_reset", || with_session(s, |session| Ok(session.reset())))
+}
+
+/// What a session is and holds.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mm_session_info {
+    /// `sizeof(mm_session_info)` of the caller's header: set it before the call.
+    pub struct_size: u32,
+    /// Context window in positions.
+    pub n_ctx: u32,
+    /// Positions the conversation cache holds now.
+    pub n_past: u32,
+    /// Whether image and audio media are accepted.
+    pub supports_vision: bool,
+    pub supports_audio: bool,
+    /// Sample rate (Hz) the audio encoder expects; 0 without one.
+    pub audio_sample_rate: u32,
+    /// The media marker; owned by the session, valid until it is destroyed.
+    pub marker: *const c_char,
+}
+
+/// Fills `*out` (set `out->struct_size` first) with the session's context size, cache use,
+/// media support and marker.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_get_info(s: *const mm_session, out: *mut mm_session_info) -> mm_status {
+    boundary("mm_session_get_info", || {
+        let info = with_session(s, |session| {
+            let projector = session.projector();
+            Ok(mm_session_info {
+                struct_size: std::mem::size_of::<mm_session_info>() as u32,
+                n_ctx: session.context().n_ctx(),
+                n_past: session.n_past() as u32,
+                supports_vision: projector.is_some_and(|p| p.supports_vision()),
+                supports_audio: projector.is_some_and(|p| p.supports_audio()),
+                audio_sample_rate: projector.map_or(0, |p| p.audio_sample_rate()),
+                marker: session.marker_c().as_ptr(),
+            })
+        })?;
+        write_versioned(out, &info, std::mem::size_of::<u32>(), "out")
+    })
+}
+
+/// Writes the conversation (KV cache and the record of which tokens and media it holds) to
+/// `path`, so that a later session of the same model and projector can resume it with
+/// `mm_session_load_state` without evaluating it again. `path` is borrowed.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_save_state(s: *mut mm_session, path: *const c_char) -> mm_status {
+    boundary("mm_session_save_state", || {
+        let path = PathBuf::from(c_str(path, "path")?);
+        with_session(s, |session| state_file::save(session, &path))
+    })
+}
+
+/// Replaces the session's conversation with one saved by `mm_session_save_state`. A file from
+/// another model or projector, a truncated or corrupt file gets a status
+/// (`MM_ERR_STATE_MISMATCH`, `MM_ERR_STATE_CORRUPT`, ...) and leaves the session as it was.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_load_state(s: *mut mm_session, path: *const c_char) -> mm_status {
+    boundary("mm_session_load_state", || {
+        let path = PathBuf::from(c_str(path, "path")?);
+        with_session(s, |session| state_file::load(session, &path))
+    })
 }

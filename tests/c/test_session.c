@@ -59,9 +59,9 @@ static int test_create_ask_destroy(void) {
     CHECK(mm_session_ask(s, &a, &text) == MM_OK, "ask");
     CHECK(text != NULL, "text returned");
     mm_string_free(text);
-    mm_ask_info info;
+    mm_ask_info info = {.struct_size = sizeof info};
     CHECK(mm_session_last_ask(s, &info) == MM_OK && info.media_encoded == 2, "2 images encoded");
-    mm_memory_stats m;
+    mm_memory_stats m = {.struct_size = sizeof m};
     CHECK(mm_session_memory(s, &m) == MM_OK && m.model_host + m.model_gpu > 0, "memory");
     CHECK(mm_session_destroy(s) == MM_OK, "destroy");
     CHECK(mm_live_sessions() == 0, "no live session");
@@ -105,7 +105,7 @@ static int test_double_destroy_and_use_after_destroy(void) {
     char *text = (char *)1;
     CHECK(mm_session_ask(s, &a, &text) == MM_ERR_INVALID_HANDLE, "ask after destroy");
     CHECK(text == NULL, "no text after a failure");
-    mm_memory_stats m;
+    mm_memory_stats m = {.struct_size = sizeof m};
     CHECK(mm_session_memory(s, &m) == MM_ERR_INVALID_HANDLE, "memory after destroy");
     CHECK(mm_session_destroy(NULL) == MM_OK, "destroy(NULL) is a no-op");
     CHECK(mm_live_sessions() == 0, "no live session");
@@ -139,7 +139,7 @@ static int test_callback_stops(void) {
     CHECK(st.calls == 1, "callback called once, got %d", st.calls);
     CHECK(strcmp(text, st.first) == 0, "whole text equals what was streamed");
     mm_string_free(text);
-    mm_ask_info info;
+    mm_ask_info info = {.struct_size = sizeof info};
     CHECK(mm_session_last_ask(s, &info) == MM_OK && info.stop_reason == MM_STOP_CALLBACK, "stop reason");
     mm_session_destroy(s);
     return 1;

@@ -92,3 +92,10 @@ pub fn ask(s: *mut mm_session, a: &mm_ask_params) -> Result<String, (mm_status, 
         }
     }
 }
+
+/// An `mm_ask_info` ready to be filled.
+pub fn ask_info() -> ::mm_session::session::mm_ask_info {
+    let mut info: ::mm_session::session::mm_ask_info = unsafe { std::mem::zeroed() };
+    info.struct_size = std::mem::size_of_val(&info) as u32;
+    info
+}
