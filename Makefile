@@ -18,8 +18,8 @@ CFLAGS := -std=c99 -Wall -Wextra -Werror -O2 -Iinclude
 LDLIBS := -L$(LIBDIR) -lmm_session -Wl,-rpath,$(CURDIR)/$(LIBDIR)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all deps build header fixtures demo stress stress-requests test test-rust test-c \
-        check-symbols check-stress valgrind clean
+.PHONY: all deps build header fixtures demo stress stress-requests bench-followup test test-rust \
+        test-c check-symbols check-stress valgrind clean
 
 all: build
 
@@ -51,6 +51,10 @@ $(BUILD)/%: examples/c/%.c include/mm_session.h $(LIB)
 	@mkdir -p $(BUILD)
 	gcc $(CFLAGS) $< -o $@ $(LDLIBS)
 
+$(BUILD)/bench_followup: examples/c/bench_followup.c include/mm_session.h $(LIB)
+	@mkdir -p $(BUILD)
+	gcc $(CFLAGS) -D_POSIX_C_SOURCE=200809L $< -o $@ $(LDLIBS) -lpthread
+
 $(BUILD)/test_session: tests/c/test_session.c include/mm_session.h $(LIB)
 	@mkdir -p $(BUILD)
 	gcc $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -66,7 +70,14 @@ stress: fixtures $(BUILD)/stress
 stress-requests: fixtures $(BUILD)/stress
 	$(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) $(REQUESTS) --requests
 
-test: build test-rust test-c check-symbols check-stress valgrind
+# A follow-up question with the conversation kept versus re-evaluated, for 1, 4 and 16 images,
+# on the larger generated pair (FixtureSpec::bench), plus cancel latency. RUNS: runs per median.
+RUNS ?= 5
+bench-followup: build $(BUILD)/bench_followup
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
+	$(BUILD)/bench_followup $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(RUNS)
+
+test: build test-rust test-c check-symbols check-stress valgrind $(BUILD)/bench_followup
 	@echo "make test: all checks passed"
 
 # Model tests must not run in parallel: one thread each on a 2-core machine.

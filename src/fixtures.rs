@@ -56,6 +56,28 @@ impl Default for FixtureSpec {
     }
 }
 
+impl FixtureSpec {
+    /// A larger pair for benchmarks, where compute and not overhead dominates: n_embd 256, 4
+    /// layers, and a 224 px vision tower with patch 14 (256 positions an image).
+    pub fn bench() -> Self {
+        FixtureSpec {
+            n_embd: 256,
+            n_layer: 4,
+            n_head: 4,
+            n_ff: 768,
+            n_ctx_train: 8192,
+            image_size: 224,
+            patch_size: 14,
+            v_hidden: 192,
+            v_heads: 3,
+            v_ff: 768,
+            v_layers: 4,
+            proj_hidden: 256,
+            ..FixtureSpec::default()
+        }
+    }
+}
+
 /// The file names `write_all` uses.
 pub const MODEL_FILE: &str = "tiny-llama.gguf";
 pub const MMPROJ_FILE: &str = "tiny-mmproj.gguf";

@@ -11,6 +11,10 @@ use std::path::Path;
 
 use crate::fixtures::{Fill, GgufWriter, Rng};
 
+/// The file names `mm-fixtures --audio` writes.
+pub const AUDIO_MMPROJ_FILE: &str = "tiny-audio-mmproj.gguf";
+pub const WAV_FILE: &str = "tiny-tone.wav";
+
 /// Mel bins: Whisper's count; clip.cpp accepts 1..=256.
 const N_MEL: u32 = 80;
 /// Encoder width, heads, FFN width and depth. FF differs from the width as in the vision fixture:

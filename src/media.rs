@@ -90,8 +90,13 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
             if (pixels.len() as u64) < needed {
                 return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: raw RGB image of {width}x{height} needs {needed} bytes, got {}", pixels.len()));
             }
-            Bitmap::from_raw(unsafe { sys::mtmd_bitmap_init(*width, *height, pixels.as_ptr()) })
-                .ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: mtmd could not take a {width}x{height} image")))?
+            let bitmap = Bitmap::from_raw(unsafe { sys::mtmd_bitmap_init(*width, *height, pixels.as_ptr()) })
+                .ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: mtmd could not take a {width}x{height} image")))?;
+            // mtmd's helpers name decoded files by their SHA-256; raw pixels get a content hash
+            // here, so that the KV cache recognises the same image in a later request.
+            let id = CString::new(format!("rgb-{width}x{height}-{}", content_hash(&pixels[..needed as usize]))).expect("hex has no NUL");
+            unsafe { sys::mtmd_bitmap_set_id(bitmap.as_ptr() as *mut _, id.as_ptr()) };
+            bitmap
         }
     };
     let is_audio = unsafe { sys::mtmd_bitmap_is_audio(bitmap.as_ptr()) };
@@ -102,4 +107,10 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
         return fail(MM_ERR_UNSUPPORTED, format!("{what} is an image, but the projector has no vision encoder"));
     }
     Ok(bitmap)
+}
+
+/// A 128-bit content hash (two FNV-1a 64 lanes with different offsets), as hex.
+fn content_hash(bytes: &[u8]) -> String {
+    let lane = |offset: u64| bytes.iter().fold(offset, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3));
+    format!("{:016x}{:016x}", lane(0xcbf2_9ce4_8422_2325), lane(0x6c62_272e_07bb_0142))
 }

@@ -139,7 +139,7 @@ pub fn tokenize_media(projector: &Projector, text: &str, bitmaps: &[&Bitmap]) ->
             let id = unsafe { sys::mtmd_input_chunk_get_id(chunk) };
             // Media without an id never matches the cache (so it is always encoded).
             static ANONYMOUS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let id = if id.is_null() { format!("anonymous-{}", ANONYMOUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) } else { unsafe { CStr::from_ptr(id) }.to_string_lossy().into_owned() };
+            let id = if id.is_null() || unsafe { *id } == 0 { format!("anonymous-{}", ANONYMOUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) } else { unsafe { CStr::from_ptr(id) }.to_string_lossy().into_owned() };
             prompt.items.push(Item::Media { id, n_pos: unsafe { sys::mtmd_input_chunk_get_n_pos(chunk) } });
             prompt.media_chunk.push(Some(i));
         }
