@@ -137,6 +137,11 @@ typedef enum mm_media_kind {
    * `size` must be at least width * height * 3.
    */
   MM_MEDIA_RGB = 3,
+  /**
+   * `data`, `size`: mono audio, 32-bit float samples (`size` in bytes, a multiple of 4) at
+   * the projector's sample rate (`mm_session_info.audio_sample_rate`).
+   */
+  MM_MEDIA_PCM_F32 = 4,
 } mm_media_kind;
 
 /**

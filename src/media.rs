@@ -18,6 +18,9 @@ pub enum Media<'a> {
     Encoded(&'a [u8]),
     /// Raw pixels, 3 bytes (R, G, B) each, row after row.
     Rgb { width: u32, height: u32, pixels: &'a [u8] },
+    /// Mono audio samples at the projector's sample rate, native-endian f32 (bytes, so that
+    /// any alignment is accepted).
+    Pcm(&'a [u8]),
 }
 
 /// The formats mtmd's helper decodes in-process, by their first bytes. Anything else (for
@@ -92,10 +95,23 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
             }
             let bitmap = Bitmap::from_raw(unsafe { sys::mtmd_bitmap_init(*width, *height, pixels.as_ptr()) })
                 .ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: mtmd could not take a {width}x{height} image")))?;
-            // mtmd's helpers name decoded files by their SHA-256; raw pixels get a content hash
-            // here, so that the KV cache recognises the same image in a later request.
-            let id = CString::new(format!("rgb-{width}x{height}-{}", content_hash(&pixels[..needed as usize]))).expect("hex has no NUL");
-            unsafe { sys::mtmd_bitmap_set_id(bitmap.as_ptr() as *mut _, id.as_ptr()) };
+            set_content_id(&bitmap, &format!("rgb-{width}x{height}"), &pixels[..needed as usize]);
+            bitmap
+        }
+        Media::Pcm(bytes) => {
+            if bytes.is_empty() || bytes.len() % 4 != 0 {
+                return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: PCM data of {} bytes is not a whole number of f32 samples", bytes.len()));
+            }
+            if !projector.supports_audio() {
+                return fail(MM_ERR_UNSUPPORTED, format!("{what} is audio, but the projector has no audio encoder"));
+            }
+            let samples: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_ne_bytes(b.try_into().unwrap())).collect();
+            if let Some(bad) = samples.iter().position(|x| !x.is_finite()) {
+                return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: sample {bad} is not a finite number"));
+            }
+            let bitmap = Bitmap::from_raw(unsafe { sys::mtmd_bitmap_init_from_audio(samples.len(), samples.as_ptr()) })
+                .ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: mtmd could not take {} samples", samples.len())))?;
+            set_content_id(&bitmap, &format!("pcm-{}", samples.len()), bytes);
             bitmap
         }
     };
@@ -109,8 +125,11 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
     Ok(bitmap)
 }
 
-/// A 128-bit content hash (two FNV-1a 64 lanes with different offsets), as hex.
-fn content_hash(bytes: &[u8]) -> String {
+/// Names raw media by their content (`kind` plus a 128-bit hash: two FNV-1a 64 lanes with
+/// different offsets), so that the KV cache recognises them in a later request. mtmd's helpers
+/// name decoded files by their SHA-256 themselves.
+fn set_content_id(bitmap: &Bitmap, kind: &str, bytes: &[u8]) {
     let lane = |offset: u64| bytes.iter().fold(offset, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3));
-    format!("{:016x}{:016x}", lane(0xcbf2_9ce4_8422_2325), lane(0x6c62_272e_07bb_0142))
+    let id = CString::new(format!("{kind}-{:016x}{:016x}", lane(0xcbf2_9ce4_8422_2325), lane(0x6c62_272e_07bb_0142))).expect("no NUL");
+    unsafe { sys::mtmd_bitmap_set_id(bitmap.as_ptr() as *mut _, id.as_ptr()) };
 }

@@ -404,6 +404,17 @@ fn audio_end_to_end() {
     ask(s, &follow.params()).unwrap();
     assert_eq!(info(s).media_encoded, 0);
 
+    // The same kind of clip as raw f32 samples.
+    let samples: Vec<u8> = (0..16000).flat_map(|i| ((i as f32 * 0.05).sin() * 0.3).to_ne_bytes()).collect();
+    let pcm = mm_media { kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32, width: 0, height: 0, path: std::ptr::null(), data: samples.as_ptr(), size: samples.len() };
+    let raw = Chat::new(&[("user", "And this one?", vec![pcm])]);
+    ask(s, &raw.params()).unwrap();
+    assert_eq!(info(s).media_encoded, 1);
+    ask(s, &raw.params()).unwrap();
+    assert_eq!(info(s).media_encoded, 0, "the same samples are recognised");
+    let odd = Chat::new(&[("user", "Odd?", vec![mm_media { size: 7, ..pcm }])]);
+    assert_eq!(ask(s, &odd.params()).unwrap_err().0, mm_status::MM_ERR_INVALID_ARGUMENT);
+
     // An image for an audio-only projector is refused clearly.
     let img = Chat::new(&[("user", "And this?", images(m, 1))]);
     let (st, msg) = ask(s, &img.params()).unwrap_err();

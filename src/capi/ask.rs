@@ -24,6 +24,9 @@ pub enum mm_media_kind {
     /// `data`, `width`, `height`: raw pixels, 3 bytes (R, G, B) each, row after row;
     /// `size` must be at least width * height * 3.
     MM_MEDIA_RGB = 3,
+    /// `data`, `size`: mono audio, 32-bit float samples (`size` in bytes, a multiple of 4) at
+    /// the projector's sample rate (`mm_session_info.audio_sample_rate`).
+    MM_MEDIA_PCM_F32 = 4,
 }
 
 /// One image or audio clip of a request. All pointers are borrowed for the call only.
@@ -153,6 +156,7 @@ unsafe fn media_item<'a>(i: usize, m: &'a mm_media) -> Result<Media<'a>> {
         k if k == mm_media_kind::MM_MEDIA_FILE as i32 => Ok(Media::File(Path::new(c_str(m.path, &format!("{what}.path"))?))),
         k if k == mm_media_kind::MM_MEDIA_ENCODED as i32 => Ok(Media::Encoded(slice(m.data, m.size, &format!("{what}.data"))?)),
         k if k == mm_media_kind::MM_MEDIA_RGB as i32 => Ok(Media::Rgb { width: m.width, height: m.height, pixels: slice(m.data, m.size, &format!("{what}.data"))? }),
+        k if k == mm_media_kind::MM_MEDIA_PCM_F32 as i32 => Ok(Media::Pcm(slice(m.data, m.size, &format!("{what}.data"))?)),
         k => fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what}.kind is {k}, not an mm_media_kind")),
     }
 }
