@@ -1,16 +1,38 @@
 //! Plumbing for the `extern "C"` layer: the panic boundary every export runs in, and checked
 //! conversions of C arguments.
 
+use std::cell::Cell;
 use std::ffi::CStr;
 use std::os::raw::c_char;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::error::{clear_last_error, fail, mm_status, set_last_error, Result};
 
+thread_local! {
+    static INJECT_PANIC: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Makes every export called on this thread panic inside its boundary, to test that no export
+/// runs outside one. Rust-only (not in the C API): only tests reach it.
+#[doc(hidden)]
+pub fn inject_panic_for_tests(on: bool) {
+    INJECT_PANIC.with(|p| p.set(on));
+}
+
+fn injected_panic(name: &str) {
+    if INJECT_PANIC.with(Cell::get) {
+        panic!("panic injected into {name} by a test");
+    }
+}
+
 /// Runs the body of the export `name`: a panic becomes `MM_ERR_INTERNAL`, an error is recorded
-/// as the thread's last error, success clears it. No export returns a status any other way.
+/// as the thread's last error, success clears it. Every export's body is one call of this or
+/// of [`boundary_value`]; `tests/bad_input.rs` checks that each one is.
 pub fn boundary(name: &str, body: impl FnOnce() -> Result<()>) -> mm_status {
-    match panic::catch_unwind(AssertUnwindSafe(body)) {
+    match panic::catch_unwind(AssertUnwindSafe(|| {
+        injected_panic(name);
+        body()
+    })) {
         Ok(Ok(())) => {
             clear_last_error();
             mm_status::MM_OK
@@ -28,7 +50,11 @@ pub fn boundary(name: &str, body: impl FnOnce() -> Result<()>) -> mm_status {
 
 /// The boundary for exports that return a value instead of a status: a panic gives `neutral`.
 pub fn boundary_value<T>(name: &str, neutral: T, body: impl FnOnce() -> T) -> T {
-    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+    panic::catch_unwind(AssertUnwindSafe(|| {
+        injected_panic(name);
+        body()
+    }))
+    .unwrap_or_else(|payload| {
         set_last_error(&format!("{name}: internal error: {}", panic_message(&payload)));
         neutral
     })

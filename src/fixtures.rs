@@ -32,6 +32,16 @@ pub struct FixtureSpec {
     /// Projector output size; `None` means `n_embd` (a matching pair).
     pub proj_out: Option<u32>,
     pub seed: u64,
+    /// Metadata written over the usual values (tests of malformed files).
+    pub overrides: Vec<(String, MetaValue)>,
+}
+
+/// A metadata value for [`FixtureSpec::overrides`].
+#[derive(Clone, Debug)]
+pub enum MetaValue {
+    U32(u32),
+    F32(f32),
+    Str(String),
 }
 
 impl Default for FixtureSpec {
@@ -52,6 +62,7 @@ impl Default for FixtureSpec {
             proj_hidden: 64,
             proj_out: None,
             seed: 42,
+            overrides: Vec::new(),
         }
     }
 }
@@ -198,6 +209,17 @@ impl GgufWriter {
         }
     }
 
+    /// Writes `overrides` over the values set so far.
+    pub(crate) fn apply(&mut self, overrides: &[(String, MetaValue)]) {
+        for (key, value) in overrides {
+            match value {
+                MetaValue::U32(v) => self.u32(key, *v),
+                MetaValue::F32(v) => self.f32(key, *v),
+                MetaValue::Str(v) => self.str(key, v),
+            }
+        }
+    }
+
     pub(crate) fn write(self, path: &Path) -> Result<(), String> {
         let p = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| "path has NUL".to_string())?;
         if unsafe { sys::gguf_write_to_file(self.gguf, p.as_ptr(), false) } {
@@ -275,6 +297,7 @@ pub fn write_text_model(path: &Path, s: &FixtureSpec) -> Result<(), String> {
     w.u32("tokenizer.ggml.padding_token_id", eos);
     w.bool("tokenizer.ggml.add_bos_token", false);
     w.str("tokenizer.chat_template", CHATML_TEMPLATE);
+    w.apply(&s.overrides);
 
     let scale = 1.0 / (e as f32).sqrt();
     w.tensor("token_embd.weight", &[e, v], Fill::Random(1.0));
@@ -316,6 +339,7 @@ pub fn write_projector(path: &Path, s: &FixtureSpec) -> Result<(), String> {
     w.f32("clip.vision.attention.layer_norm_epsilon", 1e-5);
     w.f32_array("clip.vision.image_mean", &[0.5, 0.5, 0.5]);
     w.f32_array("clip.vision.image_std", &[0.5, 0.5, 0.5]);
+    w.apply(&s.overrides);
 
     let scale = 1.0 / (h as f32).sqrt();
     w.tensor("v.patch_embd.weight", &[p, p, 3, h], Fill::Random(1.0 / ((p * p * 3) as f32).sqrt()));

@@ -13,6 +13,7 @@ mod ffi;
 pub mod fixtures;
 pub mod fixtures_audio;
 mod generate;
+mod gguf;
 mod gguf_check;
 mod kv;
 mod llama;
@@ -25,6 +26,7 @@ mod state_file;
 pub mod session;
 
 pub use error::{mm_status, Error};
+pub use ffi::inject_panic_for_tests;
 pub use generate::mm_stop_reason;
 pub use log::{mm_log_callback, mm_log_level};
 pub use media::Media;

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::capi::library::malloc_string;
 use crate::capi::session::{mm_session, with_session};
 use crate::error::{fail, mm_status, Result};
-use crate::ffi::{boundary, c_str, required, slice, versioned};
+use crate::ffi::{boundary, boundary_value, c_str, required, slice, versioned};
 use crate::ffi::{opt_c_str, write_versioned};
 use crate::media::Media;
 use crate::prompt::{Input, Message};
@@ -127,6 +127,11 @@ const ASK_MIN_SIZE: usize = std::mem::offset_of!(mm_ask_params, prompt) + std::m
 /// Default request parameters, with `struct_size` set and no prompt.
 #[no_mangle]
 pub extern "C" fn mm_ask_params_default() -> mm_ask_params {
+    // Neutral value after a panic: all zero, which ask refuses (struct_size 0).
+    boundary_value("mm_ask_params_default", unsafe { std::mem::zeroed() }, ask_params_default)
+}
+
+fn ask_params_default() -> mm_ask_params {
     let d = Sampling::default();
     mm_ask_params {
         struct_size: std::mem::size_of::<mm_ask_params>() as u32,
@@ -240,7 +245,7 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
         if !out_text.is_null() {
             *out_text = std::ptr::null_mut();
         }
-        let p = versioned(params, mm_ask_params_default(), ASK_MIN_SIZE, "params")?;
+        let p = versioned(params, ask_params_default(), ASK_MIN_SIZE, "params")?;
         let mut on_text = |piece: &str| match p.on_text {
             Some(cb) => {
                 let c = CString::new(piece).unwrap_or_default();
@@ -263,7 +268,7 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
 pub unsafe extern "C" fn mm_session_count_tokens(s: *mut mm_session, params: *const mm_ask_params, out_positions: *mut u32) -> mm_status {
     boundary("mm_session_count_tokens", || {
         required(out_positions as *const u32, "out_positions")?;
-        let p = versioned(params, mm_ask_params_default(), ASK_MIN_SIZE, "params")?;
+        let p = versioned(params, ask_params_default(), ASK_MIN_SIZE, "params")?;
         let (n, _) = Parts::read(&p)?.with_request(|request| with_session(s, |session| session.count_positions(request)))?;
         *out_positions = n as u32;
         Ok(())

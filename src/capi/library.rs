@@ -9,7 +9,7 @@ use crate::log::{self, mm_log_callback, mm_log_level};
 /// The library version, "MAJOR.MINOR.PATCH". Static string: do not free.
 #[no_mangle]
 pub extern "C" fn mm_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    boundary_value("mm_version", c"".as_ptr(), || concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())
 }
 
 /// The message of the calling thread's last failed `mm_*` call, naming the function, the file

@@ -4,7 +4,7 @@ use std::os::raw::{c_char, c_void};
 use std::path::PathBuf;
 
 use crate::error::{fail, mm_status, Result};
-use crate::ffi::{boundary, c_str, opt_c_str, required, versioned, write_versioned};
+use crate::ffi::{boundary, boundary_value, c_str, opt_c_str, required, versioned, write_versioned};
 use crate::memory::{self, mm_memory_stats};
 use crate::registry;
 use crate::state_file;
@@ -66,6 +66,11 @@ const PARAMS_MIN_SIZE: usize = std::mem::offset_of!(mm_session_params, mmproj_pa
 /// Default session parameters, with `struct_size` set. Paths are NULL: set `model_path`.
 #[no_mangle]
 pub extern "C" fn mm_session_params_default() -> mm_session_params {
+    // Neutral value after a panic: all zero, which create refuses (struct_size 0).
+    boundary_value("mm_session_params_default", unsafe { std::mem::zeroed() }, params_default)
+}
+
+fn params_default() -> mm_session_params {
     let d = SessionConfig::default();
     mm_session_params {
         struct_size: std::mem::size_of::<mm_session_params>() as u32,
@@ -102,7 +107,7 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
             return fail(mm_status::MM_ERR_NULL_ARGUMENT, "out is NULL");
         }
         *out = std::ptr::null_mut();
-        let p = versioned(params, mm_session_params_default(), PARAMS_MIN_SIZE, "params")?;
+        let p = versioned(params, params_default(), PARAMS_MIN_SIZE, "params")?;
         let mut progress = |fraction: f32| match p.progress_callback {
             Some(cb) => cb(p.progress_user_data, fraction),
             None => true,
@@ -174,16 +179,13 @@ pub unsafe extern "C" fn mm_session_memory(s: *const mm_session, out: *mut mm_me
 /// valid until it is destroyed. NULL for an invalid handle (see `mm_last_error`).
 #[no_mangle]
 pub extern "C" fn mm_session_marker(s: *const mm_session) -> *const c_char {
-    let mut out = std::ptr::null();
-    let status = boundary("mm_session_marker", || {
-        out = with_session(s, |session| Ok(session.marker_c().as_ptr()))?;
-        Ok(())
-    });
-    if status == mm_status::MM_OK {
-        out
-    } else {
-        std::ptr::null()
-    }
+    boundary_value("mm_session_marker", std::ptr::null(), || match with_session(s, |session| Ok(session.marker_c().as_ptr())) {
+        Ok(marker) => marker,
+        Err(e) => {
+            crate::error::set_last_error(&format!("mm_session_marker: {}", e.message));
+            std::ptr::null()
+        }
+    })
 }
 
 /// Cancels the call running on the session, if any, from any thread: image encoding, prompt

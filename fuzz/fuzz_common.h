@@ -1,0 +1,230 @@
+/*
+ * fuzz_common.h: helpers shared by the libFuzzer harnesses in this directory.
+ *
+ * - where the generated fixtures are (env MM_FUZZ_FIXTURES, else the directory the Makefile
+ *   compiled in as MM_FUZZ_FIXTURES_DEFAULT);
+ * - opening a fixed, deterministic session (1 thread, fixed seed);
+ * - checks of the C API's contract after every call. A violated contract is a finding: the
+ *   harness prints "FUZZ INVARIANT: ..." and calls abort(), which libFuzzer reports as a crash
+ *   and saves the input. The checked rules come from include/mm_session.h and the README:
+ *     * MM_ERR_INTERNAL (a caught Rust panic) is a bug, never a correct answer;
+ *     * a status is one of the documented codes;
+ *     * mm_last_error() is "" after success and a non-empty message after a failure;
+ *     * on failure *out_text is NULL; on success it is the whole answer, which equals the
+ *       concatenation of the streamed pieces; each piece is whole UTF-8, NUL-terminated,
+ *       `len` bytes (no interior NUL);
+ *     * mm_session_last_ask: tokens_generated <= max_tokens, stop_reason a known reason;
+ *     * mm_live_sessions() comes back to its old value after create fails or destroy.
+ */
+#ifndef MM_FUZZ_COMMON_H
+#define MM_FUZZ_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mm_session.h"
+
+#ifndef MM_FUZZ_FIXTURES_DEFAULT
+#define MM_FUZZ_FIXTURES_DEFAULT "fuzz/build/fixtures"
+#endif
+
+#define FUZZ_DIE(...)                                   \
+    do {                                                \
+        fprintf(stderr, "FUZZ INVARIANT: " __VA_ARGS__); \
+        fputc('\n', stderr);                            \
+        fflush(stderr);                                 \
+        abort();                                        \
+    } while (0)
+
+static inline const char *fuzz_fixture_dir(void) {
+    const char *d = getenv("MM_FUZZ_FIXTURES");
+    return (d && *d) ? d : MM_FUZZ_FIXTURES_DEFAULT;
+}
+
+/* Writes DIR/name into out; returns out. */
+static inline const char *fuzz_fixture(char *out, size_t n, const char *name) {
+    snprintf(out, n, "%s/%s", fuzz_fixture_dir(), name);
+    return out;
+}
+
+static inline bool fuzz_file_exists(const char *path) { return access(path, R_OK) == 0; }
+
+/* Reads a whole file (setup only); exits on failure: a missing fixture is not a finding. */
+static inline uint8_t *fuzz_read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "fuzz setup: cannot open %s (run `make -C fuzz corpus` first, or set MM_FUZZ_FIXTURES)\n", path);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "fuzz setup: cannot read %s\n", path);
+        exit(2);
+    }
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}
+
+/* Checks a status and mm_last_error() right after the call that returned it. */
+static inline void fuzz_check_status(const char *call, int st) {
+    const char *err = mm_last_error();
+    if (st == MM_ERR_INTERNAL) FUZZ_DIE("%s returned MM_ERR_INTERNAL (caught panic): %s", call, err ? err : "(null)");
+    if (st < MM_OK || st > MM_ERR_IO) FUZZ_DIE("%s returned undocumented status %d: %s", call, st, err ? err : "(null)");
+    if (!err) FUZZ_DIE("%s: mm_last_error() returned NULL", call);
+    if (st == MM_OK && err[0]) FUZZ_DIE("%s returned MM_OK but mm_last_error() is \"%s\"", call, err);
+    if (st != MM_OK && !err[0]) FUZZ_DIE("%s returned %d (%s) but mm_last_error() is empty", call, st, mm_status_str(st));
+}
+
+/* Strict UTF-8 check (no overlongs, no surrogates, at most U+10FFFF). */
+static inline bool fuzz_utf8_valid(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        unsigned cp;
+        if (c < 0x80) { i++; continue; }
+        else if ((c & 0xE0) == 0xC0) { k = 1; cp = c & 0x1F; }
+        else if ((c & 0xF0) == 0xE0) { k = 2; cp = c & 0x0F; }
+        else if ((c & 0xF8) == 0xF0) { k = 3; cp = c & 0x07; }
+        else return false;
+        for (size_t j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + j] & 0x3F);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000)) return false;
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+/* Streamed pieces of one answer. */
+typedef struct {
+    char buf[1 << 16];
+    size_t len;
+    size_t pieces;
+    bool stop_after_first; /* the callback returns false after the first piece */
+} fuzz_text;
+
+static inline bool fuzz_on_text(void *user_data, const char *text, size_t len) {
+    fuzz_text *t = (fuzz_text *)user_data;
+    if (!t) FUZZ_DIE("on_text got user_data NULL");
+    if (!text) FUZZ_DIE("on_text got text NULL");
+    if (strlen(text) != len) FUZZ_DIE("on_text piece: len %zu but strlen %zu", len, strlen(text));
+    if (!fuzz_utf8_valid((const unsigned char *)text, len)) FUZZ_DIE("on_text piece of %zu bytes is not whole UTF-8", len);
+    if (t->len + len < sizeof t->buf) memcpy(t->buf + t->len, text, len);
+    t->len += len;
+    t->pieces++;
+    return !t->stop_after_first;
+}
+
+static char fuzz_sentinel;
+
+/* Runs mm_session_ask and checks the answer's contract. Returns the status. */
+static inline int fuzz_ask(mm_session *s, mm_ask_params *a, fuzz_text *t) {
+    if (t) {
+        t->len = 0;
+        t->pieces = 0;
+        a->on_text = fuzz_on_text;
+        a->user_data = t;
+    }
+    char *out = &fuzz_sentinel;
+    int st = mm_session_ask(s, a, &out);
+    fuzz_check_status("mm_session_ask", st);
+    if (st != MM_OK) {
+        if (out != NULL) FUZZ_DIE("mm_session_ask failed (%d) but *out_text is not NULL", st);
+        return st;
+    }
+    if (!out || out == &fuzz_sentinel) FUZZ_DIE("mm_session_ask returned MM_OK without an answer string");
+    size_t n = strlen(out);
+    if (!fuzz_utf8_valid((const unsigned char *)out, n)) FUZZ_DIE("answer of %zu bytes is not valid UTF-8", n);
+    if (t && (n != t->len || (n < sizeof t->buf && memcmp(out, t->buf, n) != 0)))
+        FUZZ_DIE("answer (%zu bytes) differs from the streamed pieces (%zu bytes in %zu pieces)", n, t->len, t->pieces);
+    mm_string_free(out);
+    mm_ask_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    int st2 = mm_session_last_ask(s, &info);
+    fuzz_check_status("mm_session_last_ask", st2);
+    /* max_tokens as the library sees it: a struct_size that leaves it out means the default. */
+    if (a->struct_size >= offsetof(mm_ask_params, max_tokens) + sizeof(int32_t) && a->max_tokens > 0 &&
+        info.tokens_generated > (uint32_t)a->max_tokens)
+        FUZZ_DIE("tokens_generated %u > max_tokens %d", info.tokens_generated, a->max_tokens);
+    if (info.stop_reason < MM_STOP_EOG || info.stop_reason > MM_STOP_CONTEXT_FULL)
+        FUZZ_DIE("stop_reason %d after a successful ask", info.stop_reason);
+    return st;
+}
+
+/* Opens a session of the fixtures; exits (setup failure, not a finding) when it cannot. */
+static inline mm_session *fuzz_open(const char *model, const char *mmproj, uint32_t n_ctx) {
+    char mp[4096], pp[4096];
+    mm_session_params p = mm_session_params_default();
+    p.model_path = fuzz_fixture(mp, sizeof mp, model);
+    p.mmproj_path = mmproj ? fuzz_fixture(pp, sizeof pp, mmproj) : NULL;
+    p.n_ctx = n_ctx;
+    p.n_threads = 1;
+    p.seed = 1234;
+    mm_session *s = NULL;
+    int st = mm_session_create(&p, &s);
+    if (st != MM_OK) {
+        fprintf(stderr, "fuzz setup: mm_session_create(%s, %s): %s\n", p.model_path, p.mmproj_path ? p.mmproj_path : "-", mm_last_error());
+        exit(2);
+    }
+    return s;
+}
+
+static inline void fuzz_reset(mm_session *s) {
+    int st = mm_session_reset(s);
+    fuzz_check_status("mm_session_reset", st);
+    if (st != MM_OK) FUZZ_DIE("mm_session_reset failed: %s", mm_last_error());
+}
+
+/* A little reader over the fuzz input. */
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+} fuzz_in;
+
+static inline uint8_t fuzz_u8(fuzz_in *in) {
+    if (!in->n) return 0;
+    in->n--;
+    return *in->p++;
+}
+
+static inline uint32_t fuzz_u32(fuzz_in *in) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)fuzz_u8(in) << (8 * i);
+    return v;
+}
+
+static inline float fuzz_f32(fuzz_in *in) {
+    uint32_t v = fuzz_u32(in);
+    float f;
+    memcpy(&f, &v, sizeof f);
+    return f;
+}
+
+/* Next NUL-separated segment as a NUL-terminated copy in `out` (cap bytes), or NULL at the end. */
+static inline const char *fuzz_segment(fuzz_in *in, char *out, size_t cap) {
+    if (!in->n) return NULL;
+    size_t i = 0;
+    while (in->n && *in->p) {
+        if (i + 1 < cap) out[i++] = (char)*in->p;
+        in->p++;
+        in->n--;
+    }
+    if (in->n) { in->p++; in->n--; } /* the NUL */
+    out[i] = 0;
+    return out;
+}
+
+#endif

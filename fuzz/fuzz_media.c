@@ -1,0 +1,84 @@
+/*
+ * fuzz_media: media decoding and encoding.
+ *
+ * The input is one media buffer. Each run asks, with max_tokens 1 and greedy sampling:
+ *   1. the vision session with the input as MM_MEDIA_ENCODED (the format sniffer, then mtmd's
+ *      stb_image / miniaudio decoders, then the image preprocessing and the encoder), and the
+ *      audio session with the same buffer when the fixtures have the audio projector;
+ *   2. the vision session with MM_MEDIA_RGB: width and height from the first 4 bytes (10 bits
+ *      each, so 1..1024), a flag byte, and the rest as pixels. Flag bit 0 fits the height to
+ *      the bytes there are, bit 1 zeroes the width or height, bit 2 passes 1 byte less: the
+ *      size checks and odd shapes (1 x 1024, ...) through the preprocessor;
+ *   3. MM_MEDIA_PCM_F32 with the whole input as samples: to the audio session when there is
+ *      one (finite checks, resampling-free encoding), otherwise to the vision session (which
+ *      must refuse it with MM_ERR_UNSUPPORTED).
+ * Every call's status and answer are checked (fuzz_common.h); the session is reset after each
+ * run so that runs do not depend on one another.
+ */
+#include "fuzz_common.h"
+
+static mm_session *g_vision; /* tiny-llama + tiny-mmproj */
+static mm_session *g_audio;  /* tiny-llama + tiny-audio-mmproj, when generated */
+static fuzz_text g_text;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    mm_log_set(MM_LOG_OFF, NULL, NULL);
+    char path[4096];
+    g_vision = fuzz_open("tiny-llama.gguf", "tiny-mmproj.gguf", 1024);
+    if (fuzz_file_exists(fuzz_fixture(path, sizeof path, "tiny-audio-mmproj.gguf")))
+        g_audio = fuzz_open("tiny-llama.gguf", "tiny-audio-mmproj.gguf", 1024);
+    return 0;
+}
+
+static int ask_media(mm_session *s, int kind, const uint8_t *data, size_t size, uint32_t w, uint32_t h, bool marker) {
+    mm_media m;
+    memset(&m, 0, sizeof m);
+    m.kind = kind;
+    m.data = data;
+    m.size = size;
+    m.width = w;
+    m.height = h;
+    mm_ask_params a = mm_ask_params_default();
+    a.prompt = marker ? "Look: <__media__> What is it?" : "What is it?";
+    a.media = &m;
+    a.n_media = 1;
+    a.max_tokens = 1;
+    a.temperature = 0.0f;
+    int st = fuzz_ask(s, &a, &g_text);
+    fuzz_reset(s);
+    return st;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    bool marker = size && (data[size - 1] & 1);
+
+    /* 1. The buffer as an encoded file. */
+    ask_media(g_vision, MM_MEDIA_ENCODED, data, size, 0, 0, marker);
+    if (g_audio) ask_media(g_audio, MM_MEDIA_ENCODED, data, size, 0, 0, marker);
+
+    /* 2. Raw RGB pixels, shape from the first bytes. */
+    if (size >= 5) {
+        uint32_t w = 1 + ((data[0] | (uint32_t)data[1] << 8) & 0x3FF);
+        uint32_t h = 1 + ((data[2] | (uint32_t)data[3] << 8) & 0x3FF);
+        uint8_t flags = data[4];
+        const uint8_t *pix = data + 5;
+        size_t n = size - 5;
+        if ((flags & 1) && n >= 3 * (size_t)w) h = (uint32_t)(n / (3 * (size_t)w));
+        if (flags & 2) {
+            if (flags & 8) w = 0; else h = 0;
+        }
+        if ((flags & 4) && n > 0) n--;
+        int st = ask_media(g_vision, MM_MEDIA_RGB, pix, n, w, h, marker);
+        /* Documented: size must be at least width * height * 3, and an empty image is refused. */
+        if (st == MM_OK && (w == 0 || h == 0 || n < (size_t)w * h * 3))
+            FUZZ_DIE("raw RGB %ux%u with %zu bytes was accepted", w, h, n);
+    }
+
+    /* 3. The whole buffer as f32 PCM samples. */
+    int st = ask_media(g_audio ? g_audio : g_vision, MM_MEDIA_PCM_F32, data, size, 0, 0, marker);
+    if (!g_audio && st == MM_OK) FUZZ_DIE("PCM audio accepted by a session without an audio encoder");
+    if (st == MM_OK && (size == 0 || size % 4)) FUZZ_DIE("PCM data of %zu bytes (not whole f32 samples) was accepted", size);
+    return 0;
+}
