@@ -1,7 +1,6 @@
 //! Media items of a request, and their decoding into mtmd bitmaps.
 
 use std::ffi::CString;
-use std::io::Read;
 use std::path::Path;
 
 use llama_cpp_sys_2 as sys;
@@ -55,10 +54,67 @@ fn sniff(head: &[u8]) -> Option<&'static str> {
 
 const FORMATS: &str = "PNG, JPEG, GIF, BMP, PSD, HDR, PNM, WAV, FLAC or MP3";
 
-fn check_format(head: &[u8], what: &str) -> Result<()> {
-    match sniff(head) {
-        Some(_) => Ok(()),
-        None => fail(MM_ERR_MEDIA_DECODE, format!("{what}: not a known media format (expected {FORMATS})")),
+/// The largest image decoded: 64 megapixels (stb_image allows 2^24 a side, so a few header
+/// bytes could otherwise ask for terabytes).
+pub const MAX_PIXELS: u64 = 1 << 26;
+
+/// Width and height an image's header claims, for the formats where they are easy to find.
+fn image_size(format: &str, b: &[u8]) -> Option<(u64, u64)> {
+    let be32 = |o: usize| b.get(o..o + 4).map(|x| u32::from_be_bytes(x.try_into().unwrap()) as u64);
+    let le16 = |o: usize| b.get(o..o + 2).map(|x| u16::from_le_bytes(x.try_into().unwrap()) as u64);
+    let be16 = |o: usize| b.get(o..o + 2).map(|x| u16::from_be_bytes(x.try_into().unwrap()) as u64);
+    let le32 = |o: usize| b.get(o..o + 4).map(|x| i32::from_le_bytes(x.try_into().unwrap()).unsigned_abs() as u64);
+    match format {
+        "PNG" => Some((be32(16)?, be32(20)?)),
+        "GIF" => Some((le16(6)?, le16(8)?)),
+        "BMP" => Some((le32(18)?, le32(22)?)),
+        "PSD" => Some((be32(18)?, be32(14)?)),
+        "JPEG" => {
+            // Walk the segments to the first start-of-frame marker.
+            let mut o = 2;
+            while o + 9 < b.len() {
+                if b[o] != 0xFF {
+                    return None;
+                }
+                let marker = b[o + 1];
+                let len = be16(o + 2)? as usize;
+                if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+                    return Some((be16(o + 7)?, be16(o + 5)?));
+                }
+                o += 2 + len;
+            }
+            None
+        }
+        "PNM" | "HDR" => {
+            // The first two numbers after the magic (PNM), or in the "-Y h +X w" line (HDR).
+            let text = String::from_utf8_lossy(&b[..b.len().min(4096)]);
+            let text: String = text.lines().filter(|l| !l.starts_with('#') || format == "HDR").collect::<Vec<_>>().join("\n");
+            let numbers: Vec<u64> = match format {
+                "PNM" => text[2..].split_whitespace().take(2).filter_map(|t| t.parse().ok()).collect(),
+                _ => text.lines().find(|l| l.starts_with("-Y") || l.starts_with("+Y"))?.split_whitespace().filter_map(|t| t.parse().ok()).collect(),
+            };
+            match numbers.as_slice() {
+                [w, h] if format == "PNM" => Some((*w, *h)),
+                [h, w] => Some((*w, *h)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Checks the format, and the size an image claims, before a decoder sees the bytes; returns
+/// the format's name.
+fn check_format(head: &[u8], what: &str) -> Result<&'static str> {
+    let Some(format) = sniff(head) else {
+        return fail(MM_ERR_MEDIA_DECODE, format!("{what}: not a known media format (expected {FORMATS})"));
+    };
+    match image_size(format, head) {
+        Some((w, h)) if w == 0 || h == 0 => fail(MM_ERR_MEDIA_DECODE, format!("{what}: {format} image of {w}x{h} pixels is empty")),
+        Some((w, h)) if w * h > MAX_PIXELS => {
+            fail(MM_ERR_MEDIA_DECODE, format!("{what}: {format} image of {w}x{h} pixels is larger than the limit of {MAX_PIXELS} pixels"))
+        }
+        _ => Ok(format),
     }
 }
 
@@ -68,43 +124,33 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
     let bitmap = match media {
         Media::File(path) => {
             check_regular_file(path, &what)?;
-            let mut head = Vec::with_capacity(16);
-            std::fs::File::open(path)
-                .and_then(|f| std::io::Read::take(f, 16).read_to_end(&mut head))
-                .or_else(|e| fail(MM_ERR_MEDIA_DECODE, format!("{what} {}: cannot read it: {e}", path.display())))?;
-            check_format(&head, &format!("{what} {}", path.display()))?;
-            let path_c = CString::new(path.to_string_lossy().as_bytes()).or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: path contains a NUL byte")))?;
-            let w = unsafe { sys::mtmd_helper_bitmap_init_from_file(projector.as_ptr(), path_c.as_ptr(), false, sys::mtmd_helper_init_opt_default()) };
-            Bitmap::from_helper(w).ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what} {}: not a decodable image or audio file", path.display())))?
-        }
-        Media::Encoded(bytes) => {
-            if bytes.is_empty() {
-                return fail(MM_ERR_MEDIA_DECODE, format!("{what}: the buffer is empty"));
+            let what = format!("{what} {}", path.display());
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if size > MAX_FILE_BYTES {
+                return fail(MM_ERR_MEDIA_DECODE, format!("{what}: {size} bytes is more than the {MAX_FILE_BYTES}-byte limit"));
             }
-            check_format(bytes, &what)?;
-            let w = unsafe { sys::mtmd_helper_bitmap_init_from_buf(projector.as_ptr(), bytes.as_ptr(), bytes.len(), false, sys::mtmd_helper_init_opt_default()) };
-            Bitmap::from_helper(w).ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: the {}-byte buffer is not a decodable image or audio file", bytes.len())))?
+            let bytes = std::fs::read(path).or_else(|e| fail(MM_ERR_MEDIA_DECODE, format!("{what}: cannot read it: {e}")))?;
+            decode_encoded(projector, &what, &bytes)?
         }
+        Media::Encoded(bytes) => decode_encoded(projector, &what, bytes)?,
         Media::Rgb { width, height, pixels } => {
             let needed = (*width as u64) * (*height as u64) * 3;
             if *width == 0 || *height == 0 {
                 return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: raw RGB image of {width}x{height} pixels is empty"));
             }
+            if needed / 3 > MAX_PIXELS {
+                return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: raw RGB image of {width}x{height} is larger than the limit of {MAX_PIXELS} pixels"));
+            }
             if (pixels.len() as u64) < needed {
                 return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: raw RGB image of {width}x{height} needs {needed} bytes, got {}", pixels.len()));
             }
-            let bitmap = Bitmap::from_raw(unsafe { sys::mtmd_bitmap_init(*width, *height, pixels.as_ptr()) })
-                .ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: mtmd could not take a {width}x{height} image")))?;
-            set_content_id(&bitmap, &format!("rgb-{width}x{height}"), &pixels[..needed as usize]);
-            bitmap
+            image_bitmap(&what, *width, *height, pixels, "rgb", &pixels[..needed as usize])?
         }
         Media::Pcm(bytes) => {
             if bytes.is_empty() || bytes.len() % 4 != 0 {
                 return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: PCM data of {} bytes is not a whole number of f32 samples", bytes.len()));
             }
-            if !projector.supports_audio() {
-                return fail(MM_ERR_UNSUPPORTED, format!("{what} is audio, but the projector has no audio encoder"));
-            }
+            require_audio(projector, &what)?;
             let samples: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_ne_bytes(b.try_into().unwrap())).collect();
             if let Some(bad) = samples.iter().position(|x| !x.is_finite()) {
                 return fail(MM_ERR_INVALID_ARGUMENT, format!("{what}: sample {bad} is not a finite number"));
@@ -116,12 +162,60 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
         }
     };
     let is_audio = unsafe { sys::mtmd_bitmap_is_audio(bitmap.as_ptr()) };
-    if is_audio && !projector.supports_audio() {
-        return fail(MM_ERR_UNSUPPORTED, format!("{what} is audio, but the projector has no audio encoder"));
-    }
     if !is_audio && !projector.supports_vision() {
         return fail(MM_ERR_UNSUPPORTED, format!("{what} is an image, but the projector has no vision encoder"));
     }
+    Ok(bitmap)
+}
+
+/// The largest media file read.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
+fn require_audio(projector: &Projector, what: &str) -> Result<()> {
+    if !projector.supports_audio() {
+        return fail(MM_ERR_UNSUPPORTED, format!("{what} is audio, but the projector has no audio encoder"));
+    }
+    Ok(())
+}
+
+extern "C" {
+    // stb_image, compiled into libmtmd.
+    fn stbi_load_from_memory(buffer: *const u8, len: i32, x: *mut i32, y: *mut i32, channels: *mut i32, desired_channels: i32) -> *mut u8;
+    fn stbi_image_free(data: *mut std::os::raw::c_void);
+    fn stbi_failure_reason() -> *const std::os::raw::c_char;
+}
+
+/// Decodes the bytes of an image or audio file. Images are decoded here with stb_image
+/// rather than by mtmd's helper, which hands whatever stb_image cannot read to an `ffmpeg`
+/// child process; audio goes to the helper, whose audio path never does.
+fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8]) -> Result<Bitmap> {
+    if bytes.is_empty() {
+        return fail(MM_ERR_MEDIA_DECODE, format!("{what}: the buffer is empty"));
+    }
+    let format = check_format(bytes, what)?;
+    if matches!(format, "WAV" | "FLAC" | "MP3") {
+        require_audio(projector, what)?;
+        let (w, log) = crate::log::capture(|| unsafe { sys::mtmd_helper_bitmap_init_from_buf(projector.as_ptr(), bytes.as_ptr(), bytes.len(), false, sys::mtmd_helper_init_opt_default()) });
+        return Bitmap::from_helper(w).ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: {format} audio could not be decoded: {}", crate::log::last_lines(&log))));
+    }
+    let len = i32::try_from(bytes.len()).or_else(|_| fail(MM_ERR_MEDIA_DECODE, format!("{what}: {} bytes is too large for the image decoder", bytes.len())))?;
+    let (mut w, mut h, mut channels) = (0, 0, 0);
+    let data = unsafe { stbi_load_from_memory(bytes.as_ptr(), len, &mut w, &mut h, &mut channels, 3) };
+    if data.is_null() {
+        let why = unsafe { std::ffi::CStr::from_ptr(stbi_failure_reason()) }.to_string_lossy().into_owned();
+        return fail(MM_ERR_MEDIA_DECODE, format!("{what}: {format} image could not be decoded: {why}"));
+    }
+    let pixels = unsafe { std::slice::from_raw_parts(data, w as usize * h as usize * 3) };
+    let bitmap = image_bitmap(what, w as u32, h as u32, pixels, "img", bytes);
+    unsafe { stbi_image_free(data.cast()) };
+    bitmap
+}
+
+/// An mtmd bitmap of RGB pixels, named by the hash of `source` (the bytes it came from).
+fn image_bitmap(what: &str, width: u32, height: u32, pixels: &[u8], kind: &str, source: &[u8]) -> Result<Bitmap> {
+    let bitmap = Bitmap::from_raw(unsafe { sys::mtmd_bitmap_init(width, height, pixels.as_ptr()) })
+        .ok_or_else(|| Error::new(MM_ERR_MEDIA_DECODE, format!("{what}: mtmd could not take a {width}x{height} image")))?;
+    set_content_id(&bitmap, &format!("{kind}-{width}x{height}"), source);
     Ok(bitmap)
 }
 

@@ -177,7 +177,7 @@ struct Parts<'a> {
 
 impl<'a> Parts<'a> {
     unsafe fn read(p: &'a mm_ask_params) -> Result<Parts<'a>> {
-        let items = slice(p.media, p.media.is_null().then_some(0).unwrap_or(p.n_media), "params.media")?;
+        let items = slice(p.media, p.n_media, "params.media")?;
         let media_of = |items: &'a [mm_media]| items.iter().enumerate().map(|(i, m)| media_item(i, m)).collect::<Result<Vec<_>>>();
         let messages = slice(p.messages, p.n_messages, "params.messages")?
             .iter()
