@@ -10,7 +10,6 @@ use ::mm_session::capi::ask::*;
 use ::mm_session::capi::library::*;
 use ::mm_session::capi::session::*;
 use ::mm_session::fixtures::{self, FixtureSpec};
-use ::mm_session::session::mm_ask_info;
 use ::mm_session::{mm_memory_stats, mm_status, mm_stop_reason};
 
 fn ask_params(prompt: &CString, media: &[mm_media]) -> mm_ask_params {
