@@ -19,7 +19,7 @@ LDLIBS := -L$(LIBDIR) -lmm_session -Wl,-rpath,$(CURDIR)/$(LIBDIR)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: all deps build header fixtures demo stress stress-requests bench-followup test test-rust \
-        test-c check-symbols check-stress valgrind clean
+        test-c check-symbols check-stress valgrind asan thread-stress clean
 
 all: build
 
@@ -77,7 +77,7 @@ bench-followup: build $(BUILD)/bench_followup
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	$(BUILD)/bench_followup $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(RUNS)
 
-test: build test-rust test-c check-symbols check-stress valgrind $(BUILD)/bench_followup
+test: build test-rust test-c check-symbols check-stress valgrind asan $(BUILD)/bench_followup
 	@echo "make test: all checks passed"
 
 # Model tests must not run in parallel: one thread each on a 2-core machine.
@@ -104,10 +104,26 @@ check-stress: fixtures $(BUILD)/stress
 	  [ "$$growth" -lt "$$2" ] || { echo "check-stress: growth $$growth kB, limit $$2 kB"; exit 1; }; \
 	done
 
-# 20 stress cycles under valgrind memcheck: 0 bytes definitely lost and 0 errors, or it fails.
-valgrind: fixtures $(BUILD)/stress
-	valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=3 -q \
-	  $(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) 20
+# The C tests (20 create/destroy cycles instead of 500) and 20 stress cycles under valgrind
+# memcheck: any error or any definitely lost byte fails. No suppressions are needed.
+VALGRIND := valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=3 -q
+valgrind: test-c $(BUILD)/stress
+	MM_CYCLES=20 $(VALGRIND) $(BUILD)/test_session $(MODEL) $(MMPROJ) $(IMAGE) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
+	$(VALGRIND) $(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) 20
+
+# The same C programs built with AddressSanitizer (and LeakSanitizer): the library itself is
+# not instrumented, but every allocation it makes goes through ASan's allocator, so double
+# frees, frees of foreign pointers and leaks anywhere in the process are caught.
+asan: test-c
+	gcc $(CFLAGS) -fsanitize=address -fno-omit-frame-pointer -g tests/c/test_session.c -o $(BUILD)/test_session_asan $(LDLIBS)
+	gcc $(CFLAGS) -fsanitize=address -fno-omit-frame-pointer -g examples/c/stress.c -o $(BUILD)/stress_asan $(LDLIBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 MM_CYCLES=50 $(BUILD)/test_session_asan $(MODEL) $(MMPROJ) $(IMAGE) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(BUILD)/stress_asan $(MODEL) $(MMPROJ) $(IMAGE) 50
+
+# Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
+SECONDS ?= 30
+thread-stress: build
+	MM_STRESS_SECONDS=$(SECONDS) $(CARGO) test --release --test threads stress_mix -- --nocapture
 
 clean:
 	rm -rf $(BUILD)

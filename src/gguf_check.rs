@@ -36,8 +36,8 @@ pub fn expect_text_model(path: &Path) -> Result<()> {
 }
 
 /// Fails unless `path` is a GGUF projector whose metadata and tensor shapes agree, so that
-/// clip.cpp's graph (built while loading) meets no failed assertion.
-pub fn expect_projector(path: &Path) -> Result<()> {
+/// clip.cpp's graph (built while loading) meets no failed assertion. Returns its header.
+pub fn expect_projector(path: &Path) -> Result<Gguf> {
     let what = format!("projector {}", path.display());
     let (g, arch) = architecture(path, "projector")?;
     if arch != PROJECTOR_ARCH {
@@ -45,6 +45,44 @@ pub fn expect_projector(path: &Path) -> Result<()> {
     }
     for (prefix, kind) in [("v", "vision"), ("a", "audio")] {
         check_encoder(&g, prefix, kind).or_else(|m| fail(MM_ERR_PROJECTOR_LOAD, format!("{what}: {m}")))?;
+    }
+    Ok(g)
+}
+
+/// Where a projector type's output size is found: (tensor, axis), as `clip_n_mmproj_embd`
+/// reads it. Types not listed are checked by mtmd itself.
+fn output_size_source(projector_type: &str) -> Option<(&'static str, usize)> {
+    Some(match projector_type {
+        "mlp" | "pixtral" | "lightonocr" | "dots_ocr" | "dots3note_v" | "muse-glimmer" | "yasa2" | "lfm2" | "kimivl" | "paddleocr" | "kimik25" | "deepseek4v" => ("mm.2.weight", 1),
+        "mlp_norm" => ("mm.3.bias", 0),
+        "qwen2vl_merger" | "qwen2.5vl_merger" | "exaone4_5" | "youtuvl" | "ling3vl" => ("mm.2.bias", 0),
+        "gemma3" | "gemma3nv" => ("mm.input_projection.weight", 0),
+        "gemma4v" | "gemma4uv" | "gemma4a" | "gemma4ua" => ("mm.input_projection.weight", 1),
+        "idefics3" => ("mm.model.fc.weight", 1),
+        "internvl" | "nemotron_v2_vl" => ("mm.3.weight", 1),
+        "ultravox" | "voxtral" | "musicflamingo" => ("mm.a.mlp.2.weight", 1),
+        "qwen2a" => ("mm.a.fc.weight", 1),
+        _ => return None,
+    })
+}
+
+/// Fails when the projector's output size differs from the text model's embedding size.
+/// mtmd finds this too, but only after loading the encoder, and then leaks it (clip.cpp's
+/// context is freed by no one when mtmd's constructor throws): about 11 MB a try here.
+pub fn expect_projector_output(g: &Gguf, path: &Path, n_embd: i32) -> Result<()> {
+    for kind in ["vision", "audio"] {
+        let Some(projector_type) = g.kv.get(&format!("clip.{kind}.projector_type")).or_else(|| g.kv.get("clip.projector_type")).and_then(Value::as_str) else {
+            continue;
+        };
+        let Some((tensor, axis)) = output_size_source(projector_type) else { continue };
+        if let Some(out) = g.tensors.get(tensor).and_then(|t| t.ne.get(axis)) {
+            if *out != n_embd as u64 {
+                return fail(
+                    MM_ERR_PROJECTOR_MISMATCH,
+                    format!("projector {}: its output size ({out}, tensor {tensor}) differs from the text model's embedding size ({n_embd})", path.display()),
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -273,9 +273,7 @@ impl Session {
             return fail(MM_ERR_INVALID_ARGUMENT, format!("n_threads is {}; use 0 for the default", config.n_threads));
         }
         gguf_check::expect_text_model(&config.model_path)?;
-        if let Some(mmproj) = &config.mmproj_path {
-            gguf_check::expect_projector(mmproj)?;
-        }
+        let projector_header = config.mmproj_path.as_deref().map(gguf_check::expect_projector).transpose()?;
         if config.media_marker.as_deref() == Some("") {
             return fail(MM_ERR_INVALID_ARGUMENT, "media_marker is empty");
         }
@@ -289,6 +287,7 @@ impl Session {
         let (projector, marker) = match &config.mmproj_path {
             None => (None, config.media_marker.clone().unwrap_or_else(default_marker)),
             Some(path) => {
+                gguf_check::expect_projector_output(projector_header.as_ref().expect("read above"), path, model.n_embd())?;
                 progress.base = model_span;
                 progress.span = 1.0 - model_span;
                 let p = Self::load_projector(path, &config, &model, threads, &abort, &mut progress)?;
