@@ -2,7 +2,11 @@
  * fuzz_gguf: model and projector files.
  *
  * The input is a GGUF file (seeds: the generated tiny-llama.gguf, tiny-mmproj.gguf and
- * tiny-audio-mmproj.gguf). It is written to a file in /dev/shm (or $TMPDIR when /dev/shm is
+ * tiny-audio-mmproj.gguf, whole and cut short). Or, so that mutations land on the metadata
+ * rather than on half a megabyte of weights, a header-only input: "GGHD", one byte that picks
+ * a fixture, then a GGUF header (metadata and tensor infos); the harness pads it to 32 bytes
+ * and appends that fixture's tensor data, so the tensor offsets of an unchanged header still
+ * point at the right weights. The file is written to /dev/shm (or $TMPDIR when /dev/shm is
  * missing), then:
  *   1. mm_session_create with it as the text model and the real vision projector: the
  *      library's own GGUF checks (src/gguf.rs, src/gguf_check.rs), llama.cpp's gguf reader and
@@ -18,10 +22,28 @@
 #include <fcntl.h>
 
 #include "fuzz_common.h"
+#include "gguf_min.h"
 
 static char g_model[4096], g_proj[4096], g_tmp[4096];
 static uint8_t g_pixels[32 * 32 * 3];
 static fuzz_text g_text;
+/* Tensor data of the fixtures, for header-only inputs. */
+static const uint8_t *g_blob[3];
+static size_t g_blob_size[3];
+
+static void load_blob(int i, const char *name) {
+    char path[4096];
+    if (!fuzz_file_exists(fuzz_fixture(path, sizeof path, name))) return;
+    size_t n;
+    uint8_t *buf = fuzz_read_file(path, &n);
+    size_t h = gguf_header_len(buf, n);
+    if (!h) {
+        fprintf(stderr, "fuzz setup: %s: cannot find its tensor data\n", path);
+        exit(2);
+    }
+    g_blob[i] = buf + h;
+    g_blob_size[i] = n - h;
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
@@ -36,15 +58,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     snprintf(g_tmp, sizeof g_tmp, "%s/mm-fuzz-gguf-%d.gguf", dir, (int)getpid());
     for (size_t i = 0; i < sizeof g_pixels; i++) g_pixels[i] = (uint8_t)(i * 7);
+    load_blob(0, "tiny-llama.gguf");
+    load_blob(1, "tiny-mmproj.gguf");
+    load_blob(2, "tiny-audio-mmproj.gguf");
     return 0;
 }
 
-static void write_input(const uint8_t *data, size_t size) {
-    int fd = open(g_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0) {
-        perror(g_tmp);
-        exit(2);
-    }
+static void write_all(int fd, const uint8_t *data, size_t size) {
     while (size) {
         ssize_t w = write(fd, data, size);
         if (w <= 0) {
@@ -53,6 +73,24 @@ static void write_input(const uint8_t *data, size_t size) {
         }
         data += w;
         size -= (size_t)w;
+    }
+}
+
+static void write_input(const uint8_t *data, size_t size) {
+    int fd = open(g_tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        perror(g_tmp);
+        exit(2);
+    }
+    if (size >= 5 && memcmp(data, "GGHD", 4) == 0) {
+        int b = data[4] % 3;
+        if (!g_blob[b]) b = 0;
+        static const uint8_t zeros[32];
+        write_all(fd, data + 5, size - 5);
+        write_all(fd, zeros, (32 - (size - 5) % 32) % 32);
+        write_all(fd, g_blob[b], g_blob_size[b]);
+    } else {
+        write_all(fd, data, size);
     }
     close(fd);
 }

@@ -21,6 +21,12 @@
 #define MM_SEED_DEFAULT 4294967295
 
 /**
+ * The largest image decoded: 64 megapixels (stb_image allows 2^24 a side, so a few header
+ * bytes could otherwise ask for terabytes).
+ */
+#define MAX_PIXELS (1 << 26)
+
+/**
  * The result of every `mm_*` call that can fail. Codes are never reused for another meaning.
  */
 typedef enum mm_status {
@@ -642,6 +648,17 @@ enum mm_status mm_session_save_state(struct mm_session *s, const char *path);
  * (`MM_ERR_STATE_MISMATCH`, `MM_ERR_STATE_CORRUPT`, ...) and leaves the session as it was.
  */
 enum mm_status mm_session_load_state(struct mm_session *s, const char *path);
+
+extern uint8_t *stbi_load_from_memory(const uint8_t *buffer,
+                                      int32_t len,
+                                      int32_t *x,
+                                      int32_t *y,
+                                      int32_t *channels,
+                                      int32_t desired_channels);
+
+extern void stbi_image_free(void *data);
+
+extern const char *stbi_failure_reason(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -55,6 +55,8 @@ pub struct TensorInfo {
 #[derive(Debug)]
 pub struct Gguf {
     pub kv: HashMap<String, Value>,
+    /// Each key's GGUF value type (8 string, 9 array, 4 uint32, ...).
+    pub kv_types: HashMap<String, u32>,
     pub tensors: HashMap<String, TensorInfo>,
 }
 
@@ -209,10 +211,12 @@ pub fn read(path: &Path) -> Result<Gguf, Problem> {
         return Err(format!("counts of {n_kv} metadata entries and {n_tensors} tensors cannot fit in {len} bytes"));
     }
     let mut kv = HashMap::new();
+    let mut kv_types = HashMap::new();
     for i in 0..n_kv {
         let key = c.string(&format!("metadata key {i}"))?;
         let t = c.u32(&format!("type of {key}"))?;
         let value = c.value(t, &key)?;
+        kv_types.insert(key.clone(), t);
         if kv.insert(key.clone(), value).is_some() {
             return Err(format!("metadata key {key} appears twice"));
         }
@@ -263,5 +267,5 @@ pub fn read(path: &Path) -> Result<Gguf, Problem> {
             return Err(format!("tensors {} and {} overlap", pair[0].2, pair[1].2));
         }
     }
-    Ok(Gguf { kv, tensors })
+    Ok(Gguf { kv, kv_types, tensors })
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::error::{fail, mm_status::*, Result};
 use crate::gguf::{self, Gguf, Value};
+use crate::projector_rules;
 
 /// The architecture of projector files (`general.architecture`).
 const PROJECTOR_ARCH: &str = "clip";
@@ -43,21 +44,141 @@ pub fn expect_projector(path: &Path) -> Result<Gguf> {
     if arch != PROJECTOR_ARCH {
         return fail(MM_ERR_WRONG_FILE_KIND, format!("{what}: this is a '{arch}' model, not a projector (architecture 'clip')"));
     }
-    for (prefix, kind) in [("v", "vision"), ("a", "audio")] {
-        check_encoder(&g, prefix, kind).or_else(|m| fail(MM_ERR_PROJECTOR_LOAD, format!("{what}: {m}")))?;
-    }
+    let checks = || -> std::result::Result<(), String> {
+        check_key_types(&g)?;
+        for (prefix, kind) in [("v", "vision"), ("a", "audio")] {
+            check_encoder(&g, prefix, kind)?;
+            if let Some(projector_type) = encoder_type(&g, kind) {
+                if !projector_rules::PROJECTOR_TYPES.contains(&projector_type.as_str()) {
+                    return Err(format!("projector type '{projector_type}' is not one this build of llama.cpp knows"));
+                }
+                check_tensor_rules(&g, &projector_type)?;
+            }
+        }
+        Ok(())
+    };
+    checks().or_else(|m| fail(MM_ERR_PROJECTOR_LOAD, format!("{what}: {m}")))?;
     Ok(g)
+}
+
+/// clip.cpp reads scalar keys with typed getters that abort on any other GGUF type.
+fn check_key_types(g: &Gguf) -> std::result::Result<(), String> {
+    const BOOL: u32 = 7;
+    const INT32: u32 = 5;
+    const FLOAT32: u32 = 6;
+    const STRING: u32 = 8;
+    const ARRAY: u32 = 9;
+    const UINT32: u32 = 4;
+    for (key, &t) in &g.kv_types {
+        let want = match key.as_str() {
+            "general.name" | "general.description" => STRING,
+            k if !k.starts_with("clip.") || t == ARRAY => continue,
+            "clip.has_vision_encoder" | "clip.has_audio_encoder" | "clip.has_gen_audio_encoder" | "clip.use_gelu" | "clip.use_silu" => BOOL,
+            "clip.minicpmv_version" => INT32,
+            "clip.vision.swiglu_clamp" => FLOAT32,
+            k if k.ends_with(".attention.layer_norm_epsilon") => FLOAT32,
+            k if k.ends_with("projector_type") || k == "clip.vision.mm_patch_merge_type" || k == "clip.gen.audio.model_variant" => STRING,
+            _ => UINT32,
+        };
+        if t != want {
+            return Err(format!("metadata {key} has GGUF type {t}, clip.cpp reads type {want}"));
+        }
+    }
+    Ok(())
+}
+
+/// The projector type clip.cpp uses for an encoder the file declares (`clip.has_{kind}_encoder`):
+/// `clip.projector_type` first, then `clip.{kind}.projector_type`.
+fn encoder_type(g: &Gguf, kind: &str) -> Option<String> {
+    if g.kv.get(&format!("clip.has_{kind}_encoder")) != Some(&Value::Bool(true)) {
+        return None;
+    }
+    let raw = [format!("clip.projector_type"), format!("clip.{kind}.projector_type")]
+        .iter()
+        .find_map(|k| g.kv.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()))?
+        .to_string();
+    Some(projector_rules::resolve_type(&raw, kind == "vision").to_string())
+}
+
+/// Expands a tensor name pattern with `%d` for each layer of its encoder.
+fn expand(g: &Gguf, pattern: &str) -> Vec<String> {
+    if !pattern.contains("%d") {
+        return vec![pattern.to_string()];
+    }
+    let key = if pattern.starts_with("a.gen.") {
+        "clip.gen.audio.block_count"
+    } else if pattern.starts_with("a.") {
+        "clip.audio.block_count"
+    } else {
+        "clip.vision.block_count"
+    };
+    let layers = g.kv.get(key).and_then(Value::as_u64).unwrap_or(0).min(MAX_LAYERS);
+    if pattern.matches("%d").count() > 1 {
+        // Two indices (stage, block): the pairs that exist in the file.
+        return g.tensors.keys().filter(|n| matches_pattern(pattern, n)).cloned().collect();
+    }
+    (0..layers).map(|i| pattern.replacen("%d", &i.to_string(), 1)).collect()
+}
+
+/// Whether `name` is `pattern` with numbers in place of its `%d`s.
+fn matches_pattern(pattern: &str, name: &str) -> bool {
+    let mut rest = name;
+    for (i, part) in pattern.split("%d").enumerate() {
+        if i > 0 {
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits == 0 {
+                return false;
+            }
+            rest = &rest[digits..];
+        }
+        match rest.strip_prefix(part) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// The tensors a projector type's graph needs or must not have (see `projector_rules`).
+fn check_tensor_rules(g: &Gguf, projector_type: &str) -> std::result::Result<(), String> {
+    let rules = projector_rules::rules(projector_type);
+    for name in rules.required.iter().flat_map(|p| expand(g, p)) {
+        if !g.tensors.contains_key(&name) {
+            return Err(format!("projector type {projector_type} needs tensor {name}"));
+        }
+    }
+    for pattern in rules.forbidden {
+        if let Some(name) = g.tensors.keys().find(|n| matches_pattern(pattern, n)) {
+            return Err(format!("projector type {projector_type} cannot have tensor {name}"));
+        }
+    }
+    for rule in projector_rules::conditional_rules(projector_type) {
+        for (when, index) in expand(g, rule.when).iter().zip(0u64..) {
+            if g.tensors.contains_key(when) != rule.present {
+                continue;
+            }
+            // Bind the same layer index in the required names as in `when`.
+            for then in rule.then_required {
+                let name = if rule.when.matches("%d").count() == 1 { then.replacen("%d", &index.to_string(), 1) } else { then.to_string() };
+                if !name.contains("%d") && !g.tensors.contains_key(&name) {
+                    return Err(format!("projector type {projector_type}: tensor {name} is needed when {when} is {}", if rule.present { "present" } else { "absent" }));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where a projector type's output size is found: (tensor, axis), as `clip_n_mmproj_embd`
 /// reads it. Types not listed are checked by mtmd itself.
-fn output_size_source(projector_type: &str) -> Option<(&'static str, usize)> {
+fn output_size_source(g: &Gguf, projector_type: &str) -> Option<(&'static str, usize)> {
     Some(match projector_type {
+        // `mlp` with a third layer is clip.cpp's MLP_NORM variant.
+        "mlp" if g.tensors.contains_key("mm.3.weight") => ("mm.3.bias", 0),
         "mlp" | "pixtral" | "lightonocr" | "dots_ocr" | "dots3note_v" | "muse-glimmer" | "yasa2" | "lfm2" | "kimivl" | "paddleocr" | "kimik25" | "deepseek4v" => ("mm.2.weight", 1),
-        "mlp_norm" => ("mm.3.bias", 0),
         "qwen2vl_merger" | "qwen2.5vl_merger" | "exaone4_5" | "youtuvl" | "ling3vl" => ("mm.2.bias", 0),
         "gemma3" | "gemma3nv" => ("mm.input_projection.weight", 0),
-        "gemma4v" | "gemma4uv" | "gemma4a" | "gemma4ua" => ("mm.input_projection.weight", 1),
+        "gemma4v" | "gemma4uv" => ("mm.input_projection.weight", 1),
         "idefics3" => ("mm.model.fc.weight", 1),
         "internvl" | "nemotron_v2_vl" => ("mm.3.weight", 1),
         "ultravox" | "voxtral" | "musicflamingo" => ("mm.a.mlp.2.weight", 1),
@@ -71,10 +192,8 @@ fn output_size_source(projector_type: &str) -> Option<(&'static str, usize)> {
 /// context is freed by no one when mtmd's constructor throws): about 11 MB a try here.
 pub fn expect_projector_output(g: &Gguf, path: &Path, n_embd: i32) -> Result<()> {
     for kind in ["vision", "audio"] {
-        let Some(projector_type) = g.kv.get(&format!("clip.{kind}.projector_type")).or_else(|| g.kv.get("clip.projector_type")).and_then(Value::as_str) else {
-            continue;
-        };
-        let Some((tensor, axis)) = output_size_source(projector_type) else { continue };
+        let Some(projector_type) = encoder_type(g, kind) else { continue };
+        let Some((tensor, axis)) = output_size_source(g, &projector_type) else { continue };
         if let Some(out) = g.tensors.get(tensor).and_then(|t| t.ne.get(axis)) {
             if *out != n_embd as u64 {
                 return fail(

@@ -21,6 +21,7 @@ mod log;
 mod media;
 mod memory;
 pub mod prompt;
+mod projector_rules;
 mod registry;
 mod state_file;
 pub mod session;

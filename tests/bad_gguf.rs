@@ -223,6 +223,15 @@ fn malformed_files_give_a_status_never_a_crash() {
         ("mmproj", false, "clip.projector_type", MetaValue::Str("qwen2vl_merger".into())),
         ("mmproj", false, "clip.projector_type", MetaValue::Str("ultravox".into())),
         ("mmproj", false, "clip.vision.attention.layer_norm_epsilon", MetaValue::F32(f32::NAN)),
+        // Values of the wrong GGUF type: clip.cpp's typed getters abort on them.
+        ("mmproj", false, "clip.vision.image_size", MetaValue::Str("32".into())),
+        ("mmproj", false, "clip.has_vision_encoder", MetaValue::U32(1)),
+        ("mmproj", false, "clip.vision.attention.layer_norm_epsilon", MetaValue::U32(1)),
+        ("mmproj", false, "clip.projector_type", MetaValue::U32(1)),
+        ("mmproj", false, "clip.vision.projection_dim", MetaValue::F32(64.0)),
+        ("model", true, "llama.block_count", MetaValue::Str("2".into())),
+        ("model", true, "llama.attention.layer_norm_rms_epsilon", MetaValue::Str("tiny".into())),
+        ("model", true, "llama.context_length", MetaValue::F32(4096.0)),
     ];
     for (i, (kind, is_model, key, value)) in semantic.into_iter().enumerate() {
         let spec = FixtureSpec { overrides: vec![(key.to_string(), value.clone())], ..FixtureSpec::default() };
