@@ -74,9 +74,43 @@ static inline uint8_t *fuzz_read_file(const char *path, size_t *size) {
     return buf;
 }
 
+/*
+ * Known findings. Once a finding is recorded (fuzz/regressions/, README.md), the harnesses let
+ * the long runs go past it instead of stopping at it again every few seconds: an
+ * MM_ERR_INTERNAL whose message contains one of these texts is counted, not fatal, and each
+ * harness skips inputs of its known kinds (fuzz_gguf: duplicate vocabulary tokens). Set
+ * MM_FUZZ_STRICT=1 (as `make regress` does) to make every one of them fatal again; remove an
+ * entry once the library is fixed.
+ */
+static const char *const fuzz_known_internal[] = {
+    "no logits after evaluation", /* regressions/fuzz_prompt/media-last-*: prompt ends with a media item */
+    /* regressions/fuzz_gguf/tensor-size-overflow-*: src/gguf.rs tensor_bytes, ne[0] / block *
+     * type_size overflows u64. The message has no location, so this also hides any other
+     * multiplication overflow inside mm_session_create until it is fixed. */
+    "mm_session_create: internal error: attempt to multiply with overflow",
+};
+
+static inline bool fuzz_strict(void) {
+    static int strict = -1;
+    if (strict < 0) {
+        const char *e = getenv("MM_FUZZ_STRICT");
+        strict = e && *e && strcmp(e, "0") != 0;
+    }
+    return strict;
+}
+
+static size_t fuzz_known_hits;
+
 /* Checks a status and mm_last_error() right after the call that returned it. */
 static inline void fuzz_check_status(const char *call, int st) {
     const char *err = mm_last_error();
+    if (st == MM_ERR_INTERNAL && err && !fuzz_strict()) {
+        for (size_t i = 0; i < sizeof fuzz_known_internal / sizeof fuzz_known_internal[0]; i++)
+            if (strstr(err, fuzz_known_internal[i])) {
+                fuzz_known_hits++;
+                return;
+            }
+    }
     if (st == MM_ERR_INTERNAL) FUZZ_DIE("%s returned MM_ERR_INTERNAL (caught panic): %s", call, err ? err : "(null)");
     if (st < MM_OK || st > MM_ERR_IO) FUZZ_DIE("%s returned undocumented status %d: %s", call, st, err ? err : "(null)");
     if (!err) FUZZ_DIE("%s: mm_last_error() returned NULL", call);

@@ -2,7 +2,7 @@
  * fuzz_params: the numeric and string fields of mm_ask_params and mm_session_params.
  *
  * Byte 0 bit 0 picks the part:
- *   0 (ask): one text-only request on a fixed session (tiny fixtures, n_ctx 64 so that even
+ *   0 (ask): one text-only request on a fixed session (tiny fixtures, n_ctx 32 so that even
  *     max_tokens = INT32_MAX ends quickly) with max_tokens, temperature (NaN, +-inf, -0,
  *     denormals, ...), top_k, top_p, min_p, seed, overflow, stop strings (including empty
  *     ones, a NULL entry, a NULL array with a count), a grammar text, n_media with a NULL
@@ -42,7 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argv;
     mm_log_set(MM_LOG_OFF, NULL, NULL);
     char path[4096];
-    g_session = fuzz_open("tiny-llama.gguf", NULL, 64);
+    g_session = fuzz_open("tiny-llama.gguf", NULL, 32);
     g_png = fuzz_read_file(fuzz_fixture(path, sizeof path, "tiny-image.png"), &g_png_size);
     g_have_audio = fuzz_file_exists(fuzz_fixture(path, sizeof path, "tiny-audio-mmproj.gguf"));
     return 0;

@@ -14,7 +14,7 @@ seed() { printf "$2" > "$out/$1"; }  # seed TARGET/NAME PRINTF-FORMAT
 # decodes (no JPEG/GIF encoder needed: these are written byte by byte).
 m=fuzz_media
 cp "$fx/tiny-image.png" "$out/$m/tiny-image.png"
-[ -f "$fx/tiny-tone.wav" ] && { cp "$fx/tiny-tone.wav" "$out/$m/tiny-tone.wav"; { cat "$fx/tiny-tone.wav"; printf '\xa5'; } > "$out/$m/tiny-tone-audio.wav"; }
+[ -f "$fx/tiny-tone.wav" ] && { cp "$fx/tiny-tone.wav" "$out/$m/tiny-tone.wav"; { cat "$fx/tiny-tone.wav"; printf "\xa5\xa5"; } > "$out/$m/tiny-tone-audio.wav"; }
 seed $m/p6.ppm 'P6\n2 2\n255\n\xff\x00\x00\x00\xff\x00\x00\x00\xff\xff\xff\xff'
 seed $m/p5.pgm 'P5\n3 1\n255\n\x00\x80\xff'
 seed $m/p4.pbm 'P4\n8 2\n\xa5\x5a'
@@ -66,7 +66,7 @@ seed $q/ask-size '\x00\x00\x00\x00\x00\x03\x00\x00\x00\x85\x01'
 seed $q/create-text '\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
 seed $q/create-vision '\x01\x65\x80\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00[img]'
 seed $q/create-audio '\x01\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00'
-seed $q/create-template '\x01\x41\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00{% for m in messages %}{{ m.content }}{% endfor %}'
+seed $q/create-template '\x01\x41\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00{%% for m in messages %%}{{ m.content }}{%% endfor %%}'
 seed $q/create-cancel '\x01\x11\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00'
 
 # fuzz_gguf: the fixtures whole, cut short, and as header-only inputs ("GGHD", the fixture

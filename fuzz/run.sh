@@ -1,15 +1,24 @@
 #!/bin/bash
-# run.sh SECONDS TARGET...: runs each harness in turn for SECONDS seconds (nice'd, one process
-# at a time) on its corpus, with its dictionary, and prints one summary line per target from
-# libFuzzer's final statistics. Exits 1 if any run found a crash, abort, timeout or OOM (the
-# input is then in artifacts/<target>/, the log in build/logs/<target>.log).
+# run.sh SECONDS TARGET...: runs each harness in turn for SECONDS seconds (nice'd, one fuzzing
+# process at a time) on its corpus, with its dictionary, and prints one summary line per
+# target from libFuzzer's output.
+#   default:     libFuzzer stops at the first crash, abort, timeout or OOM; run.sh exits 1.
+#   FUZZ_FORK=1: fork mode with one worker (-fork=1 -ignore_crashes/timeouts/ooms): a worker
+#                that dies is replaced and the run goes on; run.sh exits 1 if any input was
+#                saved. Either way the inputs are in artifacts/<target>/, the log in
+#                build/logs/<target>.log; ./triage.sh TARGET FILES names each finding.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 secs=$1
 shift
 # No ASan/LSan in this build: libFuzzer cannot see leaks (-detect_leaks=0 says so explicitly).
-# -rss_limit_mb catches runaway memory; -timeout catches hangs (any single input > 10 s).
+# -rss_limit_mb catches runaway memory, -timeout hangs (any single input over 10 s).
 FLAGS=${FUZZ_FLAGS:--rss_limit_mb=2048 -timeout=10 -detect_leaks=0}
+if [ -n "${FUZZ_FORK:-}" ]; then FLAGS="$FLAGS -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1"; fi
+# ggml prints a backtrace through gdb on every abort, and Rust one on every panic: seconds per
+# finding. triage.sh and the reproduction commands in README.md turn them back on.
+export GGML_NO_BACKTRACE=1 RUST_BACKTRACE=0
+export MM_FUZZ_FIXTURES=$here/build/fixtures
 fail=0
 mkdir -p "$here/build/logs"
 for t in "$@"; do
@@ -17,24 +26,37 @@ for t in "$@"; do
   dict=()
   [ -f "$here/dict/$t.dict" ] && dict=(-dict="$here/dict/$t.dict")
   log=$here/build/logs/$t.log
+  before=$(ls "$here/artifacts/$t" | wc -l)
   start=$(date +%s)
   # shellcheck disable=SC2086
-  MM_FUZZ_FIXTURES=$here/build/fixtures nice -n 10 "$here/build/$t" -max_total_time="$secs" $FLAGS \
-    -print_final_stats=1 -artifact_prefix="$here/artifacts/$t/" "${dict[@]}" "$here/corpus/$t" >"$log" 2>&1
+  nice -n 10 "$here/build/$t" -max_total_time="$secs" $FLAGS -print_final_stats=1 \
+    -artifact_prefix="$here/artifacts/$t/" "${dict[@]}" "$here/corpus/$t" >"$log" 2>&1
   rc=$?
   wall=$(( $(date +%s) - start ))
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+  found=$(( $(ls "$here/artifacts/$t" | wc -l) - before ))
+  if [ -n "${FUZZ_FORK:-}" ]; then
+    # Fork mode: "#EXECS: cov: C ft: F corp: N exec/s R oom/timeout/crash: a/b/c time: Ts ..."
+    last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)
+    execs=$(sed -n 's/^#\([0-9]*\):.*/\1/p' <<<"$last")
+    rate=$(( ${execs:-0} / (wall > 0 ? wall : 1) ))
+    corp=$(sed -n 's/.*corp: \([0-9]*\).*/\1/p' <<<"$last")
+    extra=" oom/timeout/crash $(sed -n 's/.*oom\/timeout\/crash: \([0-9/]*\).*/\1/p' <<<"$last"),"
+    rss=$(grep -oE 'rss: [0-9]+Mb' "$log" | sed 's/rss: //; s/Mb//' | sort -n | tail -1)
+  else
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+    corp=$(sed -n 's/.*corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p' <<<"$last")
+    extra=""
+    rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
+  fi
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<<"$last")
-  corp=$(sed -n 's/.*corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p' <<<"$last")
-  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
-  if [ $rc -eq 0 ]; then status=ok; else status="FAILED (exit $rc)"; fail=1; fi
-  printf '%-12s %s: %s execs in %ss (%s/s), cov %s, ft %s, corpus %s, peak rss %s MB\n' \
-    "$t" "$status" "${execs:-?}" "$wall" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "${rss:-?}"
-  if [ $rc -ne 0 ]; then
-    grep -m3 -E 'FUZZ INVARIANT|GGML_ASSERT|GGML_ABORT|panicked|terminate called|deadly signal|ERROR: libFuzzer|Test unit written' "$log" | sed 's/^/    /'
+  if [ $rc -eq 0 ] && [ "$found" -eq 0 ]; then status=ok; else status="FAILED (exit $rc, $found new input(s) in artifacts/$t/)"; fail=1; fi
+  printf '%-12s %s: %s execs in %ss (%s/s), cov %s, ft %s, corpus %s,%s peak rss %s MB\n' \
+    "$t" "$status" "${execs:-?}" "$wall" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$extra" "${rss:-?}"
+  if [ $rc -ne 0 ] || [ "$found" -ne 0 ]; then
+    grep -m3 -E 'FUZZ INVARIANT|GGML_ASSERT|GGML_ABORT|panicked at|terminate called|deadly signal|ERROR: libFuzzer|Test unit written' "$log" | sed 's/^/    /'
   fi
 done
 exit $fail

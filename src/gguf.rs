@@ -9,8 +9,8 @@ use std::path::Path;
 
 use llama_cpp_sys_2 as sys;
 
-/// A metadata value (arrays keep their element type and length; only string and numeric
-/// arrays short enough are kept whole).
+/// A metadata value (arrays keep only their element type and length: reading them allocates
+/// nothing, which keeps the allocator's heap as llama.cpp's loader left it).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Uint(u64),
@@ -18,7 +18,7 @@ pub enum Value {
     Float(f64),
     Bool(bool),
     Str(String),
-    Array { elem_type: u32, len: u64, strings: Option<Vec<String>>, numbers: Option<Vec<f64>> },
+    Array { elem_type: u32, len: u64 },
 }
 
 impl Value {
@@ -80,13 +80,13 @@ fn scalar_size(t: u32) -> Option<u64> {
     }
 }
 
-struct Cursor<R> {
-    r: R,
+struct Cursor {
+    r: std::io::BufReader<std::fs::File>,
     pos: u64,
     len: u64,
 }
 
-impl<R: Read> Cursor<R> {
+impl Cursor {
     fn bytes(&mut self, n: u64, what: &str) -> Result<Vec<u8>, Problem> {
         if n > self.len - self.pos {
             return Err(format!("{what} at offset {} needs {n} bytes, but the file ends at {}", self.pos, self.len));
@@ -113,7 +113,7 @@ impl<R: Read> Cursor<R> {
         if n > self.len - self.pos {
             return Err(format!("{what} at offset {} needs {n} bytes, but the file ends at {}", self.pos, self.len));
         }
-        std::io::copy(&mut (&mut self.r).take(n), &mut std::io::sink()).map_err(|e| format!("reading {what}: {e}"))?;
+        self.r.seek_relative(n as i64).map_err(|e| format!("reading {what}: {e}"))?;
         self.pos += n;
         Ok(())
     }
@@ -153,20 +153,19 @@ impl<R: Read> Cursor<R> {
                     if len > (self.len - self.pos) / 8 {
                         return Err(format!("{what}: {len} strings cannot fit in the rest of the file"));
                     }
-                    let mut strings = Vec::with_capacity(len.min(1 << 16) as usize);
-                    for i in 0..len {
-                        strings.push(self.string(&format!("{what}[{i}]"))?);
+                    for _ in 0..len {
+                        let n = self.u64(what)?;
+                        if n > MAX_STRING {
+                            return Err(format!("{what}: a string at offset {} claims {n} bytes", self.pos - 8));
+                        }
+                        self.skip(n, what)?;
                     }
-                    return Ok(Value::Array { elem_type, len, strings: Some(strings), numbers: None });
+                    return Ok(Value::Array { elem_type, len });
                 }
                 let size = scalar_size(elem_type).ok_or_else(|| format!("{what}: unknown array element type {elem_type}"))?;
                 let total = len.checked_mul(size).filter(|&n| n <= self.len - self.pos).ok_or_else(|| format!("{what}: {len} elements cannot fit in the rest of the file"))?;
-                if len <= 64 {
-                    let numbers = (0..len).map(|_| self.scalar(elem_type, what).map(|v| v.as_f64().unwrap_or(0.0))).collect::<Result<Vec<_>, _>>()?;
-                    return Ok(Value::Array { elem_type, len, strings: None, numbers: Some(numbers) });
-                }
                 self.skip(total, what)?;
-                Ok(Value::Array { elem_type, len, strings: None, numbers: None })
+                Ok(Value::Array { elem_type, len })
             }
             t => self.scalar(t, what),
         }

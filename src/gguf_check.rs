@@ -36,9 +36,14 @@ pub fn expect_text_model(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The output sizes a projector's encoders claim: (tensor read, size), vision then audio.
+/// Plain values, so that nothing the checks allocated outlives them (see `gguf.rs`).
+pub type ProjectorOutputs = [Option<(&'static str, u64)>; 2];
+
 /// Fails unless `path` is a GGUF projector whose metadata and tensor shapes agree, so that
-/// clip.cpp's graph (built while loading) meets no failed assertion. Returns its header.
-pub fn expect_projector(path: &Path) -> Result<Gguf> {
+/// clip.cpp's graph (built while loading) meets no failed assertion. Returns the output sizes
+/// its encoders claim, for [`expect_projector_output`].
+pub fn expect_projector(path: &Path) -> Result<ProjectorOutputs> {
     let what = format!("projector {}", path.display());
     let (g, arch) = architecture(path, "projector")?;
     if arch != PROJECTOR_ARCH {
@@ -58,7 +63,10 @@ pub fn expect_projector(path: &Path) -> Result<Gguf> {
         Ok(())
     };
     checks().or_else(|m| fail(MM_ERR_PROJECTOR_LOAD, format!("{what}: {m}")))?;
-    Ok(g)
+    Ok(["vision", "audio"].map(|kind| {
+        let (tensor, axis) = output_size_source(&g, &encoder_type(&g, kind)?)?;
+        Some((tensor, *g.tensors.get(tensor)?.ne.get(axis)?))
+    }))
 }
 
 /// clip.cpp reads scalar keys with typed getters that abort on any other GGUF type.
@@ -190,17 +198,13 @@ fn output_size_source(g: &Gguf, projector_type: &str) -> Option<(&'static str, u
 /// Fails when the projector's output size differs from the text model's embedding size.
 /// mtmd finds this too, but only after loading the encoder, and then leaks it (clip.cpp's
 /// context is freed by no one when mtmd's constructor throws): about 11 MB a try here.
-pub fn expect_projector_output(g: &Gguf, path: &Path, n_embd: i32) -> Result<()> {
-    for kind in ["vision", "audio"] {
-        let Some(projector_type) = encoder_type(g, kind) else { continue };
-        let Some((tensor, axis)) = output_size_source(g, &projector_type) else { continue };
-        if let Some(out) = g.tensors.get(tensor).and_then(|t| t.ne.get(axis)) {
-            if *out != n_embd as u64 {
-                return fail(
-                    MM_ERR_PROJECTOR_MISMATCH,
-                    format!("projector {}: its output size ({out}, tensor {tensor}) differs from the text model's embedding size ({n_embd})", path.display()),
-                );
-            }
+pub fn expect_projector_output(outputs: &ProjectorOutputs, path: &Path, n_embd: i32) -> Result<()> {
+    for (tensor, out) in outputs.iter().flatten() {
+        if *out != n_embd as u64 {
+            return fail(
+                MM_ERR_PROJECTOR_MISMATCH,
+                format!("projector {}: its output size ({out}, tensor {tensor}) differs from the text model's embedding size ({n_embd})", path.display()),
+            );
         }
     }
     Ok(())

@@ -272,8 +272,19 @@ impl Session {
         if config.n_threads < 0 {
             return fail(MM_ERR_INVALID_ARGUMENT, format!("n_threads is {}; use 0 for the default", config.n_threads));
         }
-        gguf_check::expect_text_model(&config.model_path)?;
-        let projector_header = config.mmproj_path.as_deref().map(gguf_check::expect_projector).transpose()?;
+        // The checks run on a short-lived thread so that their many small allocations come from
+        // another malloc arena: made on this thread, between loads, they fragmented the heap
+        // that llama.cpp's buffers are then carved from (resident memory grew by up to 5 MB
+        // over 500 create/destroy cycles, though nothing leaked).
+        let projector_outputs = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    gguf_check::expect_text_model(&config.model_path)?;
+                    config.mmproj_path.as_deref().map(gguf_check::expect_projector).transpose()
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })?;
         if config.media_marker.as_deref() == Some("") {
             return fail(MM_ERR_INVALID_ARGUMENT, "media_marker is empty");
         }
@@ -287,7 +298,7 @@ impl Session {
         let (projector, marker) = match &config.mmproj_path {
             None => (None, config.media_marker.clone().unwrap_or_else(default_marker)),
             Some(path) => {
-                gguf_check::expect_projector_output(projector_header.as_ref().expect("read above"), path, model.n_embd())?;
+                gguf_check::expect_projector_output(projector_outputs.as_ref().expect("read above"), path, model.n_embd())?;
                 progress.base = model_span;
                 progress.span = 1.0 - model_span;
                 let p = Self::load_projector(path, &config, &model, threads, &abort, &mut progress)?;
