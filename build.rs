@@ -1,4 +1,5 @@
-//! Builds the C++ shim over llama.cpp's memory accounting and generates the C header.
+//! Builds the C++ shims (llama.cpp's memory accounting, exception barriers) and generates the
+//! C header.
 
 use std::env;
 use std::path::PathBuf;
@@ -11,10 +12,11 @@ fn main() {
         .cpp(true)
         .std("c++17")
         .file("src/shim/memory.cpp")
+        .file("src/shim/guard.cpp")
         .include(&include)
         .warnings(false)
         .compile("mm_shim");
-    println!("cargo:rerun-if-changed=src/shim/memory.cpp");
+    println!("cargo:rerun-if-changed=src/shim");
 
     let crate_dir = env::var("CARGO_MANIFEST_DIR").unwrap();
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("mm_session.h");

@@ -21,10 +21,10 @@
 #define MM_SEED_DEFAULT 4294967295
 
 /**
- * The largest image decoded: 64 megapixels (stb_image allows 2^24 a side, so a few header
- * bytes could otherwise ask for terabytes).
+ * The largest image accepted, in pixels (64 megapixels): larger ones are refused before they
+ * are decoded, since a few header bytes could otherwise ask for terabytes.
  */
-#define MAX_PIXELS (1 << 26)
+#define MM_MAX_IMAGE_PIXELS (1 << 26)
 
 /**
  * The result of every `mm_*` call that can fail. Codes are never reused for another meaning.

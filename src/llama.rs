@@ -153,15 +153,14 @@ impl Sampler {
     }
     /// Samples a token from `logits` (one per vocabulary entry) and records it in the chain's
     /// state, as `llama_sampler_sample` does; `scratch` is reused between calls.
-    pub fn sample_from(&mut self, logits: &[f32], scratch: &mut Vec<sys::llama_token_data>) -> sys::llama_token {
+    pub fn sample_from(&mut self, logits: &[f32], scratch: &mut Vec<sys::llama_token_data>) -> crate::error::Result<sys::llama_token> {
         scratch.clear();
         scratch.extend(logits.iter().enumerate().map(|(id, &logit)| sys::llama_token_data { id: id as sys::llama_token, logit, p: 0.0 }));
         let mut candidates = sys::llama_token_data_array { data: scratch.as_mut_ptr(), size: scratch.len(), selected: -1, sorted: false };
-        unsafe { sys::llama_sampler_apply(self.0.as_ptr(), &mut candidates) };
-        assert!(candidates.selected >= 0 && (candidates.selected as usize) < candidates.size, "the sampler chain selected no token");
-        let token = unsafe { (*candidates.data.add(candidates.selected as usize)).id };
-        unsafe { sys::llama_sampler_accept(self.0.as_ptr(), token) };
-        token
+        match unsafe { crate::guard::mm_guard_sample(self.0.as_ptr(), &mut candidates) } {
+            -1 => crate::error::fail(crate::error::mm_status::MM_ERR_EVAL, format!("sampling failed: {}", crate::guard::what())),
+            token => Ok(token),
+        }
     }
 }
 

@@ -54,9 +54,10 @@ fn sniff(head: &[u8]) -> Option<&'static str> {
 
 const FORMATS: &str = "PNG, JPEG, GIF, BMP, PSD, HDR, PNM, WAV, FLAC or MP3";
 
-/// The largest image decoded: 64 megapixels (stb_image allows 2^24 a side, so a few header
-/// bytes could otherwise ask for terabytes).
-pub const MAX_PIXELS: u64 = 1 << 26;
+/// The largest image accepted, in pixels (64 megapixels): larger ones are refused before they
+/// are decoded, since a few header bytes could otherwise ask for terabytes.
+pub const MM_MAX_IMAGE_PIXELS: u64 = 1 << 26;
+const MAX_PIXELS: u64 = MM_MAX_IMAGE_PIXELS;
 
 /// Width and height an image's header claims, for the formats where they are easy to find.
 fn image_size(format: &str, b: &[u8]) -> Option<(u64, u64)> {

@@ -7,6 +7,7 @@ use std::ffi::{CStr, CString};
 use llama_cpp_sys_2 as sys;
 
 use crate::error::{fail, mm_status::*, Error, Result};
+use crate::guard;
 use crate::kv::Item;
 use crate::llama::{Bitmap, Chunks, Model, Projector};
 use crate::log;
@@ -76,7 +77,7 @@ pub fn render_chat(template: &str, messages: &[(String, String)]) -> Result<Stri
     let chat: Vec<sys::llama_chat_message> = c_strings.iter().map(|(r, t)| sys::llama_chat_message { role: r.as_ptr(), content: t.as_ptr() }).collect();
     let mut buf = vec![0u8; 256 + 2 * messages.iter().map(|(r, t)| r.len() + t.len()).sum::<usize>()];
     for _ in 0..2 {
-        let n = unsafe { sys::llama_chat_apply_template(template_c.as_ptr(), chat.as_ptr(), chat.len(), true, buf.as_mut_ptr().cast(), buf.len() as i32) };
+        let n = guard::check(unsafe { guard::mm_guard_chat_apply_template(template_c.as_ptr(), chat.as_ptr(), chat.len(), buf.as_mut_ptr().cast(), buf.len() as i32, guard::THREW) }, "llama_chat_apply_template")?;
         if n < 0 {
             return fail(MM_ERR_UNSUPPORTED, "llama.cpp does not recognise this model's chat template; set chat_template to a built-in name such as \"chatml\"");
         }
@@ -100,10 +101,13 @@ pub fn tokenize_text(model: &Model, text: &str) -> Result<Prompt> {
     let vocab = model.vocab();
     let len = i32::try_from(text.len()).or_else(|_| fail(MM_ERR_CONTEXT_FULL, "the prompt is longer than 2 GiB"))?;
     let mut tokens = vec![0; text.len() + 8];
-    let mut n = unsafe { sys::llama_tokenize(vocab, text.as_ptr().cast(), len, tokens.as_mut_ptr(), tokens.len() as i32, true, true) };
+    let tokenize = |tokens: &mut Vec<sys::llama_token>| {
+        guard::check(unsafe { guard::mm_guard_tokenize(vocab, text.as_ptr().cast(), len, tokens.as_mut_ptr(), tokens.len() as i32, true, true, guard::THREW) }, "llama_tokenize")
+    };
+    let mut n = tokenize(&mut tokens)?;
     if n < 0 {
         tokens.resize(n.unsigned_abs() as usize, 0);
-        n = unsafe { sys::llama_tokenize(vocab, text.as_ptr().cast(), len, tokens.as_mut_ptr(), tokens.len() as i32, true, true) };
+        n = tokenize(&mut tokens)?;
     }
     if n < 0 {
         return fail(MM_ERR_TOKENIZE, format!("tokenizing the prompt failed ({n})"));
@@ -118,8 +122,8 @@ pub fn tokenize_media(projector: &Projector, text: &str, bitmaps: &[&Bitmap]) ->
     let text_c = CString::new(text).or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, "the prompt contains a NUL byte"))?;
     let input = sys::mtmd_input_text { text: text_c.as_ptr(), text_len: text_c.as_bytes().len(), add_special: true, parse_special: true };
     let chunks = Chunks::new().ok_or_else(|| Error::new(MM_ERR_INTERNAL, "mtmd_input_chunks_init returned NULL"))?;
-    let (status, log) = log::capture(|| unsafe { sys::mtmd_tokenize(projector.as_ptr(), chunks.as_ptr(), &input, ptrs.as_ptr(), ptrs.len()) });
-    match status {
+    let (status, log) = log::capture(|| unsafe { guard::mm_guard_mtmd_tokenize(projector.as_ptr(), chunks.as_ptr(), &input, ptrs.as_ptr(), ptrs.len(), guard::THREW) });
+    match guard::check(status, "mtmd_tokenize")? {
         0 => {}
         1 => return fail(MM_ERR_MEDIA_COUNT, format!("markers and media items differ in number: {}", log::last_lines(&log))),
         2 => return fail(MM_ERR_MEDIA_DECODE, format!("preprocessing a media item failed: {}", log::last_lines(&log))),

@@ -14,6 +14,7 @@ use crate::abort::{self, AbortState};
 use crate::error::{fail, mm_status::*, Error, Result};
 use crate::generate::{mm_stop_reason, Flow, TextStream};
 use crate::gguf_check;
+use crate::guard;
 use crate::kv::{Item, KvCache};
 use crate::llama::{Bitmap, Context, Model, Projector, Sampler, TokenBatch};
 use crate::log;
@@ -132,7 +133,7 @@ impl Sampling {
         let mut chain = Sampler::chain();
         if let Some(grammar) = &self.grammar {
             let g = CString::new(grammar.as_str()).or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, "the grammar contains a NUL byte"))?;
-            let (s, log) = log::capture(|| unsafe { sys::llama_sampler_init_grammar(model.vocab(), g.as_ptr(), c"root".as_ptr()) });
+            let (s, log) = log::capture(|| unsafe { guard::mm_guard_sampler_init_grammar(model.vocab(), g.as_ptr()) });
             if s.is_null() {
                 return fail(MM_ERR_INVALID_ARGUMENT, format!("invalid grammar: {}", log::last_lines(&log)));
             }
@@ -587,8 +588,9 @@ impl Session {
                     let chunk = prompt.chunks.as_ref().expect("media items have chunks").get(chunk_index);
                     let mut new_n_past = 0;
                     let (status, log) = log::capture(|| unsafe {
-                        sys::mtmd_helper_eval_chunk_single(projector.as_ptr(), self.ctx.as_ptr(), chunk, self.kv.n_pos(), 0, n_batch as i32, i == last, &mut new_n_past)
+                        guard::mm_guard_eval_chunk(projector.as_ptr(), self.ctx.as_ptr(), chunk, self.kv.n_pos(), n_batch as i32, i == last, &mut new_n_past, guard::THREW)
                     });
+                    let status = guard::check(status, "mtmd_helper_eval_chunk_single")?;
                     self.cancelled()?;
                     if status != 0 {
                         return fail(MM_ERR_EVAL, format!("encoding media item failed ({status}): {}", log::last_lines(&log)));
@@ -617,7 +619,7 @@ impl Session {
     fn decode_tokens(&mut self, tokens: &[sys::llama_token], logits_last: bool) -> Result<()> {
         let pos = self.kv.n_pos();
         let batch = self.batch.fill(tokens, pos, logits_last);
-        match unsafe { sys::llama_decode(self.ctx.as_ptr(), batch) } {
+        match guard::check(unsafe { guard::mm_guard_decode(self.ctx.as_ptr(), batch, guard::THREW) }, "llama_decode")? {
             0 => {
                 for (k, &t) in tokens.iter().enumerate() {
                     self.kv.push(Item::Token(t), pos + k as i32 + 1);
@@ -643,17 +645,17 @@ impl Session {
         let mut reason = mm_stop_reason::MM_STOP_MAX_TOKENS;
         let mut piece = [0u8; 256];
         let mut candidates = Vec::new();
-        let mut token = sampler.sample_from(&first_logits, &mut candidates);
+        let mut token = sampler.sample_from(&first_logits, &mut candidates)?;
         for n in 0..req.sampling.max_tokens {
             if n > 0 {
-                token = sampler.sample_from(self.last_logits(), &mut candidates);
+                token = sampler.sample_from(self.last_logits(), &mut candidates)?;
             }
             if unsafe { sys::llama_vocab_is_eog(vocab, token) } {
                 reason = mm_stop_reason::MM_STOP_EOG;
                 break;
             }
             info.tokens_generated += 1;
-            let len = unsafe { sys::llama_token_to_piece(vocab, token, piece.as_mut_ptr().cast(), piece.len() as i32, 0, false) };
+            let len = guard::check(unsafe { guard::mm_guard_token_to_piece(vocab, token, piece.as_mut_ptr().cast(), piece.len() as i32, guard::THREW) }, "llama_token_to_piece")?;
             if let Flow::Stop(r) = stream.push(&piece[..len.clamp(0, piece.len() as i32) as usize]) {
                 reason = r;
                 break;

@@ -12,6 +12,7 @@ use llama_cpp_sys_2 as sys;
 
 use crate::error::{fail, mm_status::*, Result};
 use crate::gguf_check::check_regular_file;
+use crate::guard;
 use crate::kv::Item;
 use crate::session::Session;
 
@@ -45,9 +46,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 fn sequence_state(session: &Session) -> Vec<u8> {
     let ctx = session.context().as_ptr();
-    let size = unsafe { sys::llama_state_seq_get_size(ctx, 0) };
+    let size = unsafe { guard::mm_guard_state_size(ctx) };
     let mut buf = vec![0u8; size];
-    let written = unsafe { sys::llama_state_seq_get_data(ctx, buf.as_mut_ptr(), buf.len(), 0) };
+    let written = unsafe { guard::mm_guard_state_get(ctx, buf.as_mut_ptr(), buf.len()) };
     buf.truncate(written);
     buf
 }
@@ -57,7 +58,7 @@ fn set_sequence_state(session: &Session, state: &[u8]) -> bool {
     let ctx = session.context().as_ptr();
     unsafe {
         sys::llama_memory_seq_rm(sys::llama_get_memory(ctx), 0, -1, -1);
-        sys::llama_state_seq_set_data(ctx, state.as_ptr(), state.len(), 0) != 0
+        guard::mm_guard_state_set(ctx, state.as_ptr(), state.len()) != 0
     }
 }
 
@@ -84,6 +85,9 @@ pub fn save(session: &Session, path: &Path) -> Result<()> {
         }
     }
     let state = sequence_state(session);
+    if state.is_empty() && !items.is_empty() {
+        return fail(MM_ERR_INTERNAL, format!("state file {}: llama.cpp returned no KV cache to save: {}", path.display(), guard::what()));
+    }
     out.extend_from_slice(&(state.len() as u64).to_le_bytes());
     out.extend_from_slice(&state);
     out.extend_from_slice(&fnv1a(&out).to_le_bytes());

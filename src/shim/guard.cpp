@@ -1,0 +1,89 @@
+// Exception barriers: each function calls one llama.cpp or mtmd C function that may throw a C++
+// exception (many of them have no try/catch of their own), and turns an exception into an
+// error return plus a message. A C++ exception must never unwind into Rust: that aborts.
+
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include "llama.h"
+#include "mtmd.h"
+#include "mtmd-helper.h"
+
+static thread_local std::string g_what;
+
+template <typename T, typename F>
+static T guarded(T on_error, F && f) noexcept {
+    try {
+        return f();
+    } catch (const std::exception & e) {
+        try { g_what = e.what(); } catch (...) {}
+    } catch (...) {
+        try { g_what = "unknown C++ exception"; } catch (...) {}
+    }
+    return on_error;
+}
+
+extern "C" {
+
+// The message of the last exception caught on this thread.
+const char * mm_guard_what(void) noexcept { return g_what.c_str(); }
+
+int32_t mm_guard_decode(llama_context * ctx, llama_batch batch, int32_t on_error) noexcept {
+    return guarded(on_error, [&] { return llama_decode(ctx, batch); });
+}
+
+int32_t mm_guard_tokenize(const llama_vocab * vocab, const char * text, int32_t len, llama_token * tokens, int32_t n_max,
+                          bool add_special, bool parse_special, int32_t on_error) noexcept {
+    return guarded(on_error, [&] { return llama_tokenize(vocab, text, len, tokens, n_max, add_special, parse_special); });
+}
+
+int32_t mm_guard_token_to_piece(const llama_vocab * vocab, llama_token token, char * buf, int32_t len, int32_t on_error) noexcept {
+    return guarded(on_error, [&] { return llama_token_to_piece(vocab, token, buf, len, 0, false); });
+}
+
+int32_t mm_guard_chat_apply_template(const char * tmpl, const llama_chat_message * chat, size_t n, char * buf, int32_t len,
+                                     int32_t on_error) noexcept {
+    return guarded(on_error, [&] { return llama_chat_apply_template(tmpl, chat, n, true, buf, len); });
+}
+
+int32_t mm_guard_mtmd_tokenize(mtmd_context * ctx, mtmd_input_chunks * out, const mtmd_input_text * text,
+                               const mtmd_bitmap ** bitmaps, size_t n, int32_t on_error) noexcept {
+    return guarded(on_error, [&] { return mtmd_tokenize(ctx, out, text, bitmaps, n); });
+}
+
+int32_t mm_guard_eval_chunk(mtmd_context * ctx, llama_context * lctx, const mtmd_input_chunk * chunk, llama_pos n_past,
+                            int32_t n_batch, bool logits_last, llama_pos * new_n_past, int32_t on_error) noexcept {
+    return guarded(on_error, [&] { return mtmd_helper_eval_chunk_single(ctx, lctx, chunk, n_past, 0, n_batch, logits_last, new_n_past); });
+}
+
+llama_sampler * mm_guard_sampler_init_grammar(const llama_vocab * vocab, const char * grammar) noexcept {
+    return guarded<llama_sampler *>(nullptr, [&] { return llama_sampler_init_grammar(vocab, grammar, "root"); });
+}
+
+// Applies the chain and records the token it selects; -1 on an exception.
+llama_token mm_guard_sample(llama_sampler * chain, llama_token_data_array * candidates) noexcept {
+    return guarded<llama_token>(-1, [&] {
+        llama_sampler_apply(chain, candidates);
+        if (candidates->selected < 0 || (size_t) candidates->selected >= candidates->size) {
+            return (llama_token) -1;
+        }
+        const llama_token token = candidates->data[candidates->selected].id;
+        llama_sampler_accept(chain, token);
+        return token;
+    });
+}
+
+size_t mm_guard_state_get(llama_context * ctx, uint8_t * dst, size_t size) noexcept {
+    return guarded<size_t>(0, [&] { return llama_state_seq_get_data(ctx, dst, size, 0); });
+}
+
+size_t mm_guard_state_size(llama_context * ctx) noexcept {
+    return guarded<size_t>(0, [&] { return llama_state_seq_get_size(ctx, 0); });
+}
+
+size_t mm_guard_state_set(llama_context * ctx, const uint8_t * src, size_t size) noexcept {
+    return guarded<size_t>(0, [&] { return llama_state_seq_set_data(ctx, src, size, 0); });
+}
+
+}
