@@ -30,7 +30,7 @@
 #include "mm_session.h"
 
 #ifndef MM_FUZZ_FIXTURES_DEFAULT
-#define MM_FUZZ_FIXTURES_DEFAULT "fuzz/build/fixtures"
+#define MM_FUZZ_FIXTURES_DEFAULT "target/fuzz/harness/fixtures"
 #endif
 
 #define FUZZ_DIE(...)                                   \

@@ -6,9 +6,10 @@
 #   FUZZ_FORK=1: fork mode with one worker (-fork=1 -ignore_crashes/timeouts/ooms): a worker
 #                that dies is replaced and the run goes on; run.sh exits 1 if any input was
 #                saved. Either way the inputs are in artifacts/<target>/, the log in
-#                build/logs/<target>.log; ./triage.sh TARGET FILES names each finding.
+#                target/fuzz/harness/logs/<target>.log; ./triage.sh TARGET FILES names each finding.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+bin=${FUZZ_BUILD:-$(cd "$here/.." && pwd)/target/fuzz/harness}
 secs=$1
 shift
 # No ASan/LSan in this build: libFuzzer cannot see leaks (-detect_leaks=0 says so explicitly).
@@ -18,18 +19,18 @@ if [ -n "${FUZZ_FORK:-}" ]; then FLAGS="$FLAGS -fork=1 -ignore_crashes=1 -ignore
 # ggml prints a backtrace through gdb on every abort, and Rust one on every panic: seconds per
 # finding. triage.sh and the reproduction commands in README.md turn them back on.
 export GGML_NO_BACKTRACE=1 RUST_BACKTRACE=0
-export MM_FUZZ_FIXTURES=$here/build/fixtures
+export MM_FUZZ_FIXTURES=$bin/fixtures
 fail=0
-mkdir -p "$here/build/logs"
+mkdir -p "$bin/logs"
 for t in "$@"; do
   mkdir -p "$here/corpus/$t" "$here/artifacts/$t"
   dict=()
   [ -f "$here/dict/$t.dict" ] && dict=(-dict="$here/dict/$t.dict")
-  log=$here/build/logs/$t.log
+  log=$bin/logs/$t.log
   before=$(ls "$here/artifacts/$t" | wc -l)
   start=$(date +%s)
   # shellcheck disable=SC2086
-  nice -n 10 "$here/build/$t" -max_total_time="$secs" $FLAGS -print_final_stats=1 \
+  nice -n 10 "$bin/$t" -max_total_time="$secs" $FLAGS -print_final_stats=1 \
     -artifact_prefix="$here/artifacts/$t/" "${dict[@]}" "$here/corpus/$t" >"$log" 2>&1
   rc=$?
   wall=$(( $(date +%s) - start ))

@@ -58,6 +58,7 @@ pub fn expect_projector(path: &Path) -> Result<ProjectorOutputs> {
                     return Err(format!("projector type '{projector_type}' is not one this build of llama.cpp knows"));
                 }
                 check_tensor_rules(&g, &projector_type)?;
+                check_positions(&g, &projector_type)?;
             }
         }
         Ok(())
@@ -145,6 +146,30 @@ fn matches_pattern(pattern: &str, name: &str) -> bool {
         }
     }
     rest.is_empty()
+}
+
+/// Position tables as long as the graphs index them (`ggml_get_rows` asserts otherwise).
+fn check_positions(g: &Gguf, projector_type: &str) -> std::result::Result<(), String> {
+    let rows = |name: &str| g.tensors.get(name).and_then(|t| t.ne.get(1).copied());
+    let number = |key: &str| g.kv.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let need = match projector_type {
+        // clip_graph_llava (models/llava.cpp:7): one row a patch, plus one for the class token.
+        "mlp" | "ldp" | "ldpv2" | "adapter" => {
+            let (image, patch) = (number("clip.vision.image_size"), number("clip.vision.patch_size").max(1));
+            let kernel = g.tensors.get("v.patch_embd.weight").map(|t| (t.ne[0], t.ne.get(1).copied().unwrap_or(0)));
+            if kernel.is_some_and(|k| k != (patch, patch)) {
+                return Err(format!("tensor v.patch_embd.weight has a {:?} kernel; the patch size is {patch}", kernel.unwrap()));
+            }
+            Some(("v.position_embd.weight", (image / patch).pow(2) + g.tensors.contains_key("v.class_embd") as u64))
+        }
+        // Whisper encoders (models/whisper-enc.cpp:6): 1500 positions a 30 s window.
+        "ultravox" | "qwen2a" | "voxtral" | "glma" | "meralion" | "musicflamingo" | "lfm2a" => Some(("a.position_embd.weight", 1500)),
+        _ => None,
+    };
+    match need {
+        Some((name, n)) if rows(name).is_some_and(|r| r < n) => Err(format!("tensor {name} has {} rows; the {projector_type} graph reads {n}", rows(name).unwrap())),
+        _ => Ok(()),
+    }
 }
 
 /// The tensors a projector type's graph needs or must not have (see `projector_rules`).

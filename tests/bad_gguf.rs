@@ -33,9 +33,23 @@ fn child_case() {
     p.n_ctx = 2048;
     let status = match create(&p) {
         Ok(s) => {
+            // Run the encoders too: some malformed projectors load and fail only when used.
+            let mut info: mm_session_info = unsafe { std::mem::zeroed() };
+            info.struct_size = std::mem::size_of::<mm_session_info>() as u32;
+            assert_eq!(unsafe { mm_session_get_info(s, &mut info) }, mm_status::MM_OK);
+            let wav = fixtures_audio::wav_tone(0.5, 16000, 1);
+            let media: Vec<mm_media> = [
+                info.supports_vision.then(|| image_item(m)),
+                info.supports_audio.then(|| mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, path: std::ptr::null(), data: wav.as_ptr(), size: wav.len() }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             let prompt = CString::new("Describe.").unwrap();
             let mut a = mm_ask_params_default();
             a.prompt = prompt.as_ptr();
+            a.media = media.as_ptr();
+            a.n_media = media.len();
             a.max_tokens = 4;
             let asked = ask(s, &a).map(|_| ()).map_err(|e| e.0);
             assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
@@ -243,6 +257,15 @@ fn malformed_files_give_a_status_never_a_crash() {
             fixtures::write_projector(&path, &spec).unwrap();
             cases.push(Case { name: format!("projector {key} = {value:?}"), model: model.clone(), mmproj: Some(path) });
         }
+    }
+
+    // Inputs that once crashed (found by fuzzing), each as model and as projector.
+    let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/gguf");
+    for entry in std::fs::read_dir(&regressions).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        cases.push(as_model(format!("regression {name} as model"), path.clone()));
+        cases.push(Case { name: format!("regression {name} as projector"), model: model.clone(), mmproj: Some(path) });
     }
 
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
