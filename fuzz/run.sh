@@ -42,19 +42,19 @@ for t in "$@"; do
     rate=$(( ${execs:-0} / (wall > 0 ? wall : 1) ))
     corp=$(sed -n 's/.*corp: \([0-9]*\).*/\1/p' <<<"$last")
     extra=" oom/timeout/crash $(sed -n 's/.*oom\/timeout\/crash: \([0-9/]*\).*/\1/p' <<<"$last"),"
-    rss=$(grep -oE 'rss: [0-9]+Mb' "$log" | sed 's/rss: //; s/Mb//' | sort -n | tail -1)
+    rss="n/a (fork mode)"
   else
     last=$(grep -E '^#[0-9]+' "$log" | tail -1)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
     corp=$(sed -n 's/.*corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p' <<<"$last")
     extra=""
-    rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
+    rss="$(sed -n 's/^stat::peak_rss_mb: *//p' "$log") MB"
   fi
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<<"$last")
   if [ $rc -eq 0 ] && [ "$found" -eq 0 ]; then status=ok; else status="FAILED (exit $rc, $found new input(s) in artifacts/$t/)"; fail=1; fi
-  printf '%-12s %s: %s execs in %ss (%s/s), cov %s, ft %s, corpus %s,%s peak rss %s MB\n' \
+  printf '%-12s %s: %s execs in %ss (%s/s), cov %s, ft %s, corpus %s,%s peak rss %s\n' \
     "$t" "$status" "${execs:-?}" "$wall" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$extra" "${rss:-?}"
   if [ $rc -ne 0 ] || [ "$found" -ne 0 ]; then
     grep -m3 -E 'FUZZ INVARIANT|GGML_ASSERT|GGML_ABORT|panicked at|terminate called|deadly signal|ERROR: libFuzzer|Test unit written' "$log" | sed 's/^/    /'
