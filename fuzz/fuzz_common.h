@@ -15,22 +15,116 @@
  *       `len` bytes (no interior NUL);
  *     * mm_session_last_ask: tokens_generated <= max_tokens, stop_reason a known reason;
  *     * mm_live_sessions() comes back to its old value after create fails or destroy.
+ * - a watchdog for hangs (see fuzz_watchdog below);
+ * - the LLVMFuzzerInitialize / LLVMFuzzerTestOneInput entry points, which call the harness's
+ *   fuzz_init() and fuzz_one().
  */
 #ifndef MM_FUZZ_COMMON_H
 #define MM_FUZZ_COMMON_H
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mm_session.h"
 
 #ifndef MM_FUZZ_FIXTURES_DEFAULT
 #define MM_FUZZ_FIXTURES_DEFAULT "target/fuzz/harness/fixtures"
+/*
+ * Watchdog for hangs. libFuzzer's own -timeout runs its report (which allocates) in a SIGALRM
+ * handler; without a sanitizer's allocator that deadlocks when the alarm lands inside malloc,
+ * and one long run hung that way for minutes. So run.sh passes -timeout=0 and this thread does
+ * the job instead: when one input has run for more than MM_FUZZ_TIMEOUT seconds (default 10;
+ * 0: off) it writes the input to <artifact_prefix>timeout-<hash>, prints a libFuzzer-style
+ * report and exits with libFuzzer's timeout exit code (70), which fork mode counts as a
+ * timeout. It allocates nothing while it reports, and it is a thread, not a signal handler.
+ */
+static char fuzz_wd_prefix[2048] = "./";
+static int fuzz_wd_timeout = 10;
+static uint8_t *fuzz_wd_buf;
+static size_t fuzz_wd_cap, fuzz_wd_size;
+static _Atomic long long fuzz_wd_start_ms; /* 0: no input running */
+
+static inline long long fuzz_now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void *fuzz_watchdog(void *arg) {
+    (void)arg;
+    for (;;) {
+        sleep(1);
+        long long st = atomic_load(&fuzz_wd_start_ms);
+        if (!st || fuzz_now_ms() - st <= (long long)fuzz_wd_timeout * 1000) continue;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (size_t i = 0; i < fuzz_wd_size; i++) h = (h ^ fuzz_wd_buf[i]) * 0x100000001b3ULL;
+        char path[2100];
+        snprintf(path, sizeof path, "%stimeout-%016llx", fuzz_wd_prefix, (unsigned long long)h);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            size_t off = 0;
+            while (off < fuzz_wd_size) {
+                ssize_t w = write(fd, fuzz_wd_buf + off, fuzz_wd_size - off);
+                if (w <= 0) break;
+                off += (size_t)w;
+            }
+            close(fd);
+        }
+        char msg[2400];
+        int n = snprintf(msg, sizeof msg,
+                         "==%d== ERROR: libFuzzer: timeout after %d seconds (mm-session fuzz watchdog)\n"
+                         "artifact_prefix='%s'; Test unit written to %s\n",
+                         (int)getpid(), fuzz_wd_timeout, fuzz_wd_prefix, path);
+        if (n > 0) (void)!write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        _exit(70);
+    }
+    return NULL;
+}
+
+static void fuzz_init(void);
+static int fuzz_one(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    for (int i = 1; i < *argc; i++) {
+        const char *a = (*argv)[i];
+        if (strncmp(a, "-artifact_prefix=", 17) == 0) snprintf(fuzz_wd_prefix, sizeof fuzz_wd_prefix, "%s", a + 17);
+    }
+    const char *t = getenv("MM_FUZZ_TIMEOUT");
+    if (t && *t) fuzz_wd_timeout = atoi(t);
+    mm_log_set(MM_LOG_OFF, NULL, NULL);
+    fuzz_init();
+    if (fuzz_wd_timeout > 0) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, fuzz_watchdog, NULL) == 0) pthread_detach(th);
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (fuzz_wd_timeout > 0) {
+        if (size > fuzz_wd_cap) {
+            fuzz_wd_cap = size * 2;
+            fuzz_wd_buf = realloc(fuzz_wd_buf, fuzz_wd_cap);
+            if (!fuzz_wd_buf) abort();
+        }
+        if (size) memcpy(fuzz_wd_buf, data, size);
+        fuzz_wd_size = size;
+        atomic_store(&fuzz_wd_start_ms, fuzz_now_ms());
+    }
+    int r = fuzz_one(data, size);
+    atomic_store(&fuzz_wd_start_ms, 0);
+    return r;
+}
+
 #endif
 
 #define FUZZ_DIE(...)                                   \
@@ -100,6 +194,27 @@ static inline bool fuzz_strict(void) {
 }
 
 static size_t fuzz_known_hits;
+
+/* Known finding (README.md, regressions/fuzz_prompt/grammar-*): llama.cpp's grammar parser
+ * expands {m,n} repetitions into rules, and nested ones pass its repetition check while growing
+ * as the product of their counts (3 levels of {0,20}: 17 s for one request; a hung run held
+ * 1.6 GB). Grammars whose repetition counts add up to more than 40 are skipped unless
+ * MM_FUZZ_STRICT=1. */
+static inline bool fuzz_grammar_known_slow(const char *g) {
+    if (!g || fuzz_strict()) return false;
+    unsigned long total = 0;
+    for (const char *p = strchr(g, '{'); p; p = strchr(p + 1, '{')) {
+        for (const char *q = p + 1; *q && *q != '}'; q++) {
+            if (*q >= '0' && *q <= '9') {
+                char *end;
+                unsigned long v = strtoul(q, &end, 10);
+                total += v > 100000 ? 100000 : v;
+                q = end - 1;
+            }
+        }
+    }
+    return total > 40;
+}
 
 /* Checks a status and mm_last_error() right after the call that returned it. */
 static inline void fuzz_check_status(const char *call, int st) {
@@ -259,6 +374,93 @@ static inline const char *fuzz_segment(fuzz_in *in, char *out, size_t cap) {
     if (in->n) { in->p++; in->n--; } /* the NUL */
     out[i] = 0;
     return out;
+}
+
+/*
+ * Watchdog for hangs. libFuzzer's own -timeout runs its report (which allocates) in a SIGALRM
+ * handler; without a sanitizer's allocator that deadlocks when the alarm lands inside malloc,
+ * and one long run hung that way for minutes. So run.sh passes -timeout=0 and this thread does
+ * the job instead: when one input has run for more than MM_FUZZ_TIMEOUT seconds (default 10;
+ * 0: off) it writes the input to <artifact_prefix>timeout-<hash>, prints a libFuzzer-style
+ * report and exits with libFuzzer's timeout exit code (70), which fork mode counts as a
+ * timeout. It allocates nothing while it reports, and it is a thread, not a signal handler.
+ */
+static char fuzz_wd_prefix[2048] = "./";
+static int fuzz_wd_timeout = 10;
+static uint8_t *fuzz_wd_buf;
+static size_t fuzz_wd_cap, fuzz_wd_size;
+static _Atomic long long fuzz_wd_start_ms; /* 0: no input running */
+
+static inline long long fuzz_now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void *fuzz_watchdog(void *arg) {
+    (void)arg;
+    for (;;) {
+        sleep(1);
+        long long st = atomic_load(&fuzz_wd_start_ms);
+        if (!st || fuzz_now_ms() - st <= (long long)fuzz_wd_timeout * 1000) continue;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (size_t i = 0; i < fuzz_wd_size; i++) h = (h ^ fuzz_wd_buf[i]) * 0x100000001b3ULL;
+        char path[2100];
+        snprintf(path, sizeof path, "%stimeout-%016llx", fuzz_wd_prefix, (unsigned long long)h);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            size_t off = 0;
+            while (off < fuzz_wd_size) {
+                ssize_t w = write(fd, fuzz_wd_buf + off, fuzz_wd_size - off);
+                if (w <= 0) break;
+                off += (size_t)w;
+            }
+            close(fd);
+        }
+        char msg[2400];
+        int n = snprintf(msg, sizeof msg,
+                         "==%d== ERROR: libFuzzer: timeout after %d seconds (mm-session fuzz watchdog)\n"
+                         "artifact_prefix='%s'; Test unit written to %s\n",
+                         (int)getpid(), fuzz_wd_timeout, fuzz_wd_prefix, path);
+        if (n > 0) (void)!write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        _exit(70);
+    }
+    return NULL;
+}
+
+static void fuzz_init(void);
+static int fuzz_one(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    for (int i = 1; i < *argc; i++) {
+        const char *a = (*argv)[i];
+        if (strncmp(a, "-artifact_prefix=", 17) == 0) snprintf(fuzz_wd_prefix, sizeof fuzz_wd_prefix, "%s", a + 17);
+    }
+    const char *t = getenv("MM_FUZZ_TIMEOUT");
+    if (t && *t) fuzz_wd_timeout = atoi(t);
+    mm_log_set(MM_LOG_OFF, NULL, NULL);
+    fuzz_init();
+    if (fuzz_wd_timeout > 0) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, fuzz_watchdog, NULL) == 0) pthread_detach(th);
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (fuzz_wd_timeout > 0) {
+        if (size > fuzz_wd_cap) {
+            fuzz_wd_cap = size * 2;
+            fuzz_wd_buf = realloc(fuzz_wd_buf, fuzz_wd_cap);
+            if (!fuzz_wd_buf) abort();
+        }
+        if (size) memcpy(fuzz_wd_buf, data, size);
+        fuzz_wd_size = size;
+        atomic_store(&fuzz_wd_start_ms, fuzz_now_ms());
+    }
+    int r = fuzz_one(data, size);
+    atomic_store(&fuzz_wd_start_ms, 0);
+    return r;
 }
 
 #endif

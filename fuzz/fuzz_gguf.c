@@ -45,10 +45,7 @@ static void load_blob(int i, const char *name) {
     g_blob_size[i] = n - h;
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    mm_log_set(MM_LOG_OFF, NULL, NULL);
+static void fuzz_init(void) {
     fuzz_fixture(g_model, sizeof g_model, "tiny-llama.gguf");
     fuzz_fixture(g_proj, sizeof g_proj, "tiny-mmproj.gguf");
     if (!fuzz_file_exists(g_model) || !fuzz_file_exists(g_proj)) {
@@ -61,7 +58,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     load_blob(0, "tiny-llama.gguf");
     load_blob(1, "tiny-mmproj.gguf");
     load_blob(2, "tiny-audio-mmproj.gguf");
-    return 0;
 }
 
 static void write_all(int fd, const uint8_t *data, size_t size) {
@@ -149,7 +145,7 @@ static void try_create(const char *model, const char *proj) {
     if (mm_live_sessions() != 0) FUZZ_DIE("after destroy, %zu sessions live", mm_live_sessions());
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static int fuzz_one(const uint8_t *data, size_t size) {
     write_input(data, size);
     /* Known finding (README.md, regressions/fuzz_gguf/duplicate-token-*): llama.cpp aborts on a
      * vocabulary with a repeated token. Skipped unless MM_FUZZ_STRICT=1. */

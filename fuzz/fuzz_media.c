@@ -27,15 +27,11 @@ static mm_session *g_vision; /* tiny-llama + tiny-mmproj */
 static mm_session *g_audio;  /* tiny-llama + tiny-audio-mmproj, when generated */
 static fuzz_text g_text;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    mm_log_set(MM_LOG_OFF, NULL, NULL);
+static void fuzz_init(void) {
     char path[4096];
     g_vision = fuzz_open("tiny-llama.gguf", "tiny-mmproj.gguf", 1024);
     if (fuzz_file_exists(fuzz_fixture(path, sizeof path, "tiny-audio-mmproj.gguf")))
         g_audio = fuzz_open("tiny-llama.gguf", "tiny-audio-mmproj.gguf", 1024);
-    return 0;
 }
 
 static int ask_media(mm_session *s, int kind, const uint8_t *data, size_t size, uint32_t w, uint32_t h, bool marker) {
@@ -76,7 +72,7 @@ static int audio_media(int kind, const uint8_t *data, size_t size, bool marker, 
     return st;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static int fuzz_one(const uint8_t *data, size_t size) {
     bool marker = size && (data[size - 1] & 1);
     bool audio = g_audio && size && data[size - 1] == 0xA5;
     bool audio_ask = audio && size >= 2 && data[size - 2] == 0xA5;

@@ -32,15 +32,11 @@ static size_t g_png_size;
 static char g_png_path[4096];
 static fuzz_text g_text;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc;
-    (void)argv;
-    mm_log_set(MM_LOG_OFF, NULL, NULL);
+static void fuzz_init(void) {
     g_big = fuzz_open("tiny-llama.gguf", "tiny-mmproj.gguf", 1024);
     g_small = fuzz_open("tiny-llama.gguf", "tiny-mmproj.gguf", 64);
     fuzz_fixture(g_png_path, sizeof g_png_path, "tiny-image.png");
     g_png = fuzz_read_file(g_png_path, &g_png_size);
-    return 0;
 }
 
 static void set_media(mm_media *m, size_t n, bool as_file) {
@@ -57,7 +53,7 @@ static void set_media(mm_media *m, size_t n, bool as_file) {
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static int fuzz_one(const uint8_t *data, size_t size) {
     fuzz_in in = {data, size};
     uint8_t b0 = fuzz_u8(&in), b1 = fuzz_u8(&in);
     int mode = b0 & 3;
@@ -117,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     a.stop = k ? stop_ptrs : NULL;
     a.n_stop = k;
     if (has_grammar && fuzz_segment(&in, grammar, sizeof grammar)) a.grammar = grammar;
+    if (fuzz_grammar_known_slow(a.grammar)) return -1;
 
     uint32_t counted = 0;
     int count_st = -1;

@@ -13,8 +13,11 @@ bin=${FUZZ_BUILD:-$(cd "$here/.." && pwd)/target/fuzz/harness}
 secs=$1
 shift
 # No ASan/LSan in this build: libFuzzer cannot see leaks (-detect_leaks=0 says so explicitly).
-# -rss_limit_mb catches runaway memory, -timeout hangs (any single input over 10 s).
-FLAGS=${FUZZ_FLAGS:--rss_limit_mb=2048 -timeout=10 -detect_leaks=0}
+# -rss_limit_mb catches runaway memory. Hangs (any single input over MM_FUZZ_TIMEOUT = 10 s)
+# are caught by the harness's watchdog thread, not by libFuzzer's -timeout, whose SIGALRM
+# handler allocates and deadlocked inside malloc without a sanitizer (fuzz_common.h).
+FLAGS=${FUZZ_FLAGS:--rss_limit_mb=2048 -timeout=0 -detect_leaks=0}
+export MM_FUZZ_TIMEOUT=${MM_FUZZ_TIMEOUT:-10}
 if [ -n "${FUZZ_FORK:-}" ]; then FLAGS="$FLAGS -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1"; fi
 # ggml prints a backtrace through gdb on every abort, and Rust one on every panic: seconds per
 # finding. triage.sh and the reproduction commands in README.md turn them back on.

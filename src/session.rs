@@ -477,7 +477,7 @@ impl Session {
             return Err(e);
         }
         if !reuse_logits {
-            let logits = self.last_logits().to_vec();
+            let logits = self.last_logits()?.to_vec();
             self.kv.save_logits(logits);
         }
         let logits = self.kv.logits_after(prompt.items.len()).expect("kept above").to_vec();
@@ -511,8 +511,15 @@ impl Session {
         let n_ctx = self.ctx.n_ctx() as i32;
         let messages = match &req.input {
             Input::Prompt { text, media } => {
-                let text = prompt::place_markers(text, media.len(), &self.marker, "the prompt")?;
-                let prompt = self.tokenize(&text, &bitmaps.iter().collect::<Vec<_>>())?;
+                let mut text = prompt::place_markers(text, media.len(), &self.marker, "the prompt")?;
+                let used: Vec<&Bitmap> = bitmaps.iter().collect();
+                let mut prompt = self.tokenize(&text, &used)?;
+                // Evaluating media yields no logits, and generation starts from the logits of
+                // the last position: a prompt that ends with a media item gets a newline after it.
+                if matches!(prompt.items.last(), Some(Item::Media { .. })) {
+                    text.push('\n');
+                    prompt = self.tokenize(&text, &used)?;
+                }
                 return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, 0));
             }
             Input::Chat(messages) if messages.is_empty() => return fail(MM_ERR_INVALID_ARGUMENT, "the chat has no message"),
@@ -631,11 +638,13 @@ impl Session {
         }
     }
 
-    fn last_logits(&self) -> &[f32] {
+    fn last_logits(&self) -> Result<&[f32]> {
         let n_vocab = unsafe { sys::llama_vocab_n_tokens(self.model.vocab()) } as usize;
         let ptr = unsafe { sys::llama_get_logits_ith(self.ctx.as_ptr(), -1) };
-        assert!(!ptr.is_null(), "no logits after evaluation");
-        unsafe { std::slice::from_raw_parts(ptr, n_vocab) }
+        if ptr.is_null() {
+            return fail(MM_ERR_EVAL, "llama.cpp produced no logits for the last position");
+        }
+        Ok(unsafe { std::slice::from_raw_parts(ptr, n_vocab) })
     }
 
     fn generate(&mut self, req: &Request, sampler: &mut Sampler, first_logits: Vec<f32>, on_text: &mut dyn FnMut(&str) -> bool, info: &mut mm_ask_info) -> Result<String> {
@@ -648,7 +657,7 @@ impl Session {
         let mut token = sampler.sample_from(&first_logits, &mut candidates)?;
         for n in 0..req.sampling.max_tokens {
             if n > 0 {
-                token = sampler.sample_from(self.last_logits(), &mut candidates)?;
+                token = sampler.sample_from(self.last_logits()?, &mut candidates)?;
             }
             if unsafe { sys::llama_vocab_is_eog(vocab, token) } {
                 reason = mm_stop_reason::MM_STOP_EOG;

@@ -421,3 +421,22 @@ fn audio_end_to_end() {
     assert_eq!(st, mm_status::MM_ERR_UNSUPPORTED, "{msg}");
     mm_session_destroy(s);
 }
+
+#[test]
+fn media_at_the_very_end_of_a_prompt() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    let marker = unsafe { CStr::from_ptr(mm_session_marker(s)) }.to_str().unwrap().to_owned();
+    let media = [image_item(m)];
+    for text in [marker.clone(), format!("Look at this: {marker}")] {
+        let prompt = CString::new(text).unwrap();
+        let mut a = mm_ask_params_default();
+        a.prompt = prompt.as_ptr();
+        a.media = media.as_ptr();
+        a.n_media = 1;
+        a.max_tokens = 4;
+        ask(s, &a).expect("media as the last item");
+        ask(s, &a).expect("and again, from the cache");
+    }
+    mm_session_destroy(s);
+}
