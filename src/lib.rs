@@ -15,6 +15,7 @@ pub mod fixtures_audio;
 mod generate;
 mod gguf;
 mod gguf_check;
+mod grammar_limits;
 mod guard;
 mod kv;
 mod llama;

@@ -132,6 +132,7 @@ impl Sampling {
     fn sampler(&self, model: &Model, default_seed: u32) -> Result<Sampler> {
         let mut chain = Sampler::chain();
         if let Some(grammar) = &self.grammar {
+            crate::grammar_limits::check(grammar).or_else(|why| fail(MM_ERR_INVALID_ARGUMENT, format!("grammar refused: {why}")))?;
             let g = CString::new(grammar.as_str()).or_else(|_| fail(MM_ERR_INVALID_ARGUMENT, "the grammar contains a NUL byte"))?;
             let (s, log) = log::capture(|| unsafe { guard::mm_guard_sampler_init_grammar(model.vocab(), g.as_ptr()) });
             if s.is_null() {
