@@ -19,17 +19,18 @@ LDLIBS := -L$(LIBDIR) -lmm_session -Wl,-rpath,$(CURDIR)/$(LIBDIR)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: all deps build header fixtures demo stress stress-requests bench-followup test test-rust \
-        test-c check-symbols check-stress valgrind asan thread-stress clean
+        test-c check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
 
 all: build
 
 # Installs what a fresh Debian machine lacks: cmake and a C/C++ compiler for llama.cpp,
-# libclang for bindgen, valgrind for the leak check.
+# libclang for bindgen, valgrind for the leak check, clang with libFuzzer for fuzzing.
 deps:
 	@missing=""; \
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
 	command -v g++ >/dev/null || missing="$$missing g++"; \
 	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
+	command -v clang-14 >/dev/null || missing="$$missing clang-14 libclang-rt-14-dev"; \
 	ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ldconfig -p | grep -q 'libclang.*\.so' || missing="$$missing libclang-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
@@ -119,6 +120,11 @@ asan: test-c
 	gcc $(CFLAGS) -fsanitize=address -fno-omit-frame-pointer -g examples/c/stress.c -o $(BUILD)/stress_asan $(LDLIBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 MM_CYCLES=50 $(BUILD)/test_session_asan $(MODEL) $(MMPROJ) $(IMAGE) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(BUILD)/stress_asan $(MODEL) $(MMPROJ) $(IMAGE) 50
+
+# Fuzzing (fuzz/README.md): each of the four libFuzzer harnesses for a short time; the first
+# build compiles an instrumented llama.cpp in target/fuzz. Findings fail it.
+fuzz-smoke: build
+	$(MAKE) -C fuzz smoke
 
 # Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30

@@ -169,8 +169,9 @@ static int do_ask(fuzz_in *in) {
 }
 
 static int g_progress_calls, g_progress_cancel_at;
+static void *g_progress_expected; /* NULL when struct_size leaves progress_user_data out */
 static bool progress_cb(void *user_data, float progress) {
-    if (user_data != &g_progress_calls) FUZZ_DIE("progress callback got the wrong user_data");
+    if (user_data != g_progress_expected) FUZZ_DIE("progress callback got user_data %p, not %p", user_data, g_progress_expected);
     if (!(progress >= 0.0f && progress <= 1.0f)) FUZZ_DIE("progress %g outside [0, 1]", (double)progress);
     return ++g_progress_calls != g_progress_cancel_at;
 }
@@ -231,6 +232,7 @@ static void do_create(fuzz_in *in) {
                                   offsetof(mm_session_params, progress_user_data), offsetof(mm_session_params, chat_template)};
     if (!make_versioned(buf, sizeof buf, &p, sizeof p, size, fill, ptrs, sizeof ptrs / sizeof ptrs[0])) return;
     const mm_session_params *pp = (const mm_session_params *)buf;
+    g_progress_expected = size >= offsetof(mm_session_params, progress_user_data) + sizeof(void *) ? pp->progress_user_data : NULL;
 
     size_t live = mm_live_sessions();
     mm_session *s = (mm_session *)&fuzz_sentinel;

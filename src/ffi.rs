@@ -122,18 +122,23 @@ pub unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a 
 
 /// Reads a caller's versioned struct, whose first field is `struct_size: u32` (the caller's
 /// `sizeof`): fields the caller's version lacks keep `defaults`, and bytes of a newer version
-/// that this library does not know must be zero. `min_size` covers the fields every version has.
+/// that this library does not know must be zero. `versions` lists the sizes a version of the
+/// struct can have (each earlier version's `sizeof`); a size between them would cut a field, or
+/// a pointer from its count or user data, and is refused.
 ///
 /// # Safety
 /// `ptr` must be NULL or point to at least `struct_size` readable bytes.
-pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, min_size: usize, what: &str) -> Result<T> {
+pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, versions: &[usize], what: &str) -> Result<T> {
     if ptr.is_null() {
         return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
     }
     let size = std::ptr::read_unaligned(ptr as *const u32) as usize;
     let ours = std::mem::size_of::<T>();
-    if size < min_size {
-        return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what}.struct_size is {size}, less than the {min_size} bytes of its first version; initialise it with its _default() function"));
+    if size < ours && !versions.contains(&size) {
+        return fail(
+            mm_status::MM_ERR_INVALID_ARGUMENT,
+            format!("{what}.struct_size is {size}, not the size of any version of the struct ({versions:?}); initialise it with its _default() function"),
+        );
     }
     if size > ours {
         let extra = std::slice::from_raw_parts((ptr as *const u8).add(ours), size - ours);

@@ -121,8 +121,20 @@ pub struct mm_ask_params {
     pub overflow: i32,
 }
 
-/// The bytes every version of `mm_ask_params` has: up to and including `prompt`.
-const ASK_MIN_SIZE: usize = std::mem::offset_of!(mm_ask_params, prompt) + std::mem::size_of::<*const c_char>();
+/// The sizes a version of `mm_ask_params` can have (see `PARAMS_VERSIONS` in session.rs): it
+/// ends after `prompt` at the earliest, never inside a pointer-and-count pair.
+pub(crate) const ASK_VERSIONS: [usize; 7] = {
+    use std::mem::offset_of;
+    [
+        offset_of!(mm_ask_params, media),
+        offset_of!(mm_ask_params, temperature),
+        offset_of!(mm_ask_params, stop),
+        offset_of!(mm_ask_params, on_text),
+        offset_of!(mm_ask_params, messages),
+        offset_of!(mm_ask_params, grammar),
+        std::mem::size_of::<mm_ask_params>(),
+    ]
+};
 
 /// Default request parameters, with `struct_size` set and no prompt.
 #[no_mangle]
@@ -245,7 +257,7 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
         if !out_text.is_null() {
             *out_text = std::ptr::null_mut();
         }
-        let p = versioned(params, ask_params_default(), ASK_MIN_SIZE, "params")?;
+        let p = versioned(params, ask_params_default(), &ASK_VERSIONS, "params")?;
         let mut on_text = |piece: &str| match p.on_text {
             Some(cb) => {
                 let c = CString::new(piece).unwrap_or_default();
@@ -268,7 +280,7 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
 pub unsafe extern "C" fn mm_session_count_tokens(s: *mut mm_session, params: *const mm_ask_params, out_positions: *mut u32) -> mm_status {
     boundary("mm_session_count_tokens", || {
         required(out_positions as *const u32, "out_positions")?;
-        let p = versioned(params, ask_params_default(), ASK_MIN_SIZE, "params")?;
+        let p = versioned(params, ask_params_default(), &ASK_VERSIONS, "params")?;
         let (n, _) = Parts::read(&p)?.with_request(|request| with_session(s, |session| session.count_positions(request)))?;
         *out_positions = n as u32;
         Ok(())

@@ -60,8 +60,20 @@ pub struct mm_session_params {
     pub chat_template: *const c_char,
 }
 
-/// The bytes every version of `mm_session_params` has: up to and including `mmproj_path`.
-const PARAMS_MIN_SIZE: usize = std::mem::offset_of!(mm_session_params, mmproj_path) + std::mem::size_of::<*const c_char>();
+/// The sizes a version of `mm_session_params` can have: it ends after `mmproj_path` at the
+/// earliest, and only where the next field starts on an 8-byte boundary (a C compiler pads an
+/// older struct up to that), never between a callback and its user data.
+const PARAMS_VERSIONS: [usize; 6] = {
+    use std::mem::offset_of;
+    [
+        offset_of!(mm_session_params, n_ctx),
+        offset_of!(mm_session_params, mmproj_use_gpu),
+        offset_of!(mm_session_params, media_marker),
+        offset_of!(mm_session_params, progress_callback),
+        offset_of!(mm_session_params, chat_template),
+        std::mem::size_of::<mm_session_params>(),
+    ]
+};
 
 /// Default session parameters, with `struct_size` set. Paths are NULL: set `model_path`.
 #[no_mangle]
@@ -107,7 +119,7 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
             return fail(mm_status::MM_ERR_NULL_ARGUMENT, "out is NULL");
         }
         *out = std::ptr::null_mut();
-        let p = versioned(params, params_default(), PARAMS_MIN_SIZE, "params")?;
+        let p = versioned(params, params_default(), &PARAMS_VERSIONS, "params")?;
         let mut progress = |fraction: f32| match p.progress_callback {
             Some(cb) => cb(p.progress_user_data, fraction),
             None => true,
@@ -269,4 +281,20 @@ pub unsafe extern "C" fn mm_session_load_state(s: *mut mm_session, path: *const 
         let path = PathBuf::from(c_str(path, "path")?);
         with_session(s, |session| state_file::load(session, &path))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every version size is where a C compiler would end an older struct: a multiple of 8.
+    #[test]
+    fn version_sizes_are_padded_ends() {
+        for size in PARAMS_VERSIONS {
+            assert_eq!(size % 8, 0, "{PARAMS_VERSIONS:?}");
+        }
+        for size in crate::capi::ask::ASK_VERSIONS {
+            assert_eq!(size % 8, 0, "{:?}", crate::capi::ask::ASK_VERSIONS);
+        }
+    }
 }
