@@ -21,16 +21,6 @@
 #define MM_SEED_DEFAULT 4294967295
 
 /**
- * Largest product of repetition bounds along a nesting path (`*`, `+` and `?` count 2).
- */
-#define MAX_PRODUCT 2000
-
-/**
- * Most repetitions nested in one another.
- */
-#define MAX_DEPTH 3
-
-/**
  * The largest image accepted, in pixels (64 megapixels): larger ones are refused before they
  * are decoded, since a few header bytes could otherwise ask for terabytes.
  */

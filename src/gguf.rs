@@ -184,9 +184,10 @@ fn tensor_bytes(name: &str, ne: &[u64], t: u32) -> Result<u64, Problem> {
     if ne[0] % block != 0 {
         return Err(format!("tensor {name}: row of {} elements is not a whole number of {block}-element blocks", ne[0]));
     }
-    let mut n: u64 = ne[0] / block * type_size;
+    let overflow = || format!("tensor {name}: size of shape {ne:?} overflows");
+    let mut n: u64 = (ne[0] / block).checked_mul(type_size).ok_or_else(overflow)?;
     for &d in &ne[1..] {
-        n = n.checked_mul(d).ok_or_else(|| format!("tensor {name}: size overflows"))?;
+        n = n.checked_mul(d).ok_or_else(overflow)?;
     }
     Ok(n)
 }

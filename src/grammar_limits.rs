@@ -1,4 +1,5 @@
-//! A bound on GBNF grammars before llama.cpp sees them. Nested repetitions (`(("a"{0,20}){0,20}){0,20}`)
+//! A bound on GBNF grammars before llama.cpp sees them. A repetition `{m,n}` with n < m makes
+//! llama.cpp's parser make rules until memory runs out. Nested repetitions (`(("a"{0,20}){0,20}){0,20}`)
 //! make llama.cpp's grammar sampler track exponentially many stacks: that grammar took 9 s for
 //! 3 tokens here. A grammar is refused when, along any path of nesting (through rule
 //! references too), the repetition bounds multiply past [`MAX_PRODUCT`] or more than
@@ -7,9 +8,9 @@
 use std::collections::HashMap;
 
 /// Largest product of repetition bounds along a nesting path (`*`, `+` and `?` count 2).
-pub const MAX_PRODUCT: u64 = 2000;
+pub(crate) const MAX_PRODUCT: u64 = 2000;
 /// Most repetitions nested in one another.
-pub const MAX_DEPTH: u32 = 3;
+pub(crate) const MAX_DEPTH: u32 = 3;
 
 /// (product, depth) of the worst nesting path.
 #[derive(Clone, Copy, Default, PartialEq, Debug)]
@@ -32,6 +33,9 @@ pub fn check(grammar: &str) -> Result<(), String> {
     let mut worst = Nest::ATOM;
     for name in rules.keys() {
         worst = worst.max(rule_nest(name, &rules, &mut memo, &mut Vec::new()));
+    }
+    if worst.product == u64::MAX && worst.depth == u32::MAX {
+        return Err("a repetition {m,n} has n < m".into());
     }
     if worst.product > MAX_PRODUCT || worst.depth > MAX_DEPTH {
         return Err(format!(
@@ -137,11 +141,17 @@ fn quantified(atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
             *pos += 1;
             let bounds: Vec<u64> = inner.split(',').filter_map(|b| b.trim().parse().ok()).collect();
             let open = inner.trim_end().ends_with(',');
+            if let [min, max] = bounds[..] {
+                if max < min {
+                    // llama.cpp's parser computes max - min unsigned and never stops making rules.
+                    return Nest { product: u64::MAX, depth: u32::MAX };
+                }
+            }
             bounds.iter().max().copied().unwrap_or(1).max(1) + open as u64
         }
         _ => return atom,
     };
-    Nest { product: atom.product.saturating_mul(factor), depth: atom.depth + 1 }
+    Nest { product: atom.product.saturating_mul(factor), depth: atom.depth.saturating_add(1) }
 }
 
 #[cfg(test)]
@@ -155,6 +165,7 @@ mod tests {
         assert!(check("root ::= inner{0,50}\ninner ::= (\"b\"{0,50})").is_err(), "through a rule reference");
         assert!(check(r#"root ::= (("a"{0,10}){0,10}){0,10}"#).is_ok());
         assert!(check(r#"root ::= [0-9]{1,1000}"#).is_ok());
+        assert!(check(r#"root ::= "a"{5,2}"#).is_err(), "max below min never ends in llama.cpp");
         assert!(check("root ::= (\"yes\" | \"no\") \".\"\n# a comment {0,99}{0,99}").is_ok());
         assert!(check("root ::= [a-z ] root").is_ok(), "recursion is not expansion");
         let json = "root ::= object\nobject ::= \"{\" ws ( string \":\" ws value (\",\" ws string \":\" ws value)* )? \"}\"\nvalue ::= object | string | [0-9]+\nstring ::= \"\\\"\" [a-z]* \"\\\"\"\nws ::= [ \\t\\n]*";
