@@ -153,12 +153,21 @@ impl Cursor {
                     if len > (self.len - self.pos) / 8 {
                         return Err(format!("{what}: {len} strings cannot fit in the rest of the file"));
                     }
-                    for _ in 0..len {
+                    // llama.cpp asserts that a vocabulary has no token twice.
+                    let mut seen = (what == "tokenizer.ggml.tokens").then(HashSet::new);
+                    for i in 0..len {
                         let n = self.u64(what)?;
                         if n > MAX_STRING {
                             return Err(format!("{what}: a string at offset {} claims {n} bytes", self.pos - 8));
                         }
-                        self.skip(n, what)?;
+                        match seen.as_mut() {
+                            Some(seen) => {
+                                if !seen.insert(self.bytes(n, what)?) {
+                                    return Err(format!("{what}: entry {i} repeats an earlier token"));
+                                }
+                            }
+                            None => self.skip(n, what)?,
+                        }
                     }
                     return Ok(Value::Array { elem_type, len });
                 }

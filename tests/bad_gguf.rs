@@ -120,6 +120,28 @@ fn metadata_end(bytes: &[u8]) -> usize {
     o
 }
 
+/// Where the tensor data starts: past the metadata and the tensor table, aligned to 32.
+fn data_start(bytes: &[u8]) -> usize {
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap()) as usize;
+    let mut o = metadata_end(bytes);
+    for _ in 0..u64_at(8) {
+        o += 8 + u64_at(o);
+        let n_dims = u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
+        o += 4 + 8 * n_dims + 4 + 8;
+    }
+    o.div_ceil(32) * 32
+}
+
+/// A header-only input of `fuzz/fuzz_gguf.c` ("GGHD", a byte that picks a fixture, a GGUF
+/// header) made whole as that harness does: the header, padding, then the fixture's tensor data.
+fn expand_header_only(input: &[u8], fixtures: &[Vec<u8>; 3]) -> Vec<u8> {
+    let fixture = &fixtures[input[4] as usize % 3];
+    let mut out = input[5..].to_vec();
+    out.resize(out.len().div_ceil(32) * 32, 0);
+    out.extend_from_slice(&fixture[data_start(fixture)..]);
+    out
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
@@ -260,10 +282,18 @@ fn malformed_files_give_a_status_never_a_crash() {
     }
 
     // Inputs that once crashed (found by fuzzing), each as model and as projector.
-    let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/gguf");
-    for entry in std::fs::read_dir(&regressions).unwrap() {
-        let path = entry.unwrap().path();
+    let fuzz_audio = dir.join("fuzz-audio-mmproj.gguf");
+    fixtures_audio::write_audio_projector(&fuzz_audio, FixtureSpec::default().n_embd, FixtureSpec::default().seed).unwrap();
+    let fixtures = [&model, &mmproj, &fuzz_audio].map(|p| std::fs::read(p).unwrap());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let found = [root.join("tests/regressions/gguf"), root.join("fuzz/regressions/fuzz_gguf")];
+    for entry in found.iter().flat_map(|d| std::fs::read_dir(d).unwrap()) {
+        let mut path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        if bytes.starts_with(b"GGHD") && bytes.len() > 5 {
+            path = write(&dir, &format!("{name}.gguf"), &expand_header_only(&bytes, &fixtures));
+        }
         cases.push(as_model(format!("regression {name} as model"), path.clone()));
         cases.push(Case { name: format!("regression {name} as projector"), model: model.clone(), mmproj: Some(path) });
     }
