@@ -10,7 +10,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -85,54 +84,6 @@ static inline size_t gguf_header_len(const uint8_t *p, size_t n) {
     if (r.bad) return 0;
     size_t end = (r.o + alignment - 1) / alignment * alignment;
     return end <= n ? end : 0;
-}
-
-/* Whether the file's tokenizer.ggml.tokens array holds the same string twice (a known finding:
- * llama.cpp aborts on it, see README.md). Best effort on any input: false when unsure. */
-static inline int gguf_str_cmp(const void *a, const void *b) {
-    const uint8_t *const *x = (const uint8_t *const *)a, *const *y = (const uint8_t *const *)b;
-    uint64_t lx, ly;
-    memcpy(&lx, *x, 8);
-    memcpy(&ly, *y, 8);
-    int c = memcmp(*x + 8, *y + 8, (size_t)(lx < ly ? lx : ly));
-    return c ? c : (lx > ly) - (lx < ly);
-}
-
-static inline int gguf_has_duplicate_tokens(const uint8_t *p, size_t n) {
-    gguf_rd r = {p, n, 0, 0};
-    if (n < 24 || memcmp(p, "GGUF", 4) != 0) return 0;
-    r.o = 8;
-    gguf_take(&r, 8);
-    uint64_t n_kv = gguf_take(&r, 8);
-    for (uint64_t i = 0; i < n_kv && !r.bad; i++) {
-        uint64_t klen = gguf_take(&r, 8);
-        if (r.bad || klen > n - r.o) return 0;
-        int is_tokens = klen == 21 && memcmp(p + r.o, "tokenizer.ggml.tokens", 21) == 0;
-        gguf_skip(&r, klen);
-        uint32_t t = (uint32_t)gguf_take(&r, 4);
-        if (!is_tokens || t != 9) {
-            gguf_skip_value(&r, t, NULL);
-            continue;
-        }
-        uint32_t at = (uint32_t)gguf_take(&r, 4);
-        uint64_t count = gguf_take(&r, 8);
-        if (r.bad || at != 8 || count > (n - r.o) / 8) return 0;
-        const uint8_t **items = (const uint8_t **)malloc((size_t)count * sizeof *items + 1);
-        if (!items) return 0;
-        uint64_t k = 0;
-        for (; k < count && !r.bad; k++) {
-            items[k] = p + r.o;
-            gguf_skip(&r, gguf_take(&r, 8));
-        }
-        int dup = 0;
-        if (!r.bad) {
-            qsort(items, (size_t)count, sizeof *items, gguf_str_cmp);
-            for (uint64_t j = 1; j < count && !dup; j++) dup = gguf_str_cmp(&items[j - 1], &items[j]) == 0;
-        }
-        free(items);
-        return dup;
-    }
-    return 0;
 }
 
 #endif

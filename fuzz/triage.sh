@@ -9,7 +9,7 @@ t=$1
 shift
 for f in "$@"; do
   out=$(MM_FUZZ_STRICT=1 GGML_NO_BACKTRACE=1 RUST_BACKTRACE=0 MM_FUZZ_FIXTURES=$bin/fixtures \
-        timeout 60 "$bin/$t" -timeout=0 -rss_limit_mb=2048 "$f" 2>&1)
+        timeout 60 "$bin/$t" -timeout=0 -rss_limit_mb=2048 -artifact_prefix="$bin/triage-" "$f" 2>&1)
   rc=$?
   sig=$(grep -m1 -oE '[^ /]+\.(c|cpp|h|rs):[0-9]+(:[0-9]+)?: (GGML_ASSERT\(.*\) failed|GGML_ABORT.*|[a-z].*)|panicked at .*|FUZZ INVARIANT: .*|terminate called .*|what\(\): .*|ERROR: libFuzzer: [a-z-]+( signal)?|fatal error' <<<"$out" | head -1)
   [ -z "$sig" ] && sig=$([ $rc -eq 0 ] && echo "no failure (rc 0)" || echo "rc $rc: $(tail -1 <<<"$out")")
