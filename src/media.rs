@@ -59,64 +59,30 @@ const FORMATS: &str = "PNG, JPEG, GIF, BMP, PSD, HDR, PNM, WAV, FLAC or MP3";
 pub const MM_MAX_IMAGE_PIXELS: u64 = 1 << 26;
 const MAX_PIXELS: u64 = MM_MAX_IMAGE_PIXELS;
 
-/// Width and height an image's header claims, for the formats where they are easy to find.
-fn image_size(format: &str, b: &[u8]) -> Option<(u64, u64)> {
-    let be32 = |o: usize| b.get(o..o + 4).map(|x| u32::from_be_bytes(x.try_into().unwrap()) as u64);
-    let le16 = |o: usize| b.get(o..o + 2).map(|x| u16::from_le_bytes(x.try_into().unwrap()) as u64);
-    let be16 = |o: usize| b.get(o..o + 2).map(|x| u16::from_be_bytes(x.try_into().unwrap()) as u64);
-    let le32 = |o: usize| b.get(o..o + 4).map(|x| i32::from_le_bytes(x.try_into().unwrap()).unsigned_abs() as u64);
-    match format {
-        "PNG" => Some((be32(16)?, be32(20)?)),
-        "GIF" => Some((le16(6)?, le16(8)?)),
-        "BMP" => Some((le32(18)?, le32(22)?)),
-        "PSD" => Some((be32(18)?, be32(14)?)),
-        "JPEG" => {
-            // Walk the segments to the first start-of-frame marker.
-            let mut o = 2;
-            while o + 9 < b.len() {
-                if b[o] != 0xFF {
-                    return None;
-                }
-                let marker = b[o + 1];
-                let len = be16(o + 2)? as usize;
-                if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
-                    return Some((be16(o + 7)?, be16(o + 5)?));
-                }
-                o += 2 + len;
-            }
-            None
-        }
-        "PNM" | "HDR" => {
-            // The first two numbers after the magic (PNM), or in the "-Y h +X w" line (HDR).
-            let text = String::from_utf8_lossy(&b[..b.len().min(4096)]);
-            let text: String = text.lines().filter(|l| !l.starts_with('#') || format == "HDR").collect::<Vec<_>>().join("\n");
-            let numbers: Vec<u64> = match format {
-                "PNM" => text[2..].split_whitespace().take(2).filter_map(|t| t.parse().ok()).collect(),
-                _ => text.lines().find(|l| l.starts_with("-Y") || l.starts_with("+Y"))?.split_whitespace().filter_map(|t| t.parse().ok()).collect(),
-            };
-            match numbers.as_slice() {
-                [w, h] if format == "PNM" => Some((*w, *h)),
-                [h, w] => Some((*w, *h)),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-/// Checks the format, and the size an image claims, before a decoder sees the bytes; returns
-/// the format's name.
-fn check_format(head: &[u8], what: &str) -> Result<&'static str> {
-    let Some(format) = sniff(head) else {
+/// Checks the format, and for images the size stb_image will decode (read from the header by
+/// `stbi_info_from_memory`, without decoding), before a decoder sees the bytes; returns the
+/// format's name.
+fn check_format(bytes: &[u8], what: &str) -> Result<&'static str> {
+    let Some(format) = sniff(bytes) else {
         return fail(MM_ERR_MEDIA_DECODE, format!("{what}: not a known media format (expected {FORMATS})"));
     };
-    match image_size(format, head) {
-        Some((w, h)) if w == 0 || h == 0 => fail(MM_ERR_MEDIA_DECODE, format!("{what}: {format} image of {w}x{h} pixels is empty")),
-        Some((w, h)) if w * h > MAX_PIXELS => {
-            fail(MM_ERR_MEDIA_DECODE, format!("{what}: {format} image of {w}x{h} pixels is larger than the limit of {MAX_PIXELS} pixels"))
-        }
-        _ => Ok(format),
+    if matches!(format, "WAV" | "FLAC" | "MP3") {
+        return Ok(format);
     }
+    let len = i32::try_from(bytes.len()).or_else(|_| fail(MM_ERR_MEDIA_DECODE, format!("{what}: {} bytes is too large for the image decoder", bytes.len())))?;
+    let (mut w, mut h, mut channels) = (0, 0, 0);
+    if unsafe { stbi_info_from_memory(bytes.as_ptr(), len, &mut w, &mut h, &mut channels) } == 0 {
+        let why = unsafe { std::ffi::CStr::from_ptr(stbi_failure_reason()) }.to_string_lossy().into_owned();
+        return fail(MM_ERR_MEDIA_DECODE, format!("{what}: {format} image header could not be read: {why}"));
+    }
+    let (w, h) = (w.max(0) as u64, h.max(0) as u64);
+    if w == 0 || h == 0 {
+        return fail(MM_ERR_MEDIA_DECODE, format!("{what}: {format} image of {w}x{h} pixels is empty"));
+    }
+    if w * h > MAX_PIXELS {
+        return fail(MM_ERR_MEDIA_DECODE, format!("{what}: {format} image of {w}x{h} pixels is larger than the limit of {MAX_PIXELS} pixels"));
+    }
+    Ok(format)
 }
 
 /// Decodes item `index` and checks that the projector can take its kind.
@@ -163,6 +129,10 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
         }
     };
     let is_audio = unsafe { sys::mtmd_bitmap_is_audio(bitmap.as_ptr()) };
+    // mtmd asserts that a clip has more than one sample (mtmd.cpp:1600).
+    if is_audio && unsafe { sys::mtmd_bitmap_get_n_bytes(bitmap.as_ptr()) } <= std::mem::size_of::<f32>() {
+        return fail(MM_ERR_MEDIA_DECODE, format!("{what}: the audio clip has fewer than 2 samples"));
+    }
     if !is_audio && !projector.supports_vision() {
         return fail(MM_ERR_UNSUPPORTED, format!("{what} is an image, but the projector has no vision encoder"));
     }
@@ -181,6 +151,7 @@ fn require_audio(projector: &Projector, what: &str) -> Result<()> {
 
 extern "C" {
     // stb_image, compiled into libmtmd.
+    fn stbi_info_from_memory(buffer: *const u8, len: i32, x: *mut i32, y: *mut i32, channels: *mut i32) -> i32;
     fn stbi_load_from_memory(buffer: *const u8, len: i32, x: *mut i32, y: *mut i32, channels: *mut i32, desired_channels: i32) -> *mut u8;
     fn stbi_image_free(data: *mut std::os::raw::c_void);
     fn stbi_failure_reason() -> *const std::os::raw::c_char;

@@ -284,18 +284,20 @@ fn broken_and_oversized_media() {
     }
     let mut huge_jpeg = jpeg_head.to_vec();
     huge_jpeg[25..29].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+    // Oversized images are refused from their header (stb_image's own reader, or our pixel
+    // limit when the header reads); `media_found_by_fuzzing` checks the limit's message.
     let buffers: Vec<(&str, Vec<u8>, mm_status, &str)> = vec![
         ("truncated PNG", good_png[..good_png.len() / 2].to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
         ("PNG header only", good_png[..33].to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
         ("corrupt PNG", corrupt_png, MM_ERR_MEDIA_DECODE, "media item 0"),
         ("truncated JPEG", jpeg_head.to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
-        ("JPEG of 65535x65535", huge_jpeg, MM_ERR_MEDIA_DECODE, "larger than the limit"),
-        ("PNG of 0x5", png_with_size(0, 5), MM_ERR_MEDIA_DECODE, "empty"),
-        ("PNG of 100000x100000", png_with_size(100_000, 100_000), MM_ERR_MEDIA_DECODE, "larger than the limit"),
-        ("PNG of 2^32-1 squared", png_with_size(u32::MAX, u32::MAX), MM_ERR_MEDIA_DECODE, "larger than the limit"),
-        ("GIF of 65535x65535", b"GIF89a\xff\xff\xff\xff\x00\x00\x00".to_vec(), MM_ERR_MEDIA_DECODE, "larger than the limit"),
-        ("BMP of 2^31 wide", [b"BM".to_vec(), vec![0; 16], vec![0, 0, 0, 0x80], vec![1, 0, 0, 0], vec![0; 30]].concat(), MM_ERR_MEDIA_DECODE, "larger than the limit"),
-        ("PPM of 100000x100000", b"P6\n100000 100000\n255\n\x00\x00\x00".to_vec(), MM_ERR_MEDIA_DECODE, "larger than the limit"),
+        ("JPEG header claiming 65535x65535", huge_jpeg, MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("PNG of 0x5", png_with_size(0, 5), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("PNG of 100000x100000", png_with_size(100_000, 100_000), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("PNG of 2^32-1 squared", png_with_size(u32::MAX, u32::MAX), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("GIF of 65535x65535", b"GIF89a\xff\xff\xff\xff\x00\x00\x00".to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("BMP of 2^31 wide", [b"BM".to_vec(), vec![0; 16], vec![0, 0, 0, 0x80], vec![1, 0, 0, 0], vec![0; 30]].concat(), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("PPM of 100000x100000", b"P6\n100000 100000\n255\n\x00\x00\x00".to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
         ("text", b"hello, this is not an image".to_vec(), MM_ERR_MEDIA_DECODE, "not a known media format"),
         ("WAV header only", b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec(), MM_ERR_UNSUPPORTED, "media item 0"),
     ];
@@ -508,3 +510,47 @@ fn every_export_catches_panics() {
     }
 }
 
+
+/// The media inputs fuzzing found (fuzz/regressions/fuzz_media), against a vision and an audio
+/// session: each gets a clear status, never an internal error, an abort or gigabytes of pixels.
+#[test]
+fn media_found_by_fuzzing() {
+    let m = models();
+    let vision = create(&params(m)).unwrap();
+    let audio_proj = fixture_dir().join("fuzz-audio-mmproj.gguf");
+    ::mm_session::fixtures_audio::write_audio_projector(&audio_proj, 64, 1).unwrap();
+    let audio_proj = c(audio_proj.to_str().unwrap());
+    let mut ap = params(m);
+    ap.mmproj_path = audio_proj.as_ptr();
+    ap.n_ctx = 2048;
+    let audio = create(&ap).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/fuzz_media");
+    let prompt = c("what is it");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        let kind = if name.ends_with(".f32") { mm_media_kind::MM_MEDIA_PCM_F32 } else { mm_media_kind::MM_MEDIA_ENCODED };
+        let media = [mm_media { kind: kind as i32, width: 0, height: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() }];
+        for s in [vision, audio] {
+            let mut a = prompt_params(&prompt);
+            a.media = media.as_ptr();
+            a.n_media = 1;
+            let st = ask_status(s, &a);
+            let msg = last_error();
+            assert!(st != MM_OK && st != MM_ERR_INTERNAL, "{name}: {st:?} {msg}");
+            assert!(msg.contains("media item 0"), "{name}: {msg}");
+        }
+    }
+    // The reproducers say what each was: a JPEG beyond the pixel limit whose size only
+    // stb_image's own header reader finds, a PPM whose size overflows, one-sample audio.
+    let jpeg = std::fs::read(dir.join("jpeg-size-not-checked.jpg")).unwrap();
+    let media = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, path: std::ptr::null(), data: jpeg.as_ptr(), size: jpeg.len() }];
+    let mut a = prompt_params(&prompt);
+    a.media = media.as_ptr();
+    a.n_media = 1;
+    expect(ask_status(vision, &a), MM_ERR_MEDIA_DECODE, "larger than the limit");
+    mm_session_destroy(vision);
+    mm_session_destroy(audio);
+    assert_eq!(mm_live_sessions(), 0);
+}
