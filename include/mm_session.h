@@ -649,23 +649,6 @@ enum mm_status mm_session_save_state(struct mm_session *s, const char *path);
  */
 enum mm_status mm_session_load_state(struct mm_session *s, const char *path);
 
-extern int32_t stbi_info_from_memory(const uint8_t *buffer,
-                                     int32_t len,
-                                     int32_t *x,
-                                     int32_t *y,
-                                     int32_t *channels);
-
-extern uint8_t *stbi_load_from_memory(const uint8_t *buffer,
-                                      int32_t len,
-                                      int32_t *x,
-                                      int32_t *y,
-                                      int32_t *channels,
-                                      int32_t desired_channels);
-
-extern void stbi_image_free(void *data);
-
-extern const char *stbi_failure_reason(void);
-
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
