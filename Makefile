@@ -121,10 +121,11 @@ asan: test-c
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 MM_CYCLES=50 $(BUILD)/test_session_asan $(MODEL) $(MMPROJ) $(IMAGE) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(BUILD)/stress_asan $(MODEL) $(MMPROJ) $(IMAGE) 50
 
-# Fuzzing (fuzz/README.md): each of the four libFuzzer harnesses for a short time; the first
-# build compiles an instrumented llama.cpp in target/fuzz. Findings fail it.
+# Fuzzing (fuzz/README.md): the inputs fuzzing found (fuzz/regressions), then each of the four
+# libFuzzer harnesses for a short time. The first build compiles an instrumented llama.cpp in
+# target/fuzz. Any finding fails it.
 fuzz-smoke: build
-	$(MAKE) -C fuzz smoke
+	$(MAKE) -C fuzz regress smoke
 
 # Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30
