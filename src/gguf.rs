@@ -162,7 +162,16 @@ impl Cursor {
                         }
                         match seen.as_mut() {
                             Some(seen) => {
-                                if !seen.insert(self.bytes(n, what)?) {
+                                // llama.cpp reads each token as a C string (up to a NUL),
+                                // and names an empty one "[EMPTY_<index>]".
+                                let mut token = self.bytes(n, what)?;
+                                if let Some(nul) = token.iter().position(|&b| b == 0) {
+                                    token.truncate(nul);
+                                }
+                                if token.is_empty() {
+                                    token = format!("[EMPTY_{i}]").into_bytes();
+                                }
+                                if !seen.insert(token) {
                                     return Err(format!("{what}: entry {i} repeats an earlier token"));
                                 }
                             }

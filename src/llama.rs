@@ -159,6 +159,7 @@ impl Sampler {
         let mut candidates = sys::llama_token_data_array { data: scratch.as_mut_ptr(), size: scratch.len(), selected: -1, sorted: false };
         match unsafe { crate::guard::mm_guard_sample(self.0.as_ptr(), &mut candidates) } {
             -1 => crate::error::fail(crate::error::mm_status::MM_ERR_EVAL, format!("sampling failed: {}", crate::guard::what())),
+            -2 => crate::error::fail(crate::error::mm_status::MM_ERR_EVAL, "the grammar allows no next token (no token of the vocabulary continues it)"),
             token => Ok(token),
         }
     }

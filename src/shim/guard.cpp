@@ -2,6 +2,7 @@
 // exception (many of them have no try/catch of their own), and turns an exception into an
 // error return plus a message. A C++ exception must never unwind into Rust: that aborts.
 
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <string>
@@ -61,12 +62,17 @@ llama_sampler * mm_guard_sampler_init_grammar(const llama_vocab * vocab, const c
     return guarded<llama_sampler *>(nullptr, [&] { return llama_sampler_init_grammar(vocab, grammar, "root"); });
 }
 
-// Applies the chain and records the token it selects; -1 on an exception.
+// Applies the chain and records the token it selects; -1 on an exception or no selection, -2
+// when every token was ruled out (a grammar at a dead end): accepting one then aborts in
+// llama-grammar.cpp (GGML_ABORT when the pick is end-of-generation).
 llama_token mm_guard_sample(llama_sampler * chain, llama_token_data_array * candidates) noexcept {
     return guarded<llama_token>(-1, [&] {
         llama_sampler_apply(chain, candidates);
         if (candidates->selected < 0 || (size_t) candidates->selected >= candidates->size) {
             return (llama_token) -1;
+        }
+        if (candidates->data[candidates->selected].logit == -INFINITY) {
+            return (llama_token) -2;
         }
         const llama_token token = candidates->data[candidates->selected].id;
         llama_sampler_accept(chain, token);
