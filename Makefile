@@ -122,10 +122,11 @@ asan: test-c
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(BUILD)/stress_asan $(MODEL) $(MMPROJ) $(IMAGE) 50
 
 # Fuzzing (fuzz/README.md): the inputs fuzzing found (fuzz/regressions), then each of the four
-# libFuzzer harnesses for a short time. The first build compiles an instrumented llama.cpp in
-# target/fuzz. Any finding fails it.
+# libFuzzer harnesses for a short time, with a fixed seed so that a run repeats the same
+# mutations (the longer runs, `make -C fuzz long`, explore at random). The first build compiles
+# an instrumented llama.cpp in target/fuzz. Any finding fails it.
 fuzz-smoke: build
-	$(MAKE) -C fuzz regress smoke
+	FUZZ_FLAGS="-rss_limit_mb=2048 -timeout=0 -detect_leaks=0 -seed=1" $(MAKE) -C fuzz regress smoke
 
 # Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30
