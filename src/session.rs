@@ -383,10 +383,6 @@ impl Session {
         }
     }
 
-    pub fn marker(&self) -> &str {
-        &self.marker
-    }
-
     pub fn marker_c(&self) -> &CString {
         &self.marker_c
     }

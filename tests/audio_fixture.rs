@@ -6,6 +6,8 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+mod common;
+
 use llama_cpp_sys_2 as sys;
 use mm_session::fixtures::{self, FixtureSpec};
 use mm_session::fixtures_audio;
@@ -49,16 +51,7 @@ fn audio_projector_encodes_and_prefills() {
         sys::mtmd_helper_log_set(Some(log), std::ptr::null_mut());
         sys::llama_backend_init();
 
-        let model = sys::llama_model_load_from_file(model_c.as_ptr(), sys::llama_model_default_params());
-        assert!(!model.is_null());
-        let mut cp = sys::llama_context_default_params();
-        cp.n_ctx = 1024;
-        cp.n_batch = 512;
-        cp.n_ubatch = 512;
-        cp.n_threads = 1;
-        cp.n_threads_batch = 1;
-        let lctx = sys::llama_init_from_model(model, cp);
-        assert!(!lctx.is_null());
+        let (model, lctx) = common::raw_model_and_context(&model_c);
 
         let mut mp = sys::mtmd_context_params_default();
         mp.n_threads = 1;

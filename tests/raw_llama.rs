@@ -13,16 +13,7 @@ use ::mm_session::capi::session::*;
 /// Greedy generation with llama.cpp's API alone.
 fn raw_greedy(model_path: &CString, prompt: &str, max_tokens: usize) -> String {
     unsafe {
-        let model = sys::llama_model_load_from_file(model_path.as_ptr(), sys::llama_model_default_params());
-        assert!(!model.is_null());
-        let mut cp = sys::llama_context_default_params();
-        cp.n_ctx = 1024;
-        cp.n_batch = 512;
-        cp.n_ubatch = 512;
-        cp.n_threads = 1;
-        cp.n_threads_batch = 1;
-        let ctx = sys::llama_init_from_model(model, cp);
-        assert!(!ctx.is_null());
+        let (model, ctx) = raw_model_and_context(model_path);
         let vocab = sys::llama_model_get_vocab(model);
         let mut tokens = vec![0; prompt.len() + 8];
         let n = sys::llama_tokenize(vocab, prompt.as_ptr().cast(), prompt.len() as i32, tokens.as_mut_ptr(), tokens.len() as i32, true, true);

@@ -99,3 +99,20 @@ pub fn ask_info() -> ::mm_session::session::mm_ask_info {
     info.struct_size = std::mem::size_of_val(&info) as u32;
     info
 }
+
+/// A model and a one-thread context of 1024 positions made with llama.cpp's API alone, for
+/// comparisons with the library. The caller frees both.
+pub unsafe fn raw_model_and_context(model_path: &CStr) -> (*mut llama_cpp_sys_2::llama_model, *mut llama_cpp_sys_2::llama_context) {
+    use llama_cpp_sys_2 as sys;
+    let model = sys::llama_model_load_from_file(model_path.as_ptr(), sys::llama_model_default_params());
+    assert!(!model.is_null());
+    let mut cp = sys::llama_context_default_params();
+    cp.n_ctx = 1024;
+    cp.n_batch = 512;
+    cp.n_ubatch = 512;
+    cp.n_threads = 1;
+    cp.n_threads_batch = 1;
+    let ctx = sys::llama_init_from_model(model, cp);
+    assert!(!ctx.is_null());
+    (model, ctx)
+}
