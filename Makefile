@@ -39,7 +39,7 @@ deps:
 	command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)"; exit 1; }
 
 build: deps
-	$(CARGO) build --release
+	$(CARGO) build --release --workspace
 
 # Copies the header cbindgen generated during the build over the committed one.
 header: build
@@ -89,11 +89,14 @@ test-c: fixtures $(BUILD)/test_session
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-mismatch --proj-out 7 >/dev/null
 	$(BUILD)/test_session $(MODEL) $(MMPROJ) $(IMAGE) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
 
-# The shared library exports mm_* symbols only: llama.cpp and ggml stay hidden.
+# The shared library exports mm_* symbols only (llama.cpp and ggml stay hidden), and contains
+# no code of the fixture generator (a development tool in its own crate).
 check-symbols: build
 	@extra=$$(nm -D --defined-only $(LIB) | awk '{print $$3}' | grep -v '^mm_' | grep -Ev '^(_init|_fini|__bss_start|_edata|_end)$$' || true); \
 	if [ -n "$$extra" ]; then echo "exported symbols beyond mm_*:"; echo "$$extra" | head; exit 1; fi; \
-	echo "check-symbols: $$(nm -D --defined-only $(LIB) | grep -c ' mm_') symbols, all mm_*"
+	fixture=$$(nm --defined-only $(LIB) $(LIBDIR)/libmm_session.a 2>/dev/null | grep -ci 'mm_fixtures' || true); \
+	if [ "$$fixture" != "0" ]; then echo "the shipped library contains $$fixture fixture-generator symbols"; exit 1; fi; \
+	echo "check-symbols: $$(nm -D --defined-only $(LIB) | grep -c ' mm_') symbols, all mm_*; no fixture-generator code"
 
 # The memory promise, measured: resident memory may not grow over create/ask/destroy cycles
 # (limit 2048 kB from cycle 10 to 500) nor over requests on one session (1024 kB over 2000).

@@ -1,9 +1,9 @@
 #!/bin/bash
-# gen_corpus.sh FIXTURES CORPUS GGUF_HEADER_LEN: writes the seed corpora of the four harnesses
+# gen_corpus.sh FIXTURES CORPUS: writes the seed corpora of the four harnesses
 # into CORPUS/<target>/ from the generated fixtures and a few hand-made inputs. The seeds are
 # made here, never committed; the fuzzers add what they find to the same directories.
 set -euo pipefail
-fx=$1 out=$2 hlen=$3
+fx=$1 out=$2
 for f in tiny-llama.gguf tiny-mmproj.gguf tiny-image.png; do
   [ -f "$fx/$f" ] || { echo "gen_corpus: $fx/$f is missing (run mm-fixtures $fx --audio)"; exit 1; }
 done
@@ -75,7 +75,7 @@ g=fuzz_gguf
 i=0
 for f in tiny-llama.gguf tiny-mmproj.gguf tiny-audio-mmproj.gguf; do
   [ -f "$fx/$f" ] || { i=$((i + 1)); continue; }
-  n=$("$hlen" "$fx/$f")
+  n=$(cat "$fx/$f.data-start")
   cp "$fx/$f" "$out/$g/$f"
   head -c "$n" "$fx/$f" > "$out/$g/${f%.gguf}-header-only.gguf"
   head -c $((n + 1000)) "$fx/$f" > "$out/$g/${f%.gguf}-truncated.gguf"

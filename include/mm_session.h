@@ -16,18 +16,42 @@
 #include <stdint.h>
 
 /**
+ * The major version of this header. Releases with another major version are incompatible.
+ */
+#define MM_VERSION_MAJOR 0
+
+/**
+ * The minor version of this header. While the major version is 0, a new minor version may
+ * change the ABI (and the library's soname says so).
+ */
+#define MM_VERSION_MINOR 1
+
+/**
+ * The patch version of this header.
+ */
+#define MM_VERSION_PATCH 0
+
+/**
+ * The header's version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`, to compare with
+ * `mm_version_number()` at run time.
+ */
+#define MM_VERSION_NUMBER (((MM_VERSION_MAJOR * 10000) + (MM_VERSION_MINOR * 100)) + MM_VERSION_PATCH)
+
+/**
  * `seed` value meaning: use the session's seed.
  */
 #define MM_SEED_DEFAULT 4294967295
 
 /**
- * The largest image accepted, in pixels (64 megapixels): larger ones are refused before they
- * are decoded, since a few header bytes could otherwise ask for terabytes.
+ * The largest image accepted, in pixels (width x height; 64 megapixels). Larger images are
+ * refused with `MM_ERR_MEDIA_DECODE` (files, buffers) or `MM_ERR_INVALID_ARGUMENT` (raw RGB)
+ * before they are decoded.
  */
-#define MM_MAX_IMAGE_PIXELS (1 << 26)
+#define MM_MAX_IMAGE_PIXELS 67108864
 
 /**
- * The result of every `mm_*` call that can fail. Codes are never reused for another meaning.
+ * The result of every `mm_*` call that can fail. Codes are stable and never reused for
+ * another meaning.
  */
 typedef enum mm_status {
   /**
@@ -120,8 +144,8 @@ typedef enum mm_status {
    */
   MM_ERR_IO = 21,
   /**
-   * A bug inside mm-session (a caught panic); the message says where. The session that was
-   * in use should be destroyed.
+   * A bug inside mm-session (a caught panic, or a C++ exception from llama.cpp); the message
+   * says where. The session that was in use should be destroyed.
    */
   MM_ERR_INTERNAL = 99,
 } mm_status;
@@ -151,14 +175,17 @@ typedef enum mm_media_kind {
 } mm_media_kind;
 
 /**
- * Log levels, as ggml numbers them. A message reaches the sink when its level is at least the
- * configured minimum; `MM_LOG_OFF` as minimum silences everything.
+ * Log levels for `mm_log_set`. A message reaches the callback when its level is at least the
+ * chosen minimum.
  */
 typedef enum mm_log_level {
   MM_LOG_DEBUG = 1,
   MM_LOG_INFO = 2,
   MM_LOG_WARN = 3,
   MM_LOG_ERROR = 4,
+  /**
+   * As a minimum level: no messages at all.
+   */
   MM_LOG_OFF = 5,
 } mm_log_level;
 
@@ -167,7 +194,7 @@ typedef enum mm_log_level {
  */
 typedef enum mm_stop_reason {
   /**
-   * No request has finished yet.
+   * No request has finished yet (or the last one failed).
    */
   MM_STOP_NONE = 0,
   /**
@@ -193,11 +220,187 @@ typedef enum mm_stop_reason {
 } mm_stop_reason;
 
 /**
+ * What to do when a chat does not fit in the context.
+ */
+typedef enum mm_overflow {
+  /**
+   * Fail with `MM_ERR_CONTEXT_FULL` before evaluating anything (default).
+   */
+  MM_OVERFLOW_FAIL = 0,
+  /**
+   * Drop the oldest turns (whole user/assistant exchanges), keeping a leading system
+   * message, until the chat fits.
+   */
+  MM_OVERFLOW_DROP_OLDEST = 1,
+} mm_overflow;
+
+/**
  * A loaded multimodal model: text model, context and projector behind one handle. Calls on one
  * session are serialized (a second thread waits for the first); different sessions run in
  * parallel.
  */
 typedef struct mm_session mm_session;
+
+/**
+ * Receives one log message: `user_data` as given to `mm_log_set`, the level (an
+ * `mm_log_level`), and the text as llama.cpp printed it (UTF-8, NUL-terminated, often ending in
+ * a newline; valid only during the call). Called on whichever thread logs: it must be
+ * thread-safe and must not call back into mm-session.
+ */
+typedef void (*mm_log_callback)(void *user_data, int32_t level, const char *message);
+
+/**
+ * Load progress: `user_data` as given in the params, and the progress of the whole load
+ * (model, then projector) in [0, 1]. Return false to cancel: create then frees everything and
+ * returns `MM_ERR_CANCELLED`. Called on the thread that calls `mm_session_create`.
+ */
+typedef bool (*mm_progress_callback)(void *user_data, float progress);
+
+/**
+ * What `mm_session_create` loads, and how. Get one from `mm_session_params_default()`, then
+ * set fields: `struct_size` tells the library which version of this struct the caller has.
+ */
+typedef struct mm_session_params {
+  /**
+   * `sizeof(mm_session_params)` of the caller's header; set by `mm_session_params_default`.
+   */
+  uint32_t struct_size;
+  /**
+   * Layers of the text model to put on the GPU; -1 (default): all. Ignored by CPU builds.
+   */
+  int32_t n_gpu_layers;
+  /**
+   * Path of the text model (GGUF). Required. Borrowed during the call only.
+   */
+  const char *model_path;
+  /**
+   * Path of the projector (mmproj GGUF); NULL (default): a text-only session. Borrowed.
+   */
+  const char *mmproj_path;
+  /**
+   * Context window in tokens (default 4096).
+   */
+  uint32_t n_ctx;
+  /**
+   * Most tokens evaluated in one step (default 512).
+   */
+  uint32_t n_batch;
+  /**
+   * CPU threads; 0 (default): half the hardware threads, between 1 and 8.
+   */
+  int32_t n_threads;
+  /**
+   * Seed of requests that do not set one; 0xFFFFFFFF (default): random.
+   */
+  uint32_t seed;
+  /**
+   * Run the projector on the GPU when there is one (default true).
+   */
+  bool mmproj_use_gpu;
+  /**
+   * Map the model file instead of reading it (default true).
+   */
+  bool use_mmap;
+  /**
+   * Reserved: set to zero (as `mm_session_params_default` does).
+   */
+  uint8_t reserved0[6];
+  /**
+   * The text that marks where a media item goes in a prompt; NULL (default): mtmd's default
+   * marker (`mm_session_marker` tells which). Borrowed during the call only.
+   */
+  const char *media_marker;
+  /**
+   * Optional load progress callback (default NULL).
+   */
+  mm_progress_callback progress_callback;
+  /**
+   * Passed to `progress_callback`.
+   */
+  void *progress_user_data;
+  /**
+   * Chat template for `mm_ask_params.messages`: Jinja text that llama.cpp recognises, or a
+   * built-in name such as "chatml", "llama3", "gemma". NULL (default): the model's own
+   * template (`tokenizer.chat_template`), or ChatML when the model has none. Borrowed.
+   */
+  const char *chat_template;
+} mm_session_params;
+
+/**
+ * What a session is and holds.
+ */
+typedef struct mm_session_info {
+  /**
+   * `sizeof(mm_session_info)` of the caller's header: set it before the call.
+   */
+  uint32_t struct_size;
+  /**
+   * Context window in positions.
+   */
+  uint32_t n_ctx;
+  /**
+   * Positions the conversation cache holds now.
+   */
+  uint32_t n_past;
+  /**
+   * Whether image and audio media are accepted.
+   */
+  bool supports_vision;
+  bool supports_audio;
+  /**
+   * Reserved (zero).
+   */
+  uint8_t reserved0[2];
+  /**
+   * Sample rate (Hz) the audio encoder expects; 0 without one.
+   */
+  uint32_t audio_sample_rate;
+  /**
+   * Reserved (zero).
+   */
+  uint32_t reserved1;
+  /**
+   * The media marker; owned by the session, valid until it is destroyed.
+   */
+  const char *marker;
+} mm_session_info;
+
+/**
+ * Bytes a session holds, by use and by place. "gpu" is any non-host device (CUDA, Vulkan,
+ * Metal); a CPU build reports 0 there. All figures are exact: the sizes of the buffers
+ * llama.cpp and clip.cpp allocated (with mmap, host model weights are file pages the kernel
+ * may share or evict).
+ */
+typedef struct mm_memory_stats {
+  /**
+   * `sizeof(mm_memory_stats)` of the caller's header: set it before the call.
+   */
+  uint32_t struct_size;
+  /**
+   * Reserved (zero).
+   */
+  uint32_t reserved0;
+  /**
+   * Text model weights.
+   */
+  uint64_t model_host;
+  uint64_t model_gpu;
+  /**
+   * KV cache.
+   */
+  uint64_t kv_host;
+  uint64_t kv_gpu;
+  /**
+   * Compute buffers of the text model.
+   */
+  uint64_t compute_host;
+  uint64_t compute_gpu;
+  /**
+   * Projector weights plus its compute buffers.
+   */
+  uint64_t projector_host;
+  uint64_t projector_gpu;
+} mm_memory_stats;
 
 /**
  * One image or audio clip of a request. All pointers are borrowed for the call only.
@@ -209,6 +412,10 @@ typedef struct mm_media {
   int32_t kind;
   uint32_t width;
   uint32_t height;
+  /**
+   * Reserved: set to zero.
+   */
+  uint32_t reserved0;
   const char *path;
   const uint8_t *data;
   size_t size;
@@ -287,6 +494,10 @@ typedef struct mm_ask_params {
    */
   uint32_t seed;
   /**
+   * Reserved: set to zero.
+   */
+  uint32_t reserved0;
+  /**
    * `n_stop` stop strings (none empty): generation ends before the first one that appears.
    * Borrowed for the call only.
    */
@@ -315,6 +526,10 @@ typedef struct mm_ask_params {
    * An `mm_overflow`: what to do when a chat does not fit (default `MM_OVERFLOW_FAIL`).
    */
   int32_t overflow;
+  /**
+   * Reserved: set to zero.
+   */
+  uint32_t reserved1;
 } mm_ask_params;
 
 /**
@@ -360,194 +575,22 @@ typedef struct mm_ask_info {
   double generate_ms;
 } mm_ask_info;
 
-/**
- * Receives one log message: `user_data` as given to `mm_log_set`, the level (an
- * `mm_log_level`), and the text as llama.cpp printed it (UTF-8, NUL-terminated, often ending in
- * a newline; valid only during the call). Called on whichever thread logs: it must be
- * thread-safe and must not call back into mm-session.
- */
-typedef void (*mm_log_callback)(void *user_data, int32_t level, const char *message);
-
-/**
- * Load progress: `user_data` as given in the params, and the progress of the whole load
- * (model, then projector) in [0, 1]. Return false to cancel: create then frees everything and
- * returns `MM_ERR_CANCELLED`. Called on the thread that calls `mm_session_create`.
- */
-typedef bool (*mm_progress_callback)(void *user_data, float progress);
-
-/**
- * What `mm_session_create` loads, and how. Get one from `mm_session_params_default()`, then
- * set fields: `struct_size` tells the library which version of this struct the caller has.
- */
-typedef struct mm_session_params {
-  /**
-   * `sizeof(mm_session_params)` of the caller's header; set by `mm_session_params_default`.
-   */
-  uint32_t struct_size;
-  /**
-   * Layers of the text model to put on the GPU; -1 (default): all. Ignored by CPU builds.
-   */
-  int32_t n_gpu_layers;
-  /**
-   * Path of the text model (GGUF). Required. Borrowed during the call only.
-   */
-  const char *model_path;
-  /**
-   * Path of the projector (mmproj GGUF); NULL (default): a text-only session. Borrowed.
-   */
-  const char *mmproj_path;
-  /**
-   * Context window in tokens (default 4096).
-   */
-  uint32_t n_ctx;
-  /**
-   * Most tokens evaluated in one step (default 512).
-   */
-  uint32_t n_batch;
-  /**
-   * CPU threads; 0 (default): half the hardware threads, between 1 and 8.
-   */
-  int32_t n_threads;
-  /**
-   * Seed of requests that do not set one; 0xFFFFFFFF (default): random.
-   */
-  uint32_t seed;
-  /**
-   * Run the projector on the GPU when there is one (default true).
-   */
-  bool mmproj_use_gpu;
-  /**
-   * Map the model file instead of reading it (default true).
-   */
-  bool use_mmap;
-  /**
-   * The text that marks where a media item goes in a prompt; NULL (default): mtmd's default
-   * marker (`mm_session_marker` tells which). Borrowed during the call only.
-   */
-  const char *media_marker;
-  /**
-   * Optional load progress callback (default NULL).
-   */
-  mm_progress_callback progress_callback;
-  /**
-   * Passed to `progress_callback`.
-   */
-  void *progress_user_data;
-  /**
-   * Chat template for `mm_ask_params.messages`: Jinja text that llama.cpp recognises, or a
-   * built-in name such as "chatml", "llama3", "gemma". NULL (default): the model's own
-   * template (`tokenizer.chat_template`), or ChatML when the model has none. Borrowed.
-   */
-  const char *chat_template;
-} mm_session_params;
-
-/**
- * Bytes a session holds. "gpu" is any non-host device (CUDA, Vulkan, Metal); a CPU build
- * reports 0 there.
- */
-typedef struct mm_memory_stats {
-  /**
-   * `sizeof(mm_memory_stats)` of the caller's header: set it before the call.
-   */
-  uint32_t struct_size;
-  /**
-   * Text model weights. Exact: the sizes of llama.cpp's weight buffers (with mmap, host
-   * weights are file pages the kernel may share or evict).
-   */
-  uint64_t model_host;
-  uint64_t model_gpu;
-  /**
-   * KV cache. Exact: llama.cpp's KV buffers.
-   */
-  uint64_t kv_host;
-  uint64_t kv_gpu;
-  /**
-   * Compute buffers of the text model. Exact: llama.cpp's scheduler buffers.
-   */
-  uint64_t compute_host;
-  uint64_t compute_gpu;
-  /**
-   * Projector weights plus compute buffers. Estimated: mtmd's dry run of the same load
-   * (metadata only), so allocator padding and buffers made later are not counted.
-   */
-  uint64_t projector_host;
-  uint64_t projector_gpu;
-} mm_memory_stats;
-
-/**
- * What a session is and holds.
- */
-typedef struct mm_session_info {
-  /**
-   * `sizeof(mm_session_info)` of the caller's header: set it before the call.
-   */
-  uint32_t struct_size;
-  /**
-   * Context window in positions.
-   */
-  uint32_t n_ctx;
-  /**
-   * Positions the conversation cache holds now.
-   */
-  uint32_t n_past;
-  /**
-   * Whether image and audio media are accepted.
-   */
-  bool supports_vision;
-  bool supports_audio;
-  /**
-   * Sample rate (Hz) the audio encoder expects; 0 without one.
-   */
-  uint32_t audio_sample_rate;
-  /**
-   * The media marker; owned by the session, valid until it is destroyed.
-   */
-  const char *marker;
-} mm_session_info;
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * Default request parameters, with `struct_size` set and no prompt.
- */
-struct mm_ask_params mm_ask_params_default(void);
-
-/**
- * Asks the session one question, given as a raw `prompt` or as chat `messages`. The session
- * keeps its KV cache between calls: what a request shares with the cache (earlier turns, their
- * images) is not evaluated again, and a request that differs from it is evaluated from the
- * first difference. Then the answer is generated and streamed to `params->on_text`. On
- * `MM_OK`, if `out_text` is not NULL, `*out_text` is the whole answer (exactly the streamed
- * text), which the caller frees with `mm_string_free`. On failure `*out_text` is NULL.
- * `params` and all it points to are borrowed for the call only. Figures of the request:
- * `mm_session_last_ask`.
- */
-enum mm_status mm_session_ask(struct mm_session *s,
-                              const struct mm_ask_params *params,
-                              char **out_text);
-
-/**
- * Counts the positions the request's prompt would take in the context (text tokens plus media
- * embeddings, after the chat template and any dropped turns), without evaluating anything.
- * Media are decoded to count them. Sampling fields are ignored.
- */
-enum mm_status mm_session_count_tokens(struct mm_session *s,
-                                       const struct mm_ask_params *params,
-                                       uint32_t *out_positions);
-
-/**
- * Fills `*out` (set `out->struct_size` first) with the figures of the session's last finished
- * request (zeros before the first): positions, positions reused from the cache, tokens
- * evaluated, media encoded, tokens generated, why it stopped, times.
- */
-enum mm_status mm_session_last_ask(const struct mm_session *s, struct mm_ask_info *out);
-
-/**
  * The library version, "MAJOR.MINOR.PATCH". Static string: do not free.
  */
 const char *mm_version(void);
+
+/**
+ * The library's version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`. A program built
+ * with this header runs with the library when both have the same major version and, while the
+ * major version is 0, the same minor version, and the library's number is at least
+ * `MM_VERSION_NUMBER`.
+ */
+uint32_t mm_version_number(void);
 
 /**
  * The message of the calling thread's last failed `mm_*` call, naming the function, the file
@@ -604,13 +647,6 @@ enum mm_status mm_session_create(const struct mm_session_params *params, struct 
 enum mm_status mm_session_destroy(struct mm_session *s);
 
 /**
- * Fills `*out` with the bytes the session holds, by use and by place (see `mm_memory_stats`
- * for which figures are exact); set `out->struct_size` first. The projector's figure costs a
- * dry-run read of its metadata.
- */
-enum mm_status mm_session_memory(const struct mm_session *s, struct mm_memory_stats *out);
-
-/**
  * The marker that stands for a media item in this session's prompts. Owned by the session:
  * valid until it is destroyed. NULL for an invalid handle (see `mm_last_error`).
  */
@@ -625,27 +661,68 @@ const char *mm_session_marker(const struct mm_session *s);
 enum mm_status mm_session_cancel(const struct mm_session *s);
 
 /**
- * Empties the session's conversation cache: the next request evaluates everything.
- */
-enum mm_status mm_session_reset(struct mm_session *s);
-
-/**
  * Fills `*out` (set `out->struct_size` first) with the session's context size, cache use,
  * media support and marker.
  */
 enum mm_status mm_session_get_info(const struct mm_session *s, struct mm_session_info *out);
 
 /**
+ * Fills `*out` with the bytes the session holds, by use and by place (see `mm_memory_stats`);
+ * set `out->struct_size` first.
+ */
+enum mm_status mm_session_memory(const struct mm_session *s, struct mm_memory_stats *out);
+
+/**
+ * Default request parameters, with `struct_size` set and no prompt.
+ */
+struct mm_ask_params mm_ask_params_default(void);
+
+/**
+ * Asks the session one question, given as a raw `prompt` or as chat `messages`. The session
+ * keeps its KV cache between calls: what a request shares with the cache (earlier turns, their
+ * images) is not evaluated again, and a request that differs from it is evaluated from the
+ * first difference. Then the answer is generated and streamed to `params->on_text`. On
+ * `MM_OK`, if `out_text` is not NULL, `*out_text` is the whole answer (exactly the streamed
+ * text), which the caller frees with `mm_string_free`. On failure `*out_text` is NULL.
+ * `params` and all it points to are borrowed for the call only. Figures of the request:
+ * `mm_session_last_ask`.
+ */
+enum mm_status mm_session_ask(struct mm_session *s,
+                              const struct mm_ask_params *params,
+                              char **out_text);
+
+/**
+ * Counts the positions the request's prompt would take in the context (text tokens plus media
+ * embeddings, after the chat template and any dropped turns), without evaluating anything.
+ * Media are decoded to count them. Sampling fields are ignored.
+ */
+enum mm_status mm_session_count_tokens(struct mm_session *s,
+                                       const struct mm_ask_params *params,
+                                       uint32_t *out_positions);
+
+/**
+ * Fills `*out` (set `out->struct_size` first) with the figures of the session's last finished
+ * request (zeros before the first): positions, positions reused from the cache, tokens
+ * evaluated, media encoded, tokens generated, why it stopped, times.
+ */
+enum mm_status mm_session_last_ask(const struct mm_session *s, struct mm_ask_info *out);
+
+/**
+ * Empties the session's conversation cache: the next request evaluates everything.
+ */
+enum mm_status mm_session_reset(struct mm_session *s);
+
+/**
  * Writes the conversation (KV cache and the record of which tokens and media it holds) to
- * `path`, so that a later session of the same model and projector can resume it with
+ * `path`, so that a later session of the same model and projector files can resume it with
  * `mm_session_load_state` without evaluating it again. `path` is borrowed.
  */
 enum mm_status mm_session_save_state(struct mm_session *s, const char *path);
 
 /**
  * Replaces the session's conversation with one saved by `mm_session_save_state`. A file from
- * another model or projector, a truncated or corrupt file gets a status
- * (`MM_ERR_STATE_MISMATCH`, `MM_ERR_STATE_CORRUPT`, ...) and leaves the session as it was.
+ * other model or projector files (`MM_ERR_STATE_MISMATCH`), or a truncated or corrupt file
+ * (`MM_ERR_STATE_CORRUPT`), gets a status and leaves the session as it was.
  */
 enum mm_status mm_session_load_state(struct mm_session *s, const char *path);
 

@@ -1,0 +1,198 @@
+//! Plumbing for the `extern "C"` layer: the panic boundary every export runs in, and checked
+//! conversions of C arguments.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{CStr, CString};
+use std::os::raw::c_char;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::status::{fail, mm_status, Result};
+
+thread_local! {
+    static INJECT_PANIC: Cell<bool> = const { Cell::new(false) };
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records the calling thread's last error (interior NULs become spaces).
+pub fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Clears the calling thread's last error, as a successful call does.
+fn clear_last_error() {
+    LAST_ERROR.with(|e| *e.borrow_mut() = CString::default());
+}
+
+/// A pointer to the calling thread's last error; valid until this thread's next `mm_*` call.
+pub fn last_error_ptr() -> *const std::os::raw::c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Makes every export called on this thread panic inside its boundary, to test that no export
+/// runs outside one. Rust-only (not in the C API): only tests reach it.
+#[doc(hidden)]
+pub fn inject_panic_for_tests(on: bool) {
+    INJECT_PANIC.with(|p| p.set(on));
+}
+
+fn injected_panic(name: &str) {
+    if INJECT_PANIC.with(Cell::get) {
+        panic!("panic injected into {name} by a test");
+    }
+}
+
+/// Runs the body of the export `name`: a panic becomes `MM_ERR_INTERNAL`, an error is recorded
+/// as the thread's last error, success clears it. Every export's body is one call of this or
+/// of [`boundary_value`]; `tests/bad_input.rs` checks that each one is.
+pub fn boundary(name: &str, body: impl FnOnce() -> Result<()>) -> mm_status {
+    match panic::catch_unwind(AssertUnwindSafe(|| {
+        injected_panic(name);
+        body()
+    })) {
+        Ok(Ok(())) => {
+            clear_last_error();
+            mm_status::MM_OK
+        }
+        Ok(Err(e)) => {
+            set_last_error(&format!("{name}: {}", e.message));
+            e.status
+        }
+        Err(payload) => {
+            set_last_error(&format!("{name}: internal error: {}", panic_message(&payload)));
+            mm_status::MM_ERR_INTERNAL
+        }
+    }
+}
+
+/// The boundary for exports that return a value instead of a status: a panic gives `neutral`.
+pub fn boundary_value<T>(name: &str, neutral: T, body: impl FnOnce() -> T) -> T {
+    panic::catch_unwind(AssertUnwindSafe(|| {
+        injected_panic(name);
+        body()
+    }))
+    .unwrap_or_else(|payload| {
+        set_last_error(&format!("{name}: internal error: {}", panic_message(&payload)));
+        neutral
+    })
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// A required pointer argument as a reference.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a valid `T` for the lifetime chosen by the caller.
+pub unsafe fn required<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
+    // SAFETY: the caller's contract.
+    match unsafe { ptr.as_ref() } {
+        Some(r) => Ok(r),
+        None => fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL")),
+    }
+}
+
+/// A required NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string that outlives `'a`.
+pub unsafe fn c_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
+    }
+    // SAFETY: the caller's contract: a NUL-terminated string that outlives 'a.
+    unsafe { CStr::from_ptr(ptr) }
+        .to_str()
+        .or_else(|_| fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what} is not valid UTF-8")))
+}
+
+/// An optional string argument: NULL gives `None`.
+///
+/// # Safety
+/// As for [`c_str`].
+pub unsafe fn opt_c_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { c_str(ptr, what) }.map(Some)
+    }
+}
+
+/// A `(pointer, count)` array argument as a slice; NULL is accepted when `len` is 0.
+///
+/// # Safety
+/// `ptr` must point to `len` valid elements when `len > 0`.
+pub unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T]> {
+    if len == 0 {
+        Ok(&[])
+    } else if ptr.is_null() {
+        fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL but its count is {len}"))
+    } else {
+        // SAFETY: the caller's contract: `len` valid elements.
+        Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+    }
+}
+
+/// Reads a caller's versioned struct, whose first field is `struct_size: u32` (the caller's
+/// `sizeof`): fields the caller's version lacks keep `defaults`, and bytes of a newer version
+/// that this library does not know must be zero. `versions` lists the sizes a version of the
+/// struct can have (each earlier version's `sizeof`); a size between them would cut a field, or
+/// a pointer from its count or user data, and is refused.
+///
+/// # Safety
+/// `ptr` must be NULL or point to at least `struct_size` readable bytes.
+pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, versions: &[usize], what: &str) -> Result<T> {
+    if ptr.is_null() {
+        return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
+    }
+    // SAFETY: every versioned struct starts with its u32 size, readable per the contract.
+    let size = unsafe { std::ptr::read_unaligned(ptr as *const u32) } as usize;
+    let ours = std::mem::size_of::<T>();
+    if size < ours && !versions.contains(&size) {
+        return fail(
+            mm_status::MM_ERR_INVALID_ARGUMENT,
+            format!("{what}.struct_size is {size}, not the size of any version of the struct ({versions:?}); initialise it with its _default() function"),
+        );
+    }
+    if size > ours {
+        // SAFETY: the caller's contract: `size` readable bytes.
+        let extra = unsafe { std::slice::from_raw_parts((ptr as *const u8).add(ours), size - ours) };
+        if extra.iter().any(|&b| b != 0) {
+            return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what} sets fields this library version does not know (struct_size {size}, known {ours}); upgrade the library"));
+        }
+    }
+    let mut out = defaults;
+    // SAFETY: `size.min(ours)` bytes are readable there and fit in `out`; T is plain data.
+    unsafe { std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, size.min(ours)) };
+    Ok(out)
+}
+
+/// Writes `value` into a caller's versioned output struct, whose first field is
+/// `struct_size: u32` (set by the caller to its `sizeof`): only the bytes the caller's version
+/// has are written, and its `struct_size` is left as it is.
+///
+/// # Safety
+/// `out` must be NULL or point to at least `struct_size` writable bytes.
+pub unsafe fn write_versioned<T: Copy>(out: *mut T, value: &T, min_size: usize, what: &str) -> Result<()> {
+    if out.is_null() {
+        return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
+    }
+    // SAFETY: every versioned struct starts with its u32 size, readable per the contract.
+    let size = unsafe { std::ptr::read_unaligned(out as *const u32) } as usize;
+    if size < min_size {
+        return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what}->struct_size is {size}; set it to sizeof the struct (at least {min_size})"));
+    }
+    let n = size.min(std::mem::size_of::<T>());
+    let header = std::mem::size_of::<u32>();
+    // SAFETY: `n` bytes fit in both (the caller's contract for `out`); the size field is kept.
+    unsafe { std::ptr::copy_nonoverlapping((value as *const T as *const u8).add(header), (out as *mut u8).add(header), n - header) };
+    Ok(())
+}

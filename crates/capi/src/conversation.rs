@@ -1,0 +1,98 @@
+//! The conversation a session keeps: the figures of its last request, and emptying it.
+
+use mm_core::{AskInfo, StopReason};
+
+use crate::boundary::{boundary, write_versioned};
+use crate::session::{mm_session, with_session};
+use crate::status::mm_status;
+
+/// Why generation ended.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum mm_stop_reason {
+    /// No request has finished yet (or the last one failed).
+    MM_STOP_NONE = 0,
+    /// The model produced an end-of-generation token.
+    MM_STOP_EOG = 1,
+    /// `max_tokens` tokens were generated.
+    MM_STOP_MAX_TOKENS = 2,
+    /// A stop string appeared (it is not part of the text).
+    MM_STOP_STRING = 3,
+    /// The text callback returned false.
+    MM_STOP_CALLBACK = 4,
+    /// The context window filled up.
+    MM_STOP_CONTEXT_FULL = 5,
+}
+
+impl From<StopReason> for mm_stop_reason {
+    fn from(r: StopReason) -> Self {
+        match r {
+            StopReason::None => mm_stop_reason::MM_STOP_NONE,
+            StopReason::Eog => mm_stop_reason::MM_STOP_EOG,
+            StopReason::MaxTokens => mm_stop_reason::MM_STOP_MAX_TOKENS,
+            StopReason::StopString => mm_stop_reason::MM_STOP_STRING,
+            StopReason::Callback => mm_stop_reason::MM_STOP_CALLBACK,
+            StopReason::ContextFull => mm_stop_reason::MM_STOP_CONTEXT_FULL,
+        }
+    }
+}
+
+/// Figures of the last finished request.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct mm_ask_info {
+    /// `sizeof(mm_ask_info)` of the caller's header: set it before the call.
+    pub struct_size: u32,
+    /// Positions the prompt (text and media) takes in the context.
+    pub prompt_positions: u32,
+    /// Positions of the prompt found in the cache from earlier requests (not evaluated again).
+    pub positions_reused: u32,
+    /// Prompt tokens (text and media embeddings) evaluated by this request.
+    pub tokens_evaluated: u32,
+    /// Media items run through the projector's encoder by this request.
+    pub media_encoded: u32,
+    /// Tokens generated.
+    pub tokens_generated: u32,
+    /// Oldest messages dropped to make the chat fit (`MM_OVERFLOW_DROP_OLDEST`).
+    pub messages_dropped: u32,
+    /// Why generation ended (an `mm_stop_reason`).
+    pub stop_reason: i32,
+    /// Wall time of prompt evaluation (media encoding included) and of generation, in ms.
+    pub prompt_ms: f64,
+    pub generate_ms: f64,
+}
+
+impl From<AskInfo> for mm_ask_info {
+    fn from(i: AskInfo) -> Self {
+        mm_ask_info {
+            struct_size: std::mem::size_of::<mm_ask_info>() as u32,
+            prompt_positions: i.prompt_positions,
+            positions_reused: i.positions_reused,
+            tokens_evaluated: i.tokens_evaluated,
+            media_encoded: i.media_encoded,
+            tokens_generated: i.tokens_generated,
+            messages_dropped: i.messages_dropped,
+            stop_reason: mm_stop_reason::from(i.stop_reason) as i32,
+            prompt_ms: i.prompt_ms,
+            generate_ms: i.generate_ms,
+        }
+    }
+}
+
+/// Fills `*out` (set `out->struct_size` first) with the figures of the session's last finished
+/// request (zeros before the first): positions, positions reused from the cache, tokens
+/// evaluated, media encoded, tokens generated, why it stopped, times.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_last_ask(s: *const mm_session, out: *mut mm_ask_info) -> mm_status {
+    boundary("mm_session_last_ask", || {
+        let info = mm_ask_info::from(with_session(s, |session| Ok(session.last_ask()))?);
+        // SAFETY: the caller's contract: NULL or `struct_size` writable bytes.
+        unsafe { write_versioned(out, &info, std::mem::size_of::<u32>(), "out") }
+    })
+}
+
+/// Empties the session's conversation cache: the next request evaluates everything.
+#[no_mangle]
+pub extern "C" fn mm_session_reset(s: *mut mm_session) -> mm_status {
+    boundary("mm_session_reset", || with_session(s, |session| Ok(session.reset())))
+}

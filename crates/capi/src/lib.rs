@@ -1,0 +1,23 @@
+//! mm-session: the C API (`include/mm_session.h`) over the safe core (`mm-session-core`). This
+//! crate is the only one that builds `libmm_session.so` and `.a`: argument checks, versioned
+//! structs, handles, and the translation of the core's errors into `mm_status` codes. Every
+//! export runs its body inside [`boundary::boundary`], so no panic crosses into C.
+//!
+//! One module per exported object, in the order the header lists them: the library
+//! (`library.rs`), sessions (`session.rs`), asking (`ask.rs`), the conversation
+//! (`conversation.rs`), saved state (`state.rs`).
+
+#![allow(non_camel_case_types)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod status;
+pub mod library;
+pub mod session;
+pub mod ask;
+pub mod conversation;
+pub mod state;
+
+mod boundary;
+mod registry;
+
+pub use boundary::inject_panic_for_tests;

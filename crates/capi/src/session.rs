@@ -1,0 +1,313 @@
+//! `mm_session`: parameters, create, destroy, cancel, info and the memory report.
+
+use std::ffi::CString;
+use std::os::raw::{c_char, c_void};
+use std::path::PathBuf;
+
+use mm_core::{MemoryStats, Session, SessionConfig};
+
+use crate::boundary::{boundary, boundary_value, c_str, opt_c_str, required, set_last_error, versioned, write_versioned};
+use crate::registry;
+use crate::status::{fail, mm_status, Result};
+
+/// A loaded multimodal model: text model, context and projector behind one handle. Calls on one
+/// session are serialized (a second thread waits for the first); different sessions run in
+/// parallel.
+pub struct mm_session {
+    _private: [u8; 0],
+}
+
+/// Load progress: `user_data` as given in the params, and the progress of the whole load
+/// (model, then projector) in [0, 1]. Return false to cancel: create then frees everything and
+/// returns `MM_ERR_CANCELLED`. Called on the thread that calls `mm_session_create`.
+pub type mm_progress_callback = Option<unsafe extern "C" fn(user_data: *mut c_void, progress: f32) -> bool>;
+
+/// What `mm_session_create` loads, and how. Get one from `mm_session_params_default()`, then
+/// set fields: `struct_size` tells the library which version of this struct the caller has.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mm_session_params {
+    /// `sizeof(mm_session_params)` of the caller's header; set by `mm_session_params_default`.
+    pub struct_size: u32,
+    /// Layers of the text model to put on the GPU; -1 (default): all. Ignored by CPU builds.
+    pub n_gpu_layers: i32,
+    /// Path of the text model (GGUF). Required. Borrowed during the call only.
+    pub model_path: *const c_char,
+    /// Path of the projector (mmproj GGUF); NULL (default): a text-only session. Borrowed.
+    pub mmproj_path: *const c_char,
+    /// Context window in tokens (default 4096).
+    pub n_ctx: u32,
+    /// Most tokens evaluated in one step (default 512).
+    pub n_batch: u32,
+    /// CPU threads; 0 (default): half the hardware threads, between 1 and 8.
+    pub n_threads: i32,
+    /// Seed of requests that do not set one; 0xFFFFFFFF (default): random.
+    pub seed: u32,
+    /// Run the projector on the GPU when there is one (default true).
+    pub mmproj_use_gpu: bool,
+    /// Map the model file instead of reading it (default true).
+    pub use_mmap: bool,
+    /// Reserved: set to zero (as `mm_session_params_default` does).
+    pub reserved0: [u8; 6],
+    /// The text that marks where a media item goes in a prompt; NULL (default): mtmd's default
+    /// marker (`mm_session_marker` tells which). Borrowed during the call only.
+    pub media_marker: *const c_char,
+    /// Optional load progress callback (default NULL).
+    pub progress_callback: mm_progress_callback,
+    /// Passed to `progress_callback`.
+    pub progress_user_data: *mut c_void,
+    /// Chat template for `mm_ask_params.messages`: Jinja text that llama.cpp recognises, or a
+    /// built-in name such as "chatml", "llama3", "gemma". NULL (default): the model's own
+    /// template (`tokenizer.chat_template`), or ChatML when the model has none. Borrowed.
+    pub chat_template: *const c_char,
+}
+
+/// The sizes of the released versions of `mm_session_params`, oldest first (each is a
+/// `sizeof` an older header gives; `tests/c/abi_snapshot.c` pins them). Fields are only ever
+/// appended: a new version adds its size here.
+const PARAMS_VERSIONS: [usize; 6] = [24, 40, 48, 56, 72, 80];
+
+/// Default session parameters, with `struct_size` set. Paths are NULL: set `model_path`.
+#[no_mangle]
+pub extern "C" fn mm_session_params_default() -> mm_session_params {
+    // SAFETY: all-zero is a valid mm_session_params (NULL pointers and callbacks); create
+    // refuses it (struct_size 0), so it is the neutral value after a panic.
+    boundary_value("mm_session_params_default", unsafe { std::mem::zeroed() }, params_default)
+}
+
+fn params_default() -> mm_session_params {
+    let d = SessionConfig::default();
+    mm_session_params {
+        struct_size: std::mem::size_of::<mm_session_params>() as u32,
+        n_gpu_layers: d.n_gpu_layers,
+        model_path: std::ptr::null(),
+        mmproj_path: std::ptr::null(),
+        n_ctx: d.n_ctx,
+        n_batch: d.n_batch,
+        n_threads: d.n_threads,
+        seed: d.seed,
+        mmproj_use_gpu: d.mmproj_use_gpu,
+        use_mmap: d.use_mmap,
+        reserved0: [0; 6],
+        media_marker: std::ptr::null(),
+        progress_callback: None,
+        progress_user_data: std::ptr::null_mut(),
+        chat_template: std::ptr::null(),
+    }
+}
+
+/// The handle as the registry knows it.
+fn handle_of(s: *const mm_session) -> usize {
+    s as usize
+}
+
+/// Loads the text model, creates its context and loads the projector, as `params` says; on
+/// success `*out` is a new session. On failure `*out` is NULL, everything loaded so far has been
+/// freed, and `mm_last_error()` names the file and the cause. `params` and its strings are
+/// borrowed for the call only. The caller owns the session and frees it with
+/// `mm_session_destroy`.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out: *mut *mut mm_session) -> mm_status {
+    boundary("mm_session_create", || {
+        if out.is_null() {
+            return fail(mm_status::MM_ERR_NULL_ARGUMENT, "out is NULL");
+        }
+        // SAFETY: `out` is not NULL; the caller's contract makes it writable.
+        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes.
+        let p = unsafe { versioned(params, params_default(), &PARAMS_VERSIONS, "params") }?;
+        let mut progress = |fraction: f32| match p.progress_callback {
+            // SAFETY: the caller's callback, with the user data it gave.
+            Some(cb) => unsafe { cb(p.progress_user_data, fraction) },
+            None => true,
+        };
+        // SAFETY: the caller's contract: the strings are NULL or NUL-terminated.
+        let (model_path, mmproj_path, media_marker, chat_template) = unsafe {
+            (
+                c_str(p.model_path, "params.model_path")?,
+                opt_c_str(p.mmproj_path, "params.mmproj_path")?,
+                opt_c_str(p.media_marker, "params.media_marker")?,
+                opt_c_str(p.chat_template, "params.chat_template")?,
+            )
+        };
+        let config = SessionConfig {
+            model_path: PathBuf::from(model_path),
+            mmproj_path: mmproj_path.map(PathBuf::from),
+            n_ctx: p.n_ctx,
+            n_batch: p.n_batch,
+            n_threads: p.n_threads,
+            n_gpu_layers: p.n_gpu_layers,
+            mmproj_use_gpu: p.mmproj_use_gpu,
+            use_mmap: p.use_mmap,
+            seed: p.seed,
+            media_marker: media_marker.map(str::to_owned),
+            chat_template: chat_template.map(str::to_owned),
+            progress: if p.progress_callback.is_some() { Some(&mut progress) } else { None },
+        };
+        let session = Session::create(config)?;
+        let marker = CString::new(session.marker()).expect("markers have no NUL");
+        // SAFETY: checked writable above.
+        unsafe { *out = registry::insert(session, marker) as *mut mm_session };
+        Ok(())
+    })
+}
+
+/// Frees everything the session owns: projector, context, model and whatever it cached, in that
+/// order. If another thread is inside a call on this session, the call is asked to stop and
+/// destroy waits for it to return. NULL is a no-op (`MM_OK`); a handle already destroyed gives
+/// `MM_ERR_INVALID_HANDLE` and touches nothing.
+#[no_mangle]
+pub extern "C" fn mm_session_destroy(s: *mut mm_session) -> mm_status {
+    boundary("mm_session_destroy", || {
+        if s.is_null() {
+            return Ok(());
+        }
+        let entry = registry::remove(handle_of(s))?;
+        entry.abort.close();
+        let session = entry.lock().take();
+        drop(session);
+        Ok(())
+    })
+}
+
+/// Runs `f` on the live session behind `s`, holding its lock.
+pub(crate) fn with_session<T>(s: *const mm_session, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
+    if s.is_null() {
+        return fail(mm_status::MM_ERR_NULL_ARGUMENT, "session is NULL");
+    }
+    let entry = registry::get(handle_of(s))?;
+    let mut guard = entry.lock();
+    match guard.as_mut() {
+        Some(session) if !entry.abort.is_closing() => f(session),
+        _ => fail(mm_status::MM_ERR_INVALID_HANDLE, "the session was destroyed"),
+    }
+}
+
+/// The marker that stands for a media item in this session's prompts. Owned by the session:
+/// valid until it is destroyed. NULL for an invalid handle (see `mm_last_error`).
+#[no_mangle]
+pub extern "C" fn mm_session_marker(s: *const mm_session) -> *const c_char {
+    boundary_value("mm_session_marker", std::ptr::null(), || {
+        let marker = if s.is_null() { fail(mm_status::MM_ERR_NULL_ARGUMENT, "session is NULL") } else { registry::get(handle_of(s)).map(|e| e.marker.as_ptr()) };
+        marker.unwrap_or_else(|e| {
+            set_last_error(&format!("mm_session_marker: {}", e.message));
+            std::ptr::null()
+        })
+    })
+}
+
+/// Cancels the call running on the session, if any, from any thread: image encoding, prompt
+/// evaluation and generation stop within a graph step, the call returns `MM_ERR_CANCELLED`, and
+/// the session stays usable (its cache keeps only what was fully evaluated). Does not wait.
+/// A call that starts later is not affected.
+#[no_mangle]
+pub extern "C" fn mm_session_cancel(s: *const mm_session) -> mm_status {
+    boundary("mm_session_cancel", || {
+        if s.is_null() {
+            return fail(mm_status::MM_ERR_NULL_ARGUMENT, "session is NULL");
+        }
+        registry::get(handle_of(s))?.abort.cancel();
+        Ok(())
+    })
+}
+
+/// What a session is and holds.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mm_session_info {
+    /// `sizeof(mm_session_info)` of the caller's header: set it before the call.
+    pub struct_size: u32,
+    /// Context window in positions.
+    pub n_ctx: u32,
+    /// Positions the conversation cache holds now.
+    pub n_past: u32,
+    /// Whether image and audio media are accepted.
+    pub supports_vision: bool,
+    pub supports_audio: bool,
+    /// Reserved (zero).
+    pub reserved0: [u8; 2],
+    /// Sample rate (Hz) the audio encoder expects; 0 without one.
+    pub audio_sample_rate: u32,
+    /// Reserved (zero).
+    pub reserved1: u32,
+    /// The media marker; owned by the session, valid until it is destroyed.
+    pub marker: *const c_char,
+}
+
+/// Fills `*out` (set `out->struct_size` first) with the session's context size, cache use,
+/// media support and marker.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_get_info(s: *const mm_session, out: *mut mm_session_info) -> mm_status {
+    boundary("mm_session_get_info", || {
+        let info = with_session(s, |session| Ok(session.info()))?;
+        let marker = registry::get(handle_of(s))?.marker.as_ptr();
+        let c = mm_session_info {
+            struct_size: std::mem::size_of::<mm_session_info>() as u32,
+            n_ctx: info.n_ctx,
+            n_past: info.n_past,
+            supports_vision: info.supports_vision,
+            supports_audio: info.supports_audio,
+            reserved0: [0; 2],
+            audio_sample_rate: info.audio_sample_rate,
+            reserved1: 0,
+            marker,
+        };
+        // SAFETY: the caller's contract: NULL or `struct_size` writable bytes.
+        unsafe { write_versioned(out, &c, std::mem::size_of::<u32>(), "out") }
+    })
+}
+
+/// Bytes a session holds, by use and by place. "gpu" is any non-host device (CUDA, Vulkan,
+/// Metal); a CPU build reports 0 there. All figures are exact: the sizes of the buffers
+/// llama.cpp and clip.cpp allocated (with mmap, host model weights are file pages the kernel
+/// may share or evict).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct mm_memory_stats {
+    /// `sizeof(mm_memory_stats)` of the caller's header: set it before the call.
+    pub struct_size: u32,
+    /// Reserved (zero).
+    pub reserved0: u32,
+    /// Text model weights.
+    pub model_host: u64,
+    pub model_gpu: u64,
+    /// KV cache.
+    pub kv_host: u64,
+    pub kv_gpu: u64,
+    /// Compute buffers of the text model.
+    pub compute_host: u64,
+    pub compute_gpu: u64,
+    /// Projector weights plus its compute buffers.
+    pub projector_host: u64,
+    pub projector_gpu: u64,
+}
+
+impl From<MemoryStats> for mm_memory_stats {
+    fn from(m: MemoryStats) -> Self {
+        mm_memory_stats {
+            struct_size: std::mem::size_of::<mm_memory_stats>() as u32,
+            reserved0: 0,
+            model_host: m.model_host,
+            model_gpu: m.model_gpu,
+            kv_host: m.kv_host,
+            kv_gpu: m.kv_gpu,
+            compute_host: m.compute_host,
+            compute_gpu: m.compute_gpu,
+            projector_host: m.projector_host,
+            projector_gpu: m.projector_gpu,
+        }
+    }
+}
+
+/// Fills `*out` with the bytes the session holds, by use and by place (see `mm_memory_stats`);
+/// set `out->struct_size` first.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_memory(s: *const mm_session, out: *mut mm_memory_stats) -> mm_status {
+    boundary("mm_session_memory", || {
+        // SAFETY: the caller's contract: NULL or a valid struct.
+        unsafe { required(out as *const mm_memory_stats, "out") }?;
+        let stats = mm_memory_stats::from(with_session(s, |session| Ok(session.memory()?))?);
+        // SAFETY: the caller's contract: `struct_size` writable bytes.
+        unsafe { write_versioned(out, &stats, std::mem::size_of::<u32>(), "out") }
+    })
+}

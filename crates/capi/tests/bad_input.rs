@@ -1,0 +1,560 @@
+//! Bad input through the C API: NULL for every pointer, malformed params structs, strings that
+//! are not UTF-8, bad paths, broken or oversized media, bad sampling values, and panics inside
+//! every export. Each case checks its status, its message, and that no session was left
+//! alive or lost.
+
+mod common;
+
+use std::ffi::{c_void, CStr, CString};
+use std::os::raw::c_char;
+use std::path::Path;
+
+use ::mm_session::ask::*;
+use ::mm_session::library::*;
+use ::mm_session::conversation::*;
+use ::mm_session::session::*;
+use ::mm_session::state::*;
+use mm_fixtures as fixtures;
+use ::mm_session::conversation::mm_ask_info;
+use ::mm_session::inject_panic_for_tests;
+use ::mm_session::status::mm_status;
+use common::*;
+
+use mm_status::*;
+
+/// Checks one failing call: its status, a message naming `names`, and the live count.
+fn expect(got: mm_status, want: mm_status, names: &str) {
+    let msg = last_error();
+    assert_eq!(got, want, "wanted {want:?} ({names}), got {got:?}: {msg}");
+    assert!(msg.contains(names), "message should name '{names}': {msg}");
+}
+
+fn c(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+fn ask_status(s: *mut mm_session, a: &mm_ask_params) -> mm_status {
+    let mut out: *mut c_char = std::ptr::null_mut();
+    let st = unsafe { mm_session_ask(s, a, &mut out) };
+    if st == MM_OK {
+        unsafe { mm_string_free(out) };
+    } else {
+        assert!(out.is_null());
+    }
+    st
+}
+
+fn prompt_params(prompt: &CString) -> mm_ask_params {
+    let mut a = mm_ask_params_default();
+    a.prompt = prompt.as_ptr();
+    a.max_tokens = 4;
+    a
+}
+
+#[test]
+fn null_for_every_pointer_argument() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    let live = mm_live_sessions();
+    let prompt = c("hi");
+    let a = prompt_params(&prompt);
+    let mut n = 0u32;
+    let mut info = ask_info();
+    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    let mut sinfo: mm_session_info = unsafe { std::mem::zeroed() };
+    sinfo.struct_size = std::mem::size_of::<mm_session_info>() as u32;
+    let mut out: *mut mm_session = std::ptr::null_mut();
+    let null = std::ptr::null_mut();
+    unsafe {
+        expect(mm_session_create(std::ptr::null(), &mut out), MM_ERR_NULL_ARGUMENT, "params");
+        expect(mm_session_create(&params(m), std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
+        expect(mm_session_ask(null, &a, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_ask(s, std::ptr::null(), std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "params");
+        expect(mm_session_count_tokens(null, &a, &mut n), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_count_tokens(s, std::ptr::null(), &mut n), MM_ERR_NULL_ARGUMENT, "params");
+        expect(mm_session_count_tokens(s, &a, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out_positions");
+        expect(mm_session_last_ask(null, &mut info), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_last_ask(s, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
+        expect(mm_session_memory(null, &mut stats), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_memory(s, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
+        expect(mm_session_get_info(null, &mut sinfo), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_get_info(s, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
+        expect(mm_session_save_state(null, prompt.as_ptr()), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_save_state(s, std::ptr::null()), MM_ERR_NULL_ARGUMENT, "path");
+        expect(mm_session_load_state(null, prompt.as_ptr()), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_load_state(s, std::ptr::null()), MM_ERR_NULL_ARGUMENT, "path");
+        expect(mm_session_cancel(null), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_reset(null), MM_ERR_NULL_ARGUMENT, "session");
+        assert!(mm_session_marker(null).is_null());
+        assert_eq!(mm_session_destroy(null), MM_OK, "destroy(NULL) is a no-op");
+        mm_string_free(std::ptr::null_mut());
+        assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), MM_OK, "a NULL callback means stderr");
+        assert!(!mm_last_error().is_null() && !mm_version().is_null() && !mm_status_str(12345).is_null());
+
+        // NULL inside the params: strings, arrays with a count, a message's fields.
+        let mut p = params(m);
+        p.model_path = std::ptr::null();
+        expect(mm_session_create(&p, &mut out), MM_ERR_NULL_ARGUMENT, "params.model_path");
+        let mut b = a;
+        b.prompt = std::ptr::null();
+        expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "params.prompt");
+        let mut b = a;
+        b.n_media = 2;
+        expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "params.media");
+        let mut b = a;
+        b.n_stop = 1;
+        expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "params.stop");
+        let stops = [std::ptr::null::<c_char>()];
+        let mut b = a;
+        b.stop = stops.as_ptr();
+        b.n_stop = 1;
+        expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "params.stop[0]");
+        let media = [mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: std::ptr::null(), size: 0 }];
+        let mut b = a;
+        b.media = media.as_ptr();
+        b.n_media = 1;
+        expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "media[0].path");
+        let encoded = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, size: 10, ..media[0] }];
+        b.media = encoded.as_ptr();
+        expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "media[0].data");
+        let role = c("user");
+        let messages = [mm_message { role: role.as_ptr(), text: std::ptr::null(), media: std::ptr::null(), n_media: 0 }];
+        let mut b = mm_ask_params_default();
+        b.messages = messages.as_ptr();
+        b.n_messages = 1;
+        expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "messages[0].text");
+        b.messages = std::ptr::null();
+        expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "params.messages");
+    }
+    assert_eq!(mm_live_sessions(), live);
+    mm_session_destroy(s);
+}
+
+#[test]
+fn params_struct_sizes() {
+    let m = models();
+    let mut out = std::ptr::null_mut();
+    // Found by fuzz_params: a size that ends between the progress callback and its user data
+    // made the library call the callback with NULL user data. Sizes inside a version are refused.
+    let cut = std::mem::offset_of!(mm_session_params, progress_user_data) as u32;
+    let inside = std::mem::offset_of!(mm_session_params, n_batch) as u32;
+    for size in [0u32, 1, 4, 8, 12, inside, cut] {
+        let mut p = params(m);
+        p.struct_size = size;
+        expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, "struct_size");
+    }
+    // An older caller: fields past its struct are not read (n_ctx 1 would be refused).
+    let mut p = params(m);
+    p.struct_size = (std::mem::offset_of!(mm_session_params, mmproj_path) + std::mem::size_of::<*const c_char>()) as u32;
+    p.n_ctx = 1;
+    let s = create(&p).expect("an older, shorter struct works");
+    mm_session_destroy(s);
+    // A newer caller: unknown trailing bytes must be zero.
+    #[repr(C)]
+    struct Newer {
+        p: mm_session_params,
+        extra: [u8; 16],
+    }
+    let mut newer = Newer { p: params(m), extra: [0; 16] };
+    newer.p.struct_size = std::mem::size_of::<Newer>() as u32;
+    let s = create(&newer.p).expect("zero unknown fields are accepted");
+    mm_session_destroy(s);
+    newer.extra[15] = 1;
+    expect(unsafe { mm_session_create(&newer.p, &mut out) }, MM_ERR_INVALID_ARGUMENT, "does not know");
+    // The same rules for request params and for output structs.
+    let s = create(&params(m)).unwrap();
+    let prompt = c("hi");
+    let mut a = prompt_params(&prompt);
+    a.struct_size = 3;
+    expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "struct_size");
+    let mut info: mm_ask_info = unsafe { std::mem::zeroed() };
+    expect(unsafe { mm_session_last_ask(s, &mut info) }, MM_ERR_INVALID_ARGUMENT, "struct_size");
+    // A shorter output struct gets only its own bytes.
+    info.struct_size = 8;
+    info.positions_reused = 77;
+    assert_eq!(unsafe { mm_session_last_ask(s, &mut info) }, MM_OK);
+    assert_eq!((info.struct_size, info.positions_reused), (8, 77));
+    mm_session_destroy(s);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+#[test]
+fn strings_that_are_not_utf8() {
+    let m = models();
+    let bad = CString::new(vec![b'a', 0xFF, 0xFE, b'b']).unwrap();
+    let mut p = params(m);
+    p.model_path = bad.as_ptr();
+    let mut out = std::ptr::null_mut();
+    expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, "UTF-8");
+    let mut p = params(m);
+    p.media_marker = bad.as_ptr();
+    expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, "media_marker");
+    let s = create(&params(m)).unwrap();
+    let a = prompt_params(&bad);
+    expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "params.prompt");
+    let prompt = c("hi");
+    let mut a = prompt_params(&prompt);
+    a.grammar = bad.as_ptr();
+    expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "params.grammar");
+    let stops = [bad.as_ptr()];
+    let mut a = prompt_params(&prompt);
+    a.stop = stops.as_ptr();
+    a.n_stop = 1;
+    expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "params.stop[0]");
+    let messages = [mm_message { role: bad.as_ptr(), text: prompt.as_ptr(), media: std::ptr::null(), n_media: 0 }];
+    let mut a = mm_ask_params_default();
+    a.messages = messages.as_ptr();
+    a.n_messages = 1;
+    expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "messages[0].role");
+    expect(unsafe { mm_session_save_state(s, bad.as_ptr()) }, MM_ERR_INVALID_ARGUMENT, "path");
+    mm_session_destroy(s);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+#[test]
+fn bad_paths() {
+    let m = models();
+    let dir = fixture_dir().join("bad-paths");
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.gguf");
+    std::fs::write(&empty, b"").unwrap();
+    let cases: Vec<(CString, mm_status, &str)> = vec![
+        (c(""), MM_ERR_INVALID_ARGUMENT, "empty"),
+        (c("/nonexistent/dir/model.gguf"), MM_ERR_FILE_NOT_FOUND, "no such file"),
+        (c(dir.to_str().unwrap()), MM_ERR_NOT_A_FILE, "directory"),
+        (c("/dev/null"), MM_ERR_NOT_A_FILE, "not a regular file"),
+        (c(empty.to_str().unwrap()), MM_ERR_FILE_UNREADABLE, "not a GGUF"),
+    ];
+    for (path, want, names) in &cases {
+        for as_projector in [false, true] {
+            let mut p = params(m);
+            if as_projector {
+                p.mmproj_path = path.as_ptr();
+            } else {
+                p.model_path = path.as_ptr();
+            }
+            let mut out = std::ptr::null_mut();
+            expect(unsafe { mm_session_create(&p, &mut out) }, *want, names);
+            assert!(out.is_null());
+        }
+    }
+    // A file without read permission (root reads everything, so only as another user).
+    if unsafe { libc::geteuid() } != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        let locked = dir.join("locked.gguf");
+        std::fs::copy(m.model.to_str().unwrap(), &locked).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0)).unwrap();
+        let path = c(locked.to_str().unwrap());
+        let mut p = params(m);
+        p.model_path = path.as_ptr();
+        let mut out = std::ptr::null_mut();
+        expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_FILE_UNREADABLE, "locked.gguf");
+    }
+    // State files and media files go through the same checks.
+    let s = create(&params(m)).unwrap();
+    for (path, want, names) in &cases[1..] {
+        let (want_state, names_state) = if *want == MM_ERR_FILE_UNREADABLE { (MM_ERR_STATE_CORRUPT, "not an mm-session state file") } else { (*want, *names) };
+        expect(unsafe { mm_session_load_state(s, path.as_ptr()) }, want_state, names_state);
+        let media = [mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: path.as_ptr(), data: std::ptr::null(), size: 0 }];
+        let prompt = c("look");
+        let mut a = prompt_params(&prompt);
+        a.media = media.as_ptr();
+        a.n_media = 1;
+        let want_media = if *want == MM_ERR_FILE_UNREADABLE { MM_ERR_MEDIA_DECODE } else { *want };
+        expect(ask_status(s, &a), want_media, "media item 0");
+    }
+    expect(unsafe { mm_session_save_state(s, c("/nonexistent/dir/x.mmstate").as_ptr()) }, MM_ERR_IO, "x.mmstate");
+    mm_session_destroy(s);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+fn png_with_size(w: u32, h: u32) -> Vec<u8> {
+    let mut png = fixtures::png_rgb(2, 2, &[0u8; 12]);
+    png[16..20].copy_from_slice(&w.to_be_bytes());
+    png[20..24].copy_from_slice(&h.to_be_bytes());
+    png
+}
+
+#[test]
+fn broken_and_oversized_media() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    let good_png = std::fs::read(m.dir.join(fixtures::IMAGE_FILE)).unwrap();
+    let jpeg_head = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xC0, 0x00, 0x11, 8, 0x01, 0x00, 0x01, 0x00, 3];
+    let mut corrupt_png = good_png.clone();
+    for b in corrupt_png[40..].iter_mut() {
+        *b ^= 0x5A;
+    }
+    let mut huge_jpeg = jpeg_head.to_vec();
+    huge_jpeg[25..29].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
+    // Oversized images are refused from their header (stb_image's own reader, or our pixel
+    // limit when the header reads); `media_found_by_fuzzing` checks the limit's message.
+    let buffers: Vec<(&str, Vec<u8>, mm_status, &str)> = vec![
+        ("truncated PNG", good_png[..good_png.len() / 2].to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("PNG header only", good_png[..33].to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("corrupt PNG", corrupt_png, MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("truncated JPEG", jpeg_head.to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("JPEG header claiming 65535x65535", huge_jpeg, MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("PNG of 0x5", png_with_size(0, 5), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("PNG of 100000x100000", png_with_size(100_000, 100_000), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("PNG of 2^32-1 squared", png_with_size(u32::MAX, u32::MAX), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("GIF of 65535x65535", b"GIF89a\xff\xff\xff\xff\x00\x00\x00".to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("BMP of 2^31 wide", [b"BM".to_vec(), vec![0; 16], vec![0, 0, 0, 0x80], vec![1, 0, 0, 0], vec![0; 30]].concat(), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("PPM of 100000x100000", b"P6\n100000 100000\n255\n\x00\x00\x00".to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
+        ("text", b"hello, this is not an image".to_vec(), MM_ERR_MEDIA_DECODE, "not a known media format"),
+        ("WAV header only", b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec(), MM_ERR_UNSUPPORTED, "media item 0"),
+    ];
+    let prompt = c("what is it");
+    for (name, bytes, want, names) in &buffers {
+        let media = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() }];
+        let mut a = prompt_params(&prompt);
+        a.media = media.as_ptr();
+        a.n_media = 1;
+        let got = ask_status(s, &a);
+        let msg = last_error();
+        assert!(got == *want || (*want == MM_ERR_UNSUPPORTED && got == MM_ERR_MEDIA_DECODE), "{name}: {got:?} {msg}");
+        assert!(msg.contains(names), "{name}: {msg}");
+    }
+    // Raw pixels: zero sizes, overflowing sizes, short buffers.
+    let pixels = vec![0u8; 300];
+    for (w, h, size, want, names) in [
+        (0u32, 10u32, 300usize, MM_ERR_INVALID_ARGUMENT, "empty"),
+        (10, 0, 300, MM_ERR_INVALID_ARGUMENT, "empty"),
+        (u32::MAX, u32::MAX, 300, MM_ERR_INVALID_ARGUMENT, "larger than the limit"),
+        (10, 10, 299, MM_ERR_INVALID_ARGUMENT, "needs 300 bytes"),
+    ] {
+        let media = [mm_media { kind: mm_media_kind::MM_MEDIA_RGB as i32, width: w, height: h, reserved0: 0, path: std::ptr::null(), data: pixels.as_ptr(), size }];
+        let mut a = prompt_params(&prompt);
+        a.media = media.as_ptr();
+        a.n_media = 1;
+        expect(ask_status(s, &a), want, names);
+    }
+    // An unknown media kind, and audio samples for a vision-only projector.
+    let media = [mm_media { kind: 77, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: std::ptr::null(), size: 0 }];
+    let mut a = prompt_params(&prompt);
+    a.media = media.as_ptr();
+    a.n_media = 1;
+    expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "not an mm_media_kind");
+    let samples = vec![0u8; 400];
+    let media = [mm_media { kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: samples.as_ptr(), size: samples.len() }];
+    a.media = media.as_ptr();
+    expect(ask_status(s, &a), MM_ERR_UNSUPPORTED, "no audio encoder");
+
+    // More markers than media, and the reverse.
+    let marker = unsafe { CStr::from_ptr(mm_session_marker(s)) }.to_str().unwrap().to_owned();
+    let two = c(&format!("{marker} {marker}"));
+    let one_image = [image_item(m)];
+    let mut a = prompt_params(&two);
+    a.media = one_image.as_ptr();
+    a.n_media = 1;
+    expect(ask_status(s, &a), MM_ERR_MEDIA_COUNT, "2 marker");
+    let one = c(&format!("{marker} here"));
+    let two_images = [image_item(m), image_item(m)];
+    let mut a = prompt_params(&one);
+    a.media = two_images.as_ptr();
+    a.n_media = 2;
+    expect(ask_status(s, &a), MM_ERR_MEDIA_COUNT, "1 marker");
+    mm_session_destroy(s);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+#[test]
+fn bad_requests() {
+    let m = models();
+    let mut p = params(m);
+    p.n_ctx = 256;
+    let s = create(&p).unwrap();
+    let prompt = c("hello");
+    let base = prompt_params(&prompt);
+    let empty = c("");
+    let empties = [empty.as_ptr()];
+    let grammar = c("root ::= (");
+    // Found by fuzz_prompt: nested repetitions took llama.cpp's sampler 9 s for 3 tokens.
+    let nested = c(r#"root ::= (("a"{0,20}){0,20}){0,20}"#);
+    let cases: Vec<(&str, mm_ask_params)> = vec![
+        ("grammar refused", mm_ask_params { grammar: nested.as_ptr(), ..base }),
+        ("max_tokens", mm_ask_params { max_tokens: 0, ..base }),
+        ("max_tokens", mm_ask_params { max_tokens: -5, ..base }),
+        ("temperature", mm_ask_params { temperature: f32::NAN, ..base }),
+        ("temperature", mm_ask_params { temperature: -0.5, ..base }),
+        ("temperature", mm_ask_params { temperature: f32::INFINITY, ..base }),
+        ("top_p", mm_ask_params { top_p: 1.01, ..base }),
+        ("top_p", mm_ask_params { top_p: f32::NAN, ..base }),
+        ("top_p", mm_ask_params { top_p: -0.1, ..base }),
+        ("min_p", mm_ask_params { min_p: 2.0, ..base }),
+        ("top_k", mm_ask_params { top_k: -1, ..base }),
+        ("grammar", mm_ask_params { grammar: grammar.as_ptr(), ..base }),
+        ("stop string", mm_ask_params { stop: empties.as_ptr(), n_stop: 1, ..base }),
+        ("overflow", mm_ask_params { overflow: 9, ..base }),
+    ];
+    for (names, a) in &cases {
+        expect(ask_status(s, a), MM_ERR_INVALID_ARGUMENT, names);
+    }
+    let long = c(&"word ".repeat(400));
+    expect(ask_status(s, &prompt_params(&long)), MM_ERR_CONTEXT_FULL, "context");
+    expect(ask_status(s, &prompt_params(&empty)), MM_ERR_INVALID_ARGUMENT, "empty");
+    let mut chat = mm_ask_params_default();
+    chat.messages = std::ptr::null();
+    chat.n_messages = 0;
+    expect(ask_status(s, &chat), MM_ERR_NULL_ARGUMENT, "no messages");
+    // Text-only session: media are unsupported.
+    let mut tp = params(m);
+    tp.mmproj_path = std::ptr::null();
+    let t = create(&tp).unwrap();
+    let media = [image_item(m)];
+    let mut a = prompt_params(&prompt);
+    a.media = media.as_ptr();
+    a.n_media = 1;
+    expect(ask_status(t, &a), MM_ERR_UNSUPPORTED, "no projector");
+    // Bad session params.
+    for (field, p) in [
+        ("n_ctx", mm_session_params { n_ctx: 1, ..params(m) }),
+        ("n_batch", mm_session_params { n_batch: 0, ..params(m) }),
+        ("n_threads", mm_session_params { n_threads: -3, ..params(m) }),
+        ("media_marker", mm_session_params { media_marker: empty.as_ptr(), ..params(m) }),
+    ] {
+        let mut out = std::ptr::null_mut();
+        expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, field);
+    }
+    // The session still works after all of that.
+    assert_eq!(ask_status(s, &base), MM_OK);
+    mm_session_destroy(t);
+    mm_session_destroy(s);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+unsafe extern "C" fn ignore_log(_: *mut c_void, _: i32, _: *const c_char) {}
+unsafe extern "C" fn text_cb(_: *mut c_void, _: *const c_char, _: usize) -> bool {
+    true
+}
+
+/// Every export, called with a panic injected inside its boundary, returns `MM_ERR_INTERNAL`
+/// (or its documented neutral value) with a message; and every export in the header is here.
+#[test]
+fn every_export_catches_panics() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    let prompt = c("hi");
+    let a = prompt_params(&prompt);
+    let path = c(fixture_dir().join("panic.mmstate").to_str().unwrap());
+    let mut n = 0;
+    let mut info = ask_info();
+    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    let mut sinfo: mm_session_info = unsafe { std::mem::zeroed() };
+    sinfo.struct_size = std::mem::size_of::<mm_session_info>() as u32;
+    let mut out = std::ptr::null_mut();
+    let mut text: *mut c_char = std::ptr::null_mut();
+    let p = params(m);
+    let mut tested: Vec<&str> = Vec::new();
+    let mut status = |name: &'static str, f: &mut dyn FnMut() -> mm_status| {
+        inject_panic_for_tests(true);
+        let st = f();
+        inject_panic_for_tests(false);
+        assert_eq!(st, MM_ERR_INTERNAL, "{name}");
+        assert!(last_error().contains(&format!("{name}: internal error: panic injected")), "{name}: {}", last_error());
+        tested.push(name);
+    };
+    unsafe {
+        status("mm_session_create", &mut || mm_session_create(&p, &mut out));
+        status("mm_session_destroy", &mut || mm_session_destroy(s));
+        status("mm_session_ask", &mut || mm_session_ask(s, &a, &mut text));
+        status("mm_session_count_tokens", &mut || mm_session_count_tokens(s, &a, &mut n));
+        status("mm_session_last_ask", &mut || mm_session_last_ask(s, &mut info));
+        status("mm_session_memory", &mut || mm_session_memory(s, &mut stats));
+        status("mm_session_get_info", &mut || mm_session_get_info(s, &mut sinfo));
+        status("mm_session_save_state", &mut || mm_session_save_state(s, path.as_ptr()));
+        status("mm_session_load_state", &mut || mm_session_load_state(s, path.as_ptr()));
+        status("mm_session_cancel", &mut || mm_session_cancel(s));
+        status("mm_session_reset", &mut || mm_session_reset(s));
+        status("mm_log_set", &mut || mm_log_set(2, Some(ignore_log), std::ptr::null_mut()));
+    }
+    let mut neutral = |name: &'static str, is_neutral: &mut dyn FnMut() -> bool| {
+        inject_panic_for_tests(true);
+        let ok = is_neutral();
+        inject_panic_for_tests(false);
+        assert!(ok, "{name} returned something other than its neutral value");
+        assert!(last_error().contains(&format!("{name}: internal error")), "{name}: {}", last_error());
+        tested.push(name);
+    };
+    unsafe {
+        neutral("mm_version", &mut || *mm_version() == 0);
+        neutral("mm_version_number", &mut || mm_version_number() == 0);
+        neutral("mm_status_str", &mut || CStr::from_ptr(mm_status_str(0)).to_str() == Ok("unknown status"));
+        neutral("mm_live_sessions", &mut || mm_live_sessions() == 0);
+        neutral("mm_session_marker", &mut || mm_session_marker(s).is_null());
+        neutral("mm_session_params_default", &mut || mm_session_params_default().struct_size == 0);
+        neutral("mm_ask_params_default", &mut || mm_ask_params_default().struct_size == 0);
+        // mm_string_free with a panic must not free (and must not crash): it returns nothing.
+        let leak_on_purpose = libc::strdup(c"x".as_ptr());
+        neutral("mm_string_free", &mut || {
+            mm_string_free(leak_on_purpose);
+            true
+        });
+        mm_string_free(leak_on_purpose);
+        // mm_last_error: its neutral value is "".
+        neutral("mm_last_error", &mut || *mm_last_error() == 0);
+    }
+    // The session survived the panics: a panic while it was locked does not break it.
+    assert_eq!(ask_status(s, &a), MM_OK);
+    assert_eq!(mm_session_destroy(s), MM_OK);
+    assert_eq!(mm_live_sessions(), 0);
+    let _ = text_cb;
+
+    let header = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/mm_session.h")).unwrap();
+    // Function declarations start at the beginning of a line; their name stands before '('.
+    let exports: Vec<&str> = header
+        .lines()
+        .filter(|l| !l.starts_with([' ', '*', '/', '#', '}']) && !l.starts_with("typedef"))
+        .filter_map(|l| l.split_once('(').map(|(before, _)| before.split_whitespace().last().unwrap_or("").trim_start_matches('*')))
+        .filter(|name| name.starts_with("mm_"))
+        .collect();
+    assert!(exports.len() >= 20, "{exports:?}");
+    for e in exports {
+        assert!(tested.contains(&e), "export {e} is not tested for panics");
+    }
+}
+
+
+/// The media inputs fuzzing found (fuzz/regressions/fuzz_media), against a vision and an audio
+/// session: each gets a clear status, never an internal error, an abort or gigabytes of pixels.
+#[test]
+fn media_found_by_fuzzing() {
+    let m = models();
+    let vision = create(&params(m)).unwrap();
+    let audio_proj = fixture_dir().join("fuzz-audio-mmproj.gguf");
+    mm_fixtures::audio::write_audio_projector(&audio_proj, 64, 1).unwrap();
+    let audio_proj = c(audio_proj.to_str().unwrap());
+    let mut ap = params(m);
+    ap.mmproj_path = audio_proj.as_ptr();
+    ap.n_ctx = 2048;
+    let audio = create(&ap).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/fuzz_media");
+    let prompt = c("what is it");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        let kind = if name.ends_with(".f32") { mm_media_kind::MM_MEDIA_PCM_F32 } else { mm_media_kind::MM_MEDIA_ENCODED };
+        let media = [mm_media { kind: kind as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() }];
+        for s in [vision, audio] {
+            let mut a = prompt_params(&prompt);
+            a.media = media.as_ptr();
+            a.n_media = 1;
+            let st = ask_status(s, &a);
+            let msg = last_error();
+            assert!(st != MM_OK && st != MM_ERR_INTERNAL, "{name}: {st:?} {msg}");
+            assert!(msg.contains("media item 0"), "{name}: {msg}");
+        }
+    }
+    // The reproducers say what each was: a JPEG beyond the pixel limit whose size only
+    // stb_image's own header reader finds, a PPM whose size overflows, one-sample audio.
+    let jpeg = std::fs::read(dir.join("jpeg-size-not-checked.jpg")).unwrap();
+    let media = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: jpeg.as_ptr(), size: jpeg.len() }];
+    let mut a = prompt_params(&prompt);
+    a.media = media.as_ptr();
+    a.n_media = 1;
+    expect(ask_status(vision, &a), MM_ERR_MEDIA_DECODE, "larger than the limit");
+    mm_session_destroy(vision);
+    mm_session_destroy(audio);
+    assert_eq!(mm_live_sessions(), 0);
+}

@@ -1,0 +1,118 @@
+//! Models for the tests: the generated fixtures, or real ones from `MM_TEST_MODEL` and
+//! `MM_TEST_MMPROJ`. Written once per test binary.
+
+#![allow(dead_code)]
+
+use std::ffi::{CStr, CString};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ::mm_session::ask::*;
+use ::mm_session::library::*;
+use ::mm_session::session::*;
+use mm_fixtures::{self as fixtures, FixtureSpec};
+use ::mm_session::status::mm_status;
+
+pub struct Models {
+    pub model: CString,
+    pub mmproj: CString,
+    pub image: CString,
+    pub dir: PathBuf,
+}
+
+/// The generated fixtures live in a folder of their own per test binary.
+pub fn fixture_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fixtures-{name}"))
+}
+
+pub fn models() -> &'static Models {
+    static MODELS: OnceLock<Models> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        let dir = fixture_dir();
+        fixtures::write_all(&dir, &FixtureSpec::default()).expect("fixtures");
+        let path = |var: &str, file: &str| {
+            let p = std::env::var(var).unwrap_or_else(|_| dir.join(file).to_string_lossy().into_owned());
+            CString::new(p).unwrap()
+        };
+        // Quiet tests: only errors reach stderr.
+        assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
+        Models {
+            model: path("MM_TEST_MODEL", fixtures::MODEL_FILE),
+            mmproj: path("MM_TEST_MMPROJ", fixtures::MMPROJ_FILE),
+            image: CString::new(dir.join(fixtures::IMAGE_FILE).to_string_lossy().as_bytes()).unwrap(),
+            dir,
+        }
+    })
+}
+
+/// Session parameters for the test models: 1 thread, small context, fixed seed.
+pub fn params(m: &Models) -> mm_session_params {
+    let mut p = mm_session_params_default();
+    p.model_path = m.model.as_ptr();
+    p.mmproj_path = m.mmproj.as_ptr();
+    p.n_ctx = 1024;
+    p.n_threads = 1;
+    p.seed = 1234;
+    p
+}
+
+pub fn last_error() -> String {
+    unsafe { CStr::from_ptr(mm_last_error()) }.to_string_lossy().into_owned()
+}
+
+pub fn create(p: &mm_session_params) -> Result<*mut mm_session, (mm_status, String)> {
+    let mut s = std::ptr::null_mut();
+    match unsafe { mm_session_create(p, &mut s) } {
+        mm_status::MM_OK => Ok(s),
+        st => {
+            assert!(s.is_null(), "a failed create must leave *out NULL");
+            Err((st, last_error()))
+        }
+    }
+}
+
+pub fn image_item(m: &Models) -> mm_media {
+    mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: m.image.as_ptr(), data: std::ptr::null(), size: 0 }
+}
+
+/// Asks and returns the whole text, or the status and message.
+pub fn ask(s: *mut mm_session, a: &mm_ask_params) -> Result<String, (mm_status, String)> {
+    let mut out: *mut std::os::raw::c_char = std::ptr::null_mut();
+    match unsafe { mm_session_ask(s, a, &mut out) } {
+        mm_status::MM_OK => {
+            let text = unsafe { CStr::from_ptr(out) }.to_str().expect("answers are UTF-8").to_owned();
+            unsafe { mm_string_free(out) };
+            Ok(text)
+        }
+        st => {
+            assert!(out.is_null(), "a failed ask must leave *out_text NULL");
+            Err((st, last_error()))
+        }
+    }
+}
+
+/// An `mm_ask_info` ready to be filled.
+pub fn ask_info() -> ::mm_session::conversation::mm_ask_info {
+    let mut info: ::mm_session::conversation::mm_ask_info = unsafe { std::mem::zeroed() };
+    info.struct_size = std::mem::size_of_val(&info) as u32;
+    info
+}
+
+/// A model and a one-thread context of 1024 positions made with llama.cpp's API alone, for
+/// comparisons with the library. The caller frees both.
+pub unsafe fn raw_model_and_context(model_path: &CStr) -> (*mut llama_cpp_sys_2::llama_model, *mut llama_cpp_sys_2::llama_context) {
+    use llama_cpp_sys_2 as sys;
+    let model = sys::llama_model_load_from_file(model_path.as_ptr(), sys::llama_model_default_params());
+    assert!(!model.is_null());
+    let mut cp = sys::llama_context_default_params();
+    cp.n_ctx = 1024;
+    cp.n_batch = 512;
+    cp.n_ubatch = 512;
+    cp.n_threads = 1;
+    cp.n_threads_batch = 1;
+    let ctx = sys::llama_init_from_model(model, cp);
+    assert!(!ctx.is_null());
+    (model, ctx)
+}

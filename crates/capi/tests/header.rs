@@ -1,0 +1,54 @@
+//! The committed header is what cbindgen generates from the source, and it compiles cleanly as
+//! C99 and as C++.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn committed_header_matches_generated() {
+    let generated = std::fs::read_to_string(env!("MM_GENERATED_HEADER")).unwrap();
+    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/mm_session.h")).unwrap();
+    assert!(generated == committed, "include/mm_session.h is outdated: run `make header` and commit it");
+}
+
+#[test]
+fn header_compiles_as_c99_and_cpp_twice_included() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let src = dir.join("header_check.c");
+    std::fs::write(&src, "#include \"mm_session.h\"\n#include \"mm_session.h\"\nint main(void) { mm_session_params p = mm_session_params_default(); (void)p; return 0; }\n").unwrap();
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include");
+    for (compiler, args) in [("gcc", vec!["-std=c99", "-Wall", "-Wextra", "-Werror"]), ("g++", vec!["-x", "c++", "-Wall", "-Wextra", "-Werror"])] {
+        let out = Command::new(compiler)
+            .args(&args)
+            .arg("-I")
+            .arg(&include)
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(dir.join(format!("header_check_{compiler}.o")))
+            .output()
+            .unwrap_or_else(|e| panic!("{compiler}: {e}"));
+        assert!(out.status.success(), "{compiler}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn readme_c_examples_compile() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let blocks: Vec<&str> = readme.split("```c\n").skip(1).map(|b| &b[..b.find("```").unwrap()]).collect();
+    assert!(blocks.len() >= 2, "README has its C examples");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    for (i, code) in blocks.iter().enumerate() {
+        let src = dir.join(format!("readme_example_{i}.c"));
+        std::fs::write(&src, code).unwrap();
+        let out = Command::new("gcc")
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers", "-c", "-I"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include"))
+            .arg(&src)
+            .arg("-o")
+            .arg(dir.join(format!("readme_example_{i}.o")))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "README's C example {i}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -1,0 +1,399 @@
+//! The session API end to end, through the exported `extern "C"` functions.
+
+mod common;
+
+use std::ffi::{c_void, CStr, CString};
+use std::os::raw::c_char;
+
+use common::*;
+use ::mm_session::ask::*;
+use ::mm_session::library::*;
+use ::mm_session::conversation::*;
+use ::mm_session::session::*;
+use mm_fixtures::{self as fixtures, FixtureSpec};
+use ::mm_session::conversation::mm_stop_reason;
+use ::mm_session::status::mm_status;
+
+fn ask_params(prompt: &CString, media: &[mm_media]) -> mm_ask_params {
+    let mut a = mm_ask_params_default();
+    a.prompt = prompt.as_ptr();
+    a.media = media.as_ptr();
+    a.n_media = media.len();
+    a.max_tokens = 24;
+    a.seed = 99;
+    a
+}
+
+#[test]
+fn create_ask_destroy_with_two_images() {
+    let m = models();
+    let s = create(&params(m)).expect("create");
+    assert_eq!(mm_live_sessions(), 1);
+    let prompt = CString::new("Compare the two images.").unwrap();
+    let media = [image_item(m), image_item(m)];
+    let text = ask(s, &ask_params(&prompt, &media)).expect("ask");
+    let mut info = ask_info();
+    assert_eq!(unsafe { mm_session_last_ask(s, &mut info) }, mm_status::MM_OK);
+    assert_eq!(info.media_encoded, 2);
+    assert!(info.tokens_generated > 0 && info.tokens_generated <= 24, "{info:?}");
+    assert!(!text.is_empty() || info.stop_reason == mm_stop_reason::MM_STOP_EOG as i32);
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+#[test]
+fn markers_place_media_and_counts_must_match() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    let marker = unsafe { CStr::from_ptr(mm_session_marker(s)) }.to_str().unwrap().to_owned();
+    let one = [image_item(m)];
+    let placed = CString::new(format!("Look: {marker} What is it?")).unwrap();
+    ask(s, &ask_params(&placed, &one)).expect("one marker, one image");
+    let two_markers = CString::new(format!("{marker} and {marker}")).unwrap();
+    let (st, msg) = ask(s, &ask_params(&two_markers, &one)).unwrap_err();
+    assert_eq!(st, mm_status::MM_ERR_MEDIA_COUNT, "{msg}");
+    assert!(msg.contains("2 marker"), "{msg}");
+    mm_session_destroy(s);
+}
+
+#[test]
+fn media_from_buffers_and_raw_pixels() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    let png = std::fs::read(m.dir.join(fixtures::IMAGE_FILE)).unwrap();
+    let rgb = fixtures::test_pattern(20, 10, 3);
+    let media = [
+        mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: png.as_ptr(), size: png.len() },
+        mm_media { kind: mm_media_kind::MM_MEDIA_RGB as i32, width: 20, height: 10, reserved0: 0, path: std::ptr::null(), data: rgb.as_ptr(), size: rgb.len() },
+    ];
+    let prompt = CString::new("Two pictures.").unwrap();
+    ask(s, &ask_params(&prompt, &media)).expect("encoded and raw media");
+    let short = [mm_media { size: rgb.len() - 1, ..media[1] }];
+    let (st, msg) = ask(s, &ask_params(&prompt, &short)).unwrap_err();
+    assert_eq!(st, mm_status::MM_ERR_INVALID_ARGUMENT, "{msg}");
+    let garbage = [0u8, 1, 2, 3, 4, 5, 6, 7];
+    let bad = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: garbage.as_ptr(), size: garbage.len() }];
+    let (st, msg) = ask(s, &ask_params(&prompt, &bad)).unwrap_err();
+    assert_eq!(st, mm_status::MM_ERR_MEDIA_DECODE, "{msg}");
+    mm_session_destroy(s);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+#[test]
+fn text_only_session_refuses_media() {
+    let m = models();
+    let mut p = params(m);
+    p.mmproj_path = std::ptr::null();
+    let s = create(&p).expect("text-only create");
+    let prompt = CString::new("Hello there").unwrap();
+    ask(s, &ask_params(&prompt, &[])).expect("text ask");
+    let (st, msg) = ask(s, &ask_params(&prompt, &[image_item(m)])).unwrap_err();
+    assert_eq!(st, mm_status::MM_ERR_UNSUPPORTED, "{msg}");
+    assert!(msg.contains("no projector"), "{msg}");
+    mm_session_destroy(s);
+}
+
+fn create_fails(p: &mm_session_params, want: mm_status, names: &str) {
+    let (st, msg) = create(p).unwrap_err();
+    assert_eq!(st, want, "{msg}");
+    assert!(msg.contains(names), "message should name {names}: {msg}");
+    assert_eq!(mm_live_sessions(), 0, "a failed create must free everything");
+}
+
+#[test]
+fn create_failures_have_their_own_status() {
+    let m = models();
+    let dir = m.dir.join("failures");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let missing = CString::new(dir.join("nope.gguf").to_string_lossy().as_bytes()).unwrap();
+    let mut p = params(m);
+    p.model_path = missing.as_ptr();
+    create_fails(&p, mm_status::MM_ERR_FILE_NOT_FOUND, "nope.gguf");
+
+    let mut p = params(m);
+    p.mmproj_path = missing.as_ptr();
+    create_fails(&p, mm_status::MM_ERR_FILE_NOT_FOUND, "nope.gguf");
+
+    let a_dir = CString::new(dir.to_string_lossy().as_bytes()).unwrap();
+    let mut p = params(m);
+    p.model_path = a_dir.as_ptr();
+    create_fails(&p, mm_status::MM_ERR_NOT_A_FILE, "directory");
+
+    let mut p = params(m);
+    p.mmproj_path = m.model.as_ptr();
+    create_fails(&p, mm_status::MM_ERR_WRONG_FILE_KIND, "not a projector");
+
+    let mut p = params(m);
+    p.model_path = m.mmproj.as_ptr();
+    create_fails(&p, mm_status::MM_ERR_WRONG_FILE_KIND, "not a text model");
+
+    let not_gguf = dir.join("text.gguf");
+    std::fs::write(&not_gguf, b"this is not a model at all").unwrap();
+    let not_gguf = CString::new(not_gguf.to_string_lossy().as_bytes()).unwrap();
+    let mut p = params(m);
+    p.model_path = not_gguf.as_ptr();
+    create_fails(&p, mm_status::MM_ERR_FILE_UNREADABLE, "not a GGUF");
+
+    // A projector whose output (7) is no text model's embedding size.
+    let spec = FixtureSpec { proj_out: Some(7), ..FixtureSpec::default() };
+    let other = dir.join("mismatch-mmproj.gguf");
+    fixtures::write_projector(&other, &spec).unwrap();
+    let other = CString::new(other.to_string_lossy().as_bytes()).unwrap();
+    let mut p = params(m);
+    p.mmproj_path = other.as_ptr();
+    create_fails(&p, mm_status::MM_ERR_PROJECTOR_MISMATCH, "mismatch-mmproj.gguf");
+}
+
+#[test]
+fn destroyed_handles_are_refused() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+    assert_eq!(mm_session_destroy(s), mm_status::MM_ERR_INVALID_HANDLE);
+    assert!(last_error().contains("not a live session"), "{}", last_error());
+    let prompt = CString::new("hi").unwrap();
+    assert_eq!(ask(s, &ask_params(&prompt, &[])).unwrap_err().0, mm_status::MM_ERR_INVALID_HANDLE);
+    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    assert_eq!(unsafe { mm_session_memory(s, &mut stats) }, mm_status::MM_ERR_INVALID_HANDLE);
+    assert!(mm_session_marker(s).is_null());
+    // A new session may reuse the slot: the old handle must still be refused.
+    let s2 = create(&params(m)).unwrap();
+    assert_ne!(s, s2);
+    assert_eq!(mm_session_destroy(s), mm_status::MM_ERR_INVALID_HANDLE);
+    assert_eq!(mm_live_sessions(), 1);
+    // A pointer that was never a handle.
+    assert_eq!(mm_session_destroy(0x1234_5678usize as *mut mm_session), mm_status::MM_ERR_INVALID_HANDLE);
+    assert_eq!(mm_session_destroy(s2), mm_status::MM_OK);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+unsafe extern "C" fn stop_after_first(user_data: *mut c_void, text: *const c_char, len: usize) -> bool {
+    let seen = &mut *(user_data as *mut Vec<String>);
+    let piece = CStr::from_ptr(text).to_str().expect("pieces are whole UTF-8");
+    assert_eq!(piece.len(), len);
+    seen.push(piece.to_owned());
+    false
+}
+
+unsafe extern "C" fn collect(user_data: *mut c_void, text: *const c_char, len: usize) -> bool {
+    let seen = &mut *(user_data as *mut Vec<String>);
+    let piece = CStr::from_ptr(text).to_str().expect("pieces are whole UTF-8");
+    assert_eq!(piece.len(), len);
+    assert!(!piece.is_empty());
+    seen.push(piece.to_owned());
+    true
+}
+
+#[test]
+fn a_callback_that_returns_false_stops_generation() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    let prompt = CString::new("Tell a long story.").unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    let mut a = ask_params(&prompt, &[]);
+    a.max_tokens = 64;
+    a.temperature = 0.0;
+    a.on_text = Some(stop_after_first);
+    a.user_data = &mut seen as *mut _ as *mut c_void;
+    let text = ask(s, &a).unwrap();
+    assert_eq!(seen.len(), 1, "no piece after the callback said stop");
+    assert_eq!(text, seen[0], "the whole text is what was streamed");
+    let mut info = ask_info();
+    unsafe { mm_session_last_ask(s, &mut info) };
+    assert_eq!(info.stop_reason, mm_stop_reason::MM_STOP_CALLBACK as i32);
+    assert!(info.tokens_generated < 64);
+    mm_session_destroy(s);
+}
+
+#[test]
+fn streamed_pieces_are_whole_utf8_and_add_up_to_the_text() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    let prompt = CString::new("Say something.").unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    let media = [image_item(m)];
+    let mut a = ask_params(&prompt, &media);
+    a.max_tokens = 200;
+    a.temperature = 1.5;
+    a.top_k = 0;
+    a.top_p = 1.0;
+    a.min_p = 0.0;
+    a.on_text = Some(collect);
+    a.user_data = &mut seen as *mut _ as *mut c_void;
+    let text = ask(s, &a).unwrap();
+    assert_eq!(seen.concat(), text);
+    mm_session_destroy(s);
+}
+
+#[test]
+fn same_seed_same_text_and_stop_strings_cut_it() {
+    let m = models();
+    let p = params(m);
+    let prompt = CString::new("Describe it in detail.").unwrap();
+    let media = [image_item(m)];
+    let mut a = ask_params(&prompt, &media);
+    a.max_tokens = 40;
+    a.seed = 4242;
+    let s1 = create(&p).unwrap();
+    let first = ask(s1, &a).unwrap();
+    let again = ask(s1, &a).unwrap();
+    let s2 = create(&p).unwrap();
+    let other_session = ask(s2, &a).unwrap();
+    assert_eq!(first, again, "same session, same seed");
+    assert_eq!(first, other_session, "new session, same seed");
+
+    // A stop string taken from the middle of that text ends the answer just before it.
+    let chars: Vec<char> = first.chars().collect();
+    assert!(chars.len() >= 6, "the answer is too short to cut: {first:?}");
+    let stop: String = chars[chars.len() / 2..chars.len() / 2 + 2].iter().collect();
+    let expected = &first[..first.find(&stop).unwrap()];
+    let stop_c = CString::new(stop.clone()).unwrap();
+    let stops = [stop_c.as_ptr()];
+    a.stop = stops.as_ptr();
+    a.n_stop = 1;
+    let cut = ask(s2, &a).unwrap();
+    assert_eq!(cut, expected, "stop string {stop:?}");
+    let mut info = ask_info();
+    unsafe { mm_session_last_ask(s2, &mut info) };
+    assert_eq!(info.stop_reason, mm_stop_reason::MM_STOP_STRING as i32);
+    mm_session_destroy(s1);
+    mm_session_destroy(s2);
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_is_refused_before_evaluation() {
+    let m = models();
+    let mut p = params(m);
+    p.n_ctx = 64;
+    let s = create(&p).unwrap();
+    let prompt = CString::new("word ".repeat(200)).unwrap();
+    let (st, msg) = ask(s, &ask_params(&prompt, &[image_item(m)])).unwrap_err();
+    assert_eq!(st, mm_status::MM_ERR_CONTEXT_FULL, "{msg}");
+    mm_session_destroy(s);
+}
+
+unsafe extern "C" fn cancel_halfway(user_data: *mut c_void, progress: f32) -> bool {
+    let calls = &mut *(user_data as *mut Vec<f32>);
+    calls.push(progress);
+    progress < 0.5
+}
+
+unsafe extern "C" fn record_progress(user_data: *mut c_void, progress: f32) -> bool {
+    (*(user_data as *mut Vec<f32>)).push(progress);
+    true
+}
+
+#[test]
+fn load_progress_reports_and_cancels() {
+    let m = models();
+    let mut seen: Vec<f32> = Vec::new();
+    let mut p = params(m);
+    p.progress_callback = Some(record_progress);
+    p.progress_user_data = &mut seen as *mut _ as *mut c_void;
+    let s = create(&p).unwrap();
+    mm_session_destroy(s);
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress only grows: {seen:?}");
+    assert!(seen.iter().any(|&x| x > 0.8), "the projector's part is reported: {seen:?}");
+
+    let mut calls: Vec<f32> = Vec::new();
+    p.progress_callback = Some(cancel_halfway);
+    p.progress_user_data = &mut calls as *mut _ as *mut c_void;
+    let (st, msg) = create(&p).unwrap_err();
+    assert_eq!(st, mm_status::MM_ERR_CANCELLED, "{msg}");
+    assert!(msg.contains("cancelled"), "{msg}");
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+#[test]
+fn memory_report_counts_model_context_and_projector() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    assert_eq!(unsafe { mm_session_memory(s, &mut stats) }, mm_status::MM_OK, "{}", last_error());
+    let model_file = std::fs::metadata(m.model.to_str().unwrap()).unwrap().len();
+    assert!(stats.model_host + stats.model_gpu > model_file / 2, "{stats:?} vs file {model_file}");
+    assert!(stats.kv_host + stats.kv_gpu > 0, "{stats:?}");
+    assert!(stats.compute_host + stats.compute_gpu > 0, "{stats:?}");
+    assert!(stats.projector_host + stats.projector_gpu > 0, "{stats:?}");
+    mm_session_destroy(s);
+}
+
+unsafe extern "C" fn count_logs(user_data: *mut c_void, level: i32, message: *const c_char) {
+    assert!(!message.is_null());
+    assert!((1..=4).contains(&level));
+    *(user_data as *mut usize) += 1;
+}
+
+#[test]
+fn logs_reach_a_callback_and_can_be_silenced() {
+    let m = models();
+    static mut COUNT: usize = 0;
+    let count = std::ptr::addr_of_mut!(COUNT);
+    assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_DEBUG as i32, Some(count_logs), count.cast()), mm_status::MM_OK);
+    let s = create(&params(m)).unwrap();
+    mm_session_destroy(s);
+    let after_debug = unsafe { *count };
+    assert!(after_debug > 0, "debug logs reach the callback");
+    assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_OFF as i32, Some(count_logs), count.cast()), mm_status::MM_OK);
+    let s = create(&params(m)).unwrap();
+    mm_session_destroy(s);
+    assert_eq!(unsafe { *count }, after_debug, "MM_LOG_OFF silences");
+    assert_eq!(mm_log_set(42, None, std::ptr::null_mut()), mm_status::MM_ERR_INVALID_ARGUMENT);
+    assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
+}
+
+#[test]
+fn five_hundred_create_destroy_cycles() {
+    let m = models();
+    let p = params(m);
+    for i in 0..500 {
+        let s = create(&p).unwrap_or_else(|e| panic!("cycle {i}: {e:?}"));
+        assert_eq!(mm_live_sessions(), 1);
+        assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+    }
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+#[test]
+fn status_strings_and_version() {
+    let s = |st: i32| unsafe { CStr::from_ptr(mm_status_str(st)) }.to_str().unwrap().to_owned();
+    assert_eq!(s(0), "ok");
+    assert_eq!(s(mm_status::MM_ERR_INVALID_HANDLE as i32), "invalid or destroyed session handle");
+    assert_eq!(s(-7), "unknown status");
+    let v = unsafe { CStr::from_ptr(mm_version()) }.to_str().unwrap();
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+}
+
+unsafe extern "C" fn signal_first_piece(user_data: *mut c_void, _text: *const c_char, _len: usize) -> bool {
+    let tx = &*(user_data as *const std::sync::mpsc::SyncSender<()>);
+    let _ = tx.try_send(());
+    // Give destroy time to raise the cancel flag before the next token is sampled.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    true
+}
+
+#[test]
+fn destroy_waits_for_a_call_on_another_thread_and_cancels_it() {
+    let m = models();
+    let mut p = params(m);
+    p.n_ctx = 4096;
+    let s = create(&p).unwrap();
+    let handle = s as usize;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let worker = std::thread::spawn(move || {
+        let prompt = CString::new("Go on forever.").unwrap();
+        let mut a = ask_params(&prompt, &[]);
+        a.max_tokens = 4000;
+        a.temperature = 1.0;
+        a.on_text = Some(signal_first_piece);
+        a.user_data = &tx as *const _ as *mut c_void;
+        ask(handle as *mut mm_session, &a)
+    });
+    rx.recv().expect("generation started");
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+    // Destroy returned: the call has ended and everything is freed.
+    assert_eq!(mm_live_sessions(), 0);
+    let (st, msg) = worker.join().unwrap().expect_err("the call was cut short");
+    assert_eq!(st, mm_status::MM_ERR_CANCELLED, "{msg}");
+}

@@ -1,0 +1,301 @@
+//! Asking a session: the request is evaluated from its first difference with the KV cache
+//! record, then the answer is generated and streamed.
+
+use std::time::Instant;
+
+use llama_cpp_sys_2 as sys;
+
+use crate::cache::Item;
+use crate::error::{fail, ErrorKind::*, Result};
+use crate::llama::{self, Bitmap, Sampler};
+use crate::log;
+use crate::media;
+use crate::prompt::{self, Input, Prompt};
+use crate::sampling::Sampling;
+use crate::session::Session;
+use crate::text::{Flow, StopReason, TextStream};
+
+/// What to do when a chat does not fit in the context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// Fail with `ContextFull` before evaluating anything.
+    Fail,
+    /// Drop the oldest messages after the system message until it fits.
+    DropOldest,
+}
+
+/// One question: what it says, and how to sample the answer.
+pub struct Request<'a> {
+    pub input: Input<'a>,
+    pub sampling: Sampling,
+    pub overflow: Overflow,
+}
+
+/// Figures of the last finished request.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AskInfo {
+    /// Positions the prompt (text and media) takes in the context.
+    pub prompt_positions: u32,
+    /// Positions of the prompt found in the cache from earlier requests (not evaluated again).
+    pub positions_reused: u32,
+    /// Prompt tokens (text and media embeddings) evaluated by this request.
+    pub tokens_evaluated: u32,
+    /// Media items run through the projector's encoder by this request.
+    pub media_encoded: u32,
+    /// Tokens generated.
+    pub tokens_generated: u32,
+    /// Oldest messages dropped to make the chat fit.
+    pub messages_dropped: u32,
+    /// Why generation ended.
+    pub stop_reason: StopReason,
+    /// Wall time of prompt evaluation (media encoding included) and of generation, in ms.
+    pub prompt_ms: f64,
+    pub generate_ms: f64,
+}
+
+impl Session {
+    /// Positions the request's prompt would take, and the messages it would drop, without
+    /// evaluating anything.
+    pub fn count_positions(&mut self, req: &Request) -> Result<(i32, u32)> {
+        let bitmaps = self.decode_media(&req.input)?;
+        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        Ok((prompt.n_pos(), dropped))
+    }
+
+    /// Evaluates what the request adds to the cache and generates the answer, streaming it to
+    /// `on_text` (which returns false to stop). Returns the whole answer.
+    pub fn ask(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool) -> Result<String> {
+        self.abort_state().begin_call();
+        req.sampling.validate()?;
+        let mut sampler = req.sampling.sampler(self.model(), self.seed)?;
+        let started = Instant::now();
+        let mut info = AskInfo::default();
+        let bitmaps = self.decode_media(&req.input)?;
+        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        info.messages_dropped = dropped;
+        info.prompt_positions = prompt.n_pos() as u32;
+        if prompt.parts.is_empty() {
+            return fail(InvalidArgument, "the prompt is empty: it has no token and no media");
+        }
+
+        // Reuse the cached prefix. Evaluate at least one part unless the logits that followed
+        // exactly this prompt were kept.
+        let n_parts = prompt.parts.len();
+        let mut common = self.cache.common_prefix(prompt.items());
+        let reuse_logits = common == n_parts && self.cache.logits_after(common).is_some();
+        if common == n_parts && !reuse_logits {
+            common -= 1;
+        }
+        let cut = self.cache.truncate(common);
+        self.context().forget_from(cut);
+        info.positions_reused = cut as u32;
+
+        let evaluated = self.evaluate(&prompt, common, &mut info);
+        info.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
+        if let Err(e) = evaluated {
+            self.last = info;
+            return Err(e);
+        }
+        if !reuse_logits {
+            let logits = self.context().last_logits(self.model().n_vocab())?.to_vec();
+            self.cache.save_logits(logits);
+        }
+        let logits = self.cache.logits_after(n_parts).expect("kept above").to_vec();
+
+        let generating = Instant::now();
+        let result = self.generate(req, &mut sampler, logits, on_text, &mut info);
+        info.generate_ms = generating.elapsed().as_secs_f64() * 1e3;
+        self.last = info;
+        result
+    }
+
+    /// Decodes every media item of the request, in order.
+    fn decode_media(&self, input: &Input) -> Result<Vec<Bitmap>> {
+        let all: Vec<&media::Media> = match input {
+            Input::Prompt { media, .. } => media.iter().collect(),
+            Input::Chat(messages) => messages.iter().flat_map(|m| m.media.iter()).collect(),
+        };
+        if all.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(projector) = self.projector() else {
+            return fail(Unsupported, format!("{} media item(s) given, but this session has no projector (text only)", all.len()));
+        };
+        all.iter().enumerate().map(|(i, m)| media::decode(projector, i, m)).collect()
+    }
+
+    /// Renders and tokenizes the request; with `Overflow::DropOldest`, drops the oldest
+    /// messages after a leading system message until the prompt fits. Returns the prompt and
+    /// the number of messages dropped.
+    fn build_prompt(&self, req: &Request, bitmaps: &[Bitmap]) -> Result<(Prompt, u32)> {
+        let n_ctx = self.context().n_ctx() as i32;
+        let marker = self.marker();
+        let messages = match &req.input {
+            Input::Prompt { text, media } => {
+                let mut text = prompt::place_markers(text, media.len(), marker, "the prompt")?;
+                let used: Vec<&Bitmap> = bitmaps.iter().collect();
+                let mut prompt = self.tokenize(&text, &used)?;
+                // Evaluating media yields no logits, and generation starts from the logits of
+                // the last position: a prompt that ends with a media item gets a newline after it.
+                if matches!(prompt.parts.last(), Some(p) if matches!(p.item, Item::Media { .. })) {
+                    text.push('\n');
+                    prompt = self.tokenize(&text, &used)?;
+                }
+                return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, 0));
+            }
+            Input::Chat(messages) if messages.is_empty() => return fail(InvalidArgument, "the chat has no message"),
+            Input::Chat(messages) => messages,
+        };
+        let mut media_start = vec![0];
+        for m in messages.iter() {
+            media_start.push(media_start.last().unwrap() + m.media.len());
+        }
+        let system = (messages[0].role == "system") as usize;
+        let mut start = system;
+        loop {
+            let kept: Vec<usize> = (0..system).chain(start..messages.len()).collect();
+            let rendered = kept
+                .iter()
+                .map(|&i| Ok((messages[i].role.to_string(), prompt::place_markers(messages[i].text, messages[i].media.len(), marker, &format!("message {i}"))?)))
+                .collect::<Result<Vec<_>>>()?;
+            let text = prompt::render_chat(&self.chat_template, &rendered)?;
+            let used: Vec<&Bitmap> = kept.iter().flat_map(|&i| &bitmaps[media_start[i]..media_start[i + 1]]).collect();
+            let prompt = self.tokenize(&text, &used)?;
+            if prompt.n_pos() < n_ctx || req.overflow == Overflow::Fail {
+                return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, (start - system) as u32));
+            }
+            // Drop the oldest turn: at least one message, then up to the next user message.
+            start += 1;
+            while start < messages.len() && messages[start].role != "user" {
+                start += 1;
+            }
+            if start >= messages.len() {
+                return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, 0));
+            }
+        }
+    }
+
+    fn tokenize(&self, text: &str, bitmaps: &[&Bitmap]) -> Result<Prompt> {
+        match self.projector() {
+            Some(p) => prompt::tokenize_media(p, text, true, bitmaps),
+            None => prompt::tokenize_text(self.model(), text, true),
+        }
+    }
+
+    fn cancelled(&self) -> Result<()> {
+        if self.abort_state().is_cancelled() {
+            return fail(Cancelled, "the call was cancelled");
+        }
+        Ok(())
+    }
+
+    /// Evaluates `prompt.parts[from..]`, recording each once it is in the KV cache. On failure
+    /// or cancellation the KV cache is cut back to what the record holds.
+    fn evaluate(&mut self, prompt: &Prompt, from: usize, info: &mut AskInfo) -> Result<()> {
+        let result = self.evaluate_parts(prompt, from, info);
+        if result.is_err() {
+            self.context().forget_from(self.cache.n_pos());
+        }
+        result
+    }
+
+    fn evaluate_parts(&mut self, prompt: &Prompt, from: usize, info: &mut AskInfo) -> Result<()> {
+        let n_batch = self.context().n_batch() as usize;
+        let last = prompt.parts.len() - 1;
+        let mut i = from;
+        let mut tokens = Vec::with_capacity(n_batch);
+        while i < prompt.parts.len() {
+            self.cancelled()?;
+            let part = &prompt.parts[i];
+            if let (Item::Media { n_pos, .. }, Some(chunk)) = (&part.item, part.chunk) {
+                let projector = self.projector().expect("media parts come from a projector");
+                let chunks = prompt.chunks.as_ref().expect("media parts have chunks");
+                let (result, log) = log::capture(|| projector.eval_chunk(self.context(), chunks, chunk, self.cache.n_pos(), n_batch as i32, i == last));
+                let (status, new_n_past) = result?;
+                self.cancelled()?;
+                if status != 0 {
+                    return fail(Eval, format!("encoding media item failed ({status}): {}", log::last_lines(&log)));
+                }
+                info.media_encoded += 1;
+                info.tokens_evaluated += *n_pos as u32;
+                self.cache.push(part.item.clone(), new_n_past);
+                i += 1;
+                continue;
+            }
+            tokens.clear();
+            while let Some(Item::Token(t)) = prompt.parts.get(i).map(|p| &p.item) {
+                if tokens.len() == n_batch {
+                    break;
+                }
+                tokens.push(*t);
+                i += 1;
+            }
+            self.decode_tokens(&tokens, i - 1 == last)?;
+            info.tokens_evaluated += tokens.len() as u32;
+        }
+        Ok(())
+    }
+
+    /// Decodes text tokens at the end of the cache and records them.
+    fn decode_tokens(&mut self, tokens: &[sys::llama_token], logits_last: bool) -> Result<()> {
+        let pos = self.cache.n_pos();
+        match self.ctx.decode(&mut self.batch, tokens, pos, logits_last)? {
+            llama::DECODE_OK => {
+                for (k, &t) in tokens.iter().enumerate() {
+                    self.cache.push(Item::Token(t), pos + k as i32 + 1);
+                }
+                Ok(())
+            }
+            llama::DECODE_ABORTED => fail(Cancelled, "the call was cancelled"),
+            llama::DECODE_NO_SLOT => fail(ContextFull, "llama.cpp found no room in the KV cache for the batch"),
+            code => fail(Eval, format!("llama_decode failed with code {code}")),
+        }
+    }
+
+    fn generate(&mut self, req: &Request, sampler: &mut Sampler, first_logits: Vec<f32>, on_text: &mut dyn FnMut(&str) -> bool, info: &mut AskInfo) -> Result<String> {
+        let n_ctx = self.context().n_ctx() as i32;
+        let n_vocab = self.model().n_vocab();
+        let mut stream = TextStream::new(&req.sampling.stop, on_text);
+        let mut reason = StopReason::MaxTokens;
+        let mut piece = Vec::new();
+        let mut candidates = Vec::new();
+        let mut token = sampler.sample_from(&first_logits, &mut candidates)?;
+        for n in 0..req.sampling.max_tokens {
+            if n > 0 {
+                token = sampler.sample_from(self.context().last_logits(n_vocab)?, &mut candidates)?;
+            }
+            if self.model().is_eog(token) {
+                reason = StopReason::Eog;
+                break;
+            }
+            info.tokens_generated += 1;
+            self.model().token_piece(token, &mut piece)?;
+            if let Flow::Stop(r) = stream.push(&piece) {
+                reason = r;
+                break;
+            }
+            if n + 1 == req.sampling.max_tokens {
+                break;
+            }
+            if self.cache.n_pos() >= n_ctx {
+                reason = StopReason::ContextFull;
+                break;
+            }
+            if let Err(e) = self.cancelled().and_then(|_| self.decode_tokens(&[token], true)) {
+                self.context().forget_from(self.cache.n_pos());
+                info.stop_reason = StopReason::None;
+                return Err(e);
+            }
+        }
+        info.stop_reason = reason;
+        Ok(stream.finish())
+    }
+}
+
+/// Fails unless a prompt of `n_pos` positions leaves room for an answer.
+fn fits(n_pos: i32, n_ctx: i32) -> Result<()> {
+    if n_pos >= n_ctx {
+        return fail(ContextFull, format!("the prompt takes {n_pos} positions but the context holds {n_ctx} (one more is needed to answer)"));
+    }
+    Ok(())
+}

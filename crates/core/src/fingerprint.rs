@@ -1,0 +1,37 @@
+//! What identifies a model file's contents for saved states, at a bounded cost: the SHA-256 of
+//! its GGUF header (metadata and tensor table) and of a sample of every tensor's data (its
+//! first and middle [`SAMPLE`] bytes). Two files with the same architecture and sizes but other
+//! weights differ in the samples; a multi-GB model costs its header plus two small reads a
+//! tensor, not a read of its weights.
+
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use mm_gguf::Gguf;
+
+use crate::error::{Error, ErrorKind::*, Result};
+use crate::hash::{Digest256, Hasher};
+
+/// Bytes hashed at the start and in the middle of each tensor.
+const SAMPLE: u64 = 256;
+
+/// The fingerprint of the GGUF file at `path`, whose header `gguf` was read from it.
+pub fn of_file(path: &Path, gguf: &Gguf) -> Result<Digest256> {
+    let unreadable = |e: std::io::Error| Error::new(FileUnreadable, format!("{}: cannot read it: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut hasher = Hasher::default();
+    let mut buf = vec![0u8; gguf.data_start as usize];
+    file.read_exact_at(&mut buf, 0).map_err(unreadable)?;
+    hasher.update(&buf);
+    let mut tensors: Vec<_> = gguf.tensors.values().map(|t| (t.offset, t.bytes)).collect();
+    tensors.sort_unstable();
+    for (offset, bytes) in tensors {
+        for at in [offset, offset + bytes / 2] {
+            let n = SAMPLE.min(offset + bytes - at);
+            buf.resize(n as usize, 0);
+            file.read_exact_at(&mut buf, gguf.data_start + at).map_err(unreadable)?;
+            hasher.update(&buf);
+        }
+    }
+    Ok(hasher.finish())
+}

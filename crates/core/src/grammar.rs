@@ -1,0 +1,217 @@
+//! A bound on GBNF grammars before llama.cpp sees them. A repetition `{m,n}` with n < m makes
+//! llama.cpp's parser make rules until memory runs out. Nested repetitions (`(("a"{0,20}){0,20}){0,20}`)
+//! make llama.cpp's grammar sampler track exponentially many stacks: that grammar took 9 s for
+//! 3 tokens here. A grammar is refused when, along any path of nesting (through rule
+//! references too), the repetition bounds multiply past [`MAX_PRODUCT`] or more than
+//! [`MAX_DEPTH`] repetitions nest.
+
+use std::collections::HashMap;
+
+/// Largest product of repetition bounds along a nesting path (`*`, `+` and `?` count 2).
+pub const MAX_PRODUCT: u64 = 2000;
+/// Most repetitions nested in one another.
+pub const MAX_DEPTH: u32 = 3;
+/// Largest sum of all repetition bounds: llama.cpp makes a rule for each repetition step
+/// (300 flat `"a"{0,1999}` took 5.2 s and 156 MB a request).
+pub const MAX_REPETITIONS: u64 = 10_000;
+
+/// (product, depth) of the worst nesting path.
+#[derive(Clone, Copy, Default, PartialEq, Debug)]
+struct Nest {
+    product: u64,
+    depth: u32,
+}
+
+impl Nest {
+    const ATOM: Nest = Nest { product: 1, depth: 0 };
+    fn max(self, o: Nest) -> Nest {
+        Nest { product: self.product.max(o.product), depth: self.depth.max(o.depth) }
+    }
+}
+
+/// Checks the grammar's repetitions; the error says which limit it passes.
+pub fn check(grammar: &str) -> Result<(), String> {
+    let total = repetition_sum(grammar);
+    if total > MAX_REPETITIONS {
+        return Err(format!("the grammar's repetition bounds add up to {total} (limit {MAX_REPETITIONS}); llama.cpp would make a rule for each"));
+    }
+    let rules = split_rules(grammar);
+    let mut memo: HashMap<&str, Nest> = HashMap::new();
+    let mut worst = Nest::ATOM;
+    for name in rules.keys() {
+        worst = worst.max(rule_nest(name, &rules, &mut memo, &mut Vec::new()));
+    }
+    if worst.product == u64::MAX && worst.depth == u32::MAX {
+        return Err("a repetition {m,n} has n < m".into());
+    }
+    if worst.product > MAX_PRODUCT || worst.depth > MAX_DEPTH {
+        return Err(format!(
+            "the grammar nests repetitions {} deep with bounds multiplying to {} (limits: {MAX_DEPTH} deep, {MAX_PRODUCT}); llama.cpp's sampler would take exponential time",
+            worst.depth, worst.product
+        ));
+    }
+    Ok(())
+}
+
+/// The sum of the upper bounds of all `{m,n}` repetitions, outside strings and classes.
+fn repetition_sum(grammar: &str) -> u64 {
+    let chars: Vec<char> = grammar.chars().collect();
+    let (mut i, mut total) = (0, 0u64);
+    while i < chars.len() {
+        match chars[i] {
+            '"' | '[' => {
+                let close = if chars[i] == '"' { '"' } else { ']' };
+                i += 1;
+                while i < chars.len() && chars[i] != close {
+                    i += if chars[i] == '\\' { 2 } else { 1 };
+                }
+            }
+            '#' => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '{' => {
+                let start = i + 1;
+                while i < chars.len() && chars[i] != '}' {
+                    i += 1;
+                }
+                let inner: String = chars[start..i.min(chars.len())].iter().collect();
+                let bounds: Vec<u64> = inner.split(',').filter_map(|b| b.trim().parse().ok()).collect();
+                total = total.saturating_add(bounds.iter().max().copied().unwrap_or(0));
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    total
+}
+
+/// Rule name -> body. A rule starts where a line begins with `name ::=`.
+fn split_rules(grammar: &str) -> HashMap<&str, String> {
+    let mut rules: HashMap<&str, String> = HashMap::new();
+    let mut current: Option<&str> = None;
+    for line in grammar.lines() {
+        if let Some((name, body)) = line.split_once("::=").filter(|(n, _)| is_name(n.trim())) {
+            current = Some(name.trim());
+            rules.insert(name.trim(), body.to_string());
+        } else if let Some(name) = current {
+            let body = rules.get_mut(name).expect("inserted above");
+            body.push('\n');
+            body.push_str(line);
+        }
+    }
+    rules
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn rule_nest<'a>(name: &'a str, rules: &'a HashMap<&'a str, String>, memo: &mut HashMap<&'a str, Nest>, visiting: &mut Vec<&'a str>) -> Nest {
+    if let Some(n) = memo.get(name) {
+        return *n;
+    }
+    let Some(body) = rules.get(name) else { return Nest::ATOM };
+    if visiting.contains(&name) {
+        return Nest::ATOM; // recursion: llama.cpp does not expand it
+    }
+    visiting.push(name);
+    let chars: Vec<char> = body.chars().collect();
+    let mut pos = 0;
+    let n = group_nest(&chars, &mut pos, rules, memo, visiting);
+    visiting.pop();
+    memo.insert(name, n);
+    n
+}
+
+/// The worst nesting in `chars[*pos..]` up to the `)` that closes the group (or the end).
+fn group_nest<'a>(chars: &[char], pos: &mut usize, rules: &'a HashMap<&'a str, String>, memo: &mut HashMap<&'a str, Nest>, visiting: &mut Vec<&'a str>) -> Nest {
+    let mut worst = Nest::ATOM;
+    while *pos < chars.len() {
+        let c = chars[*pos];
+        *pos += 1;
+        let atom = match c {
+            ')' => return worst,
+            '(' => group_nest(chars, pos, rules, memo, visiting),
+            '"' | '[' => {
+                let close = if c == '"' { '"' } else { ']' };
+                while *pos < chars.len() && chars[*pos] != close {
+                    *pos += if chars[*pos] == '\\' { 2 } else { 1 };
+                }
+                *pos += 1;
+                Nest::ATOM
+            }
+            '#' => {
+                while *pos < chars.len() && chars[*pos] != '\n' {
+                    *pos += 1;
+                }
+                continue;
+            }
+            c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => {
+                let start = *pos - 1;
+                while *pos < chars.len() && (chars[*pos].is_ascii_alphanumeric() || chars[*pos] == '-' || chars[*pos] == '_') {
+                    *pos += 1;
+                }
+                let name: String = chars[start..*pos].iter().collect();
+                match rules.get_key_value(name.as_str()) {
+                    Some((key, _)) => rule_nest(key, rules, memo, visiting),
+                    None => Nest::ATOM,
+                }
+            }
+            _ => continue,
+        };
+        worst = worst.max(quantified(atom, chars, pos));
+    }
+    worst
+}
+
+/// Applies a quantifier that follows an atom, if any.
+fn quantified(atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
+    let factor = match chars.get(*pos) {
+        Some('*' | '+' | '?') => {
+            *pos += 1;
+            2
+        }
+        Some('{') => {
+            let start = *pos + 1;
+            while *pos < chars.len() && chars[*pos] != '}' {
+                *pos += 1;
+            }
+            let inner: String = chars[start..(*pos).min(chars.len())].iter().collect();
+            *pos += 1;
+            let bounds: Vec<u64> = inner.split(',').filter_map(|b| b.trim().parse().ok()).collect();
+            let open = inner.trim_end().ends_with(',');
+            if let [min, max] = bounds[..] {
+                if max < min {
+                    // llama.cpp's parser computes max - min unsigned and never stops making rules.
+                    return Nest { product: u64::MAX, depth: u32::MAX };
+                }
+            }
+            bounds.iter().max().copied().unwrap_or(1).max(1) + open as u64
+        }
+        _ => return atom,
+    };
+    Nest { product: atom.product.saturating_mul(factor), depth: atom.depth.saturating_add(1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    #[test]
+    fn nested_repetitions_are_bounded() {
+        assert!(check(r#"root ::= (("a"{0,20}){0,20}){0,20}"#).is_err());
+        assert!(check(r#"root ::= ((("a"{0,6}){0,6}){0,6}){0,6}"#).is_err());
+        assert!(check("root ::= inner{0,50}\ninner ::= (\"b\"{0,50})").is_err(), "through a rule reference");
+        assert!(check(r#"root ::= (("a"{0,10}){0,10}){0,10}"#).is_ok());
+        assert!(check(r#"root ::= [0-9]{1,1000}"#).is_ok());
+        assert!(check(r#"root ::= "a"{5,2}"#).is_err(), "max below min never ends in llama.cpp");
+        let flat = format!("root ::= {}", vec![r#""a"{0,1999}"#; 300].join(" "));
+        assert!(check(&flat).is_err(), "the sum of flat repetitions is bounded too");
+        assert!(check("root ::= (\"yes\" | \"no\") \".\"\n# a comment {0,99}{0,99}").is_ok());
+        assert!(check("root ::= [a-z ] root").is_ok(), "recursion is not expansion");
+        let json = "root ::= object\nobject ::= \"{\" ws ( string \":\" ws value (\",\" ws string \":\" ws value)* )? \"}\"\nvalue ::= object | string | [0-9]+\nstring ::= \"\\\"\" [a-z]* \"\\\"\"\nws ::= [ \\t\\n]*";
+        assert!(check(json).is_ok(), "{:?}", check(json));
+    }
+}

@@ -1,0 +1,50 @@
+//! mm-session-core: the safe Rust core of mm-session. A [`Session`] owns a llama.cpp text model,
+//! its context and (optionally) its multimodal projector, and frees them together; it keeps a
+//! record of its KV cache so that a conversation's follow-ups evaluate only what is new.
+//!
+//! Nothing here knows C: errors are [`Error`]s with an [`ErrorKind`], and the C layer
+//! (`mm-session`, crates/capi) maps them to status codes.
+//!
+//! Where things live: creating and freeing a session, `session.rs`; asking, `ask.rs`;
+//! sampling options, `sampling.rs`; media formats and decoding, `media.rs`; prompts and chat
+//! templates, `prompt.rs`; saved states, `state.rs`; llama.cpp objects and the C++ exception
+//! barriers, `llama.rs` and `guard.rs`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod abort;
+mod ask;
+mod backend;
+mod cache;
+mod error;
+mod files;
+mod fingerprint;
+mod grammar;
+mod guard;
+mod hash;
+mod llama;
+pub mod log;
+mod media;
+mod memory;
+mod prompt;
+mod sampling;
+mod session;
+mod state;
+mod text;
+
+pub use abort::AbortState;
+pub use ask::{AskInfo, Overflow, Request};
+pub use error::{Error, ErrorKind, Result};
+pub use grammar::{MAX_DEPTH as GRAMMAR_MAX_DEPTH, MAX_PRODUCT as GRAMMAR_MAX_PRODUCT, MAX_REPETITIONS as GRAMMAR_MAX_REPETITIONS};
+pub use log::{LogLevel, LogSink};
+pub use media::{Format, Media, MAX_IMAGE_PIXELS};
+pub use memory::MemoryStats;
+pub use prompt::{Input, Message};
+pub use sampling::Sampling;
+pub use session::{default_threads, live_sessions, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
+pub use text::StopReason;
+
+/// Initialises llama.cpp's backends and the log routing (done by the first session too).
+pub fn init() {
+    backend::init();
+}

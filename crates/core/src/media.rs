@@ -1,0 +1,259 @@
+//! Media items of a request, and their decoding into mtmd bitmaps, each named by a hash of its
+//! content so that the KV cache record recognises it in a later request.
+
+use std::ffi::CString;
+use std::path::Path;
+
+use llama_cpp_sys_2 as sys;
+
+use crate::error::{fail, Error, ErrorKind::*, Result};
+use crate::files::check_regular_file;
+use crate::hash;
+use crate::llama::{Bitmap, Projector};
+
+/// One image or audio clip, borrowed from the caller.
+pub enum Media<'a> {
+    /// An image or audio file (see [`Format`]).
+    File(&'a Path),
+    /// The bytes of such a file.
+    Encoded(&'a [u8]),
+    /// Raw pixels, 3 bytes (R, G, B) each, row after row.
+    Rgb { width: u32, height: u32, pixels: &'a [u8] },
+    /// Mono audio samples at the projector's sample rate, native-endian f32 (bytes, so that
+    /// any alignment is accepted).
+    Pcm(&'a [u8]),
+}
+
+/// The encoded formats accepted, known by their first bytes. Anything else is refused before a
+/// decoder sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Jpeg,
+    Gif,
+    Bmp,
+    Psd,
+    Hdr,
+    Pnm,
+    Wav,
+    Flac,
+    Mp3,
+}
+
+impl Format {
+    /// Every format, for messages.
+    const ALL: [Format; 10] = [Format::Png, Format::Jpeg, Format::Gif, Format::Bmp, Format::Psd, Format::Hdr, Format::Pnm, Format::Wav, Format::Flac, Format::Mp3];
+
+    /// The format of a file that starts with `head`.
+    pub fn sniff(head: &[u8]) -> Option<Format> {
+        let starts = |magic: &[u8]| head.starts_with(magic);
+        Some(if starts(b"\x89PNG\r\n\x1a\n") {
+            Format::Png
+        } else if starts(&[0xFF, 0xD8, 0xFF]) {
+            Format::Jpeg
+        } else if starts(b"GIF87a") || starts(b"GIF89a") {
+            Format::Gif
+        } else if starts(b"BM") {
+            Format::Bmp
+        } else if starts(b"8BPS") {
+            Format::Psd
+        } else if starts(b"#?RADIANCE") || starts(b"#?RGBE") {
+            Format::Hdr
+        } else if head.len() >= 2 && head[0] == b'P' && (b'1'..=b'7').contains(&head[1]) {
+            Format::Pnm
+        } else if head.len() >= 12 && starts(b"RIFF") && &head[8..12] == b"WAVE" {
+            Format::Wav
+        } else if starts(b"fLaC") {
+            Format::Flac
+        } else if starts(b"ID3") || (head.len() >= 2 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0) {
+            Format::Mp3
+        } else {
+            return None;
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Png => "PNG",
+            Format::Jpeg => "JPEG",
+            Format::Gif => "GIF",
+            Format::Bmp => "BMP",
+            Format::Psd => "PSD",
+            Format::Hdr => "HDR",
+            Format::Pnm => "PNM",
+            Format::Wav => "WAV",
+            Format::Flac => "FLAC",
+            Format::Mp3 => "MP3",
+        }
+    }
+
+    pub fn is_audio(self) -> bool {
+        matches!(self, Format::Wav | Format::Flac | Format::Mp3)
+    }
+
+    /// "PNG, JPEG, ... or MP3".
+    fn list() -> String {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+        format!("{} or {}", names[..names.len() - 1].join(", "), names[names.len() - 1])
+    }
+}
+
+/// The largest image accepted, in pixels (64 megapixels): larger ones are refused before they
+/// are decoded, since a few header bytes could otherwise ask for terabytes.
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
+
+/// The largest media file read.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Decodes item `index` and checks that the projector can take its kind.
+pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitmap> {
+    let what = format!("media item {index}");
+    let bitmap = match media {
+        Media::File(path) => {
+            check_regular_file(path, &what)?;
+            let what = format!("{what} {}", path.display());
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if size > MAX_FILE_BYTES {
+                return fail(MediaDecode, format!("{what}: {size} bytes is more than the {MAX_FILE_BYTES}-byte limit"));
+            }
+            let bytes = std::fs::read(path).or_else(|e| fail(MediaDecode, format!("{what}: cannot read it: {e}")))?;
+            decode_encoded(projector, &what, &bytes)?
+        }
+        Media::Encoded(bytes) => decode_encoded(projector, &what, bytes)?,
+        Media::Rgb { width, height, pixels } => {
+            let needed = (*width as u64) * (*height as u64) * 3;
+            if *width == 0 || *height == 0 {
+                return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} pixels is empty"));
+            }
+            if needed / 3 > MAX_IMAGE_PIXELS {
+                return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} is larger than the limit of {MAX_IMAGE_PIXELS} pixels"));
+            }
+            if (pixels.len() as u64) < needed {
+                return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} needs {needed} bytes, got {}", pixels.len()));
+            }
+            let pixels = &pixels[..needed as usize];
+            image_bitmap(&what, *width, *height, pixels, "rgb", pixels)?
+        }
+        Media::Pcm(bytes) => {
+            if bytes.is_empty() || bytes.len() % 4 != 0 {
+                return fail(InvalidArgument, format!("{what}: PCM data of {} bytes is not a whole number of f32 samples", bytes.len()));
+            }
+            require_audio(projector, &what)?;
+            let samples: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_ne_bytes(b.try_into().expect("chunks of 4"))).collect();
+            if let Some(bad) = samples.iter().position(|x| !x.is_finite()) {
+                return fail(InvalidArgument, format!("{what}: sample {bad} is not a finite number"));
+            }
+            Bitmap::audio(&samples, &content_id(&format!("pcm-{}", samples.len()), bytes))
+                .ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take {} samples", samples.len())))?
+        }
+    };
+    let is_audio = bitmap.is_audio();
+    // mtmd asserts that a clip has more than one sample (mtmd.cpp:1600).
+    // SAFETY: the bitmap is alive.
+    if is_audio && unsafe { sys::mtmd_bitmap_get_n_bytes(bitmap.as_ptr()) } <= std::mem::size_of::<f32>() {
+        return fail(MediaDecode, format!("{what}: the audio clip has fewer than 2 samples"));
+    }
+    if !is_audio && !projector.supports_vision() {
+        return fail(Unsupported, format!("{what} is an image, but the projector has no vision encoder"));
+    }
+    Ok(bitmap)
+}
+
+fn require_audio(projector: &Projector, what: &str) -> Result<()> {
+    if !projector.supports_audio() {
+        return fail(Unsupported, format!("{what} is audio, but the projector has no audio encoder"));
+    }
+    Ok(())
+}
+
+extern "C" {
+    // stb_image, compiled into libmtmd.
+    fn stbi_info_from_memory(buffer: *const u8, len: i32, x: *mut i32, y: *mut i32, channels: *mut i32) -> i32;
+    fn stbi_load_from_memory(buffer: *const u8, len: i32, x: *mut i32, y: *mut i32, channels: *mut i32, desired_channels: i32) -> *mut u8;
+    fn stbi_image_free(data: *mut std::os::raw::c_void);
+    fn stbi_failure_reason() -> *const std::os::raw::c_char;
+}
+
+fn stbi_reason() -> String {
+    // SAFETY: stb_image's reason is a static NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(stbi_failure_reason()) }.to_string_lossy().into_owned()
+}
+
+/// Checks, for images, the size stb_image will decode (read from the header by
+/// `stbi_info_from_memory`, without decoding) before the decoder sees the bytes.
+fn check_image_size(bytes: &[u8], format: Format, what: &str) -> Result<()> {
+    let name = format.name();
+    let len = i32::try_from(bytes.len()).or_else(|_| fail(MediaDecode, format!("{what}: {} bytes is too large for the image decoder", bytes.len())))?;
+    let (mut w, mut h, mut channels) = (0, 0, 0);
+    // SAFETY: `bytes` is `len` readable bytes; the outputs are writable.
+    if unsafe { stbi_info_from_memory(bytes.as_ptr(), len, &mut w, &mut h, &mut channels) } == 0 {
+        return fail(MediaDecode, format!("{what}: {name} image header could not be read: {}", stbi_reason()));
+    }
+    let (w, h) = (w.max(0) as u64, h.max(0) as u64);
+    if w == 0 || h == 0 {
+        return fail(MediaDecode, format!("{what}: {name} image of {w}x{h} pixels is empty"));
+    }
+    if w * h > MAX_IMAGE_PIXELS {
+        return fail(MediaDecode, format!("{what}: {name} image of {w}x{h} pixels is larger than the limit of {MAX_IMAGE_PIXELS} pixels"));
+    }
+    Ok(())
+}
+
+/// Decodes the bytes of an image or audio file. Images are decoded here with stb_image
+/// rather than by mtmd's helper, which hands whatever stb_image cannot read to an `ffmpeg`
+/// child process; audio goes to the helper, whose audio path never does.
+fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8]) -> Result<Bitmap> {
+    if bytes.is_empty() {
+        return fail(MediaDecode, format!("{what}: the buffer is empty"));
+    }
+    let Some(format) = Format::sniff(bytes) else {
+        return fail(MediaDecode, format!("{what}: not a known media format (expected {})", Format::list()));
+    };
+    if format.is_audio() {
+        require_audio(projector, what)?;
+        // SAFETY: the projector is alive and `bytes` readable for the call.
+        let (w, log) = crate::log::capture(|| unsafe { sys::mtmd_helper_bitmap_init_from_buf(projector.as_ptr(), bytes.as_ptr(), bytes.len(), false, sys::mtmd_helper_init_opt_default()) });
+        if !w.video_ctx.is_null() {
+            // SAFETY: the helper made it; only videos have one, and it is freed once here.
+            unsafe { sys::mtmd_helper_video_free(w.video_ctx) };
+        }
+        let Some(bitmap) = std::ptr::NonNull::new(w.bitmap) else {
+            return fail(MediaDecode, format!("{what}: {} audio could not be decoded: {}", format.name(), crate::log::last_lines(&log)));
+        };
+        // SAFETY: the helper's bitmap holds mono f32 samples; they are copied into a bitmap of
+        // our own (named by content) and the helper's is freed.
+        let samples = unsafe {
+            let n = sys::mtmd_bitmap_get_n_bytes(bitmap.as_ptr()) / std::mem::size_of::<f32>();
+            let data = sys::mtmd_bitmap_get_data(bitmap.as_ptr()) as *const f32;
+            let samples = if n == 0 { Vec::new() } else { std::slice::from_raw_parts(data, n).to_vec() };
+            sys::mtmd_bitmap_free(bitmap.as_ptr());
+            samples
+        };
+        return Bitmap::audio(&samples, &content_id("audio", bytes)).ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take {} samples", samples.len())));
+    }
+    check_image_size(bytes, format, what)?;
+    let len = bytes.len() as i32;
+    let (mut w, mut h, mut channels) = (0, 0, 0);
+    // SAFETY: `bytes` is `len` readable bytes (checked above); the outputs are writable.
+    let data = unsafe { stbi_load_from_memory(bytes.as_ptr(), len, &mut w, &mut h, &mut channels, 3) };
+    if data.is_null() {
+        return fail(MediaDecode, format!("{what}: {} image could not be decoded: {}", format.name(), stbi_reason()));
+    }
+    // SAFETY: stb_image returned w * h pixels of 3 bytes.
+    let pixels = unsafe { std::slice::from_raw_parts(data, w as usize * h as usize * 3) };
+    let bitmap = image_bitmap(what, w as u32, h as u32, pixels, "img", bytes);
+    // SAFETY: `data` came from stbi_load_from_memory and is freed once, after its last use.
+    unsafe { stbi_image_free(data.cast()) };
+    bitmap
+}
+
+/// An mtmd bitmap of RGB pixels, named by the hash of `source` (the bytes it came from).
+fn image_bitmap(what: &str, width: u32, height: u32, pixels: &[u8], kind: &str, source: &[u8]) -> Result<Bitmap> {
+    Bitmap::image(width, height, pixels, &content_id(&format!("{kind}-{width}x{height}"), source))
+        .ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take a {width}x{height} image")))
+}
+
+/// A media item's name in the cache record: its kind and the SHA-256 of its bytes.
+fn content_id(kind: &str, bytes: &[u8]) -> CString {
+    CString::new(format!("{kind}-{}", hash::hex(&hash::sha256(bytes)))).expect("no NUL in a kind and a hex digest")
+}

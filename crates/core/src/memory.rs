@@ -1,0 +1,70 @@
+//! How much memory a session holds, by use and by place, from llama.cpp's and clip.cpp's own
+//! accounting.
+
+use llama_cpp_sys_2 as sys;
+
+use crate::error::{fail, ErrorKind::*, Result};
+use crate::session::Session;
+
+/// Bytes a session holds. "gpu" is any non-host device (CUDA, Vulkan, Metal); a CPU build
+/// reports 0 there. All figures are exact: the sizes of the buffers llama.cpp and clip.cpp
+/// allocated (with mmap, host model weights are file pages the kernel may share or evict).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Text model weights.
+    pub model_host: u64,
+    pub model_gpu: u64,
+    /// KV cache.
+    pub kv_host: u64,
+    pub kv_gpu: u64,
+    /// Compute buffers of the text model.
+    pub compute_host: u64,
+    pub compute_gpu: u64,
+    /// Projector weights plus its compute buffers.
+    pub projector_host: u64,
+    pub projector_gpu: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct ShimBytes {
+    model_host: u64,
+    model_device: u64,
+    kv_host: u64,
+    kv_device: u64,
+    compute_host: u64,
+    compute_device: u64,
+}
+
+extern "C" {
+    fn mm_shim_context_memory(ctx: *const sys::llama_context, out: *mut ShimBytes) -> i32;
+    fn mm_shim_projector_memory(ctx: *const sys::mtmd_context, host: *mut u64, device: *mut u64) -> i32;
+}
+
+impl Session {
+    /// The bytes the session holds, by use and place.
+    pub fn memory(&self) -> Result<MemoryStats> {
+        let mut b = ShimBytes::default();
+        // SAFETY: the context is alive and `b` writable; the shim catches every exception.
+        if unsafe { mm_shim_context_memory(self.context().as_ptr(), &mut b) } != 0 {
+            return fail(Internal, "llama.cpp's memory breakdown failed");
+        }
+        let mut s = MemoryStats {
+            model_host: b.model_host,
+            model_gpu: b.model_device,
+            kv_host: b.kv_host,
+            kv_gpu: b.kv_device,
+            compute_host: b.compute_host,
+            compute_gpu: b.compute_device,
+            ..Default::default()
+        };
+        if let Some(projector) = self.projector() {
+            // SAFETY: the projector is alive and the outputs writable; the shim catches every
+            // exception.
+            if unsafe { mm_shim_projector_memory(projector.as_ptr(), &mut s.projector_host, &mut s.projector_gpu) } != 0 {
+                return fail(Internal, "clip.cpp's memory accounting failed");
+            }
+        }
+        Ok(s)
+    }
+}

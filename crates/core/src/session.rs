@@ -1,0 +1,365 @@
+//! The safe core: a session owns a text model, its context and (optionally) its projector, and
+//! frees them together, projector first. It keeps a record of what its KV cache holds, so that a
+//! follow-up request evaluates only what is new (see `ask.rs`).
+
+use std::ffi::{c_void, CString};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use llama_cpp_sys_2 as sys;
+
+use crate::abort::{self, AbortState};
+use crate::ask::AskInfo;
+use crate::cache::CacheRecord;
+use crate::error::{fail, Error, ErrorKind::*, Result};
+use crate::files::check_regular_file;
+use crate::fingerprint;
+use crate::hash;
+use crate::llama::{Context, Model, Projector, TokenBatch};
+use crate::log;
+use crate::prompt;
+
+/// Sessions that exist now (created and not yet dropped).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many sessions exist in this process.
+pub fn live_sessions() -> usize {
+    LIVE.load(Ordering::SeqCst)
+}
+
+/// The smallest context accepted, in positions.
+pub const MIN_CONTEXT: u32 = 16;
+
+/// The share of load progress given to the text model when a projector follows it.
+const MODEL_PROGRESS_SHARE: f32 = 0.8;
+
+/// What a session is made from. `Default` gives the documented defaults.
+pub struct SessionConfig<'a> {
+    pub model_path: PathBuf,
+    pub mmproj_path: Option<PathBuf>,
+    /// Context window in tokens.
+    pub n_ctx: u32,
+    /// Largest number of tokens evaluated in one step.
+    pub n_batch: u32,
+    /// CPU threads; 0 chooses [`default_threads`].
+    pub n_threads: i32,
+    /// Layers of the text model on the GPU; negative: all.
+    pub n_gpu_layers: i32,
+    pub mmproj_use_gpu: bool,
+    pub use_mmap: bool,
+    /// Sampling seed of requests that do not set one; `u32::MAX`: random.
+    pub seed: u32,
+    /// The text that stands for a media item in prompts; `None`: mtmd's default marker.
+    pub media_marker: Option<String>,
+    /// Chat template (Jinja text llama.cpp recognises, or a built-in name such as "chatml");
+    /// `None`: the model's own, or ChatML when it has none.
+    pub chat_template: Option<String>,
+    /// Load progress in [0, 1]; returning false cancels the load.
+    pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
+}
+
+impl Default for SessionConfig<'_> {
+    fn default() -> Self {
+        SessionConfig {
+            model_path: PathBuf::new(),
+            mmproj_path: None,
+            n_ctx: 4096,
+            n_batch: 512,
+            n_threads: 0,
+            n_gpu_layers: -1,
+            mmproj_use_gpu: true,
+            use_mmap: true,
+            seed: u32::MAX,
+            media_marker: None,
+            chat_template: None,
+            progress: None,
+        }
+    }
+}
+
+/// The thread count used when a session asks for 0: half the hardware threads (about the
+/// physical cores on SMT machines), between 1 and 8. llama.cpp's threads spin while they wait,
+/// so more threads than free cores is far slower, not faster.
+pub fn default_threads() -> i32 {
+    std::thread::available_parallelism().map(|n| (n.get() / 2).clamp(1, 8) as i32).unwrap_or(1)
+}
+
+/// What a session is and holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Context window in positions.
+    pub n_ctx: u32,
+    /// Positions the conversation holds now.
+    pub n_past: u32,
+    pub supports_vision: bool,
+    pub supports_audio: bool,
+    /// Sample rate (Hz) the audio encoder expects; 0 without one.
+    pub audio_sample_rate: u32,
+}
+
+/// A loaded multimodal model. Fields drop in declaration order: projector, context, model,
+/// then the abort state their callbacks point to.
+pub struct Session {
+    projector: Option<Projector>,
+    pub(crate) ctx: Context,
+    model: Model,
+    abort: Arc<AbortState>,
+    marker: String,
+    pub(crate) chat_template: String,
+    pub(crate) seed: u32,
+    /// Identifies the model and projector files' contents, for saved states.
+    fingerprint: String,
+    pub(crate) cache: CacheRecord,
+    pub(crate) batch: TokenBatch,
+    pub(crate) last: AskInfo,
+}
+
+// SAFETY: llama.cpp's model, context and mtmd context may be used from any thread as long as
+// one thread at a time uses them, which `&mut self` (and the C layer's per-session lock) ensure.
+unsafe impl Send for Session {}
+
+/// Passes llama.cpp's and mtmd's load progress to the user's callback, mapped to one range.
+struct Progress<'a, 'b> {
+    callback: Option<&'a mut (dyn FnMut(f32) -> bool + 'b)>,
+    base: f32,
+    span: f32,
+    cancelled: bool,
+}
+
+impl Progress<'_, '_> {
+    fn as_user_data(&mut self) -> *mut c_void {
+        self as *mut Progress as *mut c_void
+    }
+}
+
+/// llama.cpp's and mtmd's progress callback.
+///
+/// # Safety
+/// `user_data` must come from [`Progress::as_user_data`] of a progress that outlives the load.
+unsafe extern "C" fn progress_trampoline(progress: f32, user_data: *mut c_void) -> bool {
+    // SAFETY: the caller's contract; the load runs on this thread, so nothing else uses it.
+    let state = unsafe { &mut *(user_data as *mut Progress) };
+    let Some(cb) = state.callback.as_mut() else { return true };
+    let overall = state.base + state.span * progress.clamp(0.0, 1.0);
+    let go_on = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(overall))).unwrap_or(false);
+    state.cancelled |= !go_on;
+    go_on
+}
+
+fn c_path(path: &Path) -> Result<CString> {
+    CString::new(path.to_string_lossy().as_bytes()).or_else(|_| fail(InvalidArgument, format!("{}: path contains a NUL byte", path.display())))
+}
+
+/// What the file checks learnt: the projector's output sizes and the files' fingerprint.
+struct Checked {
+    projector: Option<mm_gguf::checks::Projector>,
+    fingerprint: String,
+}
+
+/// Checks the model and projector files (before llama.cpp and clip.cpp see them) and
+/// fingerprints their contents.
+fn check_files(model_path: &Path, mmproj_path: Option<&Path>) -> Result<Checked> {
+    check_regular_file(model_path, "text model")?;
+    let model = mm_gguf::check_text_model(model_path)?;
+    let mut fingerprint = format!("model {}", hash::hex(&fingerprint::of_file(model_path, &model.gguf)?));
+    let projector = match mmproj_path {
+        None => None,
+        Some(path) => {
+            check_regular_file(path, "projector")?;
+            let p = mm_gguf::check_projector(path)?;
+            fingerprint.push_str(&format!("; projector {}", hash::hex(&fingerprint::of_file(path, &p.gguf)?)));
+            Some(p)
+        }
+    };
+    Ok(Checked { projector, fingerprint })
+}
+
+impl Session {
+    /// Loads the model, creates its context and loads the projector. On failure everything
+    /// made so far is freed before the error returns.
+    pub fn create(mut config: SessionConfig) -> Result<Session> {
+        crate::backend::init();
+        if config.n_ctx < MIN_CONTEXT || config.n_batch < 1 {
+            return fail(InvalidArgument, format!("n_ctx {} (min {MIN_CONTEXT}) or n_batch {} (min 1) too small", config.n_ctx, config.n_batch));
+        }
+        if config.n_threads < 0 {
+            return fail(InvalidArgument, format!("n_threads is {}; use 0 for the default", config.n_threads));
+        }
+        if config.media_marker.as_deref() == Some("") {
+            return fail(InvalidArgument, "media_marker is empty");
+        }
+        // The checks run on a short-lived thread so that their allocations come from another
+        // malloc arena: made on this thread, between loads, they fragmented the heap that
+        // llama.cpp's buffers are then carved from (resident memory grew by up to 5 MB over 500
+        // create/destroy cycles, though nothing leaked).
+        let checked = std::thread::scope(|scope| scope.spawn(|| check_files(&config.model_path, config.mmproj_path.as_deref())).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))?;
+        let threads = if config.n_threads == 0 { default_threads() } else { config.n_threads };
+        let model_span = if config.mmproj_path.is_some() { MODEL_PROGRESS_SHARE } else { 1.0 };
+        let mut progress = Progress { callback: config.progress.take(), base: 0.0, span: model_span, cancelled: false };
+        let abort = Arc::new(AbortState::default());
+
+        let model = Self::load_model(&config, &mut progress)?;
+        let ctx = Self::new_context(&config, &model, threads, &abort)?;
+        let (projector, marker) = match (&config.mmproj_path, &checked.projector) {
+            (Some(path), Some(checks)) => {
+                mm_gguf::check_projector_output(checks, path, model.n_embd() as u64)?;
+                progress.base = model_span;
+                progress.span = 1.0 - model_span;
+                let p = Self::load_projector(path, &config, &model, threads, &abort, &mut progress)?;
+                let marker = p.marker();
+                (Some(p), marker)
+            }
+            _ => (None, config.media_marker.clone().unwrap_or_else(default_marker)),
+        };
+        let chat_template = config.chat_template.clone().or_else(|| model.chat_template()).unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into());
+        LIVE.fetch_add(1, Ordering::SeqCst);
+        Ok(Session {
+            batch: TokenBatch::new(ctx.n_batch() as usize),
+            projector,
+            ctx,
+            model,
+            abort,
+            marker,
+            chat_template,
+            seed: config.seed,
+            fingerprint: checked.fingerprint,
+            cache: CacheRecord::default(),
+            last: AskInfo::default(),
+        })
+    }
+
+    fn load_model(config: &SessionConfig, progress: &mut Progress) -> Result<Model> {
+        let path = c_path(&config.model_path)?;
+        // SAFETY: returns a plain struct of defaults.
+        let mut mp = unsafe { sys::llama_model_default_params() };
+        mp.n_gpu_layers = if config.n_gpu_layers < 0 { i32::MAX } else { config.n_gpu_layers };
+        mp.load_mode = if config.use_mmap { sys::LLAMA_LOAD_MODE_MMAP } else { sys::LLAMA_LOAD_MODE_NONE };
+        mp.progress_callback = Some(progress_trampoline);
+        mp.progress_callback_user_data = progress.as_user_data();
+        // SAFETY: the path is NUL-terminated and `progress` outlives the load.
+        let (ptr, log) = log::capture(|| unsafe { sys::llama_model_load_from_file(path.as_ptr(), mp) });
+        match Model::from_raw(ptr) {
+            Some(m) => Ok(m),
+            None if progress.cancelled => fail(Cancelled, format!("text model {}: loading cancelled by the progress callback; nothing was kept", config.model_path.display())),
+            None => fail(ModelLoad, format!("text model {}: llama.cpp could not load it: {}", config.model_path.display(), log::last_lines(&log))),
+        }
+    }
+
+    fn new_context(config: &SessionConfig, model: &Model, threads: i32, abort: &Arc<AbortState>) -> Result<Context> {
+        // SAFETY: returns a plain struct of defaults.
+        let mut cp = unsafe { sys::llama_context_default_params() };
+        cp.n_ctx = config.n_ctx;
+        cp.n_batch = config.n_batch;
+        cp.n_ubatch = config.n_batch;
+        cp.n_threads = threads;
+        cp.n_threads_batch = threads;
+        cp.no_perf = true;
+        cp.abort_callback = Some(abort::llama_abort);
+        cp.abort_callback_data = abort.as_user_data();
+        // SAFETY: the model is alive; the abort state outlives the context (Session's field
+        // order drops the context first).
+        let (ptr, log) = log::capture(|| unsafe { sys::llama_init_from_model(model.as_ptr(), cp) });
+        Context::from_raw(ptr)
+            .ok_or_else(|| Error::new(ContextCreate, format!("text model {}: could not create a context of {} tokens: {}", config.model_path.display(), config.n_ctx, log::last_lines(&log))))
+    }
+
+    fn load_projector(path: &Path, config: &SessionConfig, model: &Model, threads: i32, abort: &Arc<AbortState>, progress: &mut Progress) -> Result<Projector> {
+        let path_c = c_path(path)?;
+        let marker_c = config.media_marker.as_deref().map(CString::new).transpose().or_else(|_| fail(InvalidArgument, "media_marker contains a NUL byte"))?;
+        // SAFETY: returns a plain struct of defaults.
+        let mut mp = unsafe { sys::mtmd_context_params_default() };
+        mp.use_gpu = config.mmproj_use_gpu;
+        mp.n_threads = threads;
+        mp.print_timings = false;
+        if let Some(m) = &marker_c {
+            mp.media_marker = m.as_ptr();
+        }
+        mp.cb_eval = Some(abort::encoder_eval);
+        mp.cb_eval_user_data = abort.as_user_data();
+        mp.progress_callback = Some(progress_trampoline);
+        mp.progress_callback_user_data = progress.as_user_data();
+        // SAFETY: the path and marker are NUL-terminated and outlive the call; the model is
+        // alive; the abort state outlives the projector and `progress` the load.
+        let (ptr, log) = log::capture(|| unsafe { sys::mtmd_init_from_file(path_c.as_ptr(), model.as_ptr(), mp) });
+        match Projector::from_raw(ptr) {
+            Some(p) => Ok(p),
+            None if progress.cancelled => fail(Cancelled, format!("projector {}: loading cancelled by the progress callback; nothing was kept", path.display())),
+            None if log.contains("mismatch between text model") => fail(
+                ProjectorMismatch,
+                format!("projector {}: its output size differs from the embedding size of text model {} ({}): {}", path.display(), config.model_path.display(), model.n_embd(), log::last_lines(&log)),
+            ),
+            None => fail(ProjectorLoad, format!("projector {}: could not be loaded: {}", path.display(), log::last_lines(&log))),
+        }
+    }
+
+    /// The text that stands for a media item in this session's prompts.
+    pub fn marker(&self) -> &str {
+        &self.marker
+    }
+
+    /// Figures of the last finished request.
+    pub fn last_ask(&self) -> AskInfo {
+        self.last
+    }
+
+    pub fn projector(&self) -> Option<&Projector> {
+        self.projector.as_ref()
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The state other threads use to cancel this session's calls.
+    pub fn abort_state(&self) -> Arc<AbortState> {
+        self.abort.clone()
+    }
+
+    /// What identifies the session's model and projector files (saved states must match it).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub(crate) fn cache(&self) -> &CacheRecord {
+        &self.cache
+    }
+
+    pub(crate) fn cache_mut(&mut self) -> &mut CacheRecord {
+        &mut self.cache
+    }
+
+    /// Context size, conversation length and media support.
+    pub fn info(&self) -> SessionInfo {
+        let projector = self.projector();
+        SessionInfo {
+            n_ctx: self.ctx.n_ctx(),
+            n_past: self.cache.n_pos() as u32,
+            supports_vision: projector.is_some_and(|p| p.supports_vision()),
+            supports_audio: projector.is_some_and(|p| p.supports_audio()),
+            audio_sample_rate: projector.map_or(0, |p| p.audio_sample_rate()),
+        }
+    }
+
+    /// Empties the KV cache: the next request evaluates everything.
+    pub fn reset(&mut self) {
+        self.ctx.clear_memory();
+        self.cache.clear();
+    }
+}
+
+fn default_marker() -> String {
+    // SAFETY: mtmd's default marker is a static NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(sys::mtmd_default_marker()) }.to_string_lossy().into_owned()
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Fields follow: projector, then context, then model (declaration order).
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,151 @@
+/*
+ * abi_snapshot.c: the released ABI of mm_session.h, pinned as literal numbers and checked by a
+ * C compiler (tests/abi.rs compiles it with gcc and with g++; it is never run).
+ *
+ * - Every struct's size and every field's offset. The rule for a new field: append it at the
+ *   end of its struct (never in the middle, never in a reserved member), bump the version,
+ *   and add here the offset of the new field, which is the size of the previous version (also
+ *   listed in the library's *_VERSIONS table). Nothing already in this file may change.
+ * - Every constant the API takes or returns, by name and value: a constant documented in the
+ *   README or the header that is missing from the header does not compile here.
+ */
+#include <stddef.h>
+#include "mm_session.h"
+
+#ifdef __cplusplus
+#define STATIC_CHECK(c, m) static_assert(c, m)
+#else
+#define STATIC_CHECK(c, m) _Static_assert(c, m)
+#endif
+#define CHECK_SIZE(T, n) STATIC_CHECK(sizeof(T) == (n), "sizeof " #T " changed")
+#define CHECK_OFFSET(T, f, n) STATIC_CHECK(offsetof(T, f) == (n), "offset of " #T "." #f " changed")
+#define CHECK_VALUE(c, v) STATIC_CHECK((c) == (v), #c " changed")
+
+/* Layouts, version 1 (mm-session 0.1). */
+CHECK_SIZE(mm_session_params, 80);
+CHECK_OFFSET(mm_session_params, struct_size, 0);
+CHECK_OFFSET(mm_session_params, n_gpu_layers, 4);
+CHECK_OFFSET(mm_session_params, model_path, 8);
+CHECK_OFFSET(mm_session_params, mmproj_path, 16);
+CHECK_OFFSET(mm_session_params, n_ctx, 24);
+CHECK_OFFSET(mm_session_params, n_batch, 28);
+CHECK_OFFSET(mm_session_params, n_threads, 32);
+CHECK_OFFSET(mm_session_params, seed, 36);
+CHECK_OFFSET(mm_session_params, mmproj_use_gpu, 40);
+CHECK_OFFSET(mm_session_params, use_mmap, 41);
+CHECK_OFFSET(mm_session_params, reserved0, 42);
+CHECK_OFFSET(mm_session_params, media_marker, 48);
+CHECK_OFFSET(mm_session_params, progress_callback, 56);
+CHECK_OFFSET(mm_session_params, progress_user_data, 64);
+CHECK_OFFSET(mm_session_params, chat_template, 72);
+CHECK_SIZE(mm_session_info, 32);
+CHECK_OFFSET(mm_session_info, struct_size, 0);
+CHECK_OFFSET(mm_session_info, n_ctx, 4);
+CHECK_OFFSET(mm_session_info, n_past, 8);
+CHECK_OFFSET(mm_session_info, supports_vision, 12);
+CHECK_OFFSET(mm_session_info, supports_audio, 13);
+CHECK_OFFSET(mm_session_info, reserved0, 14);
+CHECK_OFFSET(mm_session_info, audio_sample_rate, 16);
+CHECK_OFFSET(mm_session_info, reserved1, 20);
+CHECK_OFFSET(mm_session_info, marker, 24);
+CHECK_SIZE(mm_memory_stats, 72);
+CHECK_OFFSET(mm_memory_stats, struct_size, 0);
+CHECK_OFFSET(mm_memory_stats, reserved0, 4);
+CHECK_OFFSET(mm_memory_stats, model_host, 8);
+CHECK_OFFSET(mm_memory_stats, model_gpu, 16);
+CHECK_OFFSET(mm_memory_stats, kv_host, 24);
+CHECK_OFFSET(mm_memory_stats, kv_gpu, 32);
+CHECK_OFFSET(mm_memory_stats, compute_host, 40);
+CHECK_OFFSET(mm_memory_stats, compute_gpu, 48);
+CHECK_OFFSET(mm_memory_stats, projector_host, 56);
+CHECK_OFFSET(mm_memory_stats, projector_gpu, 64);
+CHECK_SIZE(mm_media, 40);
+CHECK_OFFSET(mm_media, kind, 0);
+CHECK_OFFSET(mm_media, width, 4);
+CHECK_OFFSET(mm_media, height, 8);
+CHECK_OFFSET(mm_media, reserved0, 12);
+CHECK_OFFSET(mm_media, path, 16);
+CHECK_OFFSET(mm_media, data, 24);
+CHECK_OFFSET(mm_media, size, 32);
+CHECK_SIZE(mm_message, 32);
+CHECK_OFFSET(mm_message, role, 0);
+CHECK_OFFSET(mm_message, text, 8);
+CHECK_OFFSET(mm_message, media, 16);
+CHECK_OFFSET(mm_message, n_media, 24);
+CHECK_SIZE(mm_ask_params, 120);
+CHECK_OFFSET(mm_ask_params, struct_size, 0);
+CHECK_OFFSET(mm_ask_params, max_tokens, 4);
+CHECK_OFFSET(mm_ask_params, prompt, 8);
+CHECK_OFFSET(mm_ask_params, media, 16);
+CHECK_OFFSET(mm_ask_params, n_media, 24);
+CHECK_OFFSET(mm_ask_params, temperature, 32);
+CHECK_OFFSET(mm_ask_params, top_k, 36);
+CHECK_OFFSET(mm_ask_params, top_p, 40);
+CHECK_OFFSET(mm_ask_params, min_p, 44);
+CHECK_OFFSET(mm_ask_params, seed, 48);
+CHECK_OFFSET(mm_ask_params, reserved0, 52);
+CHECK_OFFSET(mm_ask_params, stop, 56);
+CHECK_OFFSET(mm_ask_params, n_stop, 64);
+CHECK_OFFSET(mm_ask_params, on_text, 72);
+CHECK_OFFSET(mm_ask_params, user_data, 80);
+CHECK_OFFSET(mm_ask_params, messages, 88);
+CHECK_OFFSET(mm_ask_params, n_messages, 96);
+CHECK_OFFSET(mm_ask_params, grammar, 104);
+CHECK_OFFSET(mm_ask_params, overflow, 112);
+CHECK_OFFSET(mm_ask_params, reserved1, 116);
+CHECK_SIZE(mm_ask_info, 48);
+CHECK_OFFSET(mm_ask_info, struct_size, 0);
+CHECK_OFFSET(mm_ask_info, prompt_positions, 4);
+CHECK_OFFSET(mm_ask_info, positions_reused, 8);
+CHECK_OFFSET(mm_ask_info, tokens_evaluated, 12);
+CHECK_OFFSET(mm_ask_info, media_encoded, 16);
+CHECK_OFFSET(mm_ask_info, tokens_generated, 20);
+CHECK_OFFSET(mm_ask_info, messages_dropped, 24);
+CHECK_OFFSET(mm_ask_info, stop_reason, 28);
+CHECK_OFFSET(mm_ask_info, prompt_ms, 32);
+CHECK_OFFSET(mm_ask_info, generate_ms, 40);
+
+/* Constants. */
+CHECK_VALUE(MM_OK, 0);
+CHECK_VALUE(MM_ERR_NULL_ARGUMENT, 1);
+CHECK_VALUE(MM_ERR_INVALID_ARGUMENT, 2);
+CHECK_VALUE(MM_ERR_INVALID_HANDLE, 3);
+CHECK_VALUE(MM_ERR_FILE_NOT_FOUND, 4);
+CHECK_VALUE(MM_ERR_NOT_A_FILE, 5);
+CHECK_VALUE(MM_ERR_FILE_UNREADABLE, 6);
+CHECK_VALUE(MM_ERR_WRONG_FILE_KIND, 7);
+CHECK_VALUE(MM_ERR_MODEL_LOAD, 8);
+CHECK_VALUE(MM_ERR_CONTEXT_CREATE, 9);
+CHECK_VALUE(MM_ERR_PROJECTOR_LOAD, 10);
+CHECK_VALUE(MM_ERR_PROJECTOR_MISMATCH, 11);
+CHECK_VALUE(MM_ERR_CANCELLED, 12);
+CHECK_VALUE(MM_ERR_UNSUPPORTED, 13);
+CHECK_VALUE(MM_ERR_MEDIA_COUNT, 14);
+CHECK_VALUE(MM_ERR_MEDIA_DECODE, 15);
+CHECK_VALUE(MM_ERR_CONTEXT_FULL, 16);
+CHECK_VALUE(MM_ERR_TOKENIZE, 17);
+CHECK_VALUE(MM_ERR_EVAL, 18);
+CHECK_VALUE(MM_ERR_STATE_CORRUPT, 19);
+CHECK_VALUE(MM_ERR_STATE_MISMATCH, 20);
+CHECK_VALUE(MM_ERR_IO, 21);
+CHECK_VALUE(MM_ERR_INTERNAL, 99);
+CHECK_VALUE(MM_MEDIA_FILE, 1);
+CHECK_VALUE(MM_MEDIA_ENCODED, 2);
+CHECK_VALUE(MM_MEDIA_RGB, 3);
+CHECK_VALUE(MM_MEDIA_PCM_F32, 4);
+CHECK_VALUE(MM_LOG_DEBUG, 1);
+CHECK_VALUE(MM_LOG_INFO, 2);
+CHECK_VALUE(MM_LOG_WARN, 3);
+CHECK_VALUE(MM_LOG_ERROR, 4);
+CHECK_VALUE(MM_LOG_OFF, 5);
+CHECK_VALUE(MM_STOP_NONE, 0);
+CHECK_VALUE(MM_STOP_EOG, 1);
+CHECK_VALUE(MM_STOP_MAX_TOKENS, 2);
+CHECK_VALUE(MM_STOP_STRING, 3);
+CHECK_VALUE(MM_STOP_CALLBACK, 4);
+CHECK_VALUE(MM_STOP_CONTEXT_FULL, 5);
+CHECK_VALUE(MM_OVERFLOW_FAIL, 0);
+CHECK_VALUE(MM_OVERFLOW_DROP_OLDEST, 1);
+CHECK_VALUE(MM_SEED_DEFAULT, 0xFFFFFFFFu);
+CHECK_VALUE(MM_MAX_IMAGE_PIXELS, 67108864u);
+CHECK_VALUE(MM_VERSION_NUMBER, MM_VERSION_MAJOR * 10000 + MM_VERSION_MINOR * 100 + MM_VERSION_PATCH);
