@@ -1,0 +1,445 @@
+//! The hand-set "seeing" pair (`fixtures_seeing`) through the C API: asked about an image, the
+//! greedy answer is exactly the image's colour, then end of generation, for every media kind,
+//! in follow-ups answered from the cache, after a saved state is loaded, after a cancelled
+//! encode, and about the most recent image when there are several.
+
+mod common;
+
+use std::ffi::{c_void, CStr, CString};
+use std::os::raw::c_char;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use ::mm_session::ask::*;
+use ::mm_session::conversation::*;
+use ::mm_session::library::*;
+use ::mm_session::session::*;
+use ::mm_session::state::*;
+use ::mm_session::status::mm_status;
+use mm_fixtures::png_rgb;
+use mm_fixtures::seeing::{self, COLOURS, COLOUR_RGB, IMAGE_SIDE};
+use common::{ask, ask_info, create, fixture_dir, last_error};
+
+struct Pair {
+    dir: PathBuf,
+    model: CString,
+    mmproj: CString,
+}
+
+/// The seeing pair and its images, written once per test binary.
+fn pair() -> &'static Pair {
+    static PAIR: OnceLock<Pair> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        let dir = fixture_dir();
+        seeing::write_seeing(&dir).expect("seeing fixtures");
+        assert_eq!(mm_log_set(mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
+        let c = |f: &str| CString::new(dir.join(f).to_string_lossy().as_bytes()).unwrap();
+        Pair { model: c(seeing::MODEL_FILE), mmproj: c(seeing::MMPROJ_FILE), dir }
+    })
+}
+
+fn session() -> *mut mm_session {
+    let p = pair();
+    let mut params = mm_session_params_default();
+    params.model_path = p.model.as_ptr();
+    params.mmproj_path = p.mmproj.as_ptr();
+    params.n_ctx = 1024;
+    params.n_threads = 1;
+    create(&params).expect("create")
+}
+
+/// One image, with the C strings and bytes its `mm_media` points to.
+struct Image {
+    path: Option<CString>,
+    bytes: Vec<u8>,
+    item: mm_media,
+}
+
+impl Image {
+    fn file(name: &str) -> Image {
+        let path = CString::new(pair().dir.join(name).to_string_lossy().as_bytes()).unwrap();
+        let item = mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: path.as_ptr(), data: std::ptr::null(), size: 0 };
+        Image { path: Some(path), bytes: Vec::new(), item }
+    }
+    fn colour_file(colour: &str) -> Image {
+        Image::file(&seeing::image_file(colour))
+    }
+    fn encoded(bytes: Vec<u8>) -> Image {
+        let item = mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() };
+        Image { path: None, bytes, item }
+    }
+    fn rgb(side: u32, bytes: Vec<u8>) -> Image {
+        let item = mm_media { kind: mm_media_kind::MM_MEDIA_RGB as i32, width: side, height: side, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() };
+        Image { path: None, bytes, item }
+    }
+}
+
+fn rgb_of(colour: &str) -> [u8; 3] {
+    COLOUR_RGB[COLOURS.iter().position(|c| *c == colour).unwrap()]
+}
+
+/// A chat whose strings and media stay alive with it.
+struct Chat {
+    strings: Vec<CString>,
+    media: Vec<Vec<mm_media>>,
+    messages: Vec<mm_message>,
+}
+
+impl Chat {
+    fn new(turns: &[(&str, &str, Vec<mm_media>)]) -> Chat {
+        let mut chat = Chat { strings: Vec::new(), media: Vec::new(), messages: Vec::new() };
+        for (role, text, media) in turns {
+            chat.strings.push(CString::new(*role).unwrap());
+            chat.strings.push(CString::new(*text).unwrap());
+            chat.media.push(media.clone());
+        }
+        for (i, m) in chat.media.iter().enumerate() {
+            chat.messages.push(mm_message { role: chat.strings[2 * i].as_ptr(), text: chat.strings[2 * i + 1].as_ptr(), media: if m.is_empty() { std::ptr::null() } else { m.as_ptr() }, n_media: m.len() });
+        }
+        chat
+    }
+    fn params(&self) -> mm_ask_params {
+        let mut a = greedy();
+        a.messages = self.messages.as_ptr();
+        a.n_messages = self.messages.len();
+        a
+    }
+}
+
+fn greedy() -> mm_ask_params {
+    let mut a = mm_ask_params_default();
+    a.temperature = 0.0;
+    a.max_tokens = 8;
+    a
+}
+
+fn last(s: *mut mm_session) -> mm_ask_info {
+    let mut i = ask_info();
+    assert_eq!(unsafe { mm_session_last_ask(s, &mut i) }, mm_status::MM_OK);
+    i
+}
+
+/// Asks and checks that the answer is exactly `want` and that generation ended on an
+/// end-of-generation token. Returns the raw answer and the request's figures.
+fn expect(s: *mut mm_session, a: &mm_ask_params, want: &str, what: &str) -> (String, mm_ask_info) {
+    let answer = ask(s, a).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    let info = last(s);
+    assert_eq!(answer.trim(), want, "{what}: {info:?}");
+    assert_eq!(info.stop_reason, mm_stop_reason::MM_STOP_EOG as i32, "{what}: {info:?}");
+    (answer, info)
+}
+
+const QUESTION: &str = "What colour is this picture?";
+
+/// The one-image question as a chat message and as a raw prompt.
+fn expect_both_ways(s: *mut mm_session, image: &mm_media, want: &str, what: &str) {
+    let chat = Chat::new(&[("user", QUESTION, vec![*image])]);
+    expect(s, &chat.params(), want, &format!("{what}, chat"));
+    let prompt = CString::new(format!("<__media__>\n{QUESTION}")).unwrap();
+    let mut a = greedy();
+    a.prompt = prompt.as_ptr();
+    a.media = image;
+    a.n_media = 1;
+    expect(s, &a, want, &format!("{what}, raw prompt"));
+}
+
+#[test]
+fn each_colour_from_a_file() {
+    let s = session();
+    for colour in COLOURS {
+        let image = Image::colour_file(colour);
+        expect_both_ways(s, &image.item, colour, &format!("file {colour}"));
+        assert!(image.path.is_some());
+    }
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn the_default_sampler_gives_the_same_answers() {
+    let s = session();
+    for colour in COLOURS {
+        let image = Image::colour_file(colour);
+        let chat = Chat::new(&[("user", QUESTION, vec![image.item])]);
+        for seed in 0..4 {
+            let mut a = chat.params();
+            let defaults = mm_ask_params_default();
+            (a.temperature, a.top_k, a.top_p, a.min_p, a.seed) = (defaults.temperature, defaults.top_k, defaults.top_p, defaults.min_p, seed);
+            expect(s, &a, colour, &format!("{colour}, temperature {}, seed {seed}", a.temperature));
+        }
+    }
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn each_colour_from_an_encoded_buffer() {
+    let s = session();
+    for colour in COLOURS {
+        let png = std::fs::read(pair().dir.join(seeing::image_file(colour))).unwrap();
+        let image = Image::encoded(png);
+        expect_both_ways(s, &image.item, colour, &format!("encoded {colour}"));
+        assert!(!image.bytes.is_empty());
+    }
+    // A PNG of another size is resized to the projector's 32 px first.
+    let image = Image::encoded(png_rgb(80, 80, &seeing::solid_rgb(80, 80, rgb_of("yellow"))));
+    expect_both_ways(s, &image.item, "yellow", "encoded 80 px yellow");
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn each_colour_from_raw_pixels() {
+    let s = session();
+    for colour in COLOURS {
+        for side in [IMAGE_SIDE, 20, 57] {
+            let image = Image::rgb(side, seeing::solid_rgb(side, side, rgb_of(colour)));
+            expect_both_ways(s, &image.item, colour, &format!("raw {side} px {colour}"));
+        }
+    }
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn a_noisy_mostly_red_image() {
+    let s = session();
+    let image = Image::file(seeing::NOISY_RED_FILE);
+    expect_both_ways(s, &image.item, "red", "noisy red file");
+    for seed in 0..5 {
+        let image = Image::rgb(IMAGE_SIDE, seeing::noisy_red(IMAGE_SIDE, IMAGE_SIDE, seed));
+        expect_both_ways(s, &image.item, "red", &format!("noisy red, seed {seed}"));
+    }
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+/// Rows of `side` pixels: the top `top_rows` of one colour, the rest of another.
+fn two_bands(side: u32, top_rows: u32, top: &str, bottom: &str) -> Vec<u8> {
+    let mut px = seeing::solid_rgb(side, top_rows, rgb_of(top));
+    px.extend(seeing::solid_rgb(side, side - top_rows, rgb_of(bottom)));
+    px
+}
+
+#[test]
+fn every_patch_counts_alike() {
+    // The last patches of an image are its bottom row: a model that favoured its nearest image
+    // tokens would name the bottom colour.
+    let s = session();
+    for (top_rows, top, bottom, want) in [(24, "red", "blue", "red"), (8, "red", "blue", "blue"), (24, "white", "black", "white"), (24, "green", "yellow", "green")] {
+        let image = Image::rgb(IMAGE_SIDE, two_bands(IMAGE_SIDE, top_rows, top, bottom));
+        expect_both_ways(s, &image.item, want, &format!("{top_rows} rows {top} over {bottom}"));
+    }
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn without_an_image_the_answer_is_empty() {
+    let s = session();
+    let chat = Chat::new(&[("user", QUESTION, vec![])]);
+    expect(s, &chat.params(), "", "no image");
+    assert_eq!(last(s).tokens_generated, 0, "end of generation at once");
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn a_follow_up_is_answered_from_the_cache() {
+    let s = session();
+    for colour in ["green", "white"] {
+        assert_eq!(mm_session_reset(s), mm_status::MM_OK);
+        let image = Image::colour_file(colour);
+        let turn1 = Chat::new(&[("user", QUESTION, vec![image.item])]);
+        let (a1, i1) = expect(s, &turn1.params(), colour, "turn 1");
+        assert_eq!(i1.media_encoded, 1);
+        let turn2 = Chat::new(&[("user", QUESTION, vec![image.item]), ("assistant", &a1, vec![]), ("user", "Are you sure? Tell me its colour again.", vec![])]);
+        let (_, i2) = expect(s, &turn2.params(), colour, "turn 2");
+        assert_eq!(i2.media_encoded, 0, "the image stays in the cache: {i2:?}");
+        assert!(i2.positions_reused > 16, "{i2:?}");
+    }
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn the_answer_follows_the_most_recent_image_across_turns() {
+    let s = session();
+    let (red, blue) = (Image::colour_file("red"), Image::colour_file("blue"));
+    let turn1 = Chat::new(&[("user", QUESTION, vec![red.item])]);
+    let (a1, _) = expect(s, &turn1.params(), "red", "turn 1");
+    let turn2 = Chat::new(&[("user", QUESTION, vec![red.item]), ("assistant", &a1, vec![]), ("user", "And this one?", vec![blue.item])]);
+    let (a2, i2) = expect(s, &turn2.params(), "blue", "turn 2");
+    assert_eq!(i2.media_encoded, 1, "only the new image is encoded: {i2:?}");
+    // A third turn without an image: still the most recent one.
+    let turn3 = Chat::new(&[
+        ("user", QUESTION, vec![red.item]),
+        ("assistant", &a1, vec![]),
+        ("user", "And this one?", vec![blue.item]),
+        ("assistant", &a2, vec![]),
+        ("user", "Which colour did you say?", vec![]),
+    ]);
+    let (_, i3) = expect(s, &turn3.params(), "blue", "turn 3");
+    assert_eq!(i3.media_encoded, 0);
+
+    // Three red images in turn 1 outweigh one blue image in turn 2 in any average.
+    assert_eq!(mm_session_reset(s), mm_status::MM_OK);
+    let reds = vec![red.item; 3];
+    let turn1 = Chat::new(&[("user", QUESTION, reds.clone())]);
+    let (a1, _) = expect(s, &turn1.params(), "red", "three reds");
+    let turn2 = Chat::new(&[("user", QUESTION, reds), ("assistant", &a1, vec![]), ("user", "And this one?", vec![blue.item])]);
+    expect(s, &turn2.params(), "blue", "three reds, then blue");
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn two_markers_in_one_prompt_answer_about_the_last_image() {
+    let s = session();
+    let pairs = [("red", "blue"), ("blue", "red"), ("white", "black"), ("black", "white"), ("green", "yellow"), ("yellow", "green"), ("red", "red")];
+    for (first, second) in pairs {
+        let (a, b) = (Image::colour_file(first), Image::colour_file(second));
+        let media = [a.item, b.item];
+        // Adjacent markers (the images' tokens touch), and markers with text between.
+        for text in [format!("<__media__><__media__>{QUESTION}"), format!("First <__media__> then <__media__> {QUESTION}")] {
+            let prompt = CString::new(text).unwrap();
+            let mut p = greedy();
+            p.prompt = prompt.as_ptr();
+            p.media = media.as_ptr();
+            p.n_media = 2;
+            expect(s, &p, second, &format!("{first} then {second}"));
+        }
+        let chat = Chat::new(&[("user", QUESTION, media.to_vec())]);
+        expect(s, &chat.params(), second, &format!("chat, {first} then {second}"));
+    }
+    // Three older images of one colour outweigh the last one in any average: only recency
+    // names the last one.
+    for (older, newest) in [("red", "blue"), ("white", "black"), ("yellow", "green")] {
+        let (a, b) = (Image::colour_file(older), Image::colour_file(newest));
+        let media = [a.item, a.item, a.item, b.item];
+        let prompt = CString::new(format!("<__media__><__media__><__media__><__media__>{QUESTION}")).unwrap();
+        let mut p = greedy();
+        p.prompt = prompt.as_ptr();
+        p.media = media.as_ptr();
+        p.n_media = 4;
+        expect(s, &p, newest, &format!("three {older} then {newest}"));
+    }
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn recency_holds_over_the_whole_context() {
+    let p = pair();
+    let mut params = mm_session_params_default();
+    params.model_path = p.model.as_ptr();
+    params.mmproj_path = p.mmproj.as_ptr();
+    params.n_ctx = 4096; // the model's training context
+    params.n_threads = 1;
+    let s = create(&params).unwrap();
+    let filler = |n: usize| "lorem ipsum dolor sit amet ".repeat(n);
+    let (red, blue) = (Image::colour_file("red"), Image::colour_file("blue"));
+    // One image at the very start, the question about 4000 positions later.
+    let far = Chat::new(&[("user", &format!("{}{QUESTION}", filler(146)), vec![red.item])]);
+    let (_, info) = expect(s, &far.params(), "red", "one image 4000 positions back");
+    assert!(info.prompt_positions > 3950, "{info:?}");
+    // Three red images, then 1500 positions later a blue one, 2400 positions back.
+    let text1 = format!("<__media__><__media__><__media__>{}<__media__>{}{QUESTION}", filler(54), filler(89));
+    let both = Chat::new(&[("user", &text1, vec![red.item, red.item, red.item, blue.item])]);
+    let (_, info) = expect(s, &both.params(), "blue", "images far back");
+    assert!(info.prompt_positions > 3950, "{info:?}");
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn a_saved_state_still_sees_the_image() {
+    let state = fixture_dir().join("seeing.mmstate");
+    let image = Image::colour_file("yellow");
+    let turn1 = Chat::new(&[("user", QUESTION, vec![image.item])]);
+    let s = session();
+    let (a1, _) = expect(s, &turn1.params(), "yellow", "turn 1");
+    let path = CString::new(state.to_string_lossy().as_bytes()).unwrap();
+    assert_eq!(unsafe { mm_session_save_state(s, path.as_ptr()) }, mm_status::MM_OK, "{}", last_error());
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+
+    let s = session();
+    assert_eq!(unsafe { mm_session_load_state(s, path.as_ptr()) }, mm_status::MM_OK, "{}", last_error());
+    let turn2 = Chat::new(&[("user", QUESTION, vec![image.item]), ("assistant", &a1, vec![]), ("user", "Once more: which colour?", vec![])]);
+    let (_, i2) = expect(s, &turn2.params(), "yellow", "after load");
+    assert_eq!(i2.media_encoded, 0, "the image came from the saved state: {i2:?}");
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+/// What the log callback and the cancelling thread share.
+struct EncodeWatch {
+    to_canceller: std::sync::mpsc::SyncSender<()>,
+    cancelled: std::sync::mpsc::Receiver<()>,
+}
+
+/// Log callback: when mtmd says it starts encoding an image, asks the other thread to cancel and
+/// waits until it has, so that the cancel lands while this image is being encoded. (It does not
+/// call into mm-session itself, as the API asks.)
+unsafe extern "C" fn cancel_at_encode(user_data: *mut c_void, _level: i32, message: *const c_char) {
+    let text = CStr::from_ptr(message).to_string_lossy();
+    if text.contains("encoding image slice") {
+        let watch = &*(user_data as *const EncodeWatch);
+        if watch.to_canceller.try_send(()).is_ok() {
+            let _ = watch.cancelled.recv_timeout(std::time::Duration::from_secs(10));
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_encode_then_a_retry_answers() {
+    let s = session();
+    let handle = s as usize;
+    let (to_canceller, at_encode) = std::sync::mpsc::sync_channel::<()>(1);
+    let (done, cancelled) = std::sync::mpsc::sync_channel::<()>(1);
+    let watch = Box::new(EncodeWatch { to_canceller, cancelled });
+    let canceller = std::thread::spawn(move || {
+        at_encode.recv().unwrap();
+        assert_eq!(mm_session_cancel(handle as *mut mm_session), mm_status::MM_OK);
+        done.send(()).unwrap();
+    });
+    let watch_ptr = &*watch as *const EncodeWatch as *mut c_void;
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_INFO as i32, Some(cancel_at_encode), watch_ptr), mm_status::MM_OK);
+    let image = Image::colour_file("green");
+    let chat = Chat::new(&[("user", QUESTION, vec![image.item])]);
+    let result = ask(s, &chat.params());
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
+    canceller.join().unwrap();
+    drop(watch);
+    let (st, msg) = result.expect_err("the encode was cancelled");
+    assert_eq!(st, mm_status::MM_ERR_CANCELLED, "{msg}");
+
+    let (_, info) = expect(s, &chat.params(), "green", "retry");
+    assert_eq!(info.media_encoded, 1, "the cancelled image was not kept: {info:?}");
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+#[test]
+fn the_fixtures_are_deterministic() {
+    let dir = fixture_dir().join("again");
+    seeing::write_seeing(&dir).unwrap();
+    let mut files = vec![seeing::MODEL_FILE.to_string(), seeing::MMPROJ_FILE.to_string(), seeing::NOISY_RED_FILE.to_string()];
+    files.extend(COLOURS.iter().map(|c| seeing::image_file(c)));
+    for f in files {
+        assert_eq!(std::fs::read(pair().dir.join(&f)).unwrap(), std::fs::read(dir.join(&f)).unwrap(), "{f}");
+    }
+}
+
+#[test]
+fn cycle_timing() {
+    let image = Image::colour_file("blue");
+    let chat = Chat::new(&[("user", QUESTION, vec![image.item])]);
+    let cycles = 50;
+    let started = Instant::now();
+    for _ in 0..cycles {
+        let s = session();
+        expect(s, &chat.params(), "blue", "cycle");
+        assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+    }
+    let cycle_ms = started.elapsed().as_secs_f64() * 1e3 / cycles as f64;
+    let s = session();
+    let started = Instant::now();
+    for i in 0..cycles {
+        assert_eq!(mm_session_reset(s), mm_status::MM_OK);
+        let (_, info) = expect(s, &chat.params(), "blue", "request");
+        assert_eq!(info.media_encoded, 1, "request {i}");
+    }
+    let request_ms = started.elapsed().as_secs_f64() * 1e3 / cycles as f64;
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+    eprintln!("seeing: cycle_ms={cycle_ms:.2} (create, one image, answer, destroy) request_ms={request_ms:.2} (reset, one image, answer)");
+}
