@@ -24,7 +24,7 @@
  * The minor version of this header. While the major version is 0, a new minor version may
  * change the ABI (and the library's soname says so).
  */
-#define MM_VERSION_MINOR 1
+#define MM_VERSION_MINOR 2
 
 /**
  * The patch version of this header.
@@ -48,6 +48,12 @@
  * before they are decoded.
  */
 #define MM_MAX_IMAGE_PIXELS 67108864
+
+/**
+ * The longest audio clip accepted, in seconds (10 minutes). Longer clips are refused before
+ * any sample is allocated or decoded: `MM_MEDIA_PCM_F32` with `MM_ERR_INVALID_ARGUMENT`.
+ */
+#define MM_MAX_AUDIO_SECONDS 600
 
 /**
  * The result of every `mm_*` call that can fail. Codes are stable and never reused for
@@ -79,7 +85,8 @@ typedef enum mm_status {
    */
   MM_ERR_NOT_A_FILE = 5,
   /**
-   * A file exists but cannot be read, or is not a GGUF file.
+   * A file exists but cannot be read, or is not in the format expected (GGUF for models,
+   * an mm-session state file for states).
    */
   MM_ERR_FILE_UNREADABLE = 6,
   /**
@@ -140,9 +147,19 @@ typedef enum mm_status {
    */
   MM_ERR_STATE_MISMATCH = 20,
   /**
-   * Writing a file failed.
+   * Writing a file failed, or the path names something that is not a regular file.
    */
   MM_ERR_IO = 21,
+  /**
+   * A call on a session from inside a callback of a call on that same session (the session
+   * is held until the callback returns). Only `mm_session_cancel` may be called there.
+   */
+  MM_ERR_BUSY = 22,
+  /**
+   * The calling process was forked from one that had created sessions: sessions belong to
+   * the process that created them, and a forked child cannot use the library.
+   */
+  MM_ERR_FORKED = 23,
   /**
    * A bug inside mm-session (a caught panic, or a C++ exception from llama.cpp); the message
    * says where. The session that was in use should be destroyed.
@@ -286,7 +303,8 @@ typedef struct mm_session_params {
    */
   uint32_t n_batch;
   /**
-   * CPU threads; 0 (default): half the hardware threads, between 1 and 8.
+   * CPU threads; 0 (default): half the hardware threads, between 1 and 8. More than the
+   * machine's hardware threads is lowered to that number, with a warning in the log.
    */
   int32_t n_threads;
   /**
@@ -530,6 +548,17 @@ typedef struct mm_ask_params {
    * Reserved: set to zero.
    */
   uint32_t reserved1;
+  /**
+   * Version 2. Tokenize `prompt` as plain text (default false): the text of control tokens
+   * (such as `<|im_start|>`) then stays text. By default a raw prompt's control-token text
+   * becomes those tokens, as hand-written templates need. Chat `messages` are always plain
+   * text: only the chat template's own markup holds control tokens.
+   */
+  bool plain_prompt;
+  /**
+   * Reserved: set to zero.
+   */
+  uint8_t reserved2[7];
 } mm_ask_params;
 
 /**
@@ -641,8 +670,10 @@ enum mm_status mm_session_create(const struct mm_session_params *params, struct 
 /**
  * Frees everything the session owns: projector, context, model and whatever it cached, in that
  * order. If another thread is inside a call on this session, the call is asked to stop and
- * destroy waits for it to return. NULL is a no-op (`MM_OK`); a handle already destroyed gives
- * `MM_ERR_INVALID_HANDLE` and touches nothing.
+ * destroy waits for it to return. From inside a callback of a call on the same session it is
+ * refused with `MM_ERR_BUSY` (the session stays alive; destroy it after the call returns).
+ * NULL is a no-op (`MM_OK`); a handle already destroyed gives `MM_ERR_INVALID_HANDLE` and
+ * touches nothing.
  */
 enum mm_status mm_session_destroy(struct mm_session *s);
 
@@ -693,8 +724,9 @@ enum mm_status mm_session_ask(struct mm_session *s,
 
 /**
  * Counts the positions the request's prompt would take in the context (text tokens plus media
- * embeddings, after the chat template and any dropped turns), without evaluating anything.
- * Media are decoded to count them. Sampling fields are ignored.
+ * embeddings, after the chat template and any dropped turns), without evaluating anything, and
+ * writes them to `*out_positions`. Media are decoded to count them. Sampling fields are
+ * ignored. A request that does not fit gets its count too, with `MM_ERR_CONTEXT_FULL`.
  */
 enum mm_status mm_session_count_tokens(struct mm_session *s,
                                        const struct mm_ask_params *params,

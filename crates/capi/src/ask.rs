@@ -83,6 +83,11 @@ pub const MM_SEED_DEFAULT: u32 = 0xFFFF_FFFF;
 pub const MM_MAX_IMAGE_PIXELS: u64 = 67108864;
 const _: () = assert!(MM_MAX_IMAGE_PIXELS == mm_core::MAX_IMAGE_PIXELS);
 
+/// The longest audio clip accepted, in seconds (10 minutes). Longer clips are refused before
+/// any sample is allocated or decoded: `MM_MEDIA_PCM_F32` with `MM_ERR_INVALID_ARGUMENT`.
+pub const MM_MAX_AUDIO_SECONDS: u32 = 600;
+const _: () = assert!(MM_MAX_AUDIO_SECONDS == mm_core::MAX_AUDIO_SECONDS);
+
 /// One request. Get one from `mm_ask_params_default()`, then set `prompt` and the rest.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -130,11 +135,18 @@ pub struct mm_ask_params {
     pub overflow: i32,
     /// Reserved: set to zero.
     pub reserved1: u32,
+    /// Version 2. Tokenize `prompt` as plain text (default false): the text of control tokens
+    /// (such as `<|im_start|>`) then stays text. By default a raw prompt's control-token text
+    /// becomes those tokens, as hand-written templates need. Chat `messages` are always plain
+    /// text: only the chat template's own markup holds control tokens.
+    pub plain_prompt: bool,
+    /// Reserved: set to zero.
+    pub reserved2: [u8; 7],
 }
 
 /// The sizes of the released versions of `mm_ask_params`, oldest first (each is a `sizeof` an
 /// older header gives; `tests/c/abi_snapshot.c` pins them). Fields are only ever appended.
-pub(crate) const ASK_VERSIONS: [usize; 7] = [16, 32, 56, 72, 88, 104, 120];
+pub(crate) const ASK_VERSIONS: [usize; 8] = [16, 32, 56, 72, 88, 104, 120, 128];
 
 /// Default request parameters, with `struct_size` set and no prompt.
 #[no_mangle]
@@ -167,6 +179,8 @@ fn ask_params_default() -> mm_ask_params {
         grammar: std::ptr::null(),
         overflow: mm_overflow::MM_OVERFLOW_FAIL as i32,
         reserved1: 0,
+        plain_prompt: false,
+        reserved2: [0; 7],
     }
 }
 
@@ -195,6 +209,7 @@ struct Parts<'a> {
     prompt: Option<&'a str>,
     sampling: Sampling,
     overflow: Overflow,
+    plain_prompt: bool,
 }
 
 impl<'a> Parts<'a> {
@@ -242,7 +257,7 @@ impl<'a> Parts<'a> {
                 stop,
                 grammar: opt_c_str(p.grammar, "params.grammar")?.map(str::to_owned),
             };
-            Ok(Parts { media: media_of(slice(p.media, p.n_media, "params.media")?)?, messages, prompt, sampling, overflow })
+            Ok(Parts { media: media_of(slice(p.media, p.n_media, "params.media")?)?, messages, prompt, sampling, overflow, plain_prompt: p.plain_prompt })
         }
     }
 
@@ -253,7 +268,7 @@ impl<'a> Parts<'a> {
             Some(text) => Input::Prompt { text, media: &self.media },
             None => Input::Chat(&messages),
         };
-        f(&Request { input, sampling: self.sampling, overflow: self.overflow })
+        f(&Request { input, sampling: self.sampling, overflow: self.overflow, plain_prompt: self.plain_prompt })
     }
 }
 
@@ -298,8 +313,9 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
 }
 
 /// Counts the positions the request's prompt would take in the context (text tokens plus media
-/// embeddings, after the chat template and any dropped turns), without evaluating anything.
-/// Media are decoded to count them. Sampling fields are ignored.
+/// embeddings, after the chat template and any dropped turns), without evaluating anything, and
+/// writes them to `*out_positions`. Media are decoded to count them. Sampling fields are
+/// ignored. A request that does not fit gets its count too, with `MM_ERR_CONTEXT_FULL`.
 #[no_mangle]
 pub unsafe extern "C" fn mm_session_count_tokens(s: *mut mm_session, params: *const mm_ask_params, out_positions: *mut u32) -> mm_status {
     boundary("mm_session_count_tokens", || {
@@ -309,9 +325,12 @@ pub unsafe extern "C" fn mm_session_count_tokens(s: *mut mm_session, params: *co
         let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, "params") }?;
         // SAFETY: the caller's contract for everything `p` points to.
         let parts = unsafe { Parts::read(&p) }?;
-        let (n, _) = parts.with_request(|request| with_session(s, |session| Ok(session.count_positions(request)?)))?;
+        let count = parts.with_request(|request| with_session(s, |session| Ok(session.count_positions(request)?)))?;
         // SAFETY: checked not NULL above.
-        unsafe { *out_positions = n as u32 };
+        unsafe { *out_positions = count.positions };
+        if count.positions >= count.n_ctx {
+            return fail(mm_status::MM_ERR_CONTEXT_FULL, format!("the prompt takes {} positions but the context holds {} (one more is needed to answer)", count.positions, count.n_ctx));
+        }
         Ok(())
     })
 }

@@ -13,7 +13,7 @@ use crate::status::{fail, mm_status};
 pub const MM_VERSION_MAJOR: u32 = 0;
 /// The minor version of this header. While the major version is 0, a new minor version may
 /// change the ABI (and the library's soname says so).
-pub const MM_VERSION_MINOR: u32 = 1;
+pub const MM_VERSION_MINOR: u32 = 2;
 /// The patch version of this header.
 pub const MM_VERSION_PATCH: u32 = 0;
 /// The header's version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`, to compare with
@@ -110,6 +110,7 @@ pub extern "C" fn mm_log_set(min_level: i32, callback: mm_log_callback, user_dat
             x if x == mm_log_level::MM_LOG_OFF as i32 => None,
             x => return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("min_level {x} is not an mm_log_level")),
         };
+        crate::registry::check_process()?;
         mm_core::init();
         let sink = callback.map(|callback| {
             let c = CSink { callback, user_data };

@@ -39,7 +39,8 @@ pub struct mm_session_params {
     pub n_ctx: u32,
     /// Most tokens evaluated in one step (default 512).
     pub n_batch: u32,
-    /// CPU threads; 0 (default): half the hardware threads, between 1 and 8.
+    /// CPU threads; 0 (default): half the hardware threads, between 1 and 8. More than the
+    /// machine's hardware threads is lowered to that number, with a warning in the log.
     pub n_threads: i32,
     /// Seed of requests that do not set one; 0xFFFFFFFF (default): random.
     pub seed: u32,
@@ -144,23 +145,30 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
             chat_template: chat_template.map(str::to_owned),
             progress: if p.progress_callback.is_some() { Some(&mut progress) } else { None },
         };
+        registry::check_process()?;
         let session = Session::create(config)?;
         let marker = CString::new(session.marker()).expect("markers have no NUL");
+        let handle = registry::insert(session, marker)?;
         // SAFETY: checked writable above.
-        unsafe { *out = registry::insert(session, marker) as *mut mm_session };
+        unsafe { *out = handle as *mut mm_session };
         Ok(())
     })
 }
 
 /// Frees everything the session owns: projector, context, model and whatever it cached, in that
 /// order. If another thread is inside a call on this session, the call is asked to stop and
-/// destroy waits for it to return. NULL is a no-op (`MM_OK`); a handle already destroyed gives
-/// `MM_ERR_INVALID_HANDLE` and touches nothing.
+/// destroy waits for it to return. From inside a callback of a call on the same session it is
+/// refused with `MM_ERR_BUSY` (the session stays alive; destroy it after the call returns).
+/// NULL is a no-op (`MM_OK`); a handle already destroyed gives `MM_ERR_INVALID_HANDLE` and
+/// touches nothing.
 #[no_mangle]
 pub extern "C" fn mm_session_destroy(s: *mut mm_session) -> mm_status {
     boundary("mm_session_destroy", || {
         if s.is_null() {
             return Ok(());
+        }
+        if registry::in_call(handle_of(s)) {
+            return registry::busy();
         }
         let entry = registry::remove(handle_of(s))?;
         entry.abort.close();
@@ -170,11 +178,13 @@ pub extern "C" fn mm_session_destroy(s: *mut mm_session) -> mm_status {
     })
 }
 
-/// Runs `f` on the live session behind `s`, holding its lock.
+/// Runs `f` on the live session behind `s`, holding its lock. A call from inside a callback of
+/// a call on the same session gets `MM_ERR_BUSY` instead of waiting for itself.
 pub(crate) fn with_session<T>(s: *const mm_session, f: impl FnOnce(&mut Session) -> Result<T>) -> Result<T> {
     if s.is_null() {
         return fail(mm_status::MM_ERR_NULL_ARGUMENT, "session is NULL");
     }
+    let _mark = registry::CallMark::enter(handle_of(s))?;
     let entry = registry::get(handle_of(s))?;
     let mut guard = entry.lock();
     match guard.as_mut() {

@@ -19,7 +19,8 @@ pub enum mm_status {
     MM_ERR_FILE_NOT_FOUND = 4,
     /// A path names a directory or something else that is not a regular file.
     MM_ERR_NOT_A_FILE = 5,
-    /// A file exists but cannot be read, or is not a GGUF file.
+    /// A file exists but cannot be read, or is not in the format expected (GGUF for models,
+    /// an mm-session state file for states).
     MM_ERR_FILE_UNREADABLE = 6,
     /// A GGUF file of the wrong kind: a projector given as the text model, or the reverse.
     MM_ERR_WRONG_FILE_KIND = 7,
@@ -50,8 +51,14 @@ pub enum mm_status {
     MM_ERR_STATE_CORRUPT = 19,
     /// A saved state file belongs to another model or projector, or does not fit the context.
     MM_ERR_STATE_MISMATCH = 20,
-    /// Writing a file failed.
+    /// Writing a file failed, or the path names something that is not a regular file.
     MM_ERR_IO = 21,
+    /// A call on a session from inside a callback of a call on that same session (the session
+    /// is held until the callback returns). Only `mm_session_cancel` may be called there.
+    MM_ERR_BUSY = 22,
+    /// The calling process was forked from one that had created sessions: sessions belong to
+    /// the process that created them, and a forked child cannot use the library.
+    MM_ERR_FORKED = 23,
     /// A bug inside mm-session (a caught panic, or a C++ exception from llama.cpp); the message
     /// says where. The session that was in use should be destroyed.
     MM_ERR_INTERNAL = 99,
@@ -68,7 +75,7 @@ impl mm_status {
             MM_ERR_INVALID_HANDLE => c"invalid or destroyed session handle",
             MM_ERR_FILE_NOT_FOUND => c"file not found",
             MM_ERR_NOT_A_FILE => c"not a regular file",
-            MM_ERR_FILE_UNREADABLE => c"file unreadable or not GGUF",
+            MM_ERR_FILE_UNREADABLE => c"file unreadable, or not in the expected format",
             MM_ERR_WRONG_FILE_KIND => c"wrong kind of GGUF file",
             MM_ERR_MODEL_LOAD => c"text model failed to load",
             MM_ERR_CONTEXT_CREATE => c"context creation failed",
@@ -84,18 +91,20 @@ impl mm_status {
             MM_ERR_STATE_CORRUPT => c"state file truncated or corrupt",
             MM_ERR_STATE_MISMATCH => c"state file belongs to another model",
             MM_ERR_IO => c"writing a file failed",
+            MM_ERR_BUSY => c"called from inside a callback of the same session",
+            MM_ERR_FORKED => c"called in a process forked after sessions were created",
             MM_ERR_INTERNAL => c"internal error",
         }
     }
 
     /// Every status, in code order.
-    pub const ALL: [mm_status; 23] = {
+    pub const ALL: [mm_status; 25] = {
         use mm_status::*;
         [
             MM_OK, MM_ERR_NULL_ARGUMENT, MM_ERR_INVALID_ARGUMENT, MM_ERR_INVALID_HANDLE, MM_ERR_FILE_NOT_FOUND, MM_ERR_NOT_A_FILE, MM_ERR_FILE_UNREADABLE,
             MM_ERR_WRONG_FILE_KIND, MM_ERR_MODEL_LOAD, MM_ERR_CONTEXT_CREATE, MM_ERR_PROJECTOR_LOAD, MM_ERR_PROJECTOR_MISMATCH, MM_ERR_CANCELLED,
             MM_ERR_UNSUPPORTED, MM_ERR_MEDIA_COUNT, MM_ERR_MEDIA_DECODE, MM_ERR_CONTEXT_FULL, MM_ERR_TOKENIZE, MM_ERR_EVAL, MM_ERR_STATE_CORRUPT,
-            MM_ERR_STATE_MISMATCH, MM_ERR_IO, MM_ERR_INTERNAL,
+            MM_ERR_STATE_MISMATCH, MM_ERR_IO, MM_ERR_BUSY, MM_ERR_FORKED, MM_ERR_INTERNAL,
         ]
     };
 

@@ -29,6 +29,18 @@ pub struct Request<'a> {
     pub input: Input<'a>,
     pub sampling: Sampling,
     pub overflow: Overflow,
+    /// Tokenize a raw prompt as plain text: the text of control tokens stays text. (Chat
+    /// messages are always plain text; only the template's markup holds control tokens.)
+    pub plain_prompt: bool,
+}
+
+/// What a request would take of the context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PromptCount {
+    pub positions: u32,
+    pub messages_dropped: u32,
+    /// The context's size: the prompt fits when `positions < n_ctx`.
+    pub n_ctx: u32,
 }
 
 /// Figures of the last finished request.
@@ -54,24 +66,30 @@ pub struct AskInfo {
 }
 
 impl Session {
-    /// Positions the request's prompt would take, and the messages it would drop, without
-    /// evaluating anything.
-    pub fn count_positions(&mut self, req: &Request) -> Result<(i32, u32)> {
+    /// Positions the request's prompt would take (after dropping the messages the overflow
+    /// policy drops), without evaluating anything; a prompt that does not fit is counted too.
+    pub fn count_positions(&mut self, req: &Request) -> Result<PromptCount> {
         let bitmaps = self.decode_media(&req.input)?;
         let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
-        Ok((prompt.n_pos(), dropped))
+        Ok(PromptCount { positions: prompt.n_pos() as u32, messages_dropped: dropped, n_ctx: self.context().n_ctx() })
     }
 
     /// Evaluates what the request adds to the cache and generates the answer, streaming it to
     /// `on_text` (which returns false to stop). Returns the whole answer.
     pub fn ask(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool) -> Result<String> {
-        self.abort_state().begin_call();
+        let abort = self.abort_state();
+        abort.begin_call();
+        log::in_call(&abort, || self.ask_cancellable(req, on_text))
+    }
+
+    fn ask_cancellable(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool) -> Result<String> {
         req.sampling.validate()?;
         let mut sampler = req.sampling.sampler(self.model(), self.seed)?;
         let started = Instant::now();
         let mut info = AskInfo::default();
         let bitmaps = self.decode_media(&req.input)?;
         let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        fits(prompt.n_pos(), self.context().n_ctx() as i32)?;
         info.messages_dropped = dropped;
         info.prompt_positions = prompt.n_pos() as u32;
         if prompt.parts.is_empty() {
@@ -126,43 +144,34 @@ impl Session {
 
     /// Renders and tokenizes the request; with `Overflow::DropOldest`, drops the oldest
     /// messages after a leading system message until the prompt fits. Returns the prompt and
-    /// the number of messages dropped.
+    /// the number of messages dropped; the prompt may still not fit (see [`fits`]).
     fn build_prompt(&self, req: &Request, bitmaps: &[Bitmap]) -> Result<(Prompt, u32)> {
         let n_ctx = self.context().n_ctx() as i32;
         let marker = self.marker();
         let messages = match &req.input {
-            Input::Prompt { text, media } => {
-                let mut text = prompt::place_markers(text, media.len(), marker, "the prompt")?;
-                let used: Vec<&Bitmap> = bitmaps.iter().collect();
-                let mut prompt = self.tokenize(&text, &used)?;
-                // Evaluating media yields no logits, and generation starts from the logits of
-                // the last position: a prompt that ends with a media item gets a newline after it.
-                if matches!(prompt.parts.last(), Some(p) if matches!(p.item, Item::Media { .. })) {
-                    text.push('\n');
-                    prompt = self.tokenize(&text, &used)?;
-                }
-                return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, 0));
-            }
+            Input::Prompt { text, media } => return Ok((self.tokenize(&prompt::prompt_pieces(text, media.len(), marker, !req.plain_prompt)?, bitmaps)?, 0)),
             Input::Chat(messages) if messages.is_empty() => return fail(InvalidArgument, "the chat has no message"),
             Input::Chat(messages) => messages,
         };
-        let mut media_start = vec![0];
+        let mut first_media = vec![0];
         for m in messages.iter() {
-            media_start.push(media_start.last().unwrap() + m.media.len());
+            first_media.push(first_media.last().unwrap() + m.media.len());
         }
         let system = (messages[0].role == "system") as usize;
         let mut start = system;
         loop {
-            let kept: Vec<usize> = (0..system).chain(start..messages.len()).collect();
-            let rendered = kept
-                .iter()
-                .map(|&i| Ok((messages[i].role.to_string(), prompt::place_markers(messages[i].text, messages[i].media.len(), marker, &format!("message {i}"))?)))
+            let kept = (0..system).chain(start..messages.len());
+            let chat = kept
+                .map(|i| {
+                    let text = prompt::place_markers(messages[i].text, messages[i].media.len(), marker, &format!("message {i}"))?;
+                    Ok(prompt::ChatMessage { role: messages[i].role.to_string(), text, first_media: first_media[i] })
+                })
                 .collect::<Result<Vec<_>>>()?;
-            let text = prompt::render_chat(&self.chat_template, &rendered)?;
-            let used: Vec<&Bitmap> = kept.iter().flat_map(|&i| &bitmaps[media_start[i]..media_start[i + 1]]).collect();
-            let prompt = self.tokenize(&text, &used)?;
+            let pieces = prompt::chat_pieces(&self.chat_template, &chat, marker)?;
+            check_media_once(&pieces, messages, &first_media, system, start)?;
+            let prompt = self.tokenize(&pieces, bitmaps)?;
             if prompt.n_pos() < n_ctx || req.overflow == Overflow::Fail {
-                return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, (start - system) as u32));
+                return Ok((prompt, (start - system) as u32));
             }
             // Drop the oldest turn: at least one message, then up to the next user message.
             start += 1;
@@ -170,15 +179,15 @@ impl Session {
                 start += 1;
             }
             if start >= messages.len() {
-                return fits(prompt.n_pos(), n_ctx).map(|_| (prompt, 0));
+                return Ok((prompt, 0));
             }
         }
     }
 
-    fn tokenize(&self, text: &str, bitmaps: &[&Bitmap]) -> Result<Prompt> {
+    fn tokenize(&self, pieces: &[prompt::Piece], bitmaps: &[Bitmap]) -> Result<Prompt> {
         match self.projector() {
-            Some(p) => prompt::tokenize_media(p, text, true, bitmaps),
-            None => prompt::tokenize_text(self.model(), text, true),
+            Some(p) => prompt::tokenize_media(p, pieces, bitmaps),
+            None => prompt::tokenize_text(self.model(), pieces),
         }
     }
 
@@ -290,6 +299,23 @@ impl Session {
         info.stop_reason = reason;
         Ok(stream.finish())
     }
+}
+
+/// Fails unless every media item of the kept messages (`0..system` and `start..`) appears once
+/// among the pieces: a chat template that drops or repeats a message with media is refused.
+fn check_media_once(pieces: &[prompt::Piece], messages: &[crate::prompt::Message], first_media: &[usize], system: usize, start: usize) -> Result<()> {
+    let mut seen = vec![0u32; *first_media.last().unwrap_or(&0)];
+    for p in pieces {
+        if let prompt::Piece::Media(i) = p {
+            seen[*i] += 1;
+        }
+    }
+    for i in (0..system).chain(start..messages.len()) {
+        if seen[first_media[i]..first_media[i + 1]].iter().any(|&n| n != 1) {
+            return fail(MediaCount, format!("the chat template dropped or repeated message {i}, which has media"));
+        }
+    }
+    Ok(())
 }
 
 /// Fails unless a prompt of `n_pos` positions leaves room for an answer.

@@ -92,3 +92,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
     // The rename is durable once the directory is flushed.
     std::fs::File::open(&dir).and_then(|d| d.sync_all()).or_else(|e| io(format!("flushing directory {}: {e}", dir.display())))
 }
+
+/// Reads a whole file; running out of memory is an error, not an abort.
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX)).map_err(|_| std::io::Error::new(std::io::ErrorKind::OutOfMemory, format!("no memory for {len} bytes")))?;
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}

@@ -16,7 +16,7 @@ extern "C" {
     pub(crate) fn mm_guard_tokenize(vocab: *const sys::llama_vocab, text: *const c_char, len: i32, tokens: *mut sys::llama_token, n_max: i32, add_special: bool, parse_special: bool, on_error: i32) -> i32;
     pub(crate) fn mm_guard_token_to_piece(vocab: *const sys::llama_vocab, token: sys::llama_token, buf: *mut c_char, len: i32, on_error: i32) -> i32;
     pub(crate) fn mm_guard_chat_apply_template(tmpl: *const c_char, chat: *const sys::llama_chat_message, n: usize, buf: *mut c_char, len: i32, on_error: i32) -> i32;
-    pub(crate) fn mm_guard_mtmd_tokenize(ctx: *mut sys::mtmd_context, out: *mut sys::mtmd_input_chunks, text: *const sys::mtmd_input_text, bitmaps: *const *const sys::mtmd_bitmap, n: usize, on_error: i32) -> i32;
+    pub(crate) fn mm_guard_mtmd_tokenize_parts(ctx: *mut sys::mtmd_context, out: *mut sys::mtmd_input_chunks, parts: *const *const sys::mtmd_input_part, n: usize, add_special: bool, on_error: i32) -> i32;
     pub(crate) fn mm_guard_eval_chunk(ctx: *mut sys::mtmd_context, lctx: *mut sys::llama_context, chunk: *const sys::mtmd_input_chunk, n_past: sys::llama_pos, n_batch: i32, logits_last: bool, new_n_past: *mut sys::llama_pos, on_error: i32) -> i32;
     pub(crate) fn mm_guard_sampler_init_grammar(vocab: *const sys::llama_vocab, grammar: *const c_char) -> *mut sys::llama_sampler;
     pub(crate) fn mm_guard_sample(chain: *mut sys::llama_sampler, candidates: *mut sys::llama_token_data_array) -> sys::llama_token;

@@ -33,11 +33,11 @@ mod state;
 mod text;
 
 pub use abort::AbortState;
-pub use ask::{AskInfo, Overflow, Request};
+pub use ask::{AskInfo, Overflow, PromptCount, Request};
 pub use error::{Error, ErrorKind, Result};
 pub use grammar::{MAX_DEPTH as GRAMMAR_MAX_DEPTH, MAX_PRODUCT as GRAMMAR_MAX_PRODUCT, MAX_REPETITIONS as GRAMMAR_MAX_REPETITIONS};
 pub use log::{LogLevel, LogSink};
-pub use media::{Format, Media, MAX_IMAGE_PIXELS};
+pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use memory::MemoryStats;
 pub use prompt::{Input, Message};
 pub use sampling::Sampling;

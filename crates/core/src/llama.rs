@@ -19,11 +19,11 @@ pub const DECODE_NO_SLOT: i32 = 1;
 /// The abort callback stopped it.
 pub const DECODE_ABORTED: i32 = 2;
 
-/// `mtmd_tokenize` results (mtmd.h).
+/// `mtmd_tokenize_from_parts` results (mtmd.h).
 pub const MTMD_TOKENIZE_OK: i32 = 0;
-/// The prompt's markers and the bitmaps differ in number.
-pub const MTMD_TOKENIZE_MEDIA_COUNT: i32 = 1;
-/// Preprocessing an image failed.
+/// A part has both a text and a bitmap, or neither.
+pub const MTMD_TOKENIZE_BAD_PARTS: i32 = 1;
+/// Preprocessing a media item failed (or the tokenizer threw).
 pub const MTMD_TOKENIZE_PREPROCESS: i32 = 2;
 
 /// A loaded text model (`llama_model_free` on drop).
@@ -68,13 +68,14 @@ impl Model {
         (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned())
     }
 
-    /// Tokenizes `text`; `parse_special` turns the text of control tokens into those tokens.
-    pub fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<sys::llama_token>> {
+    /// Tokenizes `text`; `add_special` adds the tokens the model starts a text with (BOS), and
+    /// `parse_special` turns the text of control tokens into those tokens.
+    pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<sys::llama_token>> {
         let len = i32::try_from(text.len()).or_else(|_| fail(ErrorKind::ContextFull, "the prompt is longer than 2 GiB"))?;
         let mut tokens: Vec<sys::llama_token> = vec![0; text.len() + 8];
         for _ in 0..2 {
             // SAFETY: `text` is `len` readable bytes and `tokens` has room for `tokens.len()`.
-            let n = unsafe { guard::mm_guard_tokenize(self.vocab(), text.as_ptr().cast(), len, tokens.as_mut_ptr(), tokens.len() as i32, true, parse_special, THREW) };
+            let n = unsafe { guard::mm_guard_tokenize(self.vocab(), text.as_ptr().cast(), len, tokens.as_mut_ptr(), tokens.len() as i32, add_special, parse_special, THREW) };
             match check(n, "llama_tokenize")? {
                 n if n >= 0 => {
                     tokens.truncate(n as usize);
@@ -226,15 +227,29 @@ impl Projector {
         unsafe { CStr::from_ptr(sys::mtmd_get_marker(self.as_ptr())) }.to_string_lossy().into_owned()
     }
 
-    /// Tokenizes text with markers and the bitmaps they stand for; returns mtmd_tokenize's code
-    /// (`MTMD_TOKENIZE_OK`, ...) and the chunks.
-    pub fn tokenize(&self, text: &CStr, parse_special: bool, bitmaps: &[&Bitmap]) -> Result<(i32, Chunks)> {
-        let ptrs: Vec<*const sys::mtmd_bitmap> = bitmaps.iter().map(|b| b.as_ptr()).collect();
-        let input = sys::mtmd_input_text { text: text.as_ptr(), text_len: text.to_bytes().len(), add_special: true, parse_special };
+    /// Tokenizes a prompt given as parts: texts (each with its own `parse_special`) and bitmaps,
+    /// in order; returns mtmd's code (`MTMD_TOKENIZE_OK`, ...) and the chunks.
+    pub fn tokenize_parts(&self, parts: &[TokenizePart]) -> Result<(i32, Chunks)> {
+        let texts: Vec<sys::mtmd_input_text> = parts
+            .iter()
+            .filter_map(|p| match p {
+                TokenizePart::Text { text, parse_special } => Some(sys::mtmd_input_text { text: text.as_ptr(), text_len: text.to_bytes().len(), add_special: false, parse_special: *parse_special }),
+                TokenizePart::Media(_) => None,
+            })
+            .collect();
+        let mut next_text = texts.iter();
+        let inputs: Vec<sys::mtmd_input_part> = parts
+            .iter()
+            .map(|p| match p {
+                TokenizePart::Text { .. } => sys::mtmd_input_part { text: next_text.next().expect("one input text per text part"), bitmap: std::ptr::null() },
+                TokenizePart::Media(b) => sys::mtmd_input_part { text: std::ptr::null(), bitmap: b.as_ptr() },
+            })
+            .collect();
+        let ptrs: Vec<*const sys::mtmd_input_part> = inputs.iter().map(|p| p as *const _).collect();
         let chunks = Chunks::new().ok_or_else(|| Error::new(ErrorKind::Internal, "mtmd_input_chunks_init returned NULL"))?;
-        // SAFETY: the text, the bitmaps and the chunks outlive the call.
-        let status = unsafe { guard::mm_guard_mtmd_tokenize(self.as_ptr(), chunks.as_ptr(), &input, ptrs.as_ptr(), ptrs.len(), THREW) };
-        Ok((check(status, "mtmd_tokenize")?, chunks))
+        // SAFETY: the texts, bitmaps, parts and chunks all outlive the call.
+        let status = unsafe { guard::mm_guard_mtmd_tokenize_parts(self.as_ptr(), chunks.as_ptr(), ptrs.as_ptr(), ptrs.len(), true, THREW) };
+        Ok((check(status, "mtmd_tokenize_from_parts")?, chunks))
     }
 
     /// Encodes chunk `index` (media) and decodes its embeddings into `ctx` at `n_past`; returns
@@ -252,6 +267,13 @@ impl Drop for Projector {
         // SAFETY: the pointer came from mtmd_init_from_file and is freed only here.
         unsafe { sys::mtmd_free(self.as_ptr()) }
     }
+}
+
+/// One part of a prompt for [`Projector::tokenize_parts`].
+pub enum TokenizePart<'a> {
+    /// Text; with `parse_special`, the text of control tokens becomes those tokens.
+    Text { text: &'a CStr, parse_special: bool },
+    Media(&'a Bitmap),
 }
 
 /// Decoded media (image or audio samples) ready to tokenize (`mtmd_bitmap_free` on drop).

@@ -12,6 +12,8 @@ use std::sync::{Arc, RwLock};
 
 use llama_cpp_sys_2 as sys;
 
+use crate::abort::AbortState;
+
 /// Log levels, numbered as ggml numbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -50,6 +52,32 @@ thread_local! {
     static LAST_LEVEL: Cell<i32> = const { Cell::new(LogLevel::Info as i32) };
     /// Warning and error lines logged on this thread while a step is being watched.
     static CAPTURE: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The cancel state of the call running on this thread, while one runs.
+    static CALL: Cell<Option<*const AbortState>> = const { Cell::new(None) };
+}
+
+/// Runs a call that `abort` can cancel: while it runs, the messages llama.cpp logs on this
+/// thread after a cancel (a failed graph computation, a failed decode) are only debug messages,
+/// since stopping was what the caller asked for.
+pub(crate) fn in_call<T>(abort: &AbortState, f: impl FnOnce() -> T) -> T {
+    let outer = CALL.with(|c| c.replace(Some(abort as *const AbortState)));
+    let out = f();
+    CALL.with(|c| c.set(outer));
+    out
+}
+
+/// Whether the call running on this thread was cancelled.
+fn call_cancelled() -> bool {
+    // SAFETY: the pointer is set by `in_call` only while the state it points to is borrowed
+    // there, on this thread.
+    CALL.with(|c| c.get().is_some_and(|a| unsafe { (*a).is_cancelled() }))
+}
+
+/// Logs a message of the library's own through the same route as llama.cpp's.
+pub(crate) fn emit(level: LogLevel, message: &str) {
+    if let Ok(text) = std::ffi::CString::new(format!("mm-session: {message}\n")) {
+        route(level as i32, &text);
+    }
 }
 
 /// Sends messages of `min_level` and above to `sink` (`None`: stderr); `min_level` `None`
@@ -92,7 +120,10 @@ fn route(level: i32, text: &CStr) {
         LAST_LEVEL.with(|l| l.set(level));
         level
     };
-    let level = LogLevel::from_ggml(level);
+    let mut level = LogLevel::from_ggml(level);
+    if level >= LogLevel::Warn && call_cancelled() {
+        level = LogLevel::Debug;
+    }
     if level >= LogLevel::Warn {
         let _ = CAPTURE.try_with(|c| {
             if let Ok(mut c) = c.try_borrow_mut() {

@@ -7,7 +7,7 @@ use std::path::Path;
 use llama_cpp_sys_2 as sys;
 
 use crate::error::{fail, Error, ErrorKind::*, Result};
-use crate::files::check_regular_file;
+use crate::files::{check_regular_file, read_file};
 use crate::hash;
 use crate::llama::{Bitmap, Projector};
 
@@ -102,6 +102,10 @@ impl Format {
 /// are decoded, since a few header bytes could otherwise ask for terabytes.
 pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
 
+/// The longest audio clip accepted, in seconds (10 minutes). Longer clips are refused before
+/// any sample is allocated or decoded.
+pub const MAX_AUDIO_SECONDS: u32 = 600;
+
 /// The largest media file read.
 const MAX_FILE_BYTES: u64 = 1 << 30;
 
@@ -116,22 +120,22 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
             if size > MAX_FILE_BYTES {
                 return fail(MediaDecode, format!("{what}: {size} bytes is more than the {MAX_FILE_BYTES}-byte limit"));
             }
-            let bytes = std::fs::read(path).or_else(|e| fail(MediaDecode, format!("{what}: cannot read it: {e}")))?;
+            let bytes = read_file(path).or_else(|e| fail(MediaDecode, format!("{what}: cannot read it: {e}")))?;
             decode_encoded(projector, &what, &bytes)?
         }
         Media::Encoded(bytes) => decode_encoded(projector, &what, bytes)?,
         Media::Rgb { width, height, pixels } => {
-            let needed = (*width as u64) * (*height as u64) * 3;
             if *width == 0 || *height == 0 {
                 return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} pixels is empty"));
             }
-            if needed / 3 > MAX_IMAGE_PIXELS {
-                return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} is larger than the limit of {MAX_IMAGE_PIXELS} pixels"));
-            }
-            if (pixels.len() as u64) < needed {
+            let needed = match image_bytes(*width, *height) {
+                Some(n) => n,
+                None => return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} is larger than the limit of {MAX_IMAGE_PIXELS} pixels")),
+            };
+            if pixels.len() < needed {
                 return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} needs {needed} bytes, got {}", pixels.len()));
             }
-            let pixels = &pixels[..needed as usize];
+            let pixels = &pixels[..needed];
             image_bitmap(&what, *width, *height, pixels, "rgb", pixels)?
         }
         Media::Pcm(bytes) => {
@@ -139,7 +143,14 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
                 return fail(InvalidArgument, format!("{what}: PCM data of {} bytes is not a whole number of f32 samples", bytes.len()));
             }
             require_audio(projector, &what)?;
-            let samples: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_ne_bytes(b.try_into().expect("chunks of 4"))).collect();
+            let rate = projector.audio_sample_rate().max(1) as u64;
+            let seconds = (bytes.len() / 4) as u64 / rate;
+            if seconds >= MAX_AUDIO_SECONDS as u64 {
+                return fail(InvalidArgument, format!("{what}: {} samples at {rate} Hz is {seconds} s of audio, more than the limit of {MAX_AUDIO_SECONDS} s", bytes.len() / 4));
+            }
+            let mut samples: Vec<f32> = Vec::new();
+            samples.try_reserve_exact(bytes.len() / 4).or_else(|_| fail(Internal, format!("{what}: no memory for {} samples", bytes.len() / 4)))?;
+            samples.extend(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes(b.try_into().expect("chunks of 4"))));
             if let Some(bad) = samples.iter().position(|x| !x.is_finite()) {
                 return fail(InvalidArgument, format!("{what}: sample {bad} is not a finite number"));
             }
@@ -157,6 +168,13 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
         return fail(Unsupported, format!("{what} is an image, but the projector has no vision encoder"));
     }
     Ok(bitmap)
+}
+
+/// The bytes of an RGB image of `width` x `height` pixels, or `None` when it has more than
+/// [`MAX_IMAGE_PIXELS`] (every product checked, so no size wraps around).
+fn image_bytes(width: u32, height: u32) -> Option<usize> {
+    let pixels = (width as u64).checked_mul(height as u64).filter(|&p| p <= MAX_IMAGE_PIXELS)?;
+    usize::try_from(pixels.checked_mul(3)?).ok()
 }
 
 fn require_audio(projector: &Projector, what: &str) -> Result<()> {
@@ -189,11 +207,11 @@ fn check_image_size(bytes: &[u8], format: Format, what: &str) -> Result<()> {
     if unsafe { stbi_info_from_memory(bytes.as_ptr(), len, &mut w, &mut h, &mut channels) } == 0 {
         return fail(MediaDecode, format!("{what}: {name} image header could not be read: {}", stbi_reason()));
     }
-    let (w, h) = (w.max(0) as u64, h.max(0) as u64);
+    let (w, h) = (w.max(0) as u32, h.max(0) as u32);
     if w == 0 || h == 0 {
         return fail(MediaDecode, format!("{what}: {name} image of {w}x{h} pixels is empty"));
     }
-    if w * h > MAX_IMAGE_PIXELS {
+    if image_bytes(w, h).is_none() {
         return fail(MediaDecode, format!("{what}: {name} image of {w}x{h} pixels is larger than the limit of {MAX_IMAGE_PIXELS} pixels"));
     }
     Ok(())

@@ -7,8 +7,8 @@ use std::ffi::CString;
 use llama_cpp_sys_2 as sys;
 
 use crate::cache::Item;
-use crate::error::{fail, ErrorKind::*, Result};
-use crate::llama::{self, Bitmap, Chunk, Chunks, Model, Projector};
+use crate::error::{fail, Error, ErrorKind::*, Result};
+use crate::llama::{self, Bitmap, Chunk, Chunks, Model, Projector, TokenizePart};
 use crate::log;
 use crate::media::Media;
 
@@ -56,6 +56,16 @@ impl Prompt {
     }
 }
 
+/// A prompt before tokenization: text (with or without control tokens recognised) and media.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// Text; with `special`, the text of control tokens (`<|im_start|>`, ...) becomes those
+    /// tokens, otherwise it stays text.
+    Text { text: String, special: bool },
+    /// The media item of this index (into the request's decoded media).
+    Media(usize),
+}
+
 /// Puts `n_media` markers in front of `text` when it has none; fails when it has some other
 /// number of them.
 pub fn place_markers(text: &str, n_media: usize, marker: &str, whose: &str) -> Result<String> {
@@ -67,6 +77,105 @@ pub fn place_markers(text: &str, n_media: usize, marker: &str, whose: &str) -> R
     } else {
         Ok(text.to_string())
     }
+}
+
+/// Appends `text` split at its markers: text pieces, and media pieces numbered from `media`.
+fn push_split(pieces: &mut Vec<Piece>, text: &str, marker: &str, special: bool, mut media: usize) {
+    for (i, part) in text.split(marker).enumerate() {
+        if i > 0 {
+            pieces.push(Piece::Media(media));
+            media += 1;
+        }
+        if !part.is_empty() {
+            pieces.push(Piece::Text { text: part.to_string(), special });
+        }
+    }
+}
+
+/// The pieces of a raw prompt whose `n_media` media go at its markers. Evaluating media yields
+/// no logits, and generation starts from the logits of the last position: a prompt that ends
+/// with a media item gets a newline after it.
+pub fn prompt_pieces(text: &str, n_media: usize, marker: &str, special: bool) -> Result<Vec<Piece>> {
+    let text = place_markers(text, n_media, marker, "the prompt")?;
+    let mut pieces = Vec::new();
+    push_split(&mut pieces, &text, marker, special, 0);
+    if matches!(pieces.last(), Some(Piece::Media(_))) {
+        pieces.push(Piece::Text { text: "\n".into(), special });
+    }
+    Ok(pieces)
+}
+
+/// A chat message ready to render: its role, its text with markers placed, and the index of
+/// its first media item in the request.
+pub struct ChatMessage {
+    pub role: String,
+    pub text: String,
+    pub first_media: usize,
+}
+
+/// The pieces of a chat rendered with `template`: the template's own markup may hold control
+/// tokens; the messages' texts never do (a user cannot forge another role's turn).
+///
+/// The chat is rendered with a sentinel in place of each message's text, once plain and once
+/// padded with spaces: the text between sentinels is markup, and whether the padding survived
+/// tells whether the template trims the message (many of llama.cpp's built-in templates do),
+/// so that the texts are then put back exactly as the template would have put them.
+pub fn chat_pieces(template: &str, messages: &[ChatMessage], marker: &str) -> Result<Vec<Piece>> {
+    let nonce = loop {
+        let n = format!("{:016x}", std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), messages.len()));
+        if !messages.iter().any(|m| m.text.contains(&n)) {
+            break n;
+        }
+    };
+    let sentinel = |i: usize| format!("\u{1}{nonce}:{i}\u{1}");
+    let render = |pad: &str| render_chat(template, &messages.iter().enumerate().map(|(i, m)| (m.role.clone(), format!("{pad}{}{pad}", sentinel(i)))).collect::<Vec<_>>());
+    let (plain, padded) = (render("")?, render(" ")?);
+    let (markup, order) = split_sentinels(&plain, &nonce);
+    let (padded_markup, padded_order) = split_sentinels(&padded, &nonce);
+    if order != padded_order {
+        return fail(Internal, "the chat template rendered the messages in another order when their texts changed");
+    }
+    let mut pieces = Vec::new();
+    let mut previous_kept_padding = false;
+    for (k, &i) in order.iter().enumerate() {
+        let around = padded_markup[k].strip_prefix(if previous_kept_padding { " " } else { "" }).unwrap_or(&padded_markup[k]);
+        let kept_padding = match around.strip_prefix(markup[k].as_str()) {
+            Some(" ") => true,
+            Some("") => false,
+            _ => return fail(Unsupported, format!("the chat template changes message {i}'s text in a way this library cannot follow")),
+        };
+        previous_kept_padding = kept_padding;
+        if !markup[k].is_empty() {
+            pieces.push(Piece::Text { text: markup[k].clone(), special: true });
+        }
+        let m = &messages[i];
+        let text = if kept_padding { m.text.as_str() } else { m.text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r')) };
+        push_split(&mut pieces, text, marker, false, m.first_media);
+    }
+    let last = markup.last().expect("one more markup piece than messages");
+    if !last.is_empty() {
+        pieces.push(Piece::Text { text: last.clone(), special: true });
+    }
+    Ok(pieces)
+}
+
+/// Splits a render at the sentinels made with `nonce`: the markup around them (one more piece
+/// than sentinels) and the message index of each sentinel, in order.
+fn split_sentinels(rendered: &str, nonce: &str) -> (Vec<String>, Vec<usize>) {
+    let open = format!("\u{1}{nonce}:");
+    let mut markup = Vec::new();
+    let mut order = Vec::new();
+    let mut rest = rendered;
+    while let Some(at) = rest.find(&open) {
+        let after = &rest[at + open.len()..];
+        let Some(end) = after.find('\u{1}') else { break };
+        let Ok(i) = after[..end].parse::<usize>() else { break };
+        markup.push(rest[..at].to_string());
+        order.push(i);
+        rest = &after[end + 1..];
+    }
+    markup.push(rest.to_string());
+    (markup, order)
 }
 
 /// Renders messages (with their markers placed) with `template`, a Jinja template string
@@ -86,7 +195,7 @@ pub fn render_chat(template: &str, messages: &[(String, String)]) -> Result<Stri
     for _ in 0..2 {
         let n = llama::apply_chat_template(&template_c, &chat, &mut buf)?;
         if n < 0 {
-            return fail(Unsupported, "llama.cpp does not recognise this chat template; set chat_template to a built-in name such as \"chatml\"");
+            return fail(Unsupported, "llama.cpp does not recognise this model's chat template (tokenizer.chat_template); set chat_template to a built-in name such as \"chatml\"");
         }
         if (n as usize) <= buf.len() {
             buf.truncate(n as usize);
@@ -97,20 +206,42 @@ pub fn render_chat(template: &str, messages: &[(String, String)]) -> Result<Stri
     fail(Internal, "llama_chat_apply_template kept asking for more room")
 }
 
-/// Tokenizes a text-only prompt.
-pub fn tokenize_text(model: &Model, text: &str, parse_special: bool) -> Result<Prompt> {
-    Ok(Prompt::from_tokens(&model.tokenize(text, parse_special)?))
+/// Tokenizes the pieces of a text-only prompt.
+pub fn tokenize_text(model: &Model, pieces: &[Piece]) -> Result<Prompt> {
+    let mut tokens = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        match piece {
+            Piece::Text { text, special } => tokens.extend(model.tokenize(text, i == 0, *special)?),
+            Piece::Media(_) => return fail(Unsupported, "a media item in a text-only session"),
+        }
+    }
+    Ok(Prompt::from_tokens(&tokens))
 }
 
-/// Tokenizes text with markers and the decoded media they stand for.
-pub fn tokenize_media(projector: &Projector, text: &str, parse_special: bool, bitmaps: &[&Bitmap]) -> Result<Prompt> {
-    let text_c = CString::new(text).or_else(|_| fail(InvalidArgument, "the prompt contains a NUL byte"))?;
-    let (result, log) = log::capture(|| projector.tokenize(&text_c, parse_special, bitmaps));
+/// Tokenizes the pieces of a prompt with the decoded media they refer to.
+pub fn tokenize_media(projector: &Projector, pieces: &[Piece], bitmaps: &[Bitmap]) -> Result<Prompt> {
+    let texts = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Text { text, .. } => CString::new(text.as_str()).map(Some).or_else(|_| fail(InvalidArgument, "the prompt contains a NUL byte")),
+            Piece::Media(_) => Ok(None),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let parts = pieces
+        .iter()
+        .zip(&texts)
+        .map(|(p, t)| match (p, t) {
+            (Piece::Text { special, .. }, Some(text)) => Ok(TokenizePart::Text { text, parse_special: *special }),
+            (Piece::Media(i), _) => bitmaps.get(*i).map(TokenizePart::Media).ok_or_else(|| Error::new(Internal, format!("media item {i} of the prompt was not decoded"))),
+            (Piece::Text { .. }, None) => fail(Internal, "a text piece without its text"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (result, log) = log::capture(|| projector.tokenize_parts(&parts));
     let (status, chunks) = result?;
     match status {
         llama::MTMD_TOKENIZE_OK => {}
-        llama::MTMD_TOKENIZE_MEDIA_COUNT => return fail(MediaCount, format!("markers and media items differ in number: {}", log::last_lines(&log))),
         llama::MTMD_TOKENIZE_PREPROCESS => return fail(MediaDecode, format!("preprocessing a media item failed: {}", log::last_lines(&log))),
+        llama::MTMD_TOKENIZE_BAD_PARTS => return fail(Internal, format!("mtmd refused the prompt's parts: {}", log::last_lines(&log))),
         s => return fail(Tokenize, format!("tokenizing the prompt failed ({s}): {}", log::last_lines(&log))),
     }
     let mut parts = Vec::new();
@@ -126,4 +257,23 @@ pub fn tokenize_media(projector: &Projector, text: &str, parse_special: bool, bi
         }
     }
     Ok(Prompt { parts, chunks: Some(chunks) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_split_into_media_pieces() {
+        let pieces = prompt_pieces("a <m> b <m>", 2, "<m>", true).unwrap();
+        let text = |t: &str| Piece::Text { text: t.into(), special: true };
+        assert_eq!(pieces, vec![text("a "), Piece::Media(0), text(" b "), Piece::Media(1), text("\n")]);
+    }
+
+    #[test]
+    fn sentinels_split_the_markup() {
+        let (markup, order) = split_sentinels("<s>\u{1}ab:1\u{1}</s><s>\u{1}ab:0\u{1}", "ab");
+        assert_eq!(markup, vec!["<s>", "</s><s>", ""]);
+        assert_eq!(order, vec![1, 0]);
+    }
 }

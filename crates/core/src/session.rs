@@ -85,6 +85,22 @@ pub fn default_threads() -> i32 {
     std::thread::available_parallelism().map(|n| (n.get() / 2).clamp(1, 8) as i32).unwrap_or(1)
 }
 
+/// The threads a session runs with: `requested`, or [`default_threads`] for 0, and never more
+/// than the machine's hardware threads (llama.cpp's threads spin while they wait: 64 threads on
+/// 2 cores took over a minute for 2 tokens). A larger request is lowered, with a warning in the
+/// log.
+fn threads_for(requested: i32) -> i32 {
+    let hardware = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
+    match requested {
+        0 => default_threads(),
+        n if n > hardware => {
+            log::emit(log::LogLevel::Warn, &format!("n_threads {n} is more than this machine's {hardware} hardware threads; using {hardware}"));
+            hardware
+        }
+        n => n,
+    }
+}
+
 /// What a session is and holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionInfo {
@@ -194,7 +210,7 @@ impl Session {
         // llama.cpp's buffers are then carved from (resident memory grew by up to 5 MB over 500
         // create/destroy cycles, though nothing leaked).
         let checked = std::thread::scope(|scope| scope.spawn(|| check_files(&config.model_path, config.mmproj_path.as_deref())).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))?;
-        let threads = if config.n_threads == 0 { default_threads() } else { config.n_threads };
+        let threads = threads_for(config.n_threads);
         let model_span = if config.mmproj_path.is_some() { MODEL_PROGRESS_SHARE } else { 1.0 };
         let mut progress = Progress { callback: config.progress.take(), base: 0.0, span: model_span, cancelled: false };
         let abort = Arc::new(AbortState::default());
@@ -212,7 +228,10 @@ impl Session {
             }
             _ => (None, config.media_marker.clone().unwrap_or_else(default_marker)),
         };
-        let chat_template = config.chat_template.clone().or_else(|| model.chat_template()).unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into());
+        let chat_template = match &config.chat_template {
+            Some(t) => check_chat_template(t)?,
+            None => model.chat_template().unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into()),
+        };
         LIVE.fetch_add(1, Ordering::SeqCst);
         Ok(Session {
             batch: TokenBatch::new(ctx.n_batch() as usize),
@@ -349,6 +368,19 @@ impl Session {
     pub fn reset(&mut self) {
         self.ctx.clear_memory();
         self.cache.clear();
+    }
+}
+
+/// A chat template the caller named, checked by rendering one message with it.
+fn check_chat_template(template: &str) -> Result<String> {
+    match prompt::render_chat(template, &[("user".into(), "x".into())]) {
+        Ok(_) => Ok(template.to_string()),
+        Err(e) if e.kind == Unsupported => {
+            let shown: String = template.chars().take(60).collect();
+            let more = if shown.len() < template.len() { "..." } else { "" };
+            fail(InvalidArgument, format!("chat_template \"{shown}{more}\" is not a template llama.cpp recognises: give a built-in name such as \"chatml\", \"llama3\" or \"gemma\", or the Jinja text of a known template"))
+        }
+        Err(e) => Err(e),
     }
 }
 

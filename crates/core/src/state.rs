@@ -62,7 +62,7 @@ impl Session {
     /// model or projector, or a truncated or corrupt one, leaves the session as it was.
     pub fn load_state(&mut self, path: &Path) -> Result<()> {
         check_regular_file(path, "state file")?;
-        let bytes = std::fs::read(path).or_else(|e| fail(FileUnreadable, format!("state file {}: {e}", path.display())))?;
+        let bytes = crate::files::read_file(path).or_else(|e| fail(FileUnreadable, format!("state file {}: {e}", path.display())))?;
         let what = format!("state file {}", path.display());
         if bytes.len() < MAGIC.len() + CHECKSUM || &bytes[..MAGIC.len()] != MAGIC {
             return fail(StateCorrupt, format!("{what}: not an mm-session state file"));

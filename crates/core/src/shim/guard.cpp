@@ -48,9 +48,9 @@ int32_t mm_guard_chat_apply_template(const char * tmpl, const llama_chat_message
     return guarded(on_error, [&] { return llama_chat_apply_template(tmpl, chat, n, true, buf, len); });
 }
 
-int32_t mm_guard_mtmd_tokenize(mtmd_context * ctx, mtmd_input_chunks * out, const mtmd_input_text * text,
-                               const mtmd_bitmap ** bitmaps, size_t n, int32_t on_error) noexcept {
-    return guarded(on_error, [&] { return mtmd_tokenize(ctx, out, text, bitmaps, n); });
+int32_t mm_guard_mtmd_tokenize_parts(mtmd_context * ctx, mtmd_input_chunks * out, const mtmd_input_part * const * parts,
+                                     size_t n, bool add_special, int32_t on_error) noexcept {
+    return guarded(on_error, [&] { return mtmd_tokenize_from_parts(ctx, out, parts, n, add_special); });
 }
 
 int32_t mm_guard_eval_chunk(mtmd_context * ctx, llama_context * lctx, const mtmd_input_chunk * chunk, llama_pos n_past,
