@@ -547,13 +547,20 @@ fn media_found_by_fuzzing() {
         }
     }
     // The reproducers say what each was: a JPEG beyond the pixel limit whose size only
-    // stb_image's own header reader finds, a PPM whose size overflows, one-sample audio.
+    // stb_image's own header reader found (the Rust decoder's header reader stops earlier, at
+    // its broken Huffman table, so no pixel is allocated either way), a PPM whose size
+    // overflows, one-sample audio. Oversized headers that read get "larger than the limit"
+    // (crates/core/tests/decode_alloc.rs, for every format).
     let jpeg = std::fs::read(dir.join("jpeg-size-not-checked.jpg")).unwrap();
     let media = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: jpeg.as_ptr(), size: jpeg.len() }];
     let mut a = prompt_params(&prompt);
     a.media = media.as_ptr();
     a.n_media = 1;
-    expect(ask_status(vision, &a), MM_ERR_MEDIA_DECODE, "larger than the limit");
+    expect(ask_status(vision, &a), MM_ERR_MEDIA_DECODE, "JPEG image header could not be read");
+    let ppm = std::fs::read(dir.join("pnm-size-overflow.ppm")).unwrap();
+    let media = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: ppm.as_ptr(), size: ppm.len() }];
+    a.media = media.as_ptr();
+    expect(ask_status(vision, &a), MM_ERR_MEDIA_DECODE, "PNM image");
     mm_session_destroy(vision);
     mm_session_destroy(audio);
     assert_eq!(mm_live_sessions(), 0);

@@ -1,13 +1,14 @@
 //! The hand-set "seeing" pair (`fixtures_seeing`) through the C API: asked about an image, the
 //! greedy answer is exactly the image's colour, then end of generation, for every media kind,
-//! in follow-ups answered from the cache, after a saved state is loaded, after a cancelled
-//! encode, and about the most recent image when there are several.
+//! in every encoded format the library reads, in follow-ups answered from the cache, after a
+//! saved state is loaded, after a cancelled encode, and about the most recent image when there
+//! are several.
 
 mod common;
 
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -17,6 +18,7 @@ use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
+use mm_core::Format;
 use mm_fixtures::png_rgb;
 use mm_fixtures::seeing::{self, COLOURS, COLOUR_RGB, IMAGE_SIDE};
 use common::{ask, ask_info, create, fixture_dir, last_error};
@@ -183,6 +185,67 @@ fn each_colour_from_an_encoded_buffer() {
     // A PNG of another size is resized to the projector's 32 px first.
     let image = Image::encoded(png_rgb(80, 80, &seeing::solid_rgb(80, 80, rgb_of("yellow"))));
     expect_both_ways(s, &image.item, "yellow", "encoded 80 px yellow");
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
+/// An `IMAGE_SIDE`-pixel square of RGB pixels in each encoded format the library reads: PNG,
+/// baseline and progressive JPEG (quality 90, 4:2:0, as cameras write them), GIF (on a 3-3-2
+/// bit palette: 256 colours), 24-bit BMP, binary and ASCII PPM, lossless WebP.
+fn encodings(rgb: &[u8]) -> Vec<(&'static str, Format, Vec<u8>)> {
+    use image::ImageEncoder;
+    let side = IMAGE_SIDE;
+    let jpeg = |progressive: bool| {
+        let mut out = Vec::new();
+        let mut e = jpeg_encoder::Encoder::new(&mut out, 90);
+        e.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+        e.set_progressive(progressive);
+        e.encode(rgb, side as u16, side as u16, jpeg_encoder::ColorType::Rgb).unwrap();
+        out
+    };
+    let mut gif = Vec::new();
+    {
+        let palette: Vec<u8> = (0..=255u8).flat_map(|i| [(i >> 5) * 32 + 16, ((i >> 2) & 7) * 32 + 16, (i & 3) * 64 + 32]).collect();
+        let indices: Vec<u8> = rgb.chunks(3).map(|p| (p[0] & 0xE0) | ((p[1] >> 5) << 2) | (p[2] >> 6)).collect();
+        let mut e = gif::Encoder::new(&mut gif, side as u16, side as u16, &palette).unwrap();
+        e.write_frame(&gif::Frame { width: side as u16, height: side as u16, buffer: indices.into(), ..Default::default() }).unwrap();
+    }
+    let mut bmp = Vec::new();
+    image::codecs::bmp::BmpEncoder::new(&mut bmp).write_image(rgb, side, side, image::ExtendedColorType::Rgb8).unwrap();
+    let mut webp = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp).write_image(rgb, side, side, image::ExtendedColorType::Rgb8).unwrap();
+    let ppm = [format!("P6\n{side} {side}\n255\n").into_bytes(), rgb.to_vec()].concat();
+    let ascii: String = rgb.iter().map(|v| format!("{v}\n")).collect();
+    vec![
+        ("PNG", Format::Png, png_rgb(side, side, rgb)),
+        ("baseline JPEG", Format::Jpeg, jpeg(false)),
+        ("progressive JPEG", Format::Jpeg, jpeg(true)),
+        ("GIF", Format::Gif, gif),
+        ("BMP", Format::Bmp, bmp),
+        ("binary PPM", Format::Pnm, ppm),
+        ("ASCII PPM", Format::Pnm, format!("P3\n{side} {side}\n255\n{ascii}").into_bytes()),
+        ("lossless WebP", Format::WebP, webp),
+    ]
+}
+
+#[test]
+fn each_format_answers_the_colour() {
+    let s = session();
+    let mut pictures: Vec<(String, &str, Vec<u8>)> = COLOURS.iter().map(|c| (c.to_string(), *c, seeing::solid_rgb(IMAGE_SIDE, IMAGE_SIDE, rgb_of(c)))).collect();
+    pictures.push(("noisy red".into(), "red", seeing::noisy_red(IMAGE_SIDE, IMAGE_SIDE, 7)));
+    for (picture, want, rgb) in &pictures {
+        for (name, format, bytes) in encodings(rgb) {
+            assert_eq!(Format::sniff(&bytes), Some(format), "{name}");
+            let image = Image::encoded(bytes);
+            expect_both_ways(s, &image.item, want, &format!("{picture} as {name}"));
+        }
+    }
+    // Lossy WebP (VP8), from libwebp's cwebp (tests/media/README.md).
+    for colour in COLOURS {
+        let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/media/seeing-{colour}-lossy.webp"))).unwrap();
+        assert_eq!(Format::sniff(&bytes), Some(Format::WebP));
+        let image = Image::encoded(bytes);
+        expect_both_ways(s, &image.item, colour, &format!("{colour} as lossy WebP"));
+    }
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
 }
 

@@ -6,7 +6,8 @@
 //! (`mm-session`, crates/capi) maps them to status codes.
 //!
 //! Where things live: creating and freeing a session, `session.rs`; asking, `ask.rs`;
-//! sampling options, `sampling.rs`; media formats and decoding, `media.rs`; prompts and chat
+//! sampling options, `sampling.rs`; media formats, `media.rs`, and their memory-safe decoders,
+//! `decode.rs`; prompts and chat
 //! templates, `prompt.rs`; saved states, `state.rs`; llama.cpp objects and the C++ exception
 //! barriers, `llama.rs` and `guard.rs`.
 
@@ -16,6 +17,7 @@ mod abort;
 mod ask;
 mod backend;
 mod cache;
+pub mod decode;
 mod error;
 mod files;
 mod fingerprint;

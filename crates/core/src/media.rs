@@ -4,8 +4,7 @@
 use std::ffi::CString;
 use std::path::Path;
 
-use llama_cpp_sys_2 as sys;
-
+use crate::decode;
 use crate::error::{fail, Error, ErrorKind::*, Result};
 use crate::files::{check_regular_file, read_file};
 use crate::hash;
@@ -25,16 +24,16 @@ pub enum Media<'a> {
 }
 
 /// The encoded formats accepted, known by their first bytes. Anything else is refused before a
-/// decoder sees it.
+/// decoder sees it; these are decoded in Rust (`decode.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Png,
     Jpeg,
     Gif,
     Bmp,
-    Psd,
-    Hdr,
+    /// Netpbm P1 to P6 (ASCII and binary bitmaps, greymaps and pixmaps; not P7, PAM).
     Pnm,
+    WebP,
     Wav,
     Flac,
     Mp3,
@@ -42,11 +41,12 @@ pub enum Format {
 
 impl Format {
     /// Every format, for messages.
-    const ALL: [Format; 10] = [Format::Png, Format::Jpeg, Format::Gif, Format::Bmp, Format::Psd, Format::Hdr, Format::Pnm, Format::Wav, Format::Flac, Format::Mp3];
+    const ALL: [Format; 9] = [Format::Png, Format::Jpeg, Format::Gif, Format::Bmp, Format::Pnm, Format::WebP, Format::Wav, Format::Flac, Format::Mp3];
 
-    /// The format of a file that starts with `head`.
+    /// The format of a file that starts with `head` (12 bytes are enough).
     pub fn sniff(head: &[u8]) -> Option<Format> {
         let starts = |magic: &[u8]| head.starts_with(magic);
+        let riff = |form: &[u8]| head.len() >= 12 && starts(b"RIFF") && &head[8..12] == form;
         Some(if starts(b"\x89PNG\r\n\x1a\n") {
             Format::Png
         } else if starts(&[0xFF, 0xD8, 0xFF]) {
@@ -55,13 +55,11 @@ impl Format {
             Format::Gif
         } else if starts(b"BM") {
             Format::Bmp
-        } else if starts(b"8BPS") {
-            Format::Psd
-        } else if starts(b"#?RADIANCE") || starts(b"#?RGBE") {
-            Format::Hdr
-        } else if head.len() >= 2 && head[0] == b'P' && (b'1'..=b'7').contains(&head[1]) {
+        } else if head.len() >= 2 && head[0] == b'P' && (b'1'..=b'6').contains(&head[1]) {
             Format::Pnm
-        } else if head.len() >= 12 && starts(b"RIFF") && &head[8..12] == b"WAVE" {
+        } else if riff(b"WEBP") {
+            Format::WebP
+        } else if riff(b"WAVE") {
             Format::Wav
         } else if starts(b"fLaC") {
             Format::Flac
@@ -78,9 +76,8 @@ impl Format {
             Format::Jpeg => "JPEG",
             Format::Gif => "GIF",
             Format::Bmp => "BMP",
-            Format::Psd => "PSD",
-            Format::Hdr => "HDR",
             Format::Pnm => "PNM",
+            Format::WebP => "WebP",
             Format::Wav => "WAV",
             Format::Flac => "FLAC",
             Format::Mp3 => "MP3",
@@ -154,17 +151,10 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
             if let Some(bad) = samples.iter().position(|x| !x.is_finite()) {
                 return fail(InvalidArgument, format!("{what}: sample {bad} is not a finite number"));
             }
-            Bitmap::audio(&samples, &content_id(&format!("pcm-{}", samples.len()), bytes))
-                .ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take {} samples", samples.len())))?
+            audio_bitmap(&what, &samples, &format!("pcm-{}", samples.len()), bytes)?
         }
     };
-    let is_audio = bitmap.is_audio();
-    // mtmd asserts that a clip has more than one sample (mtmd.cpp:1600).
-    // SAFETY: the bitmap is alive.
-    if is_audio && unsafe { sys::mtmd_bitmap_get_n_bytes(bitmap.as_ptr()) } <= std::mem::size_of::<f32>() {
-        return fail(MediaDecode, format!("{what}: the audio clip has fewer than 2 samples"));
-    }
-    if !is_audio && !projector.supports_vision() {
+    if !bitmap.is_audio() && !projector.supports_vision() {
         return fail(Unsupported, format!("{what} is an image, but the projector has no vision encoder"));
     }
     Ok(bitmap)
@@ -184,42 +174,11 @@ fn require_audio(projector: &Projector, what: &str) -> Result<()> {
     Ok(())
 }
 
-extern "C" {
-    // stb_image, compiled into libmtmd.
-    fn stbi_info_from_memory(buffer: *const u8, len: i32, x: *mut i32, y: *mut i32, channels: *mut i32) -> i32;
-    fn stbi_load_from_memory(buffer: *const u8, len: i32, x: *mut i32, y: *mut i32, channels: *mut i32, desired_channels: i32) -> *mut u8;
-    fn stbi_image_free(data: *mut std::os::raw::c_void);
-    fn stbi_failure_reason() -> *const std::os::raw::c_char;
-}
-
-fn stbi_reason() -> String {
-    // SAFETY: stb_image's reason is a static NUL-terminated string.
-    unsafe { std::ffi::CStr::from_ptr(stbi_failure_reason()) }.to_string_lossy().into_owned()
-}
-
-/// Checks, for images, the size stb_image will decode (read from the header by
-/// `stbi_info_from_memory`, without decoding) before the decoder sees the bytes.
-fn check_image_size(bytes: &[u8], format: Format, what: &str) -> Result<()> {
-    let name = format.name();
-    let len = i32::try_from(bytes.len()).or_else(|_| fail(MediaDecode, format!("{what}: {} bytes is too large for the image decoder", bytes.len())))?;
-    let (mut w, mut h, mut channels) = (0, 0, 0);
-    // SAFETY: `bytes` is `len` readable bytes; the outputs are writable.
-    if unsafe { stbi_info_from_memory(bytes.as_ptr(), len, &mut w, &mut h, &mut channels) } == 0 {
-        return fail(MediaDecode, format!("{what}: {name} image header could not be read: {}", stbi_reason()));
-    }
-    let (w, h) = (w.max(0) as u32, h.max(0) as u32);
-    if w == 0 || h == 0 {
-        return fail(MediaDecode, format!("{what}: {name} image of {w}x{h} pixels is empty"));
-    }
-    if image_bytes(w, h).is_none() {
-        return fail(MediaDecode, format!("{what}: {name} image of {w}x{h} pixels is larger than the limit of {MAX_IMAGE_PIXELS} pixels"));
-    }
-    Ok(())
-}
-
-/// Decodes the bytes of an image or audio file. Images are decoded here with stb_image
-/// rather than by mtmd's helper, which hands whatever stb_image cannot read to an `ffmpeg`
-/// child process; audio goes to the helper, whose audio path never does.
+/// Decodes the bytes of an image or audio file with the memory-safe decoders of `decode.rs`:
+/// no caller byte reaches a C decoder (nor mtmd's helper, which would hand what it cannot read
+/// to an `ffmpeg` child process). Images are refused from their header when larger than
+/// [`MAX_IMAGE_PIXELS`], audio when longer than [`MAX_AUDIO_SECONDS`], before the pixels or
+/// samples are allocated.
 fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8]) -> Result<Bitmap> {
     if bytes.is_empty() {
         return fail(MediaDecode, format!("{what}: the buffer is empty"));
@@ -229,40 +188,12 @@ fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8]) -> Result<Bit
     };
     if format.is_audio() {
         require_audio(projector, what)?;
-        // SAFETY: the projector is alive and `bytes` readable for the call.
-        let (w, log) = crate::log::capture(|| unsafe { sys::mtmd_helper_bitmap_init_from_buf(projector.as_ptr(), bytes.as_ptr(), bytes.len(), false, sys::mtmd_helper_init_opt_default()) });
-        if !w.video_ctx.is_null() {
-            // SAFETY: the helper made it; only videos have one, and it is freed once here.
-            unsafe { sys::mtmd_helper_video_free(w.video_ctx) };
-        }
-        let Some(bitmap) = std::ptr::NonNull::new(w.bitmap) else {
-            return fail(MediaDecode, format!("{what}: {} audio could not be decoded: {}", format.name(), crate::log::last_lines(&log)));
-        };
-        // SAFETY: the helper's bitmap holds mono f32 samples; they are copied into a bitmap of
-        // our own (named by content) and the helper's is freed.
-        let samples = unsafe {
-            let n = sys::mtmd_bitmap_get_n_bytes(bitmap.as_ptr()) / std::mem::size_of::<f32>();
-            let data = sys::mtmd_bitmap_get_data(bitmap.as_ptr()) as *const f32;
-            let samples = if n == 0 { Vec::new() } else { std::slice::from_raw_parts(data, n).to_vec() };
-            sys::mtmd_bitmap_free(bitmap.as_ptr());
-            samples
-        };
-        return Bitmap::audio(&samples, &content_id("audio", bytes)).ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take {} samples", samples.len())));
+        let rate = projector.audio_sample_rate();
+        let samples = decode::decode_audio(bytes, format, rate, MAX_AUDIO_SECONDS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
+        return audio_bitmap(what, &samples, "audio", bytes);
     }
-    check_image_size(bytes, format, what)?;
-    let len = bytes.len() as i32;
-    let (mut w, mut h, mut channels) = (0, 0, 0);
-    // SAFETY: `bytes` is `len` readable bytes (checked above); the outputs are writable.
-    let data = unsafe { stbi_load_from_memory(bytes.as_ptr(), len, &mut w, &mut h, &mut channels, 3) };
-    if data.is_null() {
-        return fail(MediaDecode, format!("{what}: {} image could not be decoded: {}", format.name(), stbi_reason()));
-    }
-    // SAFETY: stb_image returned w * h pixels of 3 bytes.
-    let pixels = unsafe { std::slice::from_raw_parts(data, w as usize * h as usize * 3) };
-    let bitmap = image_bitmap(what, w as u32, h as u32, pixels, "img", bytes);
-    // SAFETY: `data` came from stbi_load_from_memory and is freed once, after its last use.
-    unsafe { stbi_image_free(data.cast()) };
-    bitmap
+    let image = decode::decode_image(bytes, format, MAX_IMAGE_PIXELS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
+    image_bitmap(what, image.width, image.height, &image.rgb, "img", bytes)
 }
 
 /// An mtmd bitmap of RGB pixels, named by the hash of `source` (the bytes it came from).
@@ -271,7 +202,50 @@ fn image_bitmap(what: &str, width: u32, height: u32, pixels: &[u8], kind: &str, 
         .ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take a {width}x{height} image")))
 }
 
+/// An mtmd bitmap of mono samples, named by the hash of `source`. mtmd asserts that a clip has
+/// more than one sample (mtmd.cpp:1600), so shorter clips are refused here.
+fn audio_bitmap(what: &str, samples: &[f32], kind: &str, source: &[u8]) -> Result<Bitmap> {
+    if samples.len() < 2 {
+        return fail(MediaDecode, format!("{what}: the audio clip has fewer than 2 samples"));
+    }
+    Bitmap::audio(samples, &content_id(kind, source)).ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take {} samples", samples.len())))
+}
+
 /// A media item's name in the cache record: its kind and the SHA-256 of its bytes.
 fn content_id(kind: &str, bytes: &[u8]) -> CString {
     CString::new(format!("{kind}-{}", hash::hex(&hash::sha256(bytes)))).expect("no NUL in a kind and a hex digest")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_formats() {
+        let cases: &[(&[u8], Option<Format>)] = &[
+            (b"\x89PNG\r\n\x1a\n....", Some(Format::Png)),
+            (&[0xFF, 0xD8, 0xFF, 0xE0], Some(Format::Jpeg)),
+            (b"GIF89a", Some(Format::Gif)),
+            (b"GIF87a", Some(Format::Gif)),
+            (b"BM....", Some(Format::Bmp)),
+            (b"P1\n", Some(Format::Pnm)),
+            (b"P6\n", Some(Format::Pnm)),
+            (b"RIFF\0\0\0\0WEBPVP8 ", Some(Format::WebP)),
+            (b"RIFF\0\0\0\0WAVEfmt ", Some(Format::Wav)),
+            (b"fLaC", Some(Format::Flac)),
+            (b"ID3\x04", Some(Format::Mp3)),
+            (&[0xFF, 0xFB, 0x90], Some(Format::Mp3)),
+            // Formats stb_image read and the Rust decoders do not: PAM, PSD, Radiance HDR.
+            (b"P7\n", None),
+            (b"8BPS\0\x01", None),
+            (b"#?RADIANCE\n", None),
+            (b"RIFF\0\0\0\0AVI ", None),
+            (b"", None),
+            (b"hello", None),
+        ];
+        for (head, want) in cases {
+            assert_eq!(Format::sniff(head), *want, "{head:?}");
+        }
+        assert_eq!(Format::list(), "PNG, JPEG, GIF, BMP, PNM, WebP, WAV, FLAC or MP3");
+    }
 }
