@@ -18,7 +18,7 @@ CFLAGS := -std=c99 -Wall -Wextra -Werror -O2 -Iinclude
 LDLIBS := -L$(LIBDIR) -lmm_session -Wl,-rpath,$(CURDIR)/$(LIBDIR)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all deps build header fixtures demo stress stress-requests bench-followup test test-rust \
+.PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-decode test test-rust \
         test-c check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
 
 all: build
@@ -77,6 +77,12 @@ RUNS ?= 5
 bench-followup: build $(BUILD)/bench_followup
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	$(BUILD)/bench_followup $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(RUNS)
+
+# Decoding a 1024x1024 PNG and JPEG (baseline and progressive) with the Rust decoders against
+# stb_image, which they replaced, in one process: medians of DECODE_RUNS interleaved runs.
+DECODE_RUNS ?= 25
+bench-decode: build
+	$(CARGO) run --release -p mm-session-core --example bench-decode -- $(DECODE_RUNS)
 
 test: build test-rust test-c check-symbols check-stress valgrind asan $(BUILD)/bench_followup
 	@echo "make test: all checks passed"
