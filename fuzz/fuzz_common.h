@@ -37,7 +37,7 @@
 #include "mm_session.h"
 
 #ifndef MM_FUZZ_FIXTURES_DEFAULT
-#define MM_FUZZ_FIXTURES_DEFAULT "target/fuzz/harness/fixtures"
+#define MM_FUZZ_FIXTURES_DEFAULT "target/fuzz-asan/harness/fixtures"
 #endif
 
 #define FUZZ_DIE(...)                                   \

@@ -3,9 +3,9 @@
  *
  * The input is one media buffer. Each run asks the vision session (tiny-llama + tiny-mmproj),
  * max_tokens 1, greedy:
- *   1. with the input as MM_MEDIA_ENCODED: the format sniffer, then mtmd's stb_image and
- *      miniaudio decoders (audio is decoded too, then refused: no audio encoder), then image
- *      preprocessing and the encoder;
+ *   1. with the input as MM_MEDIA_ENCODED: the format sniffer, then the Rust image decoders
+ *      (crates/core/src/decode.rs: PNG, JPEG, GIF, BMP, PNM, WebP; audio is refused before
+ *      decoding: no audio encoder), then mtmd's image preprocessing and the encoder;
  *   2. with MM_MEDIA_RGB: width and height from the first 4 bytes (10 bits each, so 1..1024),
  *      a flag byte, and the rest as pixels. Flag bit 0 fits the height to the bytes there
  *      are, bit 1 zeroes the width (bit 3 set) or the height, bit 2 passes 1 byte less: the
@@ -13,7 +13,7 @@
  *   3. with MM_MEDIA_PCM_F32, the whole input as samples (refused: no audio encoder).
  * When the fixtures have the audio projector and the input's last byte is 0xA5, 1 and 3 also
  * go to the audio session (tiny-llama + tiny-audio-mmproj) through mm_session_count_tokens
- * (decoding, resampling, the mel spectrogram), and through mm_session_ask (the audio encoder
+ * (the Rust WAV, FLAC and MP3 decoders and resampler, then mtmd's mel spectrogram), and through mm_session_ask (the audio encoder
  * too) when the byte before it is 0xA5 as well. Any clip is padded to 30 s, so one audio count
  * costs about 65 ms and an ask 120 ms in this build, against about 1 ms for an image: done for
  * every input, audio would cut the run rate a hundredfold, so libFuzzer chooses when.

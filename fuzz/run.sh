@@ -6,16 +6,22 @@
 #   FUZZ_FORK=1: fork mode with one worker (-fork=1 -ignore_crashes/timeouts/ooms): a worker
 #                that dies is replaced and the run goes on; run.sh exits 1 if any input was
 #                saved. Either way the inputs are in artifacts/<target>/, the log in
-#                target/fuzz/harness/logs/<target>.log; ./triage.sh TARGET FILES names each finding.
+#                target/fuzz-asan/harness/logs/<target>.log; ./triage.sh TARGET FILES names each finding.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${FUZZ_BUILD:-$(cd "$here/.." && pwd)/target/fuzz/harness}
+bin=${FUZZ_BUILD:-$(cd "$here/.." && pwd)/target/fuzz-asan/harness}
 secs=$1
 shift
-# No ASan/LSan in this build: libFuzzer cannot see leaks (-detect_leaks=0 says so explicitly).
-# -rss_limit_mb catches runaway memory. Hangs (any single input over MM_FUZZ_TIMEOUT = 10 s)
-# are caught by the harness's watchdog thread, not by libFuzzer's -timeout, whose SIGALRM
-# handler allocates and deadlocked inside malloc without a sanitizer (fuzz_common.h).
+# The build has AddressSanitizer for the C/C++ (README.md): a memory error is reported where
+# it happens, with its stack. allocator_may_return_null=1 keeps the behaviour of the C library
+# the code ships against: an impossible allocation returns NULL (which the library handles)
+# instead of ending the process. LeakSanitizer is off by default (-detect_leaks=0): it runs a
+# leak check after every input that leaves memory allocated, which slows the run; pass
+# FUZZ_FLAGS with -detect_leaks=1 to turn it on. `make asan` and valgrind check leaks on fixed inputs.
+# -rss_limit_mb catches runaway memory, and -malloc_limit_mb (the same by default) any single
+# allocation above it. Hangs (any single input over MM_FUZZ_TIMEOUT = 10 s) are caught by the
+# harness's watchdog thread, not by libFuzzer's -timeout (fuzz_common.h).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1}
 FLAGS=${FUZZ_FLAGS:--rss_limit_mb=2048 -timeout=0 -detect_leaks=0}
 export MM_FUZZ_TIMEOUT=${MM_FUZZ_TIMEOUT:-10}
 if [ -n "${FUZZ_FORK:-}" ]; then FLAGS="$FLAGS -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1"; fi

@@ -2,11 +2,12 @@
 # triage.sh TARGET FILE...: replays each input once (strict: known findings are fatal) and
 # prints a one-line signature per input: the GGML_ASSERT/abort location, the Rust panic, the
 # harness invariant, or the signal. Inputs with the same signature are the same finding.
-# For a full stack trace, run: GGML_NO_BACKTRACE= RUST_BACKTRACE=1 MM_FUZZ_STRICT=1 ../target/fuzz/harness/TARGET FILE
+# For a full stack trace, run: GGML_NO_BACKTRACE= RUST_BACKTRACE=1 MM_FUZZ_STRICT=1 ../target/fuzz-asan/harness/TARGET FILE
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${FUZZ_BUILD:-$(cd "$here/.." && pwd)/target/fuzz/harness}
+bin=${FUZZ_BUILD:-$(cd "$here/.." && pwd)/target/fuzz-asan/harness}
 t=$1
 shift
+export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1}
 for f in "$@"; do
   out=$(MM_FUZZ_STRICT=1 GGML_NO_BACKTRACE=1 RUST_BACKTRACE=0 MM_FUZZ_FIXTURES=$bin/fixtures \
         timeout 60 "$bin/$t" -timeout=0 -rss_limit_mb=2048 -artifact_prefix="$bin/triage-" "$f" 2>&1)
