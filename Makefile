@@ -130,10 +130,11 @@ asan: test-c
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 MM_CYCLES=50 $(BUILD)/test_session_asan $(MODEL) $(MMPROJ) $(IMAGE) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(BUILD)/stress_asan $(MODEL) $(MMPROJ) $(IMAGE) 50
 
-# Fuzzing (fuzz/README.md): the inputs fuzzing found (fuzz/regressions), then each of the four
+# Fuzzing (fuzz/README.md): the inputs fuzzing found (fuzz/regressions), then each of the five
 # libFuzzer harnesses for a short time, with a fixed seed so that a run repeats the same
-# mutations (the longer runs, `make -C fuzz long`, explore at random). The first build compiles
-# an instrumented llama.cpp in target/fuzz. Any finding fails it.
+# mutations (the longer runs, `make -C fuzz long`, explore at random). The build is the
+# AddressSanitizer one: the first compiles llama.cpp with coverage and ASan in target/fuzz-asan
+# (the only instrumented llama.cpp build). Any finding, a memory error included, fails it.
 fuzz-smoke: build
 	FUZZ_FLAGS="-rss_limit_mb=2048 -timeout=0 -detect_leaks=0 -seed=1" $(MAKE) -C fuzz regress smoke
 

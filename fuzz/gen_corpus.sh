@@ -1,7 +1,8 @@
 #!/bin/bash
-# gen_corpus.sh FIXTURES CORPUS: writes the seed corpora of the four harnesses
-# into CORPUS/<target>/ from the generated fixtures and a few hand-made inputs. The seeds are
-# made here, never committed; the fuzzers add what they find to the same directories.
+# gen_corpus.sh FIXTURES CORPUS: writes the seed corpora of fuzz_media, fuzz_prompt, fuzz_params
+# and fuzz_gguf into CORPUS/<target>/ from the generated fixtures and a few hand-made inputs
+# (fuzz_state saves its own seeds: fuzz_state.c). The seeds are made here, never committed;
+# the fuzzers add what they find to the same directories.
 set -euo pipefail
 fx=$1 out=$2
 for f in tiny-llama.gguf tiny-mmproj.gguf tiny-image.png; do
