@@ -168,30 +168,26 @@ fn decode_gif(bytes: &[u8], max_pixels: u64) -> Result<Image, String> {
         return Err("GIF frame is truncated".into());
     }
     let mut rgb = vec![0u8; rgb_len];
-    for y in 0..frame_h {
-        let row = &frame.buffer[y * frame_w..(y + 1) * frame_w];
-        let start = ((top + y) * w + left) * 3;
-        for (x, &index) in row.iter().enumerate() {
-            if Some(index) == frame.transparent {
-                continue;
-            }
-            // An index past the palette is transparent to stb_image (its table is zeroed).
-            if let Some(c) = palette.get(usize::from(index) * 3..usize::from(index) * 3 + 3) {
-                rgb[start + x * 3..start + x * 3 + 3].copy_from_slice(c);
-            }
-        }
-    }
-    if let Some(bg) = background {
-        for y in 0..h {
-            for x in 0..w {
-                let inside = (top..top + frame_h).contains(&y) && (left..left + frame_w).contains(&x);
-                if !inside {
-                    rgb[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&bg);
-                }
-            }
+    let inside = |x: usize, y: usize| (left..left + frame_w).contains(&x) && (top..top + frame_h).contains(&y);
+    for (i, px) in rgb.chunks_exact_mut(3).enumerate() {
+        let (x, y) = (i % w, i / w);
+        let colour = if inside(x, y) { frame_colour(frame, palette, (y - top) * frame_w + (x - left)) } else { background };
+        if let Some(c) = colour {
+            px.copy_from_slice(&c);
         }
     }
     Ok(Image { width, height, rgb })
+}
+
+/// The colour of pixel `i` of a GIF frame, or None where stb_image leaves the screen black:
+/// the transparent index, and an index past the palette (stb_image's table is zeroed there).
+fn frame_colour(frame: &gif::Frame<'_>, palette: &[u8], i: usize) -> Option<[u8; 3]> {
+    let index = frame.buffer[i];
+    if Some(index) == frame.transparent {
+        return None;
+    }
+    let at = usize::from(index) * 3;
+    palette.get(at..at + 3).map(|c| [c[0], c[1], c[2]])
 }
 
 /// The highest sample rate accepted, in and out (miniaudio's `MA_MAX_SAMPLE_RATE`).
@@ -204,10 +200,11 @@ const MAX_CHANNELS: u16 = 254;
 /// `max_seconds` (before decoding when the header tells the length) or shorter than 2 samples.
 ///
 /// symphonia-format-riff 0.6.1 computes `channels * bytes_per_sample` in u16 when it reads a
-/// WAV `fmt ` chunk (wave/chunks.rs:100), which panics in builds with overflow checks (debug)
-/// for channel counts above 16383; the count is checked here first, and the decoding runs
-/// under `catch_unwind` in case another such panic is found: a panic becomes an error (the
-/// default panic hook still prints its message).
+/// WAV `fmt ` chunk (wave/chunks.rs:100), which panics in builds with overflow checks for
+/// channel counts above 16383; the count is checked here first. The decoding runs under
+/// `catch_unwind` in case another such panic is found: in release builds a panic becomes an
+/// error (the default panic hook still prints its message); builds with debug assertions,
+/// the fuzzing build among them, let it through so that fuzzing reports it.
 pub fn decode_audio(bytes: &[u8], format: Format, sample_rate: u32, max_seconds: u32) -> Result<Vec<f32>, String> {
     if format == Format::Wav {
         if let Some(channels) = wav_channels(bytes) {
@@ -216,8 +213,11 @@ pub fn decode_audio(bytes: &[u8], format: Format, sample_rate: u32, max_seconds:
             }
         }
     }
-    std::panic::catch_unwind(|| decode_audio_unguarded(bytes, format, sample_rate, max_seconds))
-        .unwrap_or_else(|_| Err(format!("{} audio could not be decoded: the decoder panicked", format.name())))
+    match std::panic::catch_unwind(|| decode_audio_unguarded(bytes, format, sample_rate, max_seconds)) {
+        Ok(result) => result,
+        Err(panic) if cfg!(debug_assertions) => std::panic::resume_unwind(panic),
+        Err(_) => Err(format!("{} audio could not be decoded: the decoder panicked", format.name())),
+    }
 }
 
 /// The channel count in a WAV file's `fmt ` chunk, if there is one.
@@ -239,56 +239,95 @@ fn decode_audio_unguarded(bytes: &[u8], format: Format, sample_rate: u32, max_se
     if !(1..=MAX_SAMPLE_RATE).contains(&sample_rate) {
         return Err(format!("output sample rate {sample_rate} Hz is outside 1..={MAX_SAMPLE_RATE}"));
     }
-    let stream_options = MediaSourceStreamOptions::default();
-    let format_options = FormatOptions::default();
-    let mut reader: Box<dyn FormatReader + '_> = match format {
-        Format::Wav => {
-            let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), stream_options);
-            Box::new(symphonia::default::formats::WavReader::try_new(mss, format_options).map_err(|e| format!("WAV file could not be opened: {e}"))?)
-        }
-        Format::Flac => {
-            let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), stream_options);
-            Box::new(symphonia::default::formats::FlacReader::try_new(mss, format_options).map_err(|e| format!("FLAC file could not be opened: {e}"))?)
-        }
-        Format::Mp3 => {
-            let mss = MediaSourceStream::new(Box::new(Cursor::new(skip_id3v2(bytes))), stream_options);
-            Box::new(symphonia::default::formats::MpaReader::try_new(mss, format_options).map_err(|e| format!("MP3 file could not be opened: {e}"))?)
-        }
-        _ => return Err(format!("{name} is not an audio format")),
-    };
-    let track = reader.tracks().first().ok_or_else(|| format!("{name} file has no audio track"))?;
-    let track_id = track.id;
-    let declared_frames = track.num_frames;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or_else(|| format!("{name} file has no audio parameters"))?
-        .clone();
-    let in_rate = params.sample_rate.ok_or_else(|| format!("{name} file has no sample rate"))?;
-    if !(1..=MAX_SAMPLE_RATE).contains(&in_rate) {
-        return Err(format!("{name} sample rate {in_rate} Hz is outside 1..={MAX_SAMPLE_RATE}"));
+    let mut reader = open_audio(bytes, format)?;
+    let track = first_track(reader.as_ref(), name)?;
+    let cap = LengthCap { name, rate: track.rate, max_seconds, max_frames: u64::from(max_seconds) * u64::from(track.rate) }; // 32 x 19 bits: no overflow
+    if let Some(n) = track.frames {
+        cap.check(n)?;
     }
-    let max_frames = u64::from(max_seconds) * u64::from(in_rate); // Cannot overflow: 32 x 19 bits.
-    let too_long = |frames: u64| format!("{name} clip of {frames} frames at {in_rate} Hz is longer than the limit of {max_seconds} s");
-    if let Some(n) = declared_frames {
-        if n > max_frames {
-            return Err(too_long(n));
+    let (mut out, frames_in) = decode_track(reader.as_mut(), &track, format, sample_rate, &cap)?;
+    if let Some(n) = track.frames {
+        // A header length that the data does not reach: the file is truncated.
+        if format != Format::Mp3 && frames_in < n {
+            return Err(format!("{name} audio is truncated: {frames_in} of {n} frames decoded"));
         }
     }
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| format!("{name} audio cannot be decoded: {e}"))?;
+    // miniaudio's length: its zero-filled tail, or the frames past it dropped.
+    let length = usize::try_from(frames_after_resampling(sample_rate, track.rate, frames_in)).map_err(|_| format!("{name} clip is too long"))?;
+    out.resize(length, 0.0);
+    if out.len() < 2 {
+        return Err(format!("{name} clip has fewer than 2 samples"));
+    }
+    Ok(out)
+}
 
-    let mut resampler = Resampler::new(in_rate, sample_rate);
-    let mut out = Vec::new();
-    if let Some(n) = declared_frames {
-        // Bounded by the cap checked above.
-        out.reserve(usize::try_from(frames_after_resampling(sample_rate, in_rate, n)).unwrap_or(0).saturating_add(1));
+/// The container reader of an audio file (for MP3, after its ID3v2 tags, which symphonia's
+/// MPEG reader does not skip).
+fn open_audio(bytes: &[u8], format: Format) -> Result<Box<dyn FormatReader + '_>, String> {
+    use symphonia::default::formats::{FlacReader, MpaReader, WavReader};
+    let bytes = if format == Format::Mp3 { skip_id3v2(bytes) } else { bytes };
+    let stream = MediaSourceStream::new(Box::new(Cursor::new(bytes)), MediaSourceStreamOptions::default());
+    let options = FormatOptions::default();
+    let opened: Result<Box<dyn FormatReader + '_>, _> = match format {
+        Format::Wav => WavReader::try_new(stream, options).map(|r| Box::new(r) as _),
+        Format::Flac => FlacReader::try_new(stream, options).map(|r| Box::new(r) as _),
+        Format::Mp3 => MpaReader::try_new(stream, options).map(|r| Box::new(r) as _),
+        _ => return Err(format!("{} is not an audio format", format.name())),
+    };
+    opened.map_err(|e| format!("{} file could not be opened: {e}", format.name()))
+}
+
+/// What a file's header says of its first track.
+struct Track {
+    id: u32,
+    rate: u32,
+    /// The length in frames, when the header gives it (WAV, FLAC, MP3 with a Xing/VBRI tag).
+    frames: Option<u64>,
+    params: symphonia::core::codecs::audio::AudioCodecParameters,
+}
+
+fn first_track(reader: &dyn FormatReader, name: &str) -> Result<Track, String> {
+    let track = reader.tracks().first().ok_or_else(|| format!("{name} file has no audio track"))?;
+    let params = track.codec_params.as_ref().and_then(|p| p.audio()).ok_or_else(|| format!("{name} file has no audio parameters"))?.clone();
+    let rate = params.sample_rate.ok_or_else(|| format!("{name} file has no sample rate"))?;
+    if !(1..=MAX_SAMPLE_RATE).contains(&rate) {
+        return Err(format!("{name} sample rate {rate} Hz is outside 1..={MAX_SAMPLE_RATE}"));
     }
-    let mut mono = Vec::new();
-    let mut frames_in: u64 = 0;
-    let mut skipped_packets = 0u32;
+    Ok(Track { id: track.id, rate, frames: track.num_frames, params })
+}
+
+/// The length limit of a clip, in frames at its own rate.
+struct LengthCap<'a> {
+    name: &'a str,
+    rate: u32,
+    max_seconds: u32,
+    max_frames: u64,
+}
+
+impl LengthCap<'_> {
+    fn check(&self, frames: u64) -> Result<(), String> {
+        if frames > self.max_frames {
+            return Err(format!("{} clip of {frames} frames at {} Hz is longer than the limit of {} s", self.name, self.rate, self.max_seconds));
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the track's packets, mixed to mono and resampled to `sample_rate` as they come,
+/// stopping as soon as the input passes the cap. Returns the output samples and the number of
+/// input frames decoded.
+fn decode_track(reader: &mut dyn FormatReader, track: &Track, format: Format, sample_rate: u32, cap: &LengthCap) -> Result<(Vec<f32>, u64), String> {
+    let name = format.name();
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&track.params, &AudioDecoderOptions::default())
+        .map_err(|e| format!("{name} audio cannot be decoded: {e}"))?;
+    let mut resampler = Resampler::new(track.rate, sample_rate);
+    let mut out = Vec::new();
+    if let Some(n) = track.frames {
+        // Bounded by the cap, which the caller checked.
+        out.reserve(usize::try_from(frames_after_resampling(sample_rate, track.rate, n)).unwrap_or(0).saturating_add(1));
+    }
+    let (mut mono, mut frames_in, mut skipped_packets) = (Vec::new(), 0u64, 0u32);
     loop {
         let packet = match reader.next_packet() {
             Ok(Some(packet)) => packet,
@@ -302,7 +341,7 @@ fn decode_audio_unguarded(bytes: &[u8], format: Format, sample_rate: u32, max_se
             }
             Err(e) => return Err(format!("{name} audio could not be read: {e}")),
         };
-        if packet.track_id != track_id {
+        if packet.track_id != track.id {
             continue;
         }
         let buffer = match decoder.decode(&packet) {
@@ -315,34 +354,20 @@ fn decode_audio_unguarded(bytes: &[u8], format: Format, sample_rate: u32, max_se
             }
             Err(e) => return Err(format!("{name} audio could not be decoded: {e}")),
         };
-        if buffer.spec().rate() != in_rate {
-            return Err(format!("{name} sample rate changes from {in_rate} Hz to {} Hz within the clip", buffer.spec().rate()));
+        if buffer.spec().rate() != track.rate {
+            return Err(format!("{name} sample rate changes from {} Hz to {} Hz within the clip", track.rate, buffer.spec().rate()));
         }
         mix_to_mono(buffer, &mut mono)?;
         frames_in += mono.len() as u64;
-        if frames_in > max_frames {
-            return Err(too_long(frames_in));
-        }
+        cap.check(frames_in)?;
         for &x in &mono {
             resampler.push(x, &mut out);
-        }
-    }
-    if let Some(n) = declared_frames {
-        // A header length that the data does not reach: the file is truncated.
-        if format != Format::Mp3 && frames_in < n {
-            return Err(format!("{name} audio is truncated: {frames_in} of {n} frames decoded"));
         }
     }
     if frames_in == 0 && skipped_packets > 0 {
         return Err(format!("{name} audio could not be decoded: none of its {skipped_packets} frames decoded"));
     }
-    // miniaudio's length: its zero-filled tail, or the frames past it dropped.
-    let length = usize::try_from(frames_after_resampling(sample_rate, in_rate, frames_in)).map_err(|_| format!("{name} clip is too long"))?;
-    out.resize(length, 0.0);
-    if out.len() < 2 {
-        return Err(format!("{name} clip has fewer than 2 samples"));
-    }
-    Ok(out)
+    Ok((out, frames_in))
 }
 
 /// The bytes after any ID3v2 tags (10-byte header, sync-safe size, optional 10-byte footer).
