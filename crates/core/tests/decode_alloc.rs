@@ -64,12 +64,17 @@ fn oversized_images_refused_before_allocating() {
     image::codecs::webp::WebPEncoder::new_lossless(&mut webp).write_image(&[0; 4], 1, 1, image::ExtendedColorType::Rgba8).unwrap();
     let bits = u32::from_le_bytes(webp[21..25].try_into().unwrap());
     webp[21..25].copy_from_slice(&((bits & !0x0FFF_FFFF) | 0x3FFE | (0x3FFE << 14)).to_le_bytes());
+    // Lossy WebP: the 14-bit width and height of the VP8 key frame header.
+    let mut vp8 = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/media/seeing-red-lossy.webp")).unwrap();
+    let at = vp8.windows(3).position(|w| w == [0x9D, 0x01, 0x2A]).unwrap() + 3;
+    vp8[at..at + 4].copy_from_slice(&[0xFF, 0x3F, 0xFF, 0x3F]);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("PNG 100000x100000", png),
         ("JPEG 65535x65535", jpeg),
         ("BMP 60000x60000", bmp),
         ("GIF 65535x65535", gif),
         ("WebP 16383x16383", webp),
+        ("lossy WebP 16383x16383", vp8),
         ("PNM 100000x100000", b"P6\n100000 100000\n255\n\0\0\0".to_vec()),
     ];
     for (name, file) in cases {
