@@ -371,8 +371,12 @@ fn bad_requests() {
     let grammar = c("root ::= (");
     // Found by fuzz_prompt: nested repetitions took llama.cpp's sampler 9 s for 3 tokens.
     let nested = c(r#"root ::= (("a"{0,20}){0,20}){0,20}"#);
+    // Found by fuzz_prompt under ASan: a repetition {m,n} with n < m after a space escaped the
+    // check, and llama.cpp's parser made rules until 2 GB were gone.
+    let spaced = c("root ::= \"yes\" {8,5}'");
     let cases: Vec<(&str, mm_ask_params)> = vec![
         ("grammar refused", mm_ask_params { grammar: nested.as_ptr(), ..base }),
+        ("n < m", mm_ask_params { grammar: spaced.as_ptr(), ..base }),
         ("max_tokens", mm_ask_params { max_tokens: 0, ..base }),
         ("max_tokens", mm_ask_params { max_tokens: -5, ..base }),
         ("temperature", mm_ask_params { temperature: f32::NAN, ..base }),

@@ -166,8 +166,11 @@ fn group_nest<'a>(chars: &[char], pos: &mut usize, rules: &'a HashMap<&'a str, S
     worst
 }
 
-/// Applies a quantifier that follows an atom, if any.
+/// Applies a quantifier that follows an atom, if any. llama.cpp's parser skips spaces, line
+/// breaks (inside parentheses) and comments between an atom and its quantifier, so they are
+/// skipped here too: `"a" {1,0}` is as endless as `"a"{1,0}` (found by fuzzing under ASan).
 fn quantified(atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
+    skip_space(chars, pos);
     let factor = match chars.get(*pos) {
         Some('*' | '+' | '?') => {
             *pos += 1;
@@ -195,6 +198,21 @@ fn quantified(atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
     Nest { product: atom.product.saturating_mul(factor), depth: atom.depth.saturating_add(1) }
 }
 
+/// Moves `pos` past spaces, tabs, line breaks and `#` comments.
+fn skip_space(chars: &[char], pos: &mut usize) {
+    while let Some(&c) = chars.get(*pos) {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => *pos += 1,
+            '#' => {
+                while *pos < chars.len() && chars[*pos] != '\n' {
+                    *pos += 1;
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::check;
@@ -207,6 +225,12 @@ mod tests {
         assert!(check(r#"root ::= (("a"{0,10}){0,10}){0,10}"#).is_ok());
         assert!(check(r#"root ::= [0-9]{1,1000}"#).is_ok());
         assert!(check(r#"root ::= "a"{5,2}"#).is_err(), "max below min never ends in llama.cpp");
+        // Space, a line break inside parentheses or a comment before the quantifier.
+        assert!(check("root ::= \"\\n\\nyes\" {8,5}'").is_err(), "found by fuzz_prompt under ASan");
+        assert!(check("root ::= (\"a\"\n  {1,0})").is_err());
+        assert!(check("root ::= \"a\" # note\n{1,0}").is_err());
+        assert!(check(r#"root ::= (("a" {0,20}) {0,20}) {0,20}"#).is_err(), "nesting behind spaces");
+        assert!(check(r#"root ::= ("a" {0,10}) {0,10} "b" *"#).is_ok());
         let flat = format!("root ::= {}", vec![r#""a"{0,1999}"#; 300].join(" "));
         assert!(check(&flat).is_err(), "the sum of flat repetitions is bounded too");
         assert!(check("root ::= (\"yes\" | \"no\") \".\"\n# a comment {0,99}{0,99}").is_ok());
