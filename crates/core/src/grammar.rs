@@ -166,36 +166,46 @@ fn group_nest<'a>(chars: &[char], pos: &mut usize, rules: &'a HashMap<&'a str, S
     worst
 }
 
-/// Applies a quantifier that follows an atom, if any. llama.cpp's parser skips spaces, line
-/// breaks (inside parentheses) and comments between an atom and its quantifier, so they are
-/// skipped here too: `"a" {1,0}` is as endless as `"a"{1,0}` (found by fuzzing under ASan).
-fn quantified(atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
-    skip_space(chars, pos);
-    let factor = match chars.get(*pos) {
-        Some('*' | '+' | '?') => {
-            *pos += 1;
-            2
-        }
-        Some('{') => {
-            let start = *pos + 1;
-            while *pos < chars.len() && chars[*pos] != '}' {
+/// Applies the quantifiers that follow an atom, if any. llama.cpp's parser skips spaces, line
+/// breaks (inside parentheses) and comments before a quantifier, and applies each of several in
+/// a row to what the one before made (`[a-z]+ {5,4}`), so this does too: both gaps let a
+/// repetition with n < m through to llama.cpp (found by fuzzing under ASan).
+fn quantified(mut atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
+    loop {
+        skip_space(chars, pos);
+        let factor = match chars.get(*pos) {
+            Some('*' | '+' | '?') => {
                 *pos += 1;
+                2
             }
-            let inner: String = chars[start..(*pos).min(chars.len())].iter().collect();
-            *pos += 1;
-            let bounds: Vec<u64> = inner.split(',').filter_map(|b| b.trim().parse().ok()).collect();
-            let open = inner.trim_end().ends_with(',');
-            if let [min, max] = bounds[..] {
-                if max < min {
-                    // llama.cpp's parser computes max - min unsigned and never stops making rules.
-                    return Nest { product: u64::MAX, depth: u32::MAX };
-                }
-            }
-            bounds.iter().max().copied().unwrap_or(1).max(1) + open as u64
+            Some('{') => match repetition(chars, pos) {
+                Some(factor) => factor,
+                // llama.cpp's parser computes max - min unsigned and never stops making rules.
+                None => return Nest { product: u64::MAX, depth: u32::MAX },
+            },
+            _ => return atom,
+        };
+        atom = Nest { product: atom.product.saturating_mul(factor), depth: atom.depth.saturating_add(1) };
+    }
+}
+
+/// Reads the repetition `{m}`, `{m,}` or `{m,n}` at `pos` and moves past it. Returns how many
+/// times it can repeat (one more than its bound when it is open), or None when n < m.
+fn repetition(chars: &[char], pos: &mut usize) -> Option<u64> {
+    let start = *pos + 1;
+    while *pos < chars.len() && chars[*pos] != '}' {
+        *pos += 1;
+    }
+    let inner: String = chars[start..(*pos).min(chars.len())].iter().collect();
+    *pos += 1;
+    let bounds: Vec<u64> = inner.split(',').filter_map(|b| b.trim().parse().ok()).collect();
+    if let [min, max] = bounds[..] {
+        if max < min {
+            return None;
         }
-        _ => return atom,
-    };
-    Nest { product: atom.product.saturating_mul(factor), depth: atom.depth.saturating_add(1) }
+    }
+    let open = inner.trim_end().ends_with(',');
+    Some(bounds.iter().max().copied().unwrap_or(1).max(1) + open as u64)
 }
 
 /// Moves `pos` past spaces, tabs, line breaks and `#` comments.
@@ -231,6 +241,10 @@ mod tests {
         assert!(check("root ::= \"a\" # note\n{1,0}").is_err());
         assert!(check(r#"root ::= (("a" {0,20}) {0,20}) {0,20}"#).is_err(), "nesting behind spaces");
         assert!(check(r#"root ::= ("a" {0,10}) {0,10} "b" *"#).is_ok());
+        // Quantifiers in a row apply one after the other.
+        assert!(check("root ::=[ a-z@@@@@1d]+ {5,4}").is_err(), "found by fuzz_prompt under ASan");
+        assert!(check(r#"root ::= "a"{0,20}{0,20}{0,20}"#).is_err(), "stacked repetitions nest");
+        assert!(check(r#"root ::= "a"+ ?"#).is_ok());
         let flat = format!("root ::= {}", vec![r#""a"{0,1999}"#; 300].join(" "));
         assert!(check(&flat).is_err(), "the sum of flat repetitions is bounded too");
         assert!(check("root ::= (\"yes\" | \"no\") \".\"\n# a comment {0,99}{0,99}").is_ok());
