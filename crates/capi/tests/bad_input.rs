@@ -374,12 +374,14 @@ fn bad_requests() {
     // Found by fuzz_prompt under ASan: a repetition {m,n} with n < m after a space escaped the
     // check, and llama.cpp's parser made rules until 2 GB were gone.
     let spaced = c("root ::= \"yes\" {8,5}'");
-    // And after another quantifier, which it applies to.
+    // And after another quantifier, which it applies to, and after a token.
     let stacked = c("root ::= [a-z]+ {5,4}");
+    let token = c("root ::= <|endoftext|> {22,5}");
     let cases: Vec<(&str, mm_ask_params)> = vec![
         ("grammar refused", mm_ask_params { grammar: nested.as_ptr(), ..base }),
         ("n < m", mm_ask_params { grammar: spaced.as_ptr(), ..base }),
         ("n < m", mm_ask_params { grammar: stacked.as_ptr(), ..base }),
+        ("n < m", mm_ask_params { grammar: token.as_ptr(), ..base }),
         ("max_tokens", mm_ask_params { max_tokens: 0, ..base }),
         ("max_tokens", mm_ask_params { max_tokens: -5, ..base }),
         ("temperature", mm_ask_params { temperature: f32::NAN, ..base }),

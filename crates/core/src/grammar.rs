@@ -31,7 +31,7 @@ impl Nest {
 
 /// Checks the grammar's repetitions; the error says which limit it passes.
 pub fn check(grammar: &str) -> Result<(), String> {
-    let total = repetition_sum(grammar);
+    let total = repetition_total(grammar)?;
     if total > MAX_REPETITIONS {
         return Err(format!("the grammar's repetition bounds add up to {total} (limit {MAX_REPETITIONS}); llama.cpp would make a rule for each"));
     }
@@ -40,9 +40,6 @@ pub fn check(grammar: &str) -> Result<(), String> {
     let mut worst = Nest::ATOM;
     for name in rules.keys() {
         worst = worst.max(rule_nest(name, &rules, &mut memo, &mut Vec::new()));
-    }
-    if worst.product == u64::MAX && worst.depth == u32::MAX {
-        return Err("a repetition {m,n} has n < m".into());
     }
     if worst.product > MAX_PRODUCT || worst.depth > MAX_DEPTH {
         return Err(format!(
@@ -53,38 +50,71 @@ pub fn check(grammar: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The sum of the upper bounds of all `{m,n}` repetitions, outside strings and classes.
-fn repetition_sum(grammar: &str) -> u64 {
+/// The sum of the largest bounds of all `{m,n}` repetitions outside strings, classes and
+/// comments, or an error for any with n < m: llama.cpp's parser computes max - min unsigned
+/// and never stops making rules. Every brace counts wherever it stands, so that no reading of
+/// the syntax that differs from llama.cpp's lets one through (a space, a line break or a
+/// comment before it, a quantifier before it, a token or `.` as its atom: fuzzing under ASan
+/// found the first two); a brace that is not a repetition is a syntax error to llama.cpp
+/// anyway.
+fn repetition_total(grammar: &str) -> Result<u64, String> {
     let chars: Vec<char> = grammar.chars().collect();
     let (mut i, mut total) = (0, 0u64);
     while i < chars.len() {
         match chars[i] {
-            '"' | '[' => {
-                let close = if chars[i] == '"' { '"' } else { ']' };
-                i += 1;
-                while i < chars.len() && chars[i] != close {
-                    i += if chars[i] == '\\' { 2 } else { 1 };
-                }
-            }
+            '"' | '[' => skip_literal(&chars, &mut i),
             '#' => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
+                skip_space(&chars, &mut i);
+                continue;
             }
             '{' => {
-                let start = i + 1;
-                while i < chars.len() && chars[i] != '}' {
-                    i += 1;
+                let b = braces(&chars, &mut i);
+                if b.inverted {
+                    return Err("a repetition {m,n} has n < m".into());
                 }
-                let inner: String = chars[start..i.min(chars.len())].iter().collect();
-                let bounds: Vec<u64> = inner.split(',').filter_map(|b| b.trim().parse().ok()).collect();
-                total = total.saturating_add(bounds.iter().max().copied().unwrap_or(0));
+                total = total.saturating_add(b.largest);
+                continue;
             }
             _ => {}
         }
         i += 1;
     }
-    total
+    Ok(total)
+}
+
+/// What the braces of a repetition say.
+struct Bounds {
+    /// The largest bound written (0 when none reads).
+    largest: u64,
+    /// `{m,}`: no upper bound.
+    open: bool,
+    /// `{m,n}` with n < m.
+    inverted: bool,
+}
+
+/// Reads the braces at `pos` (`{m}`, `{m,}`, `{m,n}`) and moves past the closing one.
+fn braces(chars: &[char], pos: &mut usize) -> Bounds {
+    let start = *pos + 1;
+    while *pos < chars.len() && chars[*pos] != '}' {
+        *pos += 1;
+    }
+    let inner: String = chars[start..(*pos).min(chars.len())].iter().collect();
+    *pos += 1;
+    let bounds: Vec<u64> = inner.split(',').filter_map(|b| b.trim().parse().ok()).collect();
+    Bounds {
+        largest: bounds.iter().max().copied().unwrap_or(0),
+        open: inner.trim_end().ends_with(','),
+        inverted: matches!(bounds[..], [min, max] if max < min),
+    }
+}
+
+/// Moves `pos` past the string or character class that starts there (escapes included).
+fn skip_literal(chars: &[char], pos: &mut usize) {
+    let close = if chars[*pos] == '"' { '"' } else { ']' };
+    *pos += 1;
+    while *pos < chars.len() && chars[*pos] != close {
+        *pos += if chars[*pos] == '\\' { 2 } else { 1 };
+    }
 }
 
 /// Rule name -> body. A rule starts where a line begins with `name ::=`.
@@ -135,17 +165,22 @@ fn group_nest<'a>(chars: &[char], pos: &mut usize, rules: &'a HashMap<&'a str, S
             ')' => return worst,
             '(' => group_nest(chars, pos, rules, memo, visiting),
             '"' | '[' => {
-                let close = if c == '"' { '"' } else { ']' };
-                while *pos < chars.len() && chars[*pos] != close {
-                    *pos += if chars[*pos] == '\\' { 2 } else { 1 };
-                }
+                *pos -= 1;
+                skip_literal(chars, pos);
                 *pos += 1;
                 Nest::ATOM
             }
-            '#' => {
-                while *pos < chars.len() && chars[*pos] != '\n' {
+            // A token, `<[id]>` or `<|text|>`, or `!` and one (any token but it).
+            '<' | '!' => {
+                while *pos < chars.len() && chars[*pos - 1] != '>' {
                     *pos += 1;
                 }
+                Nest::ATOM
+            }
+            '.' => Nest::ATOM,
+            '#' => {
+                *pos -= 1;
+                skip_space(chars, pos);
                 continue;
             }
             c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => {
@@ -168,8 +203,7 @@ fn group_nest<'a>(chars: &[char], pos: &mut usize, rules: &'a HashMap<&'a str, S
 
 /// Applies the quantifiers that follow an atom, if any. llama.cpp's parser skips spaces, line
 /// breaks (inside parentheses) and comments before a quantifier, and applies each of several in
-/// a row to what the one before made (`[a-z]+ {5,4}`), so this does too: both gaps let a
-/// repetition with n < m through to llama.cpp (found by fuzzing under ASan).
+/// a row to what the one before made (`[a-z]+ {5,4}`), so this does too.
 fn quantified(mut atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
     loop {
         skip_space(chars, pos);
@@ -178,34 +212,14 @@ fn quantified(mut atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
                 *pos += 1;
                 2
             }
-            Some('{') => match repetition(chars, pos) {
-                Some(factor) => factor,
-                // llama.cpp's parser computes max - min unsigned and never stops making rules.
-                None => return Nest { product: u64::MAX, depth: u32::MAX },
-            },
+            Some('{') => {
+                let b = braces(chars, pos);
+                b.largest.max(1) + b.open as u64
+            }
             _ => return atom,
         };
         atom = Nest { product: atom.product.saturating_mul(factor), depth: atom.depth.saturating_add(1) };
     }
-}
-
-/// Reads the repetition `{m}`, `{m,}` or `{m,n}` at `pos` and moves past it. Returns how many
-/// times it can repeat (one more than its bound when it is open), or None when n < m.
-fn repetition(chars: &[char], pos: &mut usize) -> Option<u64> {
-    let start = *pos + 1;
-    while *pos < chars.len() && chars[*pos] != '}' {
-        *pos += 1;
-    }
-    let inner: String = chars[start..(*pos).min(chars.len())].iter().collect();
-    *pos += 1;
-    let bounds: Vec<u64> = inner.split(',').filter_map(|b| b.trim().parse().ok()).collect();
-    if let [min, max] = bounds[..] {
-        if max < min {
-            return None;
-        }
-    }
-    let open = inner.trim_end().ends_with(',');
-    Some(bounds.iter().max().copied().unwrap_or(1).max(1) + open as u64)
 }
 
 /// Moves `pos` past spaces, tabs, line breaks and `#` comments.
@@ -245,6 +259,13 @@ mod tests {
         assert!(check("root ::=[ a-z@@@@@1d]+ {5,4}").is_err(), "found by fuzz_prompt under ASan");
         assert!(check(r#"root ::= "a"{0,20}{0,20}{0,20}"#).is_err(), "stacked repetitions nest");
         assert!(check(r#"root ::= "a"+ ?"#).is_ok());
+        // A token or any character as the atom; a brace anywhere outside literals.
+        assert!(check("root ::=[ a-@@@1@@d]{2,5}+<|endoftext|> {22,5}").is_err(), "found by fuzz_prompt under ASan");
+        assert!(check("root ::= . {3,1}").is_err());
+        assert!(check("root ::= !<[12]>{3,1}").is_err());
+        assert!(check(r#"root ::= "{3,1}" [{}] # {3,1}"#).is_ok(), "not in strings, classes or comments");
+        assert!(check(r#"root ::= ((. {0,20}) {0,20}) {0,20}"#).is_err(), "nesting from .");
+        assert!(check(r#"root ::= ((<|a|> {0,20}){0,20}){0,20}"#).is_err(), "nesting from a token");
         let flat = format!("root ::= {}", vec![r#""a"{0,1999}"#; 300].join(" "));
         assert!(check(&flat).is_err(), "the sum of flat repetitions is bounded too");
         assert!(check("root ::= (\"yes\" | \"no\") \".\"\n# a comment {0,99}{0,99}").is_ok());
