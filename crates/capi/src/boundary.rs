@@ -135,6 +135,8 @@ pub unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a 
         Ok(&[])
     } else if ptr.is_null() {
         fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL but its count is {len}"))
+    } else if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|bytes| bytes > isize::MAX as usize) {
+        fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what} has a count of {len}, more than any buffer can hold"))
     } else {
         // SAFETY: the caller's contract: `len` valid elements.
         Ok(unsafe { std::slice::from_raw_parts(ptr, len) })

@@ -205,11 +205,7 @@ impl Session {
         if config.media_marker.as_deref() == Some("") {
             return fail(InvalidArgument, "media_marker is empty");
         }
-        // The checks run on a short-lived thread so that their allocations come from another
-        // malloc arena: made on this thread, between loads, they fragmented the heap that
-        // llama.cpp's buffers are then carved from (resident memory grew by up to 5 MB over 500
-        // create/destroy cycles, though nothing leaked).
-        let checked = std::thread::scope(|scope| scope.spawn(|| check_files(&config.model_path, config.mmproj_path.as_deref())).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))?;
+        let checked = check_files(&config.model_path, config.mmproj_path.as_deref())?;
         let threads = threads_for(config.n_threads);
         let model_span = if config.mmproj_path.is_some() { MODEL_PROGRESS_SHARE } else { 1.0 };
         let mut progress = Progress { callback: config.progress.take(), base: 0.0, span: model_span, cancelled: false };

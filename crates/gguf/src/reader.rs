@@ -118,7 +118,7 @@ const MAX_NAME: usize = 63;
 /// Alignment of tensor data when `general.alignment` is absent.
 const DEFAULT_ALIGNMENT: u64 = 32;
 /// First read of a file's header; larger headers (big vocabularies) are read in growing chunks.
-const FIRST_CHUNK: u64 = 1 << 20;
+const FIRST_CHUNK: u64 = 8 << 20;
 
 fn scalar_size(t: u32) -> Option<u64> {
     match t {
@@ -163,7 +163,7 @@ pub fn read(path: &Path) -> Result<Gguf, Problem> {
             return Err(Problem::Io(format!("the file shrank while it was read ({} of {len} bytes)", buf.len())));
         }
         match parse_prefix(&buf, len) {
-            Err(Stop::Short(s)) if want < len => want = s.needed.max(want * 2).min(len),
+            Err(Stop::Short(s)) if want < len => want = s.needed.saturating_add(FIRST_CHUNK).max(want * 2).min(len),
             result => return result.map_err(|stop| stop.into_problem(len)),
         }
     }
@@ -344,18 +344,23 @@ fn first_repeat(tokens: &[&[u8]]) -> Option<usize> {
 }
 
 /// A fast 64-bit hash of a token for the repeat check (not for identity: equal hashes are
-/// confirmed byte for byte).
+/// confirmed byte for byte). Each 8-byte word is folded in with a full 64x64->128-bit multiply
+/// (wyhash's "mum"), so every input bit reaches every output bit.
 fn word_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = bytes.len() as u64;
+    const K0: u64 = 0xA076_1D64_78BD_642F;
+    const K1: u64 = 0xE703_7ED1_A0B4_28DB;
+    let mum = |a: u64, b: u64| {
+        let r = (a as u128) * (b as u128);
+        (r as u64) ^ ((r >> 64) as u64)
+    };
+    let mut h = mum(bytes.len() as u64 ^ K0, K1);
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(c.try_into().unwrap())).wrapping_mul(K);
+        h = mum(h ^ u64::from_le_bytes(c.try_into().unwrap()) ^ K0, K1);
     }
     let mut tail = [0u8; 8];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
-    h ^ (h >> 29)
+    mum(h ^ u64::from_le_bytes(tail) ^ K0, K1)
 }
 
 /// A hasher for keys that already are hashes.
