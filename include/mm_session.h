@@ -345,6 +345,43 @@ typedef struct mm_session_params {
 } mm_session_params;
 
 /**
+ * A session's own settings for `mm_session_fork`. Get one from `mm_fork_params_default()`,
+ * then set fields: `struct_size` tells the library which version of this struct the caller
+ * has.
+ */
+typedef struct mm_fork_params {
+  /**
+   * `sizeof(mm_fork_params)` of the caller's header; set by `mm_fork_params_default`.
+   */
+  uint32_t struct_size;
+  /**
+   * Context window of the fork in tokens; 0 (default): the parent's.
+   */
+  uint32_t n_ctx;
+  /**
+   * Most tokens evaluated in one step; 0 (default): the parent's.
+   */
+  uint32_t n_batch;
+  /**
+   * CPU threads; 0 (default): the parent's.
+   */
+  int32_t n_threads;
+  /**
+   * Seed of requests that do not set one; `MM_SEED_DEFAULT` (default): the parent's.
+   */
+  uint32_t seed;
+  /**
+   * Start from a copy of the parent's conversation (KV cache and the record of what it
+   * holds), so that a shared prefix is evaluated once (default false: start empty).
+   */
+  bool copy_conversation;
+  /**
+   * Reserved: set to zero.
+   */
+  uint8_t reserved0[3];
+} mm_fork_params;
+
+/**
  * What a session is and holds.
  */
 typedef struct mm_session_info {
@@ -418,6 +455,16 @@ typedef struct mm_memory_stats {
    */
   uint64_t projector_host;
   uint64_t projector_gpu;
+  /**
+   * Version 2. How many sessions share the model and projector bytes above (a session and
+   * its forks): those bytes are held once for all of them. KV cache and compute buffers
+   * are each session's own.
+   */
+  uint32_t shared_by;
+  /**
+   * Reserved (zero).
+   */
+  uint32_t reserved1;
 } mm_memory_stats;
 
 /**
@@ -640,6 +687,12 @@ const char *mm_status_str(int32_t status);
 size_t mm_live_sessions(void);
 
 /**
+ * The number of text models (each with its projector) loaded now in this process: a session
+ * and its forks share one.
+ */
+size_t mm_loaded_models(void);
+
+/**
  * Routes the logs of llama.cpp, ggml and mtmd: messages of `min_level` (an `mm_log_level`)
  * and above go to `callback`, or to stderr when `callback` is NULL; `MM_LOG_OFF` silences
  * them. The default is `MM_LOG_WARN` to stderr. `user_data` is passed back untouched and must
@@ -668,8 +721,29 @@ struct mm_session_params mm_session_params_default(void);
 enum mm_status mm_session_create(const struct mm_session_params *params, struct mm_session **out);
 
 /**
- * Frees everything the session owns: projector, context, model and whatever it cached, in that
- * order. If another thread is inside a call on this session, the call is asked to stop and
+ * Default fork parameters, with `struct_size` set: the parent's settings, an empty
+ * conversation.
+ */
+struct mm_fork_params mm_fork_params_default(void);
+
+/**
+ * Makes a new session that shares `s`'s text model and projector (nothing is loaded again)
+ * with a context of its own, as `params` says (NULL: the defaults), and, when
+ * `params->copy_conversation` is set, a copy of `s`'s conversation. On success `*out` is the
+ * new session, which the caller owns and frees with `mm_session_destroy`; sessions are the
+ * only handles, and the shared weights are freed when the last session that uses them is
+ * destroyed, in any order. Forks run in parallel on different threads; media encoding, one
+ * encoder per model, waits for the fork that is encoding. If another thread is inside a call
+ * on `s`, fork waits for it (from inside a callback of `s`: `MM_ERR_BUSY`). `params` is
+ * borrowed for the call only.
+ */
+enum mm_status mm_session_fork(const struct mm_session *s,
+                               const struct mm_fork_params *params,
+                               struct mm_session **out);
+
+/**
+ * Frees everything the session owns: its context, and the projector and model when no other
+ * session (a fork) shares them, in that order. If another thread is inside a call on this session, the call is asked to stop and
  * destroy waits for it to return. From inside a callback of a call on the same session it is
  * refused with `MM_ERR_BUSY` (the session stays alive; destroy it after the call returns).
  * NULL is a no-op (`MM_OK`); a handle already destroyed gives `MM_ERR_INVALID_HANDLE` and

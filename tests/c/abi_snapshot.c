@@ -48,7 +48,6 @@ CHECK_OFFSET(mm_session_info, reserved0, 14);
 CHECK_OFFSET(mm_session_info, audio_sample_rate, 16);
 CHECK_OFFSET(mm_session_info, reserved1, 20);
 CHECK_OFFSET(mm_session_info, marker, 24);
-CHECK_SIZE(mm_memory_stats, 72);
 CHECK_OFFSET(mm_memory_stats, struct_size, 0);
 CHECK_OFFSET(mm_memory_stats, reserved0, 4);
 CHECK_OFFSET(mm_memory_stats, model_host, 8);
@@ -108,6 +107,17 @@ CHECK_OFFSET(mm_ask_info, generate_ms, 40);
 CHECK_SIZE(mm_ask_params, 128);
 CHECK_OFFSET(mm_ask_params, plain_prompt, 120);
 CHECK_OFFSET(mm_ask_params, reserved2, 121);
+CHECK_SIZE(mm_memory_stats, 80);
+CHECK_OFFSET(mm_memory_stats, shared_by, 72);
+CHECK_OFFSET(mm_memory_stats, reserved1, 76);
+CHECK_SIZE(mm_fork_params, 24);
+CHECK_OFFSET(mm_fork_params, struct_size, 0);
+CHECK_OFFSET(mm_fork_params, n_ctx, 4);
+CHECK_OFFSET(mm_fork_params, n_batch, 8);
+CHECK_OFFSET(mm_fork_params, n_threads, 12);
+CHECK_OFFSET(mm_fork_params, seed, 16);
+CHECK_OFFSET(mm_fork_params, copy_conversation, 20);
+CHECK_OFFSET(mm_fork_params, reserved0, 21);
 
 /* Constants. */
 CHECK_VALUE(MM_OK, 0);

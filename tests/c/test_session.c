@@ -195,6 +195,38 @@ static int test_500_cycles(void) {
         }                                              \
     } while (0)
 
+/* A session and three forks destroyed in every order of a few: parent first, children first,
+ * interleaved. The weights go with the last session (under valgrind and ASan, nothing leaks). */
+static int test_fork_destroy_orders(void) {
+    static const int orders[4][4] = {{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 0, 3, 2}, {2, 0, 1, 3}};
+    mm_media img = file_media(image);
+    for (int o = 0; o < 4; o++) {
+        mm_session_params p = params();
+        mm_session *all[4] = {NULL, NULL, NULL, NULL};
+        CHECK(mm_session_create(&p, &all[0]) == MM_OK, "create");
+        mm_fork_params fp = mm_fork_params_default();
+        fp.copy_conversation = true;
+        mm_ask_params a = ask_params("What is <__media__>?", &img, 1);
+        char *text = NULL;
+        CHECK(mm_session_ask(all[0], &a, &text) == MM_OK, "ask before forking");
+        mm_string_free(text);
+        for (int i = 1; i < 4; i++) CHECK(mm_session_fork(all[i - 1], &fp, &all[i]) == MM_OK, "fork %d", i);
+        CHECK(mm_loaded_models() == 1 && mm_live_sessions() == 4, "one model, four sessions");
+        mm_memory_stats m = {.struct_size = sizeof m};
+        CHECK(mm_session_memory(all[3], &m) == MM_OK && m.shared_by == 4, "shared by four");
+        for (int k = 0; k < 4; k++) {
+            CHECK(mm_session_destroy(all[orders[o][k]]) == MM_OK, "destroy %d", orders[o][k]);
+            if (k < 3) {
+                text = NULL;
+                CHECK(mm_session_ask(all[orders[o][k + 1]], &a, &text) == MM_OK, "the next one still answers");
+                mm_string_free(text);
+            }
+        }
+        CHECK(mm_loaded_models() == 0 && mm_live_sessions() == 0, "everything freed");
+    }
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: %s MODEL MMPROJ IMAGE MISMATCHED_MMPROJ\n", argv[0]);
@@ -210,6 +242,7 @@ int main(int argc, char **argv) {
     RUN(test_double_destroy_and_use_after_destroy);
     RUN(test_callback_stops);
     RUN(test_determinism);
+    RUN(test_fork_destroy_orders);
     RUN(test_500_cycles);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -56,6 +56,13 @@ pub extern "C" fn mm_live_sessions() -> usize {
     boundary_value("mm_live_sessions", 0, mm_core::live_sessions)
 }
 
+/// The number of text models (each with its projector) loaded now in this process: a session
+/// and its forks share one.
+#[no_mangle]
+pub extern "C" fn mm_loaded_models() -> usize {
+    boundary_value("mm_loaded_models", 0, mm_core::loaded_models)
+}
+
 /// Log levels for `mm_log_set`. A message reaches the callback when its level is at least the
 /// chosen minimum.
 #[repr(C)]

@@ -4,7 +4,7 @@ use std::ffi::CString;
 use std::os::raw::{c_char, c_void};
 use std::path::PathBuf;
 
-use mm_core::{MemoryStats, Session, SessionConfig};
+use mm_core::{ForkConfig, MemoryStats, Session, SessionConfig};
 
 use crate::boundary::{boundary, boundary_value, c_str, opt_c_str, required, set_last_error, versioned, write_versioned};
 use crate::registry;
@@ -155,8 +155,93 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
     })
 }
 
-/// Frees everything the session owns: projector, context, model and whatever it cached, in that
-/// order. If another thread is inside a call on this session, the call is asked to stop and
+/// A session's own settings for `mm_session_fork`. Get one from `mm_fork_params_default()`,
+/// then set fields: `struct_size` tells the library which version of this struct the caller
+/// has.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mm_fork_params {
+    /// `sizeof(mm_fork_params)` of the caller's header; set by `mm_fork_params_default`.
+    pub struct_size: u32,
+    /// Context window of the fork in tokens; 0 (default): the parent's.
+    pub n_ctx: u32,
+    /// Most tokens evaluated in one step; 0 (default): the parent's.
+    pub n_batch: u32,
+    /// CPU threads; 0 (default): the parent's.
+    pub n_threads: i32,
+    /// Seed of requests that do not set one; `MM_SEED_DEFAULT` (default): the parent's.
+    pub seed: u32,
+    /// Start from a copy of the parent's conversation (KV cache and the record of what it
+    /// holds), so that a shared prefix is evaluated once (default false: start empty).
+    pub copy_conversation: bool,
+    /// Reserved: set to zero.
+    pub reserved0: [u8; 3],
+}
+
+/// The sizes of the released versions of `mm_fork_params`, oldest first.
+const FORK_VERSIONS: [usize; 1] = [24];
+
+/// Default fork parameters, with `struct_size` set: the parent's settings, an empty
+/// conversation.
+#[no_mangle]
+pub extern "C" fn mm_fork_params_default() -> mm_fork_params {
+    // SAFETY: all-zero is a valid mm_fork_params; fork refuses it (struct_size 0), so it is the
+    // neutral value after a panic.
+    boundary_value("mm_fork_params_default", unsafe { std::mem::zeroed() }, fork_params_default)
+}
+
+fn fork_params_default() -> mm_fork_params {
+    mm_fork_params {
+        struct_size: std::mem::size_of::<mm_fork_params>() as u32,
+        n_ctx: 0,
+        n_batch: 0,
+        n_threads: 0,
+        seed: crate::ask::MM_SEED_DEFAULT,
+        copy_conversation: false,
+        reserved0: [0; 3],
+    }
+}
+
+/// Makes a new session that shares `s`'s text model and projector (nothing is loaded again)
+/// with a context of its own, as `params` says (NULL: the defaults), and, when
+/// `params->copy_conversation` is set, a copy of `s`'s conversation. On success `*out` is the
+/// new session, which the caller owns and frees with `mm_session_destroy`; sessions are the
+/// only handles, and the shared weights are freed when the last session that uses them is
+/// destroyed, in any order. Forks run in parallel on different threads; media encoding, one
+/// encoder per model, waits for the fork that is encoding. If another thread is inside a call
+/// on `s`, fork waits for it (from inside a callback of `s`: `MM_ERR_BUSY`). `params` is
+/// borrowed for the call only.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_fork(s: *const mm_session, params: *const mm_fork_params, out: *mut *mut mm_session) -> mm_status {
+    boundary("mm_session_fork", || {
+        if out.is_null() {
+            return fail(mm_status::MM_ERR_NULL_ARGUMENT, "out is NULL");
+        }
+        // SAFETY: `out` is not NULL; the caller's contract makes it writable.
+        unsafe { *out = std::ptr::null_mut() };
+        let p = if params.is_null() {
+            fork_params_default()
+        } else {
+            // SAFETY: the caller's contract: `struct_size` readable bytes.
+            unsafe { versioned(params, fork_params_default(), &FORK_VERSIONS, "params") }?
+        };
+        let config = ForkConfig {
+            n_ctx: p.n_ctx,
+            n_batch: p.n_batch,
+            n_threads: p.n_threads,
+            seed: (p.seed != crate::ask::MM_SEED_DEFAULT).then_some(p.seed),
+            copy_conversation: p.copy_conversation,
+        };
+        let (fork, marker) = with_session(s, |session| Ok((session.fork(&config)?, registry::get(handle_of(s))?.marker.clone())))?;
+        let handle = registry::insert(fork, marker)?;
+        // SAFETY: checked writable above.
+        unsafe { *out = handle as *mut mm_session };
+        Ok(())
+    })
+}
+
+/// Frees everything the session owns: its context, and the projector and model when no other
+/// session (a fork) shares them, in that order. If another thread is inside a call on this session, the call is asked to stop and
 /// destroy waits for it to return. From inside a callback of a call on the same session it is
 /// refused with `MM_ERR_BUSY` (the session stays alive; destroy it after the call returns).
 /// NULL is a no-op (`MM_OK`); a handle already destroyed gives `MM_ERR_INVALID_HANDLE` and
@@ -290,6 +375,12 @@ pub struct mm_memory_stats {
     /// Projector weights plus its compute buffers.
     pub projector_host: u64,
     pub projector_gpu: u64,
+    /// Version 2. How many sessions share the model and projector bytes above (a session and
+    /// its forks): those bytes are held once for all of them. KV cache and compute buffers
+    /// are each session's own.
+    pub shared_by: u32,
+    /// Reserved (zero).
+    pub reserved1: u32,
 }
 
 impl From<MemoryStats> for mm_memory_stats {
@@ -305,6 +396,8 @@ impl From<MemoryStats> for mm_memory_stats {
             compute_gpu: m.compute_gpu,
             projector_host: m.projector_host,
             projector_gpu: m.projector_gpu,
+            shared_by: m.shared_by,
+            reserved1: 0,
         }
     }
 }

@@ -85,6 +85,8 @@ fn null_for_every_pointer_argument() {
         expect(mm_session_load_state(s, std::ptr::null()), MM_ERR_NULL_ARGUMENT, "path");
         expect(mm_session_cancel(null), MM_ERR_NULL_ARGUMENT, "session");
         expect(mm_session_reset(null), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_fork(null, std::ptr::null(), &mut out), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_fork(s, std::ptr::null(), std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
         assert!(mm_session_marker(null).is_null());
         assert_eq!(mm_session_destroy(null), MM_OK, "destroy(NULL) is a no-op");
         mm_string_free(std::ptr::null_mut());
@@ -466,6 +468,7 @@ fn every_export_catches_panics() {
         status("mm_session_load_state", &mut || mm_session_load_state(s, path.as_ptr()));
         status("mm_session_cancel", &mut || mm_session_cancel(s));
         status("mm_session_reset", &mut || mm_session_reset(s));
+        status("mm_session_fork", &mut || mm_session_fork(s, std::ptr::null(), &mut out));
         status("mm_log_set", &mut || mm_log_set(2, Some(ignore_log), std::ptr::null_mut()));
     }
     let mut neutral = |name: &'static str, is_neutral: &mut dyn FnMut() -> bool| {
@@ -484,6 +487,8 @@ fn every_export_catches_panics() {
         neutral("mm_session_marker", &mut || mm_session_marker(s).is_null());
         neutral("mm_session_params_default", &mut || mm_session_params_default().struct_size == 0);
         neutral("mm_ask_params_default", &mut || mm_ask_params_default().struct_size == 0);
+        neutral("mm_fork_params_default", &mut || mm_fork_params_default().struct_size == 0);
+        neutral("mm_loaded_models", &mut || mm_loaded_models() == 0);
         // mm_string_free with a panic must not free (and must not crash): it returns nothing.
         let leak_on_purpose = libc::strdup(c"x".as_ptr());
         neutral("mm_string_free", &mut || {

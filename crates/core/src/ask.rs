@@ -167,7 +167,7 @@ impl Session {
                     Ok(prompt::ChatMessage { role: messages[i].role.to_string(), text, first_media: first_media[i] })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let pieces = prompt::chat_pieces(&self.chat_template, &chat, marker)?;
+            let pieces = prompt::chat_pieces(&self.weights().chat_template, &chat, marker)?;
             check_media_once(&pieces, messages, &first_media, system, start)?;
             let prompt = self.tokenize(&pieces, bitmaps)?;
             if prompt.n_pos() < n_ctx || req.overflow == Overflow::Fail {
@@ -219,7 +219,10 @@ impl Session {
             if let (Item::Media { n_pos, .. }, Some(chunk)) = (&part.item, part.chunk) {
                 let projector = self.projector().expect("media parts come from a projector");
                 let chunks = prompt.chunks.as_ref().expect("media parts have chunks");
+                let abort = self.abort_state();
+                let encoder = self.weights().encode(&abort);
                 let (result, log) = log::capture(|| projector.eval_chunk(self.context(), chunks, chunk, self.cache.n_pos(), n_batch as i32, i == last));
+                drop(encoder);
                 let (status, new_n_past) = result?;
                 self.cancelled()?;
                 if status != 0 {

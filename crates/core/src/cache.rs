@@ -22,7 +22,7 @@ impl Item {
 
 /// The items in the KV cache (sequence 0), in order, and the logits that followed a prefix of
 /// them, kept so that repeating a request samples from the very same numbers.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct CacheRecord {
     items: Vec<Item>,
     n_pos: i32,

@@ -31,6 +31,7 @@ mod sampling;
 mod session;
 mod state;
 mod text;
+mod weights;
 
 pub use abort::AbortState;
 pub use ask::{AskInfo, Overflow, PromptCount, Request};
@@ -41,7 +42,8 @@ pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use memory::MemoryStats;
 pub use prompt::{Input, Message};
 pub use sampling::Sampling;
-pub use session::{default_threads, live_sessions, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
+pub use session::{default_threads, live_sessions, ForkConfig, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
+pub use weights::loaded_models;
 pub use text::StopReason;
 
 /// Initialises llama.cpp's backends and the log routing (done by the first session too).

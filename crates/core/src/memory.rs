@@ -23,6 +23,10 @@ pub struct MemoryStats {
     /// Projector weights plus its compute buffers.
     pub projector_host: u64,
     pub projector_gpu: u64,
+    /// How many sessions share the model and projector figures above (forks of one another):
+    /// those bytes are held once for all of them. KV cache and compute buffers are each
+    /// session's own.
+    pub shared_by: u32,
 }
 
 #[repr(C)]
@@ -56,6 +60,7 @@ impl Session {
             kv_gpu: b.kv_device,
             compute_host: b.compute_host,
             compute_gpu: b.compute_device,
+            shared_by: self.weights_shared_by() as u32,
             ..Default::default()
         };
         if let Some(projector) = self.projector() {

@@ -19,6 +19,7 @@ use crate::hash;
 use crate::llama::{Context, Model, Projector, TokenBatch};
 use crate::log;
 use crate::prompt;
+use crate::weights::{EncoderAbort, Weights};
 
 /// Sessions that exist now (created and not yet dropped).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -114,25 +115,48 @@ pub struct SessionInfo {
     pub audio_sample_rate: u32,
 }
 
-/// A loaded multimodal model. Fields drop in declaration order: projector, context, model,
-/// then the abort state their callbacks point to.
+/// Settings a session can start a fork with: `None` (or 0) keeps the parent's.
+#[derive(Clone, Debug, Default)]
+pub struct ForkConfig {
+    /// Context window of the fork; 0: the parent's.
+    pub n_ctx: u32,
+    /// Largest number of tokens evaluated in one step; 0: the parent's.
+    pub n_batch: u32,
+    /// CPU threads; 0: the parent's.
+    pub n_threads: i32,
+    /// Sampling seed of requests that do not set one; `None`: the parent's.
+    pub seed: Option<u32>,
+    /// Start from a copy of the parent's conversation (its KV cache and the record of it), so a
+    /// shared prefix is evaluated once; otherwise the fork starts empty.
+    pub copy_conversation: bool,
+}
+
+/// How a session's own context is made.
+#[derive(Clone, Copy, Debug)]
+struct ContextSettings {
+    n_ctx: u32,
+    n_batch: u32,
+    threads: i32,
+}
+
+/// A conversation with a loaded multimodal model: its own context (KV cache, compute buffers)
+/// over weights it may share with other sessions ([`Session::fork`]). Fields drop in
+/// declaration order: the context, then the shared weights (freed with the last session that
+/// uses them: projector, then model), then the abort state the context's callback points to.
 pub struct Session {
-    projector: Option<Projector>,
     pub(crate) ctx: Context,
-    model: Model,
+    weights: Arc<Weights>,
     abort: Arc<AbortState>,
-    marker: String,
-    pub(crate) chat_template: String,
+    settings: ContextSettings,
     pub(crate) seed: u32,
-    /// Identifies the model and projector files' contents, for saved states.
-    fingerprint: String,
     pub(crate) cache: CacheRecord,
     pub(crate) batch: TokenBatch,
     pub(crate) last: AskInfo,
 }
 
-// SAFETY: llama.cpp's model, context and mtmd context may be used from any thread as long as
-// one thread at a time uses them, which `&mut self` (and the C layer's per-session lock) ensure.
+// SAFETY: a llama.cpp context may be used from any thread as long as one thread at a time uses
+// it, which `&mut self` (and the C layer's per-session lock) ensure; the shared weights are
+// Sync (see weights.rs).
 unsafe impl Send for Session {}
 
 /// Passes llama.cpp's and mtmd's load progress to the user's callback, mapped to one range.
@@ -196,29 +220,25 @@ impl Session {
     /// made so far is freed before the error returns.
     pub fn create(mut config: SessionConfig) -> Result<Session> {
         crate::backend::init();
-        if config.n_ctx < MIN_CONTEXT || config.n_batch < 1 {
-            return fail(InvalidArgument, format!("n_ctx {} (min {MIN_CONTEXT}) or n_batch {} (min 1) too small", config.n_ctx, config.n_batch));
-        }
-        if config.n_threads < 0 {
-            return fail(InvalidArgument, format!("n_threads is {}; use 0 for the default", config.n_threads));
-        }
+        check_sizes(config.n_ctx, config.n_batch, config.n_threads)?;
         if config.media_marker.as_deref() == Some("") {
             return fail(InvalidArgument, "media_marker is empty");
         }
         let checked = check_files(&config.model_path, config.mmproj_path.as_deref())?;
-        let threads = threads_for(config.n_threads);
+        let settings = ContextSettings { n_ctx: config.n_ctx, n_batch: config.n_batch, threads: threads_for(config.n_threads) };
         let model_span = if config.mmproj_path.is_some() { MODEL_PROGRESS_SHARE } else { 1.0 };
         let mut progress = Progress { callback: config.progress.take(), base: 0.0, span: model_span, cancelled: false };
         let abort = Arc::new(AbortState::default());
+        let encoder_abort = Box::<EncoderAbort>::default();
 
         let model = Self::load_model(&config, &mut progress)?;
-        let ctx = Self::new_context(&config, &model, threads, &abort)?;
+        let ctx = new_context(&model, settings, &abort).or_else(|e| fail(e.kind, format!("text model {}: {}", config.model_path.display(), e.message)))?;
         let (projector, marker) = match (&config.mmproj_path, &checked.projector) {
             (Some(path), Some(checks)) => {
                 mm_gguf::check_projector_output(checks, path, model.n_embd() as u64)?;
                 progress.base = model_span;
                 progress.span = 1.0 - model_span;
-                let p = Self::load_projector(path, &config, &model, threads, &abort, &mut progress)?;
+                let p = Self::load_projector(path, &config, &model, settings.threads, &encoder_abort, &mut progress)?;
                 let marker = p.marker();
                 (Some(p), marker)
             }
@@ -228,20 +248,42 @@ impl Session {
             Some(t) => check_chat_template(t)?,
             None => model.chat_template().unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into()),
         };
+        let weights = Arc::new(Weights::new(model, projector, encoder_abort, marker, chat_template, checked.fingerprint));
+        Ok(Session::with_context(ctx, weights, abort, settings, config.seed, CacheRecord::default()))
+    }
+
+    /// A session over `weights` with its own context (counted as live from here on).
+    fn with_context(ctx: Context, weights: Arc<Weights>, abort: Arc<AbortState>, settings: ContextSettings, seed: u32, cache: CacheRecord) -> Session {
         LIVE.fetch_add(1, Ordering::SeqCst);
-        Ok(Session {
-            batch: TokenBatch::new(ctx.n_batch() as usize),
-            projector,
-            ctx,
-            model,
-            abort,
-            marker,
-            chat_template,
-            seed: config.seed,
-            fingerprint: checked.fingerprint,
-            cache: CacheRecord::default(),
-            last: AskInfo::default(),
-        })
+        Session { batch: TokenBatch::new(ctx.n_batch() as usize), ctx, weights, abort, settings, seed, cache, last: AskInfo::default() }
+    }
+
+    /// A new session over the same weights (nothing is loaded again) with a context of its own:
+    /// its own size, threads and seed allowed, and, when asked, a copy of this session's
+    /// conversation, so that a shared prefix (a system prompt, reference images) is evaluated
+    /// once and forked per user. The weights are freed when the last session using them is.
+    pub fn fork(&self, config: &ForkConfig) -> Result<Session> {
+        let keep = |value: u32, parent: u32| if value == 0 { parent } else { value };
+        let settings = ContextSettings {
+            n_ctx: keep(config.n_ctx, self.settings.n_ctx),
+            n_batch: keep(config.n_batch, self.settings.n_batch),
+            threads: if config.n_threads == 0 { self.settings.threads } else { threads_for(config.n_threads) },
+        };
+        check_sizes(settings.n_ctx, settings.n_batch, config.n_threads)?;
+        let abort = Arc::new(AbortState::default());
+        let ctx = new_context(&self.weights.model, settings, &abort)?;
+        let mut cache = CacheRecord::default();
+        if config.copy_conversation && !self.cache.items().is_empty() {
+            let held = self.cache.n_pos();
+            if held >= ctx.n_ctx() as i32 {
+                return fail(ContextFull, format!("the conversation takes {held} positions, the fork's context holds {}", ctx.n_ctx()));
+            }
+            if !ctx.set_sequence_state(&self.ctx.sequence_state()?) {
+                return fail(Internal, "llama.cpp refused a copy of the parent's KV cache");
+            }
+            cache = self.cache.clone();
+        }
+        Ok(Session::with_context(ctx, self.weights.clone(), abort, settings, config.seed.unwrap_or(self.seed), cache))
     }
 
     fn load_model(config: &SessionConfig, progress: &mut Progress) -> Result<Model> {
@@ -261,25 +303,7 @@ impl Session {
         }
     }
 
-    fn new_context(config: &SessionConfig, model: &Model, threads: i32, abort: &Arc<AbortState>) -> Result<Context> {
-        // SAFETY: returns a plain struct of defaults.
-        let mut cp = unsafe { sys::llama_context_default_params() };
-        cp.n_ctx = config.n_ctx;
-        cp.n_batch = config.n_batch;
-        cp.n_ubatch = config.n_batch;
-        cp.n_threads = threads;
-        cp.n_threads_batch = threads;
-        cp.no_perf = true;
-        cp.abort_callback = Some(abort::llama_abort);
-        cp.abort_callback_data = abort.as_user_data();
-        // SAFETY: the model is alive; the abort state outlives the context (Session's field
-        // order drops the context first).
-        let (ptr, log) = log::capture(|| unsafe { sys::llama_init_from_model(model.as_ptr(), cp) });
-        Context::from_raw(ptr)
-            .ok_or_else(|| Error::new(ContextCreate, format!("text model {}: could not create a context of {} tokens: {}", config.model_path.display(), config.n_ctx, log::last_lines(&log))))
-    }
-
-    fn load_projector(path: &Path, config: &SessionConfig, model: &Model, threads: i32, abort: &Arc<AbortState>, progress: &mut Progress) -> Result<Projector> {
+    fn load_projector(path: &Path, config: &SessionConfig, model: &Model, threads: i32, encoder_abort: &EncoderAbort, progress: &mut Progress) -> Result<Projector> {
         let path_c = c_path(path)?;
         let marker_c = config.media_marker.as_deref().map(CString::new).transpose().or_else(|_| fail(InvalidArgument, "media_marker contains a NUL byte"))?;
         // SAFETY: returns a plain struct of defaults.
@@ -291,11 +315,12 @@ impl Session {
             mp.media_marker = m.as_ptr();
         }
         mp.cb_eval = Some(abort::encoder_eval);
-        mp.cb_eval_user_data = abort.as_user_data();
+        mp.cb_eval_user_data = encoder_abort.as_user_data();
         mp.progress_callback = Some(progress_trampoline);
         mp.progress_callback_user_data = progress.as_user_data();
         // SAFETY: the path and marker are NUL-terminated and outlive the call; the model is
-        // alive; the abort state outlives the projector and `progress` the load.
+        // alive; the encoder's abort state outlives the projector (Weights drops the projector
+        // first) and `progress` the load.
         let (ptr, log) = log::capture(|| unsafe { sys::mtmd_init_from_file(path_c.as_ptr(), model.as_ptr(), mp) });
         match Projector::from_raw(ptr) {
             Some(p) => Ok(p),
@@ -310,7 +335,7 @@ impl Session {
 
     /// The text that stands for a media item in this session's prompts.
     pub fn marker(&self) -> &str {
-        &self.marker
+        &self.weights.marker
     }
 
     /// Figures of the last finished request.
@@ -319,7 +344,7 @@ impl Session {
     }
 
     pub fn projector(&self) -> Option<&Projector> {
-        self.projector.as_ref()
+        self.weights.projector.as_ref()
     }
 
     pub fn context(&self) -> &Context {
@@ -327,7 +352,16 @@ impl Session {
     }
 
     pub fn model(&self) -> &Model {
-        &self.model
+        &self.weights.model
+    }
+
+    pub(crate) fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// How many sessions share this session's weights (itself included).
+    pub fn weights_shared_by(&self) -> usize {
+        Arc::strong_count(&self.weights)
     }
 
     /// The state other threads use to cancel this session's calls.
@@ -337,7 +371,7 @@ impl Session {
 
     /// What identifies the session's model and projector files (saved states must match it).
     pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
+        &self.weights.fingerprint
     }
 
     pub(crate) fn cache(&self) -> &CacheRecord {
@@ -387,7 +421,36 @@ fn default_marker() -> String {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // Fields follow: projector, then context, then model (declaration order).
+        // Fields follow: the context, then the weights (declaration order).
         LIVE.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Refuses a context smaller than [`MIN_CONTEXT`], batches of 0 and negative thread counts.
+fn check_sizes(n_ctx: u32, n_batch: u32, n_threads: i32) -> Result<()> {
+    if n_ctx < MIN_CONTEXT || n_batch < 1 {
+        return fail(InvalidArgument, format!("n_ctx {n_ctx} (min {MIN_CONTEXT}) or n_batch {n_batch} (min 1) too small"));
+    }
+    if n_threads < 0 {
+        return fail(InvalidArgument, format!("n_threads is {n_threads}; use 0 for the default"));
+    }
+    Ok(())
+}
+
+/// A context over `model` as `settings` say, whose decodes `abort` can stop.
+fn new_context(model: &Model, settings: ContextSettings, abort: &Arc<AbortState>) -> Result<Context> {
+    // SAFETY: returns a plain struct of defaults.
+    let mut cp = unsafe { sys::llama_context_default_params() };
+    cp.n_ctx = settings.n_ctx;
+    cp.n_batch = settings.n_batch;
+    cp.n_ubatch = settings.n_batch;
+    cp.n_threads = settings.threads;
+    cp.n_threads_batch = settings.threads;
+    cp.no_perf = true;
+    cp.abort_callback = Some(abort::llama_abort);
+    cp.abort_callback_data = abort.as_user_data();
+    // SAFETY: the model is alive; the abort state outlives the context (Session's field order
+    // drops the context first).
+    let (ptr, log) = log::capture(|| unsafe { sys::llama_init_from_model(model.as_ptr(), cp) });
+    Context::from_raw(ptr).ok_or_else(|| Error::new(ContextCreate, format!("could not create a context of {} tokens: {}", settings.n_ctx, log::last_lines(&log))))
 }
