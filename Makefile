@@ -18,7 +18,7 @@ CFLAGS := -std=c99 -Wall -Wextra -Werror -O2 -Iinclude
 LDLIBS := -L$(LIBDIR) -lmm_session -Wl,-rpath,$(CURDIR)/$(LIBDIR)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all deps build header fixtures demo stress stress-requests bench-followup test test-rust \
+.PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale test test-rust \
         test-c check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
 
 all: build
@@ -78,7 +78,7 @@ bench-followup: build $(BUILD)/bench_followup
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	$(BUILD)/bench_followup $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(RUNS)
 
-test: build test-rust test-c check-symbols check-stress valgrind asan $(BUILD)/bench_followup
+test: build test-rust test-c check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
 	@echo "make test: all checks passed"
 
 # Model tests must not run in parallel: one thread each on a 2-core machine.
@@ -131,6 +131,17 @@ asan: test-c
 # an instrumented llama.cpp in target/fuzz. Any finding fails it.
 fuzz-smoke: build
 	FUZZ_FLAGS="-rss_limit_mb=2048 -timeout=0 -detect_leaks=0 -seed=1" $(MAKE) -C fuzz regress smoke
+
+# Many conversations on one model: 8 forks against 8 creates (memory, time), a shared 4-image
+# prefix forked 8 times, 8 threads on 8 forks. On the bench pair, plus Gemma (or any text
+# model) for the create/fork times when MM_TEST_MODEL is set.
+$(BUILD)/bench_scale: examples/c/bench_scale.c include/mm_session.h $(LIB)
+	@mkdir -p $(BUILD)
+	gcc $(CFLAGS) $< -o $@ $(LDLIBS) -lpthread
+
+bench-scale: build $(BUILD)/bench_scale
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
+	$(BUILD)/bench_scale $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(MM_TEST_MODEL)
 
 # Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30
