@@ -18,7 +18,23 @@ CFLAGS := -std=c99 -Wall -Wextra -Werror -O2 -Iinclude
 LDLIBS := -L$(LIBDIR) -lmm_session -Wl,-rpath,$(CURDIR)/$(LIBDIR)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale test test-rust \
+# Installing: `make install PREFIX=/usr/local` (DESTDIR= for packagers); `make uninstall` removes
+# exactly what the install wrote (its manifest lists the files).
+PREFIX ?= /usr/local
+INSTALL_LIBDIR ?= lib
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+MINOR := $(word 2,$(subst ., ,$(VERSION)))
+# The soname's ABI version (crates/capi/build.rs): 0.MINOR while the major version is 0.
+SOVERSION := $(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
+# What a static link of libmm_session.a needs from the system (rustc --print native-static-libs).
+LIBS_PRIVATE := -lstdc++ -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+DEST = $(DESTDIR)$(PREFIX)
+MANIFEST = share/mm-session/install-manifest.txt
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(INSTALL_LIBDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	-e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@MINOR@|$(MINOR)|g' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g'
+
+.PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale install uninstall check-install test-cpp test test-rust \
         test-c check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
 
 all: build
@@ -30,6 +46,7 @@ deps:
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
 	command -v g++ >/dev/null || missing="$$missing g++"; \
 	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
 	command -v clang-14 >/dev/null || missing="$$missing clang-14 libclang-rt-14-dev"; \
 	ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ldconfig -p | grep -q 'libclang.*\.so' || missing="$$missing libclang-dev"; \
 	if [ -n "$$missing" ]; then \
@@ -38,8 +55,11 @@ deps:
 	fi; \
 	command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)"; exit 1; }
 
+# The library's soname is libmm_session.so.$(SOVERSION): programs linked against the build tree
+# find it through this link.
 build: deps
 	$(CARGO) build --release --workspace
+	ln -sf libmm_session.so $(LIBDIR)/libmm_session.so.$(SOVERSION)
 
 # Copies the header cbindgen generated during the build over the committed one.
 header: build
@@ -78,7 +98,7 @@ bench-followup: build $(BUILD)/bench_followup
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	$(BUILD)/bench_followup $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(RUNS)
 
-test: build test-rust test-c check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
+test: build test-rust test-c test-cpp check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
 	@echo "make test: all checks passed"
 
 # Model tests must not run in parallel: one thread each on a 2-core machine.
@@ -142,6 +162,65 @@ $(BUILD)/bench_scale: examples/c/bench_scale.c include/mm_session.h $(LIB)
 bench-scale: build $(BUILD)/bench_scale
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	$(BUILD)/bench_scale $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(MM_TEST_MODEL)
+
+install: build
+	@set -e; L=$(INSTALL_LIBDIR); \
+	install -d "$(DEST)/include" "$(DEST)/$$L/pkgconfig" "$(DEST)/$$L/cmake/mm-session" "$(DEST)/share/mm-session"; \
+	install -m 644 include/mm_session.h include/mm_session.hpp "$(DEST)/include/"; \
+	install -m 755 $(LIB) "$(DEST)/$$L/libmm_session.so.$(VERSION)"; \
+	ln -sf libmm_session.so.$(VERSION) "$(DEST)/$$L/libmm_session.so.$(SOVERSION)"; \
+	ln -sf libmm_session.so.$(SOVERSION) "$(DEST)/$$L/libmm_session.so"; \
+	install -m 644 $(LIBDIR)/libmm_session.a "$(DEST)/$$L/"; \
+	$(SUBST) cmake/mm-session.pc.in > "$(DEST)/$$L/pkgconfig/mm-session.pc"; \
+	$(SUBST) cmake/mm-sessionConfig.cmake.in > "$(DEST)/$$L/cmake/mm-session/mm-sessionConfig.cmake"; \
+	$(SUBST) cmake/mm-sessionConfigVersion.cmake.in > "$(DEST)/$$L/cmake/mm-session/mm-sessionConfigVersion.cmake"; \
+	printf '%s\n' include/mm_session.h include/mm_session.hpp $$L/libmm_session.so.$(VERSION) $$L/libmm_session.so.$(SOVERSION) \
+	  $$L/libmm_session.so $$L/libmm_session.a $$L/pkgconfig/mm-session.pc $$L/cmake/mm-session/mm-sessionConfig.cmake \
+	  $$L/cmake/mm-session/mm-sessionConfigVersion.cmake $(MANIFEST) > "$(DEST)/$(MANIFEST)"; \
+	echo "installed mm-session $(VERSION) (soname libmm_session.so.$(SOVERSION)) into $(DEST)"
+
+uninstall:
+	@set -e; test -f "$(DEST)/$(MANIFEST)" || { echo "no mm-session install manifest in $(DEST)"; exit 1; }; \
+	for f in $$(cat "$(DEST)/$(MANIFEST)"); do rm -f "$(DEST)/$$f"; done; \
+	for d in share/mm-session $(INSTALL_LIBDIR)/cmake/mm-session $(INSTALL_LIBDIR)/cmake $(INSTALL_LIBDIR)/pkgconfig $(INSTALL_LIBDIR) include share; do \
+	  rmdir "$(DEST)/$$d" 2>/dev/null || true; done; \
+	echo "removed mm-session from $(DEST)"
+
+# Consumers of an installed tree, built against that prefix only: the C example with
+# pkg-config (shared), the same statically with `pkg-config --static` from a copy of the tree
+# without libmm_session.so, and a CMake project (find_package) with the C++ example, shared and
+# static; each runs on the generated models. Then uninstall leaves the prefix empty.
+check-install: fixtures
+	@set -e; P=$$(mktemp -d); S=$$(mktemp -d); B=$(CURDIR)/$(BUILD)/consumer; rm -rf "$$B"; mkdir -p "$$B"; \
+	$(MAKE) --no-print-directory install PREFIX="$$P" >/dev/null; \
+	readelf -d "$$P/lib/libmm_session.so.$(VERSION)" | grep -q "SONAME.*libmm_session.so.$(SOVERSION)"; \
+	echo "check-install: soname libmm_session.so.$(SOVERSION)"; \
+	export PKG_CONFIG_PATH="$$P/lib/pkgconfig"; \
+	gcc -std=c99 -Wall -Wextra -Werror examples/c/describe.c $$(pkg-config --cflags --libs mm-session) -Wl,-rpath,"$$P/lib" -o "$$B/describe"; \
+	"$$B/describe" $(MODEL) $(MMPROJ) $(IMAGE) | tail -1 | grep -qx "live sessions: 0"; \
+	echo "check-install: C with pkg-config: live sessions: 0"; \
+	cp -a "$$P/." "$$S/"; rm -f "$$S"/lib/libmm_session.so*; sed -i "s|^prefix=.*|prefix=$$S|" "$$S/lib/pkgconfig/mm-session.pc"; \
+	gcc -std=c99 -Wall -Wextra -Werror examples/c/describe.c $$(PKG_CONFIG_PATH="$$S/lib/pkgconfig" pkg-config --static --cflags --libs mm-session) -o "$$B/describe_static"; \
+	! readelf -d "$$B/describe_static" | grep -q libmm_session; \
+	"$$B/describe_static" $(MODEL) $(MMPROJ) $(IMAGE) | tail -1 | grep -qx "live sessions: 0"; \
+	echo "check-install: C static with pkg-config --static, no libmm_session.so present: live sessions: 0"; \
+	cmake -S tests/consumer -B "$$B/cmake" -DCMAKE_PREFIX_PATH="$$P" -DDESCRIBE_SOURCE=$(CURDIR)/examples/cpp/describe.cpp -DCMAKE_BUILD_TYPE=Release >/dev/null; \
+	cmake --build "$$B/cmake" >/dev/null; \
+	for exe in describe_cpp describe_cpp_static; do "$$B/cmake/$$exe" $(MODEL) $(MMPROJ) $(IMAGE) | tail -1 | grep -qx "live sessions: 0"; done; \
+	echo "check-install: C++ with CMake find_package (shared and static): live sessions: 0"; \
+	$(MAKE) --no-print-directory uninstall PREFIX="$$P" >/dev/null; \
+	left=$$(find "$$P" -mindepth 1 | head -3); test -z "$$left" || { echo "uninstall left: $$left"; exit 1; }; \
+	echo "check-install: uninstall removed everything"; rm -rf "$$P" "$$S"
+
+# The C++ header's tests: g++ with AddressSanitizer (run), clang++ (compiled), both with
+# -std=c++17 -Wall -Wextra -Werror -pedantic.
+CXXFLAGS_STRICT := -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude
+test-cpp: fixtures
+	@mkdir -p $(BUILD)
+	g++ $(CXXFLAGS_STRICT) -fsanitize=address -fno-omit-frame-pointer -g tests/cpp/test_session.cpp -o $(BUILD)/test_session_cpp $(LDLIBS) -lpthread
+	clang++-14 $(CXXFLAGS_STRICT) tests/cpp/test_session.cpp -o $(BUILD)/test_session_cpp_clang $(LDLIBS) -lpthread
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(BUILD)/test_session_cpp $(MODEL) $(MMPROJ) $(IMAGE)
+	$(BUILD)/test_session_cpp_clang $(MODEL) $(MMPROJ) $(IMAGE)
 
 # Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30

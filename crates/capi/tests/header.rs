@@ -33,6 +33,25 @@ fn header_compiles_as_c99_and_cpp_twice_included() {
 }
 
 #[test]
+fn readme_cpp_examples_compile() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let blocks: Vec<&str> = readme.split("```cpp\n").skip(1).map(|b| &b[..b.find("```").unwrap()]).collect();
+    assert!(!blocks.is_empty(), "README has its C++ example");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    for (i, code) in blocks.iter().enumerate() {
+        let src = dir.join(format!("readme_example_{i}.cpp"));
+        std::fs::write(&src, code).unwrap();
+        let out = Command::new("g++")
+            .args(["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include"))
+            .arg(&src)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "README's C++ example {i}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
 fn readme_c_examples_compile() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
     let blocks: Vec<&str> = readme.split("```c\n").skip(1).map(|b| &b[..b.find("```").unwrap()]).collect();
