@@ -82,8 +82,12 @@ $(BUILD)/test_session: tests/c/test_session.c include/mm_session.h $(LIB)
 
 $(LIB): build
 
-demo: fixtures $(BUILD)/describe
-	$(BUILD)/describe $(MODEL) $(MMPROJ) $(IMAGE) $(IMAGE) -p "What is in these two pictures?"
+# The main job, on the generated pair that sees (mm-fixtures --seeing): two turns of one
+# conversation about a red and a blue picture, the memory report, and the one destroy.
+SEEING := $(BUILD)/fixtures-seeing
+demo: build $(BUILD)/demo
+	$(LIBDIR)/mm-fixtures $(SEEING) --seeing >/dev/null
+	$(BUILD)/demo $(SEEING)/seeing-llama.gguf $(SEEING)/seeing-mmproj.gguf $(SEEING)/seeing-red.png $(SEEING)/seeing-blue.png
 
 stress: fixtures $(BUILD)/stress
 	$(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) $(CYCLES)
