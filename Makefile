@@ -72,7 +72,7 @@ $(BUILD)/%: examples/c/%.c include/mm_session.h $(LIB)
 	@mkdir -p $(BUILD)
 	gcc $(CFLAGS) $< -o $@ $(LDLIBS)
 
-$(BUILD)/bench_followup: examples/c/bench_followup.c include/mm_session.h $(LIB)
+$(BUILD)/bench_followup: examples/c/bench_followup.c examples/c/bench_util.h include/mm_session.h $(LIB)
 	@mkdir -p $(BUILD)
 	gcc $(CFLAGS) -D_POSIX_C_SOURCE=200809L $< -o $@ $(LDLIBS) -lpthread
 
@@ -159,7 +159,7 @@ fuzz-smoke: build
 # Many conversations on one model: 8 forks against 8 creates (memory, time), a shared 4-image
 # prefix forked 8 times, 8 threads on 8 forks. On the bench pair, plus Gemma (or any text
 # model) for the create/fork times when MM_TEST_MODEL is set.
-$(BUILD)/bench_scale: examples/c/bench_scale.c include/mm_session.h $(LIB)
+$(BUILD)/bench_scale: examples/c/bench_scale.c examples/c/bench_util.h include/mm_session.h $(LIB)
 	@mkdir -p $(BUILD)
 	gcc $(CFLAGS) $< -o $@ $(LDLIBS) -lpthread
 

@@ -29,9 +29,6 @@ fn expect(got: mm_status, want: mm_status, names: &str) {
     assert!(msg.contains(names), "message should name '{names}': {msg}");
 }
 
-fn c(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
 
 fn ask_status(s: *mut mm_session, a: &mm_ask_params) -> mm_status {
     let mut out: *mut c_char = std::ptr::null_mut();
@@ -44,12 +41,6 @@ fn ask_status(s: *mut mm_session, a: &mm_ask_params) -> mm_status {
     st
 }
 
-fn prompt_params(prompt: &CString) -> mm_ask_params {
-    let mut a = mm_ask_params_default();
-    a.prompt = prompt.as_ptr();
-    a.max_tokens = 4;
-    a
-}
 
 #[test]
 fn null_for_every_pointer_argument() {

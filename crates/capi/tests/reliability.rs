@@ -20,21 +20,11 @@ use ::mm_session::status::mm_status::*;
 use common::*;
 use mm_fixtures::{self as fixtures, FixtureSpec};
 
-fn c(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
 
 fn path_c(p: &Path) -> CString {
     c(p.to_str().unwrap())
 }
 
-fn prompt_params(prompt: &CString) -> mm_ask_params {
-    let mut a = mm_ask_params_default();
-    a.prompt = prompt.as_ptr();
-    a.max_tokens = 4;
-    a.temperature = 0.0;
-    a
-}
 
 fn status_of_ask(s: *mut mm_session, a: &mm_ask_params) -> mm_status {
     let mut out = std::ptr::null_mut();
@@ -173,7 +163,7 @@ fn calls_from_inside_callbacks_never_deadlock() {
 
     // Cancel from inside on_text works as from any thread: the call stops.
     unsafe extern "C" fn cancel_self(user_data: *mut c_void, _: *const c_char, _: usize) -> bool {
-        unsafe { mm_session_cancel(user_data as *mut mm_session) == MM_OK }
+        mm_session_cancel(user_data as *mut mm_session) == MM_OK
     }
     let mut a = prompt_params(&prompt);
     a.on_text = Some(cancel_self);
@@ -430,7 +420,7 @@ fn a_cancel_logs_nothing_above_debug() {
     unsafe extern "C" fn cancel_after_two(user_data: *mut c_void, _: *const c_char, _: usize) -> bool {
         static PIECES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         if PIECES.fetch_add(1, Ordering::SeqCst) == 1 {
-            unsafe { mm_session_cancel(user_data as *mut mm_session) };
+            mm_session_cancel(user_data as *mut mm_session);
         }
         true
     }
