@@ -515,6 +515,56 @@ typedef struct mm_message {
 } mm_message;
 
 /**
+ * A bias added to one token's logit (`mm_ask_params.logit_bias`): +100 all but forces the
+ * token, -100 all but bans it, `-INFINITY` bans it.
+ */
+typedef struct mm_logit_bias {
+  /**
+   * A token id of the session's model (see `mm_session_tokenize`).
+   */
+  int32_t token;
+  /**
+   * Added to the token's logit: a finite number, or `-INFINITY`.
+   */
+  float bias;
+} mm_logit_bias;
+
+/**
+ * A token and its log-probability (see `mm_token_callback`).
+ */
+typedef struct mm_token_logprob {
+  /**
+   * The token id.
+   */
+  int32_t token;
+  /**
+   * The natural logarithm of the token's probability under the model: the softmax of the
+   * model's logits, before temperature, penalties, logit bias and grammar change them.
+   */
+  float logprob;
+  /**
+   * The token's text: `len` bytes, which may be part of a UTF-8 character (a byte-level
+   * token), NUL-terminated. Valid only during the callback.
+   */
+  const char *text;
+  size_t len;
+} mm_token_logprob;
+
+/**
+ * Receives each generated token, in generation order, before its text reaches `on_text`:
+ * `user_data` from the params, the token chosen with its log-probability, and the `n_top`
+ * (`mm_ask_params.n_probs`, at most the vocabulary size) most likely tokens at that place,
+ * most likely first (ties: the lower id first). Everything pointed to is valid only during
+ * the call. Called once for each token `mm_ask_info.tokens_generated` counts (an end of
+ * generation token is not reported), on the thread that called `mm_session_ask`; it must not
+ * call into the same session.
+ */
+typedef void (*mm_token_callback)(void *user_data,
+                                  const struct mm_token_logprob *chosen,
+                                  const struct mm_token_logprob *top,
+                                  size_t n_top);
+
+/**
  * One request. Get one from `mm_ask_params_default()`, then set `prompt` and the rest.
  */
 typedef struct mm_ask_params {
@@ -573,7 +623,7 @@ typedef struct mm_ask_params {
    */
   mm_text_callback on_text;
   /**
-   * Passed to `on_text`.
+   * Passed to `on_text` and `on_token`.
    */
   void *user_data;
   /**
@@ -596,7 +646,73 @@ typedef struct mm_ask_params {
    */
   uint32_t reserved1;
   /**
-   * Version 2. Tokenize `prompt` as plain text (default false): the text of control tokens
+   * Version 2. Repetition penalty on tokens seen in the last `penalty_last_n` tokens (the prompt's text
+   * tokens, then the answer's): a positive logit is divided by it, a negative one multiplied
+   * (default 1: off; > 0).
+   */
+  float repeat_penalty;
+  /**
+   * The window of `repeat_penalty`, `frequency_penalty` and `presence_penalty`, in tokens
+   * (default 64; 0: off; -1: the whole context).
+   */
+  int32_t penalty_last_n;
+  /**
+   * Subtracted from a seen token's logit once per time it was seen (default 0: off).
+   */
+  float frequency_penalty;
+  /**
+   * Subtracted once from the logit of every seen token (default 0: off).
+   */
+  float presence_penalty;
+  /**
+   * Locally typical sampling (default 1: off; in [0, 1]).
+   */
+  float typical_p;
+  /**
+   * DRY ("don't repeat yourself"): a token that would extend a repetition longer than
+   * `dry_allowed_length` tokens loses `dry_multiplier * dry_base^(length -
+   * dry_allowed_length)` of its logit (default 0: off; >= 0). Repetitions that cross a
+   * newline, ':', '"' or '*' are not penalised.
+   */
+  float dry_multiplier;
+  /**
+   * Default 1.75; >= 1.
+   */
+  float dry_base;
+  /**
+   * Default 2; >= 1.
+   */
+  int32_t dry_allowed_length;
+  /**
+   * The window DRY looks for repetitions in, in tokens (default -1: the whole context; 0:
+   * off).
+   */
+  int32_t dry_penalty_last_n;
+  /**
+   * How many of the most likely tokens `on_token` receives with each generated token
+   * (default 0; requires `on_token`).
+   */
+  int32_t n_probs;
+  /**
+   * `n_logit_bias` biases added to the logits of tokens, whatever the temperature (NULL
+   * when 0). Borrowed for the call only.
+   */
+  const struct mm_logit_bias *logit_bias;
+  size_t n_logit_bias;
+  /**
+   * A JSON Schema (JSON text) the answer must validate against, as llama.cpp's converter
+   * turns it into a grammar; NULL (default): none. Excludes `grammar`. A schema that is not
+   * JSON or that the converter cannot convert gives `MM_ERR_INVALID_ARGUMENT` with the
+   * reason. Borrowed for the call only.
+   */
+  const char *json_schema;
+  /**
+   * Optional: receives each generated token with its log-probability and the `n_probs`
+   * most likely alternatives (OpenAI's `logprobs`).
+   */
+  mm_token_callback on_token;
+  /**
+   * Tokenize `prompt` as plain text (default false): the text of control tokens
    * (such as `<|im_start|>`) then stays text. By default a raw prompt's control-token text
    * becomes those tokens, as hand-written templates need. Chat `messages` are always plain
    * text: only the chat template's own markup holds control tokens.
@@ -649,6 +765,24 @@ typedef struct mm_ask_info {
    */
   double prompt_ms;
   double generate_ms;
+  /**
+   * Text tokens of the prompt, all of them (`prompt_positions` = `prompt_tokens` +
+   * `media_positions`). OpenAI's `usage.prompt_tokens` is `prompt_tokens + media_tokens`,
+   * its `completion_tokens` is `tokens_generated`, its `cached_tokens` `positions_reused`.
+   */
+  uint32_t prompt_tokens;
+  /**
+   * Media items in the prompt (encoded by this request or found in the cache).
+   */
+  uint32_t media_items;
+  /**
+   * Embeddings the prompt's media give the model.
+   */
+  uint32_t media_tokens;
+  /**
+   * Positions those embeddings take (fewer than `media_tokens` with M-RoPE models).
+   */
+  uint32_t media_positions;
 } mm_ask_info;
 
 #ifdef __cplusplus
@@ -807,9 +941,25 @@ enum mm_status mm_session_count_tokens(struct mm_session *s,
                                        uint32_t *out_positions);
 
 /**
+ * Tokenizes `text` (UTF-8, NUL-terminated) with the session's model, without the tokens the
+ * model adds around a prompt (BOS), for example to build `mm_ask_params.logit_bias`. With
+ * `parse_special`, the text of a control token (such as "<|im_end|>") becomes that token.
+ * `*out_n_tokens` is the number of tokens; the first `min(capacity, *out_n_tokens)` of them
+ * are written to `tokens`, which the caller owns (NULL when `capacity` is 0, to ask for the
+ * count). `text` is borrowed for the call only.
+ */
+enum mm_status mm_session_tokenize(const struct mm_session *s,
+                                   const char *text,
+                                   bool parse_special,
+                                   int32_t *tokens,
+                                   size_t capacity,
+                                   size_t *out_n_tokens);
+
+/**
  * Fills `*out` (set `out->struct_size` first) with the figures of the session's last finished
  * request (zeros before the first): positions, positions reused from the cache, tokens
- * evaluated, media encoded, tokens generated, why it stopped, times.
+ * evaluated, media encoded, tokens generated, why it stopped, times, and what the prompt is
+ * made of (text tokens, media items, media embeddings and positions).
  */
 enum mm_status mm_session_last_ask(const struct mm_session *s, struct mm_ask_info *out);
 

@@ -9,8 +9,10 @@ use crate::cache::Item;
 use crate::error::{fail, ErrorKind::*, Result};
 use crate::llama::{self, Bitmap, Sampler};
 use crate::log;
+use crate::logprobs::{self, TokenChoice};
 use crate::media;
-use crate::prompt::{self, Input, Prompt};
+use crate::pieces::VocabPieces;
+use crate::prompt::{self, Input, Prompt, PromptUsage};
 use crate::sampling::Sampling;
 use crate::session::Session;
 use crate::text::{Flow, StopReason, TextStream};
@@ -43,11 +45,22 @@ pub struct PromptCount {
     pub n_ctx: u32,
 }
 
+/// Where an answer goes as it is generated.
+pub struct Sinks<'a> {
+    /// Receives the text in pieces of whole UTF-8 characters; returns false to stop.
+    pub on_text: &'a mut dyn FnMut(&str) -> bool,
+    /// Receives each generated token with its log-probability and `Sampling::n_probs`
+    /// alternatives, in generation order (before its text is streamed).
+    pub on_token: Option<&'a mut dyn FnMut(&TokenChoice)>,
+}
+
 /// Figures of the last finished request.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct AskInfo {
     /// Positions the prompt (text and media) takes in the context.
     pub prompt_positions: u32,
+    /// What the prompt is made of: text tokens, media items, their embeddings and positions.
+    pub prompt_usage: PromptUsage,
     /// Positions of the prompt found in the cache from earlier requests (not evaluated again).
     pub positions_reused: u32,
     /// Prompt tokens (text and media embeddings) evaluated by this request.
@@ -75,16 +88,19 @@ impl Session {
     }
 
     /// Evaluates what the request adds to the cache and generates the answer, streaming it to
-    /// `on_text` (which returns false to stop). Returns the whole answer.
-    pub fn ask(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool) -> Result<String> {
+    /// `sinks`. Returns the whole answer.
+    pub fn ask(&mut self, req: &Request, sinks: Sinks) -> Result<String> {
         let abort = self.abort_state();
         abort.begin_call();
-        log::in_call(&abort, || self.ask_cancellable(req, on_text))
+        log::in_call(&abort, || self.ask_cancellable(req, sinks))
     }
 
-    fn ask_cancellable(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool) -> Result<String> {
+    fn ask_cancellable(&mut self, req: &Request, sinks: Sinks) -> Result<String> {
         req.sampling.validate()?;
-        let mut sampler = req.sampling.sampler(self.model(), self.seed)?;
+        if req.sampling.n_probs > 0 && sinks.on_token.is_none() {
+            return fail(InvalidArgument, format!("n_probs is {} but there is no token callback to receive them", req.sampling.n_probs));
+        }
+        let mut sampler = req.sampling.sampler(self.model(), self.context().n_ctx(), self.seed)?;
         let started = Instant::now();
         let mut info = AskInfo::default();
         let bitmaps = self.decode_media(&req.input)?;
@@ -92,9 +108,11 @@ impl Session {
         fits(prompt.n_pos(), self.context().n_ctx() as i32)?;
         info.messages_dropped = dropped;
         info.prompt_positions = prompt.n_pos() as u32;
+        info.prompt_usage = prompt.usage();
         if prompt.parts.is_empty() {
             return fail(InvalidArgument, "the prompt is empty: it has no token and no media");
         }
+        sampler.remember(&prompt.text_tokens())?;
 
         // Reuse the cached prefix. Evaluate at least one part unless the logits that followed
         // exactly this prompt were kept.
@@ -121,7 +139,7 @@ impl Session {
         let logits = self.cache.logits_after(n_parts).expect("kept above").to_vec();
 
         let generating = Instant::now();
-        let result = self.generate(req, &mut sampler, logits, on_text, &mut info);
+        let result = self.generate(req, &mut sampler, logits, sinks, &mut info);
         info.generate_ms = generating.elapsed().as_secs_f64() * 1e3;
         self.last = info;
         result
@@ -149,7 +167,7 @@ impl Session {
         let n_ctx = self.context().n_ctx() as i32;
         let marker = self.marker();
         let messages = match &req.input {
-            Input::Prompt { text, media } => return Ok((self.tokenize(&prompt::prompt_pieces(text, media.len(), marker, !req.plain_prompt)?, bitmaps)?, 0)),
+            Input::Prompt { text, media } => return Ok((self.tokenize_prompt(&prompt::prompt_pieces(text, media.len(), marker, !req.plain_prompt)?, bitmaps)?, 0)),
             Input::Chat(messages) if messages.is_empty() => return fail(InvalidArgument, "the chat has no message"),
             Input::Chat(messages) => messages,
         };
@@ -169,7 +187,7 @@ impl Session {
                 .collect::<Result<Vec<_>>>()?;
             let pieces = prompt::chat_pieces(&self.weights().chat_template, &chat, marker)?;
             check_media_once(&pieces, messages, &first_media, system, start)?;
-            let prompt = self.tokenize(&pieces, bitmaps)?;
+            let prompt = self.tokenize_prompt(&pieces, bitmaps)?;
             if prompt.n_pos() < n_ctx || req.overflow == Overflow::Fail {
                 return Ok((prompt, (start - system) as u32));
             }
@@ -184,7 +202,7 @@ impl Session {
         }
     }
 
-    fn tokenize(&self, pieces: &[prompt::Piece], bitmaps: &[Bitmap]) -> Result<Prompt> {
+    fn tokenize_prompt(&self, pieces: &[prompt::Piece], bitmaps: &[Bitmap]) -> Result<Prompt> {
         match self.projector() {
             Some(p) => prompt::tokenize_media(p, pieces, bitmaps),
             None => prompt::tokenize_text(self.model(), pieces),
@@ -264,23 +282,30 @@ impl Session {
         }
     }
 
-    fn generate(&mut self, req: &Request, sampler: &mut Sampler, first_logits: Vec<f32>, on_text: &mut dyn FnMut(&str) -> bool, info: &mut AskInfo) -> Result<String> {
+    fn generate(&mut self, req: &Request, sampler: &mut Sampler, first_logits: Vec<f32>, sinks: Sinks, info: &mut AskInfo) -> Result<String> {
         let n_ctx = self.context().n_ctx() as i32;
         let n_vocab = self.model().n_vocab();
+        let Sinks { on_text, mut on_token } = sinks;
         let mut stream = TextStream::new(&req.sampling.stop, on_text);
         let mut reason = StopReason::MaxTokens;
         let mut piece = Vec::new();
         let mut candidates = Vec::new();
-        let mut token = sampler.sample_from(&first_logits, &mut candidates)?;
+        // A grammar's answer stays valid UTF-8 (see pieces.rs).
+        let mut pieces = if req.sampling.is_constrained() { Some(VocabPieces::of(self.model())?) } else { None };
         for n in 0..req.sampling.max_tokens {
-            if n > 0 {
-                token = sampler.sample_from(self.context().last_logits(n_vocab)?, &mut candidates)?;
-            }
+            let logits = if n == 0 { &first_logits[..] } else { self.context().last_logits(n_vocab)? };
+            let token = match pieces.as_mut() {
+                Some(pieces) => sampler.sample_from(logits, Some(&mut |t| pieces.keeps_valid(stream.unfinished(), t)), &mut candidates)?,
+                None => sampler.sample_from(logits, None, &mut candidates)?,
+            };
             if self.model().is_eog(token) {
                 reason = StopReason::Eog;
                 break;
             }
             info.tokens_generated += 1;
+            if let Some(on_token) = on_token.as_mut() {
+                on_token(&logprobs::choice(self.model(), logits, token, req.sampling.n_probs)?);
+            }
             self.model().token_piece(token, &mut piece)?;
             if let Flow::Stop(r) = stream.push(&piece) {
                 reason = r;

@@ -6,7 +6,8 @@
 //! (`mm-session`, crates/capi) maps them to status codes.
 //!
 //! Where things live: creating and freeing a session, `session.rs`; asking, `ask.rs`;
-//! sampling options, `sampling.rs`; media formats and decoding, `media.rs`; prompts and chat
+//! sampling options, `sampling.rs` (JSON Schemas, `json_schema.rs`; log-probabilities,
+//! `logprobs.rs`); media formats and decoding, `media.rs`; prompts and chat
 //! templates, `prompt.rs`; saved states, `state.rs`; llama.cpp objects and the C++ exception
 //! barriers, `llama.rs` and `guard.rs`.
 
@@ -22,10 +23,13 @@ mod fingerprint;
 mod grammar;
 mod guard;
 mod hash;
+mod json_schema;
 mod llama;
 pub mod log;
+mod logprobs;
 mod media;
 mod memory;
+mod pieces;
 mod prompt;
 mod sampling;
 mod session;
@@ -34,14 +38,16 @@ mod text;
 mod weights;
 
 pub use abort::AbortState;
-pub use ask::{AskInfo, Overflow, PromptCount, Request};
+pub use ask::{AskInfo, Overflow, PromptCount, Request, Sinks};
 pub use error::{Error, ErrorKind, Result};
 pub use grammar::{MAX_DEPTH as GRAMMAR_MAX_DEPTH, MAX_PRODUCT as GRAMMAR_MAX_PRODUCT, MAX_REPETITIONS as GRAMMAR_MAX_REPETITIONS};
+pub use json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
+pub use logprobs::{TokenChoice, TokenLogprob};
 pub use log::{LogLevel, LogSink};
 pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use memory::MemoryStats;
-pub use prompt::{Input, Message};
-pub use sampling::Sampling;
+pub use prompt::{Input, Message, PromptUsage};
+pub use sampling::{Dry, Penalties, Sampling};
 pub use session::{default_threads, live_sessions, ForkConfig, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
 pub use weights::loaded_models;
 pub use text::StopReason;

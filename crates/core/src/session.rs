@@ -394,6 +394,12 @@ impl Session {
         }
     }
 
+    /// The model's tokens for `text`, without the tokens the model adds around a prompt (BOS);
+    /// `parse_special` turns the text of control tokens (such as "<|im_end|>") into them.
+    pub fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<i32>> {
+        self.model().tokenize(text, false, parse_special)
+    }
+
     /// Empties the KV cache: the next request evaluates everything.
     pub fn reset(&mut self) {
         self.ctx.clear_memory();

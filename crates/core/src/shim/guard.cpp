@@ -1,15 +1,20 @@
-// Exception barriers: each function calls one llama.cpp or mtmd C function that may throw a C++
-// exception (many of them have no try/catch of their own), and turns an exception into an
-// error return plus a message. A C++ exception must never unwind into Rust: that aborts.
+// Exception barriers: each function calls one llama.cpp, mtmd or llama.cpp `common` function
+// that may throw a C++ exception (many of them have no try/catch of their own), and turns an
+// exception into an error return plus a message. A C++ exception must never unwind into Rust:
+// that aborts.
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "llama.h"
 #include "mtmd.h"
 #include "mtmd-helper.h"
+#include "json-schema-to-grammar.h"
 
 static thread_local std::string g_what;
 
@@ -79,6 +84,33 @@ llama_token mm_guard_sample(llama_sampler * chain, llama_token_data_array * cand
         return token;
     });
 }
+
+// Feeds `n` tokens to a sampler's history (penalties, DRY) without sampling: 0, or on_error.
+int32_t mm_guard_sampler_accept(llama_sampler * smpl, const llama_token * tokens, size_t n, int32_t on_error) noexcept {
+    return guarded(on_error, [&] {
+        for (size_t i = 0; i < n; i++) {
+            llama_sampler_accept(smpl, tokens[i]);
+        }
+        return (int32_t) 0;
+    });
+}
+
+// Converts a JSON Schema (text) to a GBNF grammar with llama.cpp's converter, which throws on
+// text that is not JSON and on schemas outside what it can convert. Returns the grammar in
+// malloc'd memory (free it with mm_guard_free), or NULL with the reason in mm_guard_what().
+char * mm_guard_json_schema_to_grammar(const char * schema) noexcept {
+    return guarded<char *>(nullptr, [&] {
+        const std::string grammar = json_schema_to_grammar(common_json::parse(schema), /* force_gbnf */ true);
+        char * out = static_cast<char *>(std::malloc(grammar.size() + 1));
+        if (!out) {
+            throw std::bad_alloc();
+        }
+        std::memcpy(out, grammar.c_str(), grammar.size() + 1);
+        return out;
+    });
+}
+
+void mm_guard_free(char * p) noexcept { std::free(p); }
 
 size_t mm_guard_state_get(llama_context * ctx, uint8_t * dst, size_t size) noexcept {
     return guarded<size_t>(0, [&] { return llama_state_seq_get_data(ctx, dst, size, 0); });
