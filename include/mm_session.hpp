@@ -133,7 +133,36 @@ struct AskOptions {
     mm_overflow overflow = MM_OVERFLOW_FAIL;
     /// Tokenize a raw prompt as plain text (control-token text stays text).
     bool plain_prompt = false;
+    /// Penalties over the last `penalty_last_n` tokens (1 / 0: off; -1: the whole context).
+    float repeat_penalty = 1.0f;
+    std::int32_t penalty_last_n = 64;
+    float frequency_penalty = 0.0f;
+    float presence_penalty = 0.0f;
+    /// Locally typical sampling (1: off).
+    float typical_p = 1.0f;
+    /// DRY repetition penalty (multiplier 0: off).
+    float dry_multiplier = 0.0f;
+    float dry_base = 1.75f;
+    std::int32_t dry_allowed_length = 2;
+    std::int32_t dry_penalty_last_n = -1;
+    /// Biases added to tokens' logits (token ids from Session::tokenize).
+    std::vector<mm_logit_bias> logit_bias;
+    /// A JSON Schema the answer must validate against (excludes `grammar`).
+    std::optional<std::string> json_schema;
+    /// Alternatives reported with each token to `on_token` (0: none).
+    std::int32_t n_probs = 0;
 };
+
+/// One generated token with its log-probability, as `on_token` receives it.
+struct TokenLogprob {
+    std::int32_t token;
+    float logprob;
+    /// The token's bytes (possibly part of a UTF-8 character).
+    std::string_view text;
+};
+
+/// Receives each generated token and the `n_probs` likeliest alternatives at its place.
+using TokenCallback = std::function<void(const TokenLogprob &chosen, const std::vector<TokenLogprob> &top)>;
 
 /// Receives the answer piece by piece (whole UTF-8 characters); return false to stop.
 using TextCallback = std::function<bool(std::string_view)>;
@@ -221,18 +250,21 @@ class Session {
     mm_session *get() const noexcept { return s_; }
 
     /// Asks one question about `media` (at the prompt's markers, or before its text) and
-    /// returns the whole answer; `on_text` receives it as it is generated.
-    std::string ask(const std::string &prompt, const std::vector<Media> &media = {}, const AskOptions &options = {}, const TextCallback &on_text = {}) {
+    /// returns the whole answer; `on_text` receives it as it is generated, `on_token` each
+    /// token with its log-probability.
+    std::string ask(const std::string &prompt, const std::vector<Media> &media = {}, const AskOptions &options = {}, const TextCallback &on_text = {},
+                    const TokenCallback &on_token = {}) {
         std::vector<mm_media> items = raw_items(media);
         Request r(options);
         r.params.prompt = prompt.c_str();
         r.params.media = items.empty() ? nullptr : items.data();
         r.params.n_media = items.size();
-        return run(r, on_text);
+        return run(r, on_text, on_token);
     }
 
     /// Asks with chat messages, rendered with the session's chat template.
-    std::string chat(const std::vector<Message> &messages, const AskOptions &options = {}, const TextCallback &on_text = {}) {
+    std::string chat(const std::vector<Message> &messages, const AskOptions &options = {}, const TextCallback &on_text = {},
+                     const TokenCallback &on_token = {}) {
         std::vector<std::vector<mm_media>> items;
         std::vector<mm_message> msgs;
         items.reserve(messages.size());
@@ -248,7 +280,17 @@ class Session {
         Request r(options);
         r.params.messages = msgs.data();
         r.params.n_messages = msgs.size();
-        return run(r, on_text);
+        return run(r, on_text, on_token);
+    }
+
+    /// The token ids of `text` (no BOS); with `parse_special`, control-token text becomes
+    /// those tokens.
+    std::vector<std::int32_t> tokenize(const std::string &text, bool parse_special = false) const {
+        std::size_t n = 0;
+        detail::check(mm_session_tokenize(s_, text.c_str(), parse_special, nullptr, 0, &n));
+        std::vector<std::int32_t> tokens(n);
+        if (n > 0) detail::check(mm_session_tokenize(s_, text.c_str(), parse_special, tokens.data(), tokens.size(), &n));
+        return tokens;
     }
 
     /// The positions a prompt would take, without evaluating it.
@@ -336,13 +378,38 @@ class Session {
         }
     }
 
+    /// The callables of one request and the first exception one of them threw.
+    struct Callbacks {
+        const TextCallback *on_text;
+        const TokenCallback *on_token;
+        std::exception_ptr error;
+        void rethrow() const {
+            if (error) std::rethrow_exception(error);
+        }
+    };
+
     static bool text_trampoline(void *user_data, const char *text, std::size_t len) noexcept {
-        auto *relay = static_cast<Relay<TextCallback> *>(user_data);
+        auto *c = static_cast<Callbacks *>(user_data);
+        if (c->error || !*c->on_text) return !c->error;
         try {
-            return (*relay->callable)(std::string_view(text, len));
+            return (*c->on_text)(std::string_view(text, len));
         } catch (...) {
-            relay->error = std::current_exception();
+            c->error = std::current_exception();
             return false;
+        }
+    }
+
+    static void token_trampoline(void *user_data, const mm_token_logprob *chosen, const mm_token_logprob *top, std::size_t n_top) noexcept {
+        auto *c = static_cast<Callbacks *>(user_data);
+        if (c->error) return;
+        auto view = [](const mm_token_logprob &t) { return TokenLogprob{t.token, t.logprob, std::string_view(t.text, t.len)}; };
+        try {
+            std::vector<TokenLogprob> alternatives;
+            alternatives.reserve(n_top);
+            for (std::size_t i = 0; i < n_top; i++) alternatives.push_back(view(top[i]));
+            (*c->on_token)(view(*chosen), alternatives);
+        } catch (...) {
+            c->error = std::current_exception();
         }
     }
 
@@ -363,18 +430,32 @@ class Session {
             params.grammar = o.grammar ? o.grammar->c_str() : nullptr;
             params.overflow = o.overflow;
             params.plain_prompt = o.plain_prompt;
+            params.repeat_penalty = o.repeat_penalty;
+            params.penalty_last_n = o.penalty_last_n;
+            params.frequency_penalty = o.frequency_penalty;
+            params.presence_penalty = o.presence_penalty;
+            params.typical_p = o.typical_p;
+            params.dry_multiplier = o.dry_multiplier;
+            params.dry_base = o.dry_base;
+            params.dry_allowed_length = o.dry_allowed_length;
+            params.dry_penalty_last_n = o.dry_penalty_last_n;
+            params.logit_bias = o.logit_bias.empty() ? nullptr : o.logit_bias.data();
+            params.n_logit_bias = o.logit_bias.size();
+            params.json_schema = o.json_schema ? o.json_schema->c_str() : nullptr;
+            params.n_probs = o.n_probs;
         }
     };
 
-    std::string run(Request &r, const TextCallback &on_text) {
-        Relay<TextCallback> relay{&on_text, nullptr};
-        if (on_text) {
+    std::string run(Request &r, const TextCallback &on_text, const TokenCallback &on_token) {
+        Callbacks callbacks{&on_text, &on_token, nullptr};
+        if (on_text || on_token) {
             r.params.on_text = &text_trampoline;
-            r.params.user_data = &relay;
+            r.params.user_data = &callbacks;
         }
+        if (on_token) r.params.on_token = &token_trampoline;
         detail::owned_text text;
         mm_status status = mm_session_ask(s_, &r.params, &text.text);
-        relay.rethrow();
+        callbacks.rethrow();
         detail::check(status);
         return text.take();
     }

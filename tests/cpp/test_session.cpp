@@ -109,6 +109,30 @@ static void cancel_from_another_thread() {
     EXPECT(!s.ask("Usable again?", {}, mm::AskOptions{}).empty() || true);
 }
 
+static void request_options_reach_the_library() {
+    mm::Session s = mm::Session::create(params());
+    std::vector<std::int32_t> q = s.tokenize("Q");
+    EXPECT(q.size() == 1);
+    mm::AskOptions o;
+    o.max_tokens = 4;
+    o.temperature = 0.0f;
+    o.logit_bias = {{q[0], 100.0f}};
+    o.n_probs = 3;
+    int tokens = 0;
+    bool sorted = true;
+    std::string answer = s.ask("Say something.", {}, o, {}, [&](const mm::TokenLogprob &chosen, const std::vector<mm::TokenLogprob> &top) {
+        tokens++;
+        sorted = sorted && top.size() == 3 && top[0].logprob >= top[1].logprob && chosen.token == q[0];
+    });
+    EXPECT(answer == "QQQQ");
+    EXPECT(tokens == 4 && sorted);
+    mm::AskOptions j;
+    j.max_tokens = 64;
+    j.json_schema = R"({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["n"]})";
+    std::string json = s.ask("JSON please.", {}, j);
+    EXPECT(json.rfind("{", 0) == 0 && json.find("\"n\"") != std::string::npos);
+}
+
 static void moves_leave_an_empty_session() {
     mm::Session a = mm::Session::create(params());
     EXPECT(a && mm::live_sessions() == 1);
@@ -146,6 +170,7 @@ int main(int argc, char **argv) {
     streaming_adds_up_to_the_answer();
     an_exception_from_the_callable_is_rethrown();
     cancel_from_another_thread();
+    request_options_reach_the_library();
     moves_leave_an_empty_session();
     EXPECT(mm::live_sessions() == 0 && mm::loaded_models() == 0);
     std::printf("C++ tests: %s\n", failures ? "FAILED" : "all passed");
