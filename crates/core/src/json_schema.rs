@@ -30,13 +30,13 @@ const CONVERTER_STACK: usize = 32 << 20;
 pub fn to_grammar(schema: &str) -> Result<String> {
     bounded(schema).or_else(|why| fail(InvalidArgument, format!("json_schema refused: {why}")))?;
     let text = CString::new(schema).or_else(|_| fail(InvalidArgument, "json_schema contains a NUL byte"))?;
-    let converted = std::thread::scope(|scope| {
-        let converter = std::thread::Builder::new().name("mm-json-schema".into()).stack_size(CONVERTER_STACK).spawn_scoped(scope, || llama::json_schema_to_grammar(&text));
-        match converter {
-            Ok(thread) => Ok(thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))),
-            Err(e) => fail(Internal, format!("could not start the JSON Schema converter's thread: {e}")),
-        }
-    })?;
+    // A plain spawned thread, joined at once: a scoped thread would make the calling thread
+    // allocate its own std handle, which valgrind reports as possibly lost at exit.
+    let converter = std::thread::Builder::new().name("mm-json-schema".into()).stack_size(CONVERTER_STACK).spawn(move || llama::json_schema_to_grammar(&text));
+    let converted = match converter {
+        Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(e) => return fail(Internal, format!("could not start the JSON Schema converter's thread: {e}")),
+    };
     converted.or_else(|why| fail(InvalidArgument, format!("json_schema could not be converted by llama.cpp: {why}")))
 }
 
