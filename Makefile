@@ -4,6 +4,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 LIBDIR := target/release
+# RPC=1 builds with llama.cpp's RPC backend (cargo feature `rpc`, GGML_RPC=ON; README, "One
+# model over several machines") in a target directory of its own, so that switching between the
+# two builds never recompiles llama.cpp. RDMA stays off: its library would not be linked.
+RPC_ENV := GGML_RPC=ON GGML_RPC_RDMA=OFF CARGO_TARGET_DIR=target/rpc
+ifeq ($(RPC),1)
+CARGO_ENV := $(RPC_ENV)
+FEATURES := --features rpc
+LIBDIR := target/rpc/release
+endif
 LIB := $(LIBDIR)/libmm_session.so
 BUILD := build
 FIXTURES := $(BUILD)/fixtures
@@ -19,7 +28,7 @@ LDLIBS := -L$(LIBDIR) -lmm_session -Wl,-rpath,$(CURDIR)/$(LIBDIR)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale test test-rust \
-        test-c check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
+        test-c test-rpc check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
 
 all: build
 
@@ -39,11 +48,11 @@ deps:
 	command -v $(CARGO) >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)"; exit 1; }
 
 build: deps
-	$(CARGO) build --release --workspace
+	$(CARGO_ENV) $(CARGO) build --release --workspace $(FEATURES)
 
 # Copies the header cbindgen generated during the build over the committed one.
 header: build
-	cp "$$(ls -t target/release/build/mm-session-*/out/mm_session.h | head -1)" include/mm_session.h
+	cp "$$(ls -t $(LIBDIR)/build/mm-session-*/out/mm_session.h | head -1)" include/mm_session.h
 
 fixtures: build
 	$(LIBDIR)/mm-fixtures $(DIR)
@@ -78,12 +87,18 @@ bench-followup: build $(BUILD)/bench_followup
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	$(BUILD)/bench_followup $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(RUNS)
 
-test: build test-rust test-c check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
+test: build test-rust test-c check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale test-rpc
 	@echo "make test: all checks passed"
 
 # Model tests must not run in parallel: one thread each on a 2-core machine.
 test-rust: build
 	$(CARGO) test --release -- --test-threads=1
+
+# One model over several machines: the library built with RPC (in target/rpc: the first time
+# compiles llama.cpp again), then its unit tests and tests/rpc.rs, whose servers run on
+# 127.0.0.1 (one is killed in the middle of a request). The last line gives the loopback cost.
+test-rpc: deps
+	$(RPC_ENV) $(CARGO) test --release --features rpc -p mm-session-core -p mm-session --lib --test rpc -- --test-threads=1 --nocapture
 
 test-c: fixtures $(BUILD)/test_session
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-mismatch --proj-out 7 >/dev/null

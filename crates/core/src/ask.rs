@@ -83,6 +83,7 @@ impl Session {
     }
 
     fn ask_cancellable(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool) -> Result<String> {
+        self.weights().check_remote()?;
         req.sampling.validate()?;
         let mut sampler = req.sampling.sampler(self.model(), self.seed)?;
         let started = Instant::now();
@@ -224,6 +225,7 @@ impl Session {
                 let (result, log) = log::capture(|| projector.eval_chunk(self.context(), chunks, chunk, self.cache.n_pos(), n_batch as i32, i == last));
                 drop(encoder);
                 let (status, new_n_past) = result?;
+                self.weights().check_remote()?;
                 self.cancelled()?;
                 if status != 0 {
                     return fail(Eval, format!("encoding media item failed ({status}): {}", log::last_lines(&log)));
@@ -251,7 +253,9 @@ impl Session {
     /// Decodes text tokens at the end of the cache and records them.
     fn decode_tokens(&mut self, tokens: &[sys::llama_token], logits_last: bool) -> Result<()> {
         let pos = self.cache.n_pos();
-        match self.ctx.decode(&mut self.batch, tokens, pos, logits_last)? {
+        let code = self.ctx.decode(&mut self.batch, tokens, pos, logits_last)?;
+        self.weights().check_remote()?;
+        match code {
             llama::DECODE_OK => {
                 for (k, &t) in tokens.iter().enumerate() {
                     self.cache.push(Item::Token(t), pos + k as i32 + 1);

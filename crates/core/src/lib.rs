@@ -8,7 +8,8 @@
 //! Where things live: creating and freeing a session, `session.rs`; asking, `ask.rs`;
 //! sampling options, `sampling.rs`; media formats and decoding, `media.rs`; prompts and chat
 //! templates, `prompt.rs`; saved states, `state.rs`; llama.cpp objects and the C++ exception
-//! barriers, `llama.rs` and `guard.rs`.
+//! barriers, `llama.rs` and `guard.rs`; layers on RPC servers, `rpc.rs` (`rpc_off.rs` without
+//! the `rpc` feature).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -27,6 +28,11 @@ pub mod log;
 mod media;
 mod memory;
 mod prompt;
+#[cfg(feature = "rpc")]
+mod rpc;
+#[cfg(not(feature = "rpc"))]
+#[path = "rpc_off.rs"]
+mod rpc;
 mod sampling;
 mod session;
 mod state;
@@ -41,6 +47,8 @@ pub use log::{LogLevel, LogSink};
 pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use memory::MemoryStats;
 pub use prompt::{Input, Message};
+#[cfg(feature = "rpc")]
+pub use rpc::serve_rpc;
 pub use sampling::Sampling;
 pub use session::{default_threads, live_sessions, ForkConfig, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
 pub use weights::loaded_models;
