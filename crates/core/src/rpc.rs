@@ -177,9 +177,10 @@ impl Relay {
     }
 }
 
-/// Whether the process at the other end of a loopback connection from `peer` to `local` runs as
-/// this process's user (the owner of its socket in /proc/net/tcp): the relay must not open the
-/// server to every local user.
+/// Whether a loopback connection from `peer` to `local` may use the relay: refused when
+/// /proc/net/tcp shows its socket owned by another user, so that the relay does not open the
+/// server to every local user. A connection the table does not show is accepted: refusing one
+/// of ggml-rpc's own would make it abort the process.
 #[cfg(target_os = "linux")]
 fn same_user(peer: SocketAddr, local: SocketAddr) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -187,9 +188,10 @@ fn same_user(peer: SocketAddr, local: SocketAddr) -> bool {
         std::net::IpAddr::V4(ip) => format!("{:08X}:{:04X}", u32::from_ne_bytes(ip.octets()), a.port()),
         std::net::IpAddr::V6(_) => String::new(),
     };
-    let (Ok(me), Ok(table)) = (std::fs::metadata("/proc/self"), std::fs::read_to_string("/proc/net/tcp")) else { return false };
+    let (Ok(me), Ok(table)) = (std::fs::metadata("/proc/self"), std::fs::read_to_string("/proc/net/tcp")) else { return true };
     let (from, to, uid) = (hex(peer), hex(local), me.uid().to_string());
-    table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).any(|f| f.len() > 7 && f[1] == from && f[2] == to && f[7] == uid)
+    let owner = table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|f| f.len() > 7 && f[1] == from && f[2] == to).map(|f| f[7].to_string());
+    owner.is_none_or(|owner| owner == uid)
 }
 
 /// Elsewhere any local process may connect (README: only on Linux does the relay check).
@@ -261,7 +263,7 @@ fn handshake(server: &str) -> std::result::Result<(), String> {
     let mut reply = [0u8; 8 + HELLO_REPLY];
     match stream.write_all(&hello).and_then(|_| stream.read_exact(&mut reply)) {
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Err(format!(
-            "{server} accepted the connection but did not answer the handshake within {} s (an RPC server serves one client at a time: is another one connected to it?)",
+            "{server} accepted the connection but did not answer the handshake within {} s: an RPC server serves one client at a time (is another one connected to it?), or this is not an RPC server",
             HANDSHAKE_TIMEOUT.as_secs()
         )),
         Err(e) => Err(format!("{server} closed the connection during the handshake ({e}): is it an RPC server?")),
@@ -507,7 +509,7 @@ impl Remote {
     /// KV cache there are gone, and every later call of the session fails the same way.
     pub(crate) fn check(&self) -> Result<()> {
         match self.relays.iter().find(|(relay, losses)| relay.losses.load(Ordering::SeqCst) != *losses) {
-            Some((relay, _)) => fail(Remote, format!("RPC server {} was lost: {}; the model's layers there are gone: destroy the session", relay.server, relay.reason())),
+            Some((relay, _)) => fail(Remote, format!("RPC server {} was lost ({}): the model's layers on it are gone, and a session that used it can only be destroyed", relay.server, relay.reason())),
             None => Ok(()),
         }
     }
