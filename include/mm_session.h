@@ -163,8 +163,8 @@ typedef enum mm_status {
   /**
    * An RPC server of `mm_session_params.rpc_servers` could not be reached, did not answer
    * its handshake, or speaks another protocol version (at create), or went away while the
-   * session used it: the session's layers there are gone, every later call on it gives this
-   * status, and it can only be destroyed (which frees everything).
+   * session used it: the session's layers there are gone, its later asks, forks and state
+   * saves and loads give this status too, and destroying it frees everything.
    */
   MM_ERR_REMOTE = 24,
   /**

@@ -61,8 +61,8 @@ pub enum mm_status {
     MM_ERR_FORKED = 23,
     /// An RPC server of `mm_session_params.rpc_servers` could not be reached, did not answer
     /// its handshake, or speaks another protocol version (at create), or went away while the
-    /// session used it: the session's layers there are gone, every later call on it gives this
-    /// status, and it can only be destroyed (which frees everything).
+    /// session used it: the session's layers there are gone, its later asks, forks and state
+    /// saves and loads give this status too, and destroying it frees everything.
     MM_ERR_REMOTE = 24,
     /// A bug inside mm-session (a caught panic, or a C++ exception from llama.cpp); the message
     /// says where. The session that was in use should be destroyed.

@@ -3,12 +3,13 @@
 //! that keeps a server that goes away from ending the process.
 //!
 //! Why a relay: ggml-rpc aborts the process (GGML_ABORT) when it cannot connect to a server,
-//! when the handshake fails, and when a server stops answering in the middle of a request. The
-//! last happens on ggml-rpc's own dispatcher thread, where no exception barrier can catch
-//! anything (a C++ exception thrown there ends in std::terminate) while the thread that asked
-//! waits for that dispatcher forever. So ggml-rpc never talks to a server directly: it talks to
-//! a relay in this process, one per server (a thread listening on 127.0.0.1 that accepts only
-//! this user's connections), which forwards every message both ways. When the server goes away
+//! when the handshake fails, and when a server stops answering in the middle of a request, and
+//! its writes to a closed connection raise SIGPIPE. The failures in the middle of a request
+//! happen on ggml-rpc's own dispatcher thread, where no exception barrier can catch anything (a
+//! C++ exception thrown there ends in std::terminate) while the thread that asked waits for that
+//! dispatcher forever. So ggml-rpc never talks to a server directly: it talks to a relay in this
+//! process, one per server (a thread listening on 127.0.0.1 that refuses other users'
+//! connections), which forwards every message both ways. When the server goes away
 //! (its connection closes or fails, or it answers something malformed), the relay answers the
 //! rest of that connection itself with replies of the sizes ggml-rpc expects (zeros, failed
 //! allocations), so ggml-rpc never sees a failure; it counts the loss, and every session whose
@@ -78,11 +79,11 @@ const REPLIES: [Reply; 19] = [
     Reply::Fixed(16), // GET_DEVICE_MEMORY: free, total
     Reply::None,      // INIT_TENSOR
     Reply::Fixed(8),  // GET_ALLOC_SIZE
-    Reply::Fixed(HELLO_REPLY as u64),
-    Reply::Fixed(4), // DEVICE_COUNT
-    Reply::None,     // GRAPH_RECOMPUTE
-    Reply::None,     // MEMSET_TENSOR
-    Reply::None,     // NONE (never sent)
+    Reply::Fixed(HELLO_REPLY as u64), // HELLO
+    Reply::Fixed(4),                   // DEVICE_COUNT
+    Reply::None,                       // GRAPH_RECOMPUTE
+    Reply::None,                       // MEMSET_TENSOR
+    Reply::None,                       // NONE (never sent)
 ];
 
 /// The servers of `list` ("host:port,host:port"), checked: each a host and a port from 1 to
@@ -166,10 +167,12 @@ impl Relay {
         }
     }
 
+    /// Why the server was last lost.
     fn reason(&self) -> String {
         self.reason.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
+    /// Records that a connection lost the server, and why.
     fn lose(&self, why: String) {
         *self.reason.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = why;
         self.losses.fetch_add(1, Ordering::SeqCst);
@@ -324,6 +327,7 @@ impl<'a> Link<'a> {
             return self.forward_request(&head, size);
         }
         if size > MAX_SMALL_REQUEST {
+            // Not ggml-rpc of protocol 7 (guard.cpp checks the version at build time).
             return false;
         }
         let mut request = vec![0u8; size as usize];
@@ -506,7 +510,7 @@ impl Remote {
     }
 
     /// Fails with `Remote` when a server went away since the session connected: its layers and
-    /// KV cache there are gone, and every later call of the session fails the same way.
+    /// KV cache there are gone, and every later computation of the session fails the same way.
     pub(crate) fn check(&self) -> Result<()> {
         match self.relays.iter().find(|(relay, losses)| relay.losses.load(Ordering::SeqCst) != *losses) {
             Some((relay, _)) => fail(Remote, format!("RPC server {} was lost ({}): the model's layers on it are gone, and a session that used it can only be destroyed", relay.server, relay.reason())),
