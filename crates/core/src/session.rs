@@ -20,7 +20,7 @@ use crate::llama::{Context, Model, Projector, TokenBatch};
 use crate::log;
 use crate::prompt;
 use crate::rpc::Remote;
-use crate::weights::{EncoderAbort, Weights};
+use crate::weights::{check_remote, EncoderAbort, Weights};
 
 /// Sessions that exist now (created and not yet dropped).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -244,7 +244,7 @@ impl Session {
         let remote = Remote::connect(config.rpc_servers.as_deref())?;
         let model = Self::load_model(&config, remote.as_ref(), &mut progress)?;
         let ctx = new_context(&model, settings, &abort).or_else(|e| fail(e.kind, format!("text model {}: {}", config.model_path.display(), e.message)))?;
-        remote.as_ref().map_or(Ok(()), Remote::check)?;
+        check_remote(remote.as_ref())?;
         let (projector, marker) = match (&config.mmproj_path, &checked.projector) {
             (Some(path), Some(checks)) => {
                 mm_gguf::check_projector_output(checks, path, model.n_embd() as u64)?;
@@ -302,17 +302,19 @@ impl Session {
 
     fn load_model(config: &SessionConfig, remote: Option<&Remote>, progress: &mut Progress) -> Result<Model> {
         let path = c_path(&config.model_path)?;
-        let mut devices = match remote {
-            Some(r) => [r.devices()?, crate::backend::local_gpus()].concat(),
+        // Layers go to the servers' devices (as named), then to the local GPUs; without servers
+        // llama.cpp picks the local ones itself.
+        let remote_devices = match remote {
+            Some(r) => r.devices()?,
             None => Vec::new(),
         };
-        let n_devices = if remote.is_some() { devices.len() } else { crate::backend::local_gpus().len() };
-        let split = split_array(&config.tensor_split, n_devices)?;
+        let local = crate::backend::local_gpus();
+        let split = split_array(&config.tensor_split, remote_devices.len() + local.len())?;
+        let mut devices = [remote_devices, local, vec![std::ptr::null_mut()]].concat();
         // SAFETY: returns a plain struct of defaults.
         let mut mp = unsafe { sys::llama_model_default_params() };
         mp.n_gpu_layers = if config.n_gpu_layers < 0 { i32::MAX } else { config.n_gpu_layers };
-        if !devices.is_empty() {
-            devices.push(std::ptr::null_mut());
+        if remote.is_some() {
             mp.devices = devices.as_mut_ptr();
         }
         if !split.is_empty() {
@@ -325,7 +327,7 @@ impl Session {
         // split array (one entry per device at least) outlive the load.
         let (ptr, log) = log::capture(|| unsafe { sys::llama_model_load_from_file(path.as_ptr(), mp) });
         let model = Model::from_raw(ptr);
-        remote.map_or(Ok(()), Remote::check)?;
+        check_remote(remote)?;
         match model {
             Some(m) => Ok(m),
             None if progress.cancelled => fail(Cancelled, format!("text model {}: loading cancelled by the progress callback; nothing was kept", config.model_path.display())),

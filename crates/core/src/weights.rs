@@ -78,9 +78,9 @@ impl Weights {
     }
 
     /// Fails with `Remote` when an RPC server that holds some of the model's layers went away:
-    /// what the session computed since is void, and so is every later call.
+    /// what the session computed since is void, and so is every later computation.
     pub(crate) fn check_remote(&self) -> Result<()> {
-        self.remote.as_ref().map_or(Ok(()), Remote::check)
+        check_remote(self.remote.as_ref())
     }
 
     /// Waits for the encoder and lends it to the call whose cancel state is `abort`.
@@ -89,6 +89,11 @@ impl Weights {
         self.encoder_abort.0.store(abort as *const AbortState as *mut AbortState, Ordering::Release);
         EncodeGuard { _lock: lock, abort: &self.encoder_abort }
     }
+}
+
+/// Fails with `Remote` when `remote` names a server that went away since it was connected.
+pub(crate) fn check_remote(remote: Option<&Remote>) -> Result<()> {
+    remote.map_or(Ok(()), Remote::check)
 }
 
 impl Drop for Weights {
