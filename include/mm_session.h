@@ -161,6 +161,13 @@ typedef enum mm_status {
    */
   MM_ERR_FORKED = 23,
   /**
+   * An RPC server of `mm_session_params.rpc_servers` could not be reached, did not answer
+   * its handshake, or speaks another protocol version (at create), or went away while the
+   * session used it: the session's layers there are gone, its later asks, forks and state
+   * saves and loads give this status too, and destroying it frees everything.
+   */
+  MM_ERR_REMOTE = 24,
+  /**
    * A bug inside mm-session (a caught panic, or a C++ exception from llama.cpp); the message
    * says where. The session that was in use should be destroyed.
    */
@@ -283,7 +290,9 @@ typedef struct mm_session_params {
    */
   uint32_t struct_size;
   /**
-   * Layers of the text model to put on the GPU; -1 (default): all. Ignored by CPU builds.
+   * Layers of the text model to offload to devices: the GPUs, and the RPC servers of
+   * `rpc_servers` (before the GPUs); -1 (default): all. Without either (a CPU build, no
+   * servers), every layer stays in this process.
    */
   int32_t n_gpu_layers;
   /**
@@ -342,6 +351,26 @@ typedef struct mm_session_params {
    * template (`tokenizer.chat_template`), or ChatML when the model has none. Borrowed.
    */
   const char *chat_template;
+  /**
+   * Version 2. RPC servers (`mm-rpc-server`, or llama.cpp's `rpc-server`, on other machines)
+   * that hold offloaded layers: "host:port,host:port". NULL (default): none. Needs a library
+   * built with RPC (the default `rpc` feature): otherwise `MM_ERR_UNSUPPORTED`. A list that is not
+   * host:port entries gives `MM_ERR_INVALID_ARGUMENT`; a server that cannot be reached, does
+   * not answer, or speaks another protocol version gives `MM_ERR_REMOTE`. Borrowed.
+   */
+  const char *rpc_servers;
+  /**
+   * Version 2. The share of the offloaded layers each device takes, in device order: the
+   * devices of the RPC servers in the order named, then the local GPUs. For example
+   * {3, 1}: three quarters on the first server, a quarter on the second. NULL (default) or
+   * all zero: in proportion to each device's free memory. Negative or non-finite shares,
+   * and more shares than devices, give `MM_ERR_INVALID_ARGUMENT`. Borrowed.
+   */
+  const float *tensor_split;
+  /**
+   * The number of floats at `tensor_split`.
+   */
+  size_t n_tensor_split;
 } mm_session_params;
 
 /**
@@ -422,9 +451,9 @@ typedef struct mm_session_info {
 
 /**
  * Bytes a session holds, by use and by place. "gpu" is any non-host device (CUDA, Vulkan,
- * Metal); a CPU build reports 0 there. All figures are exact: the sizes of the buffers
- * llama.cpp and clip.cpp allocated (with mmap, host model weights are file pages the kernel
- * may share or evict).
+ * Metal, and the devices of RPC servers); a CPU build without RPC servers reports 0 there. All
+ * figures are exact: the sizes of the buffers llama.cpp and clip.cpp allocated (with mmap,
+ * host model weights are file pages the kernel may share or evict).
  */
 typedef struct mm_memory_stats {
   /**

@@ -25,7 +25,6 @@
 #define CHECK_VALUE(c, v) STATIC_CHECK((c) == (v), #c " changed")
 
 /* Layouts, version 1 (mm-session 0.1). */
-CHECK_SIZE(mm_session_params, 80);
 CHECK_OFFSET(mm_session_params, struct_size, 0);
 CHECK_OFFSET(mm_session_params, n_gpu_layers, 4);
 CHECK_OFFSET(mm_session_params, model_path, 8);
@@ -151,6 +150,10 @@ CHECK_OFFSET(mm_fork_params, n_threads, 12);
 CHECK_OFFSET(mm_fork_params, seed, 16);
 CHECK_OFFSET(mm_fork_params, copy_conversation, 20);
 CHECK_OFFSET(mm_fork_params, reserved0, 21);
+CHECK_SIZE(mm_session_params, 104);
+CHECK_OFFSET(mm_session_params, rpc_servers, 80);
+CHECK_OFFSET(mm_session_params, tensor_split, 88);
+CHECK_OFFSET(mm_session_params, n_tensor_split, 96);
 
 /* Constants. */
 CHECK_VALUE(MM_OK, 0);
@@ -177,6 +180,7 @@ CHECK_VALUE(MM_ERR_STATE_MISMATCH, 20);
 CHECK_VALUE(MM_ERR_IO, 21);
 CHECK_VALUE(MM_ERR_BUSY, 22);
 CHECK_VALUE(MM_ERR_FORKED, 23);
+CHECK_VALUE(MM_ERR_REMOTE, 24);
 CHECK_VALUE(MM_ERR_INTERNAL, 99);
 CHECK_VALUE(MM_MEDIA_FILE, 1);
 CHECK_VALUE(MM_MEDIA_ENCODED, 2);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use mm_core::{ForkConfig, MemoryStats, Session, SessionConfig};
 
-use crate::boundary::{boundary, boundary_value, c_str, opt_c_str, required, set_last_error, versioned, write_versioned};
+use crate::boundary::{boundary, boundary_value, c_str, opt_c_str, required, set_last_error, slice, versioned, write_versioned};
 use crate::registry;
 use crate::status::{fail, mm_status, Result};
 
@@ -29,7 +29,9 @@ pub type mm_progress_callback = Option<unsafe extern "C" fn(user_data: *mut c_vo
 pub struct mm_session_params {
     /// `sizeof(mm_session_params)` of the caller's header; set by `mm_session_params_default`.
     pub struct_size: u32,
-    /// Layers of the text model to put on the GPU; -1 (default): all. Ignored by CPU builds.
+    /// Layers of the text model to offload to devices: the GPUs, and the RPC servers of
+    /// `rpc_servers` (before the GPUs); -1 (default): all. Without either (a CPU build, no
+    /// servers), every layer stays in this process.
     pub n_gpu_layers: i32,
     /// Path of the text model (GGUF). Required. Borrowed during the call only.
     pub model_path: *const c_char,
@@ -61,12 +63,26 @@ pub struct mm_session_params {
     /// built-in name such as "chatml", "llama3", "gemma". NULL (default): the model's own
     /// template (`tokenizer.chat_template`), or ChatML when the model has none. Borrowed.
     pub chat_template: *const c_char,
+    /// Version 2. RPC servers (`mm-rpc-server`, or llama.cpp's `rpc-server`, on other machines)
+    /// that hold offloaded layers: "host:port,host:port". NULL (default): none. Needs a library
+    /// built with RPC (the default `rpc` feature): otherwise `MM_ERR_UNSUPPORTED`. A list that is not
+    /// host:port entries gives `MM_ERR_INVALID_ARGUMENT`; a server that cannot be reached, does
+    /// not answer, or speaks another protocol version gives `MM_ERR_REMOTE`. Borrowed.
+    pub rpc_servers: *const c_char,
+    /// Version 2. The share of the offloaded layers each device takes, in device order: the
+    /// devices of the RPC servers in the order named, then the local GPUs. For example
+    /// {3, 1}: three quarters on the first server, a quarter on the second. NULL (default) or
+    /// all zero: in proportion to each device's free memory. Negative or non-finite shares,
+    /// and more shares than devices, give `MM_ERR_INVALID_ARGUMENT`. Borrowed.
+    pub tensor_split: *const f32,
+    /// The number of floats at `tensor_split`.
+    pub n_tensor_split: usize,
 }
 
 /// The sizes of the released versions of `mm_session_params`, oldest first (each is a
 /// `sizeof` an older header gives; `tests/c/abi_snapshot.c` pins them). Fields are only ever
 /// appended: a new version adds its size here.
-const PARAMS_VERSIONS: [usize; 6] = [24, 40, 48, 56, 72, 80];
+const PARAMS_VERSIONS: [usize; 7] = [24, 40, 48, 56, 72, 80, 104];
 
 /// Default session parameters, with `struct_size` set. Paths are NULL: set `model_path`.
 #[no_mangle]
@@ -94,6 +110,9 @@ fn params_default() -> mm_session_params {
         progress_callback: None,
         progress_user_data: std::ptr::null_mut(),
         chat_template: std::ptr::null(),
+        rpc_servers: std::ptr::null(),
+        tensor_split: std::ptr::null(),
+        n_tensor_split: 0,
     }
 }
 
@@ -123,14 +142,17 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
             None => true,
         };
         // SAFETY: the caller's contract: the strings are NULL or NUL-terminated.
-        let (model_path, mmproj_path, media_marker, chat_template) = unsafe {
+        let (model_path, mmproj_path, media_marker, chat_template, rpc_servers) = unsafe {
             (
                 c_str(p.model_path, "params.model_path")?,
                 opt_c_str(p.mmproj_path, "params.mmproj_path")?,
                 opt_c_str(p.media_marker, "params.media_marker")?,
                 opt_c_str(p.chat_template, "params.chat_template")?,
+                opt_c_str(p.rpc_servers, "params.rpc_servers")?,
             )
         };
+        // SAFETY: the caller's contract: `n_tensor_split` floats at `tensor_split`.
+        let tensor_split = unsafe { slice(p.tensor_split, p.n_tensor_split, "params.tensor_split") }?;
         let config = SessionConfig {
             model_path: PathBuf::from(model_path),
             mmproj_path: mmproj_path.map(PathBuf::from),
@@ -138,6 +160,8 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
             n_batch: p.n_batch,
             n_threads: p.n_threads,
             n_gpu_layers: p.n_gpu_layers,
+            rpc_servers: rpc_servers.map(str::to_owned),
+            tensor_split: tensor_split.to_vec(),
             mmproj_use_gpu: p.mmproj_use_gpu,
             use_mmap: p.use_mmap,
             seed: p.seed,
@@ -353,9 +377,9 @@ pub unsafe extern "C" fn mm_session_get_info(s: *const mm_session, out: *mut mm_
 }
 
 /// Bytes a session holds, by use and by place. "gpu" is any non-host device (CUDA, Vulkan,
-/// Metal); a CPU build reports 0 there. All figures are exact: the sizes of the buffers
-/// llama.cpp and clip.cpp allocated (with mmap, host model weights are file pages the kernel
-/// may share or evict).
+/// Metal, and the devices of RPC servers); a CPU build without RPC servers reports 0 there. All
+/// figures are exact: the sizes of the buffers llama.cpp and clip.cpp allocated (with mmap,
+/// host model weights are file pages the kernel may share or evict).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct mm_memory_stats {

@@ -132,6 +132,32 @@ fn null_for_every_pointer_argument() {
     mm_session_destroy(s);
 }
 
+/// Version 2 of the params in a build without RPC: servers are refused, saying how to build
+/// with RPC (a version-1 caller never reaches the field), and a layer split is checked against
+/// the devices there are (none in a CPU build).
+#[cfg(not(feature = "rpc"))]
+#[test]
+fn rpc_params_without_rpc() {
+    let m = models();
+    let live = mm_live_sessions();
+    let mut out = std::ptr::null_mut();
+    let servers = c("127.0.0.1:50052");
+    let mut p = params(m);
+    p.rpc_servers = servers.as_ptr();
+    expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_UNSUPPORTED, "cargo feature `rpc`");
+    p.struct_size = std::mem::offset_of!(mm_session_params, rpc_servers) as u32;
+    let s = create(&p).expect("a version-1 caller names no servers");
+    mm_session_destroy(s);
+    let mut p = params(m);
+    let share = [1.0f32];
+    p.tensor_split = share.as_ptr();
+    p.n_tensor_split = 1;
+    expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, "tensor_split has 1 entries, but there are 0 devices");
+    p.tensor_split = std::ptr::null();
+    expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_NULL_ARGUMENT, "params.tensor_split");
+    assert_eq!(mm_live_sessions(), live);
+}
+
 #[test]
 fn params_struct_sizes() {
     let m = models();

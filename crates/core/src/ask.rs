@@ -96,6 +96,7 @@ impl Session {
     }
 
     fn ask_cancellable(&mut self, req: &Request, sinks: Sinks) -> Result<String> {
+        self.weights().check_remote()?;
         req.sampling.validate()?;
         if req.sampling.n_probs > 0 && sinks.on_token.is_none() {
             return fail(InvalidArgument, format!("n_probs is {} but there is no token callback to receive them", req.sampling.n_probs));
@@ -242,6 +243,7 @@ impl Session {
                 let (result, log) = log::capture(|| projector.eval_chunk(self.context(), chunks, chunk, self.cache.n_pos(), n_batch as i32, i == last));
                 drop(encoder);
                 let (status, new_n_past) = result?;
+                self.weights().check_remote()?;
                 self.cancelled()?;
                 if status != 0 {
                     return fail(Eval, format!("encoding media item failed ({status}): {}", log::last_lines(&log)));
@@ -269,7 +271,9 @@ impl Session {
     /// Decodes text tokens at the end of the cache and records them.
     fn decode_tokens(&mut self, tokens: &[sys::llama_token], logits_last: bool) -> Result<()> {
         let pos = self.cache.n_pos();
-        match self.ctx.decode(&mut self.batch, tokens, pos, logits_last)? {
+        let code = self.ctx.decode(&mut self.batch, tokens, pos, logits_last)?;
+        self.weights().check_remote()?;
+        match code {
             llama::DECODE_OK => {
                 for (k, &t) in tokens.iter().enumerate() {
                     self.cache.push(Item::Token(t), pos + k as i32 + 1);

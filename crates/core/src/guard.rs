@@ -26,6 +26,10 @@ extern "C" {
     pub(crate) fn mm_guard_state_size(ctx: *mut sys::llama_context) -> usize;
     pub(crate) fn mm_guard_state_get(ctx: *mut sys::llama_context, dst: *mut u8, size: usize) -> usize;
     pub(crate) fn mm_guard_state_set(ctx: *mut sys::llama_context, src: *const u8, size: usize) -> usize;
+    #[cfg(feature = "rpc")]
+    pub(crate) fn mm_guard_rpc_add_server(endpoint: *const c_char) -> sys::ggml_backend_reg_t;
+    #[cfg(feature = "rpc")]
+    pub(crate) fn mm_guard_rpc_start_server(endpoint: *const c_char, cache_dir: *const c_char, n_threads: usize, n_devices: usize, devices: *mut sys::ggml_backend_dev_t, on_error: i32) -> i32;
 }
 
 /// The value the `int32_t` barriers return when they caught an exception.

@@ -9,7 +9,8 @@
 //! sampling options, `sampling.rs` (JSON Schemas, `json_schema.rs`; log-probabilities,
 //! `logprobs.rs`); media formats and decoding, `media.rs`; prompts and chat
 //! templates, `prompt.rs`; saved states, `state.rs`; llama.cpp objects and the C++ exception
-//! barriers, `llama.rs` and `guard.rs`.
+//! barriers, `llama.rs` and `guard.rs`; layers on RPC servers, `rpc.rs` (`rpc_off.rs` without
+//! the `rpc` feature).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -31,6 +32,11 @@ mod media;
 mod memory;
 mod pieces;
 mod prompt;
+#[cfg(feature = "rpc")]
+mod rpc;
+#[cfg(not(feature = "rpc"))]
+#[path = "rpc_off.rs"]
+mod rpc;
 mod sampling;
 mod session;
 mod state;
@@ -47,6 +53,8 @@ pub use log::{LogLevel, LogSink};
 pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use memory::MemoryStats;
 pub use prompt::{Input, Message, PromptUsage};
+#[cfg(feature = "rpc")]
+pub use rpc::serve_rpc;
 pub use sampling::{Dry, Penalties, Sampling};
 pub use session::{default_threads, live_sessions, ForkConfig, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
 pub use weights::loaded_models;

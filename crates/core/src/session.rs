@@ -19,7 +19,8 @@ use crate::hash;
 use crate::llama::{Context, Model, Projector, TokenBatch};
 use crate::log;
 use crate::prompt;
-use crate::weights::{EncoderAbort, Weights};
+use crate::rpc::Remote;
+use crate::weights::{check_remote, EncoderAbort, Weights};
 
 /// Sessions that exist now (created and not yet dropped).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -45,8 +46,15 @@ pub struct SessionConfig<'a> {
     pub n_batch: u32,
     /// CPU threads; 0 chooses [`default_threads`].
     pub n_threads: i32,
-    /// Layers of the text model on the GPU; negative: all.
+    /// Layers of the text model offloaded to devices (RPC servers, local GPUs); negative: all.
     pub n_gpu_layers: i32,
+    /// RPC servers that take offloaded layers, "host:port,host:port" (llama.cpp's RPC backend:
+    /// `rpc.rs`); `None`: none. Needs the `rpc` feature (`Unsupported` without it).
+    pub rpc_servers: Option<String>,
+    /// The share of the offloaded layers each device takes, in device order: the RPC servers'
+    /// devices as the servers are named, then the local GPUs. Empty or all zero: llama.cpp's
+    /// default (in proportion to free memory).
+    pub tensor_split: Vec<f32>,
     pub mmproj_use_gpu: bool,
     pub use_mmap: bool,
     /// Sampling seed of requests that do not set one; `u32::MAX`: random.
@@ -69,6 +77,8 @@ impl Default for SessionConfig<'_> {
             n_batch: 512,
             n_threads: 0,
             n_gpu_layers: -1,
+            rpc_servers: None,
+            tensor_split: Vec::new(),
             mmproj_use_gpu: true,
             use_mmap: true,
             seed: u32::MAX,
@@ -231,8 +241,10 @@ impl Session {
         let abort = Arc::new(AbortState::default());
         let encoder_abort = Box::<EncoderAbort>::default();
 
-        let model = Self::load_model(&config, &mut progress)?;
+        let remote = Remote::connect(config.rpc_servers.as_deref())?;
+        let model = Self::load_model(&config, remote.as_ref(), &mut progress)?;
         let ctx = new_context(&model, settings, &abort).or_else(|e| fail(e.kind, format!("text model {}: {}", config.model_path.display(), e.message)))?;
+        check_remote(remote.as_ref())?;
         let (projector, marker) = match (&config.mmproj_path, &checked.projector) {
             (Some(path), Some(checks)) => {
                 mm_gguf::check_projector_output(checks, path, model.n_embd() as u64)?;
@@ -248,7 +260,7 @@ impl Session {
             Some(t) => check_chat_template(t)?,
             None => model.chat_template().unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into()),
         };
-        let weights = Arc::new(Weights::new(model, projector, encoder_abort, marker, chat_template, checked.fingerprint));
+        let weights = Arc::new(Weights::new(model, remote, projector, encoder_abort, marker, chat_template, checked.fingerprint));
         Ok(Session::with_context(ctx, weights, abort, settings, config.seed, CacheRecord::default()))
     }
 
@@ -263,6 +275,7 @@ impl Session {
     /// conversation, so that a shared prefix (a system prompt, reference images) is evaluated
     /// once and forked per user. The weights are freed when the last session using them is.
     pub fn fork(&self, config: &ForkConfig) -> Result<Session> {
+        self.weights.check_remote()?;
         let keep = |value: u32, parent: u32| if value == 0 { parent } else { value };
         let settings = ContextSettings {
             n_ctx: keep(config.n_ctx, self.settings.n_ctx),
@@ -283,20 +296,39 @@ impl Session {
             }
             cache = self.cache.clone();
         }
+        self.weights.check_remote()?;
         Ok(Session::with_context(ctx, self.weights.clone(), abort, settings, config.seed.unwrap_or(self.seed), cache))
     }
 
-    fn load_model(config: &SessionConfig, progress: &mut Progress) -> Result<Model> {
+    fn load_model(config: &SessionConfig, remote: Option<&Remote>, progress: &mut Progress) -> Result<Model> {
         let path = c_path(&config.model_path)?;
+        // Layers go to the servers' devices (as named), then to the local GPUs; without servers
+        // llama.cpp picks the local ones itself.
+        let remote_devices = match remote {
+            Some(r) => r.devices()?,
+            None => Vec::new(),
+        };
+        let local = crate::backend::local_gpus();
+        let split = split_array(&config.tensor_split, remote_devices.len() + local.len())?;
+        let mut devices = [remote_devices, local, vec![std::ptr::null_mut()]].concat();
         // SAFETY: returns a plain struct of defaults.
         let mut mp = unsafe { sys::llama_model_default_params() };
         mp.n_gpu_layers = if config.n_gpu_layers < 0 { i32::MAX } else { config.n_gpu_layers };
+        if remote.is_some() {
+            mp.devices = devices.as_mut_ptr();
+        }
+        if !split.is_empty() {
+            mp.tensor_split = split.as_ptr();
+        }
         mp.load_mode = if config.use_mmap { sys::LLAMA_LOAD_MODE_MMAP } else { sys::LLAMA_LOAD_MODE_NONE };
         mp.progress_callback = Some(progress_trampoline);
         mp.progress_callback_user_data = progress.as_user_data();
-        // SAFETY: the path is NUL-terminated and `progress` outlives the load.
+        // SAFETY: the path is NUL-terminated; `progress`, the NULL-terminated device list and the
+        // split array (one entry per device at least) outlive the load.
         let (ptr, log) = log::capture(|| unsafe { sys::llama_model_load_from_file(path.as_ptr(), mp) });
-        match Model::from_raw(ptr) {
+        let model = Model::from_raw(ptr);
+        check_remote(remote)?;
+        match model {
             Some(m) => Ok(m),
             None if progress.cancelled => fail(Cancelled, format!("text model {}: loading cancelled by the progress callback; nothing was kept", config.model_path.display())),
             None => fail(ModelLoad, format!("text model {}: llama.cpp could not load it: {}", config.model_path.display(), log::last_lines(&log))),
@@ -430,6 +462,25 @@ impl Drop for Session {
         // Fields follow: the context, then the weights (declaration order).
         LIVE.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// llama.cpp's split array for `shares` of the offloaded layers over `n_devices` devices: one
+/// entry per device (zeros after the given ones), or empty when all are zero (llama.cpp's
+/// default). Shares must be finite and not negative, and no more than the devices.
+fn split_array(shares: &[f32], n_devices: usize) -> Result<Vec<f32>> {
+    if shares.iter().any(|s| !s.is_finite() || *s < 0.0) {
+        return fail(InvalidArgument, format!("tensor_split {shares:?}: shares must be finite and not negative"));
+    }
+    if shares.len() > n_devices {
+        return fail(InvalidArgument, format!("tensor_split has {} entries, but there are {n_devices} devices to split layers over (the RPC servers' devices, then the local GPUs)", shares.len()));
+    }
+    if shares.iter().all(|s| *s == 0.0) {
+        return Ok(Vec::new());
+    }
+    // SAFETY: a constant of the library.
+    let mut array = vec![0.0; n_devices.max(unsafe { sys::llama_max_devices() })];
+    array[..shares.len()].copy_from_slice(shares);
+    Ok(array)
 }
 
 /// Refuses a context smaller than [`MIN_CONTEXT`], batches of 0 and negative thread counts.

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::abort::AbortState;
+use crate::error::Result;
 use crate::llama::{Model, Projector};
+use crate::rpc::Remote;
 
 /// Weights loaded now (each shared by one or more sessions).
 static LOADED: AtomicUsize = AtomicUsize::new(0);
@@ -40,10 +42,13 @@ impl EncoderAbort {
 }
 
 /// A text model, its projector, and what sessions made from them agree on. Fields drop in
-/// declaration order: projector, then model, then the callback state the projector points to.
+/// declaration order: projector, then model (its layers on RPC servers too), then the callback
+/// state the projector points to.
 pub(crate) struct Weights {
     pub(crate) projector: Option<Projector>,
     pub(crate) model: Model,
+    /// The RPC servers that hold some of the model's layers, if any.
+    remote: Option<Remote>,
     /// The marker of media in prompts, and the chat template.
     pub(crate) marker: String,
     pub(crate) chat_template: String,
@@ -67,9 +72,15 @@ impl Drop for EncodeGuard<'_> {
 }
 
 impl Weights {
-    pub(crate) fn new(model: Model, projector: Option<Projector>, encoder_abort: Box<EncoderAbort>, marker: String, chat_template: String, fingerprint: String) -> Weights {
+    pub(crate) fn new(model: Model, remote: Option<Remote>, projector: Option<Projector>, encoder_abort: Box<EncoderAbort>, marker: String, chat_template: String, fingerprint: String) -> Weights {
         LOADED.fetch_add(1, Ordering::SeqCst);
-        Weights { projector, model, marker, chat_template, fingerprint, encode_lock: Mutex::new(()), encoder_abort }
+        Weights { projector, model, remote, marker, chat_template, fingerprint, encode_lock: Mutex::new(()), encoder_abort }
+    }
+
+    /// Fails with `Remote` when an RPC server that holds some of the model's layers went away:
+    /// what the session computed since is void, and so is every later computation.
+    pub(crate) fn check_remote(&self) -> Result<()> {
+        check_remote(self.remote.as_ref())
     }
 
     /// Waits for the encoder and lends it to the call whose cancel state is `abort`.
@@ -78,6 +89,11 @@ impl Weights {
         self.encoder_abort.0.store(abort as *const AbortState as *mut AbortState, Ordering::Release);
         EncodeGuard { _lock: lock, abort: &self.encoder_abort }
     }
+}
+
+/// Fails with `Remote` when `remote` names a server that went away since it was connected.
+pub(crate) fn check_remote(remote: Option<&Remote>) -> Result<()> {
+    remote.map_or(Ok(()), Remote::check)
 }
 
 impl Drop for Weights {
