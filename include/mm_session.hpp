@@ -188,6 +188,10 @@ struct SessionParams {
     std::string chat_template;
     /// Load progress in [0, 1]; return false to cancel (create then throws MM_ERR_CANCELLED).
     std::function<bool(float)> on_progress;
+    /// RPC servers that take layers ("host:port,host:port"); empty: none.
+    std::string rpc_servers;
+    /// Each device's share of the layers (servers first), empty: llama.cpp's split.
+    std::vector<float> tensor_split;
 };
 
 /// A fork's own settings (see mm_fork_params).
@@ -216,6 +220,9 @@ class Session {
         p.use_mmap = params.use_mmap;
         p.media_marker = params.media_marker.empty() ? nullptr : params.media_marker.c_str();
         p.chat_template = params.chat_template.empty() ? nullptr : params.chat_template.c_str();
+        p.rpc_servers = params.rpc_servers.empty() ? nullptr : params.rpc_servers.c_str();
+        p.tensor_split = params.tensor_split.empty() ? nullptr : params.tensor_split.data();
+        p.n_tensor_split = params.tensor_split.size();
         Relay<std::function<bool(float)>> relay{&params.on_progress, nullptr};
         if (params.on_progress) {
             p.progress_callback = &progress_trampoline;
