@@ -3,9 +3,25 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-LIBDIR := target/release
-LIB := $(LIBDIR)/libmm_session.so
+
+# Build modes (README, "Build modes"). By default everything is built for the building
+# machine's CPU: .cargo/config.toml sets `-C target-cpu=native`, which llama-cpp-sys-2 turns
+# into llama.cpp's GGML_NATIVE. PORTABLE=1 builds for CPU_BASELINE instead (a rustc CPU name:
+# x86-64-v2, x86-64-v3, x86-64-v4, ...), into target/portable and build/portable, so that both
+# builds can stay side by side.
+CPU_BASELINE ?= x86-64-v3
+ifdef PORTABLE
+TARGET_DIR := target/portable
+BUILD := build/portable
+export CARGO_TARGET_DIR := $(CURDIR)/$(TARGET_DIR)
+export RUSTFLAGS := -C target-cpu=$(CPU_BASELINE)
+$(foreach flag,$(shell scripts/ggml-cpu-flags.sh $(CPU_BASELINE)),$(eval export $(flag)))
+else
+TARGET_DIR := target
 BUILD := build
+endif
+LIBDIR := $(TARGET_DIR)/release
+LIB := $(LIBDIR)/libmm_session.so
 FIXTURES := $(BUILD)/fixtures
 DIR ?= $(FIXTURES)
 CYCLES ?= 500
@@ -18,8 +34,8 @@ CFLAGS := -std=c99 -Wall -Wextra -Werror -O2 -Iinclude
 LDLIBS := -L$(LIBDIR) -lmm_session -Wl,-rpath,$(CURDIR)/$(LIBDIR)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: all deps build header fixtures demo stress stress-requests bench-followup test test-rust \
-        test-c check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
+.PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench gpu-check \
+        test test-rust test-c check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
 
 all: build
 
@@ -78,7 +94,21 @@ bench-followup: build $(BUILD)/bench_followup
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	$(BUILD)/bench_followup $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(RUNS)
 
+# mm-session against raw llama.cpp, stage by stage, interleaved in one process (README,
+# "Benchmarks"); the real model's stages run when MM_TEST_MODEL is set. BENCH_RUNS: runs per
+# stage. On a busy machine, MM_BENCH_CLOCK=cpu times each side's thread CPU time instead.
+BENCH_RUNS ?= 11
+bench: build
+	$(CARGO) build --release -p mm-session --example bench
+	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/bench $(BENCH_RUNS)
+
+# GPU memory and speed with llama.cpp's CUDA backend (scripts/gpu-check.sh). DRY=1: the same
+# program built for the CPU, with a few cycles and GPU memory reported as n/a (make test).
+gpu-check:
+	DRY=$(DRY) CYCLES=$(if $(DRY),3,100) CARGO=$(CARGO) scripts/gpu-check.sh
+
 test: build test-rust test-c check-symbols check-stress valgrind asan $(BUILD)/bench_followup
+	$(MAKE) --no-print-directory gpu-check DRY=1
 	@echo "make test: all checks passed"
 
 # Model tests must not run in parallel: one thread each on a 2-core machine.
@@ -110,10 +140,18 @@ check-stress: fixtures $(BUILD)/stress
 
 # The C tests (20 create/destroy cycles instead of 500) and 20 stress cycles under valgrind
 # memcheck: any error or any definitely lost byte fails. No suppressions are needed.
+# valgrind (3.19 on Debian 12) cannot decode AVX-512 instructions, which a native build uses on
+# a CPU that has them: there the programs run against a portable build (CPU_BASELINE).
 VALGRIND := valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=3 -q
+VALGRIND_PORTABLE := $(if $(PORTABLE),,$(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes))
+ifeq ($(VALGRIND_PORTABLE),yes)
+valgrind:
+	$(MAKE) --no-print-directory valgrind PORTABLE=1
+else
 valgrind: test-c $(BUILD)/stress
 	MM_CYCLES=20 $(VALGRIND) $(BUILD)/test_session $(MODEL) $(MMPROJ) $(IMAGE) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
 	$(VALGRIND) $(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) 20
+endif
 
 # The same C programs built with AddressSanitizer (and LeakSanitizer): the library itself is
 # not instrumented, but every allocation it makes goes through ASan's allocator, so double

@@ -22,7 +22,7 @@
 #define CHECK_VALUE(c, v) STATIC_CHECK((c) == (v), #c " changed")
 
 /* Layouts, version 1 (mm-session 0.1). */
-CHECK_SIZE(mm_session_params, 80);
+CHECK_SIZE(mm_session_params, 104);
 CHECK_OFFSET(mm_session_params, struct_size, 0);
 CHECK_OFFSET(mm_session_params, n_gpu_layers, 4);
 CHECK_OFFSET(mm_session_params, model_path, 8);
@@ -38,6 +38,13 @@ CHECK_OFFSET(mm_session_params, media_marker, 48);
 CHECK_OFFSET(mm_session_params, progress_callback, 56);
 CHECK_OFFSET(mm_session_params, progress_user_data, 64);
 CHECK_OFFSET(mm_session_params, chat_template, 72);
+/* mm_session_params, version 7: speed and memory options. */
+CHECK_OFFSET(mm_session_params, flash_attn, 80);
+CHECK_OFFSET(mm_session_params, kv_type_k, 84);
+CHECK_OFFSET(mm_session_params, kv_type_v, 88);
+CHECK_OFFSET(mm_session_params, n_ubatch, 92);
+CHECK_OFFSET(mm_session_params, use_mlock, 96);
+CHECK_OFFSET(mm_session_params, reserved1, 97);
 CHECK_SIZE(mm_session_info, 32);
 CHECK_OFFSET(mm_session_info, struct_size, 0);
 CHECK_OFFSET(mm_session_info, n_ctx, 4);
@@ -149,3 +156,9 @@ CHECK_VALUE(MM_OVERFLOW_DROP_OLDEST, 1);
 CHECK_VALUE(MM_SEED_DEFAULT, 0xFFFFFFFFu);
 CHECK_VALUE(MM_MAX_IMAGE_PIXELS, 67108864u);
 CHECK_VALUE(MM_VERSION_NUMBER, MM_VERSION_MAJOR * 10000 + MM_VERSION_MINOR * 100 + MM_VERSION_PATCH);
+CHECK_VALUE(MM_FLASH_ATTN_AUTO, 0);
+CHECK_VALUE(MM_FLASH_ATTN_OFF, 1);
+CHECK_VALUE(MM_FLASH_ATTN_ON, 2);
+CHECK_VALUE(MM_KV_F16, 0);
+CHECK_VALUE(MM_KV_Q8_0, 1);
+CHECK_VALUE(MM_KV_Q4_0, 2);

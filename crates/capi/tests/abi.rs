@@ -64,7 +64,7 @@ fn constants(text: &str) -> BTreeSet<String> {
 
 /// Names of the header that are not API constants.
 fn not_constants(name: &str) -> bool {
-    name == "MM_SESSION_H" || name.starts_with("MM_TEST_") || name.starts_with("MM_FUZZ_") || name.starts_with("MM_CYCLES") || name.starts_with("MM_STRESS")
+    name == "MM_SESSION_H" || name.starts_with("MM_TEST_") || name.starts_with("MM_FUZZ_") || name.starts_with("MM_CYCLES") || name.starts_with("MM_STRESS") || name.starts_with("MM_BENCH")
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod abort;
 mod ask;
 mod backend;
 mod cache;
+mod checked;
 mod error;
 mod files;
 mod fingerprint;
@@ -25,6 +26,7 @@ mod hash;
 mod llama;
 pub mod log;
 mod media;
+mod memo;
 mod memory;
 mod prompt;
 mod sampling;
@@ -33,6 +35,7 @@ mod state;
 mod text;
 
 pub use abort::AbortState;
+pub use backend::build_info;
 pub use ask::{AskInfo, Overflow, Request};
 pub use error::{Error, ErrorKind, Result};
 pub use grammar::{MAX_DEPTH as GRAMMAR_MAX_DEPTH, MAX_PRODUCT as GRAMMAR_MAX_PRODUCT, MAX_REPETITIONS as GRAMMAR_MAX_REPETITIONS};
@@ -41,7 +44,7 @@ pub use media::{Format, Media, MAX_IMAGE_PIXELS};
 pub use memory::MemoryStats;
 pub use prompt::{Input, Message};
 pub use sampling::Sampling;
-pub use session::{default_threads, live_sessions, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
+pub use session::{default_threads, live_sessions, FlashAttention, KvType, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
 pub use text::StopReason;
 
 /// Initialises llama.cpp's backends and the log routing (done by the first session too).

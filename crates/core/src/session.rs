@@ -13,9 +13,8 @@ use crate::abort::{self, AbortState};
 use crate::ask::AskInfo;
 use crate::cache::CacheRecord;
 use crate::error::{fail, Error, ErrorKind::*, Result};
-use crate::files::check_regular_file;
-use crate::fingerprint;
-use crate::hash;
+use crate::checked;
+use crate::hash::{self, Digest256};
 use crate::llama::{Context, Model, Projector, TokenBatch};
 use crate::log;
 use crate::prompt;
@@ -33,6 +32,55 @@ pub const MIN_CONTEXT: u32 = 16;
 
 /// The share of load progress given to the text model when a projector follows it.
 const MODEL_PROGRESS_SHARE: f32 = 0.8;
+
+/// Flash attention in the text model's context and the projector's encoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlashAttention {
+    /// llama.cpp decides (on where the backend supports it).
+    Auto,
+    Off,
+    On,
+}
+
+impl FlashAttention {
+    fn llama(self) -> sys::llama_flash_attn_type {
+        match self {
+            FlashAttention::Auto => sys::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttention::Off => sys::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+            FlashAttention::On => sys::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+        }
+    }
+}
+
+/// The element type of the KV cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvType {
+    F16,
+    Q8_0,
+    Q4_0,
+}
+
+impl KvType {
+    fn ggml(self) -> sys::ggml_type {
+        match self {
+            KvType::F16 => sys::GGML_TYPE_F16,
+            KvType::Q8_0 => sys::GGML_TYPE_Q8_0,
+            KvType::Q4_0 => sys::GGML_TYPE_Q4_0,
+        }
+    }
+
+    fn is_quantized(self) -> bool {
+        self != KvType::F16
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+            KvType::Q4_0 => "q4_0",
+        }
+    }
+}
 
 /// What a session is made from. `Default` gives the documented defaults.
 pub struct SessionConfig<'a> {
@@ -55,6 +103,15 @@ pub struct SessionConfig<'a> {
     /// Chat template (Jinja text llama.cpp recognises, or a built-in name such as "chatml");
     /// `None`: the model's own, or ChatML when it has none.
     pub chat_template: Option<String>,
+    /// Flash attention in the context and in the projector's encoder.
+    pub flash_attn: FlashAttention,
+    /// KV cache types of K and V; a quantized V needs flash attention.
+    pub kv_type_k: KvType,
+    pub kv_type_v: KvType,
+    /// Tokens computed in one graph step (the physical batch); 0: `n_batch`.
+    pub n_ubatch: u32,
+    /// Lock the model's memory in RAM.
+    pub use_mlock: bool,
     /// Load progress in [0, 1]; returning false cancels the load.
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
 }
@@ -73,8 +130,41 @@ impl Default for SessionConfig<'_> {
             seed: u32::MAX,
             media_marker: None,
             chat_template: None,
+            flash_attn: FlashAttention::Auto,
+            kv_type_k: KvType::F16,
+            kv_type_v: KvType::F16,
+            n_ubatch: 0,
+            use_mlock: false,
             progress: None,
         }
+    }
+}
+
+impl SessionConfig<'_> {
+    /// Refuses values llama.cpp would refuse late, or abort on.
+    fn validate(&self) -> Result<()> {
+        if self.n_ctx < MIN_CONTEXT || self.n_batch < 1 {
+            return fail(InvalidArgument, format!("n_ctx {} (min {MIN_CONTEXT}) or n_batch {} (min 1) too small", self.n_ctx, self.n_batch));
+        }
+        if self.n_ubatch > self.n_batch {
+            return fail(InvalidArgument, format!("n_ubatch {} is larger than n_batch {}; it must be at most n_batch (0: n_batch)", self.n_ubatch, self.n_batch));
+        }
+        if self.n_threads < 0 {
+            return fail(InvalidArgument, format!("n_threads is {}; use 0 for the default", self.n_threads));
+        }
+        if self.media_marker.as_deref() == Some("") {
+            return fail(InvalidArgument, "media_marker is empty");
+        }
+        // llama.cpp reads a quantized V cache only in its flash attention kernels (it would
+        // refuse the context with a log line; the caller gets the reason here instead).
+        if self.kv_type_v.is_quantized() && self.flash_attn == FlashAttention::Off {
+            return fail(InvalidArgument, format!("kv_type_v {} needs flash attention, but flash_attn is off; set it on or auto", self.kv_type_v.name()));
+        }
+        // SAFETY: a plain query.
+        if self.use_mlock && !unsafe { sys::llama_supports_mlock() } {
+            return fail(Unsupported, "use_mlock: this system cannot lock memory");
+        }
+        Ok(())
     }
 }
 
@@ -108,8 +198,8 @@ pub struct Session {
     marker: String,
     pub(crate) chat_template: String,
     pub(crate) seed: u32,
-    /// Identifies the model and projector files' contents, for saved states.
-    fingerprint: String,
+    /// The fingerprints of the model's and the projector's contents, for saved states.
+    digests: (Digest256, Option<Digest256>),
     pub(crate) cache: CacheRecord,
     pub(crate) batch: TokenBatch,
     pub(crate) last: AskInfo,
@@ -151,49 +241,14 @@ fn c_path(path: &Path) -> Result<CString> {
     CString::new(path.to_string_lossy().as_bytes()).or_else(|_| fail(InvalidArgument, format!("{}: path contains a NUL byte", path.display())))
 }
 
-/// What the file checks learnt: the projector's output sizes and the files' fingerprint.
-struct Checked {
-    projector: Option<mm_gguf::checks::Projector>,
-    fingerprint: String,
-}
-
-/// Checks the model and projector files (before llama.cpp and clip.cpp see them) and
-/// fingerprints their contents.
-fn check_files(model_path: &Path, mmproj_path: Option<&Path>) -> Result<Checked> {
-    check_regular_file(model_path, "text model")?;
-    let model = mm_gguf::check_text_model(model_path)?;
-    let mut fingerprint = format!("model {}", hash::hex(&fingerprint::of_file(model_path, &model.gguf)?));
-    let projector = match mmproj_path {
-        None => None,
-        Some(path) => {
-            check_regular_file(path, "projector")?;
-            let p = mm_gguf::check_projector(path)?;
-            fingerprint.push_str(&format!("; projector {}", hash::hex(&fingerprint::of_file(path, &p.gguf)?)));
-            Some(p)
-        }
-    };
-    Ok(Checked { projector, fingerprint })
-}
-
 impl Session {
     /// Loads the model, creates its context and loads the projector. On failure everything
     /// made so far is freed before the error returns.
     pub fn create(mut config: SessionConfig) -> Result<Session> {
         crate::backend::init();
-        if config.n_ctx < MIN_CONTEXT || config.n_batch < 1 {
-            return fail(InvalidArgument, format!("n_ctx {} (min {MIN_CONTEXT}) or n_batch {} (min 1) too small", config.n_ctx, config.n_batch));
-        }
-        if config.n_threads < 0 {
-            return fail(InvalidArgument, format!("n_threads is {}; use 0 for the default", config.n_threads));
-        }
-        if config.media_marker.as_deref() == Some("") {
-            return fail(InvalidArgument, "media_marker is empty");
-        }
-        // The checks run on a short-lived thread so that their allocations come from another
-        // malloc arena: made on this thread, between loads, they fragmented the heap that
-        // llama.cpp's buffers are then carved from (resident memory grew by up to 5 MB over 500
-        // create/destroy cycles, though nothing leaked).
-        let checked = std::thread::scope(|scope| scope.spawn(|| check_files(&config.model_path, config.mmproj_path.as_deref())).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))?;
+        config.validate()?;
+        let model_found = checked::text_model(&config.model_path)?;
+        let projector_found = config.mmproj_path.as_deref().map(checked::projector).transpose()?;
         let threads = if config.n_threads == 0 { default_threads() } else { config.n_threads };
         let model_span = if config.mmproj_path.is_some() { MODEL_PROGRESS_SHARE } else { 1.0 };
         let mut progress = Progress { callback: config.progress.take(), base: 0.0, span: model_span, cancelled: false };
@@ -201,9 +256,9 @@ impl Session {
 
         let model = Self::load_model(&config, &mut progress)?;
         let ctx = Self::new_context(&config, &model, threads, &abort)?;
-        let (projector, marker) = match (&config.mmproj_path, &checked.projector) {
-            (Some(path), Some(checks)) => {
-                mm_gguf::check_projector_output(checks, path, model.n_embd() as u64)?;
+        let (projector, marker) = match (&config.mmproj_path, &projector_found) {
+            (Some(path), Some(found)) => {
+                mm_gguf::check_projector_output(&found.outputs, path, model.n_embd() as u64)?;
                 progress.base = model_span;
                 progress.span = 1.0 - model_span;
                 let p = Self::load_projector(path, &config, &model, threads, &abort, &mut progress)?;
@@ -223,7 +278,7 @@ impl Session {
             marker,
             chat_template,
             seed: config.seed,
-            fingerprint: checked.fingerprint,
+            digests: (model_found.fingerprint, projector_found.map(|p| p.fingerprint)),
             cache: CacheRecord::default(),
             last: AskInfo::default(),
         })
@@ -234,7 +289,12 @@ impl Session {
         // SAFETY: returns a plain struct of defaults.
         let mut mp = unsafe { sys::llama_model_default_params() };
         mp.n_gpu_layers = if config.n_gpu_layers < 0 { i32::MAX } else { config.n_gpu_layers };
-        mp.load_mode = if config.use_mmap { sys::LLAMA_LOAD_MODE_MMAP } else { sys::LLAMA_LOAD_MODE_NONE };
+        mp.load_mode = match (config.use_mmap, config.use_mlock) {
+            (true, false) => sys::LLAMA_LOAD_MODE_MMAP,
+            (true, true) => sys::LLAMA_LOAD_MODE_MMAP_MLOCK,
+            (false, false) => sys::LLAMA_LOAD_MODE_NONE,
+            (false, true) => sys::LLAMA_LOAD_MODE_MLOCK,
+        };
         mp.progress_callback = Some(progress_trampoline);
         mp.progress_callback_user_data = progress.as_user_data();
         // SAFETY: the path is NUL-terminated and `progress` outlives the load.
@@ -251,7 +311,10 @@ impl Session {
         let mut cp = unsafe { sys::llama_context_default_params() };
         cp.n_ctx = config.n_ctx;
         cp.n_batch = config.n_batch;
-        cp.n_ubatch = config.n_batch;
+        cp.n_ubatch = if config.n_ubatch == 0 { config.n_batch } else { config.n_ubatch };
+        cp.flash_attn_type = config.flash_attn.llama();
+        cp.type_k = config.kv_type_k.ggml();
+        cp.type_v = config.kv_type_v.ggml();
         cp.n_threads = threads;
         cp.n_threads_batch = threads;
         cp.no_perf = true;
@@ -272,6 +335,7 @@ impl Session {
         mp.use_gpu = config.mmproj_use_gpu;
         mp.n_threads = threads;
         mp.print_timings = false;
+        mp.flash_attn_type = config.flash_attn.llama();
         if let Some(m) = &marker_c {
             mp.media_marker = m.as_ptr();
         }
@@ -321,8 +385,10 @@ impl Session {
     }
 
     /// What identifies the session's model and projector files (saved states must match it).
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
+    pub fn fingerprint(&self) -> String {
+        let (model, projector) = &self.digests;
+        let projector = projector.map(|p| format!("; projector {}", hash::hex(&p))).unwrap_or_default();
+        format!("model {}{projector}", hash::hex(model))
     }
 
     pub(crate) fn cache(&self) -> &CacheRecord {
