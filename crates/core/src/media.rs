@@ -132,12 +132,13 @@ pub fn decode(projector: &Projector, index: usize, media: &Media, placeholder: &
                 return fail(MediaDecode, format!("{what}: {} bytes is more than the {MAX_FILE_BYTES}-byte limit", m.len()));
             }
             // An unchanged image file whose content id is known needs no reading at all.
-            if let Some(known) = IMAGE_FILES.get(&m).filter(|k| placeholder(&k.id.to_string_lossy())) {
-                return image_bitmap(&what, known.width, known.height, &known.id, None);
+            let known = IMAGE_FILES.get(&m);
+            if let Some(k) = known.as_ref().filter(|k| placeholder(&k.id.to_string_lossy())) {
+                return image_bitmap(&what, k.width, k.height, &k.id, None);
             }
             let bytes = std::fs::read(path).or_else(|e| fail(MediaDecode, format!("{what}: cannot read it: {e}")))?;
             let bitmap = decode_encoded(projector, &what, &bytes, placeholder)?;
-            if !bitmap.is_audio() {
+            if known.is_none() && !bitmap.is_audio() {
                 IMAGE_FILES.put(&m, KnownImage { id: bitmap.id(), width: bitmap.width(), height: bitmap.height() });
             }
             bitmap
