@@ -3,9 +3,25 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-LIBDIR := target/release
-LIB := $(LIBDIR)/libmm_session.so
+
+# Build modes (README, "Build modes"). By default everything is built for the building
+# machine's CPU: .cargo/config.toml sets `-C target-cpu=native`, which llama-cpp-sys-2 turns
+# into llama.cpp's GGML_NATIVE. PORTABLE=1 builds for CPU_BASELINE instead (a rustc CPU name:
+# x86-64-v2, x86-64-v3, x86-64-v4, ...), into target/portable and build/portable, so that both
+# builds can stay side by side.
+CPU_BASELINE ?= x86-64-v3
+ifdef PORTABLE
+TARGET_DIR := target/portable
+BUILD := build/portable
+export CARGO_TARGET_DIR := $(CURDIR)/$(TARGET_DIR)
+export RUSTFLAGS := -C target-cpu=$(CPU_BASELINE)
+$(foreach flag,$(shell scripts/ggml-cpu-flags.sh $(CPU_BASELINE)),$(eval export $(flag)))
+else
+TARGET_DIR := target
 BUILD := build
+endif
+LIBDIR := $(TARGET_DIR)/release
+LIB := $(LIBDIR)/libmm_session.so
 FIXTURES := $(BUILD)/fixtures
 DIR ?= $(FIXTURES)
 CYCLES ?= 500
@@ -34,8 +50,8 @@ MANIFEST = share/mm-session/install-manifest.txt
 SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(INSTALL_LIBDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	-e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@MINOR@|$(MINOR)|g' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g'
 
-.PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale install uninstall check-install test-cpp test test-rust \
-        test-c test-rpc check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
+.PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale bench gpu-check install uninstall check-install \
+        test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
 
 all: build
 
@@ -102,7 +118,21 @@ bench-followup: build $(BUILD)/bench_followup
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	$(BUILD)/bench_followup $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(RUNS)
 
+# mm-session against raw llama.cpp, stage by stage, interleaved in one process (README,
+# "Benchmarks"); the real model's stages run when MM_TEST_MODEL is set. BENCH_RUNS: runs per
+# stage. On a busy machine, MM_BENCH_CLOCK=cpu times each side's thread CPU time instead.
+BENCH_RUNS ?= 11
+bench: build
+	$(CARGO) build --release -p mm-session --example bench
+	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/bench $(BENCH_RUNS)
+
+# GPU memory and speed with llama.cpp's CUDA backend (scripts/gpu-check.sh). DRY=1: the same
+# program built for the CPU, with a few cycles and GPU memory reported as n/a (make test).
+gpu-check:
+	DRY=$(DRY) CYCLES=$(if $(DRY),3,100) CARGO=$(CARGO) scripts/gpu-check.sh
+
 test: build test-rust test-c test-cpp check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
+	$(MAKE) --no-print-directory gpu-check DRY=1
 	@echo "make test: all checks passed"
 
 # Model tests must not run in parallel: one thread each on a 2-core machine.
@@ -130,10 +160,15 @@ check-symbols: build
 
 # The memory promise, measured: resident memory may not grow over create/ask/destroy cycles
 # (limit 2048 kB from cycle 10 to 500) nor over requests on one session (1024 kB over 2000).
+# glibc's mmap threshold is fixed (STRESS_MALLOC): left dynamic, glibc raises it to the largest
+# block freed, llama.cpp's compute buffers then come from the heap, and where they land shifts
+# with allocation history, so resident memory wanders by megabytes with nothing held (raw
+# llama.cpp's grows 15.7 MB over 200 create/destroy cycles; README, "Benchmarks").
+STRESS_MALLOC := GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072
 check-stress: fixtures $(BUILD)/stress
 	@for mode in "500 2048" "2000 1024 --requests"; do \
 	  set -- $$mode; \
-	  line=$$($(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) $$1 $$3 | tail -1) || exit 1; \
+	  line=$$($(STRESS_MALLOC) $(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) $$1 $$3 | tail -1) || exit 1; \
 	  echo "$$line"; growth=$${line##*growth_kb=}; \
 	  [ "$$growth" -lt "$$2" ] || { echo "check-stress: growth $$growth kB, limit $$2 kB"; exit 1; }; \
 	done
@@ -141,10 +176,18 @@ check-stress: fixtures $(BUILD)/stress
 # The C tests (20 create/destroy cycles instead of 500) and 20 stress cycles under valgrind
 # memcheck with the settings users run it with: any error, any definitely or possibly lost
 # byte fails. No suppressions are needed.
+# valgrind (3.19 on Debian 12) cannot decode AVX-512 instructions, which a native build uses on
+# a CPU that has them: there the programs run against a portable build (CPU_BASELINE).
 VALGRIND := valgrind --leak-check=full --error-exitcode=1 -q
+VALGRIND_PORTABLE := $(if $(PORTABLE),,$(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes))
+ifeq ($(VALGRIND_PORTABLE),yes)
+valgrind:
+	$(MAKE) --no-print-directory valgrind PORTABLE=1
+else
 valgrind: test-c $(BUILD)/stress
 	MM_CYCLES=20 $(VALGRIND) $(BUILD)/test_session $(MODEL) $(MMPROJ) $(IMAGE) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
 	$(VALGRIND) $(BUILD)/stress $(MODEL) $(MMPROJ) $(IMAGE) 20
+endif
 
 # The same C programs built with AddressSanitizer (and LeakSanitizer): the library itself is
 # not instrumented, but every allocation it makes goes through ASan's allocator, so double

@@ -259,6 +259,37 @@ typedef enum mm_overflow {
 } mm_overflow;
 
 /**
+ * Flash attention in the text model's context and the projector's encoder
+ * (`mm_session_params.flash_attn`).
+ */
+typedef enum mm_flash_attn {
+  /**
+   * llama.cpp decides: on where the backend supports it (default).
+   */
+  MM_FLASH_ATTN_AUTO = 0,
+  MM_FLASH_ATTN_OFF = 1,
+  MM_FLASH_ATTN_ON = 2,
+} mm_flash_attn;
+
+/**
+ * The element type of the KV cache (`mm_session_params.kv_type_k`, `kv_type_v`).
+ */
+typedef enum mm_kv_type {
+  /**
+   * 16-bit floats (default).
+   */
+  MM_KV_F16 = 0,
+  /**
+   * 8-bit blocks (q8_0): about half the memory of f16.
+   */
+  MM_KV_Q8_0 = 1,
+  /**
+   * 4-bit blocks (q4_0): about a quarter of the memory of f16.
+   */
+  MM_KV_Q4_0 = 2,
+} mm_kv_type;
+
+/**
  * A loaded multimodal model: text model, context and projector behind one handle. Calls on one
  * session are serialized (a second thread waits for the first); different sessions run in
  * parallel.
@@ -371,6 +402,39 @@ typedef struct mm_session_params {
    * The number of floats at `tensor_split`.
    */
   size_t n_tensor_split;
+  /**
+   * Version 2. An `mm_flash_attn`: flash attention in the text model's context and the projector's
+   * encoder (default `MM_FLASH_ATTN_AUTO`).
+   */
+  int32_t flash_attn;
+  /**
+   * Version 2. An `mm_kv_type` for the K cache (default `MM_KV_F16`). With flash attention on or
+   * auto, llama.cpp takes a quantized K or V cache only for a model whose attention head size
+   * is a multiple of 32 (otherwise `MM_ERR_CONTEXT_CREATE`, with the reason).
+   */
+  int32_t kv_type_k;
+  /**
+   * Version 2. An `mm_kv_type` for the V cache (default `MM_KV_F16`). A quantized V cache needs flash
+   * attention: with `MM_FLASH_ATTN_OFF` it gives `MM_ERR_INVALID_ARGUMENT`.
+   */
+  int32_t kv_type_v;
+  /**
+   * Version 2. Most tokens computed in one step of the graph (the physical batch); `n_batch` is what
+   * one call hands to llama.cpp. 0 (default): `n_batch`. At most `n_batch`. A smaller value
+   * lowers the compute buffers' memory; a projector that decodes images with non-causal
+   * attention needs it at least as large as an image's tokens (a request that breaks this
+   * gets `MM_ERR_INVALID_ARGUMENT` before anything is evaluated).
+   */
+  uint32_t n_ubatch;
+  /**
+   * Version 2. Lock the model's memory in RAM so that it is never swapped out (default false). A lock
+   * the system refuses (RLIMIT_MEMLOCK) is logged as a warning and the session still loads.
+   */
+  bool use_mlock;
+  /**
+   * Reserved: set to zero (as `mm_session_params_default` does).
+   */
+  uint8_t reserved1[7];
 } mm_session_params;
 
 /**
@@ -822,6 +886,16 @@ extern "C" {
  * The library version, "MAJOR.MINOR.PATCH". Static string: do not free.
  */
 const char *mm_version(void);
+
+/**
+ * What this build runs on, as one line for people and bug reports: the library's version, the
+ * CPU it was compiled for (`target-cpu: native` for source builds, which use every instruction
+ * set of the building machine, or the baseline of a portable build), and each backend with the
+ * features it was compiled with, for example
+ * `mm-session 0.1.0; target-cpu: native; backends: CPU (SSE3 SSSE3 AVX AVX2 F16C FMA BMI2 AVX512 ...)`.
+ * Static string: do not free. Never NULL ("" only after an internal error).
+ */
+const char *mm_build_info(void);
 
 /**
  * The library's version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`. A program built

@@ -192,6 +192,15 @@ struct SessionParams {
     std::string rpc_servers;
     /// Each device's share of the layers (servers first), empty: llama.cpp's split.
     std::vector<float> tensor_split;
+    /// Flash attention in the context and the projector's encoder.
+    mm_flash_attn flash_attn = MM_FLASH_ATTN_AUTO;
+    /// KV cache element types; a quantized V cache needs flash attention.
+    mm_kv_type kv_type_k = MM_KV_F16;
+    mm_kv_type kv_type_v = MM_KV_F16;
+    /// Tokens computed in one graph step; 0: n_batch.
+    std::uint32_t n_ubatch = 0;
+    /// Lock the model's memory in RAM.
+    bool use_mlock = false;
 };
 
 /// A fork's own settings (see mm_fork_params).
@@ -223,6 +232,11 @@ class Session {
         p.rpc_servers = params.rpc_servers.empty() ? nullptr : params.rpc_servers.c_str();
         p.tensor_split = params.tensor_split.empty() ? nullptr : params.tensor_split.data();
         p.n_tensor_split = params.tensor_split.size();
+        p.flash_attn = params.flash_attn;
+        p.kv_type_k = params.kv_type_k;
+        p.kv_type_v = params.kv_type_v;
+        p.n_ubatch = params.n_ubatch;
+        p.use_mlock = params.use_mlock;
         Relay<std::function<bool(float)>> relay{&params.on_progress, nullptr};
         if (params.on_progress) {
             p.progress_callback = &progress_trampoline;
@@ -472,6 +486,9 @@ class Session {
 
 /// Sessions that exist now in this process, and models loaded.
 inline std::size_t live_sessions() noexcept { return mm_live_sessions(); }
+
+/// What the library was built for: its version, target CPU and each backend's features.
+inline std::string_view build_info() noexcept { return mm_build_info(); }
 inline std::size_t loaded_models() noexcept { return mm_loaded_models(); }
 
 /// Whether the library loaded at run time is compatible with this header.

@@ -150,10 +150,16 @@ CHECK_OFFSET(mm_fork_params, n_threads, 12);
 CHECK_OFFSET(mm_fork_params, seed, 16);
 CHECK_OFFSET(mm_fork_params, copy_conversation, 20);
 CHECK_OFFSET(mm_fork_params, reserved0, 21);
-CHECK_SIZE(mm_session_params, 104);
+CHECK_SIZE(mm_session_params, 128);
 CHECK_OFFSET(mm_session_params, rpc_servers, 80);
 CHECK_OFFSET(mm_session_params, tensor_split, 88);
 CHECK_OFFSET(mm_session_params, n_tensor_split, 96);
+CHECK_OFFSET(mm_session_params, flash_attn, 104);
+CHECK_OFFSET(mm_session_params, kv_type_k, 108);
+CHECK_OFFSET(mm_session_params, kv_type_v, 112);
+CHECK_OFFSET(mm_session_params, n_ubatch, 116);
+CHECK_OFFSET(mm_session_params, use_mlock, 120);
+CHECK_OFFSET(mm_session_params, reserved1, 121);
 
 /* Constants. */
 CHECK_VALUE(MM_OK, 0);
@@ -203,3 +209,9 @@ CHECK_VALUE(MM_SEED_DEFAULT, 0xFFFFFFFFu);
 CHECK_VALUE(MM_MAX_IMAGE_PIXELS, 67108864u);
 CHECK_VALUE(MM_MAX_AUDIO_SECONDS, 600u);
 CHECK_VALUE(MM_VERSION_NUMBER, MM_VERSION_MAJOR * 10000 + MM_VERSION_MINOR * 100 + MM_VERSION_PATCH);
+CHECK_VALUE(MM_FLASH_ATTN_AUTO, 0);
+CHECK_VALUE(MM_FLASH_ATTN_OFF, 1);
+CHECK_VALUE(MM_FLASH_ATTN_ON, 2);
+CHECK_VALUE(MM_KV_F16, 0);
+CHECK_VALUE(MM_KV_Q8_0, 1);
+CHECK_VALUE(MM_KV_Q4_0, 2);

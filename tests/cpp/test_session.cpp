@@ -45,6 +45,27 @@ static void create_failure_is_an_exception() {
     EXPECT(mm::live_sessions() == 0);
 }
 
+/* The speed and memory options reach the library: a quantized V cache without flash attention
+   is refused; flash attention on with a smaller n_ubatch loads (the tiny model's head size takes
+   no quantized cache). */
+static void speed_options_reach_the_library() {
+    mm::SessionParams p = params();
+    p.kv_type_v = MM_KV_Q8_0;
+    p.flash_attn = MM_FLASH_ATTN_OFF;
+    try {
+        mm::Session s = mm::Session::create(p);
+        EXPECT(false);
+    } catch (const mm::Error &e) {
+        EXPECT(e.status() == MM_ERR_INVALID_ARGUMENT);
+        EXPECT(std::string(e.what()).find("kv_type_v") != std::string::npos);
+    }
+    p.kv_type_v = MM_KV_F16;
+    p.flash_attn = MM_FLASH_ATTN_ON;
+    p.n_ubatch = 64;
+    mm::Session s = mm::Session::create(p);
+    EXPECT(mm::build_info().find("mm-session ") == 0);
+}
+
 static void streaming_adds_up_to_the_answer() {
     mm::Session s = mm::Session::create(params());
     std::string streamed;
@@ -167,6 +188,7 @@ int main(int argc, char **argv) {
     mm_log_set(MM_LOG_OFF, nullptr, nullptr);
     EXPECT(mm::library_matches_header());
     create_failure_is_an_exception();
+    speed_options_reach_the_library();
     streaming_adds_up_to_the_answer();
     an_exception_from_the_callable_is_rethrown();
     cancel_from_another_thread();

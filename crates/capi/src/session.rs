@@ -4,7 +4,7 @@ use std::ffi::CString;
 use std::os::raw::{c_char, c_void};
 use std::path::PathBuf;
 
-use mm_core::{ForkConfig, MemoryStats, Session, SessionConfig};
+use mm_core::{FlashAttention, ForkConfig, KvType, MemoryStats, Session, SessionConfig};
 
 use crate::boundary::{boundary, boundary_value, c_str, opt_c_str, required, set_last_error, slice, versioned, write_versioned};
 use crate::registry;
@@ -21,6 +21,29 @@ pub struct mm_session {
 /// (model, then projector) in [0, 1]. Return false to cancel: create then frees everything and
 /// returns `MM_ERR_CANCELLED`. Called on the thread that calls `mm_session_create`.
 pub type mm_progress_callback = Option<unsafe extern "C" fn(user_data: *mut c_void, progress: f32) -> bool>;
+
+/// Flash attention in the text model's context and the projector's encoder
+/// (`mm_session_params.flash_attn`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum mm_flash_attn {
+    /// llama.cpp decides: on where the backend supports it (default).
+    MM_FLASH_ATTN_AUTO = 0,
+    MM_FLASH_ATTN_OFF = 1,
+    MM_FLASH_ATTN_ON = 2,
+}
+
+/// The element type of the KV cache (`mm_session_params.kv_type_k`, `kv_type_v`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum mm_kv_type {
+    /// 16-bit floats (default).
+    MM_KV_F16 = 0,
+    /// 8-bit blocks (q8_0): about half the memory of f16.
+    MM_KV_Q8_0 = 1,
+    /// 4-bit blocks (q4_0): about a quarter of the memory of f16.
+    MM_KV_Q4_0 = 2,
+}
 
 /// What `mm_session_create` loads, and how. Get one from `mm_session_params_default()`, then
 /// set fields: `struct_size` tells the library which version of this struct the caller has.
@@ -77,12 +100,33 @@ pub struct mm_session_params {
     pub tensor_split: *const f32,
     /// The number of floats at `tensor_split`.
     pub n_tensor_split: usize,
+    /// Version 2. An `mm_flash_attn`: flash attention in the text model's context and the projector's
+    /// encoder (default `MM_FLASH_ATTN_AUTO`).
+    pub flash_attn: i32,
+    /// Version 2. An `mm_kv_type` for the K cache (default `MM_KV_F16`). With flash attention on or
+    /// auto, llama.cpp takes a quantized K or V cache only for a model whose attention head size
+    /// is a multiple of 32 (otherwise `MM_ERR_CONTEXT_CREATE`, with the reason).
+    pub kv_type_k: i32,
+    /// Version 2. An `mm_kv_type` for the V cache (default `MM_KV_F16`). A quantized V cache needs flash
+    /// attention: with `MM_FLASH_ATTN_OFF` it gives `MM_ERR_INVALID_ARGUMENT`.
+    pub kv_type_v: i32,
+    /// Version 2. Most tokens computed in one step of the graph (the physical batch); `n_batch` is what
+    /// one call hands to llama.cpp. 0 (default): `n_batch`. At most `n_batch`. A smaller value
+    /// lowers the compute buffers' memory; a projector that decodes images with non-causal
+    /// attention needs it at least as large as an image's tokens (a request that breaks this
+    /// gets `MM_ERR_INVALID_ARGUMENT` before anything is evaluated).
+    pub n_ubatch: u32,
+    /// Version 2. Lock the model's memory in RAM so that it is never swapped out (default false). A lock
+    /// the system refuses (RLIMIT_MEMLOCK) is logged as a warning and the session still loads.
+    pub use_mlock: bool,
+    /// Reserved: set to zero (as `mm_session_params_default` does).
+    pub reserved1: [u8; 7],
 }
 
 /// The sizes of the released versions of `mm_session_params`, oldest first (each is a
 /// `sizeof` an older header gives; `tests/c/abi_snapshot.c` pins them). Fields are only ever
 /// appended: a new version adds its size here.
-const PARAMS_VERSIONS: [usize; 7] = [24, 40, 48, 56, 72, 80, 104];
+const PARAMS_VERSIONS: [usize; 7] = [24, 40, 48, 56, 72, 80, 128];
 
 /// Default session parameters, with `struct_size` set. Paths are NULL: set `model_path`.
 #[no_mangle]
@@ -113,7 +157,49 @@ fn params_default() -> mm_session_params {
         rpc_servers: std::ptr::null(),
         tensor_split: std::ptr::null(),
         n_tensor_split: 0,
+        flash_attn: mm_flash_attn::from(d.flash_attn) as i32,
+        kv_type_k: mm_kv_type::from(d.kv_type_k) as i32,
+        kv_type_v: mm_kv_type::from(d.kv_type_v) as i32,
+        n_ubatch: d.n_ubatch,
+        use_mlock: d.use_mlock,
+        reserved1: [0; 7],
     }
+}
+
+impl From<FlashAttention> for mm_flash_attn {
+    fn from(f: FlashAttention) -> Self {
+        match f {
+            FlashAttention::Auto => mm_flash_attn::MM_FLASH_ATTN_AUTO,
+            FlashAttention::Off => mm_flash_attn::MM_FLASH_ATTN_OFF,
+            FlashAttention::On => mm_flash_attn::MM_FLASH_ATTN_ON,
+        }
+    }
+}
+
+impl From<KvType> for mm_kv_type {
+    fn from(t: KvType) -> Self {
+        match t {
+            KvType::F16 => mm_kv_type::MM_KV_F16,
+            KvType::Q8_0 => mm_kv_type::MM_KV_Q8_0,
+            KvType::Q4_0 => mm_kv_type::MM_KV_Q4_0,
+        }
+    }
+}
+
+/// `params.flash_attn` as the core's setting.
+fn flash_attn(value: i32) -> Result<FlashAttention> {
+    [FlashAttention::Auto, FlashAttention::Off, FlashAttention::On]
+        .into_iter()
+        .find(|&f| mm_flash_attn::from(f) as i32 == value)
+        .map_or_else(|| fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.flash_attn is {value}, not an mm_flash_attn")), Ok)
+}
+
+/// `params.kv_type_k` or `kv_type_v` (`what`) as the core's type.
+fn kv_type(value: i32, what: &str) -> Result<KvType> {
+    [KvType::F16, KvType::Q8_0, KvType::Q4_0]
+        .into_iter()
+        .find(|&t| mm_kv_type::from(t) as i32 == value)
+        .map_or_else(|| fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.{what} is {value}, not an mm_kv_type")), Ok)
 }
 
 /// The handle as the registry knows it.
@@ -167,6 +253,11 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
             seed: p.seed,
             media_marker: media_marker.map(str::to_owned),
             chat_template: chat_template.map(str::to_owned),
+            flash_attn: flash_attn(p.flash_attn)?,
+            kv_type_k: kv_type(p.kv_type_k, "kv_type_k")?,
+            kv_type_v: kv_type(p.kv_type_v, "kv_type_v")?,
+            n_ubatch: p.n_ubatch,
+            use_mlock: p.use_mlock,
             progress: if p.progress_callback.is_some() { Some(&mut progress) } else { None },
         };
         registry::check_process()?;

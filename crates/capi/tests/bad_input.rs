@@ -503,6 +503,14 @@ fn bad_requests() {
         ("n_batch", mm_session_params { n_batch: 0, ..params(m) }),
         ("n_threads", mm_session_params { n_threads: -3, ..params(m) }),
         ("media_marker", mm_session_params { media_marker: empty.as_ptr(), ..params(m) }),
+        ("not an mm_flash_attn", mm_session_params { flash_attn: 3, ..params(m) }),
+        ("not an mm_kv_type", mm_session_params { kv_type_k: -1, ..params(m) }),
+        ("not an mm_kv_type", mm_session_params { kv_type_v: 7, ..params(m) }),
+        ("n_ubatch 1024 is larger than n_batch 512", mm_session_params { n_batch: 512, n_ubatch: 1024, ..params(m) }),
+        (
+            "kv_type_v q8_0 needs flash attention",
+            mm_session_params { kv_type_v: mm_kv_type::MM_KV_Q8_0 as i32, flash_attn: mm_flash_attn::MM_FLASH_ATTN_OFF as i32, ..params(m) },
+        ),
     ] {
         let mut out = std::ptr::null_mut();
         expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, field);
@@ -573,6 +581,7 @@ fn every_export_catches_panics() {
     unsafe {
         neutral("mm_version", &mut || *mm_version() == 0);
         neutral("mm_version_number", &mut || mm_version_number() == 0);
+        neutral("mm_build_info", &mut || *mm_build_info() == 0);
         neutral("mm_status_str", &mut || CStr::from_ptr(mm_status_str(0)).to_str() == Ok("unknown status"));
         neutral("mm_live_sessions", &mut || mm_live_sessions() == 0);
         neutral("mm_session_marker", &mut || mm_session_marker(s).is_null());

@@ -82,7 +82,8 @@ impl Session {
     /// Positions the request's prompt would take (after dropping the messages the overflow
     /// policy drops), without evaluating anything; a prompt that does not fit is counted too.
     pub fn count_positions(&mut self, req: &Request) -> Result<PromptCount> {
-        let bitmaps = self.decode_media(&req.input)?;
+        // Counting evaluates nothing: images the cache holds (decoded before) need no pixels.
+        let bitmaps = self.decode_media(&req.input, &|id| self.cache.holds_media(id))?;
         let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
         Ok(PromptCount { positions: prompt.n_pos() as u32, messages_dropped: dropped, n_ctx: self.context().n_ctx() })
     }
@@ -104,25 +105,16 @@ impl Session {
         let mut sampler = req.sampling.sampler(self.model(), self.context().n_ctx(), self.seed)?;
         let started = Instant::now();
         let mut info = AskInfo::default();
-        let bitmaps = self.decode_media(&req.input)?;
-        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
-        fits(prompt.n_pos(), self.context().n_ctx() as i32)?;
+        let Plan { prompt, dropped, common, reuse_logits } = match self.plan(req, true)? {
+            plan if plan.evaluates_placeholder(self) => self.plan(req, false)?,
+            plan => plan,
+        };
         info.messages_dropped = dropped;
         info.prompt_positions = prompt.n_pos() as u32;
         info.prompt_usage = prompt.usage();
-        if prompt.parts.is_empty() {
-            return fail(InvalidArgument, "the prompt is empty: it has no token and no media");
-        }
         sampler.remember(&prompt.text_tokens())?;
-
-        // Reuse the cached prefix. Evaluate at least one part unless the logits that followed
-        // exactly this prompt were kept.
         let n_parts = prompt.parts.len();
-        let mut common = self.cache.common_prefix(prompt.items());
-        let reuse_logits = common == n_parts && self.cache.logits_after(common).is_some();
-        if common == n_parts && !reuse_logits {
-            common -= 1;
-        }
+        self.check_media_steps(&prompt, common)?;
         let cut = self.cache.truncate(common);
         self.context().forget_from(cut);
         info.positions_reused = cut as u32;
@@ -146,8 +138,31 @@ impl Session {
         result
     }
 
-    /// Decodes every media item of the request, in order.
-    fn decode_media(&self, input: &Input) -> Result<Vec<Bitmap>> {
+    /// Tokenizes the request and finds what of it the cache holds. With `placeholders`, the
+    /// images the cache holds are neither decoded nor preprocessed (a follow-up question about
+    /// earlier images costs what its new text costs); the plan then must not evaluate any of
+    /// them ([`Plan::evaluates_placeholder`]), or the request is planned again without.
+    fn plan(&self, req: &Request, placeholders: bool) -> Result<Plan> {
+        let bitmaps = self.decode_media(&req.input, &|id| placeholders && self.cache.holds_media(id))?;
+        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        fits(prompt.n_pos(), self.context().n_ctx() as i32)?;
+        if prompt.parts.is_empty() {
+            return fail(InvalidArgument, "the prompt is empty: it has no token and no media");
+        }
+        // Reuse the cached prefix. Evaluate at least one part unless the logits that followed
+        // exactly this prompt were kept.
+        let n_parts = prompt.parts.len();
+        let mut common = self.cache.common_prefix(prompt.items());
+        let reuse_logits = common == n_parts && self.cache.logits_after(common).is_some();
+        if common == n_parts && !reuse_logits {
+            common -= 1;
+        }
+        Ok(Plan { prompt, dropped, common, reuse_logits })
+    }
+
+    /// Decodes every media item of the request, in order; images whose content id
+    /// `placeholder` accepts become placeholders (see [`media::decode`]).
+    fn decode_media(&self, input: &Input, placeholder: &dyn Fn(&str) -> bool) -> Result<Vec<Bitmap>> {
         let all: Vec<&media::Media> = match input {
             Input::Prompt { media, .. } => media.iter().collect(),
             Input::Chat(messages) => messages.iter().flat_map(|m| m.media.iter()).collect(),
@@ -158,7 +173,7 @@ impl Session {
         let Some(projector) = self.projector() else {
             return fail(Unsupported, format!("{} media item(s) given, but this session has no projector (text only)", all.len()));
         };
-        all.iter().enumerate().map(|(i, m)| media::decode(projector, i, m)).collect()
+        all.iter().enumerate().map(|(i, m)| media::decode(projector, i, m, placeholder)).collect()
     }
 
     /// Renders and tokenizes the request; with `Overflow::DropOldest`, drops the oldest
@@ -208,6 +223,25 @@ impl Session {
             Some(p) => prompt::tokenize_media(p, pieces, bitmaps),
             None => prompt::tokenize_text(self.model(), pieces),
         }
+    }
+
+    /// Fails, before anything is evaluated, when a media item of `prompt.parts[from..]` would
+    /// be decoded with non-causal attention in steps larger than the context computes at once:
+    /// mtmd decodes it `n_batch` embeddings a call, and llama.cpp asserts that a non-causal call
+    /// fits in one `n_ubatch` step.
+    fn check_media_steps(&self, prompt: &Prompt, from: usize) -> Result<()> {
+        let (Some(projector), Some(chunks)) = (self.projector(), prompt.chunks.as_ref()) else { return Ok(()) };
+        let (n_batch, n_ubatch) = (self.context().n_batch(), self.context().n_ubatch());
+        for chunk in prompt.parts[from..].iter().filter_map(|p| p.chunk) {
+            let (non_causal, n_tokens) = projector.media_decoding(chunks, chunk);
+            if non_causal && n_tokens.min(n_batch) > n_ubatch {
+                return fail(
+                    InvalidArgument,
+                    format!("a media item of {n_tokens} embeddings would be decoded with non-causal attention {} at a time, but the session's n_ubatch is {n_ubatch}; create it with n_ubatch = n_batch", n_tokens.min(n_batch)),
+                );
+            }
+        }
+        Ok(())
     }
 
     fn cancelled(&self) -> Result<()> {
@@ -348,6 +382,25 @@ fn check_media_once(pieces: &[prompt::Piece], messages: &[crate::prompt::Message
         }
     }
     Ok(())
+}
+
+/// A tokenized request and what of it the cache holds.
+struct Plan {
+    prompt: Prompt,
+    /// Messages dropped to make the chat fit.
+    dropped: u32,
+    /// Leading parts reused from the cache.
+    common: usize,
+    /// Whether the logits after the whole prompt were kept (nothing needs evaluating).
+    reuse_logits: bool,
+}
+
+impl Plan {
+    /// Whether a media part to evaluate was tokenized as a placeholder (an image the cache
+    /// holds, but not at this place).
+    fn evaluates_placeholder(&self, session: &Session) -> bool {
+        self.prompt.parts[self.common..].iter().any(|p| matches!(&p.item, Item::Media { id, .. } if session.cache.holds_media(id)))
+    }
 }
 
 /// Fails unless a prompt of `n_pos` positions leaves room for an answer.

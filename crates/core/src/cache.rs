@@ -58,6 +58,11 @@ impl CacheRecord {
         *self = CacheRecord::default();
     }
 
+    /// Whether the cache holds the media item `id`.
+    pub fn holds_media(&self, id: &str) -> bool {
+        self.items.iter().any(|item| matches!(item, Item::Media { id: held, .. } if held == id))
+    }
+
     /// How many leading items `request` shares with the cache.
     pub fn common_prefix<'a>(&self, request: impl Iterator<Item = &'a Item>) -> usize {
         self.items.iter().zip(request).take_while(|(a, b)| a == b).count()

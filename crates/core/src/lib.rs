@@ -18,6 +18,7 @@ mod abort;
 mod ask;
 mod backend;
 mod cache;
+mod checked;
 mod error;
 mod files;
 mod fingerprint;
@@ -29,6 +30,7 @@ mod llama;
 pub mod log;
 mod logprobs;
 mod media;
+mod memo;
 mod memory;
 mod pieces;
 mod prompt;
@@ -45,6 +47,7 @@ mod weights;
 
 pub use abort::AbortState;
 pub use ask::{AskInfo, Overflow, PromptCount, Request, Sinks};
+pub use backend::build_info;
 pub use error::{Error, ErrorKind, Result};
 pub use grammar::{MAX_DEPTH as GRAMMAR_MAX_DEPTH, MAX_PRODUCT as GRAMMAR_MAX_PRODUCT, MAX_REPETITIONS as GRAMMAR_MAX_REPETITIONS};
 pub use json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
@@ -56,7 +59,7 @@ pub use prompt::{Input, Message, PromptUsage};
 #[cfg(feature = "rpc")]
 pub use rpc::serve_rpc;
 pub use sampling::{Dry, Penalties, Sampling};
-pub use session::{default_threads, live_sessions, ForkConfig, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
+pub use session::{default_threads, live_sessions, FlashAttention, ForkConfig, KvType, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
 pub use weights::loaded_models;
 pub use text::StopReason;
 

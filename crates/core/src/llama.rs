@@ -156,6 +156,11 @@ impl Context {
         // SAFETY: the context is alive.
         unsafe { sys::llama_n_batch(self.as_ptr()) }
     }
+    /// Tokens computed in one graph step.
+    pub fn n_ubatch(&self) -> u32 {
+        // SAFETY: the context is alive.
+        unsafe { sys::llama_n_ubatch(self.as_ptr()) }
+    }
     /// Empties the KV cache.
     pub fn clear_memory(&self) {
         // SAFETY: the context and its memory are alive.
@@ -269,6 +274,14 @@ impl Projector {
         Ok((check(status, "mtmd_tokenize_from_parts")?, chunks))
     }
 
+    /// Whether chunk `index` (media) is decoded into the text model with non-causal attention,
+    /// and how many embeddings it has.
+    pub fn media_decoding(&self, chunks: &Chunks, index: usize) -> (bool, u32) {
+        let chunk = chunks.get(index);
+        // SAFETY: the projector and the chunk are alive.
+        unsafe { (sys::mtmd_decode_use_non_causal(self.as_ptr(), chunk), sys::mtmd_input_chunk_get_n_tokens(chunk) as u32) }
+    }
+
     /// Encodes chunk `index` (media) and decodes its embeddings into `ctx` at `n_past`; returns
     /// mtmd's status (0: done) and the position after it.
     pub fn eval_chunk(&self, ctx: &Context, chunks: &Chunks, index: usize, n_past: i32, n_batch: i32, logits_last: bool) -> Result<(i32, i32)> {
@@ -305,6 +318,14 @@ impl Bitmap {
         bitmap.set_id(id);
         Some(bitmap)
     }
+    /// An image of `width` x `height` pixels without its pixels, named `id`: mtmd tokenizes
+    /// it (same positions, same id) without preprocessing, and refuses to encode it.
+    pub fn placeholder(width: u32, height: u32, id: &CStr) -> Option<Self> {
+        // SAFETY: NULL data makes a placeholder; nothing is read.
+        let bitmap = NonNull::new(unsafe { sys::mtmd_bitmap_init(width, height, std::ptr::null()) }).map(Bitmap)?;
+        bitmap.set_id(id);
+        Some(bitmap)
+    }
     /// Mono audio samples, named `id`.
     pub fn audio(samples: &[f32], id: &CStr) -> Option<Self> {
         // SAFETY: mtmd copies `samples.len()` floats.
@@ -322,6 +343,19 @@ impl Bitmap {
     pub fn is_audio(&self) -> bool {
         // SAFETY: the bitmap is alive.
         unsafe { sys::mtmd_bitmap_is_audio(self.as_ptr()) }
+    }
+    pub fn width(&self) -> u32 {
+        // SAFETY: the bitmap is alive.
+        unsafe { sys::mtmd_bitmap_get_nx(self.as_ptr()) }
+    }
+    pub fn height(&self) -> u32 {
+        // SAFETY: the bitmap is alive.
+        unsafe { sys::mtmd_bitmap_get_ny(self.as_ptr()) }
+    }
+    /// The id it was given.
+    pub fn id(&self) -> CString {
+        // SAFETY: the bitmap is alive and its id a NUL-terminated string it owns.
+        unsafe { CStr::from_ptr(sys::mtmd_bitmap_get_id(self.as_ptr())) }.to_owned()
     }
 }
 

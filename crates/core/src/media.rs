@@ -1,15 +1,16 @@
 //! Media items of a request, and their decoding into mtmd bitmaps, each named by a hash of its
 //! content so that the KV cache record recognises it in a later request.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::path::Path;
 
 use llama_cpp_sys_2 as sys;
 
 use crate::error::{fail, Error, ErrorKind::*, Result};
-use crate::files::{check_regular_file, read_file};
+use crate::files::{read_file, regular_file};
 use crate::hash;
 use crate::llama::{Bitmap, Projector};
+use crate::memo::FileMemo;
 
 /// One image or audio clip, borrowed from the caller.
 pub enum Media<'a> {
@@ -109,21 +110,44 @@ pub const MAX_AUDIO_SECONDS: u32 = 600;
 /// The largest media file read.
 const MAX_FILE_BYTES: u64 = 1 << 30;
 
-/// Decodes item `index` and checks that the projector can take its kind.
-pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitmap> {
+/// An image file's content id and size, as decoding it found them.
+#[derive(Clone)]
+struct KnownImage {
+    id: CString,
+    width: u32,
+    height: u32,
+}
+
+/// Image files decoded lately (`memo.rs`): a follow-up that sends the same file again, while
+/// the KV cache holds it, neither reads nor hashes it.
+static IMAGE_FILES: FileMemo<KnownImage, 64> = FileMemo::new();
+
+/// Decodes item `index` and checks that the projector can take its kind. An image whose
+/// content id `placeholder` accepts is not decoded: it becomes a placeholder of its size and id,
+/// which mtmd tokenizes without preprocessing and which must never be evaluated (the session
+/// uses them for images its KV cache already holds).
+pub fn decode(projector: &Projector, index: usize, media: &Media, placeholder: &dyn Fn(&str) -> bool) -> Result<Bitmap> {
     let what = format!("media item {index}");
     let bitmap = match media {
         Media::File(path) => {
-            check_regular_file(path, &what)?;
+            let m = regular_file(path, &what)?;
             let what = format!("{what} {}", path.display());
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            if size > MAX_FILE_BYTES {
-                return fail(MediaDecode, format!("{what}: {size} bytes is more than the {MAX_FILE_BYTES}-byte limit"));
+            if m.len() > MAX_FILE_BYTES {
+                return fail(MediaDecode, format!("{what}: {} bytes is more than the {MAX_FILE_BYTES}-byte limit", m.len()));
+            }
+            // An unchanged image file whose content id is known needs no reading at all.
+            let known = IMAGE_FILES.get(&m);
+            if let Some(k) = known.as_ref().filter(|k| placeholder(&k.id.to_string_lossy())) {
+                return image_bitmap(&what, k.width, k.height, &k.id, None);
             }
             let bytes = read_file(path).or_else(|e| fail(MediaDecode, format!("{what}: cannot read it: {e}")))?;
-            decode_encoded(projector, &what, &bytes)?
+            let bitmap = decode_encoded(projector, &what, &bytes, placeholder)?;
+            if known.is_none() && !bitmap.is_audio() {
+                IMAGE_FILES.put(&m, KnownImage { id: bitmap.id(), width: bitmap.width(), height: bitmap.height() });
+            }
+            bitmap
         }
-        Media::Encoded(bytes) => decode_encoded(projector, &what, bytes)?,
+        Media::Encoded(bytes) => decode_encoded(projector, &what, bytes, placeholder)?,
         Media::Rgb { width, height, pixels } => {
             if *width == 0 || *height == 0 {
                 return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} pixels is empty"));
@@ -136,7 +160,9 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
                 return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} needs {needed} bytes, got {}", pixels.len()));
             }
             let pixels = &pixels[..needed];
-            image_bitmap(&what, *width, *height, pixels, "rgb", pixels)?
+            let id = content_id(&format!("rgb-{width}x{height}"), pixels);
+            let pixels = (!placeholder(&id.to_string_lossy())).then_some(pixels);
+            image_bitmap(&what, *width, *height, &id, pixels)?
         }
         Media::Pcm(bytes) => {
             if bytes.is_empty() || bytes.len() % 4 != 0 {
@@ -197,9 +223,9 @@ fn stbi_reason() -> String {
     unsafe { std::ffi::CStr::from_ptr(stbi_failure_reason()) }.to_string_lossy().into_owned()
 }
 
-/// Checks, for images, the size stb_image will decode (read from the header by
-/// `stbi_info_from_memory`, without decoding) before the decoder sees the bytes.
-fn check_image_size(bytes: &[u8], format: Format, what: &str) -> Result<()> {
+/// The size stb_image will decode an image to (read from its header by
+/// `stbi_info_from_memory`, without decoding), checked before the decoder sees the bytes.
+fn check_image_size(bytes: &[u8], format: Format, what: &str) -> Result<(u32, u32)> {
     let name = format.name();
     let len = i32::try_from(bytes.len()).or_else(|_| fail(MediaDecode, format!("{what}: {} bytes is too large for the image decoder", bytes.len())))?;
     let (mut w, mut h, mut channels) = (0, 0, 0);
@@ -214,13 +240,13 @@ fn check_image_size(bytes: &[u8], format: Format, what: &str) -> Result<()> {
     if image_bytes(w, h).is_none() {
         return fail(MediaDecode, format!("{what}: {name} image of {w}x{h} pixels is larger than the limit of {MAX_IMAGE_PIXELS} pixels"));
     }
-    Ok(())
+    Ok((w as u32, h as u32))
 }
 
 /// Decodes the bytes of an image or audio file. Images are decoded here with stb_image
 /// rather than by mtmd's helper, which hands whatever stb_image cannot read to an `ffmpeg`
 /// child process; audio goes to the helper, whose audio path never does.
-fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8]) -> Result<Bitmap> {
+fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8], placeholder: &dyn Fn(&str) -> bool) -> Result<Bitmap> {
     if bytes.is_empty() {
         return fail(MediaDecode, format!("{what}: the buffer is empty"));
     }
@@ -249,7 +275,11 @@ fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8]) -> Result<Bit
         };
         return Bitmap::audio(&samples, &content_id("audio", bytes)).ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take {} samples", samples.len())));
     }
-    check_image_size(bytes, format, what)?;
+    let (width, height) = check_image_size(bytes, format, what)?;
+    let id = content_id(&format!("img-{width}x{height}"), bytes);
+    if placeholder(&id.to_string_lossy()) {
+        return image_bitmap(what, width, height, &id, None);
+    }
     let len = bytes.len() as i32;
     let (mut w, mut h, mut channels) = (0, 0, 0);
     // SAFETY: `bytes` is `len` readable bytes (checked above); the outputs are writable.
@@ -259,16 +289,24 @@ fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8]) -> Result<Bit
     }
     // SAFETY: stb_image returned w * h pixels of 3 bytes.
     let pixels = unsafe { std::slice::from_raw_parts(data, w as usize * h as usize * 3) };
-    let bitmap = image_bitmap(what, w as u32, h as u32, pixels, "img", bytes);
+    let bitmap = if (w as u32, h as u32) == (width, height) {
+        image_bitmap(what, width, height, &id, Some(pixels))
+    } else {
+        fail(MediaDecode, format!("{what}: {} image decoded to {w}x{h} pixels, its header says {width}x{height}", format.name()))
+    };
     // SAFETY: `data` came from stbi_load_from_memory and is freed once, after its last use.
     unsafe { stbi_image_free(data.cast()) };
     bitmap
 }
 
-/// An mtmd bitmap of RGB pixels, named by the hash of `source` (the bytes it came from).
-fn image_bitmap(what: &str, width: u32, height: u32, pixels: &[u8], kind: &str, source: &[u8]) -> Result<Bitmap> {
-    Bitmap::image(width, height, pixels, &content_id(&format!("{kind}-{width}x{height}"), source))
-        .ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take a {width}x{height} image")))
+/// An mtmd bitmap of RGB pixels named `id` (the content id), or without `pixels` a placeholder
+/// of the image's size (see [`decode`]).
+fn image_bitmap(what: &str, width: u32, height: u32, id: &CStr, pixels: Option<&[u8]>) -> Result<Bitmap> {
+    let bitmap = match pixels {
+        Some(pixels) => Bitmap::image(width, height, pixels, id),
+        None => Bitmap::placeholder(width, height, id),
+    };
+    bitmap.ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take a {width}x{height} image")))
 }
 
 /// A media item's name in the cache record: its kind and the SHA-256 of its bytes.

@@ -12,10 +12,9 @@ use llama_cpp_sys_2 as sys;
 use crate::abort::{self, AbortState};
 use crate::ask::AskInfo;
 use crate::cache::CacheRecord;
+use crate::checked;
 use crate::error::{fail, Error, ErrorKind::*, Result};
-use crate::files::check_regular_file;
-use crate::fingerprint;
-use crate::hash;
+use crate::hash::{self, Digest256};
 use crate::llama::{Context, Model, Projector, TokenBatch};
 use crate::log;
 use crate::prompt;
@@ -35,6 +34,55 @@ pub const MIN_CONTEXT: u32 = 16;
 
 /// The share of load progress given to the text model when a projector follows it.
 const MODEL_PROGRESS_SHARE: f32 = 0.8;
+
+/// Flash attention in the text model's context and the projector's encoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlashAttention {
+    /// llama.cpp decides (on where the backend supports it).
+    Auto,
+    Off,
+    On,
+}
+
+impl FlashAttention {
+    fn llama(self) -> sys::llama_flash_attn_type {
+        match self {
+            FlashAttention::Auto => sys::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttention::Off => sys::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+            FlashAttention::On => sys::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+        }
+    }
+}
+
+/// The element type of the KV cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvType {
+    F16,
+    Q8_0,
+    Q4_0,
+}
+
+impl KvType {
+    fn ggml(self) -> sys::ggml_type {
+        match self {
+            KvType::F16 => sys::GGML_TYPE_F16,
+            KvType::Q8_0 => sys::GGML_TYPE_Q8_0,
+            KvType::Q4_0 => sys::GGML_TYPE_Q4_0,
+        }
+    }
+
+    fn is_quantized(self) -> bool {
+        self != KvType::F16
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+            KvType::Q4_0 => "q4_0",
+        }
+    }
+}
 
 /// What a session is made from. `Default` gives the documented defaults.
 pub struct SessionConfig<'a> {
@@ -64,6 +112,15 @@ pub struct SessionConfig<'a> {
     /// Chat template (Jinja text llama.cpp recognises, or a built-in name such as "chatml");
     /// `None`: the model's own, or ChatML when it has none.
     pub chat_template: Option<String>,
+    /// Flash attention in the context and in the projector's encoder.
+    pub flash_attn: FlashAttention,
+    /// KV cache types of K and V; a quantized V needs flash attention.
+    pub kv_type_k: KvType,
+    pub kv_type_v: KvType,
+    /// Tokens computed in one graph step (the physical batch); 0: `n_batch`.
+    pub n_ubatch: u32,
+    /// Lock the model's memory in RAM.
+    pub use_mlock: bool,
     /// Load progress in [0, 1]; returning false cancels the load.
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
 }
@@ -84,8 +141,36 @@ impl Default for SessionConfig<'_> {
             seed: u32::MAX,
             media_marker: None,
             chat_template: None,
+            flash_attn: FlashAttention::Auto,
+            kv_type_k: KvType::F16,
+            kv_type_v: KvType::F16,
+            n_ubatch: 0,
+            use_mlock: false,
             progress: None,
         }
+    }
+}
+
+impl SessionConfig<'_> {
+    /// Refuses values llama.cpp would refuse late, or abort on.
+    fn validate(&self) -> Result<()> {
+        check_sizes(self.n_ctx, self.n_batch, self.n_threads)?;
+        if self.n_ubatch > self.n_batch {
+            return fail(InvalidArgument, format!("n_ubatch {} is larger than n_batch {}; it must be at most n_batch (0: n_batch)", self.n_ubatch, self.n_batch));
+        }
+        if self.media_marker.as_deref() == Some("") {
+            return fail(InvalidArgument, "media_marker is empty");
+        }
+        // llama.cpp reads a quantized V cache only in its flash attention kernels (it would
+        // refuse the context with a log line; the caller gets the reason here instead).
+        if self.kv_type_v.is_quantized() && self.flash_attn == FlashAttention::Off {
+            return fail(InvalidArgument, format!("kv_type_v {} needs flash attention, but flash_attn is off; set it on or auto", self.kv_type_v.name()));
+        }
+        // SAFETY: a plain query.
+        if self.use_mlock && !unsafe { sys::llama_supports_mlock() } {
+            return fail(Unsupported, "use_mlock: this system cannot lock memory");
+        }
+        Ok(())
     }
 }
 
@@ -146,7 +231,12 @@ pub struct ForkConfig {
 struct ContextSettings {
     n_ctx: u32,
     n_batch: u32,
+    /// 0: `n_batch`.
+    n_ubatch: u32,
     threads: i32,
+    flash_attn: FlashAttention,
+    kv_type_k: KvType,
+    kv_type_v: KvType,
 }
 
 /// A conversation with a loaded multimodal model: its own context (KV cache, compute buffers)
@@ -201,41 +291,23 @@ fn c_path(path: &Path) -> Result<CString> {
     CString::new(path.to_string_lossy().as_bytes()).or_else(|_| fail(InvalidArgument, format!("{}: path contains a NUL byte", path.display())))
 }
 
-/// What the file checks learnt: the projector's output sizes and the files' fingerprint.
-struct Checked {
-    projector: Option<mm_gguf::checks::Projector>,
-    fingerprint: String,
-}
-
-/// Checks the model and projector files (before llama.cpp and clip.cpp see them) and
-/// fingerprints their contents.
-fn check_files(model_path: &Path, mmproj_path: Option<&Path>) -> Result<Checked> {
-    check_regular_file(model_path, "text model")?;
-    let model = mm_gguf::check_text_model(model_path)?;
-    let mut fingerprint = format!("model {}", hash::hex(&fingerprint::of_file(model_path, &model.gguf)?));
-    let projector = match mmproj_path {
-        None => None,
-        Some(path) => {
-            check_regular_file(path, "projector")?;
-            let p = mm_gguf::check_projector(path)?;
-            fingerprint.push_str(&format!("; projector {}", hash::hex(&fingerprint::of_file(path, &p.gguf)?)));
-            Some(p)
-        }
-    };
-    Ok(Checked { projector, fingerprint })
-}
-
 impl Session {
     /// Loads the model, creates its context and loads the projector. On failure everything
     /// made so far is freed before the error returns.
     pub fn create(mut config: SessionConfig) -> Result<Session> {
         crate::backend::init();
-        check_sizes(config.n_ctx, config.n_batch, config.n_threads)?;
-        if config.media_marker.as_deref() == Some("") {
-            return fail(InvalidArgument, "media_marker is empty");
-        }
-        let checked = check_files(&config.model_path, config.mmproj_path.as_deref())?;
-        let settings = ContextSettings { n_ctx: config.n_ctx, n_batch: config.n_batch, threads: threads_for(config.n_threads) };
+        config.validate()?;
+        let model_found = checked::text_model(&config.model_path)?;
+        let projector_found = config.mmproj_path.as_deref().map(checked::projector).transpose()?;
+        let settings = ContextSettings {
+            n_ctx: config.n_ctx,
+            n_batch: config.n_batch,
+            n_ubatch: config.n_ubatch,
+            threads: threads_for(config.n_threads),
+            flash_attn: config.flash_attn,
+            kv_type_k: config.kv_type_k,
+            kv_type_v: config.kv_type_v,
+        };
         let model_span = if config.mmproj_path.is_some() { MODEL_PROGRESS_SHARE } else { 1.0 };
         let mut progress = Progress { callback: config.progress.take(), base: 0.0, span: model_span, cancelled: false };
         let abort = Arc::new(AbortState::default());
@@ -245,9 +317,9 @@ impl Session {
         let model = Self::load_model(&config, remote.as_ref(), &mut progress)?;
         let ctx = new_context(&model, settings, &abort).or_else(|e| fail(e.kind, format!("text model {}: {}", config.model_path.display(), e.message)))?;
         check_remote(remote.as_ref())?;
-        let (projector, marker) = match (&config.mmproj_path, &checked.projector) {
-            (Some(path), Some(checks)) => {
-                mm_gguf::check_projector_output(checks, path, model.n_embd() as u64)?;
+        let (projector, marker) = match (&config.mmproj_path, &projector_found) {
+            (Some(path), Some(found)) => {
+                mm_gguf::check_projector_output(&found.outputs, path, model.n_embd() as u64)?;
                 progress.base = model_span;
                 progress.span = 1.0 - model_span;
                 let p = Self::load_projector(path, &config, &model, settings.threads, &encoder_abort, &mut progress)?;
@@ -260,7 +332,8 @@ impl Session {
             Some(t) => check_chat_template(t)?,
             None => model.chat_template().unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into()),
         };
-        let weights = Arc::new(Weights::new(model, remote, projector, encoder_abort, marker, chat_template, checked.fingerprint));
+        let fingerprint = fingerprint_text(&model_found.fingerprint, projector_found.as_ref().map(|p| &p.fingerprint));
+        let weights = Arc::new(Weights::new(model, remote, projector, encoder_abort, marker, chat_template, fingerprint));
         Ok(Session::with_context(ctx, weights, abort, settings, config.seed, CacheRecord::default()))
     }
 
@@ -281,6 +354,7 @@ impl Session {
             n_ctx: keep(config.n_ctx, self.settings.n_ctx),
             n_batch: keep(config.n_batch, self.settings.n_batch),
             threads: if config.n_threads == 0 { self.settings.threads } else { threads_for(config.n_threads) },
+            ..self.settings
         };
         check_sizes(settings.n_ctx, settings.n_batch, config.n_threads)?;
         let abort = Arc::new(AbortState::default());
@@ -320,7 +394,12 @@ impl Session {
         if !split.is_empty() {
             mp.tensor_split = split.as_ptr();
         }
-        mp.load_mode = if config.use_mmap { sys::LLAMA_LOAD_MODE_MMAP } else { sys::LLAMA_LOAD_MODE_NONE };
+        mp.load_mode = match (config.use_mmap, config.use_mlock) {
+            (true, false) => sys::LLAMA_LOAD_MODE_MMAP,
+            (true, true) => sys::LLAMA_LOAD_MODE_MMAP_MLOCK,
+            (false, false) => sys::LLAMA_LOAD_MODE_NONE,
+            (false, true) => sys::LLAMA_LOAD_MODE_MLOCK,
+        };
         mp.progress_callback = Some(progress_trampoline);
         mp.progress_callback_user_data = progress.as_user_data();
         // SAFETY: the path is NUL-terminated; `progress`, the NULL-terminated device list and the
@@ -343,6 +422,7 @@ impl Session {
         mp.use_gpu = config.mmproj_use_gpu;
         mp.n_threads = threads;
         mp.print_timings = false;
+        mp.flash_attn_type = config.flash_attn.llama();
         if let Some(m) = &marker_c {
             mp.media_marker = m.as_ptr();
         }
@@ -494,13 +574,23 @@ fn check_sizes(n_ctx: u32, n_batch: u32, n_threads: i32) -> Result<()> {
     Ok(())
 }
 
+/// "model <hex>[; projector <hex>]": what saved states record of the files' contents.
+fn fingerprint_text(model: &Digest256, projector: Option<&Digest256>) -> String {
+    let projector = projector.map(|p| format!("; projector {}", hash::hex(p))).unwrap_or_default();
+    format!("model {}{projector}", hash::hex(model))
+}
+
 /// A context over `model` as `settings` say, whose decodes `abort` can stop.
 fn new_context(model: &Model, settings: ContextSettings, abort: &Arc<AbortState>) -> Result<Context> {
     // SAFETY: returns a plain struct of defaults.
     let mut cp = unsafe { sys::llama_context_default_params() };
     cp.n_ctx = settings.n_ctx;
     cp.n_batch = settings.n_batch;
-    cp.n_ubatch = settings.n_batch;
+    // A fork with a smaller n_batch than its parent's n_ubatch computes n_batch at a time.
+    cp.n_ubatch = if settings.n_ubatch == 0 { settings.n_batch } else { settings.n_ubatch.min(settings.n_batch) };
+    cp.flash_attn_type = settings.flash_attn.llama();
+    cp.type_k = settings.kv_type_k.ggml();
+    cp.type_v = settings.kv_type_v.ggml();
     cp.n_threads = settings.threads;
     cp.n_threads_batch = settings.threads;
     cp.no_perf = true;
