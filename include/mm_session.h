@@ -980,8 +980,10 @@ enum mm_status mm_session_fork(const struct mm_session *s,
 
 /**
  * Frees everything the session owns: its context, and the projector and model when no other
- * session (a fork) shares them, in that order. If another thread is inside a call on this session, the call is asked to stop and
- * destroy waits for it to return. From inside a callback of a call on the same session it is
+ * session (a fork) shares them, in that order. When the model goes, the heap's free pages go
+ * back to the system too (glibc's `malloc_trim`), so that resident memory falls back whichever
+ * thread made the session. If another thread is inside a call on this session, the call is asked to stop
+ * and destroy waits for it to return. From inside a callback of a call on the same session it is
  * refused with `MM_ERR_BUSY` (the session stays alive; destroy it after the call returns).
  * NULL is a no-op (`MM_OK`); a handle already destroyed gives `MM_ERR_INVALID_HANDLE` and
  * touches nothing.

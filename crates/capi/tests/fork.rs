@@ -85,12 +85,6 @@ fn forks_share_the_weights_and_answer_alike() {
     assert_eq!((mm_live_sessions(), mm_loaded_models()), (live, loaded));
 }
 
-/// Resident memory of this process, in kB.
-fn rss_kb() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4
-}
-
 #[test]
 fn destroyed_in_any_order_the_weights_go_with_the_last() {
     let m = models();

@@ -408,6 +408,43 @@ fn five_hundred_create_destroy_cycles() {
     assert_eq!(mm_live_sessions(), 0);
 }
 
+/// Sessions made on several threads at once, so that glibc serves each from its own malloc
+/// arena, then destroyed: the freed pages of every arena go back to the system with the model.
+#[test]
+fn an_unloaded_model_gives_its_memory_back_whichever_threads_made_it() {
+    let prompt = c("Describe <__media__> briefly.");
+    let cycle = || {
+        let s = create(&params(models())).unwrap();
+        let image = [image_item(models())];
+        ask(s, &ask_params(&prompt, &image)).unwrap();
+        s as usize
+    };
+    assert_eq!(mm_session_destroy(cycle() as *mut mm_session), mm_status::MM_OK);
+    let before = rss_kb();
+    const THREADS: usize = 6;
+    let barrier = std::sync::Barrier::new(THREADS);
+    let sessions: Vec<usize> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let s = cycle();
+                    barrier.wait();
+                    s
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let peak = rss_kb();
+    for s in sessions {
+        assert_eq!(mm_session_destroy(s as *mut mm_session), mm_status::MM_OK);
+    }
+    let after = rss_kb();
+    eprintln!("rss before {before} kB, with {THREADS} sessions {peak} kB, after destroying them {after} kB");
+    assert!(peak > before + 4096, "{THREADS} sessions took only {} kB", peak - before);
+    assert!(after < before + (peak - before) / 4, "after destroy {after} kB: {} kB of the {} kB the sessions took stayed resident", after - before, peak - before);
+}
+
 #[test]
 fn status_strings_and_version() {
     let s = |st: i32| unsafe { CStr::from_ptr(mm_status_str(st)) }.to_str().unwrap().to_owned();

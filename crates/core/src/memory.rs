@@ -73,3 +73,24 @@ impl Session {
         Ok(s)
     }
 }
+
+/// Hands the heap's free pages back to the system when dropped (glibc's `malloc_trim`): the
+/// last field of `Weights`, so that it runs when a model is unloaded, after its memory and its
+/// last context's are freed. Those compute buffers (tens of MB on real models) are freed into
+/// the malloc arena of whichever thread created them, and glibc keeps such pages resident: a Go
+/// program whose sessions were made on many threads held 460-550 MB with 3.5 MB in use. Not
+/// done for a fork destroyed while its model stays loaded: the next fork reuses those pages,
+/// and handing them back costs the next context their page faults again. Other allocators return
+/// memory their own way; there this does nothing.
+#[derive(Default)]
+pub(crate) struct ReleaseFreeHeap;
+
+impl Drop for ReleaseFreeHeap {
+    fn drop(&mut self) {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim takes any pad and only releases memory malloc holds free.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}

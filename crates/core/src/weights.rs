@@ -12,6 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use crate::abort::AbortState;
 use crate::error::Result;
 use crate::llama::{Model, Projector};
+use crate::memory::ReleaseFreeHeap;
 use crate::rpc::Remote;
 
 /// Weights loaded now (each shared by one or more sessions).
@@ -43,7 +44,7 @@ impl EncoderAbort {
 
 /// A text model, its projector, and what sessions made from them agree on. Fields drop in
 /// declaration order: projector, then model (its layers on RPC servers too), then the callback
-/// state the projector points to.
+/// state the projector points to; then the heap's free pages go back to the system.
 pub(crate) struct Weights {
     pub(crate) projector: Option<Projector>,
     pub(crate) model: Model,
@@ -57,6 +58,7 @@ pub(crate) struct Weights {
     encode_lock: Mutex<()>,
     /// Boxed so that its address, given to mtmd, stays put.
     pub(crate) encoder_abort: Box<EncoderAbort>,
+    _release_heap: ReleaseFreeHeap,
 }
 
 /// Held while a session encodes media: the projector's encoder is one per model.
@@ -74,7 +76,7 @@ impl Drop for EncodeGuard<'_> {
 impl Weights {
     pub(crate) fn new(model: Model, remote: Option<Remote>, projector: Option<Projector>, encoder_abort: Box<EncoderAbort>, marker: String, chat_template: String, fingerprint: String) -> Weights {
         LOADED.fetch_add(1, Ordering::SeqCst);
-        Weights { projector, model, remote, marker, chat_template, fingerprint, encode_lock: Mutex::new(()), encoder_abort }
+        Weights { projector, model, remote, marker, chat_template, fingerprint, encode_lock: Mutex::new(()), encoder_abort, _release_heap: ReleaseFreeHeap }
     }
 
     /// Fails with `Remote` when an RPC server that holds some of the model's layers went away:

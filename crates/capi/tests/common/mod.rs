@@ -159,3 +159,9 @@ pub fn prompt_params(prompt: &CString) -> mm_ask_params {
     a.temperature = 0.0;
     a
 }
+
+/// Resident memory of this process, in kB.
+pub fn rss_kb() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4
+}
