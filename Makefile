@@ -35,7 +35,7 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(INSTALL_LIBDIR)|g' -e '
 	-e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@MINOR@|$(MINOR)|g' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g'
 
 .PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale install uninstall check-install test-cpp test test-rust \
-        test-c test-rpc check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
+        test-c test-rpc check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean go-deps go-pc test-go bench-go
 
 all: build
 
@@ -102,7 +102,7 @@ bench-followup: build $(BUILD)/bench_followup
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	$(BUILD)/bench_followup $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf $(RUNS)
 
-test: build test-rust test-c test-cpp check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
+test: build test-rust test-c test-cpp test-go check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
 	@echo "make test: all checks passed"
 
 # Model tests must not run in parallel: one thread each on a 2-core machine.
@@ -231,6 +231,47 @@ test-cpp: fixtures
 	clang++-14 $(CXXFLAGS_STRICT) tests/cpp/test_session.cpp -o $(BUILD)/test_session_cpp_clang $(LDLIBS) -lpthread
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(BUILD)/test_session_cpp $(MODEL) $(MMPROJ) $(IMAGE)
 	$(BUILD)/test_session_cpp_clang $(MODEL) $(MMPROJ) $(IMAGE)
+
+# Go (bindings/go, README "Go"): the module links the library with cgo through pkg-config.
+# go-pc writes a pkg-config file for this source tree (target/release, include/); the tests
+# and the benchmark build against it, and examples/go/describe against a fresh `make install`
+# prefix, as a user's program would. Go comes from Debian's golang-go (1.19) when missing.
+GO ?= go
+GO_PC := $(BUILD)/pkgconfig/mm-session.pc
+GO_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/pkgconfig CGO_LDFLAGS="-Wl,-rpath,$(CURDIR)/$(LIBDIR)" MM_FIXTURES=$(CURDIR)/$(LIBDIR)/mm-fixtures
+GO_BENCH := $(GO) test -count=1 -run '^$$' -bench Overhead
+GO_ROUNDS ?= 1000
+
+go-deps:
+	@command -v $(GO) >/dev/null || { echo "installing: golang-go"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq golang-go >/dev/null; }
+
+go-pc: $(GO_PC)
+$(GO_PC): cmake/mm-session.pc.in Cargo.toml
+	@mkdir -p $(@D)
+	$(SUBST) -e 's|^libdir=.*|libdir=$(CURDIR)/$(LIBDIR)|' -e 's|^prefix=.*|prefix=$(CURDIR)|' $< > $@
+
+# go vet; the tests under the race detector (cgocheck=1, the default); the tests again without
+# it and with cgocheck=2 (every pointer store checked: GODEBUG before Go 1.21, GOEXPERIMENT
+# since), which also measures the 200-cycle memory test; the overhead benchmark (300 rounds);
+# examples/go/describe built against an installed prefix and run on the tiny pair.
+test-go: build fixtures go-deps $(GO_PC)
+	cd bindings/go && $(GO_ENV) $(GO) vet ./...
+	cd examples/go && $(GO_ENV) $(GO) vet ./...
+	cd bindings/go && $(GO_ENV) $(GO) test -race -count=1 ./...
+	set -o pipefail; cd bindings/go && check2=$$($(GO) env GOVERSION | awk -F. '{print ($$2 >= 21 ? "GOEXPERIMENT=cgocheck2" : "GODEBUG=cgocheck=2")}'); \
+	$(GO_ENV) env $$check2 $(GO) test -count=1 -v ./... | grep -E '^(--- FAIL|ok|FAIL)|_test.go:'
+	set -o pipefail; cd bindings/go && $(GO_ENV) $(GO_BENCH) -benchtime 300x | grep -oE 'overhead (Ask|Stream).*|^(--- FAIL|ok|FAIL).*|_test.go:.*'
+	@set -e; P=$$(mktemp -d); B=$(CURDIR)/$(BUILD)/go; mkdir -p "$$B"; \
+	$(MAKE) --no-print-directory install PREFIX="$$P" >/dev/null; \
+	(cd examples/go && PKG_CONFIG_PATH="$$P/lib/pkgconfig" CGO_LDFLAGS="-Wl,-rpath,$$P/lib" $(GO) build -o "$$B/describe" ./describe); \
+	"$$B/describe" $(MODEL) $(MMPROJ) $(IMAGE) | tail -1 | grep -qx "live sessions: 0"; \
+	echo "test-go: examples/go/describe, built against an installed prefix: live sessions: 0"; \
+	$(MAKE) --no-print-directory uninstall PREFIX="$$P" >/dev/null; rm -rf "$$P"
+
+# The binding's overhead on one request against the C API called directly (GO_ROUNDS rounds).
+bench-go: build fixtures go-deps $(GO_PC)
+	cd bindings/go && $(GO_ENV) $(GO_BENCH) -benchtime $(GO_ROUNDS)x
 
 # Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30
