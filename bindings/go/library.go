@@ -66,14 +66,21 @@ type Logger func(level Level, message string)
 var logger atomic.Pointer[Logger]
 
 // SetLogger sends the library's log messages of level min and above to fn, or to stderr when fn
-// is nil; LogOff silences them. The default is LogWarn to stderr.
+// is nil; LogOff silences them. The default is LogWarn to stderr. When it fails (a level that
+// is not a Level), the previous setting stays.
 func SetLogger(min Level, fn Logger) error {
-	if fn == nil {
-		logger.Store(nil)
-		return libCall(func() uint32 { return C.mm_log_set(C.int32_t(min), nil, nil) })
+	var next *Logger
+	route := func() uint32 { return C.mm_log_set(C.int32_t(min), nil, nil) }
+	if fn != nil {
+		next = &fn
+		route = func() uint32 { return C.mmgo_log_to_go(C.int32_t(min)) }
 	}
-	logger.Store(&fn)
-	return libCall(func() uint32 { return C.mmgo_log_to_go(C.int32_t(min)) })
+	previous := logger.Swap(next)
+	err := libCall(route)
+	if err != nil {
+		logger.Store(previous)
+	}
+	return err
 }
 
 // logMessage hands one message to the Logger. A panic in it cannot go up through the C frames
@@ -96,7 +103,7 @@ func logMessage(level Level, message string) {
 func Version() string { return C.GoString(C.mm_version()) }
 
 // VersionNumber is the library's version as MAJOR*10000 + MINOR*100 + PATCH
-// (mm_version_number); HeaderVersionNumber is that of the header this package was built with.
+// (mm_version_number).
 func VersionNumber() int { return int(C.mm_version_number()) }
 
 // HeaderVersionNumber is MM_VERSION_NUMBER of the header this package was built with.

@@ -63,8 +63,9 @@ import (
 //
 // Every method may be called from any goroutine. Calls on one session take turns; Close
 // cancels the call in progress, waits for it, and frees the session, after which every method
-// returns ErrClosed. A callback of a call (the func of Stream, or a Logger) must not call back
-// into its own session: such a call returns ErrBusy instead of waiting for itself.
+// returns ErrClosed. The func of Stream must not call back into its own session except Cancel:
+// such a call returns ErrBusy instead of waiting for itself. Sessions come from Open and Fork
+// (a zero Session is a closed one).
 type Session struct {
 	// turn is held (one token) by the one goroutine that uses the handle, from before its
 	// library call until after it; Close takes it too, so no call uses a destroyed handle.
@@ -128,6 +129,9 @@ func (s *Session) finalize() {
 // shares them. Closing again, from any goroutine, waits for the first Close and returns nil.
 // From a callback of the session's own call it returns ErrBusy and closes nothing.
 func (s *Session) Close() error {
+	if s.turn == nil {
+		return nil
+	}
 	if s.onCallThread() {
 		return busy("Close")
 	}
@@ -351,6 +355,9 @@ func (s *Session) Fork(p ForkParams) (*Session, error) {
 // locked OS thread, which is recorded as the session's call thread (callbacks run there) and
 // where mm_last_error is read when it fails.
 func (s *Session) use(ctx context.Context, op string, call func(*C.mm_session) uint32) error {
+	if s.turn == nil {
+		return closedError(op)
+	}
 	if s.onCallThread() {
 		return busy(op)
 	}

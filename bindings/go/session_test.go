@@ -394,8 +394,21 @@ func TestLogger(t *testing.T) {
 			t.Errorf("level %v below the minimum", l)
 		}
 	}
-	if err := SetLogger(Level(42), nil); !errors.Is(err, ErrInvalidArgument) {
-		t.Errorf("SetLogger(42) = %v", err)
+	if err := SetLogger(Level(42), func(Level, string) {}); !errors.Is(err, ErrInvalidArgument) || logger.Load() != nil {
+		t.Errorf("SetLogger(42) = %v, and the logger changed", err)
+	}
+}
+
+func TestAZeroSessionIsClosed(t *testing.T) {
+	var zero Session
+	if _, err := zero.Ask(context.Background(), greedy("x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Ask: %v", err)
+	}
+	if err := zero.Cancel(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Cancel: %v", err)
+	}
+	if err := zero.Close(); err != nil {
+		t.Errorf("Close: %v", err)
 	}
 }
 
