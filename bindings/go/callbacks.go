@@ -4,8 +4,10 @@ package mmsession
 // runtime/cgo.Handle (an integer) naming the call's relay, deleted when the call returns.
 
 /*
+#cgo pkg-config: mm-session
 #include <stddef.h>
 #include <stdint.h>
+#include "mm_session.h"
 */
 import "C"
 
@@ -16,10 +18,13 @@ import (
 
 // relay carries the Go callbacks of one call across the library. A panic in them must not
 // unwind through the library's C frames (its locks would stay held): it is caught, the call is
-// stopped, and rethrow raises it again once the call has returned.
+// stopped (the callback returns false, or stop cancels the call), and rethrow raises it again
+// once the call has returned.
 type relay struct {
 	onText     func(piece string) bool
+	onToken    func(chosen TokenLogprob, top []TokenLogprob)
 	onProgress func(progress float64) bool
+	stop       func()
 	panicked   bool
 	panicValue any
 }
@@ -28,6 +33,12 @@ type relay struct {
 func (r *relay) text(piece string) (more bool) {
 	defer r.catch()
 	return r.onText(piece)
+}
+
+// token hands one generated token and its alternatives to onToken.
+func (r *relay) token(chosen TokenLogprob, top []TokenLogprob) {
+	defer r.catch()
+	r.onToken(chosen, top)
 }
 
 // progress hands the load's progress to onProgress; a panic cancels the load (false).
@@ -41,6 +52,9 @@ func (r *relay) progress(p float64) (more bool) {
 func (r *relay) catch() {
 	if v := recover(); v != nil {
 		r.panicked, r.panicValue = true, v
+		if r.stop != nil {
+			r.stop()
+		}
 	}
 }
 
@@ -58,6 +72,19 @@ func relayOf(userData unsafe.Pointer) *relay {
 //export mmgoText
 func mmgoText(userData unsafe.Pointer, text *C.char, n C.size_t) C._Bool {
 	return C._Bool(relayOf(userData).text(C.GoStringN(text, C.int(n))))
+}
+
+//export mmgoToken
+func mmgoToken(userData unsafe.Pointer, chosen *C.mm_token_logprob, top *C.mm_token_logprob, n C.size_t) {
+	alternatives := make([]TokenLogprob, int(n))
+	for i, t := range unsafe.Slice(top, int(n)) {
+		alternatives[i] = goToken(&t)
+	}
+	relayOf(userData).token(goToken(chosen), alternatives)
+}
+
+func goToken(t *C.mm_token_logprob) TokenLogprob {
+	return TokenLogprob{Token: int(t.token), Logprob: float64(t.logprob), Text: C.GoStringN(t.text, C.int(t.len))}
 }
 
 //export mmgoProgress

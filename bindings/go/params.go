@@ -7,6 +7,8 @@ package mmsession
 import "C"
 
 import (
+	"fmt"
+	"math"
 	"reflect"
 	"time"
 	"unsafe"
@@ -97,6 +99,54 @@ type Request struct {
 	Overflow Overflow `mm:"overflow"`
 	// PlainPrompt tokenizes Prompt as plain text: the text of control tokens stays text.
 	PlainPrompt bool `mm:"plain_prompt"`
+	// RepeatPenalty divides a positive logit of a token seen in the last PenaltyLastN tokens
+	// (the prompt's text, then the answer), and multiplies a negative one (default 1: off).
+	RepeatPenalty float64 `mm:"repeat_penalty"`
+	// PenaltyLastN is the window of the three penalties in tokens (default 64; 0: off; -1: the
+	// whole context).
+	PenaltyLastN *int `mm:"penalty_last_n"`
+	// FrequencyPenalty is subtracted from a seen token's logit once per time it was seen.
+	FrequencyPenalty float64 `mm:"frequency_penalty"`
+	// PresencePenalty is subtracted once from the logit of every seen token.
+	PresencePenalty float64 `mm:"presence_penalty"`
+	// TypicalP is locally typical sampling (default 1: off; in [0, 1]).
+	TypicalP *float64 `mm:"typical_p"`
+	// DRY ("don't repeat yourself"): a token that would extend a repetition longer than
+	// DryAllowedLength (default 2) loses DryMultiplier * DryBase^(length - DryAllowedLength) of
+	// its logit (multiplier default 0: off; base default 1.75), within the last DryPenaltyLastN
+	// tokens (default -1: the whole context; 0: off).
+	DryMultiplier    float64 `mm:"dry_multiplier"`
+	DryBase          float64 `mm:"dry_base"`
+	DryAllowedLength int     `mm:"dry_allowed_length"`
+	DryPenaltyLastN  *int    `mm:"dry_penalty_last_n"`
+	// LogitBias adds biases to the logits of tokens, whatever the temperature.
+	LogitBias []LogitBias
+	// JSONSchema is a JSON Schema (JSON text) the answer must validate against; it excludes
+	// Grammar.
+	JSONSchema string `mm:"json_schema"`
+	// OnToken, when set, receives each generated token with its log-probability and the NProbs
+	// likeliest tokens at its place (OpenAI's logprobs), before its text is streamed. It runs on
+	// the goroutine of the call and must not call into the session; a panic in it stops the call
+	// and goes on from Ask or Stream.
+	OnToken func(chosen TokenLogprob, top []TokenLogprob)
+	// NProbs is how many of the likeliest tokens OnToken receives with each token (default 0).
+	NProbs int `mm:"n_probs"`
+}
+
+// LogitBias is added to the logit of Token, a token id of the session's model (Tokenize):
+// +100 all but forces the token, -100 all but bans it, math.Inf(-1) bans it.
+type LogitBias struct {
+	Token int
+	Bias  float64
+}
+
+// TokenLogprob is a token with its log-probability: the natural logarithm of its probability
+// under the model, before temperature, penalties, logit bias and grammar change it.
+type TokenLogprob struct {
+	Token   int
+	Logprob float64
+	// Text is the token's bytes, possibly part of a UTF-8 character (a byte-level token).
+	Text string
 }
 
 // Message is one chat message.
@@ -170,6 +220,14 @@ type AskInfo struct {
 	StopReason      StopReason    `mm:"stop_reason"`
 	PromptTime      time.Duration `mm:"prompt_ms"`
 	GenerateTime    time.Duration `mm:"generate_ms"`
+	// The prompt's make-up: text tokens, media items (encoded now or found in the cache), the
+	// embeddings they give the model and the positions those take. OpenAI's usage:
+	// prompt_tokens = PromptTokens + MediaTokens, completion_tokens = TokensGenerated,
+	// cached_tokens = PositionsReused.
+	PromptTokens   int `mm:"prompt_tokens"`
+	MediaItems     int `mm:"media_items"`
+	MediaTokens    int `mm:"media_tokens"`
+	MediaPositions int `mm:"media_positions"`
 }
 
 // The C structs the field maps bind, and their maps.
@@ -224,8 +282,26 @@ func (r *Request) cParams(mem *cmem) (C.mm_ask_params, error) {
 	if c.messages, c.n_messages, err = messages(mem, r.Messages); err != nil {
 		return c, err
 	}
-	c.stop, c.n_stop, err = mem.strs(r.Stop, "Request.Stop")
+	if c.stop, c.n_stop, err = mem.strs(r.Stop, "Request.Stop"); err != nil {
+		return c, err
+	}
+	c.logit_bias, c.n_logit_bias, err = logitBiases(mem, r.LogitBias)
 	return c, err
+}
+
+// logitBiases copies biases into a C array of mm_logit_bias (NULL when empty).
+func logitBiases(mem *cmem, biases []LogitBias) (*C.mm_logit_bias, C.size_t, error) {
+	if len(biases) == 0 {
+		return nil, 0, nil
+	}
+	items := unsafe.Slice((*C.mm_logit_bias)(mem.alloc(len(biases)*C.sizeof_mm_logit_bias)), len(biases))
+	for i, b := range biases {
+		if b.Token < math.MinInt32 || b.Token > math.MaxInt32 {
+			return nil, 0, &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf("mmsession: Request.LogitBias[%d].Token %d is not a token id", i, b.Token)}
+		}
+		items[i] = C.mm_logit_bias{token: C.int32_t(b.Token), bias: C.float(b.Bias)}
+	}
+	return &items[0], C.size_t(len(biases)), nil
 }
 
 // messages copies a chat into a C array of mm_message (NULL when empty).

@@ -20,20 +20,26 @@ package mmsession
 
 // The Go functions of callbacks.go that the library calls back.
 extern _Bool mmgoText(void *user_data, char *text, size_t len);
+extern void mmgoToken(void *user_data, mm_token_logprob *chosen, mm_token_logprob *top, size_t n_top);
 extern _Bool mmgoProgress(void *user_data, float progress);
 
 static bool mmgo_on_text(void *user_data, const char *text, size_t len) {
 	return mmgoText(user_data, (char *)text, len);
 }
 
+static void mmgo_on_token(void *user_data, const mm_token_logprob *chosen, const mm_token_logprob *top, size_t n_top) {
+	mmgoToken(user_data, (mm_token_logprob *)chosen, (mm_token_logprob *)top, n_top);
+}
+
 static bool mmgo_on_progress(void *user_data, float progress) {
 	return mmgoProgress(user_data, progress);
 }
 
-// Streams a request's text to the relay of cgo handle h.
-static void mmgo_stream_to(mm_ask_params *p, uintptr_t h) {
-	p->on_text = mmgo_on_text;
+// Sends a request's text (text) and its tokens (token) to the relay of cgo handle h.
+static void mmgo_relay_to(mm_ask_params *p, uintptr_t h, bool text, bool token) {
 	p->user_data = (void *)h;
+	if (text) p->on_text = mmgo_on_text;
+	if (token) p->on_token = mmgo_on_token;
 }
 
 // Sends the load's progress to the relay of cgo handle h.
@@ -97,12 +103,16 @@ func Open(p Params) (*Session, error) {
 		C.mmgo_progress_to(&c, C.uintptr_t(h))
 	}
 	var h *C.mm_session
-	err = libCall(func() uint32 { return C.mm_session_create(&c, &h) })
-	r.rethrow()
-	if err != nil {
+	if err := libCall(func() uint32 { return C.mm_session_create(&c, &h) }); err != nil {
+		r.rethrow()
 		return nil, err
 	}
-	return newSession(h), nil
+	s := newSession(h)
+	if r != nil && r.panicked { // the load finished all the same: the caller never sees it
+		s.Close()
+		r.rethrow()
+	}
+	return s, nil
 }
 
 // newSession wraps a handle the library created, with the finalizer that frees it if the
@@ -241,13 +251,15 @@ func (s *Session) ask(ctx context.Context, op string, req Request, onPiece func(
 		return "", err
 	}
 	var r *relay
+	if onPiece != nil || req.OnToken != nil {
+		r = &relay{onText: onPiece, onToken: req.OnToken, stop: func() { s.Cancel() }}
+		h := cgo.NewHandle(r)
+		defer h.Delete()
+		C.mmgo_relay_to(&c, C.uintptr_t(h), onPiece != nil, req.OnToken != nil)
+	}
 	var text *C.char
 	out := &text // the whole answer, when it is not streamed
 	if onPiece != nil {
-		r = &relay{onText: onPiece}
-		h := cgo.NewHandle(r)
-		defer h.Delete()
-		C.mmgo_stream_to(&c, C.uintptr_t(h))
 		out = nil
 	}
 	err = s.use(ctx, op, func(h *C.mm_session) uint32 { return C.mm_session_ask(h, &c, out) })
@@ -275,6 +287,39 @@ func (s *Session) CountTokens(req Request) (int, error) {
 		return C.mm_session_count_tokens(h, &c, &n)
 	})
 	return int(n), err
+}
+
+// Tokenize gives the token ids of text with the session's model, without the tokens the model
+// adds around a prompt (BOS), for Request.LogitBias for instance. With parseSpecial, the text
+// of a control token (such as "<|im_end|>") becomes that token.
+func (s *Session) Tokenize(text string, parseSpecial bool) ([]int, error) {
+	mem := &cmem{}
+	defer mem.free()
+	ctext, err := mem.str(text, "Tokenize text")
+	if err != nil {
+		return nil, err
+	}
+	// A token takes at least one byte of the text; the margin is for a tokenizer's leading
+	// space. A longer answer gets its count, and a second call.
+	tokens := make([]C.int32_t, len(text)+8)
+	var n C.size_t
+	for {
+		err := s.use(context.Background(), "Tokenize", func(h *C.mm_session) uint32 {
+			return C.mm_session_tokenize(h, ctext, C.bool(parseSpecial), &tokens[0], C.size_t(len(tokens)), &n)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if int(n) <= len(tokens) {
+			break
+		}
+		tokens = make([]C.int32_t, int(n))
+	}
+	ids := make([]int, int(n))
+	for i := range ids {
+		ids[i] = int(tokens[i])
+	}
+	return ids, nil
 }
 
 // Info reports the context size, positions in use, media support and marker.

@@ -63,6 +63,9 @@ func TestAskWithTwoImagesAndTheReports(t *testing.T) {
 	if last.MediaEncoded != 2 || last.TokensGenerated < 1 || last.TokensGenerated > 8 || last.PromptPositions == 0 || last.PromptTime <= 0 {
 		t.Errorf("LastAsk = %+v", last)
 	}
+	if last.MediaItems != 2 || last.MediaTokens == 0 || last.PromptTokens+last.MediaPositions != last.PromptPositions {
+		t.Errorf("usage in LastAsk = %+v", last)
+	}
 	if last.StopReason == StopMaxTokens && answer == "" {
 		t.Errorf("8 tokens generated and no text")
 	}
