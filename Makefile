@@ -238,7 +238,11 @@ test-cpp: fixtures
 # prefix, as a user's program would. Go comes from Debian's golang-go (1.19) when missing.
 GO ?= go
 GO_PC := $(BUILD)/pkgconfig/mm-session.pc
-GO_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/pkgconfig CGO_LDFLAGS="-Wl,-rpath,$(CURDIR)/$(LIBDIR)" MM_FIXTURES=$(CURDIR)/$(LIBDIR)/mm-fixtures
+# Go's build cache does not look at headers outside the package: CGO_CFLAGS carries a hash of
+# mm_session.h, so that a changed header rebuilds the cgo code instead of reusing old layouts.
+GO_HEADER_FLAGS = CGO_CFLAGS="-g -O2 -DMM_SESSION_H_SHA256=$$(sha256sum $(1) | cut -c1-16)"
+GO_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/pkgconfig CGO_LDFLAGS="-Wl,-rpath,$(CURDIR)/$(LIBDIR)" \
+	$(call GO_HEADER_FLAGS,$(CURDIR)/include/mm_session.h) MM_FIXTURES=$(CURDIR)/$(LIBDIR)/mm-fixtures
 GO_BENCH := $(GO) test -count=1 -run '^$$' -bench Overhead
 GO_ROUNDS ?= 1000
 
@@ -264,7 +268,8 @@ test-go: build fixtures go-deps $(GO_PC)
 	set -o pipefail; cd bindings/go && $(GO_ENV) $(GO_BENCH) -benchtime 300x | grep -oE 'overhead (Ask|Stream).*|^(--- FAIL|ok|FAIL).*|_test.go:.*'
 	@set -e; P=$$(mktemp -d); B=$(CURDIR)/$(BUILD)/go; mkdir -p "$$B"; \
 	$(MAKE) --no-print-directory install PREFIX="$$P" >/dev/null; \
-	(cd examples/go && PKG_CONFIG_PATH="$$P/lib/pkgconfig" CGO_LDFLAGS="-Wl,-rpath,$$P/lib" $(GO) build -o "$$B/describe" ./describe); \
+	(cd examples/go && PKG_CONFIG_PATH="$$P/lib/pkgconfig" CGO_LDFLAGS="-Wl,-rpath,$$P/lib" $(call GO_HEADER_FLAGS,"$$P/include/mm_session.h") \
+	  $(GO) build -o "$$B/describe" ./describe); \
 	"$$B/describe" $(MODEL) $(MMPROJ) $(IMAGE) | tail -1 | grep -qx "live sessions: 0"; \
 	echo "test-go: examples/go/describe, built against an installed prefix: live sessions: 0"; \
 	$(MAKE) --no-print-directory uninstall PREFIX="$$P" >/dev/null; rm -rf "$$P"

@@ -8,6 +8,7 @@ package cbench
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "mm_session.h"
 
 // CPU time of the whole process, in nanoseconds.
 static int64_t cpu_ns(void) {
@@ -15,11 +16,10 @@ static int64_t cpu_ns(void) {
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
-#include "mm_session.h"
 
 // The request of the benchmark, as a C program writes it: one image from a file, a greedy
-// answer of max_tokens tokens, from an empty cache (reset first), as a whole string or
-// streamed to a callback that keeps the pieces' total length.
+// answer of max_tokens tokens, as a whole string or streamed to a callback that keeps the
+// pieces' total length, which *length receives.
 static bool count_piece(void *user_data, const char *text, size_t len) {
 	(void)text;
 	*(size_t *)user_data += len;
@@ -27,8 +27,6 @@ static bool count_piece(void *user_data, const char *text, size_t len) {
 }
 
 static mm_status ask_once(mm_session *s, const char *prompt, const char *image, int32_t max_tokens, bool stream, size_t *length) {
-	mm_status st = mm_session_reset(s);
-	if (st != MM_OK) return st;
 	mm_media media = {.kind = MM_MEDIA_FILE, .path = image};
 	mm_ask_params a = mm_ask_params_default();
 	a.prompt = prompt;
@@ -42,7 +40,7 @@ static mm_status ask_once(mm_session *s, const char *prompt, const char *image, 
 		a.on_text = count_piece;
 		a.user_data = &total;
 	}
-	st = mm_session_ask(s, &a, stream ? NULL : &text);
+	mm_status st = mm_session_ask(s, &a, stream ? NULL : &text);
 	*length = text ? strlen(text) : total;
 	mm_string_free(text);
 	return st;
@@ -60,41 +58,39 @@ import (
 // does not count the time other processes hold the cores.
 func CPUTime() time.Duration { return time.Duration(C.cpu_ns()) }
 
-// Session is a C session with the C strings of the benchmark's request.
-type Session struct {
-	s             *C.mm_session
-	prompt, image *C.char
-	maxTokens     C.int32_t
+// Asker asks the benchmark's request on a session through the C API, with its C strings made
+// once.
+type Asker struct {
+	s         *C.mm_session
+	prompt    *C.char
+	images    []*C.char
+	maxTokens C.int32_t
 }
 
-// Open creates a session of model and mmproj (n_ctx, one thread) for the request prompt about
-// image, answered in maxTokens tokens.
-func Open(model, mmproj string, nCtx int, prompt, image string, maxTokens int) (*Session, error) {
-	cModel, cMmproj := C.CString(model), C.CString(mmproj)
-	defer C.free(unsafe.Pointer(cModel))
-	defer C.free(unsafe.Pointer(cMmproj))
-	p := C.mm_session_params_default()
-	p.model_path, p.mmproj_path, p.n_ctx, p.n_threads = cModel, cMmproj, C.uint32_t(nCtx), 1
-	var s *C.mm_session
-	if st := C.mm_session_create(&p, &s); st != C.MM_OK {
-		return nil, fmt.Errorf("mm_session_create: %d", st)
+// NewAsker asks prompt about one of images, answered in maxTokens tokens, on session, an
+// mm_session handle that the caller owns (and keeps alive while the Asker is used).
+func NewAsker(session unsafe.Pointer, prompt string, images []string, maxTokens int) *Asker {
+	a := &Asker{s: (*C.mm_session)(session), prompt: C.CString(prompt), maxTokens: C.int32_t(maxTokens)}
+	for _, image := range images {
+		a.images = append(a.images, C.CString(image))
 	}
-	return &Session{s: s, prompt: C.CString(prompt), image: C.CString(image), maxTokens: C.int32_t(maxTokens)}, nil
+	return a
 }
 
-// Ask resets the session and asks the request, streamed or not; it returns the answer's
-// length in bytes.
-func (s *Session) Ask(stream bool) (int, error) {
+// Ask asks the request about images[image], streamed or not; it returns the answer's length in
+// bytes.
+func (a *Asker) Ask(image int, stream bool) (int, error) {
 	var length C.size_t
-	if st := C.ask_once(s.s, s.prompt, s.image, s.maxTokens, C.bool(stream), &length); st != C.MM_OK {
+	if st := C.ask_once(a.s, a.prompt, a.images[image], a.maxTokens, C.bool(stream), &length); st != C.MM_OK {
 		return 0, fmt.Errorf("mm_session_ask: %d", st)
 	}
 	return int(length), nil
 }
 
-// Close destroys the session and frees the strings.
-func (s *Session) Close() {
-	C.mm_session_destroy(s.s)
-	C.free(unsafe.Pointer(s.prompt))
-	C.free(unsafe.Pointer(s.image))
+// Free frees the C strings.
+func (a *Asker) Free() {
+	C.free(unsafe.Pointer(a.prompt))
+	for _, image := range a.images {
+		C.free(unsafe.Pointer(image))
+	}
 }
