@@ -64,7 +64,7 @@ func TestEveryExportIsBound(t *testing.T) {
 // here), or is struct_size or reserved.
 func TestEveryFieldIsBound(t *testing.T) {
 	byHand := map[reflect.Type][]string{
-		cSessionParams: {"progress_callback", "progress_user_data"},
+		cSessionParams: {"progress_callback", "progress_user_data", "tensor_split", "n_tensor_split"},
 		cAskParams:     {"prompt", "media", "n_media", "stop", "n_stop", "on_text", "user_data", "messages", "n_messages", "logit_bias", "n_logit_bias", "on_token"},
 	}
 	maps := map[reflect.Type]fieldMap{
@@ -93,7 +93,7 @@ func TestEveryStatusHasASentinel(t *testing.T) {
 	sentinels := []*Error{ErrNullArgument, ErrInvalidArgument, ErrInvalidHandle, ErrFileNotFound, ErrNotAFile,
 		ErrFileUnreadable, ErrWrongFileKind, ErrModelLoad, ErrContextCreate, ErrProjectorLoad, ErrProjectorMismatch,
 		ErrCancelled, ErrUnsupported, ErrMediaCount, ErrMediaDecode, ErrContextFull, ErrTokenize, ErrEval,
-		ErrStateCorrupt, ErrStateMismatch, ErrIO, ErrBusy, ErrForked, ErrInternal}
+		ErrStateCorrupt, ErrStateMismatch, ErrIO, ErrBusy, ErrForked, ErrRemote, ErrInternal}
 	unknown := Status(-1).Description()
 	known := 0
 	for code := Status(0); code < 256; code++ {

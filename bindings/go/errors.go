@@ -38,6 +38,7 @@ const (
 	StatusIO                Status = C.MM_ERR_IO
 	StatusBusy              Status = C.MM_ERR_BUSY
 	StatusForked            Status = C.MM_ERR_FORKED
+	StatusRemote            Status = C.MM_ERR_REMOTE
 	StatusInternal          Status = C.MM_ERR_INTERNAL
 )
 
@@ -67,6 +68,7 @@ var statusNames = map[Status]string{
 	StatusIO:                "MM_ERR_IO",
 	StatusBusy:              "MM_ERR_BUSY",
 	StatusForked:            "MM_ERR_FORKED",
+	StatusRemote:            "MM_ERR_REMOTE",
 	StatusInternal:          "MM_ERR_INTERNAL",
 }
 
@@ -96,6 +98,7 @@ var (
 	ErrIO                = &Error{Status: StatusIO}
 	ErrBusy              = &Error{Status: StatusBusy}
 	ErrForked            = &Error{Status: StatusForked}
+	ErrRemote            = &Error{Status: StatusRemote}
 	ErrInternal          = &Error{Status: StatusInternal}
 
 	// ErrClosed is what a closed session answers: it is ErrInvalidHandle, the status the

@@ -15,16 +15,21 @@ import (
 var fixtures string
 
 // TestMain writes the fixtures with mm-fixtures: $MM_FIXTURES, or the source tree's
-// target/release/mm-fixtures.
+// target/release/mm-fixtures (and the RPC test runs the mm-rpc-server next to it).
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-func run(m *testing.M) int {
-	bin := os.Getenv("MM_FIXTURES")
-	if bin == "" {
-		bin = filepath.Join("..", "..", "target", "release", "mm-fixtures")
+// fixturesBin is the path of mm-fixtures.
+func fixturesBin() string {
+	if bin := os.Getenv("MM_FIXTURES"); bin != "" {
+		return bin
 	}
+	return filepath.Join("..", "..", "target", "release", "mm-fixtures")
+}
+
+func run(m *testing.M) int {
+	bin := fixturesBin()
 	dir, err := os.MkdirTemp("", "mmsession-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -42,6 +42,14 @@ type Params struct {
 	// ChatTemplate is the template of chats: Jinja text, or a built-in name such as "chatml";
 	// empty: the model's own (ChatML when it has none).
 	ChatTemplate string `mm:"chat_template"`
+	// RPCServers are servers (mm-rpc-server, or llama.cpp's rpc-server) that hold offloaded
+	// layers: "host:port,host:port". A server that cannot be reached, or goes away while the
+	// session uses it, gives ErrRemote.
+	RPCServers string `mm:"rpc_servers"`
+	// TensorSplit is the share of the offloaded layers each device takes, in device order: the
+	// RPC servers' devices in the order named, then the local GPUs; empty: in proportion to
+	// each device's free memory.
+	TensorSplit []float64
 	// Progress, when set, receives the load's progress in [0, 1] on the goroutine that calls
 	// Open; returning false cancels the load (Open then fails with ErrCancelled).
 	Progress func(progress float64) bool
@@ -249,10 +257,17 @@ var (
 	askDefaults = C.mm_ask_params_default()
 )
 
-// cParams is the mm_session_params of p, its strings in mem.
+// cParams is the mm_session_params of p, its strings and arrays in mem.
 func (p *Params) cParams(mem *cmem) (C.mm_session_params, error) {
 	c := C.mm_session_params_default()
 	err := sessionFields.toC(reflect.ValueOf(p).Elem(), unsafe.Pointer(&c), mem)
+	if err == nil && len(p.TensorSplit) > 0 {
+		shares := unsafe.Slice((*C.float)(mem.alloc(len(p.TensorSplit)*C.sizeof_float)), len(p.TensorSplit))
+		for i, share := range p.TensorSplit {
+			shares[i] = C.float(share)
+		}
+		c.tensor_split, c.n_tensor_split = &shares[0], C.size_t(len(shares))
+	}
 	return c, err
 }
 
