@@ -51,7 +51,8 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(INSTALL_LIBDIR)|g' -e '
 	-e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@MINOR@|$(MINOR)|g' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g'
 
 .PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale bench gpu-check install uninstall check-install \
-        test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean
+        test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean \
+        go-deps go-pc test-go bench-go
 
 all: build
 
@@ -131,7 +132,7 @@ bench: build
 gpu-check:
 	DRY=$(DRY) CYCLES=$(if $(DRY),3,100) CARGO=$(CARGO) scripts/gpu-check.sh
 
-test: build test-rust test-c test-cpp check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
+test: build test-rust test-c test-cpp test-go check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
 	$(MAKE) --no-print-directory gpu-check DRY=1
 	@echo "make test: all checks passed"
 
@@ -274,6 +275,52 @@ test-cpp: fixtures
 	clang++-14 $(CXXFLAGS_STRICT) tests/cpp/test_session.cpp -o $(BUILD)/test_session_cpp_clang $(LDLIBS) -lpthread
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $(BUILD)/test_session_cpp $(MODEL) $(MMPROJ) $(IMAGE)
 	$(BUILD)/test_session_cpp_clang $(MODEL) $(MMPROJ) $(IMAGE)
+
+# Go (bindings/go, README "Go"): the module links the library with cgo through pkg-config.
+# go-pc writes a pkg-config file for this source tree (target/release, include/); the tests
+# and the benchmark build against it, and examples/go/describe against a fresh `make install`
+# prefix, as a user's program would. Go comes from Debian's golang-go (1.19) when missing.
+GO ?= go
+GO_PC := $(BUILD)/pkgconfig/mm-session.pc
+# Go's build cache does not look at headers outside the package: CGO_CFLAGS carries a hash of
+# mm_session.h, so that a changed header rebuilds the cgo code instead of reusing old layouts.
+GO_HEADER_FLAGS = CGO_CFLAGS="-g -O2 -DMM_SESSION_H_SHA256=$$(sha256sum $(1) | cut -c1-16)"
+GO_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/pkgconfig CGO_LDFLAGS="-Wl,-rpath,$(CURDIR)/$(LIBDIR)" \
+	$(call GO_HEADER_FLAGS,$(CURDIR)/include/mm_session.h) MM_FIXTURES=$(CURDIR)/$(LIBDIR)/mm-fixtures
+GO_BENCH := $(GO) test -count=1 -run '^$$' -bench Overhead
+GO_ROUNDS ?= 1000
+
+go-deps:
+	@command -v $(GO) >/dev/null || { echo "installing: golang-go"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq golang-go >/dev/null; }
+
+go-pc: $(GO_PC)
+$(GO_PC): cmake/mm-session.pc.in Cargo.toml
+	@mkdir -p $(@D)
+	$(SUBST) -e 's|^libdir=.*|libdir=$(CURDIR)/$(LIBDIR)|' -e 's|^prefix=.*|prefix=$(CURDIR)|' $< > $@
+
+# go vet; the tests under the race detector (cgocheck=1, the default); the tests again without
+# it and with cgocheck=2 (every pointer store checked: GODEBUG before Go 1.21, GOEXPERIMENT
+# since), which also measures the 200-cycle memory test; the overhead benchmark (300 rounds);
+# examples/go/describe built against an installed prefix and run on the tiny pair.
+test-go: build fixtures go-deps $(GO_PC)
+	cd bindings/go && $(GO_ENV) $(GO) vet ./...
+	cd examples/go && $(GO_ENV) $(GO) vet ./...
+	cd bindings/go && $(GO_ENV) $(GO) test -race -count=1 ./...
+	set -o pipefail; cd bindings/go && check2=$$($(GO) env GOVERSION | awk -F. '{print ($$2 >= 21 ? "GOEXPERIMENT=cgocheck2" : "GODEBUG=cgocheck=2")}'); \
+	$(GO_ENV) env $$check2 $(GO) test -count=1 -v ./... | grep -E '^(--- FAIL|ok|FAIL)|_test.go:'
+	set -o pipefail; cd bindings/go && $(GO_ENV) $(GO_BENCH) -benchtime 300x | grep -oE 'overhead (Ask|Stream).*|^(--- FAIL|ok|FAIL).*|_test.go:.*'
+	@set -e; P=$$(mktemp -d); B=$(CURDIR)/$(BUILD)/go; mkdir -p "$$B"; \
+	$(MAKE) --no-print-directory install PREFIX="$$P" >/dev/null; \
+	(cd examples/go && PKG_CONFIG_PATH="$$P/lib/pkgconfig" CGO_LDFLAGS="-Wl,-rpath,$$P/lib" $(call GO_HEADER_FLAGS,"$$P/include/mm_session.h") \
+	  $(GO) build -o "$$B/describe" ./describe); \
+	"$$B/describe" $(MODEL) $(MMPROJ) $(IMAGE) | tail -1 | grep -qx "live sessions: 0"; \
+	echo "test-go: examples/go/describe, built against an installed prefix: live sessions: 0"; \
+	$(MAKE) --no-print-directory uninstall PREFIX="$$P" >/dev/null; rm -rf "$$P"
+
+# The binding's overhead on one request against the C API called directly (GO_ROUNDS rounds).
+bench-go: build fixtures go-deps $(GO_PC)
+	cd bindings/go && $(GO_ENV) $(GO_BENCH) -benchtime $(GO_ROUNDS)x
 
 # Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30
