@@ -106,6 +106,10 @@ func Version() string { return C.GoString(C.mm_version()) }
 // (mm_version_number).
 func VersionNumber() int { return int(C.mm_version_number()) }
 
+// BuildInfo says what the library was built for: its version, the target CPU and each backend
+// with the features it was compiled with (mm_build_info).
+func BuildInfo() string { return C.GoString(C.mm_build_info()) }
+
 // HeaderVersionNumber is MM_VERSION_NUMBER of the header this package was built with.
 const HeaderVersionNumber = C.MM_VERSION_NUMBER
 

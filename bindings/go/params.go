@@ -50,6 +50,16 @@ type Params struct {
 	// RPC servers' devices in the order named, then the local GPUs; empty: in proportion to
 	// each device's free memory.
 	TensorSplit []float64
+	// FlashAttn is flash attention in the context and the projector's encoder; zero: auto.
+	FlashAttn FlashAttention `mm:"flash_attn"`
+	// KVTypeK and KVTypeV are the element types of the K and V caches; zero: f16. A quantized V
+	// cache needs flash attention (FlashAttnOff with one gives ErrInvalidArgument).
+	KVTypeK KVType `mm:"kv_type_k"`
+	KVTypeV KVType `mm:"kv_type_v"`
+	// NUbatch is the most tokens computed in one graph step, at most NBatch; 0: NBatch.
+	NUbatch int `mm:"n_ubatch"`
+	// UseMlock locks the model's memory in RAM so that it is never swapped out.
+	UseMlock bool `mm:"use_mlock"`
 	// Progress, when set, receives the load's progress in [0, 1] on the goroutine that calls
 	// Open; returning false cancels the load (Open then fails with ErrCancelled).
 	Progress func(progress float64) bool
@@ -65,6 +75,26 @@ type ForkParams struct {
 	// the record of what it holds), so that a shared prefix is evaluated once.
 	CopyConversation bool `mm:"copy_conversation"`
 }
+
+// FlashAttention is flash attention's setting (mm_flash_attn).
+type FlashAttention int32
+
+const (
+	// FlashAttnAuto lets llama.cpp use it where the backend has it (the default).
+	FlashAttnAuto FlashAttention = C.MM_FLASH_ATTN_AUTO
+	FlashAttnOff  FlashAttention = C.MM_FLASH_ATTN_OFF
+	FlashAttnOn   FlashAttention = C.MM_FLASH_ATTN_ON
+)
+
+// KVType is the element type of a KV cache (mm_kv_type).
+type KVType int32
+
+const (
+	// KVF16 is the default; KVQ8_0 takes about half its memory, KVQ4_0 about a quarter.
+	KVF16  KVType = C.MM_KV_F16
+	KVQ8_0 KVType = C.MM_KV_Q8_0
+	KVQ4_0 KVType = C.MM_KV_Q4_0
+)
 
 // Overflow says what to do when a chat does not fit in the context (mm_overflow).
 type Overflow int32

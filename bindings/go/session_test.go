@@ -424,3 +424,25 @@ func TestVersion(t *testing.T) {
 		t.Errorf("Version() = %q, want %q", Version(), want)
 	}
 }
+
+func TestSpeedAndMemoryOptionsReachTheLibrary(t *testing.T) {
+	p := tinyParams()
+	p.KVTypeV, p.FlashAttn = KVQ8_0, FlashAttnOff
+	if _, err := Open(p); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "kv_type_v") {
+		t.Errorf("a quantized V cache without flash attention: %v", err)
+	}
+	p = tinyParams()
+	p.NUbatch = p.NCtx + 1
+	if _, err := Open(p); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "n_ubatch") {
+		t.Errorf("n_ubatch above n_batch: %v", err)
+	}
+	p = tinyParams()
+	p.FlashAttn, p.NUbatch = FlashAttnOn, 64
+	s := open(t, p)
+	if got, err := s.Ask(context.Background(), Request{Prompt: "hi", MaxTokens: 2}); err != nil {
+		t.Errorf("ask with flash attention on and n_ubatch 64: %q, %v", got, err)
+	}
+	if info := BuildInfo(); !strings.HasPrefix(info, "mm-session "+Version()+"; target-cpu: ") {
+		t.Errorf("BuildInfo: %q", info)
+	}
+}
