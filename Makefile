@@ -52,7 +52,7 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(INSTALL_LIBDIR)|g' -e '
 
 .PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale bench gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean \
-        go-deps go-pc test-go bench-go
+        go-deps go-pc test-go bench-go test-python bench-python python-fixtures
 
 all: build
 
@@ -132,7 +132,7 @@ bench: build
 gpu-check:
 	DRY=$(DRY) CYCLES=$(if $(DRY),3,100) CARGO=$(CARGO) scripts/gpu-check.sh
 
-test: build test-rust test-c test-cpp test-go check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
+test: build test-rust test-c test-cpp test-go test-python check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
 	$(MAKE) --no-print-directory gpu-check DRY=1
 	@echo "make test: all checks passed"
 
@@ -319,6 +319,47 @@ test-go: build fixtures go-deps $(GO_PC)
 # The binding's overhead on one request against the C API called directly (GO_ROUNDS rounds).
 bench-go: build fixtures go-deps $(GO_PC)
 	cd bindings/go && $(GO_ENV) $(GO_BENCH) -benchtime $(GO_ROUNDS)x
+
+# The Python package (bindings/python): a venv under build/ with what the tests use from PyPI
+# (cffi, pytest, and NumPy and Pillow for the optional media kinds; the package needs only cffi).
+PY_VENV := $(BUILD)/venv-python
+PY := $(PY_VENV)/bin/python
+PY_FRESH := $(BUILD)/venv-python-fresh
+PY_FIXTURES := MM_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) MM_SEEING_DIR=$(CURDIR)/$(BUILD)/fixtures-seeing \
+	MM_AUDIO_DIR=$(CURDIR)/$(BUILD)/fixtures-audio MM_BENCH_DIR=$(CURDIR)/$(BUILD)/fixtures-bench
+# llama-cpp-python for make bench-python's comparison column (skipped when it does not import).
+LCP_PYTHON ?= /work/venv-lcp/bin/python
+
+$(PY):
+	python3 -m venv $(PY_VENV)
+	$(PY) -m pip install -q cffi pytest numpy pillow
+
+python-fixtures: fixtures
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-seeing --seeing >/dev/null
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-audio --audio >/dev/null
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
+
+# The pytest suite on the installed package (its bundled library), then the two ways users
+# install it, each in a fresh venv and run from outside the repository: from source
+# (`pip install bindings/python`), and from the wheel with no Rust on the PATH.
+test-python: build python-fixtures $(PY)
+	$(PY) -m pip install -q --force-reinstall --no-deps ./bindings/python
+	cd $(BUILD) && $(PY_FIXTURES) MM_SESSION_EXPECT_ORIGIN=bundled $(CURDIR)/$(PY_VENV)/bin/pytest -q -p no:cacheprovider $(CURDIR)/bindings/python/tests
+	rm -rf $(PY_FRESH) $(BUILD)/wheels
+	$(PY) -m venv $(PY_FRESH)
+	$(PY_FRESH)/bin/pip install -q ./bindings/python
+	cd /tmp && $(CURDIR)/$(PY_FRESH)/bin/python $(CURDIR)/bindings/python/tests/smoke.py $(CURDIR)/$(BUILD)/fixtures-seeing bundled
+	$(PY) -m pip wheel -q --no-deps -w $(BUILD)/wheels ./bindings/python
+	$(PY_FRESH)/bin/pip uninstall -q -y mm-session
+	cd /tmp && env PATH=/usr/bin:/bin $(CURDIR)/$(PY_FRESH)/bin/pip install -q $(CURDIR)/$(BUILD)/wheels/mm_session-*.whl
+	cd /tmp && env -i PATH=/usr/bin:/bin HOME=$$HOME $(CURDIR)/$(PY_FRESH)/bin/python $(CURDIR)/bindings/python/tests/smoke.py $(CURDIR)/$(BUILD)/fixtures-seeing bundled
+	@echo "test-python: wheel $$(ls $(BUILD)/wheels)"
+
+# llama-cpp-python against this package on the bench pair (bindings/python/bench/bench.py).
+bench-python: build python-fixtures $(PY)
+	$(PY) -m pip install -q --force-reinstall --no-deps ./bindings/python
+	$(PY) bindings/python/bench/bench.py $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf \
+	  $(BUILD)/fixtures-bench/tiny-image.png --lcp-python $(LCP_PYTHON)
 
 # Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30

@@ -1,0 +1,53 @@
+"""mm_session: local multimodal LLMs (text + images, and audio where the projector has it) on
+llama.cpp, through the C library mm-session.
+
+One :class:`Session` owns the text model, its context and its projector, and :meth:`Session.close`
+(or the end of a ``with`` block) frees all of them::
+
+    from mm_session import Session
+
+    with Session("model.gguf", "mmproj.gguf", n_ctx=4096) as s:
+        print(s.ask("What differs between these pictures?", media=["a.jpg", "b.png"]))
+
+The library is found at ``$MM_SESSION_LIB``, in this package (wheels bundle it), in the
+installed prefix (pkg-config), or in the source tree's ``target/release``. Its logs go to the
+``mm_session`` logger.
+"""
+
+from __future__ import annotations
+
+from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, c_enum, ffi, lib, text
+from .errors import (Busy, Cancelled, ContextFull, Error, EvalError, FileError, FileNotFound, Forked, InternalError,
+                     InvalidArgument, InvalidHandle, MediaError, ModelLoadError, SessionClosed, StateError, Status,
+                     Unsupported)
+from .media import Pcm, Rgb
+from .session import (JSON_GRAMMAR, AskInfo, AsyncStream, MemoryStats, Overflow, Session, SessionInfo, StopReason,
+                      live_sessions, loaded_models)
+
+MediaKind = c_enum("enum mm_media_kind", "MM_MEDIA_", "MediaKind", "How a media item is given (``mm_media_kind``).")
+LogLevel = c_enum("enum mm_log_level", "MM_LOG_", "LogLevel", "The library's log levels (``mm_log_level``).")
+
+#: ``seed`` value meaning "the session's seed" (``MM_SEED_DEFAULT``).
+SEED_DEFAULT: int = CONSTANTS["MM_SEED_DEFAULT"]
+
+
+def version() -> str:
+    """The C library's version, "MAJOR.MINOR.PATCH"."""
+    return text(lib.mm_version())
+
+
+def status_str(status: int) -> str:
+    """The library's short description of a status code."""
+    return text(lib.mm_status_str(status))
+
+
+__version__ = version()
+
+__all__ = [
+    "Session", "SessionInfo", "MemoryStats", "AskInfo", "AsyncStream", "Pcm", "Rgb", "Status", "StopReason",
+    "Overflow", "MediaKind", "LogLevel", "SEED_DEFAULT", "JSON_GRAMMAR", "CONSTANTS", "LIBRARY_PATH",
+    "LIBRARY_ORIGIN", "HEADER_PATH", "Error", "InvalidArgument", "InvalidHandle", "SessionClosed", "FileError",
+    "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError", "ContextFull", "EvalError",
+    "StateError", "Busy", "Forked", "InternalError", "live_sessions", "loaded_models", "version", "status_str",
+    "ffi", "lib",
+]
