@@ -36,7 +36,8 @@ def _from_source_tree():
     lib = REPO / "target" / "release" / LIB
     if not lib.is_file():
         print("mm_session: building the library: cargo build --release -p mm-session")
-        subprocess.run([os.environ.get("CARGO", "cargo"), "build", "--release", "-p", "mm-session"], cwd=REPO, check=True)
+        cargo = os.environ.get("CARGO", "cargo")
+        subprocess.run([cargo, "build", "--release", "-p", "mm-session"], cwd=REPO, check=True)
     return lib, REPO / "include" / HEADER
 
 
@@ -92,4 +93,5 @@ class PlatformWheel(bdist_wheel):
         return "py3", "none", super().get_tag()[2]
 
 
-setup(version=version(), distclass=WithNativeLibrary, cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel})
+setup(version=version(), distclass=WithNativeLibrary,
+      cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel})

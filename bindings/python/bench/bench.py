@@ -253,7 +253,8 @@ def main() -> None:
     for label, cell in rows:
         print(f"{label:32}" + "".join(f"{cell(r):>{width}}" for r in results))
     print(f"mm_session: the C library alone {mm['c_request_ms']:.1f} ms a request; create_chat_completion "
-          f"{mm['request_ms']:.1f} ms ({mm['overhead_pct']:+.2f}%), ask {mm['ask_ms']:.1f} ms ({mm['ask_overhead_pct']:+.2f}%)")
+          f"{mm['request_ms']:.1f} ms ({mm['overhead_pct']:+.2f}%), "
+          f"ask {mm['ask_ms']:.1f} ms ({mm['ask_overhead_pct']:+.2f}%)")
     print(f"GIL: one request alone {mm['gil_one_ms']:.1f} ms, two on two threads {mm['gil_two_ms']:.1f} ms: "
           f"speedup {mm['gil_speedup']:.2f} (2.00 with two free cores)")
     print(f"live_sessions={mm['live_sessions']}")

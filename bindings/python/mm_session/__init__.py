@@ -16,16 +16,12 @@ installed prefix (pkg-config), or in the source tree's ``target/release``. Its l
 
 from __future__ import annotations
 
-from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, c_enum, ffi, lib, text
+from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, ffi, lib, text
+from .enums import LogLevel, MediaKind, Overflow, Status, StopReason
 from .errors import (Busy, Cancelled, ContextFull, Error, EvalError, FileError, FileNotFound, Forked, InternalError,
-                     InvalidArgument, InvalidHandle, MediaError, ModelLoadError, SessionClosed, StateError, Status,
-                     Unsupported)
+                     InvalidArgument, InvalidHandle, MediaError, ModelLoadError, SessionClosed, StateError, Unsupported)
 from .media import Pcm, Rgb
-from .session import (JSON_GRAMMAR, AskInfo, AsyncStream, MemoryStats, Overflow, Session, SessionInfo, StopReason,
-                      live_sessions, loaded_models)
-
-MediaKind = c_enum("enum mm_media_kind", "MM_MEDIA_", "MediaKind", "How a media item is given (``mm_media_kind``).")
-LogLevel = c_enum("enum mm_log_level", "MM_LOG_", "LogLevel", "The library's log levels (``mm_log_level``).")
+from .session import JSON_GRAMMAR, AskInfo, AsyncStream, MemoryStats, Session, SessionInfo, live_sessions, loaded_models
 
 #: ``seed`` value meaning "the session's seed" (``MM_SEED_DEFAULT``).
 SEED_DEFAULT: int = CONSTANTS["MM_SEED_DEFAULT"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Callable, Generic, List, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ class _Workers:
 _workers = _Workers()
 
 
-class Call:
+class Call(Generic[T]):
     """One C call running on a worker thread.
 
     ``work`` does the call (and raises its error, on the worker thread, where the library's
@@ -60,13 +60,13 @@ class Call:
     ``on_done`` runs on the worker thread when the call has returned.
     """
 
-    def __init__(self, work: Callable[[], Any], cancel: Callable[[], None],
+    def __init__(self, work: Callable[[], T], cancel: Callable[[], None],
                  on_done: Optional[Callable[[], None]] = None) -> None:
         self._work = work
         self._cancel = cancel
         self._on_done = on_done
         self._done = threading.Event()
-        self._result: Any = None
+        self._result: Optional[T] = None
         self._error: Optional[BaseException] = None
         _workers.run(self._run)
 
@@ -84,14 +84,14 @@ class Call:
     def done(self) -> bool:
         return self._done.is_set()
 
-    def result(self) -> Any:
+    def result(self) -> T:
         """The call's result, or its exception raised here (after it is done)."""
         if self._error is not None:
             error, self._error = self._error, None
             raise error
-        return self._result
+        return self._result  # type: ignore[return-value]  # set by _run when there is no error
 
-    def wait(self) -> Any:
+    def wait(self) -> T:
         """Waits for the call and returns its result; on KeyboardInterrupt, stops the call first."""
         try:
             while not self._done.wait(_POLL_S):

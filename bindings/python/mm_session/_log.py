@@ -12,24 +12,29 @@ from __future__ import annotations
 
 import atexit
 import logging
+from typing import Any, Dict
 
 from ._native import ffi, lib
+from .enums import LogLevel
 
 logger = logging.getLogger("mm_session")
 
-_DEBUG, _INFO, _WARN, _ERROR, _OFF = 1, 2, 3, 4, 5  # mm_log_level
-_TO_PYTHON = {_DEBUG: logging.DEBUG, _INFO: logging.INFO, _WARN: logging.WARNING, _ERROR: logging.ERROR}
+_DEBUG, _INFO, _WARN, _ERROR, _OFF = LogLevel.DEBUG, LogLevel.INFO, LogLevel.WARN, LogLevel.ERROR, LogLevel.OFF
+_TO_PYTHON: Dict[int, int] = {_DEBUG: logging.DEBUG, _INFO: logging.INFO, _WARN: logging.WARNING, _ERROR: logging.ERROR}
 
 
 def _ignore(*_exc_info: object) -> None:
     """A logging failure must not print a traceback from inside the library's thread."""
 
 
-@ffi.callback("mm_log_callback", onerror=_ignore)
-def _on_log(_user_data: object, level: int, message: object) -> None:
+def _on_log(_user_data: Any, level: int, message: Any) -> None:
     text = ffi.string(message).decode("utf-8", "replace").rstrip("\n")
     if text:
         logger.log(_TO_PYTHON.get(level, logging.INFO), text)
+
+
+# The C callback, alive as long as the module: the library may call it at any time.
+_on_log_c = ffi.callback("mm_log_callback", _on_log, onerror=_ignore)
 
 
 def _min_level() -> int:
@@ -46,7 +51,7 @@ def _min_level() -> int:
 
 def sync_level() -> None:
     """Routes the library's logs to the logger, at the logger's current level."""
-    lib.mm_log_set(_min_level(), _on_log, ffi.NULL)
+    lib.mm_log_set(_min_level(), _on_log_c, ffi.NULL)
 
 
 @atexit.register

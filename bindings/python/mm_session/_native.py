@@ -14,12 +14,11 @@ used is the one that belongs with that library.
 from __future__ import annotations
 
 import ast
-import enum
 import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import cffi
 
@@ -145,18 +144,6 @@ def _check_version() -> None:
 _check_version()
 
 
-def c_enum(c_name: str, prefix: str, name: str, doc: str) -> type:
-    """A Python IntEnum with the members of a C enum, named without their common prefix
-    (``MM_ERR_CANCELLED`` becomes ``CANCELLED``)."""
-    members = {
-        key[len(prefix):] if key.startswith(prefix) else key[len("MM_"):]: value
-        for key, value in sorted(ffi.typeof(c_name).relements.items(), key=lambda item: item[1])
-    }
-    made = enum.IntEnum(name, members, module="mm_session")  # type: ignore[misc]
-    made.__doc__ = doc
-    return made
-
-
-def text(pointer: "ffi.CData") -> str:
+def text(pointer: Any) -> str:
     """A NUL-terminated C string as str (NULL gives "")."""
-    return ffi.string(pointer).decode("utf-8", "replace") if pointer != ffi.NULL else ""
+    return str(ffi.string(pointer).decode("utf-8", "replace")) if pointer != ffi.NULL else ""

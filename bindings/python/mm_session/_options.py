@@ -34,7 +34,7 @@ def settable(struct_type: str) -> Dict[str, Any]:
 
 
 def _is_void_pointer(ctype: Any) -> bool:
-    return ctype.kind == "pointer" and ctype.item.cname == "void"
+    return bool(ctype.kind == "pointer" and ctype.item.cname == "void")
 
 
 def fill(struct: Any, struct_type: str, options: Mapping[str, Any], keep: List[Any]) -> None:

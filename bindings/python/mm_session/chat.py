@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from .errors import MediaError, Status
+from .enums import Status
+from .errors import MediaError
 
 Message = Mapping[str, Any]
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 from typing import Dict, Type, Union
 
-from ._native import c_enum, lib, text
-
-Status = c_enum(
-    "enum mm_status", "MM_ERR_", "Status",
-    "The library's status codes (``mm_status``), named without the ``MM_ERR_`` prefix: "
-    "``Status.CANCELLED == 12``.",
-)
+from ._native import lib, text
+from .enums import Status
 
 
 class Error(Exception):
@@ -22,10 +17,13 @@ class Error(Exception):
         message: the library's message, naming the function, the file and the cause.
     """
 
-    def __init__(self, status: Union[int, "Status"], message: str) -> None:
+    status: Union[Status, int]
+    message: str
+
+    def __init__(self, status: int, message: str) -> None:
         try:
             self.status = Status(status)
-        except ValueError:  # a status newer than this header
+        except ValueError:  # a status newer than this package
             self.status = status
         self.message = message
         name = getattr(self.status, "name", str(status))
@@ -126,8 +124,10 @@ _FAMILIES: Dict[str, Type[Error]] = {
 
 def error_class(status: int) -> Type[Error]:
     """The exception class for a status (Error itself for one this module does not know)."""
-    name = Status(status).name if status in Status._value2member_map_ else ""
-    return _FAMILIES.get(name, Error)
+    try:
+        return _FAMILIES.get(Status(status).name, Error)
+    except ValueError:
+        return Error
 
 
 def check(status: int) -> None:

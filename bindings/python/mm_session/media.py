@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any, List, Sequence, Tuple, Union
 
 from ._native import ffi
+from .enums import MediaKind
 
-_FILE, _ENCODED, _RGB, _PCM = 1, 2, 3, 4  # mm_media_kind
+_FILE, _ENCODED, _RGB, _PCM = MediaKind.FILE, MediaKind.ENCODED, MediaKind.RGB, MediaKind.PCM_F32
 
 
 @dataclass(frozen=True)

@@ -10,19 +10,15 @@ import time
 import uuid
 import weakref
 from dataclasses import dataclass, fields
-from typing import Any, AsyncIterator, Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _log, chat
 from ._calls import _POLL_S, Call, blocking
-from ._native import c_enum, ffi, lib, text
+from ._native import ffi, lib, text
 from ._options import fill
-from .errors import SessionClosed, Status, Unsupported, check, closed_error
+from .enums import Status, StopReason
+from .errors import Unsupported, check, closed_error
 from .media import MediaItem, c_media
-
-StopReason = c_enum("enum mm_stop_reason", "MM_STOP_", "StopReason",
-                    "Why generation ended (``mm_stop_reason``): EOG, MAX_TOKENS, STRING, CALLBACK, CONTEXT_FULL.")
-Overflow = c_enum("enum mm_overflow", "MM_OVERFLOW_", "Overflow",
-                  "What a chat that does not fit does (``mm_overflow``): FAIL, or DROP_OLDEST turns.")
 
 Prompt = Union[str, Sequence[Mapping[str, Any]]]
 T = TypeVar("T")
@@ -85,7 +81,7 @@ class AskInfo:
     """Media items run through the projector's encoder by this request."""
     tokens_generated: int
     messages_dropped: int
-    stop_reason: "StopReason"
+    stop_reason: StopReason
     prompt_ms: float
     """Prompt evaluation (media encoding included), in ms."""
     generate_ms: float
@@ -110,7 +106,6 @@ def _output(struct_type: str) -> Any:
     return out
 
 
-@ffi.callback("mm_text_callback")
 def _on_text(user_data: Any, piece: Any, length: int) -> bool:
     request = ffi.from_handle(user_data)
     if request.stopped:
@@ -123,7 +118,6 @@ def _on_text(user_data: Any, piece: Any, length: int) -> bool:
     return True
 
 
-@ffi.callback("mm_progress_callback")
 def _on_progress(user_data: Any, progress: float) -> bool:
     load = ffi.from_handle(user_data)
     if load.stopped:
@@ -135,6 +129,11 @@ def _on_progress(user_data: Any, progress: float) -> bool:
     except BaseException as error:  # raised by the constructor after the call
         load.callback_error = error
         return False
+
+
+# The C callbacks, made once: each call finds its Python state through user_data.
+_on_text_c = ffi.callback("mm_text_callback", _on_text)
+_on_progress_c = ffi.callback("mm_progress_callback", _on_progress)
 
 
 class _Stoppable:
@@ -163,7 +162,8 @@ class _Load(_Stoppable):
 class _Request(_Stoppable):
     """One ``mm_ask_params`` with everything it points to, kept alive for the call."""
 
-    def __init__(self, session: "Session", prompt: Prompt, media: Sequence[MediaItem], options: Mapping[str, Any]) -> None:
+    def __init__(self, session: "Session", prompt: Prompt, media: Sequence[MediaItem],
+                 options: Mapping[str, Any]) -> None:
         super().__init__()
         self.session = session
         self.on_piece: Optional[Callable[[str], None]] = None
@@ -194,7 +194,7 @@ class _Request(_Stoppable):
 
     def stream_to(self, on_piece: Callable[[str], None]) -> None:
         self.on_piece = on_piece
-        self.params.on_text = _on_text
+        self.params.on_text = _on_text_c
         self.params.user_data = self.handle
 
     def cancel(self) -> None:
@@ -239,7 +239,7 @@ class Session:
         fill(params, "mm_session_params", dict(
             model_path=model, mmproj_path=mmproj, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
             n_batch=n_batch, seed=seed, chat_template=chat_template, **options), load.keep)
-        params.progress_callback = _on_progress
+        params.progress_callback = _on_progress_c
         params.progress_user_data = load.handle
         out = ffi.new("mm_session **")
 
@@ -336,13 +336,13 @@ class Session:
         request = _Request(self, prompt, media, options)
         return self._pieces(request)
 
-    def _answer(self, request: _Request) -> Tuple[Optional[str], AskInfo]:
-        """Runs the request on this thread: the text (None when streamed) and its figures."""
+    def _answer(self, request: _Request) -> Tuple[str, AskInfo]:
+        """Runs the request on this thread: the text ("" when streamed) and its figures."""
         out = ffi.new("char **") if request.on_piece is None else ffi.NULL
         status = lib.mm_session_ask(self._h(), request.params, out)
         request.reraise()
         self._check(status)
-        answer = None
+        answer = ""
         if out != ffi.NULL:
             answer = ffi.string(out[0]).decode("utf-8")
             lib.mm_string_free(out[0])
@@ -374,7 +374,7 @@ class Session:
         goes on. Cancelling the awaiting task cancels the request (and waits for it to stop)."""
         request = _Request(self, prompt, media, options)
         answer, _info = await _awaited(lambda: self._answer(request), request.cancel)
-        return answer or ""
+        return answer
 
     def stream_async(self, prompt: Prompt, media: Sequence[MediaItem] = (), **options: Any) -> "AsyncStream":
         """:meth:`stream` for asyncio: ``async for piece in session.stream_async(...)``.
@@ -417,7 +417,7 @@ class Session:
         if stream:
             return self._chunks(request, ident, created, name)
         answer, info = blocking(lambda: self._answer(request), request.cancel)
-        return chat.completion(ident, created, name, answer or "", chat.finish_reason(info.stop_reason), _usage(info))
+        return chat.completion(ident, created, name, answer, chat.finish_reason(info.stop_reason), _usage(info))
 
     def _chunks(self, request: _Request, ident: str, created: int, name: str) -> Iterator[Dict[str, Any]]:
         yield chat.chunk(ident, created, name, {"role": "assistant"})
@@ -489,7 +489,7 @@ class AsyncStream:
 
     def __init__(self, request: _Request) -> None:
         self._request = request
-        self._call: Optional[Call] = None
+        self._call: Optional[Call[Tuple[str, AskInfo]]] = None
         self._queue: "asyncio.Queue[Any]" = asyncio.Queue()
 
     def __aiter__(self) -> "AsyncStream":
@@ -507,7 +507,7 @@ class AsyncStream:
             assert self._call is not None
             self._call.result()
             raise StopAsyncIteration
-        return piece
+        return str(piece)
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         def post(item: Any) -> None:
@@ -605,7 +605,8 @@ def _response_format(response_format: Optional[Mapping[str, Any]]) -> Dict[str, 
     if not response_format or response_format.get("type") == "text":
         return {}
     if response_format.get("type") != "json_object":
-        raise Unsupported(Status.UNSUPPORTED, f"response_format {response_format.get('type')!r}: use json_object or text")
+        raise Unsupported(Status.UNSUPPORTED,
+                          f"response_format {response_format.get('type')!r}: use json_object or text")
     schema = response_format.get("schema")
     if schema is None:
         return {"grammar": JSON_GRAMMAR}
@@ -631,5 +632,5 @@ def loaded_models() -> int:
     return int(lib.mm_loaded_models())
 
 
-__all__ = ["Session", "SessionInfo", "MemoryStats", "AskInfo", "AsyncStream", "StopReason", "Overflow",
-           "live_sessions", "loaded_models", "SessionClosed", "JSON_GRAMMAR"]
+__all__ = ["Session", "SessionInfo", "MemoryStats", "AskInfo", "AsyncStream", "live_sessions", "loaded_models",
+           "JSON_GRAMMAR"]

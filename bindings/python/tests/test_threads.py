@@ -62,7 +62,7 @@ def test_two_sessions_on_two_threads_run_in_parallel(bench_dir: Path) -> None:
         pytest.skip(f"needs two free cores (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     image = bench_dir / "tiny-image.png"
     model, mmproj = bench_dir / "tiny-llama.gguf", bench_dir / "tiny-mmproj.gguf"
-    with Session(model, mmproj, n_ctx=1024, n_threads=1, seed=1) as a, Session(model, mmproj, n_ctx=1024, n_threads=1, seed=1) as b:
+    with Session(model, mmproj, n_ctx=1024, n_threads=1) as a, Session(model, mmproj, n_ctx=1024, n_threads=1) as b:
         def request(s: Session) -> None:
             s.reset()
             s.ask("Describe", [image, image], max_tokens=8)
