@@ -54,11 +54,11 @@ def _set(struct: Any, name: str, ctype: Any, value: Any, keep: List[Any]) -> Non
     if ctype.kind == "enum" and isinstance(value, str):
         value = ctype.relements[value]
     elif ctype.kind == "pointer" and ctype.item.cname == "char":
-        value = _c_string(value, keep)
+        value = c_string(value, keep)
     elif ctype.kind == "pointer":
         items = _items(value)
         if ctype.item.kind == "pointer":  # an array of strings
-            items = [_c_string(item, keep) for item in items]
+            items = [c_string(item, keep) for item in items]
         array = ffi.new(f"{ctype.item.cname}[]", items)
         keep.append(array)
         setattr(struct, f"n_{name}", len(items))
@@ -75,7 +75,7 @@ def _items(value: Any) -> List[Any]:
     return list(value)
 
 
-def _c_string(value: Any, keep: List[Any]) -> Any:
+def c_string(value: Any, keep: List[Any]) -> Any:
     """A NUL-terminated copy of a str, bytes or path (a dict or list becomes JSON text)."""
     if isinstance(value, (dict, list)):
         value = json.dumps(value)

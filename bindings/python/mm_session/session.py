@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, Opti
 from . import _log, chat
 from ._calls import _POLL_S, Call, blocking
 from ._native import ffi, lib, text
-from ._options import fill
+from ._options import c_string, fill
 from .enums import Status, StopReason
 from .errors import Unsupported, check, closed_error
 from .media import MediaItem, c_media
@@ -169,18 +169,13 @@ class _Request(_Stoppable):
         self.on_piece: Optional[Callable[[str], None]] = None
         self.params = ffi.new("mm_ask_params *", lib.mm_ask_params_default())
         if isinstance(prompt, str):
-            self.params.prompt = self._string(prompt)
+            self.params.prompt = c_string(prompt, self.keep)
             self.params.media, self.params.n_media = c_media(media, self.keep)
         else:
-            if media:
+            if not (isinstance(media, Sequence) and len(media) == 0):
                 raise TypeError("media go inside the chat messages, not beside them")
             self._messages(prompt)
         fill(self.params, "mm_ask_params", options, self.keep)
-
-    def _string(self, value: str) -> Any:
-        buffer = ffi.new("char[]", value.encode("utf-8"))
-        self.keep.append(buffer)
-        return buffer
 
     def _messages(self, messages: Sequence[Mapping[str, Any]]) -> None:
         c_messages = ffi.new("mm_message[]", len(messages))
@@ -188,7 +183,7 @@ class _Request(_Stoppable):
         marker = self.session.marker
         for slot, message in zip(c_messages, messages):
             role, body, media = chat.split_message(message, marker)
-            slot.role, slot.text = self._string(role), self._string(body)
+            slot.role, slot.text = c_string(role, self.keep), c_string(body, self.keep)
             slot.media, slot.n_media = c_media(media, self.keep)
         self.params.messages, self.params.n_messages = c_messages, len(messages)
 
@@ -428,7 +423,8 @@ class Session:
 
     def cancel(self) -> None:
         """Stops the call running on this session, from any thread; that call raises
-        :class:`~mm_session.Cancelled` and the session stays usable. Does not wait."""
+        :class:`~mm_session.Cancelled` and the session stays usable. Does not wait. (Calls on
+        one session run one at a time: it stops the one running, whichever thread made it.)"""
         if not self.closed:
             lib.mm_session_cancel(self._handle)
 

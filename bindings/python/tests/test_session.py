@@ -121,6 +121,10 @@ def test_options_are_the_c_fields(tiny: Session) -> None:
     with pytest.raises(mm_session.InvalidArgument):
         tiny.ask("x", max_tokens=0)
     tiny.ask("x", max_tokens=2, overflow=mm_session.Overflow.DROP_OLDEST, plain_prompt=True, top_k=5)
+    with pytest.raises(ValueError, match="NUL"):
+        tiny.ask("a\0b")
+    with pytest.raises(TypeError, match="inside the chat messages"):
+        tiny.ask([{"role": "user", "content": "x"}], media=["a.png"])
 
 
 # -- answers that depend on the image: the pair that sees -----------------------------------
