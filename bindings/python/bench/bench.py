@@ -11,7 +11,11 @@ Each library runs in a process of its own (its resident memory is its own) and d
 The mm_session process also measures:
   * python_overhead_pct: its create_chat_completion against the same request through the C
     library itself (mm_session_reset + mm_session_ask called straight through cffi, the
-    params built once), interleaved on one session, medians;
+    params built once), interleaved on one session (taking turns at going first), from the
+    median CPU time of the process (its worker threads included) a request: the work each
+    does. A request runs on one thread, so on a free machine its wall time is its CPU time;
+    on a shared one, wall time mostly measures the others' load (the fastest and median wall
+    times are printed beside it);
   * the GIL: two threads each asking their own session, against one request alone.
 The last line is ``python_overhead_pct=X``.
 """
@@ -59,6 +63,24 @@ def timed(fn: Callable[[], Any]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+class Sampler:
+    """Wall and CPU time (of the whole process, worker threads included) of runs of fn."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.wall: List[float] = []
+        self.cpu: List[float] = []
+
+    def run(self) -> None:
+        cpu, wall = time.process_time(), time.perf_counter()
+        self.fn()
+        self.wall.append(time.perf_counter() - wall)
+        self.cpu.append(time.process_time() - cpu)
+
+    def figures(self) -> Dict[str, float]:
+        return {"min_ms": min(self.wall) * 1000, "median_ms": median_ms(self.wall), "cpu_ms": median_ms(self.cpu)}
 
 
 # -- llama-cpp-python ------------------------------------------------------------------------
@@ -115,15 +137,16 @@ def side_mm(args: argparse.Namespace) -> Dict[str, Any]:
         return s.create_chat_completion(messages=request, max_tokens=MAX_TOKENS, temperature=0, seed=1)
 
     with load() as s:
-        ask(s)
-        c_request = _c_request(ffi, lib, s, Path(args.image))
-        c_request()
-        package, direct, plain_ask = [], [], []
-        for _ in range(args.requests):  # interleaved, so that the machine's load falls on both
-            direct.append(timed(c_request))
-            package.append(timed(lambda: ask(s)))
-            plain_ask.append(timed(lambda: (s.reset(), s.ask(f"{s.marker}{s.marker}{QUESTION}", [args.image] * 2,
-                                                                 max_tokens=MAX_TOKENS, temperature=0, seed=1))))
+        direct = Sampler(_c_request(ffi, lib, s, Path(args.image)))
+        package = Sampler(lambda: ask(s))
+        plain_ask = Sampler(lambda: (s.reset(), s.ask(f"{s.marker}\n{s.marker}\n{QUESTION}", [args.image] * 2,
+                                                      max_tokens=MAX_TOKENS, temperature=0, seed=1)))
+        samplers = [direct, package, plain_ask]
+        for sampler in samplers:
+            sampler.fn()  # warm-up
+        for i in range(args.requests):  # interleaved, so that the machine's load falls on all
+            for sampler in samplers[i % 3:] + samplers[:i % 3]:
+                sampler.run()
         usage = ask(s)["usage"]
     gil = _gil(load, lambda s: s.ask(QUESTION, [args.image] * 2, max_tokens=MAX_TOKENS, temperature=0))
 
@@ -137,11 +160,11 @@ def side_mm(args: argparse.Namespace) -> Dict[str, Any]:
         cycle_times.append(timed(cycle))
         if i == 10:
             rss_10 = rss_kb()
-    c_ms, package_ms, ask_ms = median_ms(direct), median_ms(package), median_ms(plain_ask)
-    return {"library": f"mm_session {mm_session.__version__}", "request_ms": package_ms, "usage": usage,
-            "c_request_ms": c_ms, "ask_ms": ask_ms, "overhead_pct": (package_ms - c_ms) / c_ms * 100,
-            "ask_overhead_pct": (ask_ms - c_ms) / c_ms * 100, "cycle_ms": median_ms(cycle_times),
-            "rss_kb_10": rss_10, "rss_kb": rss_kb(), "live_sessions": mm_session.live_sessions(), **gil}
+    c, chat, plain = direct.figures(), package.figures(), plain_ask.figures()
+    return {"library": f"mm_session {mm_session.__version__}", "request_ms": chat["median_ms"], "usage": usage,
+            "c": c, "chat": chat, "ask": plain, "overhead_pct": (chat["cpu_ms"] - c["cpu_ms"]) / c["cpu_ms"] * 100,
+            "cycle_ms": median_ms(cycle_times), "rss_kb_10": rss_10, "rss_kb": rss_kb(),
+            "live_sessions": mm_session.live_sessions(), **gil}
 
 
 def _c_request(ffi: Any, lib: Any, s: Any, image: Path) -> Callable[[], None]:
@@ -252,9 +275,11 @@ def main() -> None:
     ]
     for label, cell in rows:
         print(f"{label:32}" + "".join(f"{cell(r):>{width}}" for r in results))
-    print(f"mm_session: the C library alone {mm['c_request_ms']:.1f} ms a request; create_chat_completion "
-          f"{mm['request_ms']:.1f} ms ({mm['overhead_pct']:+.2f}%), "
-          f"ask {mm['ask_ms']:.1f} ms ({mm['ask_overhead_pct']:+.2f}%)")
+    print(f"{'one request (ms)':32}{'wall fastest':>14}{'wall median':>14}{'CPU median':>14}{'CPU over C':>12}")
+    for label, key in (("C library alone (cffi)", "c"), ("create_chat_completion", "chat"), ("ask", "ask")):
+        f = mm[key]
+        over = (f["cpu_ms"] - mm["c"]["cpu_ms"]) / mm["c"]["cpu_ms"] * 100
+        print(f"{label:32}{f['min_ms']:14.2f}{f['median_ms']:14.2f}{f['cpu_ms']:14.2f}{over:+11.2f}%")
     print(f"GIL: one request alone {mm['gil_one_ms']:.1f} ms, two on two threads {mm['gil_two_ms']:.1f} ms: "
           f"speedup {mm['gil_speedup']:.2f} (2.00 with two free cores)")
     print(f"live_sessions={mm['live_sessions']}")

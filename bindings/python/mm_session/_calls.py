@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 # How often a waiting thread looks for signals: a signal delivered to another thread only
 # wakes the main thread at its next look.
-_POLL_S = 0.1
+POLL_S = 0.1
 
 
 class _Workers:
@@ -94,7 +94,7 @@ class Call(Generic[T]):
     def wait(self) -> T:
         """Waits for the call and returns its result; on KeyboardInterrupt, stops the call first."""
         try:
-            while not self._done.wait(_POLL_S):
+            while not self._done.wait(POLL_S):
                 pass
         except KeyboardInterrupt:
             self.stop()

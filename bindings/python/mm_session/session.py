@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _log, chat
-from ._calls import _POLL_S, Call, blocking
+from ._calls import POLL_S, Call, blocking
 from ._native import ffi, lib, text
 from ._options import c_string, fill
 from .enums import Status, StopReason
@@ -352,7 +352,7 @@ class Session:
         try:
             while True:
                 try:
-                    piece = pieces.get(timeout=_POLL_S)
+                    piece = pieces.get(timeout=POLL_S)
                 except queue.Empty:
                     continue
                 if piece is _END:
