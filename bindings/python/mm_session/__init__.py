@@ -21,7 +21,8 @@ from .enums import LogLevel, MediaKind, Overflow, Status, StopReason
 from .errors import (Busy, Cancelled, ContextFull, Error, EvalError, FileError, FileNotFound, Forked, InternalError,
                      InvalidArgument, InvalidHandle, MediaError, ModelLoadError, SessionClosed, StateError, Unsupported)
 from .media import Pcm, Rgb
-from .session import JSON_GRAMMAR, AskInfo, AsyncStream, MemoryStats, Session, SessionInfo, live_sessions, loaded_models
+from .session import (JSON_GRAMMAR, AskInfo, AsyncStream, MemoryStats, Session, SessionInfo, TokenLogprob,
+                      live_sessions, loaded_models)
 
 #: ``seed`` value meaning "the session's seed" (``MM_SEED_DEFAULT``).
 SEED_DEFAULT: int = CONSTANTS["MM_SEED_DEFAULT"]
@@ -41,7 +42,7 @@ __version__ = version()
 
 __all__ = [
     "Session", "SessionInfo", "MemoryStats", "AskInfo", "AsyncStream", "Pcm", "Rgb", "Status", "StopReason",
-    "Overflow", "MediaKind", "LogLevel", "SEED_DEFAULT", "JSON_GRAMMAR", "CONSTANTS", "LIBRARY_PATH",
+    "Overflow", "MediaKind", "LogLevel", "SEED_DEFAULT", "TokenLogprob", "JSON_GRAMMAR", "CONSTANTS", "LIBRARY_PATH",
     "LIBRARY_ORIGIN", "HEADER_PATH", "Error", "InvalidArgument", "InvalidHandle", "SessionClosed", "FileError",
     "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError", "ContextFull", "EvalError",
     "StateError", "Busy", "Forked", "InternalError", "live_sessions", "loaded_models", "version", "status_str",

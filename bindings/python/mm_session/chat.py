@@ -20,7 +20,7 @@ import binascii
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .enums import Status
 from .errors import MediaError
@@ -89,7 +89,8 @@ def finish_reason(stop_reason: int) -> str:
     return "length" if stop_reason in (2, 5) else "stop"  # MM_STOP_MAX_TOKENS, MM_STOP_CONTEXT_FULL
 
 
-def completion(id_: str, created: int, model: str, text: str, finish: str, usage: Dict[str, int]) -> Dict[str, Any]:
+def completion(id_: str, created: int, model: str, text: str, finish: str, usage: Dict[str, int],
+               logprobs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     """A chat.completion response dict."""
     return {
         "id": id_,
@@ -99,24 +100,49 @@ def completion(id_: str, created: int, model: str, text: str, finish: str, usage
         "choices": [{
             "index": 0,
             "message": {"role": "assistant", "content": text},
-            "logprobs": None,
+            "logprobs": _logprobs(logprobs),
             "finish_reason": finish,
         }],
         "usage": usage,
     }
 
 
-def chunk(id_: str, created: int, model: str, delta: Dict[str, Any], finish: Any = None) -> Dict[str, Any]:
+def chunk(id_: str, created: int, model: str, delta: Dict[str, Any], finish: Optional[str] = None,
+          logprobs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
     """A chat.completion.chunk dict."""
     return {
         "id": id_,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        "choices": [{"index": 0, "delta": delta, "logprobs": _logprobs(logprobs), "finish_reason": finish}],
     }
 
 
-def messages_of(prompt_or_messages: Any) -> Sequence[Message]:
-    """The messages of a request given as a list of messages (a str is a raw prompt: none)."""
-    return [] if isinstance(prompt_or_messages, str) else list(prompt_or_messages)
+def _logprobs(content: Optional[List[Dict[str, Any]]]) -> Optional[Dict[str, Any]]:
+    """A choice's "logprobs": None unless they were asked for."""
+    return None if content is None else {"content": content, "refusal": None}
+
+
+class Logprobs:
+    """Collects generated tokens (an ``on_token`` callback, on the thread of the call) as
+    OpenAI's logprobs entries: token text, log-probability, bytes, and the likeliest tokens."""
+
+    def __init__(self) -> None:
+        self._entries: List[Dict[str, Any]] = []
+
+    def add(self, chosen: Any, top: List[Any]) -> None:
+        entry = _entry(chosen)
+        entry["top_logprobs"] = [_entry(t) for t in top]
+        self._entries.append(entry)
+
+    def take(self) -> List[Dict[str, Any]]:
+        """The entries collected since the last take."""
+        taken, self._entries = self._entries, []
+        return taken
+
+
+def _entry(token: Any) -> Dict[str, Any]:
+    return {"token": token.text.decode("utf-8", "replace"), "logprob": token.logprob, "bytes": list(token.text)}
+
+

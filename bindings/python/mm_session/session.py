@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _log, chat
+from .chat import Logprobs
 from ._calls import POLL_S, Call, blocking
 from ._native import ffi, lib, text
 from ._options import c_string, fill
@@ -85,6 +86,25 @@ class AskInfo:
     prompt_ms: float
     """Prompt evaluation (media encoding included), in ms."""
     generate_ms: float
+    prompt_tokens: int
+    """Text tokens of the prompt (``prompt_positions == prompt_tokens + media_positions``)."""
+    media_items: int
+    """Media items in the prompt, encoded by this request or found in the cache."""
+    media_tokens: int
+    """Embeddings the prompt's media give the model."""
+    media_positions: int
+    """Positions those embeddings take (fewer than media_tokens with M-RoPE models)."""
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A generated token and its log-probability under the model (before temperature,
+    penalties, bias and grammar)."""
+
+    token: int
+    logprob: float
+    text: bytes
+    """The token's text; may be part of a UTF-8 character."""
 
 
 _CONVERT: Dict[str, Callable[[Any], Any]] = {"stop_reason": StopReason, "marker": text}
@@ -131,9 +151,25 @@ def _on_progress(user_data: Any, progress: float) -> bool:
         return False
 
 
+def _token(t: Any) -> TokenLogprob:
+    return TokenLogprob(int(t.token), float(t.logprob), ffi.unpack(t.text, t.len))
+
+
+def _on_token(user_data: Any, chosen: Any, top: Any, n_top: int) -> None:
+    request = ffi.from_handle(user_data)
+    if request.stopped:
+        return
+    try:
+        request.on_token(_token(chosen), [_token(top[i]) for i in range(n_top)])
+    except BaseException as error:  # raised by the caller after the call
+        request.callback_error = error
+        request.cancel()
+
+
 # The C callbacks, made once: each call finds its Python state through user_data.
 _on_text_c = ffi.callback("mm_text_callback", _on_text)
 _on_progress_c = ffi.callback("mm_progress_callback", _on_progress)
+_on_token_c = ffi.callback("mm_token_callback", _on_token)
 
 
 class _Stoppable:
@@ -168,6 +204,11 @@ class _Request(_Stoppable):
         self.session = session
         self.on_piece: Optional[Callable[[str], None]] = None
         self.params = ffi.new("mm_ask_params *", lib.mm_ask_params_default())
+        options = dict(options)
+        self.on_token: Optional[Callable[[TokenLogprob, List[TokenLogprob]], None]] = options.pop("on_token", None)
+        if self.on_token is not None:
+            self.params.on_token = _on_token_c
+            self.params.user_data = self.handle
         if isinstance(prompt, str):
             self.params.prompt = c_string(prompt, self.keep)
             self.params.media, self.params.n_media = c_media(media, self.keep)
@@ -307,8 +348,13 @@ class Session:
                 library's default (256 tokens, 0.8, 40, 0.95, 0.05, the session's seed).
             stop: stop strings: the answer ends before the first one that appears.
             grammar: a GBNF grammar (start rule ``root``) the answer must follow.
-            **options: any other field of ``mm_ask_params`` by name (``overflow``,
-                ``plain_prompt``, ...).
+            **options: any other field of ``mm_ask_params`` by name: ``repeat_penalty``,
+                ``penalty_last_n``, ``frequency_penalty``, ``presence_penalty``, ``typical_p``,
+                ``dry_multiplier`` (and ``dry_base``, ``dry_allowed_length``,
+                ``dry_penalty_last_n``), ``logit_bias`` (``{token: bias}``, tokens from
+                :meth:`tokenize`), ``json_schema`` (a dict or JSON text), ``overflow``,
+                ``plain_prompt``, ... And ``on_token(chosen, top)``: called with each
+                generated token's :class:`TokenLogprob` and the ``n_probs`` likeliest ones.
 
         The session keeps its conversation: what a request shares with the last one (earlier
         turns, their images) is not evaluated again. Ctrl-C cancels the request and the
@@ -398,26 +444,35 @@ class Session:
         keep llama-cpp-python's default value, which means "off".
         """
         _refuse(functions=functions, function_call=function_call, tools=tools, tool_choice=tool_choice,
-                tfs_z=(tfs_z, 1.0), mirostat_mode=(mirostat_mode, 0), logits_processor=logits_processor,
-                logprobs=logprobs or None, top_logprobs=top_logprobs)
-        options: Dict[str, Any] = dict(temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p,
-                                       seed=seed, stop=stop or None, grammar=grammar)
-        options["max_tokens"] = max_tokens if max_tokens and max_tokens > 0 else self.info().n_ctx
-        options.update(_optional_fields(typical_p=(typical_p, 1.0), presence_penalty=(presence_penalty, 0.0),
-                                        frequency_penalty=(frequency_penalty, 0.0),
-                                        repeat_penalty=(repeat_penalty, 1.0), logit_bias=(logit_bias, None)))
+                tfs_z=(tfs_z, 1.0), mirostat_mode=(mirostat_mode, 0), logits_processor=logits_processor)
+        options: Dict[str, Any] = dict(
+            temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p, typical_p=typical_p, seed=seed,
+            stop=stop or None, grammar=grammar, presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty, repeat_penalty=repeat_penalty, logit_bias=logit_bias or None,
+            max_tokens=max_tokens if max_tokens and max_tokens > 0 else self.info().n_ctx)
         options.update(_response_format(response_format))
+        tokens = Logprobs() if logprobs or top_logprobs else None
+        if tokens is not None:
+            options.update(on_token=tokens.add, n_probs=top_logprobs or 0)
         request = _Request(self, list(messages), (), options)
         ident, created, name = f"chatcmpl-{uuid.uuid4()}", int(time.time()), model or self.model_path
         if stream:
-            return self._chunks(request, ident, created, name)
+            return self._chunks(request, ident, created, name, tokens)
         answer, info = blocking(lambda: self._answer(request), request.cancel)
-        return chat.completion(ident, created, name, answer, chat.finish_reason(info.stop_reason), _usage(info))
+        return chat.completion(ident, created, name, answer, chat.finish_reason(info.stop_reason), _usage(info),
+                               None if tokens is None else tokens.take())
 
-    def _chunks(self, request: _Request, ident: str, created: int, name: str) -> Iterator[Dict[str, Any]]:
+    def _chunks(self, request: _Request, ident: str, created: int, name: str,
+                tokens: Optional[Logprobs]) -> Iterator[Dict[str, Any]]:
+        def taken() -> Optional[List[Dict[str, Any]]]:
+            return None if tokens is None else tokens.take()
+
+        def content(piece: str) -> Dict[str, Any]:
+            return chat.chunk(ident, created, name, {"content": piece}, logprobs=taken())
+
         yield chat.chunk(ident, created, name, {"role": "assistant"})
-        info = yield from self._pieces(request, lambda piece: chat.chunk(ident, created, name, {"content": piece}))
-        yield chat.chunk(ident, created, name, {}, chat.finish_reason(info.stop_reason))
+        info = yield from self._pieces(request, content)
+        yield chat.chunk(ident, created, name, {}, chat.finish_reason(info.stop_reason), taken())
 
     # -- the rest of the C API -------------------------------------------------------------
 
@@ -435,6 +490,20 @@ class Session:
         count = ffi.new("uint32_t *")
         self._check(lib.mm_session_count_tokens(self._h(), request.params, count))
         return int(count[0])
+
+    def tokenize(self, text: str, *, parse_special: bool = False) -> List[int]:
+        """The model's token ids for ``text`` (no BOS), e.g. for ``logit_bias``; with
+        ``parse_special`` the text of a control token becomes that token."""
+        keep: List[Any] = []
+        c_text = c_string(text, keep)
+        count = ffi.new("size_t *")
+        capacity = len(text.encode("utf-8")) + 8  # tokens are rarely more than bytes
+        while True:
+            tokens = ffi.new("int32_t[]", capacity)
+            self._check(lib.mm_session_tokenize(self._h(), c_text, parse_special, tokens, capacity, count))
+            if count[0] <= capacity:
+                return list(tokens[0:count[0]])
+            capacity = count[0]
 
     def reset(self) -> None:
         """Empties the conversation cache: the next request evaluates everything."""
@@ -564,18 +633,11 @@ def _refuse(**arguments: Any) -> None:
             raise Unsupported(Status.UNSUPPORTED, f"create_chat_completion: {name} is not supported by mm_session")
 
 
-def _optional_fields(**arguments: Tuple[Any, Any]) -> Dict[str, Any]:
-    """Sampling arguments that map to ``mm_ask_params`` fields this header may not have yet:
-    passed on when it has them, refused when it lacks them and the value is not the default."""
-    present = {name for name, _ in ffi.typeof("mm_ask_params").fields}
-    _refuse(**{name: pair for name, pair in arguments.items() if name not in present})
-    return {name: value for name, (value, _default) in arguments.items() if name in present}
-
-
-# What response_format {"type": "json_object"} means: JSON text whose top level is an object,
-# as llama.cpp's grammars/json.gbnf has it, with its repetitions written as right recursion
-# (which llama.cpp makes of them anyway): the library refuses repetitions nested more than 3
-# deep, which json.gbnf's are through value -> object -> array.
+# What response_format {"type": "json_object"} without a schema means: JSON text whose top
+# level is an object, as llama.cpp's grammars/json.gbnf has it, with its repetitions written as
+# right recursion (which llama.cpp makes of them anyway). The library refuses repetitions
+# nested more than 3 deep, which json.gbnf's are, and so is the grammar llama.cpp's converter
+# makes of the schema {"type": "object"}.
 JSON_GRAMMAR = r'''
 root        ::= object
 value       ::= object | array | string | number | ("true" | "false" | "null") ws
@@ -596,23 +658,26 @@ ws          ::= | " " ws | "\n" ws
 
 
 def _response_format(response_format: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-    """OpenAI's response_format: "json_object" constrains the answer to JSON, with a schema
-    when the header has ``json_schema``."""
-    if not response_format or response_format.get("type") == "text":
+    """OpenAI's and llama-cpp-python's response_format: "json_object" (with an optional
+    "schema") or "json_schema" ({"json_schema": {"schema": ...}}) constrain the answer to JSON:
+    a schema through ``json_schema``, any JSON object through :data:`JSON_GRAMMAR`."""
+    kind = (response_format or {}).get("type", "text")
+    if kind == "text":
         return {}
-    if response_format.get("type") != "json_object":
-        raise Unsupported(Status.UNSUPPORTED,
-                          f"response_format {response_format.get('type')!r}: use json_object or text")
-    schema = response_format.get("schema")
-    if schema is None:
-        return {"grammar": JSON_GRAMMAR}
-    return _optional_fields(json_schema=(schema, None))
+    assert response_format is not None
+    if kind == "json_object":
+        schema = response_format.get("schema")
+    elif kind == "json_schema":
+        schema = response_format.get("json_schema", {}).get("schema")
+    else:
+        raise Unsupported(Status.UNSUPPORTED, f"response_format {kind!r}: use text, json_object or json_schema")
+    return {"grammar": JSON_GRAMMAR} if schema is None else {"json_schema": schema}
 
 
 def _usage(info: AskInfo) -> Dict[str, int]:
-    """OpenAI's usage from the request's real counts: every prompt position (text and media)
-    and every generated token."""
-    prompt = info.prompt_positions
+    """OpenAI's usage from the request's real counts: the prompt's text tokens plus the
+    embeddings of its media, and the tokens generated."""
+    prompt = info.prompt_tokens + info.media_tokens
     return {"prompt_tokens": prompt, "completion_tokens": info.tokens_generated,
             "total_tokens": prompt + info.tokens_generated}
 
@@ -628,5 +693,5 @@ def loaded_models() -> int:
     return int(lib.mm_loaded_models())
 
 
-__all__ = ["Session", "SessionInfo", "MemoryStats", "AskInfo", "AsyncStream", "live_sessions", "loaded_models",
-           "JSON_GRAMMAR"]
+__all__ = ["Session", "SessionInfo", "MemoryStats", "AskInfo", "TokenLogprob", "AsyncStream", "live_sessions",
+           "loaded_models", "JSON_GRAMMAR"]

@@ -33,7 +33,7 @@ def test_every_export_is_called_by_the_package() -> None:
 
 @pytest.mark.parametrize("struct,internal", [
     ("mm_session_params", {"model_path", "mmproj_path", "progress_callback", "progress_user_data"}),
-    ("mm_ask_params", {"prompt", "media", "n_media", "messages", "n_messages", "on_text", "user_data"}),
+    ("mm_ask_params", {"prompt", "media", "n_media", "messages", "n_messages", "on_text", "on_token", "user_data"}),
     ("mm_fork_params", set()),
 ])
 def test_every_params_field_is_an_option(struct: str, internal: set) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import gc
+import json
 import logging
 import wave
 from pathlib import Path
@@ -159,8 +160,11 @@ def test_create_chat_completion_like_llama_cpp_python(seeing: Session, seeing_di
     assert choice["message"] == {"role": "assistant", "content": choice["message"]["content"]}
     assert choice["message"]["content"].strip() == "red" and choice["finish_reason"] == "stop"
     info = seeing.last_ask()
-    assert response["usage"] == {"prompt_tokens": info.prompt_positions, "completion_tokens": info.tokens_generated,
-                                 "total_tokens": info.prompt_positions + info.tokens_generated}
+    assert info.media_items == 1 and info.media_tokens > 0 and info.prompt_tokens > 0
+    assert info.prompt_positions == info.prompt_tokens + info.media_positions
+    prompt_tokens = info.prompt_tokens + info.media_tokens
+    assert response["usage"] == {"prompt_tokens": prompt_tokens, "completion_tokens": info.tokens_generated,
+                                 "total_tokens": prompt_tokens + info.tokens_generated}
     # A follow-up: the whole conversation again; the first picture comes from the cache.
     messages += [choice["message"], {"role": "user", "content": [
         {"type": "text", "text": "And this one?"},
@@ -195,17 +199,63 @@ def test_llama_cpp_python_arguments_it_cannot_honour(tiny: Session) -> None:
     with pytest.raises(mm_session.Unsupported, match="tools"):
         tiny.create_chat_completion(messages, tools=[{"type": "function"}])
     # Their defaults mean "off", and pass.
-    tiny.create_chat_completion(messages, max_tokens=2, tfs_z=1.0, repeat_penalty=1.0, presence_penalty=0.0)
+    tiny.create_chat_completion(messages, max_tokens=2, tfs_z=1.0, mirostat_mode=0)
+    with pytest.raises(mm_session.InvalidArgument):
+        tiny.create_chat_completion(messages, max_tokens=2, repeat_penalty=0.0)
 
 
-def test_json_response_format_constrains_the_answer(tiny: Session) -> None:
-    import json
-    for seed in range(3):
-        response = tiny.create_chat_completion([{"role": "user", "content": "json"}], max_tokens=200, seed=seed,
-                                               temperature=1.0, response_format={"type": "json_object"})
+def test_json_response_formats_constrain_the_answer(tiny: Session) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    formats = [{"type": "json_object"}, {"type": "json_object", "schema": schema},
+               {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}]
+    for seed, response_format in enumerate(formats):
+        response = tiny.create_chat_completion([{"role": "user", "content": "json"}], max_tokens=300, seed=seed,
+                                               temperature=1.0, response_format=response_format)
         choice = response["choices"][0]
-        assert choice["finish_reason"] == "stop"
-        assert isinstance(json.loads(choice["message"]["content"]), dict)
+        assert choice["finish_reason"] == "stop", choice
+        answer = json.loads(choice["message"]["content"])
+        assert isinstance(answer, dict)
+        if "schema" in response_format or "json_schema" in response_format:
+            assert isinstance(answer["n"], int)
+    answer = tiny.ask("json", max_tokens=300, json_schema=json.dumps(schema), temperature=1.0, seed=9)
+    assert isinstance(json.loads(answer)["n"], int)
+
+
+def test_logprobs_like_openai(tiny: Session) -> None:
+    response = tiny.create_chat_completion([{"role": "user", "content": "x"}], max_tokens=12, seed=2,
+                                           logprobs=True, top_logprobs=3)
+    content = response["choices"][0]["logprobs"]["content"]
+    assert len(content) == response["usage"]["completion_tokens"]
+    for entry in content:
+        assert entry["logprob"] <= 0 and len(entry["top_logprobs"]) == 3
+        assert entry["top_logprobs"][0]["logprob"] >= entry["logprob"]
+    if response["choices"][0]["finish_reason"] == "length":  # no stop string cut the text
+        text = bytes(b for entry in content for b in entry["bytes"]).decode("utf-8", "replace")
+        assert text == response["choices"][0]["message"]["content"]
+    chunks = list(tiny.create_chat_completion([{"role": "user", "content": "x"}], max_tokens=12, seed=2,
+                                              logprobs=True, stream=True))
+    streamed = [e for c in chunks[1:] for e in c["choices"][0]["logprobs"]["content"]]
+    assert [e["token"] for e in streamed] == [e["token"] for e in content]
+    assert all(e["top_logprobs"] == [] for e in streamed)
+
+
+def test_tokenize_logit_bias_and_on_token(tiny: Session) -> None:
+    tokens = tiny.tokenize("hello world")
+    assert tokens and all(isinstance(t, int) for t in tokens)
+    assert tiny.tokenize("<|im_end|>", parse_special=True) != tiny.tokenize("<|im_end|>")
+    seen: list = []
+    tiny.ask("x", max_tokens=3, logit_bias={tokens[0]: 100.0}, n_probs=2,
+             on_token=lambda chosen, top: seen.append((chosen, top)))
+    assert len(seen) == 3 and all(chosen.token == tokens[0] for chosen, _top in seen)
+    assert all(len(top) == 2 and isinstance(top[0], mm_session.TokenLogprob) for _chosen, top in seen)
+
+    def fails(_chosen: object, _top: object) -> None:
+        raise RuntimeError("from on_token")
+
+    with pytest.raises(RuntimeError, match="from on_token"):
+        tiny.ask("x", max_tokens=50, on_token=fails)
+    tiny.ask("x", max_tokens=4, repeat_penalty=1.3, penalty_last_n=16, frequency_penalty=0.5, presence_penalty=0.5,
+             typical_p=0.9, dry_multiplier=0.8, dry_base=1.75, dry_allowed_length=2, dry_penalty_last_n=-1)
 
 
 def test_max_tokens_and_stop(tiny: Session) -> None:
