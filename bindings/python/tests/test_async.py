@@ -29,16 +29,18 @@ def test_ask_async_leaves_the_loop_running(tiny: Session) -> None:
         stop = asyncio.Event()
         tick = asyncio.create_task(ticker(gaps, stop))
         started = time.perf_counter()
-        answer = await tiny.ask_async("x", max_tokens=1000, grammar=ENDLESS_GRAMMAR)
+        answer = await tiny.ask_async("x", max_tokens=2000, grammar=ENDLESS_GRAMMAR)
         took = time.perf_counter() - started
         stop.set()
         await tick
-        assert took > 0.2 and len(gaps) > 10, f"the loop ran during the {took * 1000:.0f} ms request"
-        assert max(gaps) < 0.1, f"largest gap {max(gaps) * 1000:.0f} ms"
+        # A loop blocked by the request would show one gap as long as the request; the bound
+        # leaves room for a busy machine's scheduling delays.
+        assert took > 0.4 and len(gaps) > 20, f"the loop ran during the {took * 1000:.0f} ms request"
+        assert max(gaps) < min(0.25, took / 4), f"largest gap {max(gaps) * 1000:.0f} ms of {took * 1000:.0f} ms"
         return answer
 
     answer = asyncio.run(main())
-    assert answer and tiny.last_ask().tokens_generated == 1000
+    assert answer and tiny.last_ask().tokens_generated == 2000
 
 
 def test_stream_async_gives_the_same_text(tiny: Session) -> None:
