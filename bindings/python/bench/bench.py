@@ -92,8 +92,8 @@ def side_lcp(args: argparse.Namespace) -> Dict[str, Any]:
 
     def load() -> Any:
         handler = Llava15ChatHandler(clip_model_path=args.mmproj, verbose=False)
-        return Llama(model_path=args.model, chat_handler=handler, n_ctx=N_CTX, n_threads=1, n_gpu_layers=0,
-                     seed=1, verbose=False)
+        return Llama(model_path=args.model, chat_handler=handler, n_ctx=N_CTX, n_threads=1, n_threads_batch=1,
+                     n_gpu_layers=0, seed=1, verbose=False)
 
     request = messages(Path(args.image))
 
@@ -118,6 +118,7 @@ def side_lcp(args: argparse.Namespace) -> Dict[str, Any]:
         if i == 10:
             rss_10 = rss_kb()
     return {"library": f"llama-cpp-python {llama_cpp.__version__}", "request_ms": median_ms(times),
+            "system_info": llama_cpp.llama_print_system_info().decode().strip(),
             "usage": usage, "cycle_ms": median_ms(cycle_times), "rss_kb_10": rss_10, "rss_kb": rss_kb()}
 
 
@@ -282,6 +283,9 @@ def main() -> None:
         print(f"{label:32}{f['min_ms']:14.2f}{f['median_ms']:14.2f}{f['cpu_ms']:14.2f}{over:+11.2f}%")
     print(f"GIL: one request alone {mm['gil_one_ms']:.1f} ms, two on two threads {mm['gil_two_ms']:.1f} ms: "
           f"speedup {mm['gil_speedup']:.2f} (2.00 with two free cores)")
+    for r in results:
+        if "system_info" in r:
+            print(f"{r['library']} llama.cpp build: {r['system_info']}")
     print(f"live_sessions={mm['live_sessions']}")
     print(f"python_overhead_pct={mm['overhead_pct']:.2f}")
 

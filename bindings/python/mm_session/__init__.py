@@ -16,7 +16,7 @@ installed prefix (pkg-config), or in the source tree's ``target/release``. Its l
 
 from __future__ import annotations
 
-from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, ffi, lib, text
+from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, ffi, lib, release_freed_memory, text
 from .enums import LogLevel, MediaKind, Overflow, Status, StopReason
 from .errors import (Busy, Cancelled, ContextFull, Error, EvalError, FileError, FileNotFound, Forked, InternalError,
                      InvalidArgument, InvalidHandle, MediaError, ModelLoadError, SessionClosed, StateError, Unsupported)
@@ -45,6 +45,6 @@ __all__ = [
     "Overflow", "MediaKind", "LogLevel", "SEED_DEFAULT", "TokenLogprob", "JSON_GRAMMAR", "CONSTANTS", "LIBRARY_PATH",
     "LIBRARY_ORIGIN", "HEADER_PATH", "Error", "InvalidArgument", "InvalidHandle", "SessionClosed", "FileError",
     "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError", "ContextFull", "EvalError",
-    "StateError", "Busy", "Forked", "InternalError", "live_sessions", "loaded_models", "version", "status_str",
-    "ffi", "lib",
+    "StateError", "Busy", "Forked", "InternalError", "live_sessions", "loaded_models", "release_freed_memory",
+    "version", "status_str", "ffi", "lib",
 ]

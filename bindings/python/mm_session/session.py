@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, Opti
 from . import _log, chat
 from .chat import Logprobs
 from ._calls import POLL_S, Call, blocking
-from ._native import ffi, lib, text
+from ._native import ffi, lib, release_freed_memory, text
 from ._options import c_string, fill
 from .enums import Status, StopReason
 from .errors import Unsupported, check, closed_error
@@ -242,6 +242,7 @@ class _Request(_Stoppable):
 
 def _destroy(handle: Any) -> None:
     lib.mm_session_destroy(handle)
+    release_freed_memory()
 
 
 class Session:
