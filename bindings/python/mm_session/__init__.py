@@ -19,7 +19,8 @@ from __future__ import annotations
 from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, ffi, lib, release_freed_memory, text
 from .enums import LogLevel, MediaKind, Overflow, Status, StopReason
 from .errors import (Busy, Cancelled, ContextFull, Error, EvalError, FileError, FileNotFound, Forked, InternalError,
-                     InvalidArgument, InvalidHandle, MediaError, ModelLoadError, SessionClosed, StateError, Unsupported)
+                     InvalidArgument, InvalidHandle, MediaError, ModelLoadError, RemoteError, SessionClosed, StateError,
+                     Unsupported)
 from .media import Pcm, Rgb
 from .session import (JSON_GRAMMAR, AskInfo, AsyncStream, MemoryStats, Session, SessionInfo, TokenLogprob,
                       live_sessions, loaded_models)
@@ -45,6 +46,6 @@ __all__ = [
     "Overflow", "MediaKind", "LogLevel", "SEED_DEFAULT", "TokenLogprob", "JSON_GRAMMAR", "CONSTANTS", "LIBRARY_PATH",
     "LIBRARY_ORIGIN", "HEADER_PATH", "Error", "InvalidArgument", "InvalidHandle", "SessionClosed", "FileError",
     "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError", "ContextFull", "EvalError",
-    "StateError", "Busy", "Forked", "InternalError", "live_sessions", "loaded_models", "release_freed_memory",
-    "version", "status_str", "ffi", "lib",
+    "StateError", "Busy", "Forked", "RemoteError", "InternalError", "live_sessions", "loaded_models",
+    "release_freed_memory", "version", "status_str", "ffi", "lib",
 ]

@@ -10,6 +10,7 @@ iterates while the library produces) and asyncio (the event loop is told when it
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from typing import Callable, Generic, List, Optional, TypeVar
@@ -48,8 +49,14 @@ class _Workers:
             with self._lock:
                 self._idle.append(jobs)
 
+    def forget(self) -> None:
+        """In a forked child: the workers' threads were not copied, so none is idle."""
+        self._idle = []
+        self._lock = threading.Lock()
+
 
 _workers = _Workers()
+os.register_at_fork(after_in_child=_workers.forget)
 
 
 class Call(Generic[T]):

@@ -34,6 +34,7 @@ class Status(enum.IntEnum):
     IO = 21
     BUSY = 22
     FORKED = 23
+    REMOTE = 24
     INTERNAL = 99
 
 

@@ -90,6 +90,11 @@ class Forked(Error):
     """The process was forked after it created sessions (FORKED)."""
 
 
+class RemoteError(Error):
+    """An RPC server of ``rpc_servers`` could not be reached or went away (REMOTE): the
+    session's layers there are gone; close it."""
+
+
 class InternalError(Error):
     """A bug inside mm-session (INTERNAL); destroy the session that was in use."""
 
@@ -118,6 +123,7 @@ _FAMILIES: Dict[str, Type[Error]] = {
     "STATE_MISMATCH": StateError,
     "BUSY": Busy,
     "FORKED": Forked,
+    "REMOTE": RemoteError,
     "INTERNAL": InternalError,
 }
 
@@ -145,5 +151,5 @@ def closed_error() -> SessionClosed:
 __all__ = [
     "Status", "Error", "InvalidArgument", "InvalidHandle", "SessionClosed", "FileError",
     "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError", "ContextFull",
-    "EvalError", "StateError", "Busy", "Forked", "InternalError", "check", "error_class",
+    "EvalError", "StateError", "Busy", "Forked", "RemoteError", "InternalError", "check", "error_class",
 ]

@@ -251,7 +251,8 @@ class Session:
 
     Options are the fields of ``mm_session_params`` by name (``n_ctx``, ``n_batch``,
     ``n_threads``, ``n_gpu_layers``, ``seed``, ``mmproj_use_gpu``, ``use_mmap``,
-    ``media_marker``, ``chat_template``, and any field a newer header adds); None keeps the
+    ``media_marker``, ``chat_template``, ``rpc_servers`` ("host:port,host:port"),
+    ``tensor_split`` (a list of shares), and any field a newer header adds); None keeps the
     library's default. ``on_progress(fraction)`` follows the load and may return False to
     cancel it. Ctrl-C during the load cancels it too.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import base64
 import gc
 import json
 import logging
@@ -107,6 +108,20 @@ def test_request_errors_by_family(tiny: Session, tiny_dir: Path, tmp_path: Path)
     assert tiny.ask("still usable", max_tokens=2) is not None
 
 
+def test_session_options_reach_the_library(tiny_dir: Path) -> None:
+    """Options of every C type: a string list of servers, an array of floats with its count."""
+    model = tiny_dir / "tiny-llama.gguf"
+    with pytest.raises(mm_session.InvalidArgument, match="rpc_servers"):
+        Session(model, n_threads=1, rpc_servers="not a server list")
+    with pytest.raises(mm_session.RemoteError) as remote:
+        Session(model, n_threads=1, rpc_servers="127.0.0.1:1")
+    assert remote.value.status == mm_session.Status.REMOTE
+    with pytest.raises(mm_session.InvalidArgument, match="tensor_split"):
+        Session(model, n_threads=1, tensor_split=[3.0, 1.0])
+    with Session(model, n_threads=1, tensor_split=[0.0], n_batch=64, use_mmap=False, chat_template="chatml") as s:
+        s.ask("x", max_tokens=1)
+
+
 def test_text_only_session_refuses_images(tiny_dir: Path) -> None:
     with Session(tiny_dir / "tiny-llama.gguf", n_threads=1) as s:
         with pytest.raises(mm_session.Unsupported):
@@ -149,7 +164,6 @@ def test_each_media_kind_reaches_the_model(seeing: Session, seeing_dir: Path) ->
 
 
 def test_create_chat_completion_like_llama_cpp_python(seeing: Session, seeing_dir: Path) -> None:
-    import base64
     uri = "data:image/png;base64," + base64.b64encode((seeing_dir / "seeing-red.png").read_bytes()).decode()
     messages = [{"role": "user", "content": [{"type": "text", "text": QUESTION},
                                               {"type": "image_url", "image_url": {"url": uri}}]}]
@@ -184,6 +198,29 @@ def test_create_chat_completion_stream_gives_chunks(seeing: Session, seeing_dir:
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
     assert text.strip() == "green"
     assert chunks[-1]["choices"][0] == {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+
+
+def test_image_urls_over_http(seeing: Session, seeing_dir: Path) -> None:
+    """An http:// image URL is fetched, as llama-cpp-python does (a server on 127.0.0.1)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(seeing_dir))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/seeing-yellow.png"
+        messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
+                                                  {"type": "text", "text": QUESTION}]}]
+        response = seeing.create_chat_completion(messages, temperature=0, max_tokens=8)
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+    assert response["choices"][0]["message"]["content"].strip() == "yellow"
 
 
 def test_chat_messages_with_python_media(seeing: Session) -> None:
@@ -361,6 +398,12 @@ def test_audio_as_file_and_pcm(audio_dir: Path) -> None:
             assert s.last_ask().media_encoded == 1
         with pytest.raises(mm_session.InvalidArgument):
             s.ask("Listen", [array.array("f", [0.0] * (rate * 601))])
+        s.reset()
+        wav = base64.b64encode((audio_dir / "tiny-tone.wav").read_bytes()).decode()
+        s.create_chat_completion([{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": wav, "format": "wav"}},
+            {"type": "text", "text": "What is this sound?"}]}], max_tokens=2)
+        assert s.last_ask().media_encoded == 1
 
 
 def test_library_logs_reach_python_logging(tiny_dir: Path, caplog: pytest.LogCaptureFixture) -> None:

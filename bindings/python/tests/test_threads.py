@@ -156,6 +156,34 @@ def test_close_during_a_call_on_another_thread(tiny_dir: Path) -> None:
     assert mm_session.live_sessions() == 0
 
 
+def test_a_forked_child_gets_forked_errors_not_a_hang(tiny: Session) -> None:
+    """A child forked after sessions exist cannot use them (the library says FORKED); its calls
+    still go through worker threads of its own, since the parent's were not copied."""
+    tiny.ask("x", max_tokens=2)  # the parent's worker threads exist now
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            tiny.ask("x", max_tokens=2)
+        except mm_session.Forked:
+            code = 0
+        except BaseException:
+            code = 4
+        os._exit(code)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert tiny.ask("x", max_tokens=2) is not None
+
+
 def test_sessions_used_from_many_threads(tiny_dir: Path) -> None:
     """Several threads share one session (the library serializes the calls) while others use
     forks of it."""
