@@ -116,9 +116,9 @@ def test_session_options_reach_the_library(tiny_dir: Path) -> None:
     with pytest.raises(mm_session.RemoteError) as remote:
         Session(model, n_threads=1, rpc_servers="127.0.0.1:1")
     assert remote.value.status == mm_session.Status.REMOTE
-    with pytest.raises(mm_session.InvalidArgument, match="tensor_split"):
-        Session(model, n_threads=1, tensor_split=[3.0, 1.0])
-    with Session(model, n_threads=1, tensor_split=[0.0], n_batch=64, use_mmap=False, chat_template="chatml") as s:
+    with pytest.raises(mm_session.InvalidArgument, match="tensor_split has 2 entries"):
+        Session(model, n_threads=1, tensor_split=[3.0, 1.0])  # the array and its count arrive
+    with Session(model, n_threads=1, n_batch=64, use_mmap=False, chat_template="chatml") as s:
         s.ask("x", max_tokens=1)
 
 
