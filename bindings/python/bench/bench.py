@@ -169,7 +169,7 @@ def side_mm(args: argparse.Namespace) -> Dict[str, Any]:
             "request_cpu_ms": chat["cpu_ms"], "usage": usage,
             "c": c, "chat": chat, "ask": plain, "overhead_pct": (chat["cpu_ms"] - c["cpu_ms"]) / c["cpu_ms"] * 100,
             "cycle_ms": median_ms(cycle_times), "rss_kb_10": rss_10, "rss_kb": rss_kb(),
-            "live_sessions": mm_session.live_sessions(), **gil}
+            "live_sessions": mm_session.live_sessions(), "system_info": mm_session.build_info(), **gil}
 
 
 def _c_request(ffi: Any, lib: Any, s: Any, image: Path) -> Callable[[], None]:

@@ -16,8 +16,8 @@ installed prefix (pkg-config), or in the source tree's ``target/release``. Its l
 
 from __future__ import annotations
 
-from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, ffi, lib, release_freed_memory, text
-from .enums import LogLevel, MediaKind, Overflow, Status, StopReason
+from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, ffi, lib, text
+from .enums import FlashAttn, KvType, LogLevel, MediaKind, Overflow, Status, StopReason
 from .errors import (Busy, Cancelled, ContextFull, Error, EvalError, FileError, FileNotFound, Forked, InternalError,
                      InvalidArgument, InvalidHandle, MediaError, ModelLoadError, RemoteError, SessionClosed, StateError,
                      Unsupported)
@@ -34,6 +34,11 @@ def version() -> str:
     return text(lib.mm_version())
 
 
+def build_info() -> str:
+    """What the library was built for: its version, target CPU and each backend's features."""
+    return text(lib.mm_build_info())
+
+
 def status_str(status: int) -> str:
     """The library's short description of a status code."""
     return text(lib.mm_status_str(status))
@@ -43,9 +48,9 @@ __version__ = version()
 
 __all__ = [
     "Session", "SessionInfo", "MemoryStats", "AskInfo", "AsyncStream", "Pcm", "Rgb", "Status", "StopReason",
-    "Overflow", "MediaKind", "LogLevel", "SEED_DEFAULT", "TokenLogprob", "JSON_GRAMMAR", "CONSTANTS", "LIBRARY_PATH",
-    "LIBRARY_ORIGIN", "HEADER_PATH", "Error", "InvalidArgument", "InvalidHandle", "SessionClosed", "FileError",
-    "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError", "ContextFull", "EvalError",
-    "StateError", "Busy", "Forked", "RemoteError", "InternalError", "live_sessions", "loaded_models",
-    "release_freed_memory", "version", "status_str", "ffi", "lib",
+    "Overflow", "FlashAttn", "KvType", "MediaKind", "LogLevel", "SEED_DEFAULT", "TokenLogprob", "JSON_GRAMMAR",
+    "CONSTANTS", "LIBRARY_PATH", "LIBRARY_ORIGIN", "HEADER_PATH", "Error", "InvalidArgument", "InvalidHandle",
+    "SessionClosed", "FileError", "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError",
+    "ContextFull", "EvalError", "StateError", "Busy", "Forked", "RemoteError", "InternalError", "live_sessions",
+    "loaded_models", "version", "build_info", "status_str", "ffi", "lib",
 ]

@@ -144,33 +144,6 @@ def _check_version() -> None:
 _check_version()
 
 
-def _malloc_trim() -> Optional[Any]:
-    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
-    libc_ffi = cffi.FFI()
-    libc_ffi.cdef("int malloc_trim(size_t pad);")
-    try:
-        return libc_ffi.dlopen(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_trim = _malloc_trim()
-
-
-def release_freed_memory() -> None:
-    """Hands the pages of freed heap memory back to the system (glibc's malloc_trim(0)).
-
-    glibc keeps freed memory for reuse: after a large block is freed it even raises its mmap
-    threshold, so that later blocks of that size come from the heap, whose freed pages stay
-    resident. A session's buffers are megabytes, so create/close cycles on the bench pair
-    (mm-fixtures --size bench) left a Python process about 110 MB more resident than with the
-    trim, growing in steps over 200 cycles; trimmed after each close, it stayed within 0.3 MB.
-    Called after every destroy; it took 4 ms (median) there.
-    """
-    if _trim is not None:
-        _trim(0)
-
-
 def text(pointer: Any) -> str:
     """A NUL-terminated C string as str (NULL gives "")."""
     return str(ffi.string(pointer).decode("utf-8", "replace")) if pointer != ffi.NULL else ""

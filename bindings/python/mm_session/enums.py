@@ -77,6 +77,22 @@ class Overflow(enum.IntEnum):
     DROP_OLDEST = 1
 
 
+class FlashAttn(enum.IntEnum):
+    """Flash attention for the text model (``mm_flash_attn``; the ``flash_attn`` option)."""
+
+    AUTO = 0
+    OFF = 1
+    ON = 2
+
+
+class KvType(enum.IntEnum):
+    """The KV cache's element type (``mm_kv_type``; the ``kv_type_k`` and ``kv_type_v`` options)."""
+
+    F16 = 0
+    Q8_0 = 1
+    Q4_0 = 2
+
+
 # Each enum with its C name and the prefix its members lose.
 C_ENUMS = {
     Status: ("enum mm_status", "MM_ERR_"),
@@ -84,4 +100,6 @@ C_ENUMS = {
     LogLevel: ("enum mm_log_level", "MM_LOG_"),
     StopReason: ("enum mm_stop_reason", "MM_STOP_"),
     Overflow: ("enum mm_overflow", "MM_OVERFLOW_"),
+    FlashAttn: ("enum mm_flash_attn", "MM_FLASH_ATTN_"),
+    KvType: ("enum mm_kv_type", "MM_KV_"),
 }

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, Opti
 from . import _log, chat
 from .chat import Logprobs
 from ._calls import POLL_S, Call, blocking
-from ._native import ffi, lib, release_freed_memory, text
+from ._native import ffi, lib, text
 from ._options import c_string, fill
 from .enums import Status, StopReason
 from .errors import Unsupported, check, closed_error
@@ -242,7 +242,6 @@ class _Request(_Stoppable):
 
 def _destroy(handle: Any) -> None:
     lib.mm_session_destroy(handle)
-    release_freed_memory()
 
 
 class Session:
@@ -252,8 +251,9 @@ class Session:
     Options are the fields of ``mm_session_params`` by name (``n_ctx``, ``n_batch``,
     ``n_threads``, ``n_gpu_layers``, ``seed``, ``mmproj_use_gpu``, ``use_mmap``,
     ``media_marker``, ``chat_template``, ``rpc_servers`` ("host:port,host:port"),
-    ``tensor_split`` (a list of shares), and any field a newer header adds); None keeps the
-    library's default. ``on_progress(fraction)`` follows the load and may return False to
+    ``tensor_split`` (a list of shares), ``flash_attn`` (:class:`FlashAttn`), ``kv_type_k``
+    and ``kv_type_v`` (:class:`KvType`), ``n_ubatch``, ``use_mlock``, and any field a newer
+    header adds); None keeps the library's default. ``on_progress(fraction)`` follows the load and may return False to
     cancel it. Ctrl-C during the load cancels it too.
 
     Calls on one session are serialized by the library; different sessions run in parallel on

@@ -118,8 +118,16 @@ def test_session_options_reach_the_library(tiny_dir: Path) -> None:
     assert remote.value.status == mm_session.Status.REMOTE
     with pytest.raises(mm_session.InvalidArgument, match="tensor_split has 2 entries"):
         Session(model, n_threads=1, tensor_split=[3.0, 1.0])  # the array and its count arrive
-    with Session(model, n_threads=1, n_batch=64, use_mmap=False, chat_template="chatml") as s:
+    with Session(model, n_threads=1, n_batch=64, use_mmap=False, chat_template="chatml",
+                 flash_attn=mm_session.FlashAttn.ON, kv_type_k=mm_session.KvType.F16,
+                 kv_type_v=mm_session.KvType.F16, n_ubatch=32, use_mlock=False) as s:
         s.ask("x", max_tokens=1)
+    with pytest.raises(mm_session.ModelLoadError, match="q8_0"):  # the tiny model's heads are 16 wide
+        Session(model, n_threads=1, flash_attn=mm_session.FlashAttn.ON, kv_type_k=mm_session.KvType.Q8_0)
+    with pytest.raises(mm_session.InvalidArgument, match="kv_type_k"):
+        Session(model, n_threads=1, kv_type_k=7)
+    info = mm_session.build_info()
+    assert info.startswith(f"mm-session {mm_session.version()}") and "CPU" in info
 
 
 def test_text_only_session_refuses_images(tiny_dir: Path) -> None:
