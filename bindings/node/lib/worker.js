@@ -1,0 +1,123 @@
+'use strict';
+// A pool thread (lib/pool.js): runs one C call at a time, synchronously, so that the call, its
+// callbacks and mm_last_error() all happen on this thread. Callbacks post what they receive to
+// the main thread and return at once: the library never waits for the main thread's event
+// loop. Bool callbacks return false once the main thread raises the job's stop flag; a job whose
+// cancel flag is up before it reaches the library returns MM_ERR_CANCELLED without calling it.
+//
+// A job: { id, fn, args, callbacks }. `fn` names a C function; `args` follow its parameters:
+// for an input struct (`const T *` with a `T_default()`), the fields to set over the defaults;
+// for what the library writes (`T *`, `T **`), nothing. `callbacks` names the callback fields
+// of the input struct to set: { field: { post } }. The answer: { id, status, message, outputs }
+// with one output per written parameter (a struct, a number, a handle, or a string).
+
+const { parentPort, workerData } = require('node:worker_threads');
+const { koffi, types, fns, takeString } = require('./ffi');
+const A = require('./abi');
+const { arrayPairs } = require('./rules');
+const { STOP, CANCEL } = require('./flags');
+
+const flags = new Int32Array(workerData.control);
+const CANCELLED = A.abi.enums.find((e) => e.name === 'mm_status').members.find((m) => m.name === 'MM_ERR_CANCELLED').value;
+
+/**
+ * How to turn a callback's C arguments into JavaScript values: user data left out, struct
+ * pointers read (an array when a count follows), the rest as koffi gives them. Made once per
+ * callback type.
+ */
+function argumentReader(cb) {
+  const pairs = arrayPairs(cb.params);
+  const counts = new Set(pairs.values());
+  const readers = [];
+  cb.params.forEach((p, i) => {
+    if ((p.type.base === 'void' && p.type.pointers === 1) || counts.has(p.name)) return;
+    if (p.type.pointers === 1 && A.structs.has(p.type.base)) {
+      const t = types.get(p.type.base);
+      const n = pairs.has(p.name) ? cb.params.findIndex((q) => q.name === pairs.get(p.name)) : -1;
+      readers.push(n < 0 ? (raw) => koffi.decode(raw[i], t) : (raw) => (raw[n] === 0 ? [] : koffi.decode(raw[i], t, raw[n])));
+    } else {
+      readers.push((raw) => raw[i]);
+    }
+  });
+  return (raw) => readers.map((read) => read(raw));
+}
+
+const argumentReaders = new Map([...A.callbacks].map(([name, cb]) => [name, argumentReader(cb)]));
+
+/** A JavaScript function for a callback field: posts its arguments, answers from the stop flag. */
+function forwarder(id, field, cb, post) {
+  const returnsBool = cb.ret.base === 'bool' && cb.ret.pointers === 0;
+  const read = argumentReaders.get(cb.name);
+  return (...raw) => {
+    if (post) parentPort.postMessage({ id, event: field, args: read(raw) });
+    return returnsBool ? Atomics.load(flags, STOP) === 0 : undefined;
+  };
+}
+
+/** The C arguments of a job, and how to read back each written one. */
+function prepare(job) {
+  const fn = A.functions.get(job.fn);
+  const readers = [];
+  const args = fn.params.map((p, i) => {
+    const { base, baseConst, pointers } = p.type;
+    if (pointers === 1 && baseConst && A.structs.has(base)) {
+      const s = { ...fns[`${base}_default`](), ...job.args[i] };
+      for (const [field, { post }] of Object.entries(job.callbacks || {})) {
+        const decl = A.structs.get(base).fields.find((f) => f.name === field);
+        s[field] = forwarder(job.id, field, A.callbacks.get(decl.type.base), post);
+      }
+      return s;
+    }
+    if (pointers === 1 && !baseConst && A.structs.has(base)) {
+      const s = { struct_size: koffi.sizeof(types.get(base)) };
+      readers.push(() => s);
+      return s;
+    }
+    if ((pointers === 1 && !baseConst && !A.opaques.has(base) && base !== 'void' && base !== 'char') || pointers === 2) {
+      const box = [base === 'char' || A.opaques.has(base) ? null : 0];
+      readers.push(base === 'char' ? () => takeString(box[0]) : () => box[0]);
+      return box;
+    }
+    return job.args[i];
+  });
+  return { fn, args, readers };
+}
+
+/**
+ * glibc's malloc_trim, where there is one. The library's buffers smaller than glibc's mmap
+ * threshold (which grows to the size of the largest buffer freed, up to 32 MB) are freed into
+ * this thread's malloc arena, whose free pages stay resident; after a session is destroyed, this
+ * gives them back to the system, so that closed sessions leave no memory behind.
+ */
+const mallocTrim = (() => {
+  try {
+    return koffi.load('libc.so.6').func('int malloc_trim(size_t pad)');
+  } catch {
+    return () => 0;
+  }
+})();
+
+function run(job) {
+  const { args, readers } = prepare(job);
+  if (Atomics.load(flags, CANCEL) !== 0) return { status: CANCELLED, message: `${job.fn}: cancelled before it started`, outputs: [] };
+  const status = fns[job.fn](...args);
+  const message = status === 0 ? '' : fns.mm_last_error();
+  if (job.fn === 'mm_session_destroy' && status === 0) mallocTrim(0);
+  return { status, message, outputs: readers.map((read) => read()) };
+}
+
+parentPort.on('message', (job) => {
+  if (job.collectGarbage) {
+    // For tests that measure memory (run with --expose-gc, which pool threads inherit).
+    globalThis.gc?.();
+    parentPort.postMessage({ id: job.id, status: 0, message: '', outputs: [] });
+    return;
+  }
+  let answer;
+  try {
+    answer = { id: job.id, ...run(job) };
+  } catch (err) {
+    answer = { id: job.id, thrown: { name: err.name, message: err.message } };
+  }
+  parentPort.postMessage(answer);
+});
