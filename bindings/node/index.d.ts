@@ -2,9 +2,9 @@
 // ForkParams, SessionInfo, MemoryStats, AskInfo) are generated from include/mm_session.h into
 // lib/abi.d.ts; this file adds the shapes of the JavaScript API itself.
 
-import type { AskInfo, AskParams, ForkParams, LogLevel, MemoryStats, SessionInfo, SessionParams, StatusName } from './lib/abi';
+import type { AskInfo, AskParams, Constants, ForkParams, LogLevel, MemoryStats, SessionInfo, SessionParams, StatusName } from './lib/abi';
 
-export type { AskInfo, AskParams, ForkParams, LogLevel, MediaKind, MemoryStats, Overflow, SessionInfo, SessionParams, StatusName, StopReason } from './lib/abi';
+export type { AskInfo, AskParams, Constants, ForkParams, LogLevel, MediaKind, MemoryStats, Overflow, SessionInfo, SessionParams, StatusName, StopReason } from './lib/abi';
 
 /**
  * One image or audio clip: a file path, the bytes of a file (PNG, JPEG, BMP, GIF, ...; WAV,
@@ -50,6 +50,8 @@ export interface AskOptions extends AskParams {
 export interface Status {
   readonly name: StatusName;
   readonly code: number;
+  /** The library's short description of the status (mm_status_str). */
+  readonly description: string;
 }
 
 /** A failed call of the library: its status and the library's message. */
@@ -108,6 +110,10 @@ export declare function liveSessions(): number;
 export declare function loadedModels(): number;
 /** The version of the library loaded. */
 export declare function version(): string;
+/** The version of the library loaded, as MAJOR * 10000 + MINOR * 100 + PATCH. */
+export declare function versionNumber(): number;
+/** The header's constants. */
+export declare const constants: Constants;
 /** The version of the header this package was generated from. */
 export declare const HEADER_VERSION: string;
 /** Where the library was loaded from. */

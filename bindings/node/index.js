@@ -14,6 +14,11 @@ function version() {
   return fns.mm_version();
 }
 
+/** The same as one number: MAJOR * 10000 + MINOR * 100 + PATCH. */
+function versionNumber() {
+  return fns.mm_version_number();
+}
+
 const { major, minor, patch } = A.abi.version;
 
 module.exports = {
@@ -23,6 +28,9 @@ module.exports = {
   liveSessions,
   loadedModels,
   version,
+  versionNumber,
+  /** The header's constants (MM_SEED_DEFAULT, MM_MAX_IMAGE_PIXELS, ...). */
+  constants: Object.freeze({ ...A.abi.defines }),
   /** The version of the header this package was generated from. */
   HEADER_VERSION: `${major}.${minor}.${patch}`,
   /** Where the library was loaded from: { source, file } (see lib/find.js). */

@@ -139,3 +139,14 @@ export interface AskInfo {
   readonly promptMs: number;
   readonly generateMs: number;
 }
+
+/** The constants of the header. */
+export interface Constants {
+  readonly MM_VERSION_MAJOR: 0;
+  readonly MM_VERSION_MINOR: 2;
+  readonly MM_VERSION_PATCH: 0;
+  readonly MM_VERSION_NUMBER: 200;
+  readonly MM_SEED_DEFAULT: 4294967295;
+  readonly MM_MAX_IMAGE_PIXELS: 67108864;
+  readonly MM_MAX_AUDIO_SECONDS: 600;
+}

@@ -1,8 +1,10 @@
 'use strict';
-// MmError: a failed library call, with its status ({ name, code }, as the header's mm_status
-// names them) and the library's message (mm_last_error, read on the thread that made the call).
+// MmError: a failed library call, with its status ({ name, code, description }, as the
+// header's mm_status names them and mm_status_str describes them) and the library's message
+// (mm_last_error, read on the thread that made the call).
 
 const A = require('./abi');
+const { fns } = require('./ffi');
 
 const STATUS_NAMES = new Map(A.enums.get('mm_status').members.map((m) => [m.value, m.name]));
 const STATUS_CODES = new Map(A.enums.get('mm_status').members.map((m) => [m.name, m.value]));
@@ -16,7 +18,7 @@ class MmError extends Error {
     const name = STATUS_NAMES.get(code) || `MM_STATUS_${code}`;
     super(message || name, options);
     this.name = 'MmError';
-    this.status = Object.freeze({ name, code });
+    this.status = Object.freeze({ name, code, description: fns.mm_status_str(code) });
   }
 }
 

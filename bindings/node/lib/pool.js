@@ -21,8 +21,8 @@ class Pool {
   #nextId = 1;
 
   /**
-   * Runs one job (see lib/worker.js) on a pool thread; `onEvent` receives its callbacks'
-   * messages. Returns { done, stop, cancel }: `done` resolves to the worker's answer; `stop`
+   * Runs one job (see lib/worker.js) on a pool thread; `onEvent(field, args)` receives what its
+   * callbacks were called with. Returns { done, stop, cancel }: `done` resolves to the worker's answer; `stop`
    * makes the job's bool callbacks return false; `cancel` makes a job that has not yet reached
    * the library give MM_ERR_CANCELLED without calling it.
    */
@@ -67,8 +67,8 @@ class Pool {
   #receive(worker, msg) {
     const current = worker.current;
     if (!current || msg.id !== current.id) return;
-    if (msg.event !== undefined) {
-      current.onEvent(msg);
+    if (msg.events) {
+      for (const [event, args] of msg.events) current.onEvent(event, args);
       return;
     }
     worker.current = null;

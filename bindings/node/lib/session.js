@@ -21,10 +21,20 @@ const finalizer = new FinalizationRegistry((handle) => {
   pool.run({ fn: 'mm_session_destroy', args: [handle] }).done.catch(() => {});
 });
 
-/** Throws an MmError for a failed answer of the pool. */
+/** Where an MmError keeps what the failed call wrote (countTokens reads its count there). */
+const OUTPUTS = Symbol('outputs');
+
+/** The outputs of an answer of the pool, or its MmError. */
 function check(answer) {
-  if (answer.status !== 0) throw Object.assign(new MmError(answer.status, answer.message), { outputs: answer.outputs });
+  if (answer.status !== 0) throw Object.assign(new MmError(answer.status, answer.message), { [OUTPUTS]: answer.outputs });
   return answer.outputs;
+}
+
+/** The options object of a method: an object, or nothing. */
+function optionsOf(options, where) {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') throw new TypeError(`${where}: expected an options object, got ${typeof options}`);
+  return options;
 }
 
 /**
@@ -74,14 +84,14 @@ class Session {
    * the load's progress; `signal` cancels it.
    */
   static async create(options = {}) {
-    const { onProgress, signal, ...rest } = options ?? {};
+    const { onProgress, signal, ...rest } = optionsOf(options, 'Session.create');
     if (onProgress !== undefined && typeof onProgress !== 'function') throw new TypeError('Session.create: onProgress must be a function');
     const params = toStruct('mm_session_params', rest, 'Session.create');
     if (typeof params.model_path !== 'string') throw new TypeError('Session.create: model (the path of the text model) is required');
     const callbacks = onProgress || signal ? { progress_callback: { post: Boolean(onProgress) } } : {};
     const [handle] = await runJob(
       { fn: 'mm_session_create', args: [params], callbacks },
-      { signal, onEvent: (msg) => onProgress(msg.args[0]) },
+      { signal, onEvent: (_, [fraction]) => onProgress(fraction) },
     );
     return new Session(PRIVATE, handle);
   }
@@ -110,7 +120,7 @@ class Session {
    * characters). Breaking out of the loop stops generation. Options as for ask().
    */
   async *stream(options = {}) {
-    const { signal, ...rest } = options ?? {};
+    const { signal, ...rest } = optionsOf(options, 'Session.stream');
     const params = this.#askParams(rest, 'Session.stream');
     const pieces = [];
     let wake = null;
@@ -122,8 +132,8 @@ class Session {
       control,
       transfer: transferList(params),
       callbacks: { on_text: { post: true } },
-      onEvent: (msg) => {
-        pieces.push(msg.args[0]);
+      onEvent: (_, [text]) => {
+        pieces.push(text);
         wake?.();
       },
     });
@@ -166,13 +176,13 @@ class Session {
    * its count.
    */
   async countTokens(options = {}) {
-    const { signal, ...rest } = options ?? {};
+    const { signal, ...rest } = optionsOf(options, 'Session.countTokens');
     const params = this.#askParams(rest, 'Session.countTokens');
     try {
       const [positions] = await this.#call('Session.countTokens', 'mm_session_count_tokens', [params], { signal, transfer: transferList(params) });
       return positions;
     } catch (err) {
-      if (err instanceof MmError && err.outputs) err.positions = err.outputs[0];
+      if (err instanceof MmError && err[OUTPUTS]) err.positions = err[OUTPUTS][0];
       throw err;
     }
   }
@@ -182,7 +192,7 @@ class Session {
    * context of its own: the fields of mm_fork_params (nCtx, nThreads, seed, copyConversation).
    */
   async fork(options = {}) {
-    const params = toStruct('mm_fork_params', options ?? {}, 'Session.fork');
+    const params = toStruct('mm_fork_params', optionsOf(options, 'Session.fork'), 'Session.fork');
     const [handle] = await this.#call('Session.fork', 'mm_session_fork', [params]);
     return new Session(PRIVATE, handle);
   }
@@ -250,7 +260,7 @@ class Session {
   }
 
   async #ask(method, options) {
-    const { signal, ...rest } = options ?? {};
+    const { signal, ...rest } = optionsOf(options, method);
     const params = this.#askParams(rest, method);
     const [text] = await this.#call(method, 'mm_session_ask', [params], { signal, transfer: transferList(params) });
     return text;

@@ -44,12 +44,35 @@ function argumentReader(cb) {
 
 const argumentReaders = new Map([...A.callbacks].map(([name, cb]) => [name, argumentReader(cb)]));
 
+/**
+ * Callback events on their way to the main thread. Each message wakes the main thread, and a
+ * wake-up per token slows generation when the machine is busy; so events that come within
+ * BATCH_MS of the last message wait for the next event or the end of the call, and go together:
+ * one message at most every BATCH_MS while tokens come faster than that, every event at once
+ * when they come slower.
+ */
+const BATCH_MS = 5;
+const outbox = { id: 0, events: [], lastPost: 0 };
+
+function flush() {
+  if (outbox.events.length === 0) return;
+  parentPort.postMessage({ id: outbox.id, events: outbox.events });
+  outbox.events = [];
+  outbox.lastPost = performance.now();
+}
+
+function queueEvent(id, field, args) {
+  outbox.id = id;
+  outbox.events.push([field, args]);
+  if (performance.now() - outbox.lastPost >= BATCH_MS) flush();
+}
+
 /** A JavaScript function for a callback field: posts its arguments, answers from the stop flag. */
 function forwarder(id, field, cb, post) {
   const returnsBool = cb.ret.base === 'bool' && cb.ret.pointers === 0;
   const read = argumentReaders.get(cb.name);
   return (...raw) => {
-    if (post) parentPort.postMessage({ id, event: field, args: read(raw) });
+    if (post) queueEvent(id, field, read(raw));
     return returnsBool ? Atomics.load(flags, STOP) === 0 : undefined;
   };
 }
@@ -119,5 +142,6 @@ parentPort.on('message', (job) => {
   } catch (err) {
     answer = { id: job.id, thrown: { name: err.name, message: err.message } };
   }
+  flush();
   parentPort.postMessage(answer);
 });

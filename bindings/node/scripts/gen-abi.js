@@ -70,6 +70,9 @@ function generateDts(abi) {
     }
     out.push(docComment(s.doc, '').trimEnd(), `export interface ${typeName(s.name)} {`, ...lines, '}', '');
   }
+  out.push('/** The constants of the header. */', 'export interface Constants {');
+  for (const [name, value] of Object.entries(abi.defines)) out.push(`  readonly ${name}: ${value};`);
+  out.push('}', '');
   return out.filter((line, i) => line !== '' || out[i - 1] !== '').join('\n');
 }
 

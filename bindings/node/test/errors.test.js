@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { Session, MmError, liveSessions } = require('..');
-const { fixtures } = require('./helpers');
+const { fixtures, benchFixtures } = require('./helpers');
 
 const fx = fixtures();
 // Seconds of generation: a grammar that never lets the answer end.
@@ -34,6 +34,7 @@ function tinySession() {
 test('create: a missing file, a projector given as the model, and wrong projector sizes', async () => {
   const missing = await rejectsWithStatus(Session.create({ model: '/nonexistent/model.gguf' }), 'MM_ERR_FILE_NOT_FOUND', /nonexistent\/model\.gguf/);
   assert.equal(missing.status.code, 4);
+  assert.match(missing.status.description, /not found/);
   assert.equal(missing.name, 'MmError');
   await rejectsWithStatus(Session.create({ model: fx.mmproj, nThreads: 1 }), 'MM_ERR_WRONG_FILE_KIND', /tiny-mmproj\.gguf/);
   await rejectsWithStatus(Session.create({ model: fx.seeing.model, mmproj: fx.mmproj, nThreads: 1 }), 'MM_ERR_PROJECTOR_MISMATCH');
@@ -152,8 +153,10 @@ test('an AbortSignal cancels an ask, a stream and a create, rejecting with its r
   } finally {
     await s.close();
   }
+  // The bench pair takes long enough to load for the abort to land during the load.
+  const bench = benchFixtures();
   const controller = new AbortController();
-  const created = Session.create({ model: fx.model, mmproj: fx.mmproj, nThreads: 1, onProgress: () => controller.abort() , signal: controller.signal });
+  const created = Session.create({ model: bench.model, mmproj: bench.mmproj, nThreads: 1, onProgress: () => controller.abort(), signal: controller.signal });
   await assert.rejects(created, { name: 'AbortError' });
   assert.equal(liveSessions(), 0, 'a cancelled create frees what it loaded');
 });

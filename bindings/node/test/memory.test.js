@@ -15,13 +15,13 @@ const { execFileSync } = require('node:child_process');
 
 const LIMIT_KB = 2048;
 
-test('200 create/ask/close cycles: RSS growth from cycle 10 to 200 under 2 MB, no live session', () => {
+test('200 create/ask/close cycles: RSS growth from cycle 10 to 200 under 2 MB, no live session', (t) => {
   const out = execFileSync(process.execPath, ['--expose-gc', path.join(__dirname, 'programs', 'cycles.js')], {
     env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
     encoding: 'utf8',
   });
   const result = JSON.parse(out.trim().split('\n').at(-1));
-  console.log(`# ${JSON.stringify(result)}`);
+  t.diagnostic(JSON.stringify(result));
   assert.equal(result.liveSessions, 0);
   assert.ok(result.growthKb < LIMIT_KB, `RSS grew by ${result.growthKb} kB from cycle 10 to ${result.cycles}`);
 });

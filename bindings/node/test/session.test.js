@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
-const { Session, liveSessions, loadedModels, version, HEADER_VERSION, library } = require('..');
+const { Session, liveSessions, loadedModels, version, versionNumber, constants, HEADER_VERSION, library } = require('..');
 const { fixtures, pngSize } = require('./helpers');
 
 const fx = fixtures();
@@ -41,6 +41,8 @@ test.after(async () => {
 
 test('the library and the header it was generated from agree', () => {
   assert.equal(version(), HEADER_VERSION);
+  assert.equal(versionNumber(), constants.MM_VERSION_NUMBER);
+  assert.equal(constants.MM_SEED_DEFAULT, 0xffffffff);
   assert.ok(fs.existsSync(library.file), library.file);
 });
 
@@ -148,7 +150,7 @@ test('PCM samples reach an audio projector', async () => {
 test('request options reach the library: maxTokens, stop, grammar, seed', async () => {
   const s = await Session.create({ model: fx.model, mmproj: fx.mmproj, nThreads: 1 });
   try {
-    await s.ask({ prompt: 'Count.', maxTokens: 5, grammar: 'root ::= [a-z ]+' });
+    await s.ask({ prompt: 'Count.', maxTokens: 5, grammar: 'root ::= [a-z ] root' });
     let info = await s.lastAsk();
     assert.equal(info.tokensGenerated, 5);
     assert.equal(info.stopReason, 'max_tokens');
