@@ -4,7 +4,7 @@
 
 import type { AskInfo, AskParams, Constants, ForkParams, LogLevel, MemoryStats, SessionInfo, SessionParams, StatusName } from './lib/abi';
 
-export type { AskInfo, AskParams, Constants, ForkParams, LogLevel, MediaKind, MemoryStats, Overflow, SessionInfo, SessionParams, StatusName, StopReason } from './lib/abi';
+export type { AskInfo, AskParams, Constants, ForkParams, LogitBias, LogLevel, MediaKind, MemoryStats, Overflow, SessionInfo, SessionParams, StatusName, StopReason, TokenLogprob } from './lib/abi';
 
 /**
  * One image or audio clip: a file path, the bytes of a file (PNG, JPEG, BMP, GIF, ...; WAV,
@@ -82,6 +82,8 @@ export declare class Session implements AsyncDisposable {
   chat(messages: ChatMessage[], options?: Omit<AskOptions, 'messages' | 'prompt'>): Promise<string>;
   /** The positions a request's prompt would take in the context, without evaluating it. */
   countTokens(options: AskOptions): Promise<number>;
+  /** The token ids of a text (no BOS); with parseSpecial, control-token text becomes those tokens. */
+  tokenize(text: string, options?: { parseSpecial?: boolean }): Promise<number[]>;
   /** A new session sharing this one's model and projector, with a context of its own. */
   fork(options?: ForkParams): Promise<Session>;
   info(): Promise<SessionInfo>;

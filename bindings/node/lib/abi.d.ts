@@ -89,6 +89,26 @@ export interface MemoryStats {
   readonly sharedBy: number;
 }
 
+/** A bias added to one token's logit (`mm_ask_params.logit_bias`): +100 all but forces the token, -100 all but bans it, `-INFINITY` bans it. */
+export interface LogitBias {
+  /** A token id of the session's model (see `mm_session_tokenize`). */
+  token: number;
+  /** Added to the token's logit: a finite number, or `-INFINITY`. */
+  bias: number;
+}
+
+/** A token and its log-probability (see `mm_token_callback`). */
+export interface TokenLogprob {
+  /** The token id. */
+  readonly token: number;
+  /** The natural logarithm of the token's probability under the model: the softmax of the model's logits, before temperature, penalties, logit bias and grammar change them. */
+  readonly logprob: number;
+  /** The token's text: `len` bytes, which may be part of a UTF-8 character (a byte-level token), NUL-terminated. Valid only during the callback. */
+  readonly text: string;
+  /** The exact bytes of `text`, which may end inside a UTF-8 character. */
+  readonly bytes: Uint8Array;
+}
+
 /** One request. Get one from `mm_ask_params_default()`, then set `prompt` and the rest. */
 export interface AskParams {
   /** Most tokens to generate (default 256; at least 1). */
@@ -115,8 +135,34 @@ export interface AskParams {
   grammar?: string;
   /** An `mm_overflow`: what to do when a chat does not fit (default `MM_OVERFLOW_FAIL`). */
   overflow?: Overflow;
-  /** Version 2. Tokenize `prompt` as plain text (default false): the text of control tokens (such as `<|im_start|>`) then stays text. By default a raw prompt's control-token text becomes those tokens, as hand-written templates need. Chat `messages` are always plain text: only the chat template's own markup holds control tokens. */
+  /** Version 2. Repetition penalty on tokens seen in the last `penalty_last_n` tokens (the prompt's text tokens, then the answer's): a positive logit is divided by it, a negative one multiplied (default 1: off; > 0). */
+  repeatPenalty?: number;
+  /** The window of `repeat_penalty`, `frequency_penalty` and `presence_penalty`, in tokens (default 64; 0: off; -1: the whole context). */
+  penaltyLastN?: number;
+  /** Subtracted from a seen token's logit once per time it was seen (default 0: off). */
+  frequencyPenalty?: number;
+  /** Subtracted once from the logit of every seen token (default 0: off). */
+  presencePenalty?: number;
+  /** Locally typical sampling (default 1: off; in [0, 1]). */
+  typicalP?: number;
+  /** DRY ("don't repeat yourself"): a token that would extend a repetition longer than `dry_allowed_length` tokens loses `dry_multiplier * dry_base^(length - dry_allowed_length)` of its logit (default 0: off; >= 0). Repetitions that cross a newline, ':', '"' or '*' are not penalised. */
+  dryMultiplier?: number;
+  /** Default 1.75; >= 1. */
+  dryBase?: number;
+  /** Default 2; >= 1. */
+  dryAllowedLength?: number;
+  /** The window DRY looks for repetitions in, in tokens (default -1: the whole context; 0: off). */
+  dryPenaltyLastN?: number;
+  /** How many of the most likely tokens `on_token` receives with each generated token (default 0; requires `on_token`). */
+  nProbs?: number;
+  /** `n_logit_bias` biases added to the logits of tokens, whatever the temperature (NULL when 0). Borrowed for the call only. */
+  logitBias?: LogitBias[];
+  /** A JSON Schema (JSON text) the answer must validate against, as llama.cpp's converter turns it into a grammar; NULL (default): none. Excludes `grammar`. A schema that is not JSON or that the converter cannot convert gives `MM_ERR_INVALID_ARGUMENT` with the reason. Borrowed for the call only. */
+  jsonSchema?: string | object;
+  /** Tokenize `prompt` as plain text (default false): the text of control tokens (such as `<|im_start|>`) then stays text. By default a raw prompt's control-token text becomes those tokens, as hand-written templates need. Chat `messages` are always plain text: only the chat template's own markup holds control tokens. */
   plainPrompt?: boolean;
+  /** Optional: receives each generated token with its log-probability and the `n_probs` most likely alternatives (OpenAI's `logprobs`). */
+  onToken?: (chosen: TokenLogprob, top: TokenLogprob[]) => void;
 }
 
 /** Figures of the last finished request. */
@@ -138,6 +184,14 @@ export interface AskInfo {
   /** Wall time of prompt evaluation (media encoding included) and of generation, in ms. */
   readonly promptMs: number;
   readonly generateMs: number;
+  /** Text tokens of the prompt, all of them (`prompt_positions` = `prompt_tokens` + `media_positions`). OpenAI's `usage.prompt_tokens` is `prompt_tokens + media_tokens`, its `completion_tokens` is `tokens_generated`, its `cached_tokens` `positions_reused`. */
+  readonly promptTokens: number;
+  /** Media items in the prompt (encoded by this request or found in the cache). */
+  readonly mediaItems: number;
+  /** Embeddings the prompt's media give the model. */
+  readonly mediaTokens: number;
+  /** Positions those embeddings take (fewer than `media_tokens` with M-RoPE models). */
+  readonly mediaPositions: number;
 }
 
 /** The constants of the header. */

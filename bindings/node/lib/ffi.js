@@ -46,14 +46,22 @@ function returnType(type) {
   return type.pointers === 0 ? named(type.base) : fieldType(type);
 }
 
+/**
+ * Declares the opaque handles, then the callbacks and structs, each after the types it refers
+ * to (a struct holds callbacks, a callback takes structs).
+ */
 function declareTypes() {
   for (const { name } of A.abi.opaques) types.set(name, koffi.opaque(name));
-  for (const cb of A.abi.callbacks) {
-    types.set(cb.name, koffi.proto(cb.name, returnType(cb.ret), cb.params.map((p) => fieldType(p.type))));
-  }
-  // cbindgen writes structs after the structs they contain.
-  for (const s of A.abi.structs) {
-    types.set(s.name, koffi.struct(s.name, Object.fromEntries(s.fields.map((f) => [f.name, fieldType(f.type)]))));
+  const pending = [
+    ...A.abi.callbacks.map((cb) => ({ name: cb.name, uses: [cb.ret, ...cb.params.map((p) => p.type)], declare: () => koffi.proto(cb.name, returnType(cb.ret), cb.params.map((p) => fieldType(p.type))) })),
+    ...A.abi.structs.map((s) => ({ name: s.name, uses: s.fields.map((f) => f.type), declare: () => koffi.struct(s.name, Object.fromEntries(s.fields.map((f) => [f.name, fieldType(f.type)]))) })),
+  ];
+  const known = (t) => types.has(t.base) || !(A.structs.has(t.base) || A.callbacks.has(t.base));
+  while (pending.length > 0) {
+    const ready = pending.findIndex((item) => item.uses.every(known));
+    if (ready < 0) throw new Error(`mm-session: types that refer to each other: ${pending.map((i) => i.name).join(', ')}`);
+    const [item] = pending.splice(ready, 1);
+    types.set(item.name, item.declare());
   }
 }
 

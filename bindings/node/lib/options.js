@@ -6,7 +6,7 @@
 
 const { fileURLToPath } = require('node:url');
 const A = require('./abi');
-const { scalarKind, INT_RANGES } = require('./rules');
+const { scalarKind, arrayPairs, INT_RANGES } = require('./rules');
 
 const optionTables = new Map();
 
@@ -60,6 +60,11 @@ function describe(value) {
 function toStruct(structName, options, where, special = {}) {
   if (options === null || typeof options !== 'object') throw new TypeError(`${where}: expected an options object, got ${describe(options)}`);
   const table = optionTable(structName);
+  if (!A.functions.has(`${structName}_default`)) {
+    // No defaults to fall back on (an element of an array, such as a logit bias): all fields.
+    const missing = [...table.keys()].filter((key) => options[key] === undefined);
+    if (missing.length > 0) throw new TypeError(`${where}: missing ${missing.join(', ')}`);
+  }
   const out = {};
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined) continue;
@@ -79,6 +84,8 @@ function toStruct(structName, options, where, special = {}) {
       out[entry.count] = items.length;
     } else if (entry.enumName) {
       out[field.name] = enumValue(entry.enumName, value, at);
+    } else if (entry.json && value !== null && typeof value === 'object') {
+      out[field.name] = JSON.stringify(value);
     } else {
       out[field.name] = scalar(field.type, value, at);
     }
@@ -86,14 +93,38 @@ function toStruct(structName, options, where, special = {}) {
   return out;
 }
 
-/** A JavaScript result from a struct the library filled: camelCase keys, enums by name. */
+const utf8 = new TextDecoder();
+
+/**
+ * A JavaScript result from a struct the library filled: camelCase keys, enums by name, a
+ * string given with its length as `text` and its exact `bytes` (lib/worker.js read them).
+ */
 function fromStruct(structName, raw) {
   const out = {};
-  for (const { field, key, enumName } of A.resultFields(structName)) {
+  for (const { field, key, enumName, withBytes } of A.resultFields(structName)) {
     const value = raw[field.name];
-    out[key] = enumName ? (enumTable(enumName).byValue.get(value) ?? value) : value;
+    if (withBytes) {
+      out[key] = utf8.decode(value);
+      out.bytes = value;
+    } else {
+      out[key] = enumName ? (enumTable(enumName).byValue.get(value) ?? value) : value;
+    }
   }
   return out;
+}
+
+/**
+ * The arguments of a callback, as lib/worker.js posted them, for the user's function: structs
+ * (and arrays of them) as results.
+ */
+function callbackArgs(cb, args) {
+  const counts = new Set(arrayPairs(cb.params).values());
+  const params = cb.params.filter((p) => !(p.type.base === 'void' && p.type.pointers === 1) && !counts.has(p.name));
+  return args.map((value, i) => {
+    const { base, pointers } = params[i].type;
+    if (pointers !== 1 || !A.structs.has(base)) return value;
+    return Array.isArray(value) ? value.map((v) => fromStruct(base, v)) : fromStruct(base, value);
+  });
 }
 
 const MEDIA_KIND = (name) => enumValue('mm_media_kind', name, 'media kind');
@@ -189,4 +220,4 @@ function transferList(params) {
   return list;
 }
 
-module.exports = { toStruct, fromStruct, toMedia, toMessage, transferList, enumValue };
+module.exports = { toStruct, fromStruct, callbackArgs, toMedia, toMessage, transferList, enumValue };

@@ -48,6 +48,36 @@ function arrayPairs(decls) {
   return pairs;
 }
 
+/**
+ * The strings of a struct given with their length: a `const char *x` followed by `size_t len`.
+ * Their bytes are read exactly (the text may end inside a UTF-8 character). Returns a Set of names.
+ */
+function stringsWithLength(fields) {
+  const names = new Set();
+  fields.forEach((f, i) => {
+    const next = fields[i + 1];
+    if (scalarKind(f.type) === 'string' && next && next.name === 'len' && next.type.base === 'size_t' && next.type.pointers === 0) names.add(f.name);
+  });
+  return names;
+}
+
+/**
+ * The array a function writes for its caller: a pointer `x` to numbers followed by `size_t
+ * capacity`, with the count in `size_t *out_n_x`. Returns { array, capacity, count } (parameter
+ * indexes) or null.
+ */
+function arrayOutput(fn) {
+  const array = fn.params.findIndex((p, i) => p.type.pointers === 1 && !p.type.baseConst && scalarKind({ ...p.type, pointers: 0 }) !== null && fn.params[i + 1]?.name === 'capacity');
+  if (array < 0) return null;
+  const count = fn.params.findIndex((p) => p.name === `out_n_${fn.params[array].name}` && p.type.pointers === 1);
+  return count < 0 ? null : { array, capacity: array + 1, count };
+}
+
+/** Whether a string field holds JSON text (its doc comment says so). */
+function isJsonText(field) {
+  return field.type.base === 'char' && field.type.pointers === 1 && /\bJSON text\b/.test(field.doc || '');
+}
+
 /** The JavaScript kind of a scalar C type: 'int', 'float', 'bool', 'string', or null. */
 function scalarKind(type) {
   if (type.pointers === 0 && type.base in INT_RANGES) return 'int';
@@ -106,9 +136,10 @@ function rules(abi) {
   }
 
   /**
-   * The fields of an input struct that are options: [{ field, option, enumName, count }],
+   * The fields of an input struct that are options: [{ field, option, enumName, count, json }],
    * without the version tag, the padding, callbacks and their user data, and the counts of
-   * arrays (`count` names the count field an array sets from its length).
+   * arrays (`count` names the count field an array sets from its length). A string whose doc
+   * says it holds "JSON text" also takes a value to serialize (json).
    */
   function optionFields(structName) {
     const s = structs.get(structName);
@@ -116,23 +147,33 @@ function rules(abi) {
     const counts = new Set(pairs.values());
     return s.fields
       .filter((f) => !isInternal(f) && !isCallback(f) && !isVoidPointer(f) && !counts.has(f.name))
-      .map((f) => ({ field: f, option: optionName(f), enumName: fieldEnum(f), count: pairs.get(f.name) || null }));
+      .map((f) => ({ field: f, option: optionName(f), enumName: fieldEnum(f), count: pairs.get(f.name) || null, json: isJsonText(f) }));
   }
 
-  /** The fields of an output struct that a result shows: [{ field, key, enumName }]. */
+  /**
+   * The fields of an output struct that a result shows: [{ field, key, enumName, withBytes }].
+   * A string given with its length shows as `text` and `bytes` (withBytes), without the length.
+   */
   function resultFields(structName) {
-    return structs
-      .get(structName)
-      .fields.filter((f) => !isInternal(f))
-      .map((f) => ({ field: f, key: camel(f.name), enumName: fieldEnum(f) }));
+    const { fields } = structs.get(structName);
+    const sized = stringsWithLength(fields);
+    return fields
+      .filter((f, i) => !isInternal(f) && !(i > 0 && sized.has(fields[i - 1].name)))
+      .map((f) => ({ field: f, key: camel(f.name), enumName: fieldEnum(f), withBytes: sized.has(f.name) }));
   }
 
-  /** The callback fields of a struct: [{ field, callback, option }] (on_text -> onText). */
-  function callbackFields(structName) {
+  /**
+   * The callback fields of a struct that are options: [{ field, callback, option }] (on_token
+   * -> onToken). Only callbacks that return nothing: a bool callback's answer (go on or stop)
+   * comes from the binding itself (a stream's consumer, a signal), so the binding handles those
+   * (on_text as stream(), progress_callback as onProgress).
+   */
+  function callbackOptions(structName) {
     return structs
       .get(structName)
       .fields.filter(isCallback)
-      .map((f) => ({ field: f, callback: callbacks.get(f.type.base), option: camel(f.name) }));
+      .map((f) => ({ field: f, callback: callbacks.get(f.type.base), option: camel(f.name) }))
+      .filter(({ callback }) => callback.ret.base === 'void' && callback.ret.pointers === 0);
   }
 
   /**
@@ -156,8 +197,8 @@ function rules(abi) {
 
   return {
     abi, structs, enums, callbacks, opaques, functions,
-    enumNames, fieldEnum, isCallback, optionFields, resultFields, callbackFields, structRoles,
+    enumNames, fieldEnum, isCallback, optionFields, resultFields, callbackOptions, structRoles,
   };
 }
 
-module.exports = { rules, camel, optionName, isInternal, arrayPairs, scalarKind, INT_RANGES };
+module.exports = { rules, camel, optionName, isInternal, arrayPairs, stringsWithLength, arrayOutput, scalarKind, INT_RANGES };

@@ -6,9 +6,12 @@
 const { fns } = require('./ffi');
 const { pool } = require('./pool');
 const { MmError, closedError, statusCode } = require('./errors');
-const { toStruct, fromStruct, toMedia, toMessage, transferList } = require('./options');
+const A = require('./abi');
+const { toStruct, fromStruct, callbackArgs, toMedia, toMessage, transferList } = require('./options');
 
 const PRIVATE = Symbol('mm-session private');
+/** The callbacks of a request that are options (onToken), by the rules of lib/rules.js. */
+const ASK_CALLBACKS = A.callbackOptions('mm_ask_params');
 /** How often a cancel is repeated until the call returns (a cancel only reaches a call that has begun). */
 const CANCEL_REPEAT_MS = 20;
 
@@ -120,20 +123,19 @@ class Session {
    * characters). Breaking out of the loop stops generation. Options as for ask().
    */
   async *stream(options = {}) {
-    const { signal, ...rest } = optionsOf(options, 'Session.stream');
-    const params = this.#askParams(rest, 'Session.stream');
+    const request = this.#request(options, 'Session.stream');
     const pieces = [];
     let wake = null;
     let finished = false;
     let failure = null;
     const control = {};
-    const op = this.#call('Session.stream', 'mm_session_ask', [params], {
-      signal,
+    const op = this.#call('Session.stream', 'mm_session_ask', [request.params], {
+      ...request,
       control,
-      transfer: transferList(params),
-      callbacks: { on_text: { post: true } },
-      onEvent: (_, [text]) => {
-        pieces.push(text);
+      callbacks: { ...request.callbacks, on_text: { post: true } },
+      onEvent: (field, args) => {
+        if (field !== 'on_text') return request.onEvent(field, args);
+        pieces.push(args[0]);
         wake?.();
       },
     });
@@ -176,15 +178,26 @@ class Session {
    * its count.
    */
   async countTokens(options = {}) {
-    const { signal, ...rest } = optionsOf(options, 'Session.countTokens');
-    const params = this.#askParams(rest, 'Session.countTokens');
+    const { params, signal, transfer } = this.#request(options, 'Session.countTokens');
     try {
-      const [positions] = await this.#call('Session.countTokens', 'mm_session_count_tokens', [params], { signal, transfer: transferList(params) });
+      const [positions] = await this.#call('Session.countTokens', 'mm_session_count_tokens', [params], { signal, transfer });
       return positions;
     } catch (err) {
       if (err instanceof MmError && err[OUTPUTS]) err.positions = err[OUTPUTS][0];
       throw err;
     }
+  }
+
+  /**
+   * The token ids of `text` with this session's model, without the tokens added around a
+   * prompt (to build logitBias, say). With `parseSpecial`, the text of a control token (such as
+   * "<|im_end|>") becomes that token.
+   */
+  async tokenize(text, { parseSpecial = false } = {}) {
+    if (typeof text !== 'string') throw new TypeError('Session.tokenize: text must be a string');
+    if (typeof parseSpecial !== 'boolean') throw new TypeError('Session.tokenize: parseSpecial must be a boolean');
+    const [tokens] = await this.#call('Session.tokenize', 'mm_session_tokenize', [text, parseSpecial]);
+    return tokens;
   }
 
   /**
@@ -260,17 +273,33 @@ class Session {
   }
 
   async #ask(method, options) {
-    const { signal, ...rest } = optionsOf(options, method);
-    const params = this.#askParams(rest, method);
-    const [text] = await this.#call(method, 'mm_session_ask', [params], { signal, transfer: transferList(params) });
+    const request = this.#request(options, method);
+    const [text] = await this.#call(method, 'mm_session_ask', [request.params], request);
     return text;
   }
 
-  #askParams(options, where) {
-    return toStruct('mm_ask_params', options, where, {
+  /**
+   * A request's options as a call: { params (mm_ask_params fields), signal, transfer (the
+   * media buffers), callbacks and onEvent (the callback options, such as onToken, called on
+   * the main thread with their arguments as results) }.
+   */
+  #request(options, where) {
+    const { signal, ...rest } = optionsOf(options, where);
+    const callbacks = {};
+    const handlers = new Map();
+    for (const { field, callback, option } of ASK_CALLBACKS) {
+      const fn = rest[option];
+      delete rest[option];
+      if (fn === undefined) continue;
+      if (typeof fn !== 'function') throw new TypeError(`${where}: ${option} must be a function`);
+      callbacks[field.name] = { post: true };
+      handlers.set(field.name, (args) => fn(...callbackArgs(callback, args)));
+    }
+    const params = toStruct('mm_ask_params', rest, where, {
       mm_media: toMedia,
       mm_message: (message, at) => toMessage(message, at, this.#marker),
     });
+    return { params, signal, transfer: transferList(params), callbacks, onEvent: (field, args) => handlers.get(field)(args) };
   }
 
   /**

@@ -14,11 +14,31 @@
 const { parentPort, workerData } = require('node:worker_threads');
 const { koffi, types, fns, takeString } = require('./ffi');
 const A = require('./abi');
-const { arrayPairs } = require('./rules');
+const { arrayPairs, arrayOutput, stringsWithLength } = require('./rules');
 const { STOP, CANCEL } = require('./flags');
 
 const flags = new Int32Array(workerData.control);
 const CANCELLED = A.abi.enums.find((e) => e.name === 'mm_status').members.find((m) => m.name === 'MM_ERR_CANCELLED').value;
+
+/**
+ * How to read the struct a callback's pointer argument points to: koffi's decoding, with the
+ * strings given with their length read as exactly that many bytes (a token's text may end
+ * inside a UTF-8 character). Reads `count` structs in a row when a count is given.
+ */
+function structReader(name) {
+  const t = types.get(name);
+  const size = BigInt(koffi.sizeof(t));
+  const sized = [...stringsWithLength(A.structs.get(name).fields)].map((field) => ({ field, offset: koffi.offsetof(t, field) }));
+  const one = (ptr) => {
+    const s = koffi.decode(ptr, t);
+    for (const { field, offset } of sized) {
+      const text = koffi.decode(ptr, offset, 'void *');
+      s[field] = s.len === 0 || text === null ? new Uint8Array(0) : Uint8Array.from(koffi.decode(text, 'uint8_t', s.len));
+    }
+    return s;
+  };
+  return (ptr, count) => (count === undefined ? one(ptr) : Array.from({ length: count }, (_, i) => one(ptr + BigInt(i) * size)));
+}
 
 /**
  * How to turn a callback's C arguments into JavaScript values: user data left out, struct
@@ -32,9 +52,9 @@ function argumentReader(cb) {
   cb.params.forEach((p, i) => {
     if ((p.type.base === 'void' && p.type.pointers === 1) || counts.has(p.name)) return;
     if (p.type.pointers === 1 && A.structs.has(p.type.base)) {
-      const t = types.get(p.type.base);
+      const read = structReader(p.type.base);
       const n = pairs.has(p.name) ? cb.params.findIndex((q) => q.name === pairs.get(p.name)) : -1;
-      readers.push(n < 0 ? (raw) => koffi.decode(raw[i], t) : (raw) => (raw[n] === 0 ? [] : koffi.decode(raw[i], t, raw[n])));
+      readers.push(n < 0 ? (raw) => read(raw[i]) : (raw) => read(raw[i], Number(raw[n])));
     } else {
       readers.push((raw) => raw[i]);
     }
@@ -77,12 +97,23 @@ function forwarder(id, field, cb, post) {
   };
 }
 
-/** The C arguments of a job, and how to read back each written one. */
+const TYPED_ARRAYS = { int8_t: Int8Array, uint8_t: Uint8Array, int16_t: Int16Array, uint16_t: Uint16Array, int32_t: Int32Array, uint32_t: Uint32Array, float: Float32Array, double: Float64Array };
+
+/**
+ * The C arguments of a job, and how to read back each written one. An array the function
+ * writes (lib/rules.js arrayOutput) starts empty: run() asks for the count, then the array.
+ */
 function prepare(job) {
   const fn = A.functions.get(job.fn);
+  const output = arrayOutput(fn);
   const readers = [];
   const args = fn.params.map((p, i) => {
     const { base, baseConst, pointers } = p.type;
+    if (output && i === output.array) {
+      readers.push(() => Array.from(args[i] || []));
+      return null;
+    }
+    if (output && i === output.capacity) return 0;
     if (pointers === 1 && baseConst && A.structs.has(base)) {
       const s = { ...fns[`${base}_default`](), ...job.args[i] };
       for (const [field, { post }] of Object.entries(job.callbacks || {})) {
@@ -103,7 +134,7 @@ function prepare(job) {
     }
     return job.args[i];
   });
-  return { fn, args, readers };
+  return { fn, args, readers, output };
 }
 
 /**
@@ -121,9 +152,15 @@ const mallocTrim = (() => {
 })();
 
 function run(job) {
-  const { args, readers } = prepare(job);
+  const { fn, args, readers, output } = prepare(job);
   if (Atomics.load(flags, CANCEL) !== 0) return { status: CANCELLED, message: `${job.fn}: cancelled before it started`, outputs: [] };
-  const status = fns[job.fn](...args);
+  let status = fns[job.fn](...args);
+  const count = output && status === 0 ? Number(args[output.count][0]) : 0;
+  if (count > 0) {
+    args[output.array] = new TYPED_ARRAYS[fn.params[output.array].type.base](count);
+    args[output.capacity] = count;
+    status = fns[job.fn](...args);
+  }
   const message = status === 0 ? '' : fns.mm_last_error();
   if (job.fn === 'mm_session_destroy' && status === 0) mallocTrim(0);
   return { status, message, outputs: readers.map((read) => read()) };

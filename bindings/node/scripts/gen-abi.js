@@ -11,7 +11,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { parseHeader } = require('./header');
-const { rules, scalarKind } = require('../lib/rules');
+const { rules, scalarKind, arrayPairs } = require('../lib/rules');
 
 const ROOT = path.join(__dirname, '..');
 const DEFAULT_HEADER = path.join(ROOT, '..', '..', 'include', 'mm_session.h');
@@ -29,6 +29,19 @@ function docComment(doc, indent) {
   return `${indent}/** ${doc.replace(/\*\//g, '* /')} */\n`;
 }
 
+/** The TypeScript type of a callback option: its arguments as the binding gives them. */
+function callbackType(r, cb) {
+  const pairs = arrayPairs(cb.params);
+  const counts = new Set(pairs.values());
+  const args = cb.params
+    .filter((p) => !(p.type.base === 'void' && p.type.pointers === 1) && !counts.has(p.name))
+    .map((p) => {
+      if (p.type.pointers === 1 && r.structs.has(p.type.base)) return `${p.name}: ${typeName(p.type.base)}${pairs.has(p.name) ? '[]' : ''}`;
+      return `${p.name}: ${tsType(r, { field: p }, false)}`;
+    });
+  return `(${args.join(', ')}) => void`;
+}
+
 /** The TypeScript type of a field, given as an option (input) or in a result (output). */
 function tsType(r, entry, input) {
   const { field, enumName } = entry;
@@ -36,7 +49,7 @@ function tsType(r, entry, input) {
   const kind = scalarKind(field.type);
   if (kind === 'int' || kind === 'float') return 'number';
   if (kind === 'bool') return 'boolean';
-  if (kind === 'string') return 'string';
+  if (kind === 'string') return input && entry.json ? 'string | object' : 'string';
   if (input && entry.count) {
     const base = field.type.base;
     if (base === 'char' && field.type.pointers === 2) return 'string | string[]';
@@ -62,9 +75,17 @@ function generateDts(abi) {
     if (HAND_WRITTEN[s.name]) continue;
     const lines = [];
     if (input.has(s.name)) {
-      for (const entry of r.optionFields(s.name)) lines.push(docComment(entry.field.doc, '  ') + `  ${entry.option}?: ${tsType(r, entry, true)};`);
+      // A struct with defaults (T_default()) takes any of its fields; one without, all of them.
+      const optional = r.functions.has(`${s.name}_default`) ? '?' : '';
+      for (const entry of r.optionFields(s.name)) lines.push(docComment(entry.field.doc, '  ') + `  ${entry.option}${optional}: ${tsType(r, entry, true)};`);
+      for (const { field, callback, option } of r.callbackOptions(s.name)) {
+        lines.push(docComment(field.doc || callback.doc, '  ') + `  ${option}?: ${callbackType(r, callback)};`);
+      }
     } else if (output.has(s.name)) {
-      for (const entry of r.resultFields(s.name)) lines.push(docComment(entry.field.doc, '  ') + `  readonly ${entry.key}: ${tsType(r, entry, false)};`);
+      for (const entry of r.resultFields(s.name)) {
+        lines.push(docComment(entry.field.doc, '  ') + `  readonly ${entry.key}: ${tsType(r, entry, false)};`);
+        if (entry.withBytes) lines.push(`  /** The exact bytes of \`${entry.key}\`, which may end inside a UTF-8 character. */`, '  readonly bytes: Uint8Array;');
+      }
     } else {
       continue;
     }

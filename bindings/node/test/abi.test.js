@@ -53,42 +53,42 @@ test('every function the header declares is bound, and the library exports it', 
 });
 
 test('a field appended to a struct is an option, typed, with no binding code', () => {
-  // What the next version of the header may look like: a float, an enum named in its doc, a
+  // What a later version of the header may look like: a float, an enum named in its doc, a
   // string, and an array of a new struct with its count, appended to mm_ask_params.
   const next = HEADER.replace(
     /(typedef struct mm_ask_params \{[\s\S]*?)(\n\} mm_ask_params;)/,
     `$1
   /**
-   * Repetition penalty (default 1: off).
+   * XTC probability (default 0: off).
    */
-  float repeat_penalty;
+  float xtc_probability;
   /**
    * An \`mm_overflow\` for something else.
    */
   int32_t other_overflow;
   /**
-   * A JSON Schema. Borrowed.
+   * A name. Borrowed.
    */
-  const char *json_schema;
-  const struct mm_logit_bias *logit_bias;
-  size_t n_logit_bias;$2`,
+  const char *adapter_name;
+  const struct mm_adapter *adapters;
+  size_t n_adapters;$2`,
   ).replace(
     'typedef struct mm_ask_params {',
-    'typedef struct mm_logit_bias {\n  int32_t token;\n  float bias;\n} mm_logit_bias;\n\ntypedef struct mm_ask_params {',
+    'typedef struct mm_adapter {\n  const char *path;\n  float scale;\n} mm_adapter;\n\ntypedef struct mm_ask_params {',
   );
   const r = rules(parseHeader(next));
   const options = new Map(r.optionFields('mm_ask_params').map((e) => [e.option, e]));
-  assert.equal(options.get('repeatPenalty').field.type.base, 'float');
+  assert.equal(options.get('xtcProbability').field.type.base, 'float');
   assert.equal(options.get('otherOverflow').enumName, 'mm_overflow');
-  assert.equal(options.get('jsonSchema').field.type.base, 'char');
-  assert.equal(options.get('logitBias').count, 'n_logit_bias');
-  assert.ok(!options.has('nLogitBias'), 'a count is set from its array');
+  assert.equal(options.get('adapterName').field.type.base, 'char');
+  assert.equal(options.get('adapters').count, 'n_adapters');
+  assert.ok(!options.has('nAdapters'), 'a count is set from its array');
   const { dts } = generate(next);
-  assert.match(dts, /repeatPenalty\?: number;/);
+  assert.match(dts, /xtcProbability\?: number;/);
   assert.match(dts, /otherOverflow\?: Overflow;/);
-  assert.match(dts, /jsonSchema\?: string;/);
-  assert.match(dts, /logitBias\?: LogitBias\[\];/);
-  assert.match(dts, /export interface LogitBias \{\n {2}token\?: number;\n {2}bias\?: number;\n\}/);
+  assert.match(dts, /adapterName\?: string;/);
+  assert.match(dts, /adapters\?: Adapter\[\];/);
+  assert.match(dts, /export interface Adapter \{\n {2}path: string;\n {2}scale: number;\n\}/);
 });
 
 test('a header shape the parser does not know fails loudly', () => {

@@ -47,6 +47,7 @@ test('ask: media that do not match the markers, or are not images', async () => 
     await rejectsWithStatus(s.ask({ prompt: `${s.marker} and ${s.marker}`, media: [fx.image] }), 'MM_ERR_MEDIA_COUNT');
     await rejectsWithStatus(s.ask({ prompt: 'x', media: [{ data: Buffer.from('not an image') }] }), 'MM_ERR_MEDIA_DECODE');
     await rejectsWithStatus(s.ask({ prompt: 'x', grammar: 'root ::= (' }), 'MM_ERR_INVALID_ARGUMENT', /grammar/i);
+    await rejectsWithStatus(s.ask({ prompt: 'x', jsonSchema: '{ not json' }), 'MM_ERR_INVALID_ARGUMENT', /schema|JSON/i);
     await rejectsWithStatus(s.ask({ prompt: 'x', media: [{ rgb: new Uint8Array(10), width: 4, height: 4 }] }), 'MM_ERR_INVALID_ARGUMENT');
     assert.equal(typeof (await s.ask({ prompt: 'still usable?', maxTokens: 2 })), 'string');
   } finally {
@@ -78,6 +79,9 @@ test('options the API does not have, or of the wrong type, are TypeErrors', asyn
     await assert.rejects(s.chat([{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }]), { name: 'TypeError', message: /not fetched/ });
     await assert.rejects(s.chat([{ role: 'user', content: [{ type: 'video', video: {} }] }]), { name: 'TypeError', message: /unknown content part/ });
     await assert.rejects(s.fork({ copyConversation: 'yes' }), { name: 'TypeError', message: /copyConversation: expected a bool/ });
+    await assert.rejects(s.ask({ prompt: 'x', logitBias: [{ token: 1 }] }), { name: 'TypeError', message: /logitBias\[0\]: missing bias/ });
+    await assert.rejects(s.ask({ prompt: 'x', onToken: 'yes' }), { name: 'TypeError', message: /onToken must be a function/ });
+    await assert.rejects(s.tokenize(42), { name: 'TypeError' });
   } finally {
     await s.close();
   }

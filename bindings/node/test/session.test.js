@@ -169,6 +169,43 @@ test('request options reach the library: maxTokens, stop, grammar, seed', async 
   }
 });
 
+test('tokenize, logitBias, onToken with nProbs, jsonSchema, penalties, usage figures', async () => {
+  const s = await Session.create({ model: fx.model, mmproj: fx.mmproj, nThreads: 1 });
+  try {
+    const tokens = await s.tokenize('hello world');
+    assert.ok(Array.isArray(tokens) && tokens.length > 0 && tokens.every(Number.isInteger), JSON.stringify(tokens));
+    assert.deepEqual(await s.tokenize(''), []);
+
+    // A bias of +100 on one token makes greedy generation choose it every time.
+    const seen = [];
+    await s.ask({ prompt: 'Say it.', maxTokens: 3, temperature: 0, logitBias: [{ token: tokens[0], bias: 100 }], nProbs: 3, onToken: (chosen, top) => seen.push({ chosen, top }) });
+    assert.equal(seen.length, (await s.lastAsk()).tokensGenerated);
+    for (const { chosen, top } of seen) {
+      assert.equal(chosen.token, tokens[0]);
+      assert.ok(chosen.logprob <= 0);
+      assert.ok(chosen.bytes instanceof Uint8Array);
+      assert.equal(chosen.text, new TextDecoder().decode(chosen.bytes));
+      assert.equal(top.length, 3);
+      assert.ok(top[0].logprob >= top[1].logprob && top[1].logprob >= top[2].logprob);
+    }
+
+    const answer = await s.ask({ prompt: 'Yes or no?', maxTokens: 20, jsonSchema: { enum: ['yes', 'no'] } });
+    assert.ok(['yes', 'no'].includes(JSON.parse(answer)), answer);
+
+    const text = await s.ask({ prompt: 'Go.', maxTokens: 8, repeatPenalty: 1.3, penaltyLastN: 32, frequencyPenalty: 0.5, presencePenalty: 0.5, typicalP: 0.9, dryMultiplier: 0.8 });
+    assert.equal(typeof text, 'string');
+
+    await s.reset();
+    await s.ask({ prompt: 'Look.', media: [fx.image], maxTokens: 2 });
+    const usage = await s.lastAsk();
+    assert.equal(usage.mediaItems, 1);
+    assert.ok(usage.mediaTokens > 0 && usage.promptTokens > 0);
+    assert.equal(usage.promptPositions, usage.promptTokens + usage.mediaPositions);
+  } finally {
+    await s.close();
+  }
+});
+
 test('info, memory, countTokens', async () => {
   const info = await seeing.info();
   assert.equal(info.nCtx, 1024);

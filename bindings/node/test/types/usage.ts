@@ -9,7 +9,10 @@ async function main(model: string, mmproj: string, image: string): Promise<void>
     await using s = await Session.create({ model, mmproj, nThreads: 1, onProgress: (f: number) => void f });
     const text: string = await s.ask({ prompt: 'What is this?', media: media.slice(0, 1), maxTokens: 4, stop: ['\n'], overflow: 'drop_oldest' });
     for await (const piece of s.stream({ prompt: text, maxTokens: 2 })) void piece.length;
+    const tokens: number[] = await s.tokenize('hello', { parseSpecial: false });
+    await s.ask({ prompt: 'x', maxTokens: 2, logitBias: [{ token: tokens[0], bias: -100 }], jsonSchema: { type: 'string' }, nProbs: 2, onToken: (chosen, top) => void [chosen.text, chosen.bytes.length, top.length] });
     const info: AskInfo = await s.lastAsk();
+    void info.promptTokens;
     if (info.stopReason === 'eog' || info.stopReason === 'max_tokens') void info.tokensGenerated;
     await s.chat([{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: image } }] }], { maxTokens: 2 });
     try {
