@@ -325,7 +325,7 @@ bench-go: build fixtures go-deps $(GO_PC)
 # bindings/node/node_modules: koffi, whose native part comes prebuilt for the platform (nothing
 # compiles), and TypeScript for the declaration checks. Node.js and npm come from apt when missing.
 NODE_DIR := bindings/node
-NODE_RUNS ?= 21
+NODE_RUNS ?= 41
 node-deps: $(NODE_DIR)/node_modules/.installed
 
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json

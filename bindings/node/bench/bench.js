@@ -8,7 +8,8 @@
 // image and evaluates its prompt. Requests alternate between the two (which goes first
 // alternates too); the overhead is the median of the differences between neighbours.
 //
-//   node bench/bench.js [runs]        prints one line per mode, then node_overhead_pct=X
+//   node bench/bench.js [runs]        prints one line per mode, then node_overhead_pct=X (wall
+//                                    time of ask)
 
 const { Session, setLogger } = require('..');
 const { fns, takeString } = require('../lib/ffi');
@@ -63,25 +64,36 @@ async function main() {
   };
   const results = {};
   for (const [mode, run] of Object.entries(modes)) {
-    const times = { c: [], node: [] };
+    const wall = { c: [], node: [] };
+    const cpu = { c: [], node: [] };
     for (let i = 0; i < RUNS + 1; i++) {
       for (const side of i % 2 === 0 ? ['c', 'node'] : ['node', 'c']) {
         if (side === 'c') direct.reset();
         else await node.reset();
+        const cpuStart = process.cpuUsage();
         const started = performance.now();
         const text = await run[side]();
         const ms = performance.now() - started;
+        const { user, system } = process.cpuUsage(cpuStart);
         if (text.length < REQUEST.maxTokens / 2) throw new Error(`${mode}/${side}: a short answer (${text.length} characters)`);
-        if (i > 0) times[side].push(ms);
+        if (i > 0) {
+          wall[side].push(ms);
+          cpu[side].push((user + system) / 1000);
+        }
       }
     }
     // Each Node request against the C request next to it in time: the machine's load drifts
-    // less between two neighbours than over the whole run.
-    const c = median(times.c);
-    const n = median(times.node);
-    const overhead = median(times.node.map((t, i) => t - times.c[i]));
+    // less between two neighbours than over the whole run. CPU time (all threads of this
+    // process) shows the work the package adds whatever the machine's load.
+    const c = median(wall.c);
+    const overhead = median(wall.node.map((t, i) => t - wall.c[i]));
+    const cpuOverhead = median(cpu.node.map((t, i) => t - cpu.c[i]));
     results[mode] = (overhead / c) * 100;
-    console.log(`mode=${mode} runs=${RUNS} c_ms=${c.toFixed(2)} node_ms=${n.toFixed(2)} overhead_ms=${overhead.toFixed(2)} overhead_pct=${results[mode].toFixed(2)}`);
+    console.log(
+      `mode=${mode} runs=${RUNS} c_ms=${c.toFixed(2)} node_ms=${median(wall.node).toFixed(2)} overhead_ms=${overhead.toFixed(2)} ` +
+        `overhead_pct=${results[mode].toFixed(2)} c_cpu_ms=${median(cpu.c).toFixed(2)} node_cpu_ms=${median(cpu.node).toFixed(2)} ` +
+        `cpu_overhead_pct=${((cpuOverhead / median(cpu.c)) * 100).toFixed(2)}`,
+    );
   }
   direct.close();
   await node.close();

@@ -7,18 +7,20 @@
 //
 // A job: { id, fn, args, callbacks }. `fn` names a C function; `args` follow its parameters:
 // for an input struct (`const T *` with a `T_default()`), the fields to set over the defaults;
-// for what the library writes (`T *`, `T **`), nothing. `callbacks` names the callback fields
-// of the input struct to set: { field: { post } }. The answer: { id, status, message, outputs }
-// with one output per written parameter (a struct, a number, a handle, or a string).
+// for what the library writes (`T *`, `T **`, an array with its capacity), nothing. `callbacks`
+// names the callback fields of the input struct to set: { field: { post } }. The answer:
+// { id, status, message, outputs }, one output per written parameter (a struct, a number, a
+// handle, a string or an array), after the callbacks' events ({ id, events }) if any.
 
 const { parentPort, workerData } = require('node:worker_threads');
 const { koffi, types, fns, takeString } = require('./ffi');
 const A = require('./abi');
 const { arrayPairs, arrayOutput, stringsWithLength } = require('./rules');
 const { STOP, CANCEL } = require('./flags');
+const { statusCode } = require('./errors');
 
 const flags = new Int32Array(workerData.control);
-const CANCELLED = A.abi.enums.find((e) => e.name === 'mm_status').members.find((m) => m.name === 'MM_ERR_CANCELLED').value;
+const CANCELLED = statusCode('MM_ERR_CANCELLED');
 
 /**
  * How to read the struct a callback's pointer argument points to: koffi's decoding, with the
@@ -97,6 +99,14 @@ function forwarder(id, field, cb, post) {
   };
 }
 
+const defaultStructs = new Map();
+
+/** The library's defaults of an input struct (T_default()), asked once. */
+function defaults(name) {
+  if (!defaultStructs.has(name)) defaultStructs.set(name, fns[`${name}_default`]());
+  return defaultStructs.get(name);
+}
+
 const TYPED_ARRAYS = { int8_t: Int8Array, uint8_t: Uint8Array, int16_t: Int16Array, uint16_t: Uint16Array, int32_t: Int32Array, uint32_t: Uint32Array, float: Float32Array, double: Float64Array };
 
 /**
@@ -115,7 +125,7 @@ function prepare(job) {
     }
     if (output && i === output.capacity) return 0;
     if (pointers === 1 && baseConst && A.structs.has(base)) {
-      const s = { ...fns[`${base}_default`](), ...job.args[i] };
+      const s = { ...defaults(base), ...job.args[i] };
       for (const [field, { post }] of Object.entries(job.callbacks || {})) {
         const decl = A.structs.get(base).fields.find((f) => f.name === field);
         s[field] = forwarder(job.id, field, A.callbacks.get(decl.type.base), post);
