@@ -4,7 +4,8 @@
 
 import type { AskInfo, AskParams, Constants, ForkParams, LogLevel, MemoryStats, SessionInfo, SessionParams, StatusName } from './lib/abi';
 
-export type { AskInfo, AskParams, Constants, ForkParams, LogitBias, LogLevel, MediaKind, MemoryStats, Overflow, SessionInfo, SessionParams, StatusName, StopReason, TokenLogprob } from './lib/abi';
+// The generated types, and the library's functions that take nothing (version, liveSessions, ...).
+export * from './lib/abi';
 
 /**
  * One image or audio clip: a file path, the bytes of a file (PNG, JPEG, BMP, GIF, ...; WAV,
@@ -106,14 +107,6 @@ export type Logger = ((level: Exclude<LogLevel, 'off'>, message: string) => void
 
 /** Sends the library's logs of `level` and above to `logger`; null: back to stderr. */
 export declare function setLogger(logger: Logger | null, level?: LogLevel): void;
-/** The sessions that exist now in this process. */
-export declare function liveSessions(): number;
-/** The text models (each with its projector) loaded now in this process. */
-export declare function loadedModels(): number;
-/** The version of the library loaded. */
-export declare function version(): string;
-/** The version of the library loaded, as MAJOR * 10000 + MINOR * 100 + PATCH. */
-export declare function versionNumber(): number;
 /** The header's constants. */
 export declare const constants: Constants;
 /** The version of the header this package was generated from. */

@@ -194,6 +194,18 @@ export interface AskInfo {
   readonly mediaPositions: number;
 }
 
+/** The library version, "MAJOR.MINOR.PATCH". Static string: do not free. */
+export declare function version(): string;
+
+/** The library's version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`. A program built with this header runs with the library when both have the same major version and, while the major version is 0, the same minor version, and the library's number is at least `MM_VERSION_NUMBER`. */
+export declare function versionNumber(): number;
+
+/** The number of sessions that exist now in this process: created and not yet destroyed. */
+export declare function liveSessions(): number;
+
+/** The number of text models (each with its projector) loaded now in this process: a session and its forks share one. */
+export declare function loadedModels(): number;
+
 /** The constants of the header. */
 export interface Constants {
   readonly MM_VERSION_MAJOR: 0;

@@ -78,6 +78,7 @@ function toStruct(structName, options, where, special = {}) {
       const base = field.type.base;
       const convert = (v, i) => {
         if (base === 'char') return scalar({ base, baseConst: true, pointers: 1 }, v, `${at}[${i}]`);
+        if (!A.structs.has(base)) return scalar({ base, pointers: 0 }, v, `${at}[${i}]`);
         return special[base] ? special[base](v, `${at}[${i}]`) : toStruct(base, v, `${at}[${i}]`, special);
       };
       out[field.name] = items.length ? items.map(convert) : null;

@@ -195,8 +195,19 @@ function rules(abi) {
     return { input, output };
   }
 
+  /**
+   * The functions that become the package's own (version, liveSessions, ...): those that take
+   * nothing and return a number, a flag or a string, named without `mm_` in camelCase. Not
+   * mm_last_error: calls run on pool threads, and their errors carry their messages.
+   */
+  function moduleFunctions() {
+    return abi.functions
+      .filter((fn) => fn.params.length === 0 && fn.name !== 'mm_last_error' && scalarKind(fn.ret) !== null)
+      .map((fn) => ({ fn, name: camel(fn.name.replace(/^mm_/, '')) }));
+  }
+
   return {
-    abi, structs, enums, callbacks, opaques, functions,
+    abi, structs, enums, callbacks, opaques, functions, moduleFunctions,
     enumNames, fieldEnum, isCallback, optionFields, resultFields, callbackOptions, structRoles,
   };
 }

@@ -342,14 +342,4 @@ function stringArg(value, where) {
   return value;
 }
 
-/** The sessions that exist now in this process (created and not yet destroyed). */
-function liveSessions() {
-  return Number(fns.mm_live_sessions());
-}
-
-/** The text models (each with its projector) loaded now in this process. */
-function loadedModels() {
-  return Number(fns.mm_loaded_models());
-}
-
-module.exports = { Session, liveSessions, loadedModels };
+module.exports = { Session };

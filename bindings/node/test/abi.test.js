@@ -18,10 +18,9 @@ const { koffi, types, fns } = require('../lib/ffi');
 
 const HEADER = fs.readFileSync(DEFAULT_HEADER, 'utf8');
 
-test('lib/abi.json and lib/abi.d.ts are what include/mm_session.h gives (npm run gen)', () => {
+test('lib/abi.json, lib/abi.d.ts and index.mjs are what include/mm_session.h gives (npm run gen)', () => {
   const generated = generate(HEADER);
-  assert.equal(fs.readFileSync(TARGETS.json, 'utf8'), generated.json, 'lib/abi.json is stale');
-  assert.equal(fs.readFileSync(TARGETS.dts, 'utf8'), generated.dts, 'lib/abi.d.ts is stale');
+  for (const [key, file] of Object.entries(TARGETS)) assert.equal(fs.readFileSync(file, 'utf8'), generated[key], `${file} is stale`);
 });
 
 test('struct layouts: koffi agrees with the C compiler on every size and offset', () => {
@@ -52,9 +51,10 @@ test('every function the header declares is bound, and the library exports it', 
   assert.equal(Object.keys(fns).length, A.abi.functions.length);
 });
 
-test('a field appended to a struct is an option, typed, with no binding code', () => {
+test('a field appended to a struct is an option, and a new export a function, typed, with no binding code', () => {
   // What a later version of the header may look like: a float, an enum named in its doc, a
-  // string, and an array of a new struct with its count, appended to mm_ask_params.
+  // string, an array of a new struct and one of floats with their counts, appended to
+  // mm_ask_params; and a new export that takes nothing.
   const next = HEADER.replace(
     /(typedef struct mm_ask_params \{[\s\S]*?)(\n\} mm_ask_params;)/,
     `$1
@@ -71,7 +71,12 @@ test('a field appended to a struct is an option, typed, with no binding code', (
    */
   const char *adapter_name;
   const struct mm_adapter *adapters;
-  size_t n_adapters;$2`,
+  size_t n_adapters;
+  const float *shares;
+  size_t n_shares;$2`,
+  ).replace(
+    'size_t mm_live_sessions(void);',
+    'size_t mm_live_sessions(void);\n\n/**\n * What the build supports.\n */\nconst char *mm_build_info(void);',
   ).replace(
     'typedef struct mm_ask_params {',
     'typedef struct mm_adapter {\n  const char *path;\n  float scale;\n} mm_adapter;\n\ntypedef struct mm_ask_params {',
@@ -89,6 +94,12 @@ test('a field appended to a struct is an option, typed, with no binding code', (
   assert.match(dts, /adapterName\?: string;/);
   assert.match(dts, /adapters\?: Adapter\[\];/);
   assert.match(dts, /export interface Adapter \{\n {2}path: string;\n {2}scale: number;\n\}/);
+  assert.equal(options.get('shares').count, 'n_shares');
+  assert.match(dts, /shares\?: number\[\];/);
+  // A new export that takes nothing is a function of the package, typed and named in index.mjs.
+  assert.deepEqual(r.moduleFunctions().map((f) => f.name), ['version', 'versionNumber', 'liveSessions', 'buildInfo', 'loadedModels']);
+  assert.match(dts, /\/\*\* What the build supports. \*\/\nexport declare function buildInfo\(\): string;/);
+  assert.match(generate(next).esm, /export const \{ version, versionNumber, liveSessions, buildInfo, loadedModels \} = cjs;/);
 });
 
 test('a header shape the parser does not know fails loudly', () => {
