@@ -2,7 +2,7 @@
 import type { Media, ChatMessage } from '../index';
 
 /** The result of every `mm_*` call that can fail. Codes are stable and never reused for another meaning. */
-export type StatusName = 'MM_OK' | 'MM_ERR_NULL_ARGUMENT' | 'MM_ERR_INVALID_ARGUMENT' | 'MM_ERR_INVALID_HANDLE' | 'MM_ERR_FILE_NOT_FOUND' | 'MM_ERR_NOT_A_FILE' | 'MM_ERR_FILE_UNREADABLE' | 'MM_ERR_WRONG_FILE_KIND' | 'MM_ERR_MODEL_LOAD' | 'MM_ERR_CONTEXT_CREATE' | 'MM_ERR_PROJECTOR_LOAD' | 'MM_ERR_PROJECTOR_MISMATCH' | 'MM_ERR_CANCELLED' | 'MM_ERR_UNSUPPORTED' | 'MM_ERR_MEDIA_COUNT' | 'MM_ERR_MEDIA_DECODE' | 'MM_ERR_CONTEXT_FULL' | 'MM_ERR_TOKENIZE' | 'MM_ERR_EVAL' | 'MM_ERR_STATE_CORRUPT' | 'MM_ERR_STATE_MISMATCH' | 'MM_ERR_IO' | 'MM_ERR_BUSY' | 'MM_ERR_FORKED' | 'MM_ERR_INTERNAL';
+export type StatusName = 'MM_OK' | 'MM_ERR_NULL_ARGUMENT' | 'MM_ERR_INVALID_ARGUMENT' | 'MM_ERR_INVALID_HANDLE' | 'MM_ERR_FILE_NOT_FOUND' | 'MM_ERR_NOT_A_FILE' | 'MM_ERR_FILE_UNREADABLE' | 'MM_ERR_WRONG_FILE_KIND' | 'MM_ERR_MODEL_LOAD' | 'MM_ERR_CONTEXT_CREATE' | 'MM_ERR_PROJECTOR_LOAD' | 'MM_ERR_PROJECTOR_MISMATCH' | 'MM_ERR_CANCELLED' | 'MM_ERR_UNSUPPORTED' | 'MM_ERR_MEDIA_COUNT' | 'MM_ERR_MEDIA_DECODE' | 'MM_ERR_CONTEXT_FULL' | 'MM_ERR_TOKENIZE' | 'MM_ERR_EVAL' | 'MM_ERR_STATE_CORRUPT' | 'MM_ERR_STATE_MISMATCH' | 'MM_ERR_IO' | 'MM_ERR_BUSY' | 'MM_ERR_FORKED' | 'MM_ERR_REMOTE' | 'MM_ERR_INTERNAL';
 
 /** How a media item is given. */
 export type MediaKind = 'file' | 'encoded' | 'rgb' | 'pcm_f32';
@@ -18,7 +18,7 @@ export type Overflow = 'fail' | 'drop_oldest';
 
 /** What `mm_session_create` loads, and how. Get one from `mm_session_params_default()`, then set fields: `struct_size` tells the library which version of this struct the caller has. */
 export interface SessionParams {
-  /** Layers of the text model to put on the GPU; -1 (default): all. Ignored by CPU builds. */
+  /** Layers of the text model to offload to devices: the GPUs, and the RPC servers of `rpc_servers` (before the GPUs); -1 (default): all. Without either (a CPU build, no servers), every layer stays in this process. */
   nGpuLayers?: number;
   /** Path of the text model (GGUF). Required. Borrowed during the call only. */
   model?: string;
@@ -40,6 +40,10 @@ export interface SessionParams {
   mediaMarker?: string;
   /** Chat template for `mm_ask_params.messages`: Jinja text that llama.cpp recognises, or a built-in name such as "chatml", "llama3", "gemma". NULL (default): the model's own template (`tokenizer.chat_template`), or ChatML when the model has none. Borrowed. */
   chatTemplate?: string;
+  /** Version 2. RPC servers (`mm-rpc-server`, or llama.cpp's `rpc-server`, on other machines) that hold offloaded layers: "host:port,host:port". NULL (default): none. Needs a library built with RPC (the default `rpc` feature): otherwise `MM_ERR_UNSUPPORTED`. A list that is not host:port entries gives `MM_ERR_INVALID_ARGUMENT`; a server that cannot be reached, does not answer, or speaks another protocol version gives `MM_ERR_REMOTE`. Borrowed. */
+  rpcServers?: string;
+  /** Version 2. The share of the offloaded layers each device takes, in device order: the devices of the RPC servers in the order named, then the local GPUs. For example {3, 1}: three quarters on the first server, a quarter on the second. NULL (default) or all zero: in proportion to each device's free memory. Negative or non-finite shares, and more shares than devices, give `MM_ERR_INVALID_ARGUMENT`. Borrowed. */
+  tensorSplit?: number[];
 }
 
 /** A session's own settings for `mm_session_fork`. Get one from `mm_fork_params_default()`, then set fields: `struct_size` tells the library which version of this struct the caller has. */
@@ -71,7 +75,7 @@ export interface SessionInfo {
   readonly marker: string;
 }
 
-/** Bytes a session holds, by use and by place. "gpu" is any non-host device (CUDA, Vulkan, Metal); a CPU build reports 0 there. All figures are exact: the sizes of the buffers llama.cpp and clip.cpp allocated (with mmap, host model weights are file pages the kernel may share or evict). */
+/** Bytes a session holds, by use and by place. "gpu" is any non-host device (CUDA, Vulkan, Metal, and the devices of RPC servers); a CPU build without RPC servers reports 0 there. All figures are exact: the sizes of the buffers llama.cpp and clip.cpp allocated (with mmap, host model weights are file pages the kernel may share or evict). */
 export interface MemoryStats {
   /** Text model weights. */
   readonly modelHost: number;

@@ -6,6 +6,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { Session, MmError, liveSessions } = require('..');
@@ -39,6 +40,20 @@ test('create: a missing file, a projector given as the model, and wrong projecto
   await rejectsWithStatus(Session.create({ model: fx.mmproj, nThreads: 1 }), 'MM_ERR_WRONG_FILE_KIND', /tiny-mmproj\.gguf/);
   await rejectsWithStatus(Session.create({ model: fx.seeing.model, mmproj: fx.mmproj, nThreads: 1 }), 'MM_ERR_PROJECTOR_MISMATCH');
   assert.equal(liveSessions(), 0, 'a failed create leaves nothing behind');
+});
+
+test('create: RPC servers and the tensor split reach the library', async () => {
+  await rejectsWithStatus(Session.create({ model: fx.model, nThreads: 1, rpcServers: 'host' }), 'MM_ERR_INVALID_ARGUMENT', /rpc_servers/);
+  await rejectsWithStatus(Session.create({ model: fx.model, nThreads: 1, tensorSplit: [1, 1, 1] }), 'MM_ERR_INVALID_ARGUMENT', /tensor_split has 3 entries/);
+  const port = await new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = server.address();
+      server.close(() => resolve(free));
+    });
+  });
+  await rejectsWithStatus(Session.create({ model: fx.model, nThreads: 1, rpcServers: `127.0.0.1:${port}` }), 'MM_ERR_REMOTE', /cannot connect to 127\.0\.0\.1:/);
+  await assert.rejects(Session.create({ model: fx.model, tensorSplit: [1, 'a'] }), { name: 'TypeError', message: /tensorSplit\[1\]: expected a float/ });
+  assert.equal(liveSessions(), 0);
 });
 
 test('ask: media that do not match the markers, or are not images', async () => {

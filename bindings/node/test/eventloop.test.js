@@ -1,6 +1,6 @@
 'use strict';
 // The event loop never waits for the library: while the bench pair loads and answers a long
-// request (6 images, 128 tokens), a 10 ms interval keeps firing (largest gap under 50 ms); and
+// request (8 images, 128 tokens), a 10 ms interval keeps firing (largest gap under 50 ms); and
 // two sessions asked at once from one process both make progress (no lock shared between them).
 //
 // A blocked loop shows a gap as long as the call that blocks it (about 100 ms for the create,
@@ -44,16 +44,17 @@ test('create and a long ask leave the event loop free', async (t) => {
   try {
     assert.ok(progress > 0, 'progress reached JavaScript');
     for (const mode of ['ask', 'stream']) {
-      const request = { prompt: 'Describe these pictures.', media: Array(6).fill(bench.image), maxTokens: 128, grammar: ENDLESS, seed: 1 };
+      const request = { prompt: 'Describe these pictures.', media: Array(8).fill(bench.image), maxTokens: 128, grammar: ENDLESS, seed: 1 };
       const figures = await measured(t, mode, async () => {
         await s.reset();
         if (mode === 'ask') await s.ask(request);
         else for await (const _ of s.stream(request));
       });
       const info = await s.lastAsk();
-      assert.equal(info.mediaEncoded, 6);
+      assert.equal(info.mediaEncoded, 8);
       assert.equal(info.tokensGenerated, 128);
-      assert.ok(figures.tookMs > 10 * MAX_GAP_MS, `${mode} took ${figures.tookMs.toFixed(0)} ms: long enough to show a blocked loop`);
+      // Were the call run on the main thread, the loop would stop for all of it.
+      assert.ok(figures.tookMs > 4 * MAX_GAP_MS, `${mode} took ${figures.tookMs.toFixed(0)} ms: long enough to show a blocked loop`);
     }
   } finally {
     await s.close();
