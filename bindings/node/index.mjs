@@ -3,5 +3,5 @@
 import cjs from './index.js';
 
 export const { Session, MmError, setLogger, constants, HEADER_VERSION, library } = cjs;
-export const { version, versionNumber, liveSessions, loadedModels } = cjs;
+export const { version, buildInfo, versionNumber, liveSessions, loadedModels } = cjs;
 export default cjs;

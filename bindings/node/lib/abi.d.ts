@@ -16,6 +16,12 @@ export type StopReason = 'none' | 'eog' | 'max_tokens' | 'string' | 'callback' |
 /** What to do when a chat does not fit in the context. */
 export type Overflow = 'fail' | 'drop_oldest';
 
+/** Flash attention in the text model's context and the projector's encoder (`mm_session_params.flash_attn`). */
+export type FlashAttn = 'auto' | 'off' | 'on';
+
+/** The element type of the KV cache (`mm_session_params.kv_type_k`, `kv_type_v`). */
+export type KvType = 'f16' | 'q8_0' | 'q4_0';
+
 /** What `mm_session_create` loads, and how. Get one from `mm_session_params_default()`, then set fields: `struct_size` tells the library which version of this struct the caller has. */
 export interface SessionParams {
   /** Layers of the text model to offload to devices: the GPUs, and the RPC servers of `rpc_servers` (before the GPUs); -1 (default): all. Without either (a CPU build, no servers), every layer stays in this process. */
@@ -44,6 +50,16 @@ export interface SessionParams {
   rpcServers?: string;
   /** Version 2. The share of the offloaded layers each device takes, in device order: the devices of the RPC servers in the order named, then the local GPUs. For example {3, 1}: three quarters on the first server, a quarter on the second. NULL (default) or all zero: in proportion to each device's free memory. Negative or non-finite shares, and more shares than devices, give `MM_ERR_INVALID_ARGUMENT`. Borrowed. */
   tensorSplit?: number[];
+  /** Version 2. An `mm_flash_attn`: flash attention in the text model's context and the projector's encoder (default `MM_FLASH_ATTN_AUTO`). */
+  flashAttn?: FlashAttn;
+  /** Version 2. An `mm_kv_type` for the K cache (default `MM_KV_F16`). With flash attention on or auto, llama.cpp takes a quantized K or V cache only for a model whose attention head size is a multiple of 32 (otherwise `MM_ERR_CONTEXT_CREATE`, with the reason). */
+  kvTypeK?: KvType;
+  /** Version 2. An `mm_kv_type` for the V cache (default `MM_KV_F16`). A quantized V cache needs flash attention: with `MM_FLASH_ATTN_OFF` it gives `MM_ERR_INVALID_ARGUMENT`. */
+  kvTypeV?: KvType;
+  /** Version 2. Most tokens computed in one step of the graph (the physical batch); `n_batch` is what one call hands to llama.cpp. 0 (default): `n_batch`. At most `n_batch`. A smaller value lowers the compute buffers' memory; a projector that decodes images with non-causal attention needs it at least as large as an image's tokens (a request that breaks this gets `MM_ERR_INVALID_ARGUMENT` before anything is evaluated). */
+  nUbatch?: number;
+  /** Version 2. Lock the model's memory in RAM so that it is never swapped out (default false). A lock the system refuses (RLIMIT_MEMLOCK) is logged as a warning and the session still loads. */
+  useMlock?: boolean;
 }
 
 /** A session's own settings for `mm_session_fork`. Get one from `mm_fork_params_default()`, then set fields: `struct_size` tells the library which version of this struct the caller has. */
@@ -200,6 +216,9 @@ export interface AskInfo {
 
 /** The library version, "MAJOR.MINOR.PATCH". Static string: do not free. */
 export declare function version(): string;
+
+/** What this build runs on, as one line for people and bug reports: the library's version, the CPU it was compiled for (`target-cpu: native` for source builds, which use every instruction set of the building machine, or the baseline of a portable build), and each backend with the features it was compiled with, for example `mm-session 0.1.0; target-cpu: native; backends: CPU (SSE3 SSSE3 AVX AVX2 F16C FMA BMI2 AVX512 ...)`. Static string: do not free. Never NULL ("" only after an internal error). */
+export declare function buildInfo(): string;
 
 /** The library's version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`. A program built with this header runs with the library when both have the same major version and, while the major version is 0, the same minor version, and the library's number is at least `MM_VERSION_NUMBER`. */
 export declare function versionNumber(): number;

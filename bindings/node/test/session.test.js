@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
-const { Session, liveSessions, loadedModels, version, versionNumber, constants, HEADER_VERSION, library } = require('..');
+const { Session, liveSessions, loadedModels, version, versionNumber, buildInfo, constants, HEADER_VERSION, library } = require('..');
 const { fixtures, pngSize } = require('./helpers');
 
 const fx = fixtures();
@@ -44,6 +44,7 @@ test('the library and the header it was generated from agree', () => {
   assert.equal(versionNumber(), constants.MM_VERSION_NUMBER);
   assert.equal(constants.MM_SEED_DEFAULT, 0xffffffff);
   assert.ok(fs.existsSync(library.file), library.file);
+  assert.match(buildInfo(), new RegExp(`^mm-session ${version().replace(/\./g, '\\.')}; .*backends: `));
 });
 
 test('create reports progress to JavaScript, ending at 1', async () => {
@@ -204,6 +205,18 @@ test('tokenize, logitBias, onToken with nProbs, jsonSchema, penalties, usage fig
   } finally {
     await s.close();
   }
+});
+
+test('speed and memory options reach the library: flashAttn, kvTypeK/V, nUbatch, useMlock', async () => {
+  const s = await Session.create({ model: fx.model, mmproj: fx.mmproj, nThreads: 1, flashAttn: 'on', nUbatch: 64, useMlock: false });
+  try {
+    assert.equal(typeof (await s.ask({ prompt: 'hello', media: [fx.image], maxTokens: 2 })), 'string');
+  } finally {
+    await s.close();
+  }
+  // A quantized V cache needs flash attention: the library refuses it with flash attention off.
+  await assert.rejects(Session.create({ model: fx.model, nThreads: 1, flashAttn: 'off', kvTypeV: 'q8_0' }), (err) => err.status.name === 'MM_ERR_INVALID_ARGUMENT');
+  await assert.rejects(Session.create({ model: fx.model, kvTypeK: 'q5_1' }), { name: 'TypeError', message: /f16, q8_0, q4_0/ });
 });
 
 test('info, memory, countTokens', async () => {
