@@ -147,20 +147,6 @@ function prepare(job) {
   return { fn, args, readers, output };
 }
 
-/**
- * glibc's malloc_trim, where there is one. The library's buffers smaller than glibc's mmap
- * threshold (which grows to the size of the largest buffer freed, up to 32 MB) are freed into
- * this thread's malloc arena, whose free pages stay resident; after a session is destroyed, this
- * gives them back to the system, so that closed sessions leave no memory behind.
- */
-const mallocTrim = (() => {
-  try {
-    return koffi.load('libc.so.6').func('int malloc_trim(size_t pad)');
-  } catch {
-    return () => 0;
-  }
-})();
-
 function run(job) {
   const { fn, args, readers, output } = prepare(job);
   if (Atomics.load(flags, CANCEL) !== 0) return { status: CANCELLED, message: `${job.fn}: cancelled before it started`, outputs: [] };
@@ -172,7 +158,6 @@ function run(job) {
     status = fns[job.fn](...args);
   }
   const message = status === 0 ? '' : fns.mm_last_error();
-  if (job.fn === 'mm_session_destroy' && status === 0) mallocTrim(0);
   return { status, message, outputs: readers.map((read) => read()) };
 }
 
