@@ -52,7 +52,8 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(INSTALL_LIBDIR)|g' -e '
 
 .PHONY: all deps build header fixtures demo stress stress-requests bench-followup bench-scale bench gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind asan thread-stress fuzz-smoke clean \
-        go-deps go-pc test-go bench-go test-python bench-python python-fixtures
+        go-deps go-pc test-go bench-go test-python bench-python python-fixtures \
+        node-deps test-node bench-node
 
 all: build
 
@@ -132,7 +133,7 @@ bench: build
 gpu-check:
 	DRY=$(DRY) CYCLES=$(if $(DRY),3,100) CARGO=$(CARGO) scripts/gpu-check.sh
 
-test: build test-rust test-c test-cpp test-go test-python check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
+test: build test-rust test-c test-cpp test-go test-python test-node check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
 	$(MAKE) --no-print-directory gpu-check DRY=1
 	@echo "make test: all checks passed"
 
@@ -360,6 +361,34 @@ bench-python: build python-fixtures $(PY)
 	$(PY) -m pip install -q --force-reinstall --no-deps ./bindings/python
 	$(PY) bindings/python/bench/bench.py $(BUILD)/fixtures-bench/tiny-llama.gguf $(BUILD)/fixtures-bench/tiny-mmproj.gguf \
 	  $(BUILD)/fixtures-bench/tiny-image.png --lcp-python $(LCP_PYTHON)
+
+# The Node.js package (bindings/node). npm installs its dependencies into
+# bindings/node/node_modules: koffi, whose native part comes prebuilt for the platform (nothing
+# compiles), and TypeScript for the declaration checks. Node.js and npm come from apt when missing.
+NODE_DIR := bindings/node
+NODE_RUNS ?= 41
+node-deps: $(NODE_DIR)/node_modules/.installed
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing: nodejs npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# node:test, one file at a time (model tests never run in parallel): the API on the generated
+# pairs, errors and cancels, the event loop during create and long asks on the bench pair, two
+# sessions at once, 200 create/ask/close cycles, disposal, logs, the library search, the ABI.
+test-node: build node-deps
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-node --seeing --audio >/dev/null
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
+	cd $(NODE_DIR) && npm test
+
+# Per-request time through the Node API against mm_session_ask called directly, on the bench
+# pair, NODE_RUNS requests each (medians); the last line is node_overhead_pct=X.
+bench-node: build node-deps
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
+	cd $(NODE_DIR) && node bench/bench.js $(NODE_RUNS)
 
 # Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30
