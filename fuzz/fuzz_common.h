@@ -117,7 +117,7 @@ static inline void fuzz_check_status(const char *call, int st) {
             }
     }
     if (st == MM_ERR_INTERNAL) FUZZ_DIE("%s returned MM_ERR_INTERNAL (caught panic): %s", call, err ? err : "(null)");
-    if (st < MM_OK || st > MM_ERR_IO) FUZZ_DIE("%s returned undocumented status %d: %s", call, st, err ? err : "(null)");
+    if (st < MM_OK || st > MM_ERR_FORKED) FUZZ_DIE("%s returned undocumented status %d: %s", call, st, err ? err : "(null)");
     if (!err) FUZZ_DIE("%s: mm_last_error() returned NULL", call);
     if (st == MM_OK && err[0]) FUZZ_DIE("%s returned MM_OK but mm_last_error() is \"%s\"", call, err);
     if (st != MM_OK && !err[0]) FUZZ_DIE("%s returned %d (%s) but mm_last_error() is empty", call, st, mm_status_str(st));
@@ -146,13 +146,47 @@ static inline bool fuzz_utf8_valid(const unsigned char *s, size_t n) {
     return true;
 }
 
+/* Calls the text callback can make on the session that is answering (re-entrant calls). */
+enum fuzz_reenter { REENTER_NONE, REENTER_ASK, REENTER_COUNT, REENTER_INFO, REENTER_RESET, REENTER_DESTROY, REENTER_SAVE, REENTER_CANCEL };
+
 /* Streamed pieces of one answer. */
 typedef struct {
     char buf[1 << 16];
     size_t len;
     size_t pieces;
     bool stop_after_first; /* the callback returns false after the first piece */
+    mm_session *session;   /* the session answering, for re-entrant calls */
+    int reenter;           /* a fuzz_reenter: what the first callback calls on `session` */
 } fuzz_text;
+
+/* A call on the answering session from inside its own text callback: every call that needs the
+ * session must be refused at once with MM_ERR_BUSY (a deadlock here is a hang the watchdog
+ * reports); cancel works. */
+static inline void fuzz_reenter_call(fuzz_text *t) {
+    mm_session *s = t->session;
+    int st = MM_OK;
+    uint32_t n = 0;
+    char *out = NULL;
+    mm_session_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    mm_ask_params a = mm_ask_params_default();
+    a.prompt = "again";
+    switch (t->reenter) {
+    case REENTER_ASK: st = mm_session_ask(s, &a, &out); break;
+    case REENTER_COUNT: st = mm_session_count_tokens(s, &a, &n); break;
+    case REENTER_INFO: st = mm_session_get_info(s, &info); break;
+    case REENTER_RESET: st = mm_session_reset(s); break;
+    case REENTER_DESTROY: st = mm_session_destroy(s); break;
+    case REENTER_SAVE: st = mm_session_save_state(s, "/nonexistent-dir/reenter.mmstate"); break;
+    case REENTER_CANCEL:
+        if (mm_session_cancel(s) != MM_OK) FUZZ_DIE("mm_session_cancel from inside on_text failed: %s", mm_last_error());
+        return;
+    default: return;
+    }
+    if (st != MM_ERR_BUSY) FUZZ_DIE("re-entrant call %d from inside on_text returned %d, not MM_ERR_BUSY: %s", t->reenter, st, mm_last_error());
+    if (out) FUZZ_DIE("a refused re-entrant ask returned a string");
+}
 
 static inline bool fuzz_on_text(void *user_data, const char *text, size_t len) {
     fuzz_text *t = (fuzz_text *)user_data;
@@ -160,6 +194,7 @@ static inline bool fuzz_on_text(void *user_data, const char *text, size_t len) {
     if (!text) FUZZ_DIE("on_text got text NULL");
     if (strlen(text) != len) FUZZ_DIE("on_text piece: len %zu but strlen %zu", len, strlen(text));
     if (!fuzz_utf8_valid((const unsigned char *)text, len)) FUZZ_DIE("on_text piece of %zu bytes is not whole UTF-8", len);
+    if (t->pieces == 0 && t->reenter != REENTER_NONE && t->session) fuzz_reenter_call(t);
     if (t->len + len < sizeof t->buf) memcpy(t->buf + t->len, text, len);
     t->len += len;
     t->pieces++;
@@ -173,6 +208,7 @@ static inline int fuzz_ask(mm_session *s, mm_ask_params *a, fuzz_text *t) {
     if (t) {
         t->len = 0;
         t->pieces = 0;
+        t->session = s;
         a->on_text = fuzz_on_text;
         a->user_data = t;
     }

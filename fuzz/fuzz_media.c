@@ -17,6 +17,10 @@
  * too) when the byte before it is 0xA5 as well. Any clip is padded to 30 s, so one audio count
  * costs about 65 ms and an ask 120 ms in this build, against about 1 ms for an image: done for
  * every input, audio would cut the run rate a hundredfold, so libFuzzer chooses when.
+ * Bit 4 of byte 4 adds sizes that lie: raw RGB whose width and height are 32-bit values from
+ * bytes 5-12 (products that overflow, or pass the buffer), each refused unless the buffer holds
+ * width * height * 3 bytes; and, with the audio session, PCM whose size claims more than
+ * MM_MAX_AUDIO_SECONDS, refused before any sample is read or allocated.
  * Bit 0 of the last byte puts a marker in the prompt (else the media go before the text).
  * Every call's status and answer are checked (fuzz_common.h); the session is reset after each
  * request so that runs do not depend on one another.
@@ -97,6 +101,21 @@ static int fuzz_one(const uint8_t *data, size_t size) {
         /* Documented: size must be at least width * height * 3, and an empty image is refused. */
         if (st == MM_OK && (w == 0 || h == 0 || n < (size_t)w * h * 3))
             FUZZ_DIE("raw RGB %ux%u with %zu bytes was accepted", w, h, n);
+    }
+
+    /* 2b. Sizes that lie. */
+    if (size >= 13 && (data[4] & 0x10)) {
+        uint32_t w = data[5] | (uint32_t)data[6] << 8 | (uint32_t)data[7] << 16 | (uint32_t)data[8] << 24;
+        uint32_t h = data[9] | (uint32_t)data[10] << 8 | (uint32_t)data[11] << 16 | (uint32_t)data[12] << 24;
+        int st = ask_media(g_vision, MM_MEDIA_RGB, data + 13, size - 13, w, h, marker);
+        unsigned __int128 need = (unsigned __int128)w * h * 3;
+        if (st == MM_OK && (w == 0 || h == 0 || need > size - 13))
+            FUZZ_DIE("raw RGB %ux%u with %zu bytes was accepted", w, h, size - 13);
+        if (g_audio) {
+            size_t lie = (size_t)MM_MAX_AUDIO_SECONDS * 16000 * 4 + (((size_t)w << 32 | h) >> 8);
+            st = audio_media(MM_MEDIA_PCM_F32, data, lie, marker, false);
+            if (st != MM_ERR_INVALID_ARGUMENT) FUZZ_DIE("PCM claiming %zu bytes returned %d, not MM_ERR_INVALID_ARGUMENT", lie, st);
+        }
     }
 
     /* 3. The whole buffer as f32 PCM samples. */

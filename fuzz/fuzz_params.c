@@ -232,7 +232,8 @@ static void do_create(fuzz_in *in) {
 
     static const size_t ptrs[] = {offsetof(mm_session_params, model_path), offsetof(mm_session_params, mmproj_path),
                                   offsetof(mm_session_params, media_marker), offsetof(mm_session_params, progress_callback),
-                                  offsetof(mm_session_params, progress_user_data), offsetof(mm_session_params, chat_template)};
+                                  offsetof(mm_session_params, progress_user_data), offsetof(mm_session_params, chat_template),
+                                  offsetof(mm_session_params, rpc_servers), offsetof(mm_session_params, tensor_split)};
     if (!make_versioned(buf, sizeof buf, &p, sizeof p, size, fill, ptrs, sizeof ptrs / sizeof ptrs[0])) return;
     const mm_session_params *pp = (const mm_session_params *)buf;
     g_progress_expected = size >= offsetof(mm_session_params, progress_user_data) + sizeof(void *) ? pp->progress_user_data : NULL;

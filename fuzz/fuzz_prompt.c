@@ -18,6 +18,9 @@
  *       user, assistant, or "the next segment is the role") and its media count (bits 2-3),
  *       the rest of the segment being the text;
  *     then the stop strings, then the grammar.
+ * The last byte's bits 5-7 pick a call the text callback makes on the answering session from
+ * inside its first piece (a fuzz_reenter: ask, count, info, reset, destroy, save, cancel; 0
+ * none): each must be refused at once with MM_ERR_BUSY (cancel: the ask is cancelled).
  * Media items are the generated tiny PNG. Every status and answer is checked (fuzz_common.h);
  * when count_tokens and ask both succeed, ask's prompt_positions must equal the count.
  */
@@ -63,6 +66,7 @@ static int fuzz_one(const uint8_t *data, size_t size) {
     size_t n_stop = (b0 >> 5) & 3;
     bool as_file = b1 & 8;
     mm_session *s = (b1 & 0x20) ? g_small : g_big;
+    g_text.reenter = size >= 3 ? data[size - 1] >> 5 : REENTER_NONE;
 
     static char prompt[SEG], roles[4][SEG], texts[4][SEG], stops[3][SEG], grammar[SEG];
     static mm_media media[3], msg_media[4][3];

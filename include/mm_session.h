@@ -161,6 +161,13 @@ typedef enum mm_status {
    */
   MM_ERR_FORKED = 23,
   /**
+   * An RPC server of `mm_session_params.rpc_servers` could not be reached, did not answer
+   * its handshake, or speaks another protocol version (at create), or went away while the
+   * session used it: the session's layers there are gone, its later asks, forks and state
+   * saves and loads give this status too, and destroying it frees everything.
+   */
+  MM_ERR_REMOTE = 24,
+  /**
    * A bug inside mm-session (a caught panic, or a C++ exception from llama.cpp); the message
    * says where. The session that was in use should be destroyed.
    */
@@ -252,6 +259,37 @@ typedef enum mm_overflow {
 } mm_overflow;
 
 /**
+ * Flash attention in the text model's context and the projector's encoder
+ * (`mm_session_params.flash_attn`).
+ */
+typedef enum mm_flash_attn {
+  /**
+   * llama.cpp decides: on where the backend supports it (default).
+   */
+  MM_FLASH_ATTN_AUTO = 0,
+  MM_FLASH_ATTN_OFF = 1,
+  MM_FLASH_ATTN_ON = 2,
+} mm_flash_attn;
+
+/**
+ * The element type of the KV cache (`mm_session_params.kv_type_k`, `kv_type_v`).
+ */
+typedef enum mm_kv_type {
+  /**
+   * 16-bit floats (default).
+   */
+  MM_KV_F16 = 0,
+  /**
+   * 8-bit blocks (q8_0): about half the memory of f16.
+   */
+  MM_KV_Q8_0 = 1,
+  /**
+   * 4-bit blocks (q4_0): about a quarter of the memory of f16.
+   */
+  MM_KV_Q4_0 = 2,
+} mm_kv_type;
+
+/**
  * A loaded multimodal model: text model, context and projector behind one handle. Calls on one
  * session are serialized (a second thread waits for the first); different sessions run in
  * parallel.
@@ -283,7 +321,9 @@ typedef struct mm_session_params {
    */
   uint32_t struct_size;
   /**
-   * Layers of the text model to put on the GPU; -1 (default): all. Ignored by CPU builds.
+   * Layers of the text model to offload to devices: the GPUs, and the RPC servers of
+   * `rpc_servers` (before the GPUs); -1 (default): all. Without either (a CPU build, no
+   * servers), every layer stays in this process.
    */
   int32_t n_gpu_layers;
   /**
@@ -342,7 +382,97 @@ typedef struct mm_session_params {
    * template (`tokenizer.chat_template`), or ChatML when the model has none. Borrowed.
    */
   const char *chat_template;
+  /**
+   * Version 2. RPC servers (`mm-rpc-server`, or llama.cpp's `rpc-server`, on other machines)
+   * that hold offloaded layers: "host:port,host:port". NULL (default): none. Needs a library
+   * built with RPC (the default `rpc` feature): otherwise `MM_ERR_UNSUPPORTED`. A list that is not
+   * host:port entries gives `MM_ERR_INVALID_ARGUMENT`; a server that cannot be reached, does
+   * not answer, or speaks another protocol version gives `MM_ERR_REMOTE`. Borrowed.
+   */
+  const char *rpc_servers;
+  /**
+   * Version 2. The share of the offloaded layers each device takes, in device order: the
+   * devices of the RPC servers in the order named, then the local GPUs. For example
+   * {3, 1}: three quarters on the first server, a quarter on the second. NULL (default) or
+   * all zero: in proportion to each device's free memory. Negative or non-finite shares,
+   * and more shares than devices, give `MM_ERR_INVALID_ARGUMENT`. Borrowed.
+   */
+  const float *tensor_split;
+  /**
+   * The number of floats at `tensor_split`.
+   */
+  size_t n_tensor_split;
+  /**
+   * Version 2. An `mm_flash_attn`: flash attention in the text model's context and the projector's
+   * encoder (default `MM_FLASH_ATTN_AUTO`).
+   */
+  int32_t flash_attn;
+  /**
+   * Version 2. An `mm_kv_type` for the K cache (default `MM_KV_F16`). With flash attention on or
+   * auto, llama.cpp takes a quantized K or V cache only for a model whose attention head size
+   * is a multiple of 32 (otherwise `MM_ERR_CONTEXT_CREATE`, with the reason).
+   */
+  int32_t kv_type_k;
+  /**
+   * Version 2. An `mm_kv_type` for the V cache (default `MM_KV_F16`). A quantized V cache needs flash
+   * attention: with `MM_FLASH_ATTN_OFF` it gives `MM_ERR_INVALID_ARGUMENT`.
+   */
+  int32_t kv_type_v;
+  /**
+   * Version 2. Most tokens computed in one step of the graph (the physical batch); `n_batch` is what
+   * one call hands to llama.cpp. 0 (default): `n_batch`. At most `n_batch`. A smaller value
+   * lowers the compute buffers' memory; a projector that decodes images with non-causal
+   * attention needs it at least as large as an image's tokens (a request that breaks this
+   * gets `MM_ERR_INVALID_ARGUMENT` before anything is evaluated).
+   */
+  uint32_t n_ubatch;
+  /**
+   * Version 2. Lock the model's memory in RAM so that it is never swapped out (default false). A lock
+   * the system refuses (RLIMIT_MEMLOCK) is logged as a warning and the session still loads.
+   */
+  bool use_mlock;
+  /**
+   * Reserved: set to zero (as `mm_session_params_default` does).
+   */
+  uint8_t reserved1[7];
 } mm_session_params;
+
+/**
+ * A session's own settings for `mm_session_fork`. Get one from `mm_fork_params_default()`,
+ * then set fields: `struct_size` tells the library which version of this struct the caller
+ * has.
+ */
+typedef struct mm_fork_params {
+  /**
+   * `sizeof(mm_fork_params)` of the caller's header; set by `mm_fork_params_default`.
+   */
+  uint32_t struct_size;
+  /**
+   * Context window of the fork in tokens; 0 (default): the parent's.
+   */
+  uint32_t n_ctx;
+  /**
+   * Most tokens evaluated in one step; 0 (default): the parent's.
+   */
+  uint32_t n_batch;
+  /**
+   * CPU threads; 0 (default): the parent's.
+   */
+  int32_t n_threads;
+  /**
+   * Seed of requests that do not set one; `MM_SEED_DEFAULT` (default): the parent's.
+   */
+  uint32_t seed;
+  /**
+   * Start from a copy of the parent's conversation (KV cache and the record of what it
+   * holds), so that a shared prefix is evaluated once (default false: start empty).
+   */
+  bool copy_conversation;
+  /**
+   * Reserved: set to zero.
+   */
+  uint8_t reserved0[3];
+} mm_fork_params;
 
 /**
  * What a session is and holds.
@@ -385,9 +515,9 @@ typedef struct mm_session_info {
 
 /**
  * Bytes a session holds, by use and by place. "gpu" is any non-host device (CUDA, Vulkan,
- * Metal); a CPU build reports 0 there. All figures are exact: the sizes of the buffers
- * llama.cpp and clip.cpp allocated (with mmap, host model weights are file pages the kernel
- * may share or evict).
+ * Metal, and the devices of RPC servers); a CPU build without RPC servers reports 0 there. All
+ * figures are exact: the sizes of the buffers llama.cpp and clip.cpp allocated (with mmap,
+ * host model weights are file pages the kernel may share or evict).
  */
 typedef struct mm_memory_stats {
   /**
@@ -418,6 +548,16 @@ typedef struct mm_memory_stats {
    */
   uint64_t projector_host;
   uint64_t projector_gpu;
+  /**
+   * Version 2. How many sessions share the model and projector bytes above (a session and
+   * its forks): those bytes are held once for all of them. KV cache and compute buffers
+   * are each session's own.
+   */
+  uint32_t shared_by;
+  /**
+   * Reserved (zero).
+   */
+  uint32_t reserved1;
 } mm_memory_stats;
 
 /**
@@ -466,6 +606,56 @@ typedef struct mm_message {
   const struct mm_media *media;
   size_t n_media;
 } mm_message;
+
+/**
+ * A bias added to one token's logit (`mm_ask_params.logit_bias`): +100 all but forces the
+ * token, -100 all but bans it, `-INFINITY` bans it.
+ */
+typedef struct mm_logit_bias {
+  /**
+   * A token id of the session's model (see `mm_session_tokenize`).
+   */
+  int32_t token;
+  /**
+   * Added to the token's logit: a finite number, or `-INFINITY`.
+   */
+  float bias;
+} mm_logit_bias;
+
+/**
+ * A token and its log-probability (see `mm_token_callback`).
+ */
+typedef struct mm_token_logprob {
+  /**
+   * The token id.
+   */
+  int32_t token;
+  /**
+   * The natural logarithm of the token's probability under the model: the softmax of the
+   * model's logits, before temperature, penalties, logit bias and grammar change them.
+   */
+  float logprob;
+  /**
+   * The token's text: `len` bytes, which may be part of a UTF-8 character (a byte-level
+   * token), NUL-terminated. Valid only during the callback.
+   */
+  const char *text;
+  size_t len;
+} mm_token_logprob;
+
+/**
+ * Receives each generated token, in generation order, before its text reaches `on_text`:
+ * `user_data` from the params, the token chosen with its log-probability, and the `n_top`
+ * (`mm_ask_params.n_probs`, at most the vocabulary size) most likely tokens at that place,
+ * most likely first (ties: the lower id first). Everything pointed to is valid only during
+ * the call. Called once for each token `mm_ask_info.tokens_generated` counts (an end of
+ * generation token is not reported), on the thread that called `mm_session_ask`; it must not
+ * call into the same session.
+ */
+typedef void (*mm_token_callback)(void *user_data,
+                                  const struct mm_token_logprob *chosen,
+                                  const struct mm_token_logprob *top,
+                                  size_t n_top);
 
 /**
  * One request. Get one from `mm_ask_params_default()`, then set `prompt` and the rest.
@@ -526,7 +716,7 @@ typedef struct mm_ask_params {
    */
   mm_text_callback on_text;
   /**
-   * Passed to `on_text`.
+   * Passed to `on_text` and `on_token`.
    */
   void *user_data;
   /**
@@ -549,7 +739,73 @@ typedef struct mm_ask_params {
    */
   uint32_t reserved1;
   /**
-   * Version 2. Tokenize `prompt` as plain text (default false): the text of control tokens
+   * Version 2. Repetition penalty on tokens seen in the last `penalty_last_n` tokens (the prompt's text
+   * tokens, then the answer's): a positive logit is divided by it, a negative one multiplied
+   * (default 1: off; > 0).
+   */
+  float repeat_penalty;
+  /**
+   * The window of `repeat_penalty`, `frequency_penalty` and `presence_penalty`, in tokens
+   * (default 64; 0: off; -1: the whole context).
+   */
+  int32_t penalty_last_n;
+  /**
+   * Subtracted from a seen token's logit once per time it was seen (default 0: off).
+   */
+  float frequency_penalty;
+  /**
+   * Subtracted once from the logit of every seen token (default 0: off).
+   */
+  float presence_penalty;
+  /**
+   * Locally typical sampling (default 1: off; in [0, 1]).
+   */
+  float typical_p;
+  /**
+   * DRY ("don't repeat yourself"): a token that would extend a repetition longer than
+   * `dry_allowed_length` tokens loses `dry_multiplier * dry_base^(length -
+   * dry_allowed_length)` of its logit (default 0: off; >= 0). Repetitions that cross a
+   * newline, ':', '"' or '*' are not penalised.
+   */
+  float dry_multiplier;
+  /**
+   * Default 1.75; >= 1.
+   */
+  float dry_base;
+  /**
+   * Default 2; >= 1.
+   */
+  int32_t dry_allowed_length;
+  /**
+   * The window DRY looks for repetitions in, in tokens (default -1: the whole context; 0:
+   * off).
+   */
+  int32_t dry_penalty_last_n;
+  /**
+   * How many of the most likely tokens `on_token` receives with each generated token
+   * (default 0; requires `on_token`).
+   */
+  int32_t n_probs;
+  /**
+   * `n_logit_bias` biases added to the logits of tokens, whatever the temperature (NULL
+   * when 0). Borrowed for the call only.
+   */
+  const struct mm_logit_bias *logit_bias;
+  size_t n_logit_bias;
+  /**
+   * A JSON Schema (JSON text) the answer must validate against, as llama.cpp's converter
+   * turns it into a grammar; NULL (default): none. Excludes `grammar`. A schema that is not
+   * JSON or that the converter cannot convert gives `MM_ERR_INVALID_ARGUMENT` with the
+   * reason. Borrowed for the call only.
+   */
+  const char *json_schema;
+  /**
+   * Optional: receives each generated token with its log-probability and the `n_probs`
+   * most likely alternatives (OpenAI's `logprobs`).
+   */
+  mm_token_callback on_token;
+  /**
+   * Tokenize `prompt` as plain text (default false): the text of control tokens
    * (such as `<|im_start|>`) then stays text. By default a raw prompt's control-token text
    * becomes those tokens, as hand-written templates need. Chat `messages` are always plain
    * text: only the chat template's own markup holds control tokens.
@@ -602,6 +858,24 @@ typedef struct mm_ask_info {
    */
   double prompt_ms;
   double generate_ms;
+  /**
+   * Text tokens of the prompt, all of them (`prompt_positions` = `prompt_tokens` +
+   * `media_positions`). OpenAI's `usage.prompt_tokens` is `prompt_tokens + media_tokens`,
+   * its `completion_tokens` is `tokens_generated`, its `cached_tokens` `positions_reused`.
+   */
+  uint32_t prompt_tokens;
+  /**
+   * Media items in the prompt (encoded by this request or found in the cache).
+   */
+  uint32_t media_items;
+  /**
+   * Embeddings the prompt's media give the model.
+   */
+  uint32_t media_tokens;
+  /**
+   * Positions those embeddings take (fewer than `media_tokens` with M-RoPE models).
+   */
+  uint32_t media_positions;
 } mm_ask_info;
 
 #ifdef __cplusplus
@@ -612,6 +886,16 @@ extern "C" {
  * The library version, "MAJOR.MINOR.PATCH". Static string: do not free.
  */
 const char *mm_version(void);
+
+/**
+ * What this build runs on, as one line for people and bug reports: the library's version, the
+ * CPU it was compiled for (`target-cpu: native` for source builds, which use every instruction
+ * set of the building machine, or the baseline of a portable build), and each backend with the
+ * features it was compiled with, for example
+ * `mm-session 0.1.0; target-cpu: native; backends: CPU (SSE3 SSSE3 AVX AVX2 F16C FMA BMI2 AVX512 ...)`.
+ * Static string: do not free. Never NULL ("" only after an internal error).
+ */
+const char *mm_build_info(void);
 
 /**
  * The library's version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`. A program built
@@ -638,6 +922,12 @@ const char *mm_status_str(int32_t status);
  * The number of sessions that exist now in this process: created and not yet destroyed.
  */
 size_t mm_live_sessions(void);
+
+/**
+ * The number of text models (each with its projector) loaded now in this process: a session
+ * and its forks share one.
+ */
+size_t mm_loaded_models(void);
 
 /**
  * Routes the logs of llama.cpp, ggml and mtmd: messages of `min_level` (an `mm_log_level`)
@@ -668,9 +958,32 @@ struct mm_session_params mm_session_params_default(void);
 enum mm_status mm_session_create(const struct mm_session_params *params, struct mm_session **out);
 
 /**
- * Frees everything the session owns: projector, context, model and whatever it cached, in that
- * order. If another thread is inside a call on this session, the call is asked to stop and
- * destroy waits for it to return. From inside a callback of a call on the same session it is
+ * Default fork parameters, with `struct_size` set: the parent's settings, an empty
+ * conversation.
+ */
+struct mm_fork_params mm_fork_params_default(void);
+
+/**
+ * Makes a new session that shares `s`'s text model and projector (nothing is loaded again)
+ * with a context of its own, as `params` says (NULL: the defaults), and, when
+ * `params->copy_conversation` is set, a copy of `s`'s conversation. On success `*out` is the
+ * new session, which the caller owns and frees with `mm_session_destroy`; sessions are the
+ * only handles, and the shared weights are freed when the last session that uses them is
+ * destroyed, in any order. Forks run in parallel on different threads; media encoding, one
+ * encoder per model, waits for the fork that is encoding. If another thread is inside a call
+ * on `s`, fork waits for it (from inside a callback of `s`: `MM_ERR_BUSY`). `params` is
+ * borrowed for the call only.
+ */
+enum mm_status mm_session_fork(const struct mm_session *s,
+                               const struct mm_fork_params *params,
+                               struct mm_session **out);
+
+/**
+ * Frees everything the session owns: its context, and the projector and model when no other
+ * session (a fork) shares them, in that order. When the model goes, the heap's free pages go
+ * back to the system too (glibc's `malloc_trim`), so that resident memory falls back whichever
+ * thread made the session. If another thread is inside a call on this session, the call is asked to stop
+ * and destroy waits for it to return. From inside a callback of a call on the same session it is
  * refused with `MM_ERR_BUSY` (the session stays alive; destroy it after the call returns).
  * NULL is a no-op (`MM_OK`); a handle already destroyed gives `MM_ERR_INVALID_HANDLE` and
  * touches nothing.
@@ -733,9 +1046,25 @@ enum mm_status mm_session_count_tokens(struct mm_session *s,
                                        uint32_t *out_positions);
 
 /**
+ * Tokenizes `text` (UTF-8, NUL-terminated) with the session's model, without the tokens the
+ * model adds around a prompt (BOS), for example to build `mm_ask_params.logit_bias`. With
+ * `parse_special`, the text of a control token (such as "<|im_end|>") becomes that token.
+ * `*out_n_tokens` is the number of tokens; the first `min(capacity, *out_n_tokens)` of them
+ * are written to `tokens`, which the caller owns (NULL when `capacity` is 0, to ask for the
+ * count). `text` is borrowed for the call only.
+ */
+enum mm_status mm_session_tokenize(const struct mm_session *s,
+                                   const char *text,
+                                   bool parse_special,
+                                   int32_t *tokens,
+                                   size_t capacity,
+                                   size_t *out_n_tokens);
+
+/**
  * Fills `*out` (set `out->struct_size` first) with the figures of the session's last finished
  * request (zeros before the first): positions, positions reused from the cache, tokens
- * evaluated, media encoded, tokens generated, why it stopped, times.
+ * evaluated, media encoded, tokens generated, why it stopped, times, and what the prompt is
+ * made of (text tokens, media items, media embeddings and positions).
  */
 enum mm_status mm_session_last_ask(const struct mm_session *s, struct mm_ask_info *out);
 

@@ -14,31 +14,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "mm_session.h"
 
 #define SIDE 224
 #define MAX_IMAGES 16
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void die(const char *what) {
-    fprintf(stderr, "%s: %s\n", what, mm_last_error());
-    exit(1);
-}
 
 static unsigned char *pixels[MAX_IMAGES];
 static mm_media images[MAX_IMAGES];

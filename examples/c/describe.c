@@ -70,7 +70,7 @@ int main(int argc, char **argv) {
         printf("  model      %8.3f %8.3f  (exact)\n", mib(m.model_host), mib(m.model_gpu));
         printf("  kv cache   %8.3f %8.3f  (exact)\n", mib(m.kv_host), mib(m.kv_gpu));
         printf("  compute    %8.3f %8.3f  (exact)\n", mib(m.compute_host), mib(m.compute_gpu));
-        printf("  projector  %8.3f %8.3f  (estimated)\n", mib(m.projector_host), mib(m.projector_gpu));
+        printf("  projector  %8.3f %8.3f  (exact)\n", mib(m.projector_host), mib(m.projector_gpu));
     } else {
         fprintf(stderr, "memory report failed: %s\n", mm_last_error());
     }

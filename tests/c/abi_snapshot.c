@@ -5,7 +5,10 @@
  * - Every struct's size and every field's offset. The rule for a new field: append it at the
  *   end of its struct (never in the middle, never in a reserved member), bump the version,
  *   and add here the offset of the new field, which is the size of the previous version (also
- *   listed in the library's *_VERSIONS table). Nothing already in this file may change.
+ *   listed in the library's *_VERSIONS table). Nothing already in this file may change, but
+ *   for one thing: a struct's CHECK_SIZE moves to the section of its newest version, and the
+ *   section it leaves says where the size it pinned is pinned now (the offset of the first
+ *   field of the next version).
  * - Every constant the API takes or returns, by name and value: a constant documented in the
  *   README or the header that is missing from the header does not compile here.
  */
@@ -22,7 +25,6 @@
 #define CHECK_VALUE(c, v) STATIC_CHECK((c) == (v), #c " changed")
 
 /* Layouts, version 1 (mm-session 0.1). */
-CHECK_SIZE(mm_session_params, 80);
 CHECK_OFFSET(mm_session_params, struct_size, 0);
 CHECK_OFFSET(mm_session_params, n_gpu_layers, 4);
 CHECK_OFFSET(mm_session_params, model_path, 8);
@@ -48,7 +50,6 @@ CHECK_OFFSET(mm_session_info, reserved0, 14);
 CHECK_OFFSET(mm_session_info, audio_sample_rate, 16);
 CHECK_OFFSET(mm_session_info, reserved1, 20);
 CHECK_OFFSET(mm_session_info, marker, 24);
-CHECK_SIZE(mm_memory_stats, 72);
 CHECK_OFFSET(mm_memory_stats, struct_size, 0);
 CHECK_OFFSET(mm_memory_stats, reserved0, 4);
 CHECK_OFFSET(mm_memory_stats, model_host, 8);
@@ -72,6 +73,7 @@ CHECK_OFFSET(mm_message, role, 0);
 CHECK_OFFSET(mm_message, text, 8);
 CHECK_OFFSET(mm_message, media, 16);
 CHECK_OFFSET(mm_message, n_media, 24);
+/* sizeof version 1: 120, the offset of mm_ask_params.repeat_penalty (version 2). */
 CHECK_OFFSET(mm_ask_params, struct_size, 0);
 CHECK_OFFSET(mm_ask_params, max_tokens, 4);
 CHECK_OFFSET(mm_ask_params, prompt, 8);
@@ -92,7 +94,7 @@ CHECK_OFFSET(mm_ask_params, n_messages, 96);
 CHECK_OFFSET(mm_ask_params, grammar, 104);
 CHECK_OFFSET(mm_ask_params, overflow, 112);
 CHECK_OFFSET(mm_ask_params, reserved1, 116);
-CHECK_SIZE(mm_ask_info, 48);
+/* sizeof version 1: 48, the offset of mm_ask_info.prompt_tokens (version 2). */
 CHECK_OFFSET(mm_ask_info, struct_size, 0);
 CHECK_OFFSET(mm_ask_info, prompt_positions, 4);
 CHECK_OFFSET(mm_ask_info, positions_reused, 8);
@@ -104,10 +106,60 @@ CHECK_OFFSET(mm_ask_info, stop_reason, 28);
 CHECK_OFFSET(mm_ask_info, prompt_ms, 32);
 CHECK_OFFSET(mm_ask_info, generate_ms, 40);
 
-/* Version 2 (mm-session 0.2). */
-CHECK_SIZE(mm_ask_params, 128);
-CHECK_OFFSET(mm_ask_params, plain_prompt, 120);
-CHECK_OFFSET(mm_ask_params, reserved2, 121);
+/* Layouts, version 2 (mm-session 0.2): penalties, typical-p, DRY, logit bias, JSON Schema,
+ * token log-probabilities and plain_prompt in mm_ask_params; prompt usage in mm_ask_info;
+ * shared_by in mm_memory_stats; mm_fork_params. */
+CHECK_SIZE(mm_ask_params, 200);
+CHECK_OFFSET(mm_ask_params, repeat_penalty, 120);
+CHECK_OFFSET(mm_ask_params, penalty_last_n, 124);
+CHECK_OFFSET(mm_ask_params, frequency_penalty, 128);
+CHECK_OFFSET(mm_ask_params, presence_penalty, 132);
+CHECK_OFFSET(mm_ask_params, typical_p, 136);
+CHECK_OFFSET(mm_ask_params, dry_multiplier, 140);
+CHECK_OFFSET(mm_ask_params, dry_base, 144);
+CHECK_OFFSET(mm_ask_params, dry_allowed_length, 148);
+CHECK_OFFSET(mm_ask_params, dry_penalty_last_n, 152);
+CHECK_OFFSET(mm_ask_params, n_probs, 156);
+CHECK_OFFSET(mm_ask_params, logit_bias, 160);
+CHECK_OFFSET(mm_ask_params, n_logit_bias, 168);
+CHECK_OFFSET(mm_ask_params, json_schema, 176);
+CHECK_OFFSET(mm_ask_params, on_token, 184);
+CHECK_OFFSET(mm_ask_params, plain_prompt, 192);
+CHECK_OFFSET(mm_ask_params, reserved2, 193);
+CHECK_SIZE(mm_ask_info, 64);
+CHECK_OFFSET(mm_ask_info, prompt_tokens, 48);
+CHECK_OFFSET(mm_ask_info, media_items, 52);
+CHECK_OFFSET(mm_ask_info, media_tokens, 56);
+CHECK_OFFSET(mm_ask_info, media_positions, 60);
+CHECK_SIZE(mm_logit_bias, 8);
+CHECK_OFFSET(mm_logit_bias, token, 0);
+CHECK_OFFSET(mm_logit_bias, bias, 4);
+CHECK_SIZE(mm_token_logprob, 24);
+CHECK_OFFSET(mm_token_logprob, token, 0);
+CHECK_OFFSET(mm_token_logprob, logprob, 4);
+CHECK_OFFSET(mm_token_logprob, text, 8);
+CHECK_OFFSET(mm_token_logprob, len, 16);
+CHECK_SIZE(mm_memory_stats, 80);
+CHECK_OFFSET(mm_memory_stats, shared_by, 72);
+CHECK_OFFSET(mm_memory_stats, reserved1, 76);
+CHECK_SIZE(mm_fork_params, 24);
+CHECK_OFFSET(mm_fork_params, struct_size, 0);
+CHECK_OFFSET(mm_fork_params, n_ctx, 4);
+CHECK_OFFSET(mm_fork_params, n_batch, 8);
+CHECK_OFFSET(mm_fork_params, n_threads, 12);
+CHECK_OFFSET(mm_fork_params, seed, 16);
+CHECK_OFFSET(mm_fork_params, copy_conversation, 20);
+CHECK_OFFSET(mm_fork_params, reserved0, 21);
+CHECK_SIZE(mm_session_params, 128);
+CHECK_OFFSET(mm_session_params, rpc_servers, 80);
+CHECK_OFFSET(mm_session_params, tensor_split, 88);
+CHECK_OFFSET(mm_session_params, n_tensor_split, 96);
+CHECK_OFFSET(mm_session_params, flash_attn, 104);
+CHECK_OFFSET(mm_session_params, kv_type_k, 108);
+CHECK_OFFSET(mm_session_params, kv_type_v, 112);
+CHECK_OFFSET(mm_session_params, n_ubatch, 116);
+CHECK_OFFSET(mm_session_params, use_mlock, 120);
+CHECK_OFFSET(mm_session_params, reserved1, 121);
 
 /* Constants. */
 CHECK_VALUE(MM_OK, 0);
@@ -134,6 +186,7 @@ CHECK_VALUE(MM_ERR_STATE_MISMATCH, 20);
 CHECK_VALUE(MM_ERR_IO, 21);
 CHECK_VALUE(MM_ERR_BUSY, 22);
 CHECK_VALUE(MM_ERR_FORKED, 23);
+CHECK_VALUE(MM_ERR_REMOTE, 24);
 CHECK_VALUE(MM_ERR_INTERNAL, 99);
 CHECK_VALUE(MM_MEDIA_FILE, 1);
 CHECK_VALUE(MM_MEDIA_ENCODED, 2);
@@ -156,3 +209,9 @@ CHECK_VALUE(MM_SEED_DEFAULT, 0xFFFFFFFFu);
 CHECK_VALUE(MM_MAX_IMAGE_PIXELS, 67108864u);
 CHECK_VALUE(MM_MAX_AUDIO_SECONDS, 600u);
 CHECK_VALUE(MM_VERSION_NUMBER, MM_VERSION_MAJOR * 10000 + MM_VERSION_MINOR * 100 + MM_VERSION_PATCH);
+CHECK_VALUE(MM_FLASH_ATTN_AUTO, 0);
+CHECK_VALUE(MM_FLASH_ATTN_OFF, 1);
+CHECK_VALUE(MM_FLASH_ATTN_ON, 2);
+CHECK_VALUE(MM_KV_F16, 0);
+CHECK_VALUE(MM_KV_Q8_0, 1);
+CHECK_VALUE(MM_KV_Q4_0, 2);

@@ -170,6 +170,101 @@ static int test_determinism(void) {
     return 1;
 }
 
+struct token_log {
+    int n;
+    int32_t tokens[64];
+    int chosen_is_top; /* every chosen token was the most likely one */
+    int sorted;        /* every top list was most likely first, log-probabilities <= 0 */
+};
+
+static void log_token(void *user_data, const mm_token_logprob *chosen, const mm_token_logprob *top, size_t n_top) {
+    struct token_log *log = user_data;
+    if (log->n < 64) log->tokens[log->n] = chosen->token;
+    log->n++;
+    if (n_top == 0 || top[0].token != chosen->token || top[0].logprob != chosen->logprob) log->chosen_is_top = 0;
+    for (size_t i = 0; i < n_top; i++) {
+        if (top[i].logprob > 0.0f || (i > 0 && top[i].logprob > top[i - 1].logprob) || strlen(top[i].text) > top[i].len)
+            log->sorted = 0;
+    }
+}
+
+/* Penalties, logit bias and tokenizing, JSON Schema, token log-probabilities, usage. */
+static int test_request_options(void) {
+    mm_session_params p = params();
+    mm_session *s = NULL;
+    CHECK(mm_session_create(&p, &s) == MM_OK, "create");
+
+    /* A logit bias built from mm_session_tokenize forces a token, even greedily. */
+    int32_t q[4];
+    size_t n = 0;
+    CHECK(mm_session_tokenize(s, "Q", false, NULL, 0, &n) == MM_OK && n == 1, "count the tokens of Q: %zu", n);
+    CHECK(mm_session_tokenize(s, "Q", false, q, 4, &n) == MM_OK && n == 1, "tokenize Q");
+    mm_logit_bias force[1] = {{.token = q[0], .bias = 100.0f}};
+    mm_ask_params a = ask_params("The answer is", NULL, 0);
+    a.temperature = 0.0f;
+    a.max_tokens = 4;
+    a.logit_bias = force;
+    a.n_logit_bias = 1;
+    char *text = NULL;
+    CHECK(mm_session_ask(s, &a, &text) == MM_OK && strcmp(text, "QQQQ") == 0, "forced: %s", text ? text : "(null)");
+    mm_string_free(text);
+
+    /* Log-probabilities of a greedy answer: the chosen token is the most likely one. */
+    struct token_log log = {.chosen_is_top = 1, .sorted = 1};
+    a = ask_params("The answer is", NULL, 0);
+    a.temperature = 0.0f;
+    a.max_tokens = 30;
+    a.n_probs = 3;
+    a.on_token = log_token;
+    a.user_data = &log;
+    CHECK(mm_session_ask(s, &a, &text) == MM_OK, "ask with log-probabilities");
+    mm_string_free(text);
+    mm_ask_info info = {.struct_size = sizeof info};
+    CHECK(mm_session_last_ask(s, &info) == MM_OK && (int)info.tokens_generated == log.n, "one report per token");
+    CHECK(log.chosen_is_top && log.sorted, "greedy picks the most likely; lists are sorted");
+
+    /* A presence penalty over the whole context: no token of the answer comes twice. */
+    struct token_log penalised = {.chosen_is_top = 1, .sorted = 1};
+    a.n_probs = 0;
+    a.presence_penalty = 100.0f;
+    a.penalty_last_n = -1;
+    a.user_data = &penalised;
+    CHECK(mm_session_ask(s, &a, &text) == MM_OK, "ask with a penalty");
+    mm_string_free(text);
+    for (int i = 0; i < penalised.n && i < 64; i++)
+        for (int j = 0; j < i; j++) CHECK(penalised.tokens[i] != penalised.tokens[j], "token %d came twice", penalised.tokens[i]);
+
+    /* A JSON Schema: random weights answer {"ok": true} or {"ok": false}, ended by the grammar. */
+    const char *schema = "{\"type\": \"object\", \"properties\": {\"ok\": {\"type\": \"boolean\"}}, "
+                         "\"required\": [\"ok\"], \"additionalProperties\": false}";
+    a = ask_params("Is it fine?", NULL, 0);
+    a.temperature = 1.0f;
+    a.max_tokens = 200;
+    a.json_schema = schema;
+    CHECK(mm_session_ask(s, &a, &text) == MM_OK, "ask with a JSON Schema");
+    char packed[256];
+    size_t k = 0;
+    for (const char *c = text; *c && k + 1 < sizeof packed; c++)
+        if (!strchr(" \t\n", *c)) packed[k++] = *c;
+    packed[k] = 0;
+    mm_string_free(text);
+    CHECK(strcmp(packed, "{\"ok\":true}") == 0 || strcmp(packed, "{\"ok\":false}") == 0, "schema answer: %s", packed);
+    CHECK(mm_session_last_ask(s, &info) == MM_OK && info.stop_reason == MM_STOP_EOG, "the grammar ended it");
+    a.json_schema = "{\"type\": \"text\"}";
+    CHECK(mm_session_ask(s, &a, &text) == MM_ERR_INVALID_ARGUMENT && strstr(mm_last_error(), "unrecognized type"), "bad schema");
+
+    /* Usage: what the prompt is made of. */
+    mm_media media[1] = {file_media(image)};
+    a = ask_params("Describe.", media, 1);
+    CHECK(mm_session_ask(s, &a, &text) == MM_OK, "ask with an image");
+    mm_string_free(text);
+    CHECK(mm_session_last_ask(s, &info) == MM_OK, "last ask");
+    CHECK(info.media_items == 1 && info.media_tokens > 0 && info.prompt_tokens > 0, "usage: %u %u %u", info.media_items, info.media_tokens, info.prompt_tokens);
+    CHECK(info.prompt_positions == info.prompt_tokens + info.media_positions, "positions add up");
+    mm_session_destroy(s);
+    return 1;
+}
+
 /* MM_CYCLES sets the count (default 500; fewer under valgrind). */
 static int test_500_cycles(void) {
     mm_session_params p = params();
@@ -195,6 +290,38 @@ static int test_500_cycles(void) {
         }                                              \
     } while (0)
 
+/* A session and three forks destroyed in every order of a few: parent first, children first,
+ * interleaved. The weights go with the last session (under valgrind and ASan, nothing leaks). */
+static int test_fork_destroy_orders(void) {
+    static const int orders[4][4] = {{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 0, 3, 2}, {2, 0, 1, 3}};
+    mm_media img = file_media(image);
+    for (int o = 0; o < 4; o++) {
+        mm_session_params p = params();
+        mm_session *all[4] = {NULL, NULL, NULL, NULL};
+        CHECK(mm_session_create(&p, &all[0]) == MM_OK, "create");
+        mm_fork_params fp = mm_fork_params_default();
+        fp.copy_conversation = true;
+        mm_ask_params a = ask_params("What is <__media__>?", &img, 1);
+        char *text = NULL;
+        CHECK(mm_session_ask(all[0], &a, &text) == MM_OK, "ask before forking");
+        mm_string_free(text);
+        for (int i = 1; i < 4; i++) CHECK(mm_session_fork(all[i - 1], &fp, &all[i]) == MM_OK, "fork %d", i);
+        CHECK(mm_loaded_models() == 1 && mm_live_sessions() == 4, "one model, four sessions");
+        mm_memory_stats m = {.struct_size = sizeof m};
+        CHECK(mm_session_memory(all[3], &m) == MM_OK && m.shared_by == 4, "shared by four");
+        for (int k = 0; k < 4; k++) {
+            CHECK(mm_session_destroy(all[orders[o][k]]) == MM_OK, "destroy %d", orders[o][k]);
+            if (k < 3) {
+                text = NULL;
+                CHECK(mm_session_ask(all[orders[o][k + 1]], &a, &text) == MM_OK, "the next one still answers");
+                mm_string_free(text);
+            }
+        }
+        CHECK(mm_loaded_models() == 0 && mm_live_sessions() == 0, "everything freed");
+    }
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: %s MODEL MMPROJ IMAGE MISMATCHED_MMPROJ\n", argv[0]);
@@ -210,6 +337,8 @@ int main(int argc, char **argv) {
     RUN(test_double_destroy_and_use_after_destroy);
     RUN(test_callback_stops);
     RUN(test_determinism);
+    RUN(test_fork_destroy_orders);
+    RUN(test_request_options);
     RUN(test_500_cycles);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -1,11 +1,11 @@
-//! Asking: `mm_ask_params`, media items and chat messages, `mm_session_ask` and
-//! `mm_session_count_tokens`.
+//! Asking: `mm_ask_params`, media items, chat messages, logit biases and token
+//! log-probabilities, `mm_session_ask`, `mm_session_count_tokens` and `mm_session_tokenize`.
 
 use std::ffi::CString;
 use std::os::raw::{c_char, c_void};
 use std::path::Path;
 
-use mm_core::{Input, Media, Message, Overflow, Request, Sampling};
+use mm_core::{Dry, Input, Media, Message, Overflow, Penalties, Request, Sampling, Sinks, TokenChoice, TokenLogprob};
 
 use crate::boundary::{boundary, c_str, opt_c_str, required, slice, versioned};
 use crate::library::malloc_string;
@@ -74,6 +74,41 @@ pub enum mm_overflow {
 /// `mm_session_ask`; it must not call into the same session.
 pub type mm_text_callback = Option<unsafe extern "C" fn(user_data: *mut c_void, text: *const c_char, len: usize) -> bool>;
 
+/// A bias added to one token's logit (`mm_ask_params.logit_bias`): +100 all but forces the
+/// token, -100 all but bans it, `-INFINITY` bans it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct mm_logit_bias {
+    /// A token id of the session's model (see `mm_session_tokenize`).
+    pub token: i32,
+    /// Added to the token's logit: a finite number, or `-INFINITY`.
+    pub bias: f32,
+}
+
+/// A token and its log-probability (see `mm_token_callback`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mm_token_logprob {
+    /// The token id.
+    pub token: i32,
+    /// The natural logarithm of the token's probability under the model: the softmax of the
+    /// model's logits, before temperature, penalties, logit bias and grammar change them.
+    pub logprob: f32,
+    /// The token's text: `len` bytes, which may be part of a UTF-8 character (a byte-level
+    /// token), NUL-terminated. Valid only during the callback.
+    pub text: *const c_char,
+    pub len: usize,
+}
+
+/// Receives each generated token, in generation order, before its text reaches `on_text`:
+/// `user_data` from the params, the token chosen with its log-probability, and the `n_top`
+/// (`mm_ask_params.n_probs`, at most the vocabulary size) most likely tokens at that place,
+/// most likely first (ties: the lower id first). Everything pointed to is valid only during
+/// the call. Called once for each token `mm_ask_info.tokens_generated` counts (an end of
+/// generation token is not reported), on the thread that called `mm_session_ask`; it must not
+/// call into the same session.
+pub type mm_token_callback = Option<unsafe extern "C" fn(user_data: *mut c_void, chosen: *const mm_token_logprob, top: *const mm_token_logprob, n_top: usize)>;
+
 /// `seed` value meaning: use the session's seed.
 pub const MM_SEED_DEFAULT: u32 = 0xFFFF_FFFF;
 
@@ -122,7 +157,7 @@ pub struct mm_ask_params {
     pub n_stop: usize,
     /// Optional streaming callback.
     pub on_text: mm_text_callback,
-    /// Passed to `on_text`.
+    /// Passed to `on_text` and `on_token`.
     pub user_data: *mut c_void,
     /// A chat instead of `prompt` (which must then be NULL): `n_messages` messages, rendered
     /// with the session's chat template and ending with the assistant's turn. Borrowed.
@@ -135,7 +170,47 @@ pub struct mm_ask_params {
     pub overflow: i32,
     /// Reserved: set to zero.
     pub reserved1: u32,
-    /// Version 2. Tokenize `prompt` as plain text (default false): the text of control tokens
+    /// Version 2. Repetition penalty on tokens seen in the last `penalty_last_n` tokens (the prompt's text
+    /// tokens, then the answer's): a positive logit is divided by it, a negative one multiplied
+    /// (default 1: off; > 0).
+    pub repeat_penalty: f32,
+    /// The window of `repeat_penalty`, `frequency_penalty` and `presence_penalty`, in tokens
+    /// (default 64; 0: off; -1: the whole context).
+    pub penalty_last_n: i32,
+    /// Subtracted from a seen token's logit once per time it was seen (default 0: off).
+    pub frequency_penalty: f32,
+    /// Subtracted once from the logit of every seen token (default 0: off).
+    pub presence_penalty: f32,
+    /// Locally typical sampling (default 1: off; in [0, 1]).
+    pub typical_p: f32,
+    /// DRY ("don't repeat yourself"): a token that would extend a repetition longer than
+    /// `dry_allowed_length` tokens loses `dry_multiplier * dry_base^(length -
+    /// dry_allowed_length)` of its logit (default 0: off; >= 0). Repetitions that cross a
+    /// newline, ':', '"' or '*' are not penalised.
+    pub dry_multiplier: f32,
+    /// Default 1.75; >= 1.
+    pub dry_base: f32,
+    /// Default 2; >= 1.
+    pub dry_allowed_length: i32,
+    /// The window DRY looks for repetitions in, in tokens (default -1: the whole context; 0:
+    /// off).
+    pub dry_penalty_last_n: i32,
+    /// How many of the most likely tokens `on_token` receives with each generated token
+    /// (default 0; requires `on_token`).
+    pub n_probs: i32,
+    /// `n_logit_bias` biases added to the logits of tokens, whatever the temperature (NULL
+    /// when 0). Borrowed for the call only.
+    pub logit_bias: *const mm_logit_bias,
+    pub n_logit_bias: usize,
+    /// A JSON Schema (JSON text) the answer must validate against, as llama.cpp's converter
+    /// turns it into a grammar; NULL (default): none. Excludes `grammar`. A schema that is not
+    /// JSON or that the converter cannot convert gives `MM_ERR_INVALID_ARGUMENT` with the
+    /// reason. Borrowed for the call only.
+    pub json_schema: *const c_char,
+    /// Optional: receives each generated token with its log-probability and the `n_probs`
+    /// most likely alternatives (OpenAI's `logprobs`).
+    pub on_token: mm_token_callback,
+    /// Tokenize `prompt` as plain text (default false): the text of control tokens
     /// (such as `<|im_start|>`) then stays text. By default a raw prompt's control-token text
     /// becomes those tokens, as hand-written templates need. Chat `messages` are always plain
     /// text: only the chat template's own markup holds control tokens.
@@ -146,7 +221,7 @@ pub struct mm_ask_params {
 
 /// The sizes of the released versions of `mm_ask_params`, oldest first (each is a `sizeof` an
 /// older header gives; `tests/c/abi_snapshot.c` pins them). Fields are only ever appended.
-pub(crate) const ASK_VERSIONS: [usize; 8] = [16, 32, 56, 72, 88, 104, 120, 128];
+pub(crate) const ASK_VERSIONS: [usize; 8] = [16, 32, 56, 72, 88, 104, 120, 200];
 
 /// Default request parameters, with `struct_size` set and no prompt.
 #[no_mangle]
@@ -179,6 +254,20 @@ fn ask_params_default() -> mm_ask_params {
         grammar: std::ptr::null(),
         overflow: mm_overflow::MM_OVERFLOW_FAIL as i32,
         reserved1: 0,
+        repeat_penalty: d.penalties.repeat,
+        penalty_last_n: d.penalties.last_n,
+        frequency_penalty: d.penalties.frequency,
+        presence_penalty: d.penalties.presence,
+        typical_p: d.typical_p,
+        dry_multiplier: d.dry.multiplier,
+        dry_base: d.dry.base,
+        dry_allowed_length: d.dry.allowed_length,
+        dry_penalty_last_n: d.dry.last_n,
+        n_probs: d.n_probs as i32,
+        logit_bias: std::ptr::null(),
+        n_logit_bias: 0,
+        json_schema: std::ptr::null(),
+        on_token: None,
         plain_prompt: false,
         reserved2: [0; 7],
     }
@@ -247,15 +336,24 @@ impl<'a> Parts<'a> {
                 x if x == mm_overflow::MM_OVERFLOW_DROP_OLDEST as i32 => Overflow::DropOldest,
                 x => return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.overflow is {x}, not an mm_overflow")),
             };
+            if p.n_probs < 0 {
+                return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.n_probs is {}; it must be >= 0", p.n_probs));
+            }
             let sampling = Sampling {
                 max_tokens: p.max_tokens,
                 temperature: p.temperature,
                 top_k: p.top_k,
                 top_p: p.top_p,
                 min_p: p.min_p,
+                typical_p: p.typical_p,
                 seed: (p.seed != MM_SEED_DEFAULT).then_some(p.seed),
                 stop,
                 grammar: opt_c_str(p.grammar, "params.grammar")?.map(str::to_owned),
+                json_schema: opt_c_str(p.json_schema, "params.json_schema")?.map(str::to_owned),
+                penalties: Penalties { last_n: p.penalty_last_n, repeat: p.repeat_penalty, frequency: p.frequency_penalty, presence: p.presence_penalty },
+                dry: Dry { multiplier: p.dry_multiplier, base: p.dry_base, allowed_length: p.dry_allowed_length, last_n: p.dry_penalty_last_n },
+                logit_bias: slice(p.logit_bias, p.n_logit_bias, "params.logit_bias")?.iter().map(|b| (b.token, b.bias)).collect(),
+                n_probs: p.n_probs as usize,
             };
             Ok(Parts { media: media_of(slice(p.media, p.n_media, "params.media")?)?, messages, prompt, sampling, overflow, plain_prompt: p.plain_prompt })
         }
@@ -297,9 +395,20 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
             }
             None => true,
         };
+        let mut on_token = p.on_token.map(|cb| {
+            move |choice: &TokenChoice| {
+                let c = CTokenChoice::new(choice);
+                // SAFETY: the caller's callback, with its user data and entries whose texts
+                // live in `c` for the call.
+                unsafe { cb(p.user_data, &c.chosen, c.top.as_ptr(), c.top.len()) }
+            }
+        });
         // SAFETY: the caller's contract for everything `p` points to.
         let parts = unsafe { Parts::read(&p) }?;
-        let text = parts.with_request(|request| with_session(s, |session| Ok(session.ask(request, &mut on_text)?)))?;
+        let text = parts.with_request(|request| {
+            let sinks = Sinks { on_text: &mut on_text, on_token: on_token.as_mut().map(|f| f as &mut dyn FnMut(&TokenChoice)) };
+            with_session(s, |session| Ok(session.ask(request, sinks)?))
+        })?;
         if !out_text.is_null() {
             let copy = malloc_string(&text);
             if copy.is_null() {
@@ -310,6 +419,24 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
         }
         Ok(())
     })
+}
+
+/// A token choice as the C callback receives it: entries whose texts point into `texts`.
+struct CTokenChoice {
+    chosen: mm_token_logprob,
+    top: Vec<mm_token_logprob>,
+    /// Each entry's text, NUL-terminated (the pointers above point into these).
+    _texts: Vec<Vec<u8>>,
+}
+
+impl CTokenChoice {
+    fn new(choice: &TokenChoice) -> Self {
+        let texts: Vec<Vec<u8>> = std::iter::once(&choice.sampled).chain(&choice.top).map(|t| [&t.piece[..], b"\0"].concat()).collect();
+        let entry = |t: &TokenLogprob, text: &[u8]| mm_token_logprob { token: t.token, logprob: t.logprob, text: text.as_ptr().cast(), len: t.piece.len() };
+        let chosen = entry(&choice.sampled, &texts[0]);
+        let top = choice.top.iter().zip(&texts[1..]).map(|(t, text)| entry(t, text)).collect();
+        CTokenChoice { chosen, top, _texts: texts }
+    }
 }
 
 /// Counts the positions the request's prompt would take in the context (text tokens plus media
@@ -330,6 +457,36 @@ pub unsafe extern "C" fn mm_session_count_tokens(s: *mut mm_session, params: *co
         unsafe { *out_positions = count.positions };
         if count.positions >= count.n_ctx {
             return fail(mm_status::MM_ERR_CONTEXT_FULL, format!("the prompt takes {} positions but the context holds {} (one more is needed to answer)", count.positions, count.n_ctx));
+        }
+        Ok(())
+    })
+}
+
+/// Tokenizes `text` (UTF-8, NUL-terminated) with the session's model, without the tokens the
+/// model adds around a prompt (BOS), for example to build `mm_ask_params.logit_bias`. With
+/// `parse_special`, the text of a control token (such as "<|im_end|>") becomes that token.
+/// `*out_n_tokens` is the number of tokens; the first `min(capacity, *out_n_tokens)` of them
+/// are written to `tokens`, which the caller owns (NULL when `capacity` is 0, to ask for the
+/// count). `text` is borrowed for the call only.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_tokenize(s: *const mm_session, text: *const c_char, parse_special: bool, tokens: *mut i32, capacity: usize, out_n_tokens: *mut usize) -> mm_status {
+    boundary("mm_session_tokenize", || {
+        // SAFETY: the caller's contract: NULL or writable.
+        unsafe { required(out_n_tokens as *const usize, "out_n_tokens") }?;
+        // SAFETY: the caller's contract: NULL or a NUL-terminated string.
+        let text = unsafe { c_str(text, "text") }?;
+        if tokens.is_null() && capacity > 0 {
+            return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("tokens is NULL but capacity is {capacity}"));
+        }
+        let ids = with_session(s, |session| Ok(session.tokenize(text, parse_special)?))?;
+        let n = ids.len().min(capacity);
+        // SAFETY: `tokens` has room for `capacity` >= `n` tokens (the caller's contract), and
+        // `out_n_tokens` was checked above.
+        unsafe {
+            if n > 0 {
+                std::ptr::copy_nonoverlapping(ids.as_ptr(), tokens, n);
+            }
+            *out_n_tokens = ids.len();
         }
         Ok(())
     })

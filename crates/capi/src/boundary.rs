@@ -10,23 +10,26 @@ use crate::status::{fail, mm_status, Result};
 
 thread_local! {
     static INJECT_PANIC: Cell<bool> = const { Cell::new(false) };
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// `None` after a call that succeeded: a success allocates nothing (a small allocation
+    /// made on every call would sit wherever the heap had room, among llama.cpp's buffers).
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
 }
 
 /// Records the calling thread's last error (interior NULs become spaces).
 pub fn set_last_error(message: &str) {
     let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    LAST_ERROR.with(|e| *e.borrow_mut() = Some(c));
 }
 
 /// Clears the calling thread's last error, as a successful call does.
 fn clear_last_error() {
-    LAST_ERROR.with(|e| *e.borrow_mut() = CString::default());
+    LAST_ERROR.with(|e| e.borrow_mut().take());
 }
 
-/// A pointer to the calling thread's last error; valid until this thread's next `mm_*` call.
+/// A pointer to the calling thread's last error ("" when there is none); valid until this
+/// thread's next `mm_*` call.
 pub fn last_error_ptr() -> *const std::os::raw::c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR.with(|e| e.borrow().as_ref().map_or(c"".as_ptr(), |c| c.as_ptr()))
 }
 
 /// Makes every export called on this thread panic inside its boundary, to test that no export
@@ -135,6 +138,8 @@ pub unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a 
         Ok(&[])
     } else if ptr.is_null() {
         fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL but its count is {len}"))
+    } else if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|bytes| bytes > isize::MAX as usize) {
+        fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what} has a count of {len}, more than any buffer can hold"))
     } else {
         // SAFETY: the caller's contract: `len` valid elements.
         Ok(unsafe { std::slice::from_raw_parts(ptr, len) })

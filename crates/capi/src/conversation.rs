@@ -60,6 +60,16 @@ pub struct mm_ask_info {
     /// Wall time of prompt evaluation (media encoding included) and of generation, in ms.
     pub prompt_ms: f64,
     pub generate_ms: f64,
+    /// Text tokens of the prompt, all of them (`prompt_positions` = `prompt_tokens` +
+    /// `media_positions`). OpenAI's `usage.prompt_tokens` is `prompt_tokens + media_tokens`,
+    /// its `completion_tokens` is `tokens_generated`, its `cached_tokens` `positions_reused`.
+    pub prompt_tokens: u32,
+    /// Media items in the prompt (encoded by this request or found in the cache).
+    pub media_items: u32,
+    /// Embeddings the prompt's media give the model.
+    pub media_tokens: u32,
+    /// Positions those embeddings take (fewer than `media_tokens` with M-RoPE models).
+    pub media_positions: u32,
 }
 
 impl From<AskInfo> for mm_ask_info {
@@ -75,13 +85,18 @@ impl From<AskInfo> for mm_ask_info {
             stop_reason: mm_stop_reason::from(i.stop_reason) as i32,
             prompt_ms: i.prompt_ms,
             generate_ms: i.generate_ms,
+            prompt_tokens: i.prompt_usage.text_tokens,
+            media_items: i.prompt_usage.media_items,
+            media_tokens: i.prompt_usage.media_tokens,
+            media_positions: i.prompt_usage.media_positions,
         }
     }
 }
 
 /// Fills `*out` (set `out->struct_size` first) with the figures of the session's last finished
 /// request (zeros before the first): positions, positions reused from the cache, tokens
-/// evaluated, media encoded, tokens generated, why it stopped, times.
+/// evaluated, media encoded, tokens generated, why it stopped, times, and what the prompt is
+/// made of (text tokens, media items, media embeddings and positions).
 #[no_mangle]
 pub unsafe extern "C" fn mm_session_last_ask(s: *const mm_session, out: *mut mm_ask_info) -> mm_status {
     boundary("mm_session_last_ask", || {

@@ -26,6 +26,17 @@ pub extern "C" fn mm_version() -> *const c_char {
     boundary_value("mm_version", c"".as_ptr(), || concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())
 }
 
+/// What this build runs on, as one line for people and bug reports: the library's version, the
+/// CPU it was compiled for (`target-cpu: native` for source builds, which use every instruction
+/// set of the building machine, or the baseline of a portable build), and each backend with the
+/// features it was compiled with, for example
+/// `mm-session 0.1.0; target-cpu: native; backends: CPU (SSE3 SSSE3 AVX AVX2 F16C FMA BMI2 AVX512 ...)`.
+/// Static string: do not free. Never NULL ("" only after an internal error).
+#[no_mangle]
+pub extern "C" fn mm_build_info() -> *const c_char {
+    boundary_value("mm_build_info", c"".as_ptr(), || mm_core::build_info().as_ptr())
+}
+
 /// The library's version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`. A program built
 /// with this header runs with the library when both have the same major version and, while the
 /// major version is 0, the same minor version, and the library's number is at least
@@ -54,6 +65,13 @@ pub extern "C" fn mm_status_str(status: i32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn mm_live_sessions() -> usize {
     boundary_value("mm_live_sessions", 0, mm_core::live_sessions)
+}
+
+/// The number of text models (each with its projector) loaded now in this process: a session
+/// and its forks share one.
+#[no_mangle]
+pub extern "C" fn mm_loaded_models() -> usize {
+    boundary_value("mm_loaded_models", 0, mm_core::loaded_models)
 }
 
 /// Log levels for `mm_log_set`. A message reaches the callback when its level is at least the

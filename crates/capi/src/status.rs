@@ -59,6 +59,11 @@ pub enum mm_status {
     /// The calling process was forked from one that had created sessions: sessions belong to
     /// the process that created them, and a forked child cannot use the library.
     MM_ERR_FORKED = 23,
+    /// An RPC server of `mm_session_params.rpc_servers` could not be reached, did not answer
+    /// its handshake, or speaks another protocol version (at create), or went away while the
+    /// session used it: the session's layers there are gone, its later asks, forks and state
+    /// saves and loads give this status too, and destroying it frees everything.
+    MM_ERR_REMOTE = 24,
     /// A bug inside mm-session (a caught panic, or a C++ exception from llama.cpp); the message
     /// says where. The session that was in use should be destroyed.
     MM_ERR_INTERNAL = 99,
@@ -93,18 +98,19 @@ impl mm_status {
             MM_ERR_IO => c"writing a file failed",
             MM_ERR_BUSY => c"called from inside a callback of the same session",
             MM_ERR_FORKED => c"called in a process forked after sessions were created",
+            MM_ERR_REMOTE => c"an RPC server could not be reached or went away",
             MM_ERR_INTERNAL => c"internal error",
         }
     }
 
     /// Every status, in code order.
-    pub const ALL: [mm_status; 25] = {
+    pub const ALL: [mm_status; 26] = {
         use mm_status::*;
         [
             MM_OK, MM_ERR_NULL_ARGUMENT, MM_ERR_INVALID_ARGUMENT, MM_ERR_INVALID_HANDLE, MM_ERR_FILE_NOT_FOUND, MM_ERR_NOT_A_FILE, MM_ERR_FILE_UNREADABLE,
             MM_ERR_WRONG_FILE_KIND, MM_ERR_MODEL_LOAD, MM_ERR_CONTEXT_CREATE, MM_ERR_PROJECTOR_LOAD, MM_ERR_PROJECTOR_MISMATCH, MM_ERR_CANCELLED,
             MM_ERR_UNSUPPORTED, MM_ERR_MEDIA_COUNT, MM_ERR_MEDIA_DECODE, MM_ERR_CONTEXT_FULL, MM_ERR_TOKENIZE, MM_ERR_EVAL, MM_ERR_STATE_CORRUPT,
-            MM_ERR_STATE_MISMATCH, MM_ERR_IO, MM_ERR_BUSY, MM_ERR_FORKED, MM_ERR_INTERNAL,
+            MM_ERR_STATE_MISMATCH, MM_ERR_IO, MM_ERR_BUSY, MM_ERR_FORKED, MM_ERR_REMOTE, MM_ERR_INTERNAL,
         ]
     };
 
@@ -151,6 +157,7 @@ impl From<Error> for Failure {
             ErrorKind::StateCorrupt => MM_ERR_STATE_CORRUPT,
             ErrorKind::StateMismatch => MM_ERR_STATE_MISMATCH,
             ErrorKind::Io => MM_ERR_IO,
+            ErrorKind::Remote => MM_ERR_REMOTE,
             ErrorKind::Internal => MM_ERR_INTERNAL,
         };
         Failure { status, message: e.message }

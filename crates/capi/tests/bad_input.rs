@@ -29,9 +29,6 @@ fn expect(got: mm_status, want: mm_status, names: &str) {
     assert!(msg.contains(names), "message should name '{names}': {msg}");
 }
 
-fn c(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
 
 fn ask_status(s: *mut mm_session, a: &mm_ask_params) -> mm_status {
     let mut out: *mut c_char = std::ptr::null_mut();
@@ -44,12 +41,6 @@ fn ask_status(s: *mut mm_session, a: &mm_ask_params) -> mm_status {
     st
 }
 
-fn prompt_params(prompt: &CString) -> mm_ask_params {
-    let mut a = mm_ask_params_default();
-    a.prompt = prompt.as_ptr();
-    a.max_tokens = 4;
-    a
-}
 
 #[test]
 fn null_for_every_pointer_argument() {
@@ -85,6 +76,14 @@ fn null_for_every_pointer_argument() {
         expect(mm_session_load_state(s, std::ptr::null()), MM_ERR_NULL_ARGUMENT, "path");
         expect(mm_session_cancel(null), MM_ERR_NULL_ARGUMENT, "session");
         expect(mm_session_reset(null), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_fork(null, std::ptr::null(), &mut out), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_fork(s, std::ptr::null(), std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
+        let mut n_tokens = 0usize;
+        let mut tokens = [0i32; 4];
+        expect(mm_session_tokenize(null, prompt.as_ptr(), false, tokens.as_mut_ptr(), 4, &mut n_tokens), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_tokenize(s, std::ptr::null(), false, tokens.as_mut_ptr(), 4, &mut n_tokens), MM_ERR_NULL_ARGUMENT, "text");
+        expect(mm_session_tokenize(s, prompt.as_ptr(), false, std::ptr::null_mut(), 4, &mut n_tokens), MM_ERR_NULL_ARGUMENT, "tokens");
+        expect(mm_session_tokenize(s, prompt.as_ptr(), false, tokens.as_mut_ptr(), 4, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out_n_tokens");
         assert!(mm_session_marker(null).is_null());
         assert_eq!(mm_session_destroy(null), MM_OK, "destroy(NULL) is a no-op");
         mm_string_free(std::ptr::null_mut());
@@ -104,6 +103,9 @@ fn null_for_every_pointer_argument() {
         let mut b = a;
         b.n_stop = 1;
         expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "params.stop");
+        let mut b = a;
+        b.n_logit_bias = 1;
+        expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "params.logit_bias");
         let stops = [std::ptr::null::<c_char>()];
         let mut b = a;
         b.stop = stops.as_ptr();
@@ -128,6 +130,32 @@ fn null_for_every_pointer_argument() {
     }
     assert_eq!(mm_live_sessions(), live);
     mm_session_destroy(s);
+}
+
+/// Version 2 of the params in a build without RPC: servers are refused, saying how to build
+/// with RPC (a version-1 caller never reaches the field), and a layer split is checked against
+/// the devices there are (none in a CPU build).
+#[cfg(not(feature = "rpc"))]
+#[test]
+fn rpc_params_without_rpc() {
+    let m = models();
+    let live = mm_live_sessions();
+    let mut out = std::ptr::null_mut();
+    let servers = c("127.0.0.1:50052");
+    let mut p = params(m);
+    p.rpc_servers = servers.as_ptr();
+    expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_UNSUPPORTED, "cargo feature `rpc`");
+    p.struct_size = std::mem::offset_of!(mm_session_params, rpc_servers) as u32;
+    let s = create(&p).expect("a version-1 caller names no servers");
+    mm_session_destroy(s);
+    let mut p = params(m);
+    let share = [1.0f32];
+    p.tensor_split = share.as_ptr();
+    p.n_tensor_split = 1;
+    expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, "tensor_split has 1 entries, but there are 0 devices");
+    p.tensor_split = std::ptr::null();
+    expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_NULL_ARGUMENT, "params.tensor_split");
+    assert_eq!(mm_live_sessions(), live);
 }
 
 #[test]
@@ -167,6 +195,18 @@ fn params_struct_sizes() {
     let mut a = prompt_params(&prompt);
     a.struct_size = 3;
     expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "struct_size");
+    // A caller of version 1 (before penalties, logit bias, JSON Schema, log-probabilities):
+    // what lies past its struct is never read.
+    let mut old = prompt_params(&prompt);
+    old.struct_size = std::mem::offset_of!(mm_ask_params, repeat_penalty) as u32;
+    old.repeat_penalty = -1.0;
+    old.n_logit_bias = 5;
+    assert_eq!(ask_status(s, &old), MM_OK, "{}", last_error());
+    let mut info: mm_ask_info = unsafe { std::mem::zeroed() };
+    info.struct_size = std::mem::offset_of!(mm_ask_info, prompt_tokens) as u32;
+    info.prompt_tokens = 77;
+    assert_eq!(unsafe { mm_session_last_ask(s, &mut info) }, MM_OK);
+    assert!(info.prompt_positions > 0 && info.prompt_tokens == 77, "a version 1 mm_ask_info gets its own bytes only");
     let mut info: mm_ask_info = unsafe { std::mem::zeroed() };
     expect(unsafe { mm_session_last_ask(s, &mut info) }, MM_ERR_INVALID_ARGUMENT, "struct_size");
     // A shorter output struct gets only its own bytes.
@@ -196,6 +236,11 @@ fn strings_that_are_not_utf8() {
     let mut a = prompt_params(&prompt);
     a.grammar = bad.as_ptr();
     expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "params.grammar");
+    let mut a = prompt_params(&prompt);
+    a.json_schema = bad.as_ptr();
+    expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "params.json_schema");
+    let mut n = 0usize;
+    expect(unsafe { mm_session_tokenize(s, bad.as_ptr(), false, std::ptr::null_mut(), 0, &mut n) }, MM_ERR_INVALID_ARGUMENT, "text");
     let stops = [bad.as_ptr()];
     let mut a = prompt_params(&prompt);
     a.stop = stops.as_ptr();
@@ -377,6 +422,22 @@ fn bad_requests() {
     // And after another quantifier, which it applies to, and after a token.
     let stacked = c("root ::= [a-z]+ {5,4}");
     let token = c("root ::= <|endoftext|> {22,5}");
+    let biases = [
+        mm_logit_bias { token: 5, bias: 1.0 },
+        mm_logit_bias { token: -1, bias: 1.0 },
+        mm_logit_bias { token: 265, bias: 1.0 },
+        mm_logit_bias { token: 5, bias: f32::NAN },
+        mm_logit_bias { token: 5, bias: f32::INFINITY },
+    ];
+    let schema = c(r#"{"type": "string"}"#);
+    let not_json = c(r#"{"type": "string""#);
+    let remote_ref = c(r#"{"$ref": "https://example.com/schema.json"}"#);
+    let unknown_type = c(r#"{"type": "text"}"#);
+    let deep = c(&format!("{}{}", r#"{"items": "#.repeat(mm_core::JSON_SCHEMA_MAX_DEPTH), format!("{{}}{}", "}".repeat(mm_core::JSON_SCHEMA_MAX_DEPTH))));
+    let huge = c(&format!(r#"{{"type": "string", "description": "{}"}}"#, "x".repeat(mm_core::JSON_SCHEMA_MAX_BYTES)));
+    // The converter makes an array of 300 strings of up to 100 characters a nested repetition
+    // whose bounds multiply past the grammar limits.
+    let too_many_repetitions = c(r#"{"type": "array", "items": {"type": "string", "maxLength": 100}, "maxItems": 300}"#);
     let cases: Vec<(&str, mm_ask_params)> = vec![
         ("grammar refused", mm_ask_params { grammar: nested.as_ptr(), ..base }),
         ("n < m", mm_ask_params { grammar: spaced.as_ptr(), ..base }),
@@ -395,10 +456,40 @@ fn bad_requests() {
         ("grammar", mm_ask_params { grammar: grammar.as_ptr(), ..base }),
         ("stop string", mm_ask_params { stop: empties.as_ptr(), n_stop: 1, ..base }),
         ("overflow", mm_ask_params { overflow: 9, ..base }),
+        ("repeat_penalty", mm_ask_params { repeat_penalty: 0.0, ..base }),
+        ("repeat_penalty", mm_ask_params { repeat_penalty: -1.0, ..base }),
+        ("repeat_penalty", mm_ask_params { repeat_penalty: f32::NAN, ..base }),
+        ("repeat_penalty", mm_ask_params { repeat_penalty: f32::INFINITY, ..base }),
+        ("penalty_last_n", mm_ask_params { penalty_last_n: -2, ..base }),
+        ("frequency_penalty", mm_ask_params { frequency_penalty: f32::NAN, ..base }),
+        ("presence_penalty", mm_ask_params { presence_penalty: f32::NEG_INFINITY, ..base }),
+        ("typical_p", mm_ask_params { typical_p: 1.5, ..base }),
+        ("typical_p", mm_ask_params { typical_p: f32::NAN, ..base }),
+        ("dry_multiplier", mm_ask_params { dry_multiplier: -1.0, ..base }),
+        ("dry_multiplier", mm_ask_params { dry_multiplier: f32::NAN, ..base }),
+        ("dry_base", mm_ask_params { dry_base: 0.5, ..base }),
+        ("dry_allowed_length", mm_ask_params { dry_allowed_length: 0, ..base }),
+        ("dry_penalty_last_n", mm_ask_params { dry_penalty_last_n: -7, ..base }),
+        ("n_probs", mm_ask_params { n_probs: -1, ..base }),
+        ("no token callback", mm_ask_params { n_probs: 3, ..base }),
+        ("logit_bias[1].token", mm_ask_params { logit_bias: biases[..2].as_ptr(), n_logit_bias: 2, ..base }),
+        ("logit_bias[0].token", mm_ask_params { logit_bias: biases[2..].as_ptr(), n_logit_bias: 1, ..base }),
+        ("logit_bias[0].bias", mm_ask_params { logit_bias: biases[3..].as_ptr(), n_logit_bias: 1, ..base }),
+        ("logit_bias[0].bias", mm_ask_params { logit_bias: biases[4..].as_ptr(), n_logit_bias: 1, ..base }),
+        ("both grammar and json_schema", mm_ask_params { grammar: grammar.as_ptr(), json_schema: schema.as_ptr(), ..base }),
+        ("parse error", mm_ask_params { json_schema: not_json.as_ptr(), ..base }),
+        ("only references into the same document", mm_ask_params { json_schema: remote_ref.as_ptr(), ..base }),
+        ("unrecognized type", mm_ask_params { json_schema: unknown_type.as_ptr(), ..base }),
+        ("nests arrays and objects", mm_ask_params { json_schema: deep.as_ptr(), ..base }),
+        ("bytes long", mm_ask_params { json_schema: huge.as_ptr(), ..base }),
+        ("json_schema (as a grammar) refused", mm_ask_params { json_schema: too_many_repetitions.as_ptr(), ..base }),
     ];
     for (names, a) in &cases {
         expect(ask_status(s, a), MM_ERR_INVALID_ARGUMENT, names);
     }
+    // A schema no JSON satisfies converts to a grammar that allows no first token.
+    let unsatisfiable = c(r#"{"type": "integer", "minimum": 5, "maximum": 1}"#);
+    expect(ask_status(s, &mm_ask_params { json_schema: unsatisfiable.as_ptr(), ..base }), MM_ERR_EVAL, "no next token is allowed");
     let long = c(&"word ".repeat(400));
     expect(ask_status(s, &prompt_params(&long)), MM_ERR_CONTEXT_FULL, "context");
     expect(ask_status(s, &prompt_params(&empty)), MM_ERR_INVALID_ARGUMENT, "empty");
@@ -421,6 +512,14 @@ fn bad_requests() {
         ("n_batch", mm_session_params { n_batch: 0, ..params(m) }),
         ("n_threads", mm_session_params { n_threads: -3, ..params(m) }),
         ("media_marker", mm_session_params { media_marker: empty.as_ptr(), ..params(m) }),
+        ("not an mm_flash_attn", mm_session_params { flash_attn: 3, ..params(m) }),
+        ("not an mm_kv_type", mm_session_params { kv_type_k: -1, ..params(m) }),
+        ("not an mm_kv_type", mm_session_params { kv_type_v: 7, ..params(m) }),
+        ("n_ubatch 1024 is larger than n_batch 512", mm_session_params { n_batch: 512, n_ubatch: 1024, ..params(m) }),
+        (
+            "kv_type_v q8_0 needs flash attention",
+            mm_session_params { kv_type_v: mm_kv_type::MM_KV_Q8_0 as i32, flash_attn: mm_flash_attn::MM_FLASH_ATTN_OFF as i32, ..params(m) },
+        ),
     ] {
         let mut out = std::ptr::null_mut();
         expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, field);
@@ -447,6 +546,7 @@ fn every_export_catches_panics() {
     let a = prompt_params(&prompt);
     let path = c(fixture_dir().join("panic.mmstate").to_str().unwrap());
     let mut n = 0;
+    let mut n_tokens = 0usize;
     let mut info = ask_info();
     let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
     let mut sinfo: mm_session_info = unsafe { std::mem::zeroed() };
@@ -475,6 +575,8 @@ fn every_export_catches_panics() {
         status("mm_session_load_state", &mut || mm_session_load_state(s, path.as_ptr()));
         status("mm_session_cancel", &mut || mm_session_cancel(s));
         status("mm_session_reset", &mut || mm_session_reset(s));
+        status("mm_session_fork", &mut || mm_session_fork(s, std::ptr::null(), &mut out));
+        status("mm_session_tokenize", &mut || mm_session_tokenize(s, prompt.as_ptr(), false, std::ptr::null_mut(), 0, &mut n_tokens));
         status("mm_log_set", &mut || mm_log_set(2, Some(ignore_log), std::ptr::null_mut()));
     }
     let mut neutral = |name: &'static str, is_neutral: &mut dyn FnMut() -> bool| {
@@ -488,11 +590,14 @@ fn every_export_catches_panics() {
     unsafe {
         neutral("mm_version", &mut || *mm_version() == 0);
         neutral("mm_version_number", &mut || mm_version_number() == 0);
+        neutral("mm_build_info", &mut || *mm_build_info() == 0);
         neutral("mm_status_str", &mut || CStr::from_ptr(mm_status_str(0)).to_str() == Ok("unknown status"));
         neutral("mm_live_sessions", &mut || mm_live_sessions() == 0);
         neutral("mm_session_marker", &mut || mm_session_marker(s).is_null());
         neutral("mm_session_params_default", &mut || mm_session_params_default().struct_size == 0);
         neutral("mm_ask_params_default", &mut || mm_ask_params_default().struct_size == 0);
+        neutral("mm_fork_params_default", &mut || mm_fork_params_default().struct_size == 0);
+        neutral("mm_loaded_models", &mut || mm_loaded_models() == 0);
         // mm_string_free with a panic must not free (and must not crash): it returns nothing.
         let leak_on_purpose = libc::strdup(c"x".as_ptr());
         neutral("mm_string_free", &mut || {

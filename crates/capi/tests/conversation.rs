@@ -17,35 +17,13 @@ use mm_fixtures::audio as fixtures_audio;
 use ::mm_session::status::mm_status;
 use common::*;
 
-/// Owns the C strings and arrays of a chat so the `mm_message`s stay valid.
-struct Chat {
-    strings: Vec<CString>,
-    media: Vec<Vec<mm_media>>,
-    messages: Vec<mm_message>,
-}
 
-impl Chat {
-    fn new(turns: &[(&str, &str, Vec<mm_media>)]) -> Chat {
-        let mut chat = Chat { strings: Vec::new(), media: Vec::new(), messages: Vec::new() };
-        for (role, text, media) in turns {
-            chat.strings.push(CString::new(*role).unwrap());
-            chat.strings.push(CString::new(*text).unwrap());
-            chat.media.push(media.clone());
-        }
-        for (i, m) in chat.media.iter().enumerate() {
-            chat.messages.push(mm_message { role: chat.strings[2 * i].as_ptr(), text: chat.strings[2 * i + 1].as_ptr(), media: m.as_ptr(), n_media: m.len() });
-        }
-        chat
-    }
-
-    fn params(&self) -> mm_ask_params {
-        let mut a = mm_ask_params_default();
-        a.messages = self.messages.as_ptr();
-        a.n_messages = self.messages.len();
-        a.max_tokens = 12;
-        a.seed = 7;
-        a
-    }
+/// The request parameters of this file's chats.
+fn chat_params() -> mm_ask_params {
+    let mut a = mm_ask_params_default();
+    a.max_tokens = 12;
+    a.seed = 7;
+    a
 }
 
 fn info(s: *mut mm_session) -> mm_ask_info {
@@ -86,7 +64,7 @@ fn a_follow_up_encodes_no_image_and_evaluates_only_new_tokens() {
     let s = create(&params(m)).unwrap();
     let pixels = distinct_pixels(3);
     let first = Chat::new(&[("system", "You describe pictures.", vec![]), ("user", "What are these?", rgb_items(&pixels))]);
-    let answer = ask(s, &first.params()).unwrap();
+    let answer = ask(s, &first.on(chat_params())).unwrap();
     let turn1 = info(s);
     assert_eq!(turn1.media_encoded, 3);
     assert_eq!(turn1.positions_reused, 0);
@@ -97,12 +75,12 @@ fn a_follow_up_encodes_no_image_and_evaluates_only_new_tokens() {
         ("assistant", &answer, vec![]),
         ("user", "And the colours?", vec![]),
     ]);
-    ask(s, &second.params()).unwrap();
+    ask(s, &second.on(chat_params())).unwrap();
     let turn2 = info(s);
     assert_eq!(turn2.media_encoded, 0, "images of earlier turns are not encoded again");
     assert!(turn2.positions_reused >= turn1.prompt_positions - 1, "{turn1:?} {turn2:?}");
     assert_eq!(turn2.tokens_evaluated, turn2.prompt_positions - turn2.positions_reused, "only what is new is evaluated");
-    assert_eq!(count(s, &second.params()), turn2.prompt_positions);
+    assert_eq!(count(s, &second.on(chat_params())), turn2.prompt_positions);
 
     // An edited earlier message: the cache is cut at the first difference (after the images).
     let edited = Chat::new(&[
@@ -111,7 +89,7 @@ fn a_follow_up_encodes_no_image_and_evaluates_only_new_tokens() {
         ("assistant", &answer, vec![]),
         ("user", "And the colours?", vec![]),
     ]);
-    ask(s, &edited.params()).unwrap();
+    ask(s, &edited.on(chat_params())).unwrap();
     let turn3 = info(s);
     assert_eq!(turn3.media_encoded, 0, "the edit is after the images");
     assert!(turn3.positions_reused < turn2.positions_reused, "{turn3:?}");
@@ -121,12 +99,12 @@ fn a_follow_up_encodes_no_image_and_evaluates_only_new_tokens() {
     // Different images: those are encoded.
     let other_pixels = distinct_pixels(4);
     let changed = Chat::new(&[("system", "You describe pictures.", vec![]), ("user", "What are these?", rgb_items(&other_pixels[1..]))]);
-    ask(s, &changed.params()).unwrap();
+    ask(s, &changed.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 3);
 
     assert_eq!(mm_session_reset(s), mm_status::MM_OK);
     assert_eq!(session_info(s).n_past, 0);
-    ask(s, &changed.params()).unwrap();
+    ask(s, &changed.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 3, "after a reset everything is evaluated again");
     mm_session_destroy(s);
 }
@@ -138,9 +116,9 @@ fn chat_template_and_markers_in_messages() {
     let marker = unsafe { CStr::from_ptr(mm_session_marker(s)) }.to_str().unwrap().to_owned();
     let placed = format!("Here {marker} is a picture.");
     let chat = Chat::new(&[("user", &placed, images(m, 1))]);
-    ask(s, &chat.params()).expect("marker inside a message");
+    ask(s, &chat.on(chat_params())).expect("marker inside a message");
     let bad = Chat::new(&[("user", &placed, images(m, 2))]);
-    let (st, msg) = ask(s, &bad.params()).unwrap_err();
+    let (st, msg) = ask(s, &bad.on(chat_params())).unwrap_err();
     assert_eq!(st, mm_status::MM_ERR_MEDIA_COUNT);
     assert!(msg.contains("message 0"), "{msg}");
 
@@ -149,10 +127,10 @@ fn chat_template_and_markers_in_messages() {
     let prompt = CString::new("hello").unwrap();
     let mut raw = mm_ask_params_default();
     raw.prompt = prompt.as_ptr();
-    assert!(count(s, &text_only.params()) > count(s, &raw) + 4);
+    assert!(count(s, &text_only.on(chat_params())) > count(s, &raw) + 4);
 
     // A prompt and messages at once is refused.
-    let mut both = text_only.params();
+    let mut both = text_only.on(chat_params());
     both.prompt = prompt.as_ptr();
     assert_eq!(ask(s, &both).unwrap_err().0, mm_status::MM_ERR_INVALID_ARGUMENT);
     mm_session_destroy(s);
@@ -176,11 +154,11 @@ fn a_chat_that_does_not_fit_fails_or_drops_oldest_turns() {
     ];
     let chat = Chat::new(&turns);
     let before = session_info(s).n_past;
-    let (st, msg) = ask(s, &chat.params()).unwrap_err();
+    let (st, msg) = ask(s, &chat.on(chat_params())).unwrap_err();
     assert_eq!(st, mm_status::MM_ERR_CONTEXT_FULL, "{msg}");
     assert_eq!(session_info(s).n_past, before, "nothing was evaluated");
 
-    let mut drop = chat.params();
+    let mut drop = chat.on(chat_params());
     drop.overflow = mm_overflow::MM_OVERFLOW_DROP_OLDEST as i32;
     ask(s, &drop).expect("fits after dropping turns");
     let dropped = info(s);
@@ -188,12 +166,12 @@ fn a_chat_that_does_not_fit_fails_or_drops_oldest_turns() {
     assert!(dropped.prompt_positions < n_ctx);
     // What was kept is the system message and the newest turns.
     let kept = Chat::new(&[turns[0].clone()].into_iter().chain(turns[1 + dropped.messages_dropped as usize..].iter().cloned()).collect::<Vec<_>>());
-    assert_eq!(count(s, &kept.params()), dropped.prompt_positions);
+    assert_eq!(count(s, &kept.on(chat_params())), dropped.prompt_positions);
 
     // Even the last turn alone does not fit: a clear status.
     let huge = "word ".repeat(400);
     let too_big = Chat::new(&[("system", "Be brief.", vec![]), ("user", &huge, vec![])]);
-    let mut a = too_big.params();
+    let mut a = too_big.on(chat_params());
     a.overflow = mm_overflow::MM_OVERFLOW_DROP_OLDEST as i32;
     assert_eq!(ask(s, &a).unwrap_err().0, mm_status::MM_ERR_CONTEXT_FULL);
     mm_session_destroy(s);
@@ -219,14 +197,14 @@ fn saved_state_resumes_the_same_conversation_without_encoding() {
 
     // Uninterrupted.
     let s = create(&params(m)).unwrap();
-    let a1 = ask(s, &turn1.params()).unwrap();
+    let a1 = ask(s, &turn1.on(chat_params())).unwrap();
     let turn2 = Chat::new(&[("user", "Describe these.", rgb_items(&pixels)), ("assistant", &a1, vec![]), ("user", "More?", vec![])]);
-    let a2 = ask(s, &turn2.params()).unwrap();
+    let a2 = ask(s, &turn2.on(chat_params())).unwrap();
     mm_session_destroy(s);
 
     // Interrupted: save, destroy, create, load, follow up.
     let s = create(&params(m)).unwrap();
-    assert_eq!(ask(s, &turn1.params()).unwrap(), a1);
+    assert_eq!(ask(s, &turn1.on(chat_params())).unwrap(), a1);
     let state = dir.join("conversation.mmstate");
     assert_eq!(save(s, &state), mm_status::MM_OK, "{}", last_error());
     let n_past = session_info(s).n_past;
@@ -234,7 +212,7 @@ fn saved_state_resumes_the_same_conversation_without_encoding() {
     let s = create(&params(m)).unwrap();
     assert_eq!(load(s, &state).0, mm_status::MM_OK, "{}", last_error());
     assert_eq!(session_info(s).n_past, n_past);
-    let resumed = ask(s, &turn2.params()).unwrap();
+    let resumed = ask(s, &turn2.on(chat_params())).unwrap();
     assert_eq!(resumed, a2, "same text as the uninterrupted conversation");
     assert_eq!(info(s).media_encoded, 0, "no image encoded after loading");
 
@@ -272,7 +250,7 @@ fn saved_state_resumes_the_same_conversation_without_encoding() {
     mm_session_destroy(o);
 
     // Still the same conversation: a follow-up reuses it.
-    assert_eq!(ask(s, &turn2.params()).unwrap(), a2);
+    assert_eq!(ask(s, &turn2.on(chat_params())).unwrap(), a2);
     assert_eq!(info(s).media_encoded, 0);
     mm_session_destroy(s);
     assert_eq!(mm_live_sessions(), 0);
@@ -366,9 +344,9 @@ fn session_info_and_token_counts() {
     assert_eq!(i.audio_sample_rate, 0);
     assert_eq!(unsafe { CStr::from_ptr(i.marker) }.to_str().unwrap(), "<__media__>");
     let chat = Chat::new(&[("user", "Two pictures", images(m, 2))]);
-    let n = count(s, &chat.params());
+    let n = count(s, &chat.on(chat_params()));
     assert_eq!(session_info(s).n_past, 0, "counting evaluates nothing");
-    ask(s, &chat.params()).unwrap();
+    ask(s, &chat.on(chat_params())).unwrap();
     let asked = info(s);
     assert_eq!(n, asked.prompt_positions);
     // Every generated token is in the cache but the last one when max_tokens ended it.
@@ -400,27 +378,27 @@ fn audio_end_to_end() {
     let from_file = mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: wav_c.as_ptr(), data: std::ptr::null(), size: 0 };
     let from_buffer = mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: wav.as_ptr(), size: wav.len() };
     let chat = Chat::new(&[("user", "What is this sound?", vec![from_file])]);
-    let answer = ask(s, &chat.params()).unwrap();
+    let answer = ask(s, &chat.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 1);
     // The same sound from a buffer has the same content hash: a follow-up encodes nothing.
     let follow = Chat::new(&[("user", "What is this sound?", vec![from_buffer]), ("assistant", &answer, vec![]), ("user", "Louder?", vec![])]);
-    ask(s, &follow.params()).unwrap();
+    ask(s, &follow.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 0);
 
     // The same kind of clip as raw f32 samples.
     let samples: Vec<u8> = (0..16000).flat_map(|i| ((i as f32 * 0.05).sin() * 0.3).to_ne_bytes()).collect();
     let pcm = mm_media { kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: samples.as_ptr(), size: samples.len() };
     let raw = Chat::new(&[("user", "And this one?", vec![pcm])]);
-    ask(s, &raw.params()).unwrap();
+    ask(s, &raw.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 1);
-    ask(s, &raw.params()).unwrap();
+    ask(s, &raw.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 0, "the same samples are recognised");
     let odd = Chat::new(&[("user", "Odd?", vec![mm_media { size: 7, ..pcm }])]);
-    assert_eq!(ask(s, &odd.params()).unwrap_err().0, mm_status::MM_ERR_INVALID_ARGUMENT);
+    assert_eq!(ask(s, &odd.on(chat_params())).unwrap_err().0, mm_status::MM_ERR_INVALID_ARGUMENT);
 
     // An image for an audio-only projector is refused clearly.
     let img = Chat::new(&[("user", "And this?", images(m, 1))]);
-    let (st, msg) = ask(s, &img.params()).unwrap_err();
+    let (st, msg) = ask(s, &img.on(chat_params())).unwrap_err();
     assert_eq!(st, mm_status::MM_ERR_UNSUPPORTED, "{msg}");
     mm_session_destroy(s);
 }

@@ -32,23 +32,36 @@ fn header_compiles_as_c99_and_cpp_twice_included() {
     }
 }
 
-#[test]
-fn readme_c_examples_compile() {
+/// The README's code blocks fenced as `lang`, written to files and compiled with `compiler`.
+fn compile_readme_blocks(lang: &str, extension: &str, compiler: &str, flags: &[&str]) {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
-    let blocks: Vec<&str> = readme.split("```c\n").skip(1).map(|b| &b[..b.find("```").unwrap()]).collect();
-    assert!(blocks.len() >= 2, "README has its C examples");
+    let fence = format!("```{lang}\n");
+    let blocks: Vec<&str> = readme.split(fence.as_str()).skip(1).map(|b| &b[..b.find("```").unwrap()]).collect();
+    assert!(!blocks.is_empty(), "README has its {lang} examples");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     for (i, code) in blocks.iter().enumerate() {
-        let src = dir.join(format!("readme_example_{i}.c"));
+        let src = dir.join(format!("readme_example_{i}.{extension}"));
         std::fs::write(&src, code).unwrap();
-        let out = Command::new("gcc")
-            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers", "-c", "-I"])
+        let out = Command::new(compiler)
+            .args(flags)
+            .arg("-I")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include"))
+            .arg("-c")
             .arg(&src)
             .arg("-o")
-            .arg(dir.join(format!("readme_example_{i}.o")))
+            .arg(dir.join(format!("readme_example_{i}_{extension}.o")))
             .output()
             .unwrap();
-        assert!(out.status.success(), "README's C example {i}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "README's {lang} example {i}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+#[test]
+fn readme_c_examples_compile() {
+    compile_readme_blocks("c", "c", "gcc", &["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers"]);
+}
+
+#[test]
+fn readme_cpp_examples_compile() {
+    compile_readme_blocks("cpp", "cpp", "g++", &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic"]);
 }

@@ -21,7 +21,7 @@ use ::mm_session::status::mm_status;
 use mm_core::Format;
 use mm_fixtures::png_rgb;
 use mm_fixtures::seeing::{self, COLOURS, COLOUR_RGB, IMAGE_SIDE};
-use common::{ask, ask_info, create, fixture_dir, last_error};
+use common::{ask, ask_info, create, fixture_dir, last_error, Chat};
 
 struct Pair {
     dir: PathBuf,
@@ -81,33 +81,6 @@ fn rgb_of(colour: &str) -> [u8; 3] {
     COLOUR_RGB[COLOURS.iter().position(|c| *c == colour).unwrap()]
 }
 
-/// A chat whose strings and media stay alive with it.
-struct Chat {
-    strings: Vec<CString>,
-    media: Vec<Vec<mm_media>>,
-    messages: Vec<mm_message>,
-}
-
-impl Chat {
-    fn new(turns: &[(&str, &str, Vec<mm_media>)]) -> Chat {
-        let mut chat = Chat { strings: Vec::new(), media: Vec::new(), messages: Vec::new() };
-        for (role, text, media) in turns {
-            chat.strings.push(CString::new(*role).unwrap());
-            chat.strings.push(CString::new(*text).unwrap());
-            chat.media.push(media.clone());
-        }
-        for (i, m) in chat.media.iter().enumerate() {
-            chat.messages.push(mm_message { role: chat.strings[2 * i].as_ptr(), text: chat.strings[2 * i + 1].as_ptr(), media: if m.is_empty() { std::ptr::null() } else { m.as_ptr() }, n_media: m.len() });
-        }
-        chat
-    }
-    fn params(&self) -> mm_ask_params {
-        let mut a = greedy();
-        a.messages = self.messages.as_ptr();
-        a.n_messages = self.messages.len();
-        a
-    }
-}
 
 fn greedy() -> mm_ask_params {
     let mut a = mm_ask_params_default();
@@ -137,7 +110,7 @@ const QUESTION: &str = "What colour is this picture?";
 /// The one-image question as a chat message and as a raw prompt.
 fn expect_both_ways(s: *mut mm_session, image: &mm_media, want: &str, what: &str) {
     let chat = Chat::new(&[("user", QUESTION, vec![*image])]);
-    expect(s, &chat.params(), want, &format!("{what}, chat"));
+    expect(s, &chat.on(greedy()), want, &format!("{what}, chat"));
     let prompt = CString::new(format!("<__media__>\n{QUESTION}")).unwrap();
     let mut a = greedy();
     a.prompt = prompt.as_ptr();
@@ -164,7 +137,7 @@ fn the_default_sampler_gives_the_same_answers() {
         let image = Image::colour_file(colour);
         let chat = Chat::new(&[("user", QUESTION, vec![image.item])]);
         for seed in 0..4 {
-            let mut a = chat.params();
+            let mut a = chat.on(greedy());
             let defaults = mm_ask_params_default();
             (a.temperature, a.top_k, a.top_p, a.min_p, a.seed) = (defaults.temperature, defaults.top_k, defaults.top_p, defaults.min_p, seed);
             expect(s, &a, colour, &format!("{colour}, temperature {}, seed {seed}", a.temperature));
@@ -296,7 +269,7 @@ fn every_patch_counts_alike() {
 fn without_an_image_the_answer_is_empty() {
     let s = session();
     let chat = Chat::new(&[("user", QUESTION, vec![])]);
-    expect(s, &chat.params(), "", "no image");
+    expect(s, &chat.on(greedy()), "", "no image");
     assert_eq!(last(s).tokens_generated, 0, "end of generation at once");
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
 }
@@ -308,10 +281,10 @@ fn a_follow_up_is_answered_from_the_cache() {
         assert_eq!(mm_session_reset(s), mm_status::MM_OK);
         let image = Image::colour_file(colour);
         let turn1 = Chat::new(&[("user", QUESTION, vec![image.item])]);
-        let (a1, i1) = expect(s, &turn1.params(), colour, "turn 1");
+        let (a1, i1) = expect(s, &turn1.on(greedy()), colour, "turn 1");
         assert_eq!(i1.media_encoded, 1);
         let turn2 = Chat::new(&[("user", QUESTION, vec![image.item]), ("assistant", &a1, vec![]), ("user", "Are you sure? Tell me its colour again.", vec![])]);
-        let (_, i2) = expect(s, &turn2.params(), colour, "turn 2");
+        let (_, i2) = expect(s, &turn2.on(greedy()), colour, "turn 2");
         assert_eq!(i2.media_encoded, 0, "the image stays in the cache: {i2:?}");
         assert!(i2.positions_reused > 16, "{i2:?}");
     }
@@ -323,9 +296,9 @@ fn the_answer_follows_the_most_recent_image_across_turns() {
     let s = session();
     let (red, blue) = (Image::colour_file("red"), Image::colour_file("blue"));
     let turn1 = Chat::new(&[("user", QUESTION, vec![red.item])]);
-    let (a1, _) = expect(s, &turn1.params(), "red", "turn 1");
+    let (a1, _) = expect(s, &turn1.on(greedy()), "red", "turn 1");
     let turn2 = Chat::new(&[("user", QUESTION, vec![red.item]), ("assistant", &a1, vec![]), ("user", "And this one?", vec![blue.item])]);
-    let (a2, i2) = expect(s, &turn2.params(), "blue", "turn 2");
+    let (a2, i2) = expect(s, &turn2.on(greedy()), "blue", "turn 2");
     assert_eq!(i2.media_encoded, 1, "only the new image is encoded: {i2:?}");
     // A third turn without an image: still the most recent one.
     let turn3 = Chat::new(&[
@@ -335,16 +308,16 @@ fn the_answer_follows_the_most_recent_image_across_turns() {
         ("assistant", &a2, vec![]),
         ("user", "Which colour did you say?", vec![]),
     ]);
-    let (_, i3) = expect(s, &turn3.params(), "blue", "turn 3");
+    let (_, i3) = expect(s, &turn3.on(greedy()), "blue", "turn 3");
     assert_eq!(i3.media_encoded, 0);
 
     // Three red images in turn 1 outweigh one blue image in turn 2 in any average.
     assert_eq!(mm_session_reset(s), mm_status::MM_OK);
     let reds = vec![red.item; 3];
     let turn1 = Chat::new(&[("user", QUESTION, reds.clone())]);
-    let (a1, _) = expect(s, &turn1.params(), "red", "three reds");
+    let (a1, _) = expect(s, &turn1.on(greedy()), "red", "three reds");
     let turn2 = Chat::new(&[("user", QUESTION, reds), ("assistant", &a1, vec![]), ("user", "And this one?", vec![blue.item])]);
-    expect(s, &turn2.params(), "blue", "three reds, then blue");
+    expect(s, &turn2.on(greedy()), "blue", "three reds, then blue");
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
 }
 
@@ -365,7 +338,7 @@ fn two_markers_in_one_prompt_answer_about_the_last_image() {
             expect(s, &p, second, &format!("{first} then {second}"));
         }
         let chat = Chat::new(&[("user", QUESTION, media.to_vec())]);
-        expect(s, &chat.params(), second, &format!("chat, {first} then {second}"));
+        expect(s, &chat.on(greedy()), second, &format!("chat, {first} then {second}"));
     }
     // Three older images of one colour outweigh the last one in any average: only recency
     // names the last one.
@@ -395,12 +368,12 @@ fn recency_holds_over_the_whole_context() {
     let (red, blue) = (Image::colour_file("red"), Image::colour_file("blue"));
     // One image at the very start, the question about 4000 positions later.
     let far = Chat::new(&[("user", &format!("{}{QUESTION}", filler(146)), vec![red.item])]);
-    let (_, info) = expect(s, &far.params(), "red", "one image 4000 positions back");
+    let (_, info) = expect(s, &far.on(greedy()), "red", "one image 4000 positions back");
     assert!(info.prompt_positions > 3950, "{info:?}");
     // Three red images, then 1500 positions later a blue one, 2400 positions back.
     let text1 = format!("<__media__><__media__><__media__>{}<__media__>{}{QUESTION}", filler(54), filler(89));
     let both = Chat::new(&[("user", &text1, vec![red.item, red.item, red.item, blue.item])]);
-    let (_, info) = expect(s, &both.params(), "blue", "images far back");
+    let (_, info) = expect(s, &both.on(greedy()), "blue", "images far back");
     assert!(info.prompt_positions > 3950, "{info:?}");
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
 }
@@ -411,7 +384,7 @@ fn a_saved_state_still_sees_the_image() {
     let image = Image::colour_file("yellow");
     let turn1 = Chat::new(&[("user", QUESTION, vec![image.item])]);
     let s = session();
-    let (a1, _) = expect(s, &turn1.params(), "yellow", "turn 1");
+    let (a1, _) = expect(s, &turn1.on(greedy()), "yellow", "turn 1");
     let path = CString::new(state.to_string_lossy().as_bytes()).unwrap();
     assert_eq!(unsafe { mm_session_save_state(s, path.as_ptr()) }, mm_status::MM_OK, "{}", last_error());
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
@@ -419,7 +392,7 @@ fn a_saved_state_still_sees_the_image() {
     let s = session();
     assert_eq!(unsafe { mm_session_load_state(s, path.as_ptr()) }, mm_status::MM_OK, "{}", last_error());
     let turn2 = Chat::new(&[("user", QUESTION, vec![image.item]), ("assistant", &a1, vec![]), ("user", "Once more: which colour?", vec![])]);
-    let (_, i2) = expect(s, &turn2.params(), "yellow", "after load");
+    let (_, i2) = expect(s, &turn2.on(greedy()), "yellow", "after load");
     assert_eq!(i2.media_encoded, 0, "the image came from the saved state: {i2:?}");
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
     assert_eq!(mm_live_sessions(), 0);
@@ -460,14 +433,14 @@ fn a_cancelled_encode_then_a_retry_answers() {
     assert_eq!(mm_log_set(mm_log_level::MM_LOG_INFO as i32, Some(cancel_at_encode), watch_ptr), mm_status::MM_OK);
     let image = Image::colour_file("green");
     let chat = Chat::new(&[("user", QUESTION, vec![image.item])]);
-    let result = ask(s, &chat.params());
+    let result = ask(s, &chat.on(greedy()));
     assert_eq!(mm_log_set(mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
     canceller.join().unwrap();
     drop(watch);
     let (st, msg) = result.expect_err("the encode was cancelled");
     assert_eq!(st, mm_status::MM_ERR_CANCELLED, "{msg}");
 
-    let (_, info) = expect(s, &chat.params(), "green", "retry");
+    let (_, info) = expect(s, &chat.on(greedy()), "green", "retry");
     assert_eq!(info.media_encoded, 1, "the cancelled image was not kept: {info:?}");
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
 }
@@ -491,7 +464,7 @@ fn cycle_timing() {
     let started = Instant::now();
     for _ in 0..cycles {
         let s = session();
-        expect(s, &chat.params(), "blue", "cycle");
+        expect(s, &chat.on(greedy()), "blue", "cycle");
         assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
     }
     let cycle_ms = started.elapsed().as_secs_f64() * 1e3 / cycles as f64;
@@ -499,7 +472,7 @@ fn cycle_timing() {
     let started = Instant::now();
     for i in 0..cycles {
         assert_eq!(mm_session_reset(s), mm_status::MM_OK);
-        let (_, info) = expect(s, &chat.params(), "blue", "request");
+        let (_, info) = expect(s, &chat.on(greedy()), "blue", "request");
         assert_eq!(info.media_encoded, 1, "request {i}");
     }
     let request_ms = started.elapsed().as_secs_f64() * 1e3 / cycles as f64;

@@ -343,6 +343,59 @@ fn logs_reach_a_callback_and_can_be_silenced() {
     assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
 }
 
+/// KV cache bytes of a session made with `p` after one request with an image.
+fn kv_bytes(m: &Models, p: &mm_session_params) -> u64 {
+    let s = create(p).unwrap_or_else(|e| panic!("{e:?}"));
+    let prompt = CString::new("Describe <__media__>.").unwrap();
+    let media = [image_item(m)];
+    ask(s, &ask_params(&prompt, &media)).expect("a request");
+    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    assert_eq!(unsafe { mm_session_memory(s, &mut stats) }, mm_status::MM_OK);
+    mm_session_destroy(s);
+    stats.kv_host + stats.kv_gpu
+}
+
+#[test]
+fn kv_cache_types_flash_attention_ubatch_and_mlock() {
+    let m = models();
+    // Heads of 32 (n_embd 128, 4 heads): quantized blocks of 32 fit them.
+    let dir = fixture_dir().join("heads-32");
+    fixtures::write_all(&dir, &FixtureSpec { n_embd: 128, n_ff: 256, ..FixtureSpec::default() }).unwrap();
+    let model = CString::new(dir.join(fixtures::MODEL_FILE).to_str().unwrap()).unwrap();
+    let mmproj = CString::new(dir.join(fixtures::MMPROJ_FILE).to_str().unwrap()).unwrap();
+    let base = mm_session_params { model_path: model.as_ptr(), mmproj_path: mmproj.as_ptr(), ..params(m) };
+    let kv = |kv_type: mm_kv_type, flash_attn: mm_flash_attn| {
+        let p = mm_session_params { kv_type_k: kv_type as i32, kv_type_v: kv_type as i32, flash_attn: flash_attn as i32, n_ubatch: 64, use_mlock: true, ..base };
+        kv_bytes(m, &p)
+    };
+    let f16 = kv_bytes(m, &base);
+    let q8 = kv(mm_kv_type::MM_KV_Q8_0, mm_flash_attn::MM_FLASH_ATTN_ON);
+    let q4 = kv(mm_kv_type::MM_KV_Q4_0, mm_flash_attn::MM_FLASH_ATTN_AUTO);
+    assert!(q8 * 10 < f16 * 6 && q4 < q8, "f16 {f16}, q8_0 {q8}, q4_0 {q4} bytes");
+    assert_eq!(kv(mm_kv_type::MM_KV_F16, mm_flash_attn::MM_FLASH_ATTN_OFF), f16);
+    // A quantized K cache without flash attention is llama.cpp's own choice to allow.
+    let k_only = mm_session_params { kv_type_k: mm_kv_type::MM_KV_Q8_0 as i32, flash_attn: mm_flash_attn::MM_FLASH_ATTN_OFF as i32, ..base };
+    assert!(kv_bytes(m, &k_only) < f16);
+    // Heads of 16 (the default fixture): llama.cpp refuses a quantized cache, and says why.
+    let p = mm_session_params { kv_type_k: mm_kv_type::MM_KV_Q8_0 as i32, flash_attn: mm_flash_attn::MM_FLASH_ATTN_ON as i32, ..params(m) };
+    let (st, msg) = create(&p).unwrap_err();
+    assert_eq!(st, mm_status::MM_ERR_CONTEXT_CREATE, "{msg}");
+    assert!(msg.contains("does not divide"), "{msg}");
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+#[test]
+fn build_info_names_the_cpu_features_of_the_build() {
+    let info = unsafe { CStr::from_ptr(mm_build_info()) }.to_str().unwrap().to_owned();
+    assert!(info.starts_with(&format!("mm-session {}; target-cpu: ", env!("CARGO_PKG_VERSION"))), "{info}");
+    assert!(info.contains("backends: ") && info.contains("CPU ("), "{info}");
+    // The test is compiled for the same CPU as the library: what Rust enables, ggml names.
+    #[cfg(target_arch = "x86_64")]
+    for (enabled, name) in [(cfg!(target_feature = "avx2"), " AVX2 "), (cfg!(target_feature = "avx512f"), " AVX512 "), (cfg!(target_feature = "fma"), " FMA ")] {
+        assert_eq!(info.replace('(', " ").replace(')', " ").contains(name), enabled, "{name}: {info}");
+    }
+}
+
 #[test]
 fn five_hundred_create_destroy_cycles() {
     let m = models();
@@ -353,6 +406,43 @@ fn five_hundred_create_destroy_cycles() {
         assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
     }
     assert_eq!(mm_live_sessions(), 0);
+}
+
+/// Sessions made on several threads at once, so that glibc serves each from its own malloc
+/// arena, then destroyed: the freed pages of every arena go back to the system with the model.
+#[test]
+fn an_unloaded_model_gives_its_memory_back_whichever_threads_made_it() {
+    let prompt = c("Describe <__media__> briefly.");
+    let cycle = || {
+        let s = create(&params(models())).unwrap();
+        let image = [image_item(models())];
+        ask(s, &ask_params(&prompt, &image)).unwrap();
+        s as usize
+    };
+    assert_eq!(mm_session_destroy(cycle() as *mut mm_session), mm_status::MM_OK);
+    let before = rss_kb();
+    const THREADS: usize = 6;
+    let barrier = std::sync::Barrier::new(THREADS);
+    let sessions: Vec<usize> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let s = cycle();
+                    barrier.wait();
+                    s
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let peak = rss_kb();
+    for s in sessions {
+        assert_eq!(mm_session_destroy(s as *mut mm_session), mm_status::MM_OK);
+    }
+    let after = rss_kb();
+    eprintln!("rss before {before} kB, with {THREADS} sessions {peak} kB, after destroying them {after} kB");
+    assert!(peak > before + 4096, "{THREADS} sessions took only {} kB", peak - before);
+    assert!(after < before + (peak - before) / 4, "after destroy {after} kB: {} kB of the {} kB the sessions took stayed resident", after - before, peak - before);
 }
 
 #[test]

@@ -86,6 +86,7 @@ fn one_session_from_several_threads_is_serialized() {
 fn allowed(op: &str, st: mm_status) -> bool {
     match op {
         "create" | "count" => st == MM_OK,
+        "fork" => matches!(st, MM_OK | MM_ERR_INVALID_HANDLE),
         "ask" | "ask-long" => matches!(st, MM_OK | MM_ERR_CANCELLED | MM_ERR_INVALID_HANDLE),
         "cancel" | "info" | "reset" => matches!(st, MM_OK | MM_ERR_INVALID_HANDLE),
         "destroy" => st == MM_OK,
@@ -121,6 +122,16 @@ fn stress_mix_on_eight_threads() {
                             }
                             Err((st, _)) => ("create", st),
                         }
+                    } else if roll < 16 && live.lock().unwrap().len() < 8 {
+                        let Some(parent) = pick(&live.lock().unwrap()) else { continue };
+                        let mut fp = mm_fork_params_default();
+                        fp.copy_conversation = rng % 2 == 0;
+                        let mut out = std::ptr::null_mut();
+                        let st = unsafe { mm_session_fork(parent.ptr(), &fp, &mut out) };
+                        if st == MM_OK {
+                            live.lock().unwrap().push(Handle(out as usize));
+                        }
+                        ("fork", st)
                     } else if roll < 20 {
                         let victim = {
                             let mut l = live.lock().unwrap();
@@ -180,5 +191,6 @@ fn stress_mix_on_eight_threads() {
     }
     assert!(failures.is_empty(), "{} unexpected results:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(mm_live_sessions(), 0, "every session is gone");
+    assert_eq!(mm_loaded_models(), 0, "every model is freed");
     assert!(counts.keys().any(|k| k.starts_with("ask MM_OK")) && counts.keys().any(|k| k.starts_with("destroy")), "the mix ran: {counts:?}");
 }

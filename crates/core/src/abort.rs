@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use llama_cpp_sys_2 as sys;
 
+use crate::weights::EncoderAbort;
+
 #[derive(Default)]
 pub struct AbortState {
     epoch: AtomicU64,
     started_in: AtomicU64,
     closing: AtomicBool,
-    nodes: AtomicU32,
 }
 
 /// How many encoder graph nodes run between two looks at the flag.
@@ -62,15 +63,16 @@ pub unsafe extern "C" fn llama_abort(data: *mut c_void) -> bool {
 
 /// The projector's scheduler callback. Asked about each node, it asks to see one node in
 /// `NODES_PER_CHECK` (the scheduler then computes up to it and stops there); shown that node, it
-/// returns false to end the computation when the call was cancelled.
+/// returns false to end the computation when the call that is encoding was cancelled.
 ///
 /// # Safety
-/// As for [`llama_abort`].
+/// `data` must come from [`EncoderAbort::as_user_data`] of a state that outlives the projector.
 pub unsafe extern "C" fn encoder_eval(_t: *mut sys::ggml_tensor, ask: bool, data: *mut c_void) -> bool {
-    // SAFETY: the caller's contract: `data` points to a live AbortState.
-    let state = unsafe { &*(data as *const AbortState) };
+    static NODES: AtomicU32 = AtomicU32::new(0);
+    // SAFETY: the caller's contract: `data` points to a live EncoderAbort.
+    let state = unsafe { &*(data as *const EncoderAbort) };
     if ask {
-        state.nodes.fetch_add(1, Ordering::Relaxed) % NODES_PER_CHECK == 0
+        NODES.fetch_add(1, Ordering::Relaxed) % NODES_PER_CHECK == 0
     } else {
         !state.is_cancelled()
     }

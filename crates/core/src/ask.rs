@@ -9,8 +9,10 @@ use crate::cache::Item;
 use crate::error::{fail, ErrorKind::*, Result};
 use crate::llama::{self, Bitmap, Sampler};
 use crate::log;
+use crate::logprobs::{self, TokenChoice};
 use crate::media;
-use crate::prompt::{self, Input, Prompt};
+use crate::pieces::VocabPieces;
+use crate::prompt::{self, Input, Prompt, PromptUsage};
 use crate::sampling::Sampling;
 use crate::session::Session;
 use crate::text::{Flow, StopReason, TextStream};
@@ -43,11 +45,22 @@ pub struct PromptCount {
     pub n_ctx: u32,
 }
 
+/// Where an answer goes as it is generated.
+pub struct Sinks<'a> {
+    /// Receives the text in pieces of whole UTF-8 characters; returns false to stop.
+    pub on_text: &'a mut dyn FnMut(&str) -> bool,
+    /// Receives each generated token with its log-probability and `Sampling::n_probs`
+    /// alternatives, in generation order (before its text is streamed).
+    pub on_token: Option<&'a mut dyn FnMut(&TokenChoice)>,
+}
+
 /// Figures of the last finished request.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct AskInfo {
     /// Positions the prompt (text and media) takes in the context.
     pub prompt_positions: u32,
+    /// What the prompt is made of: text tokens, media items, their embeddings and positions.
+    pub prompt_usage: PromptUsage,
     /// Positions of the prompt found in the cache from earlier requests (not evaluated again).
     pub positions_reused: u32,
     /// Prompt tokens (text and media embeddings) evaluated by this request.
@@ -69,41 +82,39 @@ impl Session {
     /// Positions the request's prompt would take (after dropping the messages the overflow
     /// policy drops), without evaluating anything; a prompt that does not fit is counted too.
     pub fn count_positions(&mut self, req: &Request) -> Result<PromptCount> {
-        let bitmaps = self.decode_media(&req.input)?;
+        // Counting evaluates nothing: images the cache holds (decoded before) need no pixels.
+        let bitmaps = self.decode_media(&req.input, &|id| self.cache.holds_media(id))?;
         let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
         Ok(PromptCount { positions: prompt.n_pos() as u32, messages_dropped: dropped, n_ctx: self.context().n_ctx() })
     }
 
     /// Evaluates what the request adds to the cache and generates the answer, streaming it to
-    /// `on_text` (which returns false to stop). Returns the whole answer.
-    pub fn ask(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool) -> Result<String> {
+    /// `sinks`. Returns the whole answer.
+    pub fn ask(&mut self, req: &Request, sinks: Sinks) -> Result<String> {
         let abort = self.abort_state();
         abort.begin_call();
-        log::in_call(&abort, || self.ask_cancellable(req, on_text))
+        log::in_call(&abort, || self.ask_cancellable(req, sinks))
     }
 
-    fn ask_cancellable(&mut self, req: &Request, on_text: &mut dyn FnMut(&str) -> bool) -> Result<String> {
+    fn ask_cancellable(&mut self, req: &Request, sinks: Sinks) -> Result<String> {
+        self.weights().check_remote()?;
         req.sampling.validate()?;
-        let mut sampler = req.sampling.sampler(self.model(), self.seed)?;
+        if req.sampling.n_probs > 0 && sinks.on_token.is_none() {
+            return fail(InvalidArgument, format!("n_probs is {} but there is no token callback to receive them", req.sampling.n_probs));
+        }
+        let mut sampler = req.sampling.sampler(self.model(), self.context().n_ctx(), self.seed)?;
         let started = Instant::now();
         let mut info = AskInfo::default();
-        let bitmaps = self.decode_media(&req.input)?;
-        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
-        fits(prompt.n_pos(), self.context().n_ctx() as i32)?;
+        let Plan { prompt, dropped, common, reuse_logits } = match self.plan(req, true)? {
+            plan if plan.evaluates_placeholder(self) => self.plan(req, false)?,
+            plan => plan,
+        };
         info.messages_dropped = dropped;
         info.prompt_positions = prompt.n_pos() as u32;
-        if prompt.parts.is_empty() {
-            return fail(InvalidArgument, "the prompt is empty: it has no token and no media");
-        }
-
-        // Reuse the cached prefix. Evaluate at least one part unless the logits that followed
-        // exactly this prompt were kept.
+        info.prompt_usage = prompt.usage();
+        sampler.remember(&prompt.text_tokens())?;
         let n_parts = prompt.parts.len();
-        let mut common = self.cache.common_prefix(prompt.items());
-        let reuse_logits = common == n_parts && self.cache.logits_after(common).is_some();
-        if common == n_parts && !reuse_logits {
-            common -= 1;
-        }
+        self.check_media_steps(&prompt, common)?;
         let cut = self.cache.truncate(common);
         self.context().forget_from(cut);
         info.positions_reused = cut as u32;
@@ -121,14 +132,37 @@ impl Session {
         let logits = self.cache.logits_after(n_parts).expect("kept above").to_vec();
 
         let generating = Instant::now();
-        let result = self.generate(req, &mut sampler, logits, on_text, &mut info);
+        let result = self.generate(req, &mut sampler, logits, sinks, &mut info);
         info.generate_ms = generating.elapsed().as_secs_f64() * 1e3;
         self.last = info;
         result
     }
 
-    /// Decodes every media item of the request, in order.
-    fn decode_media(&self, input: &Input) -> Result<Vec<Bitmap>> {
+    /// Tokenizes the request and finds what of it the cache holds. With `placeholders`, the
+    /// images the cache holds are neither decoded nor preprocessed (a follow-up question about
+    /// earlier images costs what its new text costs); the plan then must not evaluate any of
+    /// them ([`Plan::evaluates_placeholder`]), or the request is planned again without.
+    fn plan(&self, req: &Request, placeholders: bool) -> Result<Plan> {
+        let bitmaps = self.decode_media(&req.input, &|id| placeholders && self.cache.holds_media(id))?;
+        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        fits(prompt.n_pos(), self.context().n_ctx() as i32)?;
+        if prompt.parts.is_empty() {
+            return fail(InvalidArgument, "the prompt is empty: it has no token and no media");
+        }
+        // Reuse the cached prefix. Evaluate at least one part unless the logits that followed
+        // exactly this prompt were kept.
+        let n_parts = prompt.parts.len();
+        let mut common = self.cache.common_prefix(prompt.items());
+        let reuse_logits = common == n_parts && self.cache.logits_after(common).is_some();
+        if common == n_parts && !reuse_logits {
+            common -= 1;
+        }
+        Ok(Plan { prompt, dropped, common, reuse_logits })
+    }
+
+    /// Decodes every media item of the request, in order; images whose content id
+    /// `placeholder` accepts become placeholders (see [`media::decode`]).
+    fn decode_media(&self, input: &Input, placeholder: &dyn Fn(&str) -> bool) -> Result<Vec<Bitmap>> {
         let all: Vec<&media::Media> = match input {
             Input::Prompt { media, .. } => media.iter().collect(),
             Input::Chat(messages) => messages.iter().flat_map(|m| m.media.iter()).collect(),
@@ -139,7 +173,7 @@ impl Session {
         let Some(projector) = self.projector() else {
             return fail(Unsupported, format!("{} media item(s) given, but this session has no projector (text only)", all.len()));
         };
-        all.iter().enumerate().map(|(i, m)| media::decode(projector, i, m)).collect()
+        all.iter().enumerate().map(|(i, m)| media::decode(projector, i, m, placeholder)).collect()
     }
 
     /// Renders and tokenizes the request; with `Overflow::DropOldest`, drops the oldest
@@ -149,7 +183,7 @@ impl Session {
         let n_ctx = self.context().n_ctx() as i32;
         let marker = self.marker();
         let messages = match &req.input {
-            Input::Prompt { text, media } => return Ok((self.tokenize(&prompt::prompt_pieces(text, media.len(), marker, !req.plain_prompt)?, bitmaps)?, 0)),
+            Input::Prompt { text, media } => return Ok((self.tokenize_prompt(&prompt::prompt_pieces(text, media.len(), marker, !req.plain_prompt)?, bitmaps)?, 0)),
             Input::Chat(messages) if messages.is_empty() => return fail(InvalidArgument, "the chat has no message"),
             Input::Chat(messages) => messages,
         };
@@ -167,9 +201,9 @@ impl Session {
                     Ok(prompt::ChatMessage { role: messages[i].role.to_string(), text, first_media: first_media[i] })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let pieces = prompt::chat_pieces(&self.chat_template, &chat, marker)?;
+            let pieces = prompt::chat_pieces(&self.weights().chat_template, &chat, marker)?;
             check_media_once(&pieces, messages, &first_media, system, start)?;
-            let prompt = self.tokenize(&pieces, bitmaps)?;
+            let prompt = self.tokenize_prompt(&pieces, bitmaps)?;
             if prompt.n_pos() < n_ctx || req.overflow == Overflow::Fail {
                 return Ok((prompt, (start - system) as u32));
             }
@@ -184,11 +218,30 @@ impl Session {
         }
     }
 
-    fn tokenize(&self, pieces: &[prompt::Piece], bitmaps: &[Bitmap]) -> Result<Prompt> {
+    fn tokenize_prompt(&self, pieces: &[prompt::Piece], bitmaps: &[Bitmap]) -> Result<Prompt> {
         match self.projector() {
             Some(p) => prompt::tokenize_media(p, pieces, bitmaps),
             None => prompt::tokenize_text(self.model(), pieces),
         }
+    }
+
+    /// Fails, before anything is evaluated, when a media item of `prompt.parts[from..]` would
+    /// be decoded with non-causal attention in steps larger than the context computes at once:
+    /// mtmd decodes it `n_batch` embeddings a call, and llama.cpp asserts that a non-causal call
+    /// fits in one `n_ubatch` step.
+    fn check_media_steps(&self, prompt: &Prompt, from: usize) -> Result<()> {
+        let (Some(projector), Some(chunks)) = (self.projector(), prompt.chunks.as_ref()) else { return Ok(()) };
+        let (n_batch, n_ubatch) = (self.context().n_batch(), self.context().n_ubatch());
+        for chunk in prompt.parts[from..].iter().filter_map(|p| p.chunk) {
+            let (non_causal, n_tokens) = projector.media_decoding(chunks, chunk);
+            if non_causal && n_tokens.min(n_batch) > n_ubatch {
+                return fail(
+                    InvalidArgument,
+                    format!("a media item of {n_tokens} embeddings would be decoded with non-causal attention {} at a time, but the session's n_ubatch is {n_ubatch}; create it with n_ubatch = n_batch", n_tokens.min(n_batch)),
+                );
+            }
+        }
+        Ok(())
     }
 
     fn cancelled(&self) -> Result<()> {
@@ -219,8 +272,12 @@ impl Session {
             if let (Item::Media { n_pos, .. }, Some(chunk)) = (&part.item, part.chunk) {
                 let projector = self.projector().expect("media parts come from a projector");
                 let chunks = prompt.chunks.as_ref().expect("media parts have chunks");
+                let abort = self.abort_state();
+                let encoder = self.weights().encode(&abort);
                 let (result, log) = log::capture(|| projector.eval_chunk(self.context(), chunks, chunk, self.cache.n_pos(), n_batch as i32, i == last));
+                drop(encoder);
                 let (status, new_n_past) = result?;
+                self.weights().check_remote()?;
                 self.cancelled()?;
                 if status != 0 {
                     return fail(Eval, format!("encoding media item failed ({status}): {}", log::last_lines(&log)));
@@ -248,7 +305,9 @@ impl Session {
     /// Decodes text tokens at the end of the cache and records them.
     fn decode_tokens(&mut self, tokens: &[sys::llama_token], logits_last: bool) -> Result<()> {
         let pos = self.cache.n_pos();
-        match self.ctx.decode(&mut self.batch, tokens, pos, logits_last)? {
+        let code = self.ctx.decode(&mut self.batch, tokens, pos, logits_last)?;
+        self.weights().check_remote()?;
+        match code {
             llama::DECODE_OK => {
                 for (k, &t) in tokens.iter().enumerate() {
                     self.cache.push(Item::Token(t), pos + k as i32 + 1);
@@ -261,23 +320,30 @@ impl Session {
         }
     }
 
-    fn generate(&mut self, req: &Request, sampler: &mut Sampler, first_logits: Vec<f32>, on_text: &mut dyn FnMut(&str) -> bool, info: &mut AskInfo) -> Result<String> {
+    fn generate(&mut self, req: &Request, sampler: &mut Sampler, first_logits: Vec<f32>, sinks: Sinks, info: &mut AskInfo) -> Result<String> {
         let n_ctx = self.context().n_ctx() as i32;
         let n_vocab = self.model().n_vocab();
+        let Sinks { on_text, mut on_token } = sinks;
         let mut stream = TextStream::new(&req.sampling.stop, on_text);
         let mut reason = StopReason::MaxTokens;
         let mut piece = Vec::new();
         let mut candidates = Vec::new();
-        let mut token = sampler.sample_from(&first_logits, &mut candidates)?;
+        // A grammar's answer stays valid UTF-8 (see pieces.rs).
+        let mut pieces = if req.sampling.is_constrained() { Some(VocabPieces::of(self.model())?) } else { None };
         for n in 0..req.sampling.max_tokens {
-            if n > 0 {
-                token = sampler.sample_from(self.context().last_logits(n_vocab)?, &mut candidates)?;
-            }
+            let logits = if n == 0 { &first_logits[..] } else { self.context().last_logits(n_vocab)? };
+            let token = match pieces.as_mut() {
+                Some(pieces) => sampler.sample_from(logits, Some(&mut |t| pieces.keeps_valid(stream.unfinished(), t)), &mut candidates)?,
+                None => sampler.sample_from(logits, None, &mut candidates)?,
+            };
             if self.model().is_eog(token) {
                 reason = StopReason::Eog;
                 break;
             }
             info.tokens_generated += 1;
+            if let Some(on_token) = on_token.as_mut() {
+                on_token(&logprobs::choice(self.model(), logits, token, req.sampling.n_probs)?);
+            }
             self.model().token_piece(token, &mut piece)?;
             if let Flow::Stop(r) = stream.push(&piece) {
                 reason = r;
@@ -316,6 +382,25 @@ fn check_media_once(pieces: &[prompt::Piece], messages: &[crate::prompt::Message
         }
     }
     Ok(())
+}
+
+/// A tokenized request and what of it the cache holds.
+struct Plan {
+    prompt: Prompt,
+    /// Messages dropped to make the chat fit.
+    dropped: u32,
+    /// Leading parts reused from the cache.
+    common: usize,
+    /// Whether the logits after the whole prompt were kept (nothing needs evaluating).
+    reuse_logits: bool,
+}
+
+impl Plan {
+    /// Whether a media part to evaluate was tokenized as a placeholder (an image the cache
+    /// holds, but not at this place).
+    fn evaluates_placeholder(&self, session: &Session) -> bool {
+        self.prompt.parts[self.common..].iter().any(|p| matches!(&p.item, Item::Media { id, .. } if session.cache.holds_media(id)))
+    }
 }
 
 /// Fails unless a prompt of `n_pos` positions leaves room for an answer.

@@ -22,7 +22,7 @@ impl Item {
 
 /// The items in the KV cache (sequence 0), in order, and the logits that followed a prefix of
 /// them, kept so that repeating a request samples from the very same numbers.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct CacheRecord {
     items: Vec<Item>,
     n_pos: i32,
@@ -56,6 +56,11 @@ impl CacheRecord {
 
     pub fn clear(&mut self) {
         *self = CacheRecord::default();
+    }
+
+    /// Whether the cache holds the media item `id`.
+    pub fn holds_media(&self, id: &str) -> bool {
+        self.items.iter().any(|item| matches!(item, Item::Media { id: held, .. } if held == id))
     }
 
     /// How many leading items `request` shares with the cache.

@@ -55,20 +55,30 @@ fn check_size(format: Format, width: u32, height: u32, max_pixels: u64) -> Resul
         .ok_or_else(|| format!("{name} image of {width}x{height} pixels is too large for this machine"))
 }
 
-/// Decodes an image (the first frame of an animation) to RGB8. `format` is what `Format::sniff`
-/// said of `bytes`.
-pub fn decode_image(bytes: &[u8], format: Format, max_pixels: u64) -> Result<Image, String> {
+/// The size in an image's header, checked as [`decode_image`] checks it, without decoding any
+/// pixel (the session sizes images that its KV cache already holds this way).
+pub fn image_size(bytes: &[u8], format: Format, max_pixels: u64) -> Result<(u32, u32), String> {
+    let (width, height) = if format == Format::Gif {
+        let decoder = gif_options(max_pixels).read_info(bytes).map_err(|e| format!("GIF image header could not be read: {e}"))?;
+        (u32::from(decoder.width()), u32::from(decoder.height()))
+    } else {
+        use image::ImageDecoder;
+        image_decoder(bytes, format, max_pixels)?.dimensions()
+    };
+    check_size(format, width, height, max_pixels)?;
+    Ok((width, height))
+}
+
+/// The `image` crate's decoder for `bytes`, its header read, its limits set from `max_pixels`.
+fn image_decoder(bytes: &[u8], format: Format, max_pixels: u64) -> Result<impl image::ImageDecoder + '_, String> {
     let image_format = match format {
         Format::Png => image::ImageFormat::Png,
         Format::Jpeg => image::ImageFormat::Jpeg,
         Format::Bmp => image::ImageFormat::Bmp,
         Format::Pnm => image::ImageFormat::Pnm,
         Format::WebP => image::ImageFormat::WebP,
-        Format::Gif => return decode_gif(bytes, max_pixels),
-        Format::Wav | Format::Flac | Format::Mp3 => return Err(format!("{} is not an image format", format.name())),
+        Format::Gif | Format::Wav | Format::Flac | Format::Mp3 => return Err(format!("{} is not read by the image crate", format.name())),
     };
-    let name = format.name();
-    use image::ImageDecoder;
     // The decoders' own limits: no side longer than the pixel limit, and no more memory than an
     // image of that many 16-bit RGBA pixels takes, plus room for chunks and tables.
     let mut limits = image::Limits::default();
@@ -79,7 +89,20 @@ pub fn decode_image(bytes: &[u8], format: Format, max_pixels: u64) -> Result<Ima
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format);
     reader.limits(limits);
     // Reads the header only.
-    let decoder = reader.into_decoder().map_err(|e| format!("{name} image header could not be read: {e}"))?;
+    reader.into_decoder().map_err(|e| format!("{} image header could not be read: {e}", format.name()))
+}
+
+/// Decodes an image (the first frame of an animation) to RGB8. `format` is what `Format::sniff`
+/// said of `bytes`.
+pub fn decode_image(bytes: &[u8], format: Format, max_pixels: u64) -> Result<Image, String> {
+    match format {
+        Format::Gif => return decode_gif(bytes, max_pixels),
+        Format::Wav | Format::Flac | Format::Mp3 => return Err(format!("{} is not an image format", format.name())),
+        _ => {}
+    }
+    let name = format.name();
+    use image::ImageDecoder;
+    let decoder = image_decoder(bytes, format, max_pixels)?;
     let (width, height) = decoder.dimensions();
     let rgb_len = check_size(format, width, height, max_pixels)?;
     if format == Format::Jpeg && !jpeg_has_end(bytes) {
@@ -140,12 +163,7 @@ fn to_rgb8(image: image::DynamicImage) -> Vec<u8> {
 /// global palette's background colour (red and blue swapped, as stb_image has it) when its
 /// index is above 0; a frame reaching past the screen is refused.
 fn decode_gif(bytes: &[u8], max_pixels: u64) -> Result<Image, String> {
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::Indexed);
-    options.check_frame_consistency(true);
-    // One frame's index buffer is at most one byte a pixel.
-    options.set_memory_limit(gif::MemoryLimit::Bytes(NonZeroU64::new(max_pixels.max(1)).unwrap_or(NonZeroU64::MIN)));
-    let mut decoder = options.read_info(bytes).map_err(|e| format!("GIF image header could not be read: {e}"))?;
+    let mut decoder = gif_options(max_pixels).read_info(bytes).map_err(|e| format!("GIF image header could not be read: {e}"))?;
     let (width, height) = (u32::from(decoder.width()), u32::from(decoder.height()));
     let rgb_len = check_size(Format::Gif, width, height, max_pixels)?;
     let global = decoder.global_palette().map(<[u8]>::to_vec).unwrap_or_default();
@@ -177,6 +195,16 @@ fn decode_gif(bytes: &[u8], max_pixels: u64) -> Result<Image, String> {
         }
     }
     Ok(Image { width, height, rgb })
+}
+
+/// The GIF decoder's options: palette indices out, frames checked against the screen, and a
+/// frame's index buffer (one byte a pixel) no larger than `max_pixels`.
+fn gif_options(max_pixels: u64) -> gif::DecodeOptions {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::Indexed);
+    options.check_frame_consistency(true);
+    options.set_memory_limit(gif::MemoryLimit::Bytes(NonZeroU64::new(max_pixels.max(1)).unwrap_or(NonZeroU64::MIN)));
+    options
 }
 
 /// The colour of pixel `i` of a GIF frame, or None where stb_image leaves the screen black:

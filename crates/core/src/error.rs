@@ -44,6 +44,8 @@ pub enum ErrorKind {
     StateMismatch,
     /// Writing a file failed.
     Io,
+    /// An RPC server could not be reached, speaks another protocol version, or went away.
+    Remote,
     /// A bug (or a C++ exception from llama.cpp); the message says where.
     Internal,
 }

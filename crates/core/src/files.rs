@@ -6,6 +6,11 @@ use crate::error::{fail, ErrorKind::*, Result};
 
 /// Checks that `path` is a readable regular file (`what` names it in messages).
 pub fn check_regular_file(path: &Path, what: &str) -> Result<()> {
+    regular_file(path, what).map(drop)
+}
+
+/// The metadata of `path`, which must be a regular file (`what` names it in messages).
+pub fn regular_file(path: &Path, what: &str) -> Result<std::fs::Metadata> {
     if path.as_os_str().is_empty() {
         return fail(InvalidArgument, format!("{what}: the path is empty"));
     }
@@ -14,7 +19,7 @@ pub fn check_regular_file(path: &Path, what: &str) -> Result<()> {
         Err(e) => fail(FileUnreadable, format!("{what} {}: {e}", path.display())),
         Ok(m) if m.is_dir() => fail(NotAFile, format!("{what} {}: is a directory, not a file", path.display())),
         Ok(m) if !m.is_file() => fail(NotAFile, format!("{what} {}: is not a regular file", path.display())),
-        Ok(_) => Ok(()),
+        Ok(m) => Ok(m),
     }
 }
 

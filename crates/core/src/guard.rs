@@ -1,7 +1,7 @@
-//! The exception barriers of `shim/guard.cpp`: each calls one llama.cpp or mtmd function that may
-//! throw a C++ exception and turns an exception into an error return plus a message, since an
-//! exception unwinding into Rust aborts the process. Only the wrappers in `llama.rs` call these;
-//! they hand out safe functions that return `Result`.
+//! The exception barriers of `shim/guard.cpp`: each calls one llama.cpp, mtmd or llama.cpp
+//! `common` function that may throw a C++ exception and turns an exception into an error return
+//! plus a message, since an exception unwinding into Rust aborts the process. Only the wrappers
+//! in `llama.rs` call these; they hand out safe functions that return `Result`.
 
 use std::ffi::CStr;
 use std::os::raw::c_char;
@@ -20,9 +20,16 @@ extern "C" {
     pub(crate) fn mm_guard_eval_chunk(ctx: *mut sys::mtmd_context, lctx: *mut sys::llama_context, chunk: *const sys::mtmd_input_chunk, n_past: sys::llama_pos, n_batch: i32, logits_last: bool, new_n_past: *mut sys::llama_pos, on_error: i32) -> i32;
     pub(crate) fn mm_guard_sampler_init_grammar(vocab: *const sys::llama_vocab, grammar: *const c_char) -> *mut sys::llama_sampler;
     pub(crate) fn mm_guard_sample(chain: *mut sys::llama_sampler, candidates: *mut sys::llama_token_data_array) -> sys::llama_token;
+    pub(crate) fn mm_guard_sampler_accept(smpl: *mut sys::llama_sampler, tokens: *const sys::llama_token, n: usize, on_error: i32) -> i32;
+    pub(crate) fn mm_guard_json_schema_to_grammar(schema: *const c_char) -> *mut c_char;
+    pub(crate) fn mm_guard_free(p: *mut c_char);
     pub(crate) fn mm_guard_state_size(ctx: *mut sys::llama_context) -> usize;
     pub(crate) fn mm_guard_state_get(ctx: *mut sys::llama_context, dst: *mut u8, size: usize) -> usize;
     pub(crate) fn mm_guard_state_set(ctx: *mut sys::llama_context, src: *const u8, size: usize) -> usize;
+    #[cfg(feature = "rpc")]
+    pub(crate) fn mm_guard_rpc_add_server(endpoint: *const c_char) -> sys::ggml_backend_reg_t;
+    #[cfg(feature = "rpc")]
+    pub(crate) fn mm_guard_rpc_start_server(endpoint: *const c_char, cache_dir: *const c_char, n_threads: usize, n_devices: usize, devices: *mut sys::ggml_backend_dev_t, on_error: i32) -> i32;
 }
 
 /// The value the `int32_t` barriers return when they caught an exception.

@@ -6,10 +6,12 @@
 //! (`mm-session`, crates/capi) maps them to status codes.
 //!
 //! Where things live: creating and freeing a session, `session.rs`; asking, `ask.rs`;
-//! sampling options, `sampling.rs`; media formats, `media.rs`, and their memory-safe decoders,
-//! `decode.rs`; prompts and chat
+//! sampling options, `sampling.rs` (JSON Schemas, `json_schema.rs`; log-probabilities,
+//! `logprobs.rs`); media formats, `media.rs`, and their memory-safe decoders, `decode.rs`;
+//! prompts and chat
 //! templates, `prompt.rs`; saved states, `state.rs`; llama.cpp objects and the C++ exception
-//! barriers, `llama.rs` and `guard.rs`.
+//! barriers, `llama.rs` and `guard.rs`; layers on RPC servers, `rpc.rs` (`rpc_off.rs` without
+//! the `rpc` feature).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -17,6 +19,7 @@ mod abort;
 mod ask;
 mod backend;
 mod cache;
+mod checked;
 pub mod decode;
 mod error;
 mod files;
@@ -24,26 +27,42 @@ mod fingerprint;
 mod grammar;
 mod guard;
 mod hash;
+mod json_schema;
 mod llama;
 pub mod log;
+mod logprobs;
 mod media;
+mod memo;
 mod memory;
+mod pieces;
 mod prompt;
+#[cfg(feature = "rpc")]
+mod rpc;
+#[cfg(not(feature = "rpc"))]
+#[path = "rpc_off.rs"]
+mod rpc;
 mod sampling;
 mod session;
 mod state;
 mod text;
+mod weights;
 
 pub use abort::AbortState;
-pub use ask::{AskInfo, Overflow, PromptCount, Request};
+pub use ask::{AskInfo, Overflow, PromptCount, Request, Sinks};
+pub use backend::build_info;
 pub use error::{Error, ErrorKind, Result};
 pub use grammar::{MAX_DEPTH as GRAMMAR_MAX_DEPTH, MAX_PRODUCT as GRAMMAR_MAX_PRODUCT, MAX_REPETITIONS as GRAMMAR_MAX_REPETITIONS};
+pub use json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
+pub use logprobs::{TokenChoice, TokenLogprob};
 pub use log::{LogLevel, LogSink};
 pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use memory::MemoryStats;
-pub use prompt::{Input, Message};
-pub use sampling::Sampling;
-pub use session::{default_threads, live_sessions, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
+pub use prompt::{Input, Message, PromptUsage};
+#[cfg(feature = "rpc")]
+pub use rpc::serve_rpc;
+pub use sampling::{Dry, Penalties, Sampling};
+pub use session::{default_threads, live_sessions, FlashAttention, ForkConfig, KvType, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
+pub use weights::loaded_models;
 pub use text::StopReason;
 
 /// Initialises llama.cpp's backends and the log routing (done by the first session too).

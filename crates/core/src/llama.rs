@@ -121,6 +121,23 @@ pub fn apply_chat_template(template: &CStr, chat: &[sys::llama_chat_message], bu
     check(n, "llama_chat_apply_template")
 }
 
+/// Converts a JSON Schema (text) to a GBNF grammar (start rule `root`) with llama.cpp's
+/// converter; the error is the converter's reason.
+pub fn json_schema_to_grammar(schema: &CStr) -> std::result::Result<String, String> {
+    // SAFETY: `schema` is NUL-terminated and outlives the call.
+    let ptr = unsafe { guard::mm_guard_json_schema_to_grammar(schema.as_ptr()) };
+    if ptr.is_null() {
+        return Err(guard::what());
+    }
+    // SAFETY: a non-NULL result is a NUL-terminated string the shim allocated; it is copied,
+    // then freed once, by the shim's allocator.
+    unsafe {
+        let grammar = CStr::from_ptr(ptr).to_string_lossy().into_owned();
+        guard::mm_guard_free(ptr);
+        Ok(grammar)
+    }
+}
+
 /// An inference context over a model: KV cache and compute buffers (`llama_free` on drop).
 pub struct Context(NonNull<sys::llama_context>);
 
@@ -138,6 +155,11 @@ impl Context {
     pub fn n_batch(&self) -> u32 {
         // SAFETY: the context is alive.
         unsafe { sys::llama_n_batch(self.as_ptr()) }
+    }
+    /// Tokens computed in one graph step.
+    pub fn n_ubatch(&self) -> u32 {
+        // SAFETY: the context is alive.
+        unsafe { sys::llama_n_ubatch(self.as_ptr()) }
     }
     /// Empties the KV cache.
     pub fn clear_memory(&self) {
@@ -252,6 +274,14 @@ impl Projector {
         Ok((check(status, "mtmd_tokenize_from_parts")?, chunks))
     }
 
+    /// Whether chunk `index` (media) is decoded into the text model with non-causal attention,
+    /// and how many embeddings it has.
+    pub fn media_decoding(&self, chunks: &Chunks, index: usize) -> (bool, u32) {
+        let chunk = chunks.get(index);
+        // SAFETY: the projector and the chunk are alive.
+        unsafe { (sys::mtmd_decode_use_non_causal(self.as_ptr(), chunk), sys::mtmd_input_chunk_get_n_tokens(chunk) as u32) }
+    }
+
     /// Encodes chunk `index` (media) and decodes its embeddings into `ctx` at `n_past`; returns
     /// mtmd's status (0: done) and the position after it.
     pub fn eval_chunk(&self, ctx: &Context, chunks: &Chunks, index: usize, n_past: i32, n_batch: i32, logits_last: bool) -> Result<(i32, i32)> {
@@ -288,6 +318,14 @@ impl Bitmap {
         bitmap.set_id(id);
         Some(bitmap)
     }
+    /// An image of `width` x `height` pixels without its pixels, named `id`: mtmd tokenizes
+    /// it (same positions, same id) without preprocessing, and refuses to encode it.
+    pub fn placeholder(width: u32, height: u32, id: &CStr) -> Option<Self> {
+        // SAFETY: NULL data makes a placeholder; nothing is read.
+        let bitmap = NonNull::new(unsafe { sys::mtmd_bitmap_init(width, height, std::ptr::null()) }).map(Bitmap)?;
+        bitmap.set_id(id);
+        Some(bitmap)
+    }
     /// Mono audio samples, named `id`.
     pub fn audio(samples: &[f32], id: &CStr) -> Option<Self> {
         // SAFETY: mtmd copies `samples.len()` floats.
@@ -306,6 +344,19 @@ impl Bitmap {
         // SAFETY: the bitmap is alive.
         unsafe { sys::mtmd_bitmap_is_audio(self.as_ptr()) }
     }
+    pub fn width(&self) -> u32 {
+        // SAFETY: the bitmap is alive.
+        unsafe { sys::mtmd_bitmap_get_nx(self.as_ptr()) }
+    }
+    pub fn height(&self) -> u32 {
+        // SAFETY: the bitmap is alive.
+        unsafe { sys::mtmd_bitmap_get_ny(self.as_ptr()) }
+    }
+    /// The id it was given.
+    pub fn id(&self) -> CString {
+        // SAFETY: the bitmap is alive and its id a NUL-terminated string it owns.
+        unsafe { CStr::from_ptr(sys::mtmd_bitmap_get_id(self.as_ptr())) }.to_owned()
+    }
 }
 
 impl Drop for Bitmap {
@@ -321,8 +372,9 @@ pub struct Chunks(NonNull<sys::mtmd_input_chunks>);
 /// One chunk of a tokenized prompt.
 pub enum Chunk<'a> {
     Text(&'a [sys::llama_token]),
-    /// A media item: its id (empty when mtmd gave none) and the positions it takes.
-    Media { id: String, n_pos: i32 },
+    /// A media item: its id (empty when mtmd gave none), the embeddings it gives and the
+    /// positions they take (fewer than the embeddings with M-RoPE).
+    Media { id: String, n_tokens: usize, n_pos: i32 },
 }
 
 impl Chunks {
@@ -342,7 +394,7 @@ impl Chunks {
         // SAFETY: `i` is in range.
         unsafe { sys::mtmd_input_chunks_get(self.as_ptr(), i) }
     }
-    /// Chunk `i`: its text tokens, or its media id and positions.
+    /// Chunk `i`: its text tokens, or its media id, embeddings and positions.
     pub fn chunk(&self, i: usize) -> Chunk<'_> {
         let chunk = self.get(i);
         // SAFETY: the chunk belongs to these chunks and lives as long as they do; the token
@@ -355,7 +407,7 @@ impl Chunks {
             } else {
                 let id = sys::mtmd_input_chunk_get_id(chunk);
                 let id = if id.is_null() { String::new() } else { CStr::from_ptr(id).to_string_lossy().into_owned() };
-                Chunk::Media { id, n_pos: sys::mtmd_input_chunk_get_n_pos(chunk) }
+                Chunk::Media { id, n_tokens: sys::mtmd_input_chunk_get_n_tokens(chunk), n_pos: sys::mtmd_input_chunk_get_n_pos(chunk) }
             }
         }
     }
@@ -369,19 +421,40 @@ impl Drop for Chunks {
 }
 
 /// A sampler chain (`llama_sampler_free` on drop; it frees the samplers added to it).
-pub struct Sampler(NonNull<sys::llama_sampler>);
+pub struct Sampler {
+    chain: NonNull<sys::llama_sampler>,
+    /// Indexes in the chain of the samplers that keep a history of tokens (penalties, DRY).
+    history: Vec<i32>,
+}
 
 impl Sampler {
     pub fn chain() -> Self {
         // SAFETY: plain constructors; the result is checked.
         let ptr = unsafe { sys::llama_sampler_chain_init(sys::llama_sampler_chain_default_params()) };
-        Sampler(NonNull::new(ptr).expect("llama_sampler_chain_init returned NULL"))
+        Sampler { chain: NonNull::new(ptr).expect("llama_sampler_chain_init returned NULL"), history: Vec::new() }
     }
     /// Adds a sampler (from one of llama.cpp's `llama_sampler_init_*`) that the chain then owns.
     pub fn add(&mut self, s: *mut sys::llama_sampler) {
         assert!(!s.is_null(), "a llama sampler constructor returned NULL");
         // SAFETY: the chain is alive and takes ownership of `s`.
-        unsafe { sys::llama_sampler_chain_add(self.0.as_ptr(), s) }
+        unsafe { sys::llama_sampler_chain_add(self.chain.as_ptr(), s) }
+    }
+    /// Adds a sampler that keeps a history of tokens (penalties, DRY), which `remember` feeds.
+    pub fn add_with_history(&mut self, s: *mut sys::llama_sampler) {
+        // SAFETY: the chain is alive.
+        self.history.push(unsafe { sys::llama_sampler_chain_n(self.chain.as_ptr()) });
+        self.add(s);
+    }
+    /// Feeds tokens that came before the answer (the prompt's) to the samplers that keep a
+    /// history, and to no other (a grammar must not see them).
+    pub fn remember(&mut self, tokens: &[sys::llama_token]) -> Result<()> {
+        for &i in &self.history {
+            // SAFETY: the chain is alive and `i` is the index of one of its samplers.
+            let s = unsafe { sys::llama_sampler_chain_get(self.chain.as_ptr(), i) };
+            // SAFETY: `s` belongs to the chain; `tokens` holds `tokens.len()` tokens.
+            check(unsafe { guard::mm_guard_sampler_accept(s, tokens.as_ptr(), tokens.len(), THREW) }, "llama_sampler_accept")?;
+        }
+        Ok(())
     }
     /// Adds a GBNF grammar sampler (start rule `root`); `None` when llama.cpp refuses the
     /// grammar (it logs why).
@@ -390,16 +463,21 @@ impl Sampler {
         let s = unsafe { guard::mm_guard_sampler_init_grammar(model.vocab(), grammar.as_ptr()) };
         (!s.is_null()).then(|| self.add(s))
     }
-    /// Samples a token from `logits` (one per vocabulary entry) and records it in the chain's
-    /// state, as `llama_sampler_sample` does; `scratch` is reused between calls.
-    pub fn sample_from(&mut self, logits: &[f32], scratch: &mut Vec<sys::llama_token_data>) -> Result<sys::llama_token> {
+    /// Samples a token from `logits` (one per vocabulary entry), leaving out the tokens
+    /// `allowed` refuses, and records it in the chain's state, as `llama_sampler_sample` does;
+    /// `scratch` is reused between calls.
+    pub fn sample_from(&mut self, logits: &[f32], mut allowed: Option<&mut dyn FnMut(usize) -> bool>, scratch: &mut Vec<sys::llama_token_data>) -> Result<sys::llama_token> {
         scratch.clear();
-        scratch.extend(logits.iter().enumerate().map(|(id, &logit)| sys::llama_token_data { id: id as sys::llama_token, logit, p: 0.0 }));
+        scratch.extend(logits.iter().enumerate().map(|(id, &logit)| {
+            let ruled_out = allowed.as_mut().is_some_and(|allowed| !allowed(id));
+            let logit = if ruled_out { f32::NEG_INFINITY } else { logit };
+            sys::llama_token_data { id: id as sys::llama_token, logit, p: 0.0 }
+        }));
         let mut candidates = sys::llama_token_data_array { data: scratch.as_mut_ptr(), size: scratch.len(), selected: -1, sorted: false };
         // SAFETY: the chain is alive and `candidates` points into `scratch`.
-        match unsafe { guard::mm_guard_sample(self.0.as_ptr(), &mut candidates) } {
+        match unsafe { guard::mm_guard_sample(self.chain.as_ptr(), &mut candidates) } {
             guard::SAMPLE_FAILED => fail(ErrorKind::Eval, format!("sampling failed: {}", guard::what())),
-            guard::SAMPLE_DEAD_END => fail(ErrorKind::Eval, "the grammar allows no next token (no token of the vocabulary continues it)"),
+            guard::SAMPLE_DEAD_END => fail(ErrorKind::Eval, "no next token is allowed: the grammar (no token of the vocabulary continues it) or a logit bias of -INFINITY rules out every token"),
             token => Ok(token),
         }
     }
@@ -408,7 +486,7 @@ impl Sampler {
 impl Drop for Sampler {
     fn drop(&mut self) {
         // SAFETY: the chain came from llama_sampler_chain_init and is freed only here.
-        unsafe { sys::llama_sampler_free(self.0.as_ptr()) }
+        unsafe { sys::llama_sampler_free(self.chain.as_ptr()) }
     }
 }
 

@@ -1,14 +1,15 @@
 //! Media items of a request, and their decoding into mtmd bitmaps, each named by a hash of its
 //! content so that the KV cache record recognises it in a later request.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::path::Path;
 
 use crate::decode;
 use crate::error::{fail, Error, ErrorKind::*, Result};
-use crate::files::{check_regular_file, read_file};
+use crate::files::{read_file, regular_file};
 use crate::hash;
 use crate::llama::{Bitmap, Projector};
+use crate::memo::FileMemo;
 
 /// One image or audio clip, borrowed from the caller.
 pub enum Media<'a> {
@@ -106,21 +107,44 @@ pub const MAX_AUDIO_SECONDS: u32 = 600;
 /// The largest media file read.
 const MAX_FILE_BYTES: u64 = 1 << 30;
 
-/// Decodes item `index` and checks that the projector can take its kind.
-pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitmap> {
+/// An image file's content id and size, as decoding it found them.
+#[derive(Clone)]
+struct KnownImage {
+    id: CString,
+    width: u32,
+    height: u32,
+}
+
+/// Image files decoded lately (`memo.rs`): a follow-up that sends the same file again, while
+/// the KV cache holds it, neither reads nor hashes it.
+static IMAGE_FILES: FileMemo<KnownImage, 64> = FileMemo::new();
+
+/// Decodes item `index` and checks that the projector can take its kind. An image whose
+/// content id `placeholder` accepts is not decoded: it becomes a placeholder of its size and id,
+/// which mtmd tokenizes without preprocessing and which must never be evaluated (the session
+/// uses them for images its KV cache already holds).
+pub fn decode(projector: &Projector, index: usize, media: &Media, placeholder: &dyn Fn(&str) -> bool) -> Result<Bitmap> {
     let what = format!("media item {index}");
     let bitmap = match media {
         Media::File(path) => {
-            check_regular_file(path, &what)?;
+            let m = regular_file(path, &what)?;
             let what = format!("{what} {}", path.display());
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            if size > MAX_FILE_BYTES {
-                return fail(MediaDecode, format!("{what}: {size} bytes is more than the {MAX_FILE_BYTES}-byte limit"));
+            if m.len() > MAX_FILE_BYTES {
+                return fail(MediaDecode, format!("{what}: {} bytes is more than the {MAX_FILE_BYTES}-byte limit", m.len()));
+            }
+            // An unchanged image file whose content id is known needs no reading at all.
+            let known = IMAGE_FILES.get(&m);
+            if let Some(k) = known.as_ref().filter(|k| placeholder(&k.id.to_string_lossy())) {
+                return image_bitmap(&what, k.width, k.height, &k.id, None);
             }
             let bytes = read_file(path).or_else(|e| fail(MediaDecode, format!("{what}: cannot read it: {e}")))?;
-            decode_encoded(projector, &what, &bytes)?
+            let bitmap = decode_encoded(projector, &what, &bytes, placeholder)?;
+            if known.is_none() && !bitmap.is_audio() {
+                IMAGE_FILES.put(&m, KnownImage { id: bitmap.id(), width: bitmap.width(), height: bitmap.height() });
+            }
+            bitmap
         }
-        Media::Encoded(bytes) => decode_encoded(projector, &what, bytes)?,
+        Media::Encoded(bytes) => decode_encoded(projector, &what, bytes, placeholder)?,
         Media::Rgb { width, height, pixels } => {
             if *width == 0 || *height == 0 {
                 return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} pixels is empty"));
@@ -133,7 +157,9 @@ pub fn decode(projector: &Projector, index: usize, media: &Media) -> Result<Bitm
                 return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} needs {needed} bytes, got {}", pixels.len()));
             }
             let pixels = &pixels[..needed];
-            image_bitmap(&what, *width, *height, pixels, "rgb", pixels)?
+            let id = content_id(&format!("rgb-{width}x{height}"), pixels);
+            let pixels = (!placeholder(&id.to_string_lossy())).then_some(pixels);
+            image_bitmap(&what, *width, *height, &id, pixels)?
         }
         Media::Pcm(bytes) => {
             if bytes.is_empty() || bytes.len() % 4 != 0 {
@@ -178,8 +204,9 @@ fn require_audio(projector: &Projector, what: &str) -> Result<()> {
 /// no caller byte reaches a C decoder (nor mtmd's helper, which would hand what it cannot read
 /// to an `ffmpeg` child process). Images are refused from their header when larger than
 /// [`MAX_IMAGE_PIXELS`], audio when longer than [`MAX_AUDIO_SECONDS`], before the pixels or
-/// samples are allocated.
-fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8]) -> Result<Bitmap> {
+/// samples are allocated. An image whose content id `placeholder` accepts is sized from its
+/// header and not decoded (see [`decode`]).
+fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8], placeholder: &dyn Fn(&str) -> bool) -> Result<Bitmap> {
     if bytes.is_empty() {
         return fail(MediaDecode, format!("{what}: the buffer is empty"));
     }
@@ -192,14 +219,23 @@ fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8]) -> Result<Bit
         let samples = decode::decode_audio(bytes, format, rate, MAX_AUDIO_SECONDS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
         return audio_bitmap(what, &samples, "audio", bytes);
     }
+    let (width, height) = decode::image_size(bytes, format, MAX_IMAGE_PIXELS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
+    let id = content_id(&format!("img-{width}x{height}"), bytes);
+    if placeholder(&id.to_string_lossy()) {
+        return image_bitmap(what, width, height, &id, None);
+    }
     let image = decode::decode_image(bytes, format, MAX_IMAGE_PIXELS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
-    image_bitmap(what, image.width, image.height, &image.rgb, "img", bytes)
+    image_bitmap(what, image.width, image.height, &id, Some(&image.rgb))
 }
 
-/// An mtmd bitmap of RGB pixels, named by the hash of `source` (the bytes it came from).
-fn image_bitmap(what: &str, width: u32, height: u32, pixels: &[u8], kind: &str, source: &[u8]) -> Result<Bitmap> {
-    Bitmap::image(width, height, pixels, &content_id(&format!("{kind}-{width}x{height}"), source))
-        .ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take a {width}x{height} image")))
+/// An mtmd bitmap of RGB pixels named `id` (the content id), or without `pixels` a placeholder
+/// of the image's size (see [`decode`]).
+fn image_bitmap(what: &str, width: u32, height: u32, id: &CStr, pixels: Option<&[u8]>) -> Result<Bitmap> {
+    let bitmap = match pixels {
+        Some(pixels) => Bitmap::image(width, height, pixels, id),
+        None => Bitmap::placeholder(width, height, id),
+    };
+    bitmap.ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take a {width}x{height} image")))
 }
 
 /// An mtmd bitmap of mono samples, named by the hash of `source`. mtmd asserts that a clip has

@@ -23,6 +23,10 @@ pub struct MemoryStats {
     /// Projector weights plus its compute buffers.
     pub projector_host: u64,
     pub projector_gpu: u64,
+    /// How many sessions share the model and projector figures above (forks of one another):
+    /// those bytes are held once for all of them. KV cache and compute buffers are each
+    /// session's own.
+    pub shared_by: u32,
 }
 
 #[repr(C)]
@@ -56,6 +60,7 @@ impl Session {
             kv_gpu: b.kv_device,
             compute_host: b.compute_host,
             compute_gpu: b.compute_device,
+            shared_by: self.weights_shared_by() as u32,
             ..Default::default()
         };
         if let Some(projector) = self.projector() {
@@ -66,5 +71,26 @@ impl Session {
             }
         }
         Ok(s)
+    }
+}
+
+/// Hands the heap's free pages back to the system when dropped (glibc's `malloc_trim`): the
+/// last field of `Weights`, so that it runs when a model is unloaded, after its memory and its
+/// last context's are freed. Those compute buffers (tens of MB on real models) are freed into
+/// the malloc arena of whichever thread created them, and glibc keeps such pages resident: a Go
+/// program whose sessions were made on many threads held 460-550 MB with 3.5 MB in use. Not
+/// done for a fork destroyed while its model stays loaded: the next fork reuses those pages,
+/// and handing them back costs the next context their page faults again. Other allocators return
+/// memory their own way; there this does nothing.
+#[derive(Default)]
+pub(crate) struct ReleaseFreeHeap;
+
+impl Drop for ReleaseFreeHeap {
+    fn drop(&mut self) {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim takes any pad and only releases memory malloc holds free.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }

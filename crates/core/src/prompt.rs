@@ -37,6 +37,17 @@ pub struct Part {
     pub chunk: Option<usize>,
 }
 
+/// What a prompt is made of, as a usage report counts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PromptUsage {
+    pub text_tokens: u32,
+    pub media_items: u32,
+    /// Embeddings the media give the model.
+    pub media_tokens: u32,
+    /// Positions those embeddings take (fewer than the embeddings with M-RoPE).
+    pub media_positions: u32,
+}
+
 /// A tokenized request.
 pub struct Prompt {
     pub parts: Vec<Part>,
@@ -50,6 +61,27 @@ impl Prompt {
     }
     pub fn items(&self) -> impl Iterator<Item = &Item> {
         self.parts.iter().map(|p| &p.item)
+    }
+    /// The prompt's text tokens, in order (media left out).
+    pub fn text_tokens(&self) -> Vec<sys::llama_token> {
+        self.items().filter_map(|i| if let Item::Token(t) = i { Some(*t) } else { None }).collect()
+    }
+    /// What the prompt is made of: text tokens, media items, their embeddings and positions.
+    pub fn usage(&self) -> PromptUsage {
+        let mut usage = PromptUsage::default();
+        for part in &self.parts {
+            let Item::Media { n_pos, .. } = &part.item else {
+                usage.text_tokens += 1;
+                continue;
+            };
+            usage.media_items += 1;
+            usage.media_positions += *n_pos as u32;
+            let chunk = part.chunk.zip(self.chunks.as_ref()).map(|(i, chunks)| chunks.chunk(i));
+            if let Some(Chunk::Media { n_tokens, .. }) = chunk {
+                usage.media_tokens += n_tokens as u32;
+            }
+        }
+        usage
     }
     fn from_tokens(tokens: &[sys::llama_token]) -> Prompt {
         Prompt { parts: tokens.iter().map(|&t| Part { item: Item::Token(t), chunk: None }).collect(), chunks: None }
@@ -248,7 +280,7 @@ pub fn tokenize_media(projector: &Projector, pieces: &[Piece], bitmaps: &[Bitmap
     for i in 0..chunks.len() {
         match chunks.chunk(i) {
             Chunk::Text(tokens) => parts.extend(tokens.iter().map(|&t| Part { item: Item::Token(t), chunk: None })),
-            Chunk::Media { id, n_pos } => {
+            Chunk::Media { id, n_pos, .. } => {
                 // Media without an id never matches the cache (so it is always encoded).
                 static ANONYMOUS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
                 let id = if id.is_empty() { format!("anonymous-{}", ANONYMOUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) } else { id };

@@ -1,11 +1,13 @@
 //! Sampling settings of one request, and the llama.cpp sampler chain they make.
 
+use std::borrow::Cow;
 use std::ffi::CString;
 
 use llama_cpp_sys_2 as sys;
 
 use crate::error::{fail, ErrorKind::*, Result};
 use crate::grammar;
+use crate::json_schema;
 use crate::llama::{Model, Sampler};
 use crate::log;
 
@@ -21,17 +23,72 @@ pub struct Sampling {
     pub top_p: f32,
     /// 0: off.
     pub min_p: f32,
+    /// Locally typical sampling; 1: off.
+    pub typical_p: f32,
     /// `None`: the session's seed.
     pub seed: Option<u32>,
     /// Generation stops before any of these; none may be empty.
     pub stop: Vec<String>,
     /// A GBNF grammar (rule `root`) the output must follow.
     pub grammar: Option<String>,
+    /// A JSON Schema (text) the output must validate against; converted to a grammar, so it
+    /// excludes `grammar`.
+    pub json_schema: Option<String>,
+    pub penalties: Penalties,
+    pub dry: Dry,
+    /// (token, bias) pairs added to the model's logits; `-inf` bans a token.
+    pub logit_bias: Vec<(i32, f32)>,
+    /// How many of the most likely alternatives to report with each generated token.
+    pub n_probs: usize,
 }
+
+/// Repetition penalties over the last `last_n` tokens (the prompt's text tokens, then the
+/// answer's), as llama.cpp's penalties sampler applies them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Penalties {
+    /// Window in tokens; 0: off; -1: the whole context.
+    pub last_n: i32,
+    /// Divides a seen token's positive logit (multiplies a negative one); 1: off.
+    pub repeat: f32,
+    /// Subtracted from a seen token's logit once per occurrence; 0: off.
+    pub frequency: f32,
+    /// Subtracted once from the logit of any seen token; 0: off.
+    pub presence: f32,
+}
+
+/// DRY ("don't repeat yourself"): a token that would extend a repetition of more than
+/// `allowed_length` tokens loses `multiplier * base^(length - allowed_length)` of its logit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dry {
+    /// 0: off.
+    pub multiplier: f32,
+    pub base: f32,
+    pub allowed_length: i32,
+    /// Window in tokens; 0: off; -1: the whole context.
+    pub last_n: i32,
+}
+
+/// llama.cpp's default DRY sequence breakers: a repetition that crosses one is not penalised.
+const DRY_BREAKERS: [&std::ffi::CStr; 4] = [c"\n", c":", c"\"", c"*"];
 
 impl Default for Sampling {
     fn default() -> Self {
-        Sampling { max_tokens: 256, temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05, seed: None, stop: Vec::new(), grammar: None }
+        Sampling {
+            max_tokens: 256,
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            typical_p: 1.0,
+            seed: None,
+            stop: Vec::new(),
+            grammar: None,
+            json_schema: None,
+            penalties: Penalties { last_n: 64, repeat: 1.0, frequency: 0.0, presence: 0.0 },
+            dry: Dry { multiplier: 0.0, base: 1.75, allowed_length: 2, last_n: -1 },
+            logit_bias: Vec::new(),
+            n_probs: 0,
+        }
     }
 }
 
@@ -47,46 +104,130 @@ impl Sampling {
         if self.top_k < 0 {
             return bad(format!("top_k is {}; it must be >= 0 (0: off)", self.top_k));
         }
-        if !(0.0..=1.0).contains(&self.top_p) {
-            return bad(format!("top_p is {}; it must be in [0, 1] (1: off)", self.top_p));
-        }
-        if !(0.0..=1.0).contains(&self.min_p) {
-            return bad(format!("min_p is {}; it must be in [0, 1] (0: off)", self.min_p));
+        for (name, value, off) in [("top_p", self.top_p, "1: off"), ("min_p", self.min_p, "0: off"), ("typical_p", self.typical_p, "1: off")] {
+            if !(0.0..=1.0).contains(&value) {
+                return bad(format!("{name} is {value}; it must be in [0, 1] ({off})"));
+            }
         }
         if self.stop.iter().any(String::is_empty) {
             return bad("a stop string is empty".into());
         }
+        if self.grammar.is_some() && self.json_schema.is_some() {
+            return bad("both grammar and json_schema are set; set one".into());
+        }
+        self.validate_penalties()?;
+        match self.logit_bias.iter().enumerate().find(|(_, (_, bias))| bias.is_nan() || *bias == f32::INFINITY) {
+            Some((i, (_, bias))) => bad(format!("logit_bias[{i}].bias is {bias}; it must be a finite number or -INFINITY (a ban)")),
+            None => Ok(()),
+        }
+    }
+
+    fn validate_penalties(&self) -> Result<()> {
+        let bad = |m: String| fail(InvalidArgument, m);
+        let (p, d) = (&self.penalties, &self.dry);
+        for (name, window) in [("penalty_last_n", p.last_n), ("dry_penalty_last_n", d.last_n)] {
+            if window < -1 {
+                return bad(format!("{name} is {window}; it must be >= -1 (0: off, -1: the whole context)"));
+            }
+        }
+        if !(p.repeat > 0.0 && p.repeat.is_finite()) {
+            return bad(format!("repeat_penalty is {}; it must be a finite number > 0 (1: off)", p.repeat));
+        }
+        for (name, value) in [("frequency_penalty", p.frequency), ("presence_penalty", p.presence)] {
+            if !value.is_finite() {
+                return bad(format!("{name} is {value}; it must be a finite number (0: off)"));
+            }
+        }
+        if !(d.multiplier >= 0.0 && d.multiplier.is_finite()) {
+            return bad(format!("dry_multiplier is {}; it must be a finite number >= 0 (0: off)", d.multiplier));
+        }
+        if !(d.base >= 1.0 && d.base.is_finite()) {
+            return bad(format!("dry_base is {}; it must be a finite number >= 1", d.base));
+        }
+        if d.allowed_length < 1 {
+            return bad(format!("dry_allowed_length is {}; it must be at least 1", d.allowed_length));
+        }
         Ok(())
     }
 
-    /// The sampler chain: grammar first (it rules tokens out), then the filters, then the pick.
-    pub(crate) fn sampler(&self, model: &Model, default_seed: u32) -> Result<Sampler> {
+    /// The sampler chain: the grammar first (it rules tokens out), then the logit bias and
+    /// the penalties (greedy sampling too), then the filters, then the pick. `n_ctx` sizes
+    /// the penalty windows of -1.
+    pub(crate) fn sampler(&self, model: &Model, n_ctx: u32, default_seed: u32) -> Result<Sampler> {
         let mut chain = Sampler::chain();
-        if let Some(text) = &self.grammar {
-            grammar::check(text).or_else(|why| fail(InvalidArgument, format!("grammar refused: {why}")))?;
-            let g = CString::new(text.as_str()).or_else(|_| fail(InvalidArgument, "the grammar contains a NUL byte"))?;
-            let (added, log) = log::capture(|| chain.add_grammar(model, &g));
-            if added.is_none() {
-                return fail(InvalidArgument, format!("invalid grammar: {}", log::last_lines(&log)));
-            }
+        if let Some((text, origin)) = self.grammar_text()? {
+            add_grammar(&mut chain, model, &text, origin)?;
         }
+        chain.add(self.logit_bias_sampler(model)?);
+        let window = |last_n: i32| if last_n < 0 { n_ctx.min(i32::MAX as u32) as i32 } else { last_n };
+        let p = &self.penalties;
+        // SAFETY: a plain constructor; the chain takes ownership of the sampler.
+        chain.add_with_history(unsafe { sys::llama_sampler_init_penalties(model.n_vocab() as i32, window(p.last_n), p.repeat, p.frequency, p.presence) });
+        chain.add_with_history(self.dry_sampler(model, window(self.dry.last_n)));
         if self.temperature <= 0.0 {
             // SAFETY: a plain constructor; the chain takes ownership of the sampler.
             chain.add(unsafe { sys::llama_sampler_init_greedy() });
             return Ok(chain);
         }
         // SAFETY: llama.cpp's sampler constructors take plain values and return new samplers,
-        // which the chain takes ownership of.
+        // which the chain takes ownership of; those whose value means "off" return samplers
+        // that change nothing.
         let filters = unsafe {
             [
-                (self.top_k > 0).then(|| sys::llama_sampler_init_top_k(self.top_k)),
-                (self.top_p < 1.0).then(|| sys::llama_sampler_init_top_p(self.top_p, 1)),
-                (self.min_p > 0.0).then(|| sys::llama_sampler_init_min_p(self.min_p, 1)),
-                Some(sys::llama_sampler_init_temp(self.temperature)),
-                Some(sys::llama_sampler_init_dist(self.seed.unwrap_or(default_seed))),
+                sys::llama_sampler_init_top_k(self.top_k),
+                sys::llama_sampler_init_typical(self.typical_p, 1),
+                sys::llama_sampler_init_top_p(self.top_p, 1),
+                sys::llama_sampler_init_min_p(self.min_p, 1),
+                sys::llama_sampler_init_temp(self.temperature),
+                sys::llama_sampler_init_dist(self.seed.unwrap_or(default_seed)),
             ]
         };
-        filters.into_iter().flatten().for_each(|s| chain.add(s));
+        filters.into_iter().for_each(|s| chain.add(s));
         Ok(chain)
     }
+
+    /// Whether a grammar (given, or made from `json_schema`) constrains the answer.
+    pub(crate) fn is_constrained(&self) -> bool {
+        self.grammar.is_some() || self.json_schema.is_some()
+    }
+
+    /// The GBNF grammar the answer must follow, and what it came from: `grammar` as given, or
+    /// `json_schema` converted.
+    fn grammar_text(&self) -> Result<Option<(Cow<'_, str>, &'static str)>> {
+        match (&self.grammar, &self.json_schema) {
+            (Some(text), _) => Ok(Some((Cow::Borrowed(text), "grammar"))),
+            (None, Some(schema)) => json_schema::to_grammar(schema).map(|g| Some((Cow::Owned(g), "json_schema (as a grammar)"))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The logit bias sampler; every token must be in the vocabulary.
+    fn logit_bias_sampler(&self, model: &Model) -> Result<*mut sys::llama_sampler> {
+        let n_vocab = model.n_vocab();
+        if let Some((i, (token, _))) = self.logit_bias.iter().enumerate().find(|(_, (t, _))| !(0..n_vocab as i64).contains(&(*t as i64))) {
+            return fail(InvalidArgument, format!("logit_bias[{i}].token is {token}; the vocabulary has tokens 0 to {}", n_vocab - 1));
+        }
+        let biases: Vec<sys::llama_logit_bias> = self.logit_bias.iter().map(|&(token, bias)| sys::llama_logit_bias { token, bias }).collect();
+        // SAFETY: `biases` holds `biases.len()` entries, which llama.cpp copies.
+        Ok(unsafe { sys::llama_sampler_init_logit_bias(n_vocab as i32, biases.len() as i32, biases.as_ptr()) })
+    }
+
+    fn dry_sampler(&self, model: &Model, last_n: i32) -> *mut sys::llama_sampler {
+        let breakers: Vec<*const std::os::raw::c_char> = DRY_BREAKERS.iter().map(|b| b.as_ptr()).collect();
+        let d = &self.dry;
+        // SAFETY: the vocabulary lives with the model; llama.cpp copies the breaker strings.
+        unsafe { sys::llama_sampler_init_dry(model.vocab(), d.multiplier, d.base, d.allowed_length, last_n, breakers.as_ptr().cast_mut(), breakers.len()) }
+    }
+}
+
+/// Checks a GBNF grammar against the project's limits and adds it to the chain; `origin`
+/// names it in errors.
+fn add_grammar(chain: &mut Sampler, model: &Model, text: &str, origin: &str) -> Result<()> {
+    grammar::check(text).or_else(|why| fail(InvalidArgument, format!("{origin} refused: {why}")))?;
+    let g = CString::new(text).or_else(|_| fail(InvalidArgument, format!("the {origin} contains a NUL byte")))?;
+    let (added, log) = log::capture(|| chain.add_grammar(model, &g));
+    if added.is_none() {
+        return fail(InvalidArgument, format!("invalid {origin}: {}", log::last_lines(&log)));
+    }
+    Ok(())
 }

@@ -12,13 +12,14 @@ use llama_cpp_sys_2 as sys;
 use crate::abort::{self, AbortState};
 use crate::ask::AskInfo;
 use crate::cache::CacheRecord;
+use crate::checked;
 use crate::error::{fail, Error, ErrorKind::*, Result};
-use crate::files::check_regular_file;
-use crate::fingerprint;
-use crate::hash;
+use crate::hash::{self, Digest256};
 use crate::llama::{Context, Model, Projector, TokenBatch};
 use crate::log;
 use crate::prompt;
+use crate::rpc::Remote;
+use crate::weights::{check_remote, EncoderAbort, Weights};
 
 /// Sessions that exist now (created and not yet dropped).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -34,6 +35,55 @@ pub const MIN_CONTEXT: u32 = 16;
 /// The share of load progress given to the text model when a projector follows it.
 const MODEL_PROGRESS_SHARE: f32 = 0.8;
 
+/// Flash attention in the text model's context and the projector's encoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlashAttention {
+    /// llama.cpp decides (on where the backend supports it).
+    Auto,
+    Off,
+    On,
+}
+
+impl FlashAttention {
+    fn llama(self) -> sys::llama_flash_attn_type {
+        match self {
+            FlashAttention::Auto => sys::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttention::Off => sys::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+            FlashAttention::On => sys::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+        }
+    }
+}
+
+/// The element type of the KV cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvType {
+    F16,
+    Q8_0,
+    Q4_0,
+}
+
+impl KvType {
+    fn ggml(self) -> sys::ggml_type {
+        match self {
+            KvType::F16 => sys::GGML_TYPE_F16,
+            KvType::Q8_0 => sys::GGML_TYPE_Q8_0,
+            KvType::Q4_0 => sys::GGML_TYPE_Q4_0,
+        }
+    }
+
+    fn is_quantized(self) -> bool {
+        self != KvType::F16
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+            KvType::Q4_0 => "q4_0",
+        }
+    }
+}
+
 /// What a session is made from. `Default` gives the documented defaults.
 pub struct SessionConfig<'a> {
     pub model_path: PathBuf,
@@ -44,8 +94,15 @@ pub struct SessionConfig<'a> {
     pub n_batch: u32,
     /// CPU threads; 0 chooses [`default_threads`].
     pub n_threads: i32,
-    /// Layers of the text model on the GPU; negative: all.
+    /// Layers of the text model offloaded to devices (RPC servers, local GPUs); negative: all.
     pub n_gpu_layers: i32,
+    /// RPC servers that take offloaded layers, "host:port,host:port" (llama.cpp's RPC backend:
+    /// `rpc.rs`); `None`: none. Needs the `rpc` feature (`Unsupported` without it).
+    pub rpc_servers: Option<String>,
+    /// The share of the offloaded layers each device takes, in device order: the RPC servers'
+    /// devices as the servers are named, then the local GPUs. Empty or all zero: llama.cpp's
+    /// default (in proportion to free memory).
+    pub tensor_split: Vec<f32>,
     pub mmproj_use_gpu: bool,
     pub use_mmap: bool,
     /// Sampling seed of requests that do not set one; `u32::MAX`: random.
@@ -55,6 +112,15 @@ pub struct SessionConfig<'a> {
     /// Chat template (Jinja text llama.cpp recognises, or a built-in name such as "chatml");
     /// `None`: the model's own, or ChatML when it has none.
     pub chat_template: Option<String>,
+    /// Flash attention in the context and in the projector's encoder.
+    pub flash_attn: FlashAttention,
+    /// KV cache types of K and V; a quantized V needs flash attention.
+    pub kv_type_k: KvType,
+    pub kv_type_v: KvType,
+    /// Tokens computed in one graph step (the physical batch); 0: `n_batch`.
+    pub n_ubatch: u32,
+    /// Lock the model's memory in RAM.
+    pub use_mlock: bool,
     /// Load progress in [0, 1]; returning false cancels the load.
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
 }
@@ -68,13 +134,43 @@ impl Default for SessionConfig<'_> {
             n_batch: 512,
             n_threads: 0,
             n_gpu_layers: -1,
+            rpc_servers: None,
+            tensor_split: Vec::new(),
             mmproj_use_gpu: true,
             use_mmap: true,
             seed: u32::MAX,
             media_marker: None,
             chat_template: None,
+            flash_attn: FlashAttention::Auto,
+            kv_type_k: KvType::F16,
+            kv_type_v: KvType::F16,
+            n_ubatch: 0,
+            use_mlock: false,
             progress: None,
         }
+    }
+}
+
+impl SessionConfig<'_> {
+    /// Refuses values llama.cpp would refuse late, or abort on.
+    fn validate(&self) -> Result<()> {
+        check_sizes(self.n_ctx, self.n_batch, self.n_threads)?;
+        if self.n_ubatch > self.n_batch {
+            return fail(InvalidArgument, format!("n_ubatch {} is larger than n_batch {}; it must be at most n_batch (0: n_batch)", self.n_ubatch, self.n_batch));
+        }
+        if self.media_marker.as_deref() == Some("") {
+            return fail(InvalidArgument, "media_marker is empty");
+        }
+        // llama.cpp reads a quantized V cache only in its flash attention kernels (it would
+        // refuse the context with a log line; the caller gets the reason here instead).
+        if self.kv_type_v.is_quantized() && self.flash_attn == FlashAttention::Off {
+            return fail(InvalidArgument, format!("kv_type_v {} needs flash attention, but flash_attn is off; set it on or auto", self.kv_type_v.name()));
+        }
+        // SAFETY: a plain query.
+        if self.use_mlock && !unsafe { sys::llama_supports_mlock() } {
+            return fail(Unsupported, "use_mlock: this system cannot lock memory");
+        }
+        Ok(())
     }
 }
 
@@ -114,25 +210,53 @@ pub struct SessionInfo {
     pub audio_sample_rate: u32,
 }
 
-/// A loaded multimodal model. Fields drop in declaration order: projector, context, model,
-/// then the abort state their callbacks point to.
+/// Settings a session can start a fork with: `None` (or 0) keeps the parent's.
+#[derive(Clone, Debug, Default)]
+pub struct ForkConfig {
+    /// Context window of the fork; 0: the parent's.
+    pub n_ctx: u32,
+    /// Largest number of tokens evaluated in one step; 0: the parent's.
+    pub n_batch: u32,
+    /// CPU threads; 0: the parent's.
+    pub n_threads: i32,
+    /// Sampling seed of requests that do not set one; `None`: the parent's.
+    pub seed: Option<u32>,
+    /// Start from a copy of the parent's conversation (its KV cache and the record of it), so a
+    /// shared prefix is evaluated once; otherwise the fork starts empty.
+    pub copy_conversation: bool,
+}
+
+/// How a session's own context is made.
+#[derive(Clone, Copy, Debug)]
+struct ContextSettings {
+    n_ctx: u32,
+    n_batch: u32,
+    /// 0: `n_batch`.
+    n_ubatch: u32,
+    threads: i32,
+    flash_attn: FlashAttention,
+    kv_type_k: KvType,
+    kv_type_v: KvType,
+}
+
+/// A conversation with a loaded multimodal model: its own context (KV cache, compute buffers)
+/// over weights it may share with other sessions ([`Session::fork`]). Fields drop in
+/// declaration order: the context, then the shared weights (freed with the last session that
+/// uses them: projector, then model), then the abort state the context's callback points to.
 pub struct Session {
-    projector: Option<Projector>,
     pub(crate) ctx: Context,
-    model: Model,
+    weights: Arc<Weights>,
     abort: Arc<AbortState>,
-    marker: String,
-    pub(crate) chat_template: String,
+    settings: ContextSettings,
     pub(crate) seed: u32,
-    /// Identifies the model and projector files' contents, for saved states.
-    fingerprint: String,
     pub(crate) cache: CacheRecord,
     pub(crate) batch: TokenBatch,
     pub(crate) last: AskInfo,
 }
 
-// SAFETY: llama.cpp's model, context and mtmd context may be used from any thread as long as
-// one thread at a time uses them, which `&mut self` (and the C layer's per-session lock) ensure.
+// SAFETY: a llama.cpp context may be used from any thread as long as one thread at a time uses
+// it, which `&mut self` (and the C layer's per-session lock) ensure; the shared weights are
+// Sync (see weights.rs).
 unsafe impl Send for Session {}
 
 /// Passes llama.cpp's and mtmd's load progress to the user's callback, mapped to one range.
@@ -167,62 +291,38 @@ fn c_path(path: &Path) -> Result<CString> {
     CString::new(path.to_string_lossy().as_bytes()).or_else(|_| fail(InvalidArgument, format!("{}: path contains a NUL byte", path.display())))
 }
 
-/// What the file checks learnt: the projector's output sizes and the files' fingerprint.
-struct Checked {
-    projector: Option<mm_gguf::checks::Projector>,
-    fingerprint: String,
-}
-
-/// Checks the model and projector files (before llama.cpp and clip.cpp see them) and
-/// fingerprints their contents.
-fn check_files(model_path: &Path, mmproj_path: Option<&Path>) -> Result<Checked> {
-    check_regular_file(model_path, "text model")?;
-    let model = mm_gguf::check_text_model(model_path)?;
-    let mut fingerprint = format!("model {}", hash::hex(&fingerprint::of_file(model_path, &model.gguf)?));
-    let projector = match mmproj_path {
-        None => None,
-        Some(path) => {
-            check_regular_file(path, "projector")?;
-            let p = mm_gguf::check_projector(path)?;
-            fingerprint.push_str(&format!("; projector {}", hash::hex(&fingerprint::of_file(path, &p.gguf)?)));
-            Some(p)
-        }
-    };
-    Ok(Checked { projector, fingerprint })
-}
-
 impl Session {
     /// Loads the model, creates its context and loads the projector. On failure everything
     /// made so far is freed before the error returns.
     pub fn create(mut config: SessionConfig) -> Result<Session> {
         crate::backend::init();
-        if config.n_ctx < MIN_CONTEXT || config.n_batch < 1 {
-            return fail(InvalidArgument, format!("n_ctx {} (min {MIN_CONTEXT}) or n_batch {} (min 1) too small", config.n_ctx, config.n_batch));
-        }
-        if config.n_threads < 0 {
-            return fail(InvalidArgument, format!("n_threads is {}; use 0 for the default", config.n_threads));
-        }
-        if config.media_marker.as_deref() == Some("") {
-            return fail(InvalidArgument, "media_marker is empty");
-        }
-        // The checks run on a short-lived thread so that their allocations come from another
-        // malloc arena: made on this thread, between loads, they fragmented the heap that
-        // llama.cpp's buffers are then carved from (resident memory grew by up to 5 MB over 500
-        // create/destroy cycles, though nothing leaked).
-        let checked = std::thread::scope(|scope| scope.spawn(|| check_files(&config.model_path, config.mmproj_path.as_deref())).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))?;
-        let threads = threads_for(config.n_threads);
+        config.validate()?;
+        let model_found = checked::text_model(&config.model_path)?;
+        let projector_found = config.mmproj_path.as_deref().map(checked::projector).transpose()?;
+        let settings = ContextSettings {
+            n_ctx: config.n_ctx,
+            n_batch: config.n_batch,
+            n_ubatch: config.n_ubatch,
+            threads: threads_for(config.n_threads),
+            flash_attn: config.flash_attn,
+            kv_type_k: config.kv_type_k,
+            kv_type_v: config.kv_type_v,
+        };
         let model_span = if config.mmproj_path.is_some() { MODEL_PROGRESS_SHARE } else { 1.0 };
         let mut progress = Progress { callback: config.progress.take(), base: 0.0, span: model_span, cancelled: false };
         let abort = Arc::new(AbortState::default());
+        let encoder_abort = Box::<EncoderAbort>::default();
 
-        let model = Self::load_model(&config, &mut progress)?;
-        let ctx = Self::new_context(&config, &model, threads, &abort)?;
-        let (projector, marker) = match (&config.mmproj_path, &checked.projector) {
-            (Some(path), Some(checks)) => {
-                mm_gguf::check_projector_output(checks, path, model.n_embd() as u64)?;
+        let remote = Remote::connect(config.rpc_servers.as_deref())?;
+        let model = Self::load_model(&config, remote.as_ref(), &mut progress)?;
+        let ctx = new_context(&model, settings, &abort).or_else(|e| fail(e.kind, format!("text model {}: {}", config.model_path.display(), e.message)))?;
+        check_remote(remote.as_ref())?;
+        let (projector, marker) = match (&config.mmproj_path, &projector_found) {
+            (Some(path), Some(found)) => {
+                mm_gguf::check_projector_output(&found.outputs, path, model.n_embd() as u64)?;
                 progress.base = model_span;
                 progress.span = 1.0 - model_span;
-                let p = Self::load_projector(path, &config, &model, threads, &abort, &mut progress)?;
+                let p = Self::load_projector(path, &config, &model, settings.threads, &encoder_abort, &mut progress)?;
                 let marker = p.marker();
                 (Some(p), marker)
             }
@@ -232,58 +332,89 @@ impl Session {
             Some(t) => check_chat_template(t)?,
             None => model.chat_template().unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into()),
         };
-        LIVE.fetch_add(1, Ordering::SeqCst);
-        Ok(Session {
-            batch: TokenBatch::new(ctx.n_batch() as usize),
-            projector,
-            ctx,
-            model,
-            abort,
-            marker,
-            chat_template,
-            seed: config.seed,
-            fingerprint: checked.fingerprint,
-            cache: CacheRecord::default(),
-            last: AskInfo::default(),
-        })
+        let fingerprint = fingerprint_text(&model_found.fingerprint, projector_found.as_ref().map(|p| &p.fingerprint));
+        let weights = Arc::new(Weights::new(model, remote, projector, encoder_abort, marker, chat_template, fingerprint));
+        Ok(Session::with_context(ctx, weights, abort, settings, config.seed, CacheRecord::default()))
     }
 
-    fn load_model(config: &SessionConfig, progress: &mut Progress) -> Result<Model> {
+    /// A session over `weights` with its own context (counted as live from here on).
+    fn with_context(ctx: Context, weights: Arc<Weights>, abort: Arc<AbortState>, settings: ContextSettings, seed: u32, cache: CacheRecord) -> Session {
+        LIVE.fetch_add(1, Ordering::SeqCst);
+        Session { batch: TokenBatch::new(ctx.n_batch() as usize), ctx, weights, abort, settings, seed, cache, last: AskInfo::default() }
+    }
+
+    /// A new session over the same weights (nothing is loaded again) with a context of its own:
+    /// its own size, threads and seed allowed, and, when asked, a copy of this session's
+    /// conversation, so that a shared prefix (a system prompt, reference images) is evaluated
+    /// once and forked per user. The weights are freed when the last session using them is.
+    pub fn fork(&self, config: &ForkConfig) -> Result<Session> {
+        self.weights.check_remote()?;
+        let keep = |value: u32, parent: u32| if value == 0 { parent } else { value };
+        let settings = ContextSettings {
+            n_ctx: keep(config.n_ctx, self.settings.n_ctx),
+            n_batch: keep(config.n_batch, self.settings.n_batch),
+            threads: if config.n_threads == 0 { self.settings.threads } else { threads_for(config.n_threads) },
+            ..self.settings
+        };
+        check_sizes(settings.n_ctx, settings.n_batch, config.n_threads)?;
+        let abort = Arc::new(AbortState::default());
+        let ctx = new_context(&self.weights.model, settings, &abort)?;
+        let mut cache = CacheRecord::default();
+        if config.copy_conversation && !self.cache.items().is_empty() {
+            let held = self.cache.n_pos();
+            if held >= ctx.n_ctx() as i32 {
+                return fail(ContextFull, format!("the conversation takes {held} positions, the fork's context holds {}", ctx.n_ctx()));
+            }
+            if !ctx.set_sequence_state(&self.ctx.sequence_state()?) {
+                return fail(Internal, "llama.cpp refused a copy of the parent's KV cache");
+            }
+            cache = self.cache.clone();
+        }
+        self.weights.check_remote()?;
+        Ok(Session::with_context(ctx, self.weights.clone(), abort, settings, config.seed.unwrap_or(self.seed), cache))
+    }
+
+    fn load_model(config: &SessionConfig, remote: Option<&Remote>, progress: &mut Progress) -> Result<Model> {
         let path = c_path(&config.model_path)?;
+        // Layers go to the servers' devices (as named), then to the local GPUs; without servers
+        // llama.cpp picks the local ones itself.
+        let remote_devices = match remote {
+            Some(r) => r.devices()?,
+            None => Vec::new(),
+        };
+        let local = crate::backend::local_gpus();
+        let split = split_array(&config.tensor_split, remote_devices.len() + local.len())?;
+        let mut devices = [remote_devices, local, vec![std::ptr::null_mut()]].concat();
         // SAFETY: returns a plain struct of defaults.
         let mut mp = unsafe { sys::llama_model_default_params() };
         mp.n_gpu_layers = if config.n_gpu_layers < 0 { i32::MAX } else { config.n_gpu_layers };
-        mp.load_mode = if config.use_mmap { sys::LLAMA_LOAD_MODE_MMAP } else { sys::LLAMA_LOAD_MODE_NONE };
+        if remote.is_some() {
+            mp.devices = devices.as_mut_ptr();
+        }
+        if !split.is_empty() {
+            mp.tensor_split = split.as_ptr();
+        }
+        mp.load_mode = match (config.use_mmap, config.use_mlock) {
+            (true, false) => sys::LLAMA_LOAD_MODE_MMAP,
+            (true, true) => sys::LLAMA_LOAD_MODE_MMAP_MLOCK,
+            (false, false) => sys::LLAMA_LOAD_MODE_NONE,
+            (false, true) => sys::LLAMA_LOAD_MODE_MLOCK,
+        };
         mp.progress_callback = Some(progress_trampoline);
         mp.progress_callback_user_data = progress.as_user_data();
-        // SAFETY: the path is NUL-terminated and `progress` outlives the load.
+        // SAFETY: the path is NUL-terminated; `progress`, the NULL-terminated device list and the
+        // split array (one entry per device at least) outlive the load.
         let (ptr, log) = log::capture(|| unsafe { sys::llama_model_load_from_file(path.as_ptr(), mp) });
-        match Model::from_raw(ptr) {
+        let model = Model::from_raw(ptr);
+        check_remote(remote)?;
+        match model {
             Some(m) => Ok(m),
             None if progress.cancelled => fail(Cancelled, format!("text model {}: loading cancelled by the progress callback; nothing was kept", config.model_path.display())),
             None => fail(ModelLoad, format!("text model {}: llama.cpp could not load it: {}", config.model_path.display(), log::last_lines(&log))),
         }
     }
 
-    fn new_context(config: &SessionConfig, model: &Model, threads: i32, abort: &Arc<AbortState>) -> Result<Context> {
-        // SAFETY: returns a plain struct of defaults.
-        let mut cp = unsafe { sys::llama_context_default_params() };
-        cp.n_ctx = config.n_ctx;
-        cp.n_batch = config.n_batch;
-        cp.n_ubatch = config.n_batch;
-        cp.n_threads = threads;
-        cp.n_threads_batch = threads;
-        cp.no_perf = true;
-        cp.abort_callback = Some(abort::llama_abort);
-        cp.abort_callback_data = abort.as_user_data();
-        // SAFETY: the model is alive; the abort state outlives the context (Session's field
-        // order drops the context first).
-        let (ptr, log) = log::capture(|| unsafe { sys::llama_init_from_model(model.as_ptr(), cp) });
-        Context::from_raw(ptr)
-            .ok_or_else(|| Error::new(ContextCreate, format!("text model {}: could not create a context of {} tokens: {}", config.model_path.display(), config.n_ctx, log::last_lines(&log))))
-    }
-
-    fn load_projector(path: &Path, config: &SessionConfig, model: &Model, threads: i32, abort: &Arc<AbortState>, progress: &mut Progress) -> Result<Projector> {
+    fn load_projector(path: &Path, config: &SessionConfig, model: &Model, threads: i32, encoder_abort: &EncoderAbort, progress: &mut Progress) -> Result<Projector> {
         let path_c = c_path(path)?;
         let marker_c = config.media_marker.as_deref().map(CString::new).transpose().or_else(|_| fail(InvalidArgument, "media_marker contains a NUL byte"))?;
         // SAFETY: returns a plain struct of defaults.
@@ -291,15 +422,17 @@ impl Session {
         mp.use_gpu = config.mmproj_use_gpu;
         mp.n_threads = threads;
         mp.print_timings = false;
+        mp.flash_attn_type = config.flash_attn.llama();
         if let Some(m) = &marker_c {
             mp.media_marker = m.as_ptr();
         }
         mp.cb_eval = Some(abort::encoder_eval);
-        mp.cb_eval_user_data = abort.as_user_data();
+        mp.cb_eval_user_data = encoder_abort.as_user_data();
         mp.progress_callback = Some(progress_trampoline);
         mp.progress_callback_user_data = progress.as_user_data();
         // SAFETY: the path and marker are NUL-terminated and outlive the call; the model is
-        // alive; the abort state outlives the projector and `progress` the load.
+        // alive; the encoder's abort state outlives the projector (Weights drops the projector
+        // first) and `progress` the load.
         let (ptr, log) = log::capture(|| unsafe { sys::mtmd_init_from_file(path_c.as_ptr(), model.as_ptr(), mp) });
         match Projector::from_raw(ptr) {
             Some(p) => Ok(p),
@@ -314,7 +447,7 @@ impl Session {
 
     /// The text that stands for a media item in this session's prompts.
     pub fn marker(&self) -> &str {
-        &self.marker
+        &self.weights.marker
     }
 
     /// Figures of the last finished request.
@@ -323,7 +456,7 @@ impl Session {
     }
 
     pub fn projector(&self) -> Option<&Projector> {
-        self.projector.as_ref()
+        self.weights.projector.as_ref()
     }
 
     pub fn context(&self) -> &Context {
@@ -331,7 +464,16 @@ impl Session {
     }
 
     pub fn model(&self) -> &Model {
-        &self.model
+        &self.weights.model
+    }
+
+    pub(crate) fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// How many sessions share this session's weights (itself included).
+    pub fn weights_shared_by(&self) -> usize {
+        Arc::strong_count(&self.weights)
     }
 
     /// The state other threads use to cancel this session's calls.
@@ -341,7 +483,7 @@ impl Session {
 
     /// What identifies the session's model and projector files (saved states must match it).
     pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
+        &self.weights.fingerprint
     }
 
     pub(crate) fn cache(&self) -> &CacheRecord {
@@ -362,6 +504,12 @@ impl Session {
             supports_audio: projector.is_some_and(|p| p.supports_audio()),
             audio_sample_rate: projector.map_or(0, |p| p.audio_sample_rate()),
         }
+    }
+
+    /// The model's tokens for `text`, without the tokens the model adds around a prompt (BOS);
+    /// `parse_special` turns the text of control tokens (such as "<|im_end|>") into them.
+    pub fn tokenize(&self, text: &str, parse_special: bool) -> Result<Vec<i32>> {
+        self.model().tokenize(text, false, parse_special)
     }
 
     /// Empties the KV cache: the next request evaluates everything.
@@ -391,7 +539,65 @@ fn default_marker() -> String {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // Fields follow: projector, then context, then model (declaration order).
+        // Fields follow: the context, then the weights (declaration order).
         LIVE.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// llama.cpp's split array for `shares` of the offloaded layers over `n_devices` devices: one
+/// entry per device (zeros after the given ones), or empty when all are zero (llama.cpp's
+/// default). Shares must be finite and not negative, and no more than the devices.
+fn split_array(shares: &[f32], n_devices: usize) -> Result<Vec<f32>> {
+    if shares.iter().any(|s| !s.is_finite() || *s < 0.0) {
+        return fail(InvalidArgument, format!("tensor_split {shares:?}: shares must be finite and not negative"));
+    }
+    if shares.len() > n_devices {
+        return fail(InvalidArgument, format!("tensor_split has {} entries, but there are {n_devices} devices to split layers over (the RPC servers' devices, then the local GPUs)", shares.len()));
+    }
+    if shares.iter().all(|s| *s == 0.0) {
+        return Ok(Vec::new());
+    }
+    // SAFETY: a constant of the library.
+    let mut array = vec![0.0; n_devices.max(unsafe { sys::llama_max_devices() })];
+    array[..shares.len()].copy_from_slice(shares);
+    Ok(array)
+}
+
+/// Refuses a context smaller than [`MIN_CONTEXT`], batches of 0 and negative thread counts.
+fn check_sizes(n_ctx: u32, n_batch: u32, n_threads: i32) -> Result<()> {
+    if n_ctx < MIN_CONTEXT || n_batch < 1 {
+        return fail(InvalidArgument, format!("n_ctx {n_ctx} (min {MIN_CONTEXT}) or n_batch {n_batch} (min 1) too small"));
+    }
+    if n_threads < 0 {
+        return fail(InvalidArgument, format!("n_threads is {n_threads}; use 0 for the default"));
+    }
+    Ok(())
+}
+
+/// "model <hex>[; projector <hex>]": what saved states record of the files' contents.
+fn fingerprint_text(model: &Digest256, projector: Option<&Digest256>) -> String {
+    let projector = projector.map(|p| format!("; projector {}", hash::hex(p))).unwrap_or_default();
+    format!("model {}{projector}", hash::hex(model))
+}
+
+/// A context over `model` as `settings` say, whose decodes `abort` can stop.
+fn new_context(model: &Model, settings: ContextSettings, abort: &Arc<AbortState>) -> Result<Context> {
+    // SAFETY: returns a plain struct of defaults.
+    let mut cp = unsafe { sys::llama_context_default_params() };
+    cp.n_ctx = settings.n_ctx;
+    cp.n_batch = settings.n_batch;
+    // A fork with a smaller n_batch than its parent's n_ubatch computes n_batch at a time.
+    cp.n_ubatch = if settings.n_ubatch == 0 { settings.n_batch } else { settings.n_ubatch.min(settings.n_batch) };
+    cp.flash_attn_type = settings.flash_attn.llama();
+    cp.type_k = settings.kv_type_k.ggml();
+    cp.type_v = settings.kv_type_v.ggml();
+    cp.n_threads = settings.threads;
+    cp.n_threads_batch = settings.threads;
+    cp.no_perf = true;
+    cp.abort_callback = Some(abort::llama_abort);
+    cp.abort_callback_data = abort.as_user_data();
+    // SAFETY: the model is alive; the abort state outlives the context (Session's field order
+    // drops the context first).
+    let (ptr, log) = log::capture(|| unsafe { sys::llama_init_from_model(model.as_ptr(), cp) });
+    Context::from_raw(ptr).ok_or_else(|| Error::new(ContextCreate, format!("could not create a context of {} tokens: {}", settings.n_ctx, log::last_lines(&log))))
 }

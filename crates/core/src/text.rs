@@ -103,6 +103,11 @@ impl<'a> TextStream<'a> {
         }
     }
 
+    /// The bytes of a character the pieces so far leave unfinished (empty after a whole one).
+    pub fn unfinished(&self) -> &[u8] {
+        &self.pending
+    }
+
     fn longest_stop(&self) -> usize {
         self.stops.iter().map(String::len).max().unwrap_or(0)
     }

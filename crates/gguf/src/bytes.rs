@@ -24,6 +24,11 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// Moves to offset `pos` (at most the length).
+    pub fn seek(&mut self, pos: usize) {
+        self.pos = pos.min(self.bytes.len());
+    }
+
     /// Bytes not read yet.
     pub fn remaining(&self) -> usize {
         self.bytes.len() - self.pos

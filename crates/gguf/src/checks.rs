@@ -152,11 +152,12 @@ pub fn check_projector(path: &Path) -> Result<Projector> {
     Ok(Projector { outputs, gguf: g })
 }
 
-/// Fails when a projector's output size differs from the text model's embedding size. mtmd finds
+/// Fails when a projector's output sizes (`Projector::outputs`) differ from the text model's
+/// embedding size. mtmd finds
 /// this too, but only after loading the encoder, and then leaks it (clip.cpp's context is freed
 /// by no one when mtmd's constructor throws): about 11 MB a try.
-pub fn check_projector_output(projector: &Projector, path: &Path, n_embd: u64) -> Result<()> {
-    for (tensor, out) in &projector.outputs {
+pub fn check_projector_output(outputs: &[(&str, u64)], path: &Path, n_embd: u64) -> Result<()> {
+    for (tensor, out) in outputs {
         if *out != n_embd {
             return fail(
                 CheckKind::ProjectorMismatch,

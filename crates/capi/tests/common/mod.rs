@@ -116,3 +116,52 @@ pub unsafe fn raw_model_and_context(model_path: &CStr) -> (*mut llama_cpp_sys_2:
     assert!(!ctx.is_null());
     (model, ctx)
 }
+
+/// A chat whose strings and media stay alive with it.
+pub struct Chat {
+    strings: Vec<CString>,
+    media: Vec<Vec<mm_media>>,
+    messages: Vec<mm_message>,
+}
+
+impl Chat {
+    pub fn new(turns: &[(&str, &str, Vec<mm_media>)]) -> Chat {
+        let mut chat = Chat { strings: Vec::new(), media: Vec::new(), messages: Vec::new() };
+        for (role, text, media) in turns {
+            chat.strings.push(CString::new(*role).unwrap());
+            chat.strings.push(CString::new(*text).unwrap());
+            chat.media.push(media.clone());
+        }
+        for (i, m) in chat.media.iter().enumerate() {
+            chat.messages.push(mm_message { role: chat.strings[2 * i].as_ptr(), text: chat.strings[2 * i + 1].as_ptr(), media: if m.is_empty() { std::ptr::null() } else { m.as_ptr() }, n_media: m.len() });
+        }
+        chat
+    }
+
+    /// `a` with this chat as its messages.
+    pub fn on(&self, mut a: mm_ask_params) -> mm_ask_params {
+        a.messages = self.messages.as_ptr();
+        a.n_messages = self.messages.len();
+        a
+    }
+}
+
+/// A C string of a Rust one.
+pub fn c(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+/// Greedy request parameters for `prompt` (owned by the caller), 4 tokens at most.
+pub fn prompt_params(prompt: &CString) -> mm_ask_params {
+    let mut a = mm_ask_params_default();
+    a.prompt = prompt.as_ptr();
+    a.max_tokens = 4;
+    a.temperature = 0.0;
+    a
+}
+
+/// Resident memory of this process, in kB.
+pub fn rss_kb() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4
+}

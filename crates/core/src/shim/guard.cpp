@@ -1,15 +1,27 @@
-// Exception barriers: each function calls one llama.cpp or mtmd C function that may throw a C++
-// exception (many of them have no try/catch of their own), and turns an exception into an
-// error return plus a message. A C++ exception must never unwind into Rust: that aborts.
+// Exception barriers: each function calls one llama.cpp, mtmd or llama.cpp `common` function
+// that may throw a C++ exception (many of them have no try/catch of their own), and turns an
+// exception into an error return plus a message. A C++ exception must never unwind into Rust:
+// that aborts.
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "llama.h"
 #include "mtmd.h"
 #include "mtmd-helper.h"
+#include "json-schema-to-grammar.h"
+
+#ifdef MM_RPC
+#include "ggml-rpc.h"
+// The relay in src/rpc.rs knows each command of this protocol version by number, with the size
+// of its reply: a new version must be checked against ggml-rpc.cpp and the table updated.
+static_assert(RPC_PROTO_MAJOR_VERSION == 7 && RPC_PROTO_MINOR_VERSION == 0, "ggml-rpc's protocol changed: update the relay's command table in src/rpc.rs");
+#endif
 
 static thread_local std::string g_what;
 
@@ -80,6 +92,33 @@ llama_token mm_guard_sample(llama_sampler * chain, llama_token_data_array * cand
     });
 }
 
+// Feeds `n` tokens to a sampler's history (penalties, DRY) without sampling: 0, or on_error.
+int32_t mm_guard_sampler_accept(llama_sampler * smpl, const llama_token * tokens, size_t n, int32_t on_error) noexcept {
+    return guarded(on_error, [&] {
+        for (size_t i = 0; i < n; i++) {
+            llama_sampler_accept(smpl, tokens[i]);
+        }
+        return (int32_t) 0;
+    });
+}
+
+// Converts a JSON Schema (text) to a GBNF grammar with llama.cpp's converter, which throws on
+// text that is not JSON and on schemas outside what it can convert. Returns the grammar in
+// malloc'd memory (free it with mm_guard_free), or NULL with the reason in mm_guard_what().
+char * mm_guard_json_schema_to_grammar(const char * schema) noexcept {
+    return guarded<char *>(nullptr, [&] {
+        const std::string grammar = json_schema_to_grammar(common_json::parse(schema), /* force_gbnf */ true);
+        char * out = static_cast<char *>(std::malloc(grammar.size() + 1));
+        if (!out) {
+            throw std::bad_alloc();
+        }
+        std::memcpy(out, grammar.c_str(), grammar.size() + 1);
+        return out;
+    });
+}
+
+void mm_guard_free(char * p) noexcept { std::free(p); }
+
 size_t mm_guard_state_get(llama_context * ctx, uint8_t * dst, size_t size) noexcept {
     return guarded<size_t>(0, [&] { return llama_state_seq_get_data(ctx, dst, size, 0); });
 }
@@ -91,5 +130,38 @@ size_t mm_guard_state_size(llama_context * ctx) noexcept {
 size_t mm_guard_state_set(llama_context * ctx, const uint8_t * src, size_t size) noexcept {
     return guarded<size_t>(0, [&] { return llama_state_seq_set_data(ctx, src, size, 0); });
 }
+
+#ifdef MM_RPC
+// ggml-rpc's functions, found the way llama.cpp's --rpc option finds them: the "RPC" backend
+// of the registry and its proc addresses (NULL when llama.cpp was built without it).
+static void * rpc_proc(const char * name) {
+    ggml_backend_reg_t reg = ggml_backend_reg_by_name("RPC");
+    return reg ? ggml_backend_reg_get_proc_address(reg, name) : nullptr;
+}
+
+// The backend of the RPC server at `endpoint` ("host:port"), with one device for each of the
+// server's devices; NULL on failure. Not added to the global registry, so only the models that
+// name its devices use them.
+ggml_backend_reg_t mm_guard_rpc_add_server(const char * endpoint) noexcept {
+    return guarded<ggml_backend_reg_t>(nullptr, [&] {
+        auto add = (decltype(&ggml_backend_rpc_add_server)) rpc_proc("ggml_backend_rpc_add_server");
+        return add ? add(endpoint) : nullptr;
+    });
+}
+
+// Serves `devices` at `endpoint` until the process ends; returns -1 when it could not start
+// (no RPC backend, or a port it cannot listen on: ggml-rpc has logged why), THREW (`on_error`)
+// on an exception.
+int32_t mm_guard_rpc_start_server(const char * endpoint, const char * cache_dir, size_t n_threads, size_t n_devices,
+                                  ggml_backend_dev_t * devices, int32_t on_error) noexcept {
+    return guarded(on_error, [&] {
+        auto start = (decltype(&ggml_backend_rpc_start_server)) rpc_proc("ggml_backend_rpc_start_server");
+        if (start) {
+            start(endpoint, cache_dir, n_threads, n_devices, devices);
+        }
+        return (int32_t) -1;
+    });
+}
+#endif
 
 }

@@ -1,0 +1,3 @@
+module mm-session/mmsession
+
+go 1.19

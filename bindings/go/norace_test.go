@@ -1,0 +1,5 @@
+//go:build !race
+
+package mmsession
+
+const raceEnabled = false

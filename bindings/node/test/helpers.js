@@ -1,0 +1,69 @@
+'use strict';
+// The generated models the tests use (target/release/mm-fixtures), written under the
+// repository's build/ on first use: the tiny random pair with an audio projector and the pair
+// that sees (build/fixtures-node), and the larger bench pair (build/fixtures-bench).
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+const REPO = path.join(__dirname, '..', '..', '..');
+const BUILD = process.env.MM_BUILD_DIR || path.join(REPO, 'build');
+const TOOL = process.env.MM_FIXTURES_TOOL || path.join(REPO, 'target', 'release', 'mm-fixtures');
+
+function generate(dir, args, marker) {
+  if (!fs.existsSync(path.join(dir, marker))) execFileSync(TOOL, [dir, ...args], { stdio: 'ignore' });
+  return dir;
+}
+
+/** The tiny pair, its audio projector and tone, and the pair that sees: paths by name. */
+function fixtures() {
+  const dir = generate(path.join(BUILD, 'fixtures-node'), ['--seeing', '--audio'], 'seeing-red.png');
+  const at = (name) => path.join(dir, name);
+  return {
+    dir,
+    model: at('tiny-llama.gguf'),
+    mmproj: at('tiny-mmproj.gguf'),
+    image: at('tiny-image.png'),
+    audioMmproj: at('tiny-audio-mmproj.gguf'),
+    tone: at('tiny-tone.wav'),
+    seeing: { model: at('seeing-llama.gguf'), mmproj: at('seeing-mmproj.gguf'), image: (colour) => at(`seeing-${colour}.png`) },
+  };
+}
+
+/** The larger random pair for timing (FixtureSpec::bench: 224 px images, 256 positions each). */
+function benchFixtures() {
+  const dir = generate(path.join(BUILD, 'fixtures-bench'), ['--size', 'bench'], 'tiny-mmproj.gguf');
+  return { model: path.join(dir, 'tiny-llama.gguf'), mmproj: path.join(dir, 'tiny-mmproj.gguf'), image: path.join(dir, 'tiny-image.png') };
+}
+
+/** Width and height of a PNG file, from its IHDR chunk. */
+function pngSize(file) {
+  const b = fs.readFileSync(file);
+  return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+}
+
+/**
+ * Watches the event loop: a 10 ms interval records the largest gap between two of its ticks.
+ * stop() returns { maxGapMs, ticks }.
+ */
+function watchEventLoop() {
+  let last = performance.now();
+  let maxGapMs = 0;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    maxGapMs = Math.max(maxGapMs, now - last);
+    last = now;
+    ticks++;
+  }, 10);
+  return {
+    stop() {
+      clearInterval(timer);
+      maxGapMs = Math.max(maxGapMs, performance.now() - last);
+      return { maxGapMs, ticks };
+    },
+  };
+}
+
+module.exports = { REPO, BUILD, fixtures, benchFixtures, pngSize, watchEventLoop };

@@ -1,0 +1,32 @@
+// Compiled by test/types.test.js: the declarations describe the API as a TypeScript user calls
+// it (tsc --noEmit, strict), and `await using` closes a session (compiled to ES2022 and run).
+import { Session, MmError, setLogger, liveSessions, type AskInfo, type Media } from '../..';
+
+async function main(model: string, mmproj: string, image: string): Promise<void> {
+  setLogger((level, message) => void `${level}: ${message}`, 'error');
+  const media: Media[] = [{ path: image }, image, { rgb: new Uint8Array(12), width: 2, height: 2 }];
+  {
+    await using s = await Session.create({ model, mmproj, nThreads: 1, onProgress: (f: number) => void f });
+    const text: string = await s.ask({ prompt: 'What is this?', media: media.slice(0, 1), maxTokens: 4, stop: ['\n'], overflow: 'drop_oldest' });
+    for await (const piece of s.stream({ prompt: text, maxTokens: 2 })) void piece.length;
+    const tokens: number[] = await s.tokenize('hello', { parseSpecial: false });
+    await s.ask({ prompt: 'x', maxTokens: 2, logitBias: [{ token: tokens[0], bias: -100 }], jsonSchema: { type: 'string' }, nProbs: 2, onToken: (chosen, top) => void [chosen.text, chosen.bytes.length, top.length] });
+    const info: AskInfo = await s.lastAsk();
+    void info.promptTokens;
+    if (info.stopReason === 'eog' || info.stopReason === 'max_tokens') void info.tokensGenerated;
+    await s.chat([{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: image } }] }], { maxTokens: 2 });
+    try {
+      await s.ask({ prompt: 'x', media: ['/nonexistent.png'] });
+    } catch (e) {
+      if (e instanceof MmError) void e.status.name;
+    }
+  }
+  if (liveSessions() !== 0) throw new Error('await using did not close the session');
+  console.log('closed by await using');
+}
+
+const [model, mmproj, image] = process.argv.slice(2);
+main(model, mmproj, image).catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

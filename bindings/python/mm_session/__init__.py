@@ -1,0 +1,56 @@
+"""mm_session: local multimodal LLMs (text + images, and audio where the projector has it) on
+llama.cpp, through the C library mm-session.
+
+One :class:`Session` owns the text model, its context and its projector, and :meth:`Session.close`
+(or the end of a ``with`` block) frees all of them::
+
+    from mm_session import Session
+
+    with Session("model.gguf", "mmproj.gguf", n_ctx=4096) as s:
+        print(s.ask("What differs between these pictures?", media=["a.jpg", "b.png"]))
+
+The library is found at ``$MM_SESSION_LIB``, in this package (wheels bundle it), in the
+installed prefix (pkg-config), or in the source tree's ``target/release``. Its logs go to the
+``mm_session`` logger.
+"""
+
+from __future__ import annotations
+
+from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, ffi, lib, text
+from .enums import FlashAttn, KvType, LogLevel, MediaKind, Overflow, Status, StopReason
+from .errors import (Busy, Cancelled, ContextFull, Error, EvalError, FileError, FileNotFound, Forked, InternalError,
+                     InvalidArgument, InvalidHandle, MediaError, ModelLoadError, RemoteError, SessionClosed, StateError,
+                     Unsupported)
+from .media import Pcm, Rgb
+from .session import (JSON_GRAMMAR, AskInfo, AsyncStream, MemoryStats, Session, SessionInfo, TokenLogprob,
+                      live_sessions, loaded_models)
+
+#: ``seed`` value meaning "the session's seed" (``MM_SEED_DEFAULT``).
+SEED_DEFAULT: int = CONSTANTS["MM_SEED_DEFAULT"]
+
+
+def version() -> str:
+    """The C library's version, "MAJOR.MINOR.PATCH"."""
+    return text(lib.mm_version())
+
+
+def build_info() -> str:
+    """What the library was built for: its version, target CPU and each backend's features."""
+    return text(lib.mm_build_info())
+
+
+def status_str(status: int) -> str:
+    """The library's short description of a status code."""
+    return text(lib.mm_status_str(status))
+
+
+__version__ = version()
+
+__all__ = [
+    "Session", "SessionInfo", "MemoryStats", "AskInfo", "AsyncStream", "Pcm", "Rgb", "Status", "StopReason",
+    "Overflow", "FlashAttn", "KvType", "MediaKind", "LogLevel", "SEED_DEFAULT", "TokenLogprob", "JSON_GRAMMAR",
+    "CONSTANTS", "LIBRARY_PATH", "LIBRARY_ORIGIN", "HEADER_PATH", "Error", "InvalidArgument", "InvalidHandle",
+    "SessionClosed", "FileError", "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError",
+    "ContextFull", "EvalError", "StateError", "Busy", "Forked", "RemoteError", "InternalError", "live_sessions",
+    "loaded_models", "version", "build_info", "status_str", "ffi", "lib",
+]

@@ -1,0 +1,200 @@
+// C++ tests of include/mm_session.hpp: create failure as an exception, streaming, an exception
+// thrown from the callable, cancel from another thread, move semantics, forks, info.
+// usage: test_session_cpp MODEL MMPROJ IMAGE
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "mm_session.hpp"
+
+static int failures = 0;
+
+#define EXPECT(cond)                                                             \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            std::fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                          \
+        }                                                                        \
+    } while (0)
+
+static std::string model, mmproj, image;
+
+static mm::SessionParams params() {
+    mm::SessionParams p;
+    p.model = model;
+    p.mmproj = mmproj;
+    p.n_ctx = 1024;
+    p.n_threads = 1;
+    p.seed = 3;
+    return p;
+}
+
+static void create_failure_is_an_exception() {
+    mm::SessionParams p = params();
+    p.model = "/no/such/model.gguf";
+    try {
+        mm::Session s = mm::Session::create(p);
+        EXPECT(false);
+    } catch (const mm::Error &e) {
+        EXPECT(e.status() == MM_ERR_FILE_NOT_FOUND);
+        EXPECT(std::string(e.what()).find("/no/such/model.gguf") != std::string::npos);
+    }
+    EXPECT(mm::live_sessions() == 0);
+}
+
+/* The speed and memory options reach the library: a quantized V cache without flash attention
+   is refused; flash attention on with a smaller n_ubatch loads (the tiny model's head size takes
+   no quantized cache). */
+static void speed_options_reach_the_library() {
+    mm::SessionParams p = params();
+    p.kv_type_v = MM_KV_Q8_0;
+    p.flash_attn = MM_FLASH_ATTN_OFF;
+    try {
+        mm::Session s = mm::Session::create(p);
+        EXPECT(false);
+    } catch (const mm::Error &e) {
+        EXPECT(e.status() == MM_ERR_INVALID_ARGUMENT);
+        EXPECT(std::string(e.what()).find("kv_type_v") != std::string::npos);
+    }
+    p.kv_type_v = MM_KV_F16;
+    p.flash_attn = MM_FLASH_ATTN_ON;
+    p.n_ubatch = 64;
+    mm::Session s = mm::Session::create(p);
+    EXPECT(mm::build_info().find("mm-session ") == 0);
+}
+
+static void streaming_adds_up_to_the_answer() {
+    mm::Session s = mm::Session::create(params());
+    std::string streamed;
+    int pieces = 0;
+    mm::AskOptions o;
+    o.max_tokens = 12;
+    std::string answer = s.ask("Describe <__media__>.", {mm::Media::file(image)}, o, [&](std::string_view piece) {
+        streamed += piece;
+        pieces++;
+        return true;
+    });
+    EXPECT(pieces > 0);
+    EXPECT(answer == streamed);
+    EXPECT(s.last_ask().media_encoded == 1);
+    EXPECT(s.info().supports_vision);
+    EXPECT(s.memory().model_host > 0);
+    std::vector<mm::Message> chat = {{"user", "What is in it?", {mm::Media::file(image)}}};
+    EXPECT(!s.chat(chat, o).empty() || s.last_ask().stop_reason == MM_STOP_EOG);
+}
+
+struct Boom : std::runtime_error {
+    Boom() : std::runtime_error("boom from the callable") {}
+};
+
+static void an_exception_from_the_callable_is_rethrown() {
+    mm::Session s = mm::Session::create(params());
+    mm::AskOptions o;
+    o.max_tokens = 20;
+    bool caught = false;
+    try {
+        s.ask("Tell a story.", {}, o, [](std::string_view) -> bool { throw Boom(); });
+    } catch (const Boom &) {
+        caught = true;
+    }
+    EXPECT(caught);
+    EXPECT(s.last_ask().stop_reason == MM_STOP_CALLBACK);
+    EXPECT(!s.ask("Still there?", {}, o).empty() || s.last_ask().stop_reason == MM_STOP_EOG);
+}
+
+static void cancel_from_another_thread() {
+    mm::Session s = mm::Session::create(params());
+    std::atomic<bool> started{false};
+    std::thread canceller([&] {
+        while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        s.cancel();
+    });
+    mm::AskOptions o;
+    o.max_tokens = 2000;
+    o.stop = {};
+    mm_status status = MM_OK;
+    try {
+        s.ask("Go on forever.", {}, o, [&](std::string_view) {
+            started = true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            return true;
+        });
+    } catch (const mm::Error &e) {
+        status = e.status();
+    }
+    canceller.join();
+    EXPECT(status == MM_ERR_CANCELLED);
+    EXPECT(!s.ask("Usable again?", {}, mm::AskOptions{}).empty() || true);
+}
+
+static void request_options_reach_the_library() {
+    mm::Session s = mm::Session::create(params());
+    std::vector<std::int32_t> q = s.tokenize("Q");
+    EXPECT(q.size() == 1);
+    mm::AskOptions o;
+    o.max_tokens = 4;
+    o.temperature = 0.0f;
+    o.logit_bias = {{q[0], 100.0f}};
+    o.n_probs = 3;
+    int tokens = 0;
+    bool sorted = true;
+    std::string answer = s.ask("Say something.", {}, o, {}, [&](const mm::TokenLogprob &chosen, const std::vector<mm::TokenLogprob> &top) {
+        tokens++;
+        sorted = sorted && top.size() == 3 && top[0].logprob >= top[1].logprob && chosen.token == q[0];
+    });
+    EXPECT(answer == "QQQQ");
+    EXPECT(tokens == 4 && sorted);
+    mm::AskOptions j;
+    j.max_tokens = 64;
+    j.json_schema = R"({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["n"]})";
+    std::string json = s.ask("JSON please.", {}, j);
+    EXPECT(json.rfind("{", 0) == 0 && json.find("\"n\"") != std::string::npos);
+}
+
+static void moves_leave_an_empty_session() {
+    mm::Session a = mm::Session::create(params());
+    EXPECT(a && mm::live_sessions() == 1);
+    mm::Session b = std::move(a);
+    EXPECT(!a && b);
+    EXPECT(mm::live_sessions() == 1);
+    try {
+        a.info();
+        EXPECT(false);
+    } catch (const mm::Error &e) {
+        EXPECT(e.status() == MM_ERR_NULL_ARGUMENT);
+    }
+    mm::Session c;
+    c = std::move(b);
+    EXPECT(c && !b && mm::live_sessions() == 1);
+    {
+        mm::Session fork = c.fork();
+        EXPECT(mm::live_sessions() == 2 && mm::loaded_models() == 1);
+        EXPECT(fork.memory().shared_by == 2);
+    }
+    EXPECT(mm::live_sessions() == 1);
+}  // a and b are empty: destroying them is a no-op; c is destroyed once.
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: %s MODEL MMPROJ IMAGE\n", argv[0]);
+        return 2;
+    }
+    model = argv[1];
+    mmproj = argv[2];
+    image = argv[3];
+    mm_log_set(MM_LOG_OFF, nullptr, nullptr);
+    EXPECT(mm::library_matches_header());
+    create_failure_is_an_exception();
+    speed_options_reach_the_library();
+    streaming_adds_up_to_the_answer();
+    an_exception_from_the_callable_is_rethrown();
+    cancel_from_another_thread();
+    request_options_reach_the_library();
+    moves_leave_an_empty_session();
+    EXPECT(mm::live_sessions() == 0 && mm::loaded_models() == 0);
+    std::printf("C++ tests: %s\n", failures ? "FAILED" : "all passed");
+    return failures ? 1 : 0;
+}
