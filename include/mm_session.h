@@ -179,7 +179,7 @@ typedef enum mm_status {
  */
 typedef enum mm_media_kind {
   /**
-   * `path`: an image or audio file (PNG, JPEG, BMP, GIF, ...; WAV, MP3, FLAC).
+   * `path`: an image or audio file (PNG, JPEG, GIF, BMP, PNM, WebP; WAV, FLAC, MP3).
    */
   MM_MEDIA_FILE = 1,
   /**

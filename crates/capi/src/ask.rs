@@ -16,7 +16,7 @@ use crate::status::{fail, mm_status, Result};
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum mm_media_kind {
-    /// `path`: an image or audio file (PNG, JPEG, BMP, GIF, ...; WAV, MP3, FLAC).
+    /// `path`: an image or audio file (PNG, JPEG, GIF, BMP, PNM, WebP; WAV, FLAC, MP3).
     MM_MEDIA_FILE = 1,
     /// `data`, `size`: the bytes of such a file.
     MM_MEDIA_ENCODED = 2,
