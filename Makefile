@@ -124,7 +124,8 @@ bench-followup: build $(BUILD)/bench_followup
 # stb_image, which they replaced, in one process: medians of DECODE_RUNS interleaved runs.
 DECODE_RUNS ?= 25
 bench-decode: build
-	$(CARGO) run --release -p mm-session-core --example bench-decode -- $(DECODE_RUNS)
+	$(CARGO) build --release --workspace --example bench-decode
+	$(LIBDIR)/examples/bench-decode $(DECODE_RUNS)
 
 # mm-session against raw llama.cpp, stage by stage, interleaved in one process (README,
 # "Benchmarks"); the real model's stages run when MM_TEST_MODEL is set. BENCH_RUNS: runs per
