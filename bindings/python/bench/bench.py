@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 QUESTION = "What differs between these two pictures?"
 MAX_TOKENS = 8
@@ -113,16 +113,21 @@ def side_lcp(args: argparse.Namespace) -> Dict[str, Any]:
         ask(llm)
         llm.close()
 
-    cycle_times = []
-    rss_10 = 0
-    for i in range(1, args.cycles + 1):
-        cycle_times.append(timed(cycle))
-        if i == 10:
-            rss_10 = rss_kb()
+    cycle_times, rss_10 = _cycles(cycle, args.cycles)
     return {"library": f"llama-cpp-python {llama_cpp.__version__}", "request_ms": median_ms(requests.wall),
             "request_cpu_ms": median_ms(requests.cpu),
             "system_info": llama_cpp.llama_print_system_info().decode().strip(),
             "usage": usage, "cycle_ms": median_ms(cycle_times), "rss_kb_10": rss_10, "rss_kb": rss_kb()}
+
+
+def _cycles(cycle: Callable[[], None], n: int) -> Tuple[List[float], int]:
+    """Runs `cycle` n times: the time of each, and the RSS (kB) after the 10th."""
+    times, rss_10 = [], 0
+    for i in range(1, n + 1):
+        times.append(timed(cycle))
+        if i == 10:
+            rss_10 = rss_kb()
+    return times, rss_10
 
 
 # -- mm_session ------------------------------------------------------------------------------
@@ -158,12 +163,7 @@ def side_mm(args: argparse.Namespace) -> Dict[str, Any]:
         with load() as s:
             ask(s)
 
-    cycle_times = []
-    rss_10 = 0
-    for i in range(1, args.cycles + 1):
-        cycle_times.append(timed(cycle))
-        if i == 10:
-            rss_10 = rss_kb()
+    cycle_times, rss_10 = _cycles(cycle, args.cycles)
     c, chat, plain = direct.figures(), package.figures(), plain_ask.figures()
     return {"library": f"mm_session {mm_session.__version__}", "request_ms": chat["median_ms"],
             "request_cpu_ms": chat["cpu_ms"], "usage": usage,

@@ -36,35 +36,6 @@ fn media_file(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/media").join(name)).unwrap()
 }
 
-/// A WAV file of `samples` (interleaved, in -1..1) as `bits`-bit integers or 32-bit floats.
-fn wav(rate: u32, channels: u16, bits: u16, float: bool, samples: &[f64]) -> Vec<u8> {
-    let mut data = Vec::new();
-    for &s in samples {
-        match (bits, float) {
-            (8, _) => data.push((s * 127.0 + 128.0).round() as u8),
-            (16, _) => data.extend_from_slice(&((s * 32767.0).round() as i16).to_le_bytes()),
-            (24, _) => data.extend_from_slice(&((s * 8_388_607.0).round() as i32).to_le_bytes()[..3]),
-            (32, false) => data.extend_from_slice(&((s * 2_147_483_647.0).round() as i32).to_le_bytes()),
-            _ => data.extend_from_slice(&(s as f32).to_le_bytes()),
-        }
-    }
-    let align = channels * bits / 8;
-    let mut f = b"RIFF".to_vec();
-    f.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    f.extend_from_slice(b"WAVEfmt ");
-    f.extend_from_slice(&16u32.to_le_bytes());
-    f.extend_from_slice(&(if float { 3u16 } else { 1 }).to_le_bytes());
-    f.extend_from_slice(&channels.to_le_bytes());
-    f.extend_from_slice(&rate.to_le_bytes());
-    f.extend_from_slice(&(rate * u32::from(align)).to_le_bytes());
-    f.extend_from_slice(&align.to_le_bytes());
-    f.extend_from_slice(&bits.to_le_bytes());
-    f.extend_from_slice(b"data");
-    f.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    f.extend_from_slice(&data);
-    f
-}
-
 /// A speech-like test signal, interleaved: a gliding tone, two fixed tones (one above 4 kHz,
 /// which resampling to 16 kHz must filter), a 3 Hz envelope; each channel in its own phase.
 fn signal(rate: u32, seconds: f64, channels: usize) -> Vec<f64> {
@@ -84,10 +55,10 @@ fn clips() -> Vec<(String, Vec<u8>)> {
     let mut clips = vec![("wav_16000_mono_s16 (mm-fixtures)".to_string(), fixtures_audio::wav_tone(1.0, RATE, 3))];
     let stereo = signal(44_100, 1.0, 2);
     for (bits, float) in [(8u16, false), (16, false), (24, false), (32, false), (32, true)] {
-        clips.push((format!("wav_44100_stereo_{}{bits}", if float { "f" } else { "s" }), wav(44_100, 2, bits, float, &stereo)));
+        clips.push((format!("wav_44100_stereo_{}{bits}", if float { "f" } else { "s" }), fixtures_audio::wav(44_100, 2, bits, float, &stereo)));
     }
     for (rate, channels) in [(48_000u32, 2u16), (22_050, 1), (8000, 1), (11_025, 2), (96_000, 6)] {
-        clips.push((format!("wav_{rate}_{channels}ch_s16"), wav(rate, channels, 16, false, &signal(rate, 0.7, usize::from(channels)))));
+        clips.push((format!("wav_{rate}_{channels}ch_s16"), fixtures_audio::wav(rate, channels, 16, false, &signal(rate, 0.7, usize::from(channels)))));
     }
     clips.push(("flac_22050_stereo (tests/media/tone.flac)".to_string(), media_file("tone.flac")));
     clips.push(("mp3_22050_stereo_64k (tests/media/tone.mp3)".to_string(), media_file("tone.mp3")));

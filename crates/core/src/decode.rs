@@ -607,17 +607,6 @@ mod tests {
         })
     }
 
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-            }
-        }
-        !crc
-    }
-
     fn decode(bytes: &[u8]) -> Result<Image, String> {
         decode_image(bytes, Format::sniff(bytes).expect("known format"), LIMIT)
     }
@@ -772,7 +761,7 @@ mod tests {
         let mut file = png(1, 1, &[1, 2, 3], image::ExtendedColorType::Rgb8);
         file[16..20].copy_from_slice(&100_000u32.to_be_bytes());
         file[20..24].copy_from_slice(&100_000u32.to_be_bytes());
-        let crc = crc32(&file[12..29]);
+        let crc = mm_fixtures::crc32(&file[12..29]);
         file[29..33].copy_from_slice(&crc.to_be_bytes());
         too_large(&file);
         // With a small limit, a normal size is refused too.
@@ -842,35 +831,6 @@ mod tests {
         assert!(decode_image(b"RIFF\0\0\0\0WAVE", Format::Wav, LIMIT).is_err());
     }
 
-    /// A WAV file of interleaved samples (`bits` 8/16/24/32 integer, or 32 float).
-    fn wav(rate: u32, channels: u16, bits: u16, float: bool, samples: &[f64]) -> Vec<u8> {
-        let mut data = Vec::new();
-        for &s in samples {
-            match (bits, float) {
-                (8, _) => data.push((s * 127.0 + 128.0).round() as u8),
-                (16, _) => data.extend_from_slice(&((s * 32767.0).round() as i16).to_le_bytes()),
-                (24, _) => data.extend_from_slice(&((s * 8_388_607.0).round() as i32).to_le_bytes()[..3]),
-                (32, false) => data.extend_from_slice(&((s * 2_147_483_647.0).round() as i32).to_le_bytes()),
-                _ => data.extend_from_slice(&(s as f32).to_le_bytes()),
-            }
-        }
-        let align = channels * bits / 8;
-        let mut f = b"RIFF".to_vec();
-        f.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-        f.extend_from_slice(b"WAVEfmt ");
-        f.extend_from_slice(&16u32.to_le_bytes());
-        f.extend_from_slice(&(if float { 3u16 } else { 1 }).to_le_bytes());
-        f.extend_from_slice(&channels.to_le_bytes());
-        f.extend_from_slice(&rate.to_le_bytes());
-        f.extend_from_slice(&(rate * u32::from(align)).to_le_bytes());
-        f.extend_from_slice(&align.to_le_bytes());
-        f.extend_from_slice(&bits.to_le_bytes());
-        f.extend_from_slice(b"data");
-        f.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        f.extend_from_slice(&data);
-        f
-    }
-
     fn sine(rate: u32, frames: usize, channels: usize) -> Vec<f64> {
         (0..frames).flat_map(|i| (0..channels).map(move |c| 0.5 * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / rate as f64 + c as f64).sin())).collect()
     }
@@ -880,7 +840,7 @@ mod tests {
         let frames = 1000;
         let s = sine(16_000, frames, 2);
         for (bits, float, tol) in [(8, false, 0.02), (16, false, 1e-4), (24, false, 1e-6), (32, false, 1e-6), (32, true, 1e-6)] {
-            let out = decode_audio(&wav(16_000, 2, bits, float, &s), Format::Wav, 16_000, 10).unwrap();
+            let out = decode_audio(&mm_fixtures::audio::wav(16_000, 2, bits, float, &s), Format::Wav, 16_000, 10).unwrap();
             assert_eq!(out.len(), frames, "{bits}-bit");
             for (i, y) in out.iter().enumerate() {
                 let want = (s[2 * i] + s[2 * i + 1]) / 2.0;
@@ -888,7 +848,7 @@ mod tests {
             }
         }
         // 8-bit the way miniaudio converts it: x / 127.5 - 1.
-        let out = decode_audio(&wav(8000, 1, 8, false, &[0.0; 4]), Format::Wav, 8000, 1).unwrap();
+        let out = decode_audio(&mm_fixtures::audio::wav(8000, 1, 8, false, &[0.0; 4]), Format::Wav, 8000, 1).unwrap();
         #[allow(clippy::excessive_precision)]
         let scale = 0.00784313725490196078_f32; // dr_wav's constant
         assert_eq!(scale.to_bits(), (1.0f32 / 127.5).to_bits());
@@ -900,7 +860,7 @@ mod tests {
     fn resampling_lengths_and_dc() {
         // miniaudio's output length; DC passes (filter gain 1); the first output is 0 (its one-frame lag).
         for (rin, rout, n) in [(44_100u32, 16_000u32, 44_100usize), (8000, 16_000, 8000), (48_000, 16_000, 4801), (22_050, 16_000, 1234)] {
-            let out = decode_audio(&wav(rin, 1, 32, true, &vec![0.25; n]), Format::Wav, rout, 10).unwrap();
+            let out = decode_audio(&mm_fixtures::audio::wav(rin, 1, 32, true, &vec![0.25; n]), Format::Wav, rout, 10).unwrap();
             assert_eq!(out.len() as u64, frames_after_resampling(rout, rin, n as u64), "{rin}->{rout}");
             let expected = (n as u64 * u64::from(rout) / u64::from(rin)) as usize;
             assert!(out.len() == expected || out.len() == expected + 1);
@@ -935,7 +895,7 @@ mod tests {
     #[test]
     fn audio_length_cap() {
         // WAV: a header claiming 10 minutes, refused before decoding (the file holds 4 bytes).
-        let mut file = wav(16_000, 1, 16, false, &[0.0, 0.0]);
+        let mut file = mm_fixtures::audio::wav(16_000, 1, 16, false, &[0.0, 0.0]);
         let len = 600 * 16_000 * 2u32;
         let n = file.len();
         file[n - 8..n - 4].copy_from_slice(&len.to_le_bytes());
@@ -943,9 +903,9 @@ mod tests {
         let e = decode_audio(&file, Format::Wav, 16_000, 60).unwrap_err();
         assert!(e.contains("longer than the limit"), "{e}");
         // Real 3 s WAV with a 2 s cap.
-        let e = decode_audio(&wav(8000, 1, 16, false, &vec![0.1; 24_000]), Format::Wav, 16_000, 2).unwrap_err();
+        let e = decode_audio(&mm_fixtures::audio::wav(8000, 1, 16, false, &vec![0.1; 24_000]), Format::Wav, 16_000, 2).unwrap_err();
         assert!(e.contains("longer than the limit"), "{e}");
-        assert!(decode_audio(&wav(8000, 1, 16, false, &vec![0.1; 24_000]), Format::Wav, 16_000, 3).is_ok());
+        assert!(decode_audio(&mm_fixtures::audio::wav(8000, 1, 16, false, &vec![0.1; 24_000]), Format::Wav, 16_000, 3).is_ok());
 
         // FLAC: STREAMINFO's total samples set to 2^36 - 1.
         let mut flac = FLAC_8K_MONO_800.to_vec();
@@ -964,10 +924,10 @@ mod tests {
     #[test]
     fn bad_audio_fails() {
         // Fewer than 2 samples.
-        let e = decode_audio(&wav(16_000, 1, 16, false, &[0.5]), Format::Wav, 16_000, 1).unwrap_err();
+        let e = decode_audio(&mm_fixtures::audio::wav(16_000, 1, 16, false, &[0.5]), Format::Wav, 16_000, 1).unwrap_err();
         assert!(e.contains("fewer than 2"), "{e}");
         // Truncated data (the header says more), truncated header, garbage.
-        let file = wav(16_000, 2, 16, false, &sine(16_000, 1000, 2));
+        let file = mm_fixtures::audio::wav(16_000, 2, 16, false, &sine(16_000, 1000, 2));
         let e = decode_audio(&file[..file.len() - 100], Format::Wav, 16_000, 1).unwrap_err();
         assert!(e.contains("truncated"), "{e}");
         assert!(decode_audio(&file[..30], Format::Wav, 16_000, 1).is_err());
@@ -978,7 +938,7 @@ mod tests {
         assert!(decode_audio(b"ID3\x04\0\0\0\0\0\0", Format::Mp3, 16_000, 1).is_err());
         assert!(decode_audio(&file, Format::Png, 16_000, 1).is_err());
         // 20000 channels: refused before symphonia, whose u16 block-align product overflows.
-        let mut many = wav(16_000, 1, 16, false, &[0.0; 8]);
+        let mut many = mm_fixtures::audio::wav(16_000, 1, 16, false, &[0.0; 8]);
         many[22..24].copy_from_slice(&20_000u16.to_le_bytes());
         let e = decode_audio(&many, Format::Wav, 16_000, 1).unwrap_err();
         assert!(e.contains("20000 channels"), "{e}");

@@ -1,8 +1,6 @@
 //! Peak heap use while refusing oversized headers and over-long audio: the refusal must come
 //! before any large allocation. (Its own test binary: it installs a counting allocator.)
 
-#[path = "reference/png_chunk.rs"]
-mod png_chunk;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -11,7 +9,7 @@ use std::sync::Mutex;
 use image::ImageEncoder;
 use mm_core::decode::{decode_audio, decode_image};
 use mm_core::Format;
-use png_chunk::chunk;
+use mm_fixtures::png_chunk as chunk;
 
 struct Counting;
 static NOW: AtomicUsize = AtomicUsize::new(0);

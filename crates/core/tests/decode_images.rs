@@ -10,15 +10,13 @@
 
 #[path = "reference/photo.rs"]
 mod photo;
-#[path = "reference/png_chunk.rs"]
-mod png_chunk;
 #[path = "reference/stb.rs"]
 mod stb;
 
 use image::ImageEncoder;
 use mm_core::decode::decode_image;
 use mm_core::Format;
-use png_chunk::chunk;
+use mm_fixtures::png_chunk as chunk;
 use stb::stb_rgb;
 
 const LIMIT: u64 = mm_core::MAX_IMAGE_PIXELS;
