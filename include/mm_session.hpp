@@ -66,7 +66,7 @@ struct bytes_view {
 /// borrowed and must stay alive until the call that uses them returns.
 class Media {
   public:
-    /// An image or audio file (PNG, JPEG, ...; WAV, FLAC, MP3).
+    /// An image or audio file (PNG, JPEG, GIF, BMP, PNM, WebP; WAV, FLAC, MP3).
     static Media file(std::string path) {
         Media m(MM_MEDIA_FILE);
         m.path_ = std::move(path);

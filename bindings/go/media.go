@@ -26,7 +26,7 @@ type Media struct {
 	samples       []float32
 }
 
-// File is an image or audio file (PNG, JPEG, BMP, GIF, ...; WAV, MP3, FLAC).
+// File is an image or audio file (PNG, JPEG, GIF, BMP, PNM, WebP; WAV, FLAC, MP3).
 func File(path string) Media { return Media{kind: C.MM_MEDIA_FILE, path: path} }
 
 // Bytes is the content of such a file.

@@ -8,8 +8,8 @@ import type { AskInfo, AskParams, Constants, ForkParams, LogLevel, MemoryStats, 
 export * from './lib/abi';
 
 /**
- * One image or audio clip: a file path, the bytes of a file (PNG, JPEG, BMP, GIF, ...; WAV,
- * MP3, FLAC), raw RGB pixels (3 bytes each, row after row), or mono float samples at the
+ * One image or audio clip: a file path, the bytes of a file (PNG, JPEG, GIF, BMP, PNM, WebP;
+ * WAV, FLAC, MP3), raw RGB pixels (3 bytes each, row after row), or mono float samples at the
  * projector's sample rate (SessionInfo.audioSampleRate). A string is a path.
  */
 export type Media =

@@ -2,8 +2,8 @@
 
 An item is any of:
 
-* a path (``str`` or ``pathlib.Path``) of an image or audio file (PNG, JPEG, BMP, GIF, ...;
-  WAV, MP3, FLAC);
+* a path (``str`` or ``pathlib.Path``) of an image or audio file (PNG, JPEG, GIF, BMP, PNM,
+  WebP; WAV, FLAC, MP3);
 * ``bytes`` (or ``bytearray``, ``memoryview``): the contents of such a file;
 * a NumPy ``uint8`` array of shape (H, W, 3): raw RGB pixels;
 * a PIL image (converted to RGB when it is in another mode);
