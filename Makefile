@@ -341,6 +341,9 @@ PY_FIXTURES := MM_FIXTURES_DIR=$(CURDIR)/$(FIXTURES) MM_SEEING_DIR=$(CURDIR)/$(B
 LCP_PYTHON ?= /work/venv-lcp/bin/python
 
 $(PY):
+	@command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "installing: python3 python3-venv"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3 python3-venv >/dev/null; }
 	python3 -m venv $(PY_VENV)
 	$(PY) -m pip install -q cffi pytest numpy pillow
 
