@@ -291,6 +291,24 @@ fn a_follow_up_is_answered_from_the_cache() {
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
 }
 
+/// The same with the image as the bytes of each format: the follow-up sizes the image from its
+/// header (`decode::image_size`) and sends a placeholder, which must never be evaluated.
+#[test]
+fn a_follow_up_about_encoded_bytes_of_each_format_is_answered_from_the_cache() {
+    let s = session();
+    for (name, _, bytes) in encodings(&seeing::solid_rgb(IMAGE_SIDE, IMAGE_SIDE, rgb_of("yellow"))) {
+        assert_eq!(mm_session_reset(s), mm_status::MM_OK);
+        let image = Image::encoded(bytes);
+        let turn1 = Chat::new(&[("user", QUESTION, vec![image.item])]);
+        let (a1, i1) = expect(s, &turn1.on(greedy()), "yellow", &format!("{name}, turn 1"));
+        assert_eq!(i1.media_encoded, 1, "{name}");
+        let turn2 = Chat::new(&[("user", QUESTION, vec![image.item]), ("assistant", &a1, vec![]), ("user", "Are you sure? Tell me its colour again.", vec![])]);
+        let (_, i2) = expect(s, &turn2.on(greedy()), "yellow", &format!("{name}, turn 2"));
+        assert_eq!(i2.media_encoded, 0, "{name}: the image stays in the cache: {i2:?}");
+    }
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+}
+
 #[test]
 fn the_answer_follows_the_most_recent_image_across_turns() {
     let s = session();
