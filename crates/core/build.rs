@@ -26,6 +26,8 @@ fn main() {
         .file("src/shim/guard.cpp")
         .include(cmake_dir.join("../../include"))
         .include(llama_source_dir(&cmake_dir).join("common"))
+        // llama-grammar.h, for the grammar probe of guard.cpp.
+        .include(llama_source_dir(&cmake_dir).join("src"))
         .warnings(false);
     if rpc {
         build.define("MM_RPC", None);

@@ -637,9 +637,7 @@ def _refuse(**arguments: Any) -> None:
 
 # What response_format {"type": "json_object"} without a schema means: JSON text whose top
 # level is an object, as llama.cpp's grammars/json.gbnf has it, with its repetitions written as
-# right recursion (which llama.cpp makes of them anyway). The library refuses repetitions
-# nested more than 3 deep, which json.gbnf's are, and so is the grammar llama.cpp's converter
-# makes of the schema {"type": "object"}.
+# right recursion (which llama.cpp makes of them anyway).
 JSON_GRAMMAR = r'''
 root        ::= object
 value       ::= object | array | string | number | ("true" | "false" | "null") ws

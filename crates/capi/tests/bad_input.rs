@@ -416,6 +416,11 @@ fn bad_requests() {
     let grammar = c("root ::= (");
     // Found by fuzz_prompt: nested repetitions took llama.cpp's sampler 9 s for 3 tokens.
     let nested = c(r#"root ::= (("a"{0,20}){0,20}){0,20}"#);
+    // Found by fuzz_prompt under ASan (fuzz/regressions/fuzz_prompt/grammar-ambiguous.in):
+    // three repetitions whose bounds multiply to 50 only, but which read a token in so many
+    // ways that 4 tokens of Gemma 3 270M took 396 s; and the classic ambiguous nesting.
+    let ambiguous = c("root ::=[ aggml_backend_set_n_t@@@@@<|im_end|>\n<1d]{1,5}* {2,5}[a-*]");
+    let nested_plus = c(r#"root ::= (([a-z ]+)+)+"#);
     // Found by fuzz_prompt under ASan: a repetition {m,n} with n < m after a space escaped the
     // check, and llama.cpp's parser made rules until 2 GB were gone.
     let spaced = c("root ::= \"yes\" {8,5}'");
@@ -435,11 +440,12 @@ fn bad_requests() {
     let unknown_type = c(r#"{"type": "text"}"#);
     let deep = c(&format!("{}{}", r#"{"items": "#.repeat(mm_core::JSON_SCHEMA_MAX_DEPTH), format!("{{}}{}", "}".repeat(mm_core::JSON_SCHEMA_MAX_DEPTH))));
     let huge = c(&format!(r#"{{"type": "string", "description": "{}"}}"#, "x".repeat(mm_core::JSON_SCHEMA_MAX_BYTES)));
-    // The converter makes an array of 300 strings of up to 100 characters a nested repetition
-    // whose bounds multiply past the grammar limits.
-    let too_many_repetitions = c(r#"{"type": "array", "items": {"type": "string", "maxLength": 100}, "maxItems": 300}"#);
+    // The converter makes a repetition of 20,000 steps of it, past the grammar limits.
+    let too_long = c(r#"{"type": "string", "maxLength": 20000}"#);
     let cases: Vec<(&str, mm_ask_params)> = vec![
-        ("grammar refused", mm_ask_params { grammar: nested.as_ptr(), ..base }),
+        ("grammar refused: the grammar nests repetitions", mm_ask_params { grammar: nested.as_ptr(), ..base }),
+        ("grammar refused: it is too ambiguous", mm_ask_params { grammar: ambiguous.as_ptr(), ..base }),
+        ("grammar refused: it is too ambiguous", mm_ask_params { grammar: nested_plus.as_ptr(), ..base }),
         ("n < m", mm_ask_params { grammar: spaced.as_ptr(), ..base }),
         ("n < m", mm_ask_params { grammar: stacked.as_ptr(), ..base }),
         ("n < m", mm_ask_params { grammar: token.as_ptr(), ..base }),
@@ -482,7 +488,7 @@ fn bad_requests() {
         ("unrecognized type", mm_ask_params { json_schema: unknown_type.as_ptr(), ..base }),
         ("nests arrays and objects", mm_ask_params { json_schema: deep.as_ptr(), ..base }),
         ("bytes long", mm_ask_params { json_schema: huge.as_ptr(), ..base }),
-        ("json_schema (as a grammar) refused", mm_ask_params { json_schema: too_many_repetitions.as_ptr(), ..base }),
+        ("json_schema (as a grammar) refused: the grammar's repetition bounds add up", mm_ask_params { json_schema: too_long.as_ptr(), ..base }),
     ];
     for (names, a) in &cases {
         expect(ask_status(s, a), MM_ERR_INVALID_ARGUMENT, names);

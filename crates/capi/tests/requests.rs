@@ -378,6 +378,28 @@ fn json_schema_answers_from_random_weights_validate() {
     mm_session_destroy(s);
 }
 
+/// Schemas whose grammars nest repetitions 4 deep (an array of strings: the array, a string's
+/// characters, an escape's 4 hex digits) were refused by a bound on nesting depth; the bound on
+/// the sampler's steps takes them. Each answer that ends is valid JSON of the schema's kind.
+#[test]
+fn json_schemas_of_arrays_and_free_objects_are_taken() {
+    let s = text_session();
+    let prompt = CString::new("List some:").unwrap();
+    for (schema, kind) in [(r#"{"type": "array", "items": {"type": "string"}}"#, "array"), (r#"{"type": "object"}"#, "object"), (r#"{"type": "array", "items": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}}}"#, "array")] {
+        let schema = CString::new(schema).unwrap();
+        for seed in 0..5 {
+            let mut a = form_params(&prompt, &schema, seed);
+            a.max_tokens = 200;
+            let r = answer(s, &a);
+            if r.info.stop_reason == mm_stop_reason::MM_STOP_EOG as i32 {
+                let v: serde_json::Value = serde_json::from_str(&r.text).unwrap_or_else(|e| panic!("{schema:?} seed {seed}: {e}: {:?}", r.text));
+                assert!(if kind == "array" { v.is_array() } else { v.is_object() }, "{schema:?} seed {seed}: {v}");
+            }
+        }
+    }
+    mm_session_destroy(s);
+}
+
 #[test]
 fn stop_strings_and_max_tokens_inside_a_json_schema_answer() {
     let s = text_session();

@@ -1,35 +1,49 @@
-//! A bound on GBNF grammars before llama.cpp sees them. A repetition `{m,n}` with n < m makes
-//! llama.cpp's parser make rules until memory runs out. Nested repetitions (`(("a"{0,20}){0,20}){0,20}`)
-//! make llama.cpp's grammar sampler track exponentially many stacks: that grammar took 9 s for
-//! 3 tokens here. A grammar is refused when, along any path of nesting (through rule
-//! references too), the repetition bounds multiply past [`MAX_PRODUCT`] or more than
-//! [`MAX_DEPTH`] repetitions nest.
+//! Bounds on GBNF grammars, in two parts.
+//!
+//! Here, the text, before llama.cpp's parser sees it: a repetition `{m,n}` with n < m makes
+//! the parser make rules until memory runs out, large repetition bounds make it make a rule for
+//! each step, and nested bounds multiply into the ways a grammar can start, which llama.cpp
+//! expands when it builds the grammar (`(("a"{0,20}){0,20}){0,20}` took 208 s to build).
+//!
+//! Then (`Model::grammar_steps`, shim/guard.cpp) what llama.cpp made of it. The sampler checks
+//! every token of the vocabulary against every parse stack the grammar keeps, following each
+//! way an ambiguous grammar can read the token's characters; [`MAX_STEPS`] bounds that work for
+//! one token. The text alone cannot tell: a bound on how deep repetitions nest refused JSON
+//! Schemas as plain as an array of strings, and let through grammars of three repetitions that
+//! took minutes a token: `[a-z ]{1,5}* {2,5}` (bounds multiplying to 50, found by fuzzing under
+//! ASan) took 396 s for 4 tokens of Gemma 3 270M, whose vocabulary has 262,144 tokens.
 
 use std::collections::HashMap;
 
-/// Largest product of repetition bounds along a nesting path (`*`, `+` and `?` count 2).
-pub const MAX_PRODUCT: u64 = 2000;
-/// Most repetitions nested in one another.
-pub const MAX_DEPTH: u32 = 3;
+/// Largest product of repetition bounds along a nesting path, through rule references too
+/// (`*`, `+` and `?` count 2). Building and probing `(("a"{0,12}){0,12}){0,12}` (1,728) took
+/// 4.9 s, `(("a"{0,10}){0,10}){0,10}` (1,000) 1.3 s; llama.cpp's JSON Schema converter writes
+/// 80 for an array of strings and 640 for an array of objects holding arrays of strings.
+pub const MAX_PRODUCT: u64 = 1000;
 /// Largest sum of all repetition bounds: llama.cpp makes a rule for each repetition step
 /// (300 flat `"a"{0,1999}` took 5.2 s and 156 MB a request).
 pub const MAX_REPETITIONS: u64 = 10_000;
 
-/// (product, depth) of the worst nesting path.
-#[derive(Clone, Copy, Default, PartialEq, Debug)]
-struct Nest {
-    product: u64,
-    depth: u32,
+/// The characters of the token whose check the probe counts (most tokens are shorter).
+pub const TOKEN_CHARS: u32 = 8;
+/// At how many places of a text the grammar allows the probe checks it (after 0, 8, 16 and 24
+/// characters: some grammars are costly at once, others once their stacks have multiplied).
+pub const POSITIONS: u32 = 4;
+/// Most steps checking one token may take. Measured with Gemma 3 270M, 8 tokens each: grammars
+/// of up to 3,300 steps took 0.35-1.5 s (`[a-z ]*{2,5}`, `([a-z ]{1,5})*`, `([a-z ]+){2,5}`,
+/// every JSON Schema tried: at most 35), those of 90,000 steps and more 12 s to over a minute
+/// (`([a-z ]?){0,20}`, `([a-z ]{1,20}){1,20}`, `(([a-z ]+)+)+`, the fuzzing find).
+pub const MAX_STEPS: u64 = 20_000;
+
+/// The error for a grammar past [`MAX_STEPS`].
+pub fn too_ambiguous() -> String {
+    format!(
+        "it is too ambiguous: llama.cpp's sampler would take more than {MAX_STEPS} steps to check one {TOKEN_CHARS}-character token against it (it reads the token every way the grammar allows, and does so for every token of the vocabulary), seconds to minutes a token"
+    )
 }
 
-impl Nest {
-    const ATOM: Nest = Nest { product: 1, depth: 0 };
-    fn max(self, o: Nest) -> Nest {
-        Nest { product: self.product.max(o.product), depth: self.depth.max(o.depth) }
-    }
-}
-
-/// Checks the grammar's repetitions; the error says which limit it passes.
+/// Checks what in the grammar's text would stop llama.cpp's parser; the error says which limit
+/// it passes.
 pub fn check(grammar: &str) -> Result<(), String> {
     let total = repetition_total(grammar)?;
     if total > MAX_REPETITIONS {
@@ -41,13 +55,30 @@ pub fn check(grammar: &str) -> Result<(), String> {
     for name in rules.keys() {
         worst = worst.max(rule_nest(name, &rules, &mut memo, &mut Vec::new()));
     }
-    if worst.product > MAX_PRODUCT || worst.depth > MAX_DEPTH {
+    if worst.nested > MAX_PRODUCT {
         return Err(format!(
-            "the grammar nests repetitions {} deep with bounds multiplying to {} (limits: {MAX_DEPTH} deep, {MAX_PRODUCT}); llama.cpp's sampler would take exponential time",
-            worst.depth, worst.product
+            "the grammar nests repetitions whose bounds multiply to {} (limit {MAX_PRODUCT}); llama.cpp would expand every combination",
+            worst.nested
         ));
     }
     Ok(())
+}
+
+/// The largest product of the bounds of repetitions nested in one another (one alone is
+/// [`MAX_REPETITIONS`]' business), along a nesting path.
+#[derive(Clone, Copy, Default, PartialEq, Debug)]
+struct Nest {
+    /// Of the worst path of two or more repetitions (1 when there is none).
+    nested: u64,
+    /// Of the worst path, whatever its depth.
+    product: u64,
+}
+
+impl Nest {
+    const ATOM: Nest = Nest { nested: 1, product: 1 };
+    fn max(self, o: Nest) -> Nest {
+        Nest { nested: self.nested.max(o.nested), product: self.product.max(o.product) }
+    }
 }
 
 /// The sum of the largest bounds of all `{m,n}` repetitions outside strings, classes and
@@ -218,7 +249,10 @@ fn quantified(mut atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
             }
             _ => return atom,
         };
-        atom = Nest { product: atom.product.saturating_mul(factor), depth: atom.depth.saturating_add(1) };
+        let product = atom.product.saturating_mul(factor);
+        // Inside a repetition, the atom's own worst path nests under this one.
+        let nested = if atom.product > 1 { product } else { atom.nested };
+        atom = Nest { nested: nested.max(atom.nested), product };
     }
 }
 
@@ -242,35 +276,33 @@ mod tests {
     use super::check;
 
     #[test]
-    fn nested_repetitions_are_bounded() {
-        assert!(check(r#"root ::= (("a"{0,20}){0,20}){0,20}"#).is_err());
-        assert!(check(r#"root ::= ((("a"{0,6}){0,6}){0,6}){0,6}"#).is_err());
-        assert!(check("root ::= inner{0,50}\ninner ::= (\"b\"{0,50})").is_err(), "through a rule reference");
-        assert!(check(r#"root ::= (("a"{0,10}){0,10}){0,10}"#).is_ok());
+    fn what_stops_the_parser_is_refused() {
         assert!(check(r#"root ::= [0-9]{1,1000}"#).is_ok());
         assert!(check(r#"root ::= "a"{5,2}"#).is_err(), "max below min never ends in llama.cpp");
         // Space, a line break inside parentheses or a comment before the quantifier.
         assert!(check("root ::= \"\\n\\nyes\" {8,5}'").is_err(), "found by fuzz_prompt under ASan");
         assert!(check("root ::= (\"a\"\n  {1,0})").is_err());
         assert!(check("root ::= \"a\" # note\n{1,0}").is_err());
-        assert!(check(r#"root ::= (("a" {0,20}) {0,20}) {0,20}"#).is_err(), "nesting behind spaces");
-        assert!(check(r#"root ::= ("a" {0,10}) {0,10} "b" *"#).is_ok());
-        // Quantifiers in a row apply one after the other.
+        // After another quantifier, a token or any character; a brace anywhere outside literals.
         assert!(check("root ::=[ a-z@@@@@1d]+ {5,4}").is_err(), "found by fuzz_prompt under ASan");
-        assert!(check(r#"root ::= "a"{0,20}{0,20}{0,20}"#).is_err(), "stacked repetitions nest");
-        assert!(check(r#"root ::= "a"+ ?"#).is_ok());
-        // A token or any character as the atom; a brace anywhere outside literals.
         assert!(check("root ::=[ a-@@@1@@d]{2,5}+<|endoftext|> {22,5}").is_err(), "found by fuzz_prompt under ASan");
         assert!(check("root ::= . {3,1}").is_err());
         assert!(check("root ::= !<[12]>{3,1}").is_err());
         assert!(check(r#"root ::= "{3,1}" [{}] # {3,1}"#).is_ok(), "not in strings, classes or comments");
-        assert!(check(r#"root ::= ((. {0,20}) {0,20}) {0,20}"#).is_err(), "nesting from .");
-        assert!(check(r#"root ::= ((<|a|> {0,20}){0,20}){0,20}"#).is_err(), "nesting from a token");
         let flat = format!("root ::= {}", vec![r#""a"{0,1999}"#; 300].join(" "));
-        assert!(check(&flat).is_err(), "the sum of flat repetitions is bounded too");
+        assert!(check(&flat).is_err(), "the sum of flat repetitions is bounded");
         assert!(check("root ::= (\"yes\" | \"no\") \".\"\n# a comment {0,99}{0,99}").is_ok());
+        // Nested bounds multiply, through rule references, spaces, stacked quantifiers, tokens.
+        assert!(check(r#"root ::= (("a"{0,20}){0,20}){0,20}"#).is_err());
+        assert!(check("root ::= inner{0,50}\ninner ::= (\"b\"{0,50})").is_err(), "through a rule reference");
+        assert!(check(r#"root ::= (("a" {0,20}) {0,20}) {0,20}"#).is_err(), "behind spaces");
+        assert!(check(r#"root ::= "a"{0,20}{0,20}{0,20}"#).is_err(), "stacked");
+        assert!(check(r#"root ::= ((<|a|> {0,20}){0,20}){0,20}"#).is_err(), "from a token");
+        assert!(check(r#"root ::= (("a"{0,10}){0,10}){0,10}"#).is_ok());
+        assert!(check(r#"root ::= (("a"{0,11}){0,11}){0,11}"#).is_err());
         assert!(check("root ::= [a-z ] root").is_ok(), "recursion is not expansion");
-        let json = "root ::= object\nobject ::= \"{\" ws ( string \":\" ws value (\",\" ws string \":\" ws value)* )? \"}\"\nvalue ::= object | string | [0-9]+\nstring ::= \"\\\"\" [a-z]* \"\\\"\"\nws ::= [ \\t\\n]*";
-        assert!(check(json).is_ok(), "{:?}", check(json));
+        // What llama.cpp's JSON Schema converter writes for an array of strings: 4 deep.
+        let strings = "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | [\\\\] ([\"\\\\bfnrt] | \"u\" [0-9a-fA-F]{4})\nroot ::= \"[\" space (string (\",\" space string)*)? space \"]\" space\nspace ::= | \" \" | \"\\n\"{1,2} [ \\t]{0,20}\nstring ::= \"\\\"\" char* \"\\\"\" space";
+        assert!(check(strings).is_ok(), "{:?}", check(strings));
     }
 }

@@ -19,6 +19,7 @@ extern "C" {
     pub(crate) fn mm_guard_mtmd_tokenize_parts(ctx: *mut sys::mtmd_context, out: *mut sys::mtmd_input_chunks, parts: *const *const sys::mtmd_input_part, n: usize, add_special: bool, on_error: i32) -> i32;
     pub(crate) fn mm_guard_eval_chunk(ctx: *mut sys::mtmd_context, lctx: *mut sys::llama_context, chunk: *const sys::mtmd_input_chunk, n_past: sys::llama_pos, n_batch: i32, logits_last: bool, new_n_past: *mut sys::llama_pos, on_error: i32) -> i32;
     pub(crate) fn mm_guard_sampler_init_grammar(vocab: *const sys::llama_vocab, grammar: *const c_char) -> *mut sys::llama_sampler;
+    pub(crate) fn mm_guard_grammar_steps(vocab: *const sys::llama_vocab, grammar: *const c_char, token_chars: i32, positions: i32, limit: i64) -> i64;
     pub(crate) fn mm_guard_sample(chain: *mut sys::llama_sampler, candidates: *mut sys::llama_token_data_array) -> sys::llama_token;
     pub(crate) fn mm_guard_sampler_accept(smpl: *mut sys::llama_sampler, tokens: *const sys::llama_token, n: usize, on_error: i32) -> i32;
     pub(crate) fn mm_guard_json_schema_to_grammar(schema: *const c_char) -> *mut c_char;

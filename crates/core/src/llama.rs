@@ -51,6 +51,17 @@ impl Model {
         // SAFETY: the model is alive.
         unsafe { sys::llama_model_n_embd_inp(self.as_ptr()) }
     }
+    /// What checking one token of `token_chars` characters against `grammar` costs llama.cpp's
+    /// sampler, in steps, the most over `positions` places of a text the grammar allows,
+    /// counting no further than just past `limit` (`mm_guard_grammar_steps` in shim/guard.cpp);
+    /// 0 when the grammar does not parse or throws.
+    pub fn grammar_steps(&self, grammar: &CStr, token_chars: u32, positions: u32, limit: u64) -> u64 {
+        let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // SAFETY: the vocabulary lives with the model; `grammar` is NUL-terminated.
+        let n = unsafe { guard::mm_guard_grammar_steps(self.vocab(), grammar.as_ptr(), clamp(token_chars), clamp(positions), limit) };
+        u64::try_from(n).unwrap_or(0)
+    }
     pub fn n_vocab(&self) -> usize {
         // SAFETY: the vocabulary is alive with the model.
         unsafe { sys::llama_vocab_n_tokens(self.vocab()) }.max(0) as usize

@@ -221,11 +221,18 @@ impl Sampling {
 }
 
 /// Checks a GBNF grammar against the project's limits and adds it to the chain; `origin`
-/// names it in errors.
+/// names it in errors. The text is checked first (what would stop llama.cpp's parser), then
+/// what llama.cpp's sampler would make of it (what would make each token cost seconds).
 fn add_grammar(chain: &mut Sampler, model: &Model, text: &str, origin: &str) -> Result<()> {
     grammar::check(text).or_else(|why| fail(InvalidArgument, format!("{origin} refused: {why}")))?;
     let g = CString::new(text).or_else(|_| fail(InvalidArgument, format!("the {origin} contains a NUL byte")))?;
-    let (added, log) = log::capture(|| chain.add_grammar(model, &g));
+    let ((steps, added), log) = log::capture(|| {
+        let steps = model.grammar_steps(&g, grammar::TOKEN_CHARS, grammar::POSITIONS, grammar::MAX_STEPS);
+        (steps, (steps <= grammar::MAX_STEPS).then(|| chain.add_grammar(model, &g)).flatten())
+    });
+    if steps > grammar::MAX_STEPS {
+        return fail(InvalidArgument, format!("{origin} refused: {}", grammar::too_ambiguous()));
+    }
     if added.is_none() {
         return fail(InvalidArgument, format!("invalid {origin}: {}", log::last_lines(&log)));
     }

@@ -3,18 +3,23 @@
 // exception into an error return plus a message. A C++ exception must never unwind into Rust:
 // that aborts.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "llama.h"
 #include "mtmd.h"
 #include "mtmd-helper.h"
 #include "json-schema-to-grammar.h"
+// llama.cpp's internal grammar API (its src/ folder): the parse stacks, for the ambiguity probe.
+#include "llama-grammar.h"
 
 #ifdef MM_RPC
 #include "ggml-rpc.h"
@@ -72,6 +77,122 @@ int32_t mm_guard_eval_chunk(mtmd_context * ctx, llama_context * lctx, const mtmd
 
 llama_sampler * mm_guard_sampler_init_grammar(const llama_vocab * vocab, const char * grammar) noexcept {
     return guarded<llama_sampler *>(nullptr, [&] { return llama_sampler_init_grammar(vocab, grammar, "root"); });
+}
+
+// Whether `chr` is in the character set at `pos` (a char element and the alternatives and
+// ranges after it), as llama-grammar.cpp's llama_grammar_match_char decides.
+static bool mm_char_set_matches(const llama_grammar_element * pos, uint32_t chr) {
+    const bool positive = pos->type == LLAMA_GRETYPE_CHAR || pos->type == LLAMA_GRETYPE_CHAR_ANY;
+    bool found = false;
+    do {
+        if (pos->type == LLAMA_GRETYPE_CHAR_ANY) {
+            found = true;
+            pos += 1;
+        } else if (pos[1].type == LLAMA_GRETYPE_CHAR_RNG_UPPER) {
+            found = found || (pos->value <= chr && chr <= pos[1].value);
+            pos += 2;
+        } else {
+            found = found || pos->value == chr;
+            pos += 1;
+        }
+    } while (pos->type == LLAMA_GRETYPE_CHAR_ALT);
+    return found == positive;
+}
+
+// The character the probe feeds next: the first that the first stack ending in a character set
+// accepts, trying the set's own first character, then a few common ones; 0 when none does.
+static uint32_t mm_probe_next_char(const llama_grammar_stacks & stacks) {
+    static const uint32_t common[] = {'a', 'e', ' ', '0', '"', '{', '[', ',', ':', '-', '.', '\n', 'x', '}', ']'};
+    for (const auto & stack : stacks) {
+        if (stack.empty()) {
+            continue;
+        }
+        const llama_grammar_element * top = stack.back();
+        if (top->type != LLAMA_GRETYPE_CHAR && top->type != LLAMA_GRETYPE_CHAR_NOT && top->type != LLAMA_GRETYPE_CHAR_ANY) {
+            continue;
+        }
+        if (top->type == LLAMA_GRETYPE_CHAR && top->value != 0 && mm_char_set_matches(top, top->value)) {
+            return top->value;
+        }
+        for (uint32_t c : common) {
+            if (mm_char_set_matches(top, c)) {
+                return c;
+            }
+        }
+    }
+    return 0;
+}
+
+// Counts the steps llama.cpp's candidate check takes to read `text` from `stack`: it follows
+// every stack each character leads to, one by one, without merging equal ones
+// (llama_grammar_reject_candidates_for_stack), so an ambiguous grammar multiplies them with
+// each character. Stops once `count` passes `limit`.
+static void mm_count_steps(llama_grammar & g, const llama_grammar_stack & stack, const std::vector<uint32_t> & text, size_t k,
+                           int64_t & count, int64_t limit) {
+    if (++count > limit || k == text.size()) {
+        return;
+    }
+    g.stacks = {stack};
+    llama_grammar_accept(&g, text[k]);
+    const llama_grammar_stacks next = std::move(g.stacks);
+    for (const auto & s : next) {
+        mm_count_steps(g, s, text, k + 1, count, limit);
+        if (count > limit) {
+            return;
+        }
+    }
+}
+
+// What checking one candidate token of `token_chars` characters against a grammar costs
+// llama.cpp's sampler, in steps: the most over `positions` places in a text the grammar allows
+// (after 0, token_chars, 2 * token_chars, ... characters), stopping once past `limit`. The text
+// is made by feeding the grammar, at each step, a character its first stack allows; at each
+// place the token (the next token_chars characters) is checked against every stack alive
+// there, as the sampler does for every token of the vocabulary at every position. 0 when the
+// grammar does not parse, -1 on an exception. Ambiguous grammars multiply the steps with each
+// character of the token (`[a-z]{1,5}* {2,5}`, `(("a"+)+)+`) or the stacks alive with each
+// character generated (`([a-z]{1,20}){1,20}`), and cost seconds to minutes a token with a real
+// vocabulary.
+int64_t mm_guard_grammar_steps(const llama_vocab * vocab, const char * grammar, int32_t token_chars, int32_t positions,
+                               int64_t limit) noexcept {
+    return guarded<int64_t>(-1, [&]() -> int64_t {
+        std::unique_ptr<llama_grammar, decltype(&llama_grammar_free_impl)> g(
+            llama_grammar_init_impl(vocab, grammar, "root", false, nullptr, 0, nullptr, 0), llama_grammar_free_impl);
+        if (!g) {
+            return 0;
+        }
+        std::vector<uint32_t> text;
+        std::vector<llama_grammar_stacks> alive;  // the stacks alive at each place
+        for (int32_t i = 0; i < token_chars * (positions + 1); i++) {
+            if (i % token_chars == 0) {
+                alive.push_back(g->stacks);
+            }
+            const uint32_t next = mm_probe_next_char(g->stacks);
+            if (next == 0) {
+                break;
+            }
+            text.push_back(next);
+            llama_grammar_accept(g.get(), next);
+        }
+        int64_t most = 0;
+        for (size_t place = 0; place < alive.size() && place < (size_t) positions; place++) {
+            const size_t start = place * token_chars;
+            const std::vector<uint32_t> token(text.begin() + std::min(start, text.size()),
+                                              text.begin() + std::min(start + token_chars, text.size()));
+            int64_t count = 0;
+            for (const auto & stack : alive[place]) {
+                mm_count_steps(*g, stack, token, 0, count, limit);
+                if (count > limit) {
+                    break;
+                }
+            }
+            most = std::max(most, count);
+            if (most > limit) {
+                break;
+            }
+        }
+        return most;
+    });
 }
 
 // Applies the chain and records the token it selects; -1 on an exception or no selection, -2
