@@ -250,9 +250,9 @@ fn quantified(mut atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
             _ => return atom,
         };
         let product = atom.product.saturating_mul(factor);
-        // Inside a repetition, the atom's own worst path nests under this one.
-        let nested = if atom.product > 1 { product } else { atom.nested };
-        atom = Nest { nested: nested.max(atom.nested), product };
+        // An atom holding a repetition nests it under this one (and its product is its worst).
+        let nested = if atom.product > 1 { product } else { 1 };
+        atom = Nest { nested, product };
     }
 }
 

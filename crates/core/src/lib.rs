@@ -51,7 +51,6 @@ pub use abort::AbortState;
 pub use ask::{AskInfo, Overflow, PromptCount, Request, Sinks};
 pub use backend::build_info;
 pub use error::{Error, ErrorKind, Result};
-pub use grammar::{MAX_PRODUCT as GRAMMAR_MAX_PRODUCT, MAX_REPETITIONS as GRAMMAR_MAX_REPETITIONS, MAX_STEPS as GRAMMAR_MAX_STEPS};
 pub use json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
 pub use logprobs::{TokenChoice, TokenLogprob};
 pub use log::{LogLevel, LogSink};

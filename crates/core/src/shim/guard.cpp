@@ -163,7 +163,7 @@ int64_t mm_guard_grammar_steps(const llama_vocab * vocab, const char * grammar, 
         }
         std::vector<uint32_t> text;
         std::vector<llama_grammar_stacks> alive;  // the stacks alive at each place
-        for (int32_t i = 0; i < token_chars * (positions + 1); i++) {
+        for (int32_t i = 0; i < token_chars * positions; i++) {
             if (i % token_chars == 0) {
                 alive.push_back(g->stacks);
             }
@@ -175,7 +175,7 @@ int64_t mm_guard_grammar_steps(const llama_vocab * vocab, const char * grammar, 
             llama_grammar_accept(g.get(), next);
         }
         int64_t most = 0;
-        for (size_t place = 0; place < alive.size() && place < (size_t) positions; place++) {
+        for (size_t place = 0; place < alive.size(); place++) {
             const size_t start = place * token_chars;
             const std::vector<uint32_t> token(text.begin() + std::min(start, text.size()),
                                               text.begin() + std::min(start + token_chars, text.size()));
