@@ -53,17 +53,20 @@ func TestACancelledContextCancelsTheCall(t *testing.T) {
 	}
 }
 
+// The deadline stops the request in the middle: fewer pieces than it asked for arrive (a
+// property, not a duration, so that a busy machine cannot fail it).
 func TestADeadlineCancelsTheCall(t *testing.T) {
 	s := open(t, tinyParams())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	_, err := s.Ask(ctx, endless(1900))
+	const maxTokens = 1900
+	pieces := 0
+	err := s.Stream(ctx, endless(maxTokens), func(string) bool { pieces++; return true })
 	if !isCancelled(err, context.DeadlineExceeded) {
-		t.Fatalf("Ask = %v, want ErrCancelled and context.DeadlineExceeded", err)
+		t.Fatalf("Stream = %v, want ErrCancelled and context.DeadlineExceeded", err)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("returned after %v", d)
+	if pieces >= maxTokens {
+		t.Errorf("the cancelled request streamed all its %d pieces", pieces)
 	}
 }
 
@@ -71,18 +74,25 @@ func TestADeadlineCancelsTheCall(t *testing.T) {
 // waits for its turn, goes on.
 func TestAContextCancelsOnlyItsOwnCall(t *testing.T) {
 	s := open(t, tinyParams())
+	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	result := make(chan error)
+	// The running call cancels the waiting call's context itself, 100 pieces in: the waiting
+	// call has had those pieces' time to queue, and the running call is still running.
 	go func() {
-		once := sync.Once{}
-		result <- s.Stream(context.Background(), endless(300), func(string) bool { once.Do(func() { close(started) }); return true })
+		pieces := 0
+		result <- s.Stream(context.Background(), endless(300), func(string) bool {
+			if pieces++; pieces == 1 {
+				close(started)
+			} else if pieces == 100 {
+				cancel()
+			}
+			return true
+		})
 	}()
 	<-started
-	ctx, cancel := context.WithCancel(context.Background())
 	waiting := make(chan error)
 	go func() { _, err := s.Ask(ctx, greedy("Hello")); waiting <- err }()
-	time.Sleep(5 * time.Millisecond)
-	cancel()
 	if err := <-waiting; !isCancelled(err, context.Canceled) {
 		t.Errorf("the waiting call: %v", err)
 	}
@@ -188,7 +198,7 @@ func TestTheFinalizerFreesAnUnclosedSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}()
-	for deadline := time.Now().Add(5 * time.Second); LiveSessions() != 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(30 * time.Second); LiveSessions() != 0 && time.Now().Before(deadline); {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -211,14 +221,24 @@ func TestEightGoroutinesAskCancelAndClose(t *testing.T) {
 		return err == nil || errors.Is(err, ErrCancelled) || errors.Is(err, ErrClosed)
 	}
 	var counts [6]atomic.Int64
-	deadline := time.Now().Add(3 * time.Second)
+	// Three seconds of the mix, longer where a busy machine has not yet run every operation
+	// (at most a minute).
+	deadline, hardStop := time.Now().Add(3*time.Second), time.Now().Add(time.Minute)
+	everyOpRan := func() bool {
+		for i := range counts {
+			if counts[i].Load() == 0 {
+				return false
+			}
+		}
+		return true
+	}
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func(seed int64) {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(seed))
-			for time.Now().Before(deadline) {
+			for now := time.Now(); now.Before(hardStop) && (now.Before(deadline) || !everyOpRan()); now = time.Now() {
 				slot := &slots[rng.Intn(len(slots))]
 				s := slot.Load()
 				op := rng.Intn(20)

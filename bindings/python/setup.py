@@ -43,8 +43,12 @@ def _from_source_tree():
 
 def _from_pkg_config():
     try:
-        out = subprocess.run(["pkg-config", "--variable=libdir", "--variable=includedir", "mm-session"],
-                             capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run(
+            ["pkg-config", "--variable=libdir", "--variable=includedir", "mm-session"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         return None
     return Path(out[0]) / LIB, Path(out[1]) / HEADER
@@ -56,8 +60,10 @@ def find_library():
         found = source()
         if found and found[0].is_file() and found[1].is_file():
             return found
-    raise SystemExit("mm_session: no libmm_session.so: set MM_SESSION_LIB, build inside the mm-session "
-                     "repository (with cargo), or `make install` the library (pkg-config mm-session)")
+    raise SystemExit(
+        "mm_session: no libmm_session.so: set MM_SESSION_LIB, build inside the mm-session "
+        "repository (with cargo), or `make install` the library (pkg-config mm-session)"
+    )
 
 
 def version():
@@ -93,5 +99,8 @@ class PlatformWheel(bdist_wheel):
         return "py3", "none", super().get_tag()[2]
 
 
-setup(version=version(), distclass=WithNativeLibrary,
-      cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel})
+setup(
+    version=version(),
+    distclass=WithNativeLibrary,
+    cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel},
+)

@@ -9,11 +9,14 @@ fn main() {
     // The CPU the build targets, for `build_info`: what `-C target-cpu` says (".cargo/config.toml"
     // sets "native"; portable builds set a baseline), or rustc's default.
     let rustflags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let target_cpu = rustflags.split('\x1f').filter_map(|f| f.split("target-cpu=").nth(1)).last().unwrap_or("default");
+    let target_cpu =
+        rustflags.split('\x1f').filter_map(|f| f.split("target-cpu=").nth(1)).next_back().unwrap_or("default");
     println!("cargo:rustc-env=MM_TARGET_CPU={target_cpu}");
 
     // llama-cpp-sys-2 installs llama.cpp's headers beside the cmake package it announces.
-    let cmake_dir = PathBuf::from(env::var("DEP_LLAMA_GGML_CMAKE_DIR").expect("llama-cpp-sys-2 announces DEP_LLAMA_GGML_CMAKE_DIR"));
+    let cmake_dir = PathBuf::from(
+        env::var("DEP_LLAMA_GGML_CMAKE_DIR").expect("llama-cpp-sys-2 announces DEP_LLAMA_GGML_CMAKE_DIR"),
+    );
     let rpc = env::var_os("CARGO_FEATURE_RPC").is_some();
     if rpc {
         require_ggml_rpc(&cmake_dir);

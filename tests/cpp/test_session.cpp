@@ -127,7 +127,7 @@ static void cancel_from_another_thread() {
     }
     canceller.join();
     EXPECT(status == MM_ERR_CANCELLED);
-    EXPECT(!s.ask("Usable again?", {}, mm::AskOptions{}).empty() || true);
+    s.ask("Usable again?", {}, mm::AskOptions{});  // throws mm::Error if the session is not usable
 }
 
 static void request_options_reach_the_library() {

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable
 
 QUESTION = "What differs between these two pictures?"
 MAX_TOKENS = 8
@@ -46,16 +46,21 @@ def rss_kb() -> int:
     return -1
 
 
-def messages(image: Path) -> List[Dict[str, Any]]:
+def messages(image: Path) -> list[dict[str, Any]]:
     url = image.resolve().as_uri()
-    return [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": url}},
-        {"type": "image_url", "image_url": {"url": url}},
-        {"type": "text", "text": QUESTION},
-    ]}]
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": url}},
+                {"type": "image_url", "image_url": {"url": url}},
+                {"type": "text", "text": QUESTION},
+            ],
+        }
+    ]
 
 
-def median_ms(times: List[float]) -> float:
+def median_ms(times: list[float]) -> float:
     return statistics.median(times) * 1000
 
 
@@ -70,8 +75,8 @@ class Sampler:
 
     def __init__(self, fn: Callable[[], Any]) -> None:
         self.fn = fn
-        self.wall: List[float] = []
-        self.cpu: List[float] = []
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
 
     def run(self) -> None:
         cpu, wall = time.process_time(), time.perf_counter()
@@ -79,25 +84,34 @@ class Sampler:
         self.wall.append(time.perf_counter() - wall)
         self.cpu.append(time.process_time() - cpu)
 
-    def figures(self) -> Dict[str, float]:
+    def figures(self) -> dict[str, float]:
         return {"min_ms": min(self.wall) * 1000, "median_ms": median_ms(self.wall), "cpu_ms": median_ms(self.cpu)}
 
 
 # -- llama-cpp-python ------------------------------------------------------------------------
 
-def side_lcp(args: argparse.Namespace) -> Dict[str, Any]:
+
+def side_lcp(args: argparse.Namespace) -> dict[str, Any]:
     import llama_cpp
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Llava15ChatHandler
 
     def load() -> Any:
         handler = Llava15ChatHandler(clip_model_path=args.mmproj, verbose=False)
-        return Llama(model_path=args.model, chat_handler=handler, n_ctx=N_CTX, n_threads=1, n_threads_batch=1,
-                     n_gpu_layers=0, seed=1, verbose=False)
+        return Llama(
+            model_path=args.model,
+            chat_handler=handler,
+            n_ctx=N_CTX,
+            n_threads=1,
+            n_threads_batch=1,
+            n_gpu_layers=0,
+            seed=1,
+            verbose=False,
+        )
 
     request = messages(Path(args.image))
 
-    def ask(llm: Any) -> Dict[str, Any]:
+    def ask(llm: Any) -> dict[str, Any]:
         return llm.create_chat_completion(messages=request, max_tokens=MAX_TOKENS, temperature=0, seed=1)
 
     llm = load()
@@ -114,13 +128,19 @@ def side_lcp(args: argparse.Namespace) -> Dict[str, Any]:
         llm.close()
 
     cycle_times, rss_10 = _cycles(cycle, args.cycles)
-    return {"library": f"llama-cpp-python {llama_cpp.__version__}", "request_ms": median_ms(requests.wall),
-            "request_cpu_ms": median_ms(requests.cpu),
-            "system_info": llama_cpp.llama_print_system_info().decode().strip(),
-            "usage": usage, "cycle_ms": median_ms(cycle_times), "rss_kb_10": rss_10, "rss_kb": rss_kb()}
+    return {
+        "library": f"llama-cpp-python {llama_cpp.__version__}",
+        "request_ms": median_ms(requests.wall),
+        "request_cpu_ms": median_ms(requests.cpu),
+        "system_info": llama_cpp.llama_print_system_info().decode().strip(),
+        "usage": usage,
+        "cycle_ms": median_ms(cycle_times),
+        "rss_kb_10": rss_10,
+        "rss_kb": rss_kb(),
+    }
 
 
-def _cycles(cycle: Callable[[], None], n: int) -> Tuple[List[float], int]:
+def _cycles(cycle: Callable[[], None], n: int) -> tuple[list[float], int]:
     """Runs `cycle` n times: the time of each, and the RSS (kB) after the 10th."""
     times, rss_10 = [], 0
     for i in range(1, n + 1):
@@ -132,7 +152,8 @@ def _cycles(cycle: Callable[[], None], n: int) -> Tuple[List[float], int]:
 
 # -- mm_session ------------------------------------------------------------------------------
 
-def side_mm(args: argparse.Namespace) -> Dict[str, Any]:
+
+def side_mm(args: argparse.Namespace) -> dict[str, Any]:
     import mm_session
     from mm_session import Session, ffi, lib
 
@@ -141,20 +162,30 @@ def side_mm(args: argparse.Namespace) -> Dict[str, Any]:
     def load() -> Session:
         return Session(args.model, args.mmproj, n_ctx=N_CTX, n_threads=1, seed=1)
 
-    def ask(s: Session) -> Dict[str, Any]:
+    def ask(s: Session) -> dict[str, Any]:
         s.reset()
         return s.create_chat_completion(messages=request, max_tokens=MAX_TOKENS, temperature=0, seed=1)
 
     with load() as s:
         direct = Sampler(_c_request(ffi, lib, s, Path(args.image)))
         package = Sampler(lambda: ask(s))
-        plain_ask = Sampler(lambda: (s.reset(), s.ask(f"{s.marker}\n{s.marker}\n{QUESTION}", [args.image] * 2,
-                                                      max_tokens=MAX_TOKENS, temperature=0, seed=1)))
+        plain_ask = Sampler(
+            lambda: (
+                s.reset(),
+                s.ask(
+                    f"{s.marker}\n{s.marker}\n{QUESTION}",
+                    [args.image] * 2,
+                    max_tokens=MAX_TOKENS,
+                    temperature=0,
+                    seed=1,
+                ),
+            )
+        )
         samplers = [direct, package, plain_ask]
         for sampler in samplers:
             sampler.fn()  # warm-up
         for i in range(args.requests):  # interleaved, so that the machine's load falls on all
-            for sampler in samplers[i % 3:] + samplers[:i % 3]:
+            for sampler in samplers[i % 3 :] + samplers[: i % 3]:
                 sampler.run()
         usage = ask(s)["usage"]
     gil = _gil(load, lambda s: s.ask(QUESTION, [args.image] * 2, max_tokens=MAX_TOKENS, temperature=0))
@@ -165,18 +196,32 @@ def side_mm(args: argparse.Namespace) -> Dict[str, Any]:
 
     cycle_times, rss_10 = _cycles(cycle, args.cycles)
     c, chat, plain = direct.figures(), package.figures(), plain_ask.figures()
-    return {"library": f"mm_session {mm_session.__version__}", "request_ms": chat["median_ms"],
-            "request_cpu_ms": chat["cpu_ms"], "usage": usage,
-            "c": c, "chat": chat, "ask": plain, "overhead_pct": (chat["cpu_ms"] - c["cpu_ms"]) / c["cpu_ms"] * 100,
-            "cycle_ms": median_ms(cycle_times), "rss_kb_10": rss_10, "rss_kb": rss_kb(),
-            "live_sessions": mm_session.live_sessions(), "system_info": mm_session.build_info(), **gil}
+    return {
+        "library": f"mm_session {mm_session.__version__}",
+        "request_ms": chat["median_ms"],
+        "request_cpu_ms": chat["cpu_ms"],
+        "usage": usage,
+        "c": c,
+        "chat": chat,
+        "ask": plain,
+        "overhead_pct": (chat["cpu_ms"] - c["cpu_ms"]) / c["cpu_ms"] * 100,
+        "cycle_ms": median_ms(cycle_times),
+        "rss_kb_10": rss_10,
+        "rss_kb": rss_kb(),
+        "live_sessions": mm_session.live_sessions(),
+        "system_info": mm_session.build_info(),
+        **gil,
+    }
 
 
 def _c_request(ffi: Any, lib: Any, s: Any, image: Path) -> Callable[[], None]:
     """The same chat request through the C library alone: params built once, then
     mm_session_reset and mm_session_ask on the session's handle."""
-    keep = [ffi.new("char[]", str(image).encode()), ffi.new("char[]", b"user"),
-            ffi.new("char[]", f"{s.marker}\n{s.marker}\n{QUESTION}".encode())]
+    keep = [
+        ffi.new("char[]", str(image).encode()),
+        ffi.new("char[]", b"user"),
+        ffi.new("char[]", f"{s.marker}\n{s.marker}\n{QUESTION}".encode()),
+    ]
     media = ffi.new("mm_media[2]")
     for m in media:
         m.kind, m.path = 1, keep[0]
@@ -198,11 +243,12 @@ def _c_request(ffi: Any, lib: Any, s: Any, image: Path) -> Callable[[], None]:
     return run
 
 
-def _gil(load: Callable[[], Any], ask: Callable[[Any], Any]) -> Dict[str, Any]:
+def _gil(load: Callable[[], Any], ask: Callable[[Any], Any]) -> dict[str, Any]:
     """One request alone against two at once on two threads, each on its own session."""
     sessions = [load(), load()]
     try:
-        def together(chosen: List[Any]) -> float:
+
+        def together(chosen: list[Any]) -> float:
             threads = [threading.Thread(target=lambda s=s: (s.reset(), ask(s))) for s in chosen]
             started = time.perf_counter()
             for t in threads:
@@ -222,10 +268,22 @@ def _gil(load: Callable[[], Any], ask: Callable[[Any], Any]) -> Dict[str, Any]:
 
 # -- the run ---------------------------------------------------------------------------------
 
-def run_side(python: str, side: str, args: argparse.Namespace) -> Dict[str, Any]:
-    command = [python, __file__, args.model, args.mmproj, args.image, "--side", side,
-               "--requests", str(args.requests), "--cycles", str(args.cycles)]
-    done = subprocess.run(command, capture_output=True, text=True)
+
+def run_side(python: str, side: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        python,
+        __file__,
+        args.model,
+        args.mmproj,
+        args.image,
+        "--side",
+        side,
+        "--requests",
+        str(args.requests),
+        "--cycles",
+        str(args.cycles),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # its stderr goes into the error
     if done.returncode != 0:
         raise RuntimeError(f"{side} failed: {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -235,8 +293,9 @@ def lcp_available(python: str) -> str:
     """Why llama-cpp-python cannot run ("" when it can)."""
     if not python or not os.path.exists(python):
         return f"no llama-cpp-python interpreter at {python or '(none given)'}"
-    check = subprocess.run([python, "-c", "import llama_cpp; print(llama_cpp.__version__)"],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [python, "-c", "import llama_cpp; print(llama_cpp.__version__)"], capture_output=True, text=True, check=False
+    )
     return "" if check.returncode == 0 else f"llama_cpp does not import with {python}"
 
 
@@ -254,9 +313,11 @@ def main() -> None:
         print(json.dumps(side_mm(args) if args.side == "mm" else side_lcp(args)))
         return
 
-    print(f"request: 2 images ({Path(args.image).name}) + a question, greedy, max_tokens={MAX_TOKENS}, n_ctx={N_CTX}, "
-          f"n_threads=1; {args.requests} requests, {args.cycles} create/ask/close cycles; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"request: 2 images ({Path(args.image).name}) + a question, greedy, max_tokens={MAX_TOKENS}, n_ctx={N_CTX}, "
+        f"n_threads=1; {args.requests} requests, {args.cycles} create/ask/close cycles; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     results = []
     why_not = lcp_available(args.lcp_python)
     if why_not:
@@ -286,8 +347,10 @@ def main() -> None:
         f = mm[key]
         over = (f["cpu_ms"] - mm["c"]["cpu_ms"]) / mm["c"]["cpu_ms"] * 100
         print(f"{label:32}{f['min_ms']:14.2f}{f['median_ms']:14.2f}{f['cpu_ms']:14.2f}{over:+11.2f}%")
-    print(f"GIL: one request alone {mm['gil_one_ms']:.1f} ms, two on two threads {mm['gil_two_ms']:.1f} ms: "
-          f"speedup {mm['gil_speedup']:.2f} (2.00 with two free cores)")
+    print(
+        f"GIL: one request alone {mm['gil_one_ms']:.1f} ms, two on two threads {mm['gil_two_ms']:.1f} ms: "
+        f"speedup {mm['gil_speedup']:.2f} (2.00 with two free cores)"
+    )
     for r in results:
         if "system_info" in r:
             print(f"{r['library']} llama.cpp build: {r['system_info']}")

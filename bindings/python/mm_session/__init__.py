@@ -18,12 +18,37 @@ from __future__ import annotations
 
 from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, ffi, lib, text
 from .enums import FlashAttn, KvType, LogLevel, MediaKind, Overflow, Status, StopReason
-from .errors import (Busy, Cancelled, ContextFull, Error, EvalError, FileError, FileNotFound, Forked, InternalError,
-                     InvalidArgument, InvalidHandle, MediaError, ModelLoadError, RemoteError, SessionClosed, StateError,
-                     Unsupported)
+from .errors import (
+    Busy,
+    Cancelled,
+    ContextFull,
+    Error,
+    EvalError,
+    FileError,
+    FileNotFound,
+    Forked,
+    InternalError,
+    InvalidArgument,
+    InvalidHandle,
+    MediaError,
+    ModelLoadError,
+    RemoteError,
+    SessionClosed,
+    StateError,
+    Unsupported,
+)
 from .media import Pcm, Rgb
-from .session import (JSON_GRAMMAR, AskInfo, AsyncStream, MemoryStats, Session, SessionInfo, TokenLogprob,
-                      live_sessions, loaded_models)
+from .session import (
+    JSON_GRAMMAR,
+    AskInfo,
+    AsyncStream,
+    MemoryStats,
+    Session,
+    SessionInfo,
+    TokenLogprob,
+    live_sessions,
+    loaded_models,
+)
 
 #: ``seed`` value meaning "the session's seed" (``MM_SEED_DEFAULT``).
 SEED_DEFAULT: int = CONSTANTS["MM_SEED_DEFAULT"]
@@ -47,10 +72,49 @@ def status_str(status: int) -> str:
 __version__ = version()
 
 __all__ = [
-    "Session", "SessionInfo", "MemoryStats", "AskInfo", "AsyncStream", "Pcm", "Rgb", "Status", "StopReason",
-    "Overflow", "FlashAttn", "KvType", "MediaKind", "LogLevel", "SEED_DEFAULT", "TokenLogprob", "JSON_GRAMMAR",
-    "CONSTANTS", "LIBRARY_PATH", "LIBRARY_ORIGIN", "HEADER_PATH", "Error", "InvalidArgument", "InvalidHandle",
-    "SessionClosed", "FileError", "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError",
-    "ContextFull", "EvalError", "StateError", "Busy", "Forked", "RemoteError", "InternalError", "live_sessions",
-    "loaded_models", "version", "build_info", "status_str", "ffi", "lib",
+    "CONSTANTS",
+    "HEADER_PATH",
+    "JSON_GRAMMAR",
+    "LIBRARY_ORIGIN",
+    "LIBRARY_PATH",
+    "SEED_DEFAULT",
+    "AskInfo",
+    "AsyncStream",
+    "Busy",
+    "Cancelled",
+    "ContextFull",
+    "Error",
+    "EvalError",
+    "FileError",
+    "FileNotFound",
+    "FlashAttn",
+    "Forked",
+    "InternalError",
+    "InvalidArgument",
+    "InvalidHandle",
+    "KvType",
+    "LogLevel",
+    "MediaError",
+    "MediaKind",
+    "MemoryStats",
+    "ModelLoadError",
+    "Overflow",
+    "Pcm",
+    "RemoteError",
+    "Rgb",
+    "Session",
+    "SessionClosed",
+    "SessionInfo",
+    "StateError",
+    "Status",
+    "StopReason",
+    "TokenLogprob",
+    "Unsupported",
+    "build_info",
+    "ffi",
+    "lib",
+    "live_sessions",
+    "loaded_models",
+    "status_str",
+    "version",
 ]

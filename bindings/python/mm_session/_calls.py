@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import Callable, Generic, List, Optional, TypeVar
+from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -31,7 +31,7 @@ class _Workers:
     once (plus one)."""
 
     def __init__(self) -> None:
-        self._idle: List["queue.SimpleQueue[Callable[[], None]]"] = []
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
         self._lock = threading.Lock()
 
     def run(self, job: Callable[[], None]) -> None:
@@ -43,7 +43,7 @@ class _Workers:
             threading.Thread(target=self._serve, args=(jobs,), name="mm_session-worker", daemon=True).start()
         jobs.put(job)
 
-    def _serve(self, jobs: "queue.SimpleQueue[Callable[[], None]]") -> None:
+    def _serve(self, jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
         while True:
             jobs.get()()
             with self._lock:
@@ -67,20 +67,21 @@ class Call(Generic[T]):
     ``on_done`` runs on the worker thread when the call has returned.
     """
 
-    def __init__(self, work: Callable[[], T], cancel: Callable[[], None],
-                 on_done: Optional[Callable[[], None]] = None) -> None:
+    def __init__(
+        self, work: Callable[[], T], cancel: Callable[[], None], on_done: Callable[[], None] | None = None
+    ) -> None:
         self._work = work
         self._cancel = cancel
         self._on_done = on_done
         self._done = threading.Event()
-        self._result: Optional[T] = None
-        self._error: Optional[BaseException] = None
+        self._result: T | None = None
+        self._error: BaseException | None = None
         _workers.run(self._run)
 
     def _run(self) -> None:
         try:
             self._result = self._work()
-        except BaseException as error:  # handed to the waiting thread
+        except BaseException as error:  # noqa: BLE001 (any exception, KeyboardInterrupt too, is handed on)
             self._error = error
         finally:
             self._done.set()

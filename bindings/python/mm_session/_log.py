@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import atexit
 import logging
-from typing import Any, Dict
+from typing import Any
 
 from ._native import ffi, lib
 from .enums import LogLevel
@@ -20,7 +20,7 @@ from .enums import LogLevel
 logger = logging.getLogger("mm_session")
 
 _DEBUG, _INFO, _WARN, _ERROR, _OFF = LogLevel.DEBUG, LogLevel.INFO, LogLevel.WARN, LogLevel.ERROR, LogLevel.OFF
-_TO_PYTHON: Dict[int, int] = {_DEBUG: logging.DEBUG, _INFO: logging.INFO, _WARN: logging.WARNING, _ERROR: logging.ERROR}
+_TO_PYTHON: dict[int, int] = {_DEBUG: logging.DEBUG, _INFO: logging.INFO, _WARN: logging.WARNING, _ERROR: logging.ERROR}
 
 
 def _ignore(*_exc_info: object) -> None:

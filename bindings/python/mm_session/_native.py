@@ -17,8 +17,9 @@ import ast
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any
 
 import cffi
 
@@ -32,7 +33,7 @@ _REPO_ROOT = _PACKAGE_DIR.parents[2]
 def header_declarations(text: str) -> str:
     """The C declarations of a header for ``ffi.cdef``: no comments, no preprocessor lines,
     nothing inside ``#ifdef __cplusplus`` blocks."""
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
     text = re.sub(r"//[^\n]*", "", text)
     kept = []
     cplusplus_depth = 0
@@ -49,16 +50,16 @@ def header_declarations(text: str) -> str:
     return "\n".join(kept)
 
 
-def header_constants(text: str) -> Dict[str, int]:
+def header_constants(text: str) -> dict[str, int]:
     """The header's integer ``#define`` constants, including those computed from earlier ones
     (such as ``MM_VERSION_NUMBER``)."""
-    constants: Dict[str, int] = {}
-    for name, value in re.findall(r"^#define[ \t]+(MM_\w+)[ \t]+(\S.*?)[ \t]*$", text, flags=re.M):
+    constants: dict[str, int] = {}
+    for name, value in re.findall(r"^#define[ \t]+(MM_\w+)[ \t]+(\S.*?)[ \t]*$", text, flags=re.MULTILINE):
         constants[name] = _eval_int(ast.parse(value, mode="eval").body, constants)
     return constants
 
 
-def _eval_int(node: ast.AST, names: Dict[str, int]) -> int:
+def _eval_int(node: ast.AST, names: dict[str, int]) -> int:
     """Evaluates an integer expression of literals, earlier constants, + - * << and parentheses."""
     if isinstance(node, ast.Constant) and isinstance(node.value, int):
         return node.value
@@ -72,19 +73,22 @@ def _eval_int(node: ast.AST, names: Dict[str, int]) -> int:
     raise ValueError(f"mm_session.h: unsupported #define expression {ast.dump(node)}")
 
 
-def _pkg_config_dirs() -> Optional[Tuple[Path, Path]]:
+def _pkg_config_dirs() -> tuple[Path, Path] | None:
     """The installed prefix's library and include directories, when pkg-config knows mm-session."""
     try:
         out = subprocess.run(
             ["pkg-config", "--variable=libdir", "--variable=includedir", "mm-session"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.split()
     except (OSError, subprocess.SubprocessError):
         return None
     return (Path(out[0]), Path(out[1])) if len(out) == 2 else None
 
 
-def _candidates() -> Iterator[Tuple[Path, Path, str]]:
+def _candidates() -> Iterator[tuple[Path, Path, str]]:
     """(library, header, where) pairs in the order they are tried."""
     env = os.environ.get("MM_SESSION_LIB")
     if env:
@@ -108,7 +112,7 @@ def _candidates() -> Iterator[Tuple[Path, Path, str]]:
     yield _REPO_ROOT / "target" / "release" / LIB_NAME, _REPO_ROOT / "include" / HEADER_NAME, "source tree"
 
 
-def _locate() -> Tuple[Path, Path, str]:
+def _locate() -> tuple[Path, Path, str]:
     tried = []
     for lib, header, where in _candidates():
         if lib.is_file() and header.is_file():
@@ -122,7 +126,7 @@ def _locate() -> Tuple[Path, Path, str]:
 
 LIBRARY_PATH, HEADER_PATH, LIBRARY_ORIGIN = _locate()
 _HEADER_TEXT = HEADER_PATH.read_text(encoding="utf-8")
-CONSTANTS: Dict[str, int] = header_constants(_HEADER_TEXT)
+CONSTANTS: dict[str, int] = header_constants(_HEADER_TEXT)
 
 ffi = cffi.FFI()
 ffi.cdef(header_declarations(_HEADER_TEXT))

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterable, List, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ._native import ffi
 
@@ -21,15 +22,18 @@ from ._native import ffi
 _INTERNAL = {"struct_size", "user_data", "prompt", "media", "n_media", "messages", "n_messages"}
 
 
-def settable(struct_type: str) -> Dict[str, Any]:
+def settable(struct_type: str) -> dict[str, Any]:
     """The fields of a C struct that options may set, by name, with their cffi field objects."""
     fields = dict(ffi.typeof(struct_type).fields)
     counts = {f"n_{name}" for name in fields}
     return {
         name: field
         for name, field in fields.items()
-        if name not in _INTERNAL and name not in counts and not name.startswith("reserved")
-        and field.type.kind != "function" and not _is_void_pointer(field.type)
+        if name not in _INTERNAL
+        and name not in counts
+        and not name.startswith("reserved")
+        and field.type.kind != "function"
+        and not _is_void_pointer(field.type)
     }
 
 
@@ -37,7 +41,7 @@ def _is_void_pointer(ctype: Any) -> bool:
     return bool(ctype.kind == "pointer" and ctype.item.cname == "void")
 
 
-def fill(struct: Any, struct_type: str, options: Mapping[str, Any], keep: List[Any]) -> None:
+def fill(struct: Any, struct_type: str, options: Mapping[str, Any], keep: list[Any]) -> None:
     """Sets ``struct``'s fields (a cdata pointer to ``struct_type``) from ``options``; the C
     memory that values point to is appended to ``keep``, which must outlive the call."""
     fields = settable(struct_type)
@@ -50,7 +54,7 @@ def fill(struct: Any, struct_type: str, options: Mapping[str, Any], keep: List[A
         _set(struct, name, field.type, value, keep)
 
 
-def _set(struct: Any, name: str, ctype: Any, value: Any, keep: List[Any]) -> None:
+def _set(struct: Any, name: str, ctype: Any, value: Any, keep: list[Any]) -> None:
     if ctype.kind == "enum" and isinstance(value, str):
         value = ctype.relements[value]
     elif ctype.kind == "pointer" and ctype.item.cname == "char":
@@ -66,7 +70,7 @@ def _set(struct: Any, name: str, ctype: Any, value: Any, keep: List[Any]) -> Non
     setattr(struct, name, value)
 
 
-def _items(value: Any) -> List[Any]:
+def _items(value: Any) -> list[Any]:
     """A sequence option as a list: a str is one item, a mapping gives its items."""
     if isinstance(value, (str, bytes)):
         return [value]
@@ -75,7 +79,7 @@ def _items(value: Any) -> List[Any]:
     return list(value)
 
 
-def c_string(value: Any, keep: List[Any]) -> Any:
+def c_string(value: Any, keep: list[Any]) -> Any:
     """A NUL-terminated copy of a str, bytes or path (a dict or list becomes JSON text)."""
     if isinstance(value, (dict, list)):
         value = json.dumps(value)

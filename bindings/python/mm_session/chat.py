@@ -19,8 +19,9 @@ import base64
 import binascii
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any
 
 from .enums import Status
 from .errors import MediaError
@@ -31,7 +32,7 @@ Message = Mapping[str, Any]
 URL_TIMEOUT_S = 30
 
 
-def split_message(message: Message, marker: str) -> Tuple[str, str, List[Any]]:
+def split_message(message: Message, marker: str) -> tuple[str, str, list[Any]]:
     """A message as (role, text with markers, media items)."""
     try:
         role = message["role"]
@@ -69,7 +70,7 @@ def load_url(url: str) -> Any:
         return urllib.parse.unquote_to_bytes(payload)
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme in ("http", "https"):
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:  # noqa: S310 (the caller's URL)
+        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:  # the caller's http(s) URL
             return response.read()
     if scheme == "file":
         return Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
@@ -89,26 +90,41 @@ def finish_reason(stop_reason: int) -> str:
     return "length" if stop_reason in (2, 5) else "stop"  # MM_STOP_MAX_TOKENS, MM_STOP_CONTEXT_FULL
 
 
-def completion(id_: str, created: int, model: str, text: str, finish: str, usage: Dict[str, int],
-               logprobs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+def completion(
+    id_: str,
+    created: int,
+    model: str,
+    text: str,
+    finish: str,
+    usage: dict[str, int],
+    logprobs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A chat.completion response dict."""
     return {
         "id": id_,
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "logprobs": _logprobs(logprobs),
-            "finish_reason": finish,
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": _logprobs(logprobs),
+                "finish_reason": finish,
+            }
+        ],
         "usage": usage,
     }
 
 
-def chunk(id_: str, created: int, model: str, delta: Dict[str, Any], finish: Optional[str] = None,
-          logprobs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+def chunk(
+    id_: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None = None,
+    logprobs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A chat.completion.chunk dict."""
     return {
         "id": id_,
@@ -119,7 +135,7 @@ def chunk(id_: str, created: int, model: str, delta: Dict[str, Any], finish: Opt
     }
 
 
-def _logprobs(content: Optional[List[Dict[str, Any]]]) -> Optional[Dict[str, Any]]:
+def _logprobs(content: list[dict[str, Any]] | None) -> dict[str, Any] | None:
     """A choice's "logprobs": None unless they were asked for."""
     return None if content is None else {"content": content, "refusal": None}
 
@@ -129,20 +145,18 @@ class Logprobs:
     OpenAI's logprobs entries: token text, log-probability, bytes, and the likeliest tokens."""
 
     def __init__(self) -> None:
-        self._entries: List[Dict[str, Any]] = []
+        self._entries: list[dict[str, Any]] = []
 
-    def add(self, chosen: Any, top: List[Any]) -> None:
+    def add(self, chosen: Any, top: list[Any]) -> None:
         entry = _entry(chosen)
         entry["top_logprobs"] = [_entry(t) for t in top]
         self._entries.append(entry)
 
-    def take(self) -> List[Dict[str, Any]]:
+    def take(self) -> list[dict[str, Any]]:
         """The entries collected since the last take."""
         taken, self._entries = self._entries, []
         return taken
 
 
-def _entry(token: Any) -> Dict[str, Any]:
+def _entry(token: Any) -> dict[str, Any]:
     return {"token": token.text.decode("utf-8", "replace"), "logprob": token.logprob, "bytes": list(token.text)}
-
-

@@ -3,8 +3,6 @@ library's status and the message ``mm_last_error()`` gave on the thread of the f
 
 from __future__ import annotations
 
-from typing import Dict, Type, Union
-
 from ._native import lib, text
 from .enums import Status
 
@@ -17,7 +15,7 @@ class Error(Exception):
         message: the library's message, naming the function, the file and the cause.
     """
 
-    status: Union[Status, int]
+    status: Status | int
     message: str
 
     def __init__(self, status: int, message: str) -> None:
@@ -99,7 +97,7 @@ class InternalError(Error):
     """A bug inside mm-session (INTERNAL); destroy the session that was in use."""
 
 
-_FAMILIES: Dict[str, Type[Error]] = {
+_FAMILIES: dict[str, type[Error]] = {
     "NULL_ARGUMENT": InvalidArgument,
     "INVALID_ARGUMENT": InvalidArgument,
     "INVALID_HANDLE": InvalidHandle,
@@ -128,7 +126,7 @@ _FAMILIES: Dict[str, Type[Error]] = {
 }
 
 
-def error_class(status: int) -> Type[Error]:
+def error_class(status: int) -> type[Error]:
     """The exception class for a status (Error itself for one this module does not know)."""
     try:
         return _FAMILIES.get(Status(status).name, Error)
@@ -149,7 +147,24 @@ def closed_error() -> SessionClosed:
 
 
 __all__ = [
-    "Status", "Error", "InvalidArgument", "InvalidHandle", "SessionClosed", "FileError",
-    "FileNotFound", "ModelLoadError", "Cancelled", "Unsupported", "MediaError", "ContextFull",
-    "EvalError", "StateError", "Busy", "Forked", "RemoteError", "InternalError", "check", "error_class",
+    "Busy",
+    "Cancelled",
+    "ContextFull",
+    "Error",
+    "EvalError",
+    "FileError",
+    "FileNotFound",
+    "Forked",
+    "InternalError",
+    "InvalidArgument",
+    "InvalidHandle",
+    "MediaError",
+    "ModelLoadError",
+    "RemoteError",
+    "SessionClosed",
+    "StateError",
+    "Status",
+    "Unsupported",
+    "check",
+    "error_class",
 ]

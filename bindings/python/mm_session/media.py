@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import array
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, List, Sequence, Tuple, Union
+from typing import Any, Union
 
 from ._native import ffi
 from .enums import MediaKind
@@ -49,7 +50,7 @@ class Rgb:
 MediaItem = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, Pcm, Rgb, Any]
 
 
-def c_media(items: Sequence[MediaItem], keep: List[Any]) -> Tuple[Any, int]:
+def c_media(items: Sequence[MediaItem], keep: list[Any]) -> tuple[Any, int]:
     """A C array of ``mm_media`` for ``items`` (NULL when empty) and its length; the buffers
     it points to are appended to ``keep``."""
     if isinstance(items, (str, bytes, os.PathLike)) or not isinstance(items, Sequence):
@@ -63,7 +64,7 @@ def c_media(items: Sequence[MediaItem], keep: List[Any]) -> Tuple[Any, int]:
     return array_, len(items)
 
 
-def _fill(m: Any, item: Any, keep: List[Any]) -> None:
+def _fill(m: Any, item: Any, keep: list[Any]) -> None:
     module = type(item).__module__
     if isinstance(item, (str, os.PathLike)):
         path = ffi.new("char[]", os.fsencode(item))
@@ -85,11 +86,13 @@ def _fill(m: Any, item: Any, keep: List[Any]) -> None:
         m.width, m.height = image.size
         _data(m, _RGB, image.tobytes(), keep)
     else:
-        raise TypeError(f"unsupported media item of type {type(item).__name__}: give a path, bytes, "
-                        "a uint8 (H, W, 3) array, a PIL image, or mm_session.Pcm(samples)")
+        raise TypeError(
+            f"unsupported media item of type {type(item).__name__}: give a path, bytes, "
+            "a uint8 (H, W, 3) array, a PIL image, or mm_session.Pcm(samples)"
+        )
 
 
-def _numpy(m: Any, a: Any, keep: List[Any]) -> None:
+def _numpy(m: Any, a: Any, keep: list[Any]) -> None:
     """A uint8 (H, W, 3) array is an image; a 1-D float32 array is audio."""
     if a.dtype.name == "uint8" and a.ndim == 3 and a.shape[2] == 3:
         m.height, m.width = a.shape[0], a.shape[1]
@@ -97,8 +100,9 @@ def _numpy(m: Any, a: Any, keep: List[Any]) -> None:
     elif a.dtype.name == "float32" and a.ndim == 1:
         _data(m, _PCM, a, keep)
     else:
-        raise TypeError(f"unsupported array: dtype {a.dtype}, shape {a.shape} (images are uint8 (H, W, 3), "
-                        "audio is 1-D float32)")
+        raise TypeError(
+            f"unsupported array: dtype {a.dtype}, shape {a.shape} (images are uint8 (H, W, 3), audio is 1-D float32)"
+        )
 
 
 def _f32(samples: Any) -> Any:
@@ -108,7 +112,7 @@ def _f32(samples: Any) -> Any:
     return samples
 
 
-def _data(m: Any, kind: int, buffer: Any, keep: List[Any]) -> None:
+def _data(m: Any, kind: int, buffer: Any, keep: list[Any]) -> None:
     """Points ``m`` at a buffer, without a copy unless it is not contiguous."""
     if type(buffer).__module__ == "numpy" and not buffer.flags.c_contiguous:
         buffer = buffer.copy(order="C")

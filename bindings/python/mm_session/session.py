@@ -9,14 +9,15 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, TypeVar, Union
 
 from . import _log, chat
-from .chat import Logprobs
 from ._calls import POLL_S, Call, blocking
 from ._native import ffi, lib, text
 from ._options import c_string, fill
+from .chat import Logprobs
 from .enums import Status, StopReason
 from .errors import Unsupported, check, closed_error
 from .media import MediaItem, c_media
@@ -107,7 +108,7 @@ class TokenLogprob:
     """The token's text; may be part of a UTF-8 character."""
 
 
-_CONVERT: Dict[str, Callable[[Any], Any]] = {"stop_reason": StopReason, "marker": text}
+_CONVERT: dict[str, Callable[[Any], Any]] = {"stop_reason": StopReason, "marker": text}
 
 
 def _from_struct(cls: Callable[..., T], struct: Any) -> T:
@@ -132,7 +133,7 @@ def _on_text(user_data: Any, piece: Any, length: int) -> bool:
         return False
     try:
         request.on_piece(ffi.unpack(piece, length).decode("utf-8"))
-    except BaseException as error:  # raised by the consumer after the call
+    except BaseException as error:  # noqa: BLE001 (any exception: raised by the consumer after the call)
         request.callback_error = error
         return False
     return True
@@ -146,7 +147,7 @@ def _on_progress(user_data: Any, progress: float) -> bool:
         return True
     try:
         return load.on_progress(progress) is not False
-    except BaseException as error:  # raised by the constructor after the call
+    except BaseException as error:  # noqa: BLE001 (any exception: raised by the constructor after the call)
         load.callback_error = error
         return False
 
@@ -161,7 +162,7 @@ def _on_token(user_data: Any, chosen: Any, top: Any, n_top: int) -> None:
         return
     try:
         request.on_token(_token(chosen), [_token(top[i]) for i in range(n_top)])
-    except BaseException as error:  # raised by the caller after the call
+    except BaseException as error:  # noqa: BLE001 (any exception: raised by the caller after the call)
         request.callback_error = error
         request.cancel()
 
@@ -177,8 +178,8 @@ class _Stoppable:
 
     def __init__(self) -> None:
         self.stopped = False
-        self.callback_error: Optional[BaseException] = None
-        self.keep: List[Any] = []
+        self.callback_error: BaseException | None = None
+        self.keep: list[Any] = []
         self.handle = ffi.new_handle(self)
 
     def reraise(self) -> None:
@@ -187,7 +188,7 @@ class _Stoppable:
 
 
 class _Load(_Stoppable):
-    def __init__(self, on_progress: Optional[Callable[[float], Any]]) -> None:
+    def __init__(self, on_progress: Callable[[float], Any] | None) -> None:
         super().__init__()
         self.on_progress = on_progress
 
@@ -198,14 +199,15 @@ class _Load(_Stoppable):
 class _Request(_Stoppable):
     """One ``mm_ask_params`` with everything it points to, kept alive for the call."""
 
-    def __init__(self, session: "Session", prompt: Prompt, media: Sequence[MediaItem],
-                 options: Mapping[str, Any]) -> None:
+    def __init__(
+        self, session: Session, prompt: Prompt, media: Sequence[MediaItem], options: Mapping[str, Any]
+    ) -> None:
         super().__init__()
         self.session = session
-        self.on_piece: Optional[Callable[[str], None]] = None
+        self.on_piece: Callable[[str], None] | None = None
         self.params = ffi.new("mm_ask_params *", lib.mm_ask_params_default())
         options = dict(options)
-        self.on_token: Optional[Callable[[TokenLogprob, List[TokenLogprob]], None]] = options.pop("on_token", None)
+        self.on_token: Callable[[TokenLogprob, list[TokenLogprob]], None] | None = options.pop("on_token", None)
         if self.on_token is not None:
             self.params.on_token = _on_token_c
             self.params.user_data = self.handle
@@ -265,18 +267,41 @@ class Session:
     """
 
     model_path: str
-    mmproj_path: Optional[str]
+    mmproj_path: str | None
 
-    def __init__(self, model: Union[str, "os.PathLike[str]"], mmproj: Union[str, "os.PathLike[str]", None] = None, *,
-                 n_ctx: Optional[int] = None, n_threads: Optional[int] = None, n_gpu_layers: Optional[int] = None,
-                 n_batch: Optional[int] = None, seed: Optional[int] = None, chat_template: Optional[str] = None,
-                 on_progress: Optional[Callable[[float], Any]] = None, **options: Any) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        mmproj: str | os.PathLike[str] | None = None,
+        *,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_gpu_layers: int | None = None,
+        n_batch: int | None = None,
+        seed: int | None = None,
+        chat_template: str | None = None,
+        on_progress: Callable[[float], Any] | None = None,
+        **options: Any,
+    ) -> None:
         _log.sync_level()
         load = _Load(on_progress)
         params = ffi.new("mm_session_params *", lib.mm_session_params_default())
-        fill(params, "mm_session_params", dict(
-            model_path=model, mmproj_path=mmproj, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
-            n_batch=n_batch, seed=seed, chat_template=chat_template, **options), load.keep)
+        fill(
+            params,
+            "mm_session_params",
+            dict(
+                model_path=model,
+                mmproj_path=mmproj,
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_gpu_layers=n_gpu_layers,
+                n_batch=n_batch,
+                seed=seed,
+                chat_template=chat_template,
+                **options,
+            ),
+            load.keep,
+        )
         params.progress_callback = _on_progress_c
         params.progress_user_data = load.handle
         out = ffi.new("mm_session **")
@@ -289,7 +314,7 @@ class Session:
         blocking(create, load.stop)
         self._adopt(out[0], os.fspath(model), None if mmproj is None else os.fspath(mmproj))
 
-    def _adopt(self, handle: Any, model_path: str, mmproj_path: Optional[str]) -> None:
+    def _adopt(self, handle: Any, model_path: str, mmproj_path: str | None) -> None:
         """Takes ownership of a C session: destroyed by close(), or by the finalizer if the
         object is collected unclosed (a safety net, not the way)."""
         self._handle = handle
@@ -310,7 +335,7 @@ class Session:
     def closed(self) -> bool:
         return not self._finalizer.alive
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:  # noqa: PYI034 (typing.Self is Python 3.11's, and typing_extensions no dependency)
         self._h()
         return self
 
@@ -335,10 +360,21 @@ class Session:
 
     # -- requests ------------------------------------------------------------------------
 
-    def ask(self, prompt: Prompt, media: Sequence[MediaItem] = (), *, max_tokens: Optional[int] = None,
-            temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
-            min_p: Optional[float] = None, seed: Optional[int] = None, stop: Union[str, Sequence[str], None] = None,
-            grammar: Optional[str] = None, **options: Any) -> str:
+    def ask(
+        self,
+        prompt: Prompt,
+        media: Sequence[MediaItem] = (),
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        min_p: float | None = None,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        grammar: str | None = None,
+        **options: Any,
+    ) -> str:
         """Asks one question and returns the whole answer.
 
         Args:
@@ -362,8 +398,16 @@ class Session:
         turns, their images) is not evaluated again. Ctrl-C cancels the request and the
         session stays usable.
         """
-        options.update(max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                       min_p=min_p, seed=seed, stop=stop, grammar=grammar)
+        options.update(
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            min_p=min_p,
+            seed=seed,
+            stop=stop,
+            grammar=grammar,
+        )
         request = _Request(self, prompt, media, options)
         return blocking(lambda: self._answer(request)[0], request.cancel)
 
@@ -379,7 +423,7 @@ class Session:
         request = _Request(self, prompt, media, options)
         return self._pieces(request)
 
-    def _answer(self, request: _Request) -> Tuple[str, AskInfo]:
+    def _answer(self, request: _Request) -> tuple[str, AskInfo]:
         """Runs the request on this thread: the text ("" when streamed) and its figures."""
         out = ffi.new("char **") if request.on_piece is None else ffi.NULL
         status = lib.mm_session_ask(self._h(), request.params, out)
@@ -394,7 +438,7 @@ class Session:
     def _pieces(self, request: _Request, wrap: Callable[[str], Any] = str) -> Generator[Any, None, AskInfo]:
         """Streams a request's pieces (each passed through ``wrap``) from a worker thread;
         returns its figures."""
-        pieces: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        pieces: queue.SimpleQueue[Any] = queue.SimpleQueue()
         request.stream_to(pieces.put)
         call = Call(lambda: self._answer(request), request.cancel, on_done=lambda: pieces.put(_END))
         try:
@@ -419,24 +463,44 @@ class Session:
         answer, _info = await _awaited(lambda: self._answer(request), request.cancel)
         return answer
 
-    def stream_async(self, prompt: Prompt, media: Sequence[MediaItem] = (), **options: Any) -> "AsyncStream":
+    def stream_async(self, prompt: Prompt, media: Sequence[MediaItem] = (), **options: Any) -> AsyncStream:
         """:meth:`stream` for asyncio: ``async for piece in session.stream_async(...)``.
         Breaking out of the loop, or ``aclose()``, stops generation."""
         return AsyncStream(_Request(self, prompt, media, options))
 
     # -- llama-cpp-python's API ------------------------------------------------------------
 
-    def create_chat_completion(self, messages: Sequence[Mapping[str, Any]], functions: Any = None,
-                               function_call: Any = None, tools: Any = None, tool_choice: Any = None,
-                               temperature: float = 0.2, top_p: float = 0.95, top_k: int = 40, min_p: float = 0.05,
-                               typical_p: float = 1.0, stream: bool = False, stop: Union[str, List[str], None] = None,
-                               seed: Optional[int] = None, response_format: Optional[Mapping[str, Any]] = None,
-                               max_tokens: Optional[int] = None, presence_penalty: float = 0.0,
-                               frequency_penalty: float = 0.0, repeat_penalty: float = 1.0, tfs_z: float = 1.0,
-                               mirostat_mode: int = 0, mirostat_tau: float = 5.0, mirostat_eta: float = 0.1,
-                               model: Optional[str] = None, logits_processor: Any = None, grammar: Optional[str] = None,
-                               logit_bias: Optional[Mapping[int, float]] = None, logprobs: Optional[bool] = None,
-                               top_logprobs: Optional[int] = None) -> Any:
+    def create_chat_completion(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        functions: Any = None,
+        function_call: Any = None,
+        tools: Any = None,
+        tool_choice: Any = None,
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+        top_k: int = 40,
+        min_p: float = 0.05,
+        typical_p: float = 1.0,
+        stream: bool = False,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        repeat_penalty: float = 1.0,
+        tfs_z: float = 1.0,
+        mirostat_mode: int = 0,
+        mirostat_tau: float = 5.0,
+        mirostat_eta: float = 0.1,
+        model: str | None = None,
+        logits_processor: Any = None,
+        grammar: str | None = None,
+        logit_bias: Mapping[int, float] | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+    ) -> Any:
         """llama-cpp-python's ``Llama.create_chat_completion``: the same arguments, defaults and
         response shapes. Returns a ``chat.completion`` dict, or with ``stream=True`` an iterator
         of ``chat.completion.chunk`` dicts. ``usage`` counts the request's real tokens.
@@ -445,13 +509,30 @@ class Session:
         any sampling option this library version lacks) raise :class:`Unsupported` unless they
         keep llama-cpp-python's default value, which means "off".
         """
-        _refuse(functions=functions, function_call=function_call, tools=tools, tool_choice=tool_choice,
-                tfs_z=(tfs_z, 1.0), mirostat_mode=(mirostat_mode, 0), logits_processor=logits_processor)
-        options: Dict[str, Any] = dict(
-            temperature=temperature, top_p=top_p, top_k=top_k, min_p=min_p, typical_p=typical_p, seed=seed,
-            stop=stop or None, grammar=grammar, presence_penalty=presence_penalty,
-            frequency_penalty=frequency_penalty, repeat_penalty=repeat_penalty, logit_bias=logit_bias or None,
-            max_tokens=max_tokens if max_tokens and max_tokens > 0 else self.info().n_ctx)
+        _refuse(
+            functions=functions,
+            function_call=function_call,
+            tools=tools,
+            tool_choice=tool_choice,
+            tfs_z=(tfs_z, 1.0),
+            mirostat_mode=(mirostat_mode, 0),
+            logits_processor=logits_processor,
+        )
+        options: dict[str, Any] = {
+            "temperature": temperature,
+            "top_p": top_p,
+            "top_k": top_k,
+            "min_p": min_p,
+            "typical_p": typical_p,
+            "seed": seed,
+            "stop": stop or None,
+            "grammar": grammar,
+            "presence_penalty": presence_penalty,
+            "frequency_penalty": frequency_penalty,
+            "repeat_penalty": repeat_penalty,
+            "logit_bias": logit_bias or None,
+            "max_tokens": max_tokens if max_tokens and max_tokens > 0 else self.info().n_ctx,
+        }
         options.update(_response_format(response_format))
         tokens = Logprobs() if logprobs or top_logprobs else None
         if tokens is not None:
@@ -461,15 +542,23 @@ class Session:
         if stream:
             return self._chunks(request, ident, created, name, tokens)
         answer, info = blocking(lambda: self._answer(request), request.cancel)
-        return chat.completion(ident, created, name, answer, chat.finish_reason(info.stop_reason), _usage(info),
-                               None if tokens is None else tokens.take())
+        return chat.completion(
+            ident,
+            created,
+            name,
+            answer,
+            chat.finish_reason(info.stop_reason),
+            _usage(info),
+            None if tokens is None else tokens.take(),
+        )
 
-    def _chunks(self, request: _Request, ident: str, created: int, name: str,
-                tokens: Optional[Logprobs]) -> Iterator[Dict[str, Any]]:
-        def taken() -> Optional[List[Dict[str, Any]]]:
+    def _chunks(
+        self, request: _Request, ident: str, created: int, name: str, tokens: Logprobs | None
+    ) -> Iterator[dict[str, Any]]:
+        def taken() -> list[dict[str, Any]] | None:
             return None if tokens is None else tokens.take()
 
-        def content(piece: str) -> Dict[str, Any]:
+        def content(piece: str) -> dict[str, Any]:
             return chat.chunk(ident, created, name, {"content": piece}, logprobs=taken())
 
         yield chat.chunk(ident, created, name, {"role": "assistant"})
@@ -493,10 +582,10 @@ class Session:
         self._check(lib.mm_session_count_tokens(self._h(), request.params, count))
         return int(count[0])
 
-    def tokenize(self, text: str, *, parse_special: bool = False) -> List[int]:
+    def tokenize(self, text: str, *, parse_special: bool = False) -> list[int]:
         """The model's token ids for ``text`` (no BOS), e.g. for ``logit_bias``; with
         ``parse_special`` the text of a control token becomes that token."""
-        keep: List[Any] = []
+        keep: list[Any] = []
         c_text = c_string(text, keep)
         count = ffi.new("size_t *")
         capacity = len(text.encode("utf-8")) + 8  # tokens are rarely more than bytes
@@ -504,7 +593,7 @@ class Session:
             tokens = ffi.new("int32_t[]", capacity)
             self._check(lib.mm_session_tokenize(self._h(), c_text, parse_special, tokens, capacity, count))
             if count[0] <= capacity:
-                return list(tokens[0:count[0]])
+                return list(tokens[0 : count[0]])
             capacity = count[0]
 
     def reset(self) -> None:
@@ -527,21 +616,21 @@ class Session:
         self._check(lib.mm_session_last_ask(self._h(), out))
         return _from_struct(AskInfo, out)
 
-    def save_state(self, path: Union[str, "os.PathLike[str]"]) -> None:
+    def save_state(self, path: str | os.PathLike[str]) -> None:
         """Writes the conversation (KV cache and what it holds) to ``path``, replacing it whole."""
         self._check(lib.mm_session_save_state(self._h(), os.fsencode(path)))
 
-    def load_state(self, path: Union[str, "os.PathLike[str]"]) -> None:
+    def load_state(self, path: str | os.PathLike[str]) -> None:
         """Replaces the conversation with one saved from the same model and projector files; a
         failure (StateError) leaves the session as it was."""
         self._check(lib.mm_session_load_state(self._h(), os.fsencode(path)))
 
-    def fork(self, *, copy_conversation: bool = False, **options: Any) -> "Session":
+    def fork(self, *, copy_conversation: bool = False, **options: Any) -> Session:
         """A new session over the same weights (nothing is loaded again) with a context of its
         own; ``options`` are ``mm_fork_params`` fields (``n_ctx``, ``n_batch``, ``n_threads``,
         ``seed``; None or 0: the parent's). With ``copy_conversation`` it starts from a copy of
         this session's conversation. Close each session; the weights go with the last."""
-        keep: List[Any] = []
+        keep: list[Any] = []
         params = ffi.new("mm_fork_params *", lib.mm_fork_params_default())
         fill(params, "mm_fork_params", dict(copy_conversation=copy_conversation, **options), keep)
         out = ffi.new("mm_session **")
@@ -556,10 +645,10 @@ class AsyncStream:
 
     def __init__(self, request: _Request) -> None:
         self._request = request
-        self._call: Optional[Call[Tuple[str, AskInfo]]] = None
-        self._queue: "asyncio.Queue[Any]" = asyncio.Queue()
+        self._call: Call[tuple[str, AskInfo]] | None = None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
 
-    def __aiter__(self) -> "AsyncStream":
+    def __aiter__(self) -> AsyncStream:
         return self
 
     async def __anext__(self) -> str:
@@ -620,7 +709,7 @@ async def _awaited(work: Callable[[], T], cancel: Callable[[], None]) -> T:
     return call.result()
 
 
-def _resolve(future: "asyncio.Future[None]") -> None:
+def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 
@@ -638,7 +727,7 @@ def _refuse(**arguments: Any) -> None:
 # What response_format {"type": "json_object"} without a schema means: JSON text whose top
 # level is an object, as llama.cpp's grammars/json.gbnf has it, with its repetitions written as
 # right recursion (which llama.cpp makes of them anyway).
-JSON_GRAMMAR = r'''
+JSON_GRAMMAR = r"""
 root        ::= object
 value       ::= object | array | string | number | ("true" | "false" | "null") ws
 object      ::= "{" ws object-rest
@@ -654,10 +743,10 @@ char        ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" hex hex hex hex)
 hex         ::= [0-9a-fA-F]
 number      ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)? ws
 ws          ::= | " " ws | "\n" ws
-'''
+"""
 
 
-def _response_format(response_format: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+def _response_format(response_format: Mapping[str, Any] | None) -> dict[str, Any]:
     """OpenAI's and llama-cpp-python's response_format: "json_object" (with an optional
     "schema") or "json_schema" ({"json_schema": {"schema": ...}}) constrain the answer to JSON:
     a schema through ``json_schema``, any JSON object through :data:`JSON_GRAMMAR`."""
@@ -674,12 +763,15 @@ def _response_format(response_format: Optional[Mapping[str, Any]]) -> Dict[str, 
     return {"grammar": JSON_GRAMMAR} if schema is None else {"json_schema": schema}
 
 
-def _usage(info: AskInfo) -> Dict[str, int]:
+def _usage(info: AskInfo) -> dict[str, int]:
     """OpenAI's usage from the request's real counts: the prompt's text tokens plus the
     embeddings of its media, and the tokens generated."""
     prompt = info.prompt_tokens + info.media_tokens
-    return {"prompt_tokens": prompt, "completion_tokens": info.tokens_generated,
-            "total_tokens": prompt + info.tokens_generated}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": info.tokens_generated,
+        "total_tokens": prompt + info.tokens_generated,
+    }
 
 
 def live_sessions() -> int:
@@ -693,5 +785,14 @@ def loaded_models() -> int:
     return int(lib.mm_loaded_models())
 
 
-__all__ = ["Session", "SessionInfo", "MemoryStats", "AskInfo", "TokenLogprob", "AsyncStream", "live_sessions",
-           "loaded_models", "JSON_GRAMMAR"]
+__all__ = [
+    "JSON_GRAMMAR",
+    "AskInfo",
+    "AsyncStream",
+    "MemoryStats",
+    "Session",
+    "SessionInfo",
+    "TokenLogprob",
+    "live_sessions",
+    "loaded_models",
+]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -20,11 +20,20 @@ import mm_session
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES_TOOL = REPO / "target" / "release" / "mm-fixtures"
-COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0),
-           "white": (255, 255, 255), "black": (0, 0, 0)}
+COLOURS = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "white": (255, 255, 255),
+    "black": (0, 0, 0),
+}
 QUESTION = "What colour is this picture?"
 # Never satisfied: generation goes on until max_tokens or a full context.
 ENDLESS_GRAMMAR = "root ::= [a-z] root"
+# How long a test waits for something that must happen (a token, a thread's end): reached only
+# when something is stuck, never by a slow or busy machine. Tests assert no time or speed.
+WAIT_S = 60.0
 
 
 def _fixture_dir(tmp_path_factory: pytest.TempPathFactory, env: str, *args: str) -> Path:
@@ -66,15 +75,17 @@ def mismatch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def tiny(tiny_dir: Path) -> Iterator[mm_session.Session]:
-    with mm_session.Session(tiny_dir / "tiny-llama.gguf", tiny_dir / "tiny-mmproj.gguf",
-                            n_ctx=4096, n_threads=1, seed=1) as s:
+    with mm_session.Session(
+        tiny_dir / "tiny-llama.gguf", tiny_dir / "tiny-mmproj.gguf", n_ctx=4096, n_threads=1, seed=1
+    ) as s:
         yield s
 
 
 @pytest.fixture
 def seeing(seeing_dir: Path) -> Iterator[mm_session.Session]:
-    with mm_session.Session(seeing_dir / "seeing-llama.gguf", seeing_dir / "seeing-mmproj.gguf",
-                            n_ctx=1024, n_threads=1) as s:
+    with mm_session.Session(
+        seeing_dir / "seeing-llama.gguf", seeing_dir / "seeing-mmproj.gguf", n_ctx=1024, n_threads=1
+    ) as s:
         yield s
 
 

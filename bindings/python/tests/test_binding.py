@@ -24,18 +24,21 @@ def package_source() -> str:
 
 
 def test_every_export_is_called_by_the_package() -> None:
-    exports = re.findall(r"^[a-z][\w ]*?\**\s*\**(mm_\w+)\(", _native.header_declarations(HEADER), flags=re.M)
+    exports = re.findall(r"^[a-z][\w ]*?\**\s*\**(mm_\w+)\(", _native.header_declarations(HEADER), flags=re.MULTILINE)
     assert "mm_session_ask" in exports and len(exports) > 20
     source = package_source()
     missing = [name for name in exports if f"lib.{name}(" not in source and f"lib.{name}," not in source]
     assert not missing, f"exports the package does not bind: {missing}"
 
 
-@pytest.mark.parametrize("struct,internal", [
-    ("mm_session_params", {"model_path", "mmproj_path", "progress_callback", "progress_user_data"}),
-    ("mm_ask_params", {"prompt", "media", "n_media", "messages", "n_messages", "on_text", "on_token", "user_data"}),
-    ("mm_fork_params", set()),
-])
+@pytest.mark.parametrize(
+    "struct,internal",
+    [
+        ("mm_session_params", {"model_path", "mmproj_path", "progress_callback", "progress_user_data"}),
+        ("mm_ask_params", {"prompt", "media", "n_media", "messages", "n_messages", "on_text", "on_token", "user_data"}),
+        ("mm_fork_params", set()),
+    ],
+)
 def test_every_params_field_is_an_option(struct: str, internal: set) -> None:
     fields = {name for name, _ in mm_session.ffi.typeof(struct).fields}
     counted = {f"n_{name}" for name in fields}
@@ -44,11 +47,14 @@ def test_every_params_field_is_an_option(struct: str, internal: set) -> None:
     assert not left, f"{struct} fields with no option: {left}"
 
 
-@pytest.mark.parametrize("struct,cls", [
-    ("mm_session_info", mm_session.SessionInfo),
-    ("mm_memory_stats", mm_session.MemoryStats),
-    ("mm_ask_info", mm_session.AskInfo),
-])
+@pytest.mark.parametrize(
+    "struct,cls",
+    [
+        ("mm_session_info", mm_session.SessionInfo),
+        ("mm_memory_stats", mm_session.MemoryStats),
+        ("mm_ask_info", mm_session.AskInfo),
+    ],
+)
 def test_every_output_field_is_in_its_dataclass(struct: str, cls: type) -> None:
     fields = {name for name, _ in mm_session.ffi.typeof(struct).fields}
     wanted = {f for f in fields if f != "struct_size" and not f.startswith("reserved")}
@@ -87,7 +93,7 @@ def test_enums_are_the_headers(cls: type) -> None:
     c_name, prefix = C_ENUMS[cls]
     in_header = {}
     for name, value in mm_session.ffi.typeof(c_name).relements.items():
-        in_header[name[len(prefix):] if name.startswith(prefix) else name[len("MM_"):]] = value
+        in_header[name[len(prefix) :] if name.startswith(prefix) else name[len("MM_") :]] = value
     assert {m.name: m.value for m in cls} == in_header
 
 

@@ -15,9 +15,8 @@ import pytest
 from PIL import Image
 
 import mm_session
-from mm_session import Session
-
 from conftest import COLOURS, ENDLESS_GRAMMAR, QUESTION
+from mm_session import Session
 
 
 def greedy(s: Session, *args, **kwargs) -> str:
@@ -29,11 +28,16 @@ def greedy(s: Session, *args, **kwargs) -> str:
 
 # -- lifetime ------------------------------------------------------------------------------
 
+
 def test_ask_with_two_images_and_close(tiny_dir: Path) -> None:
     s = Session(tiny_dir / "tiny-llama.gguf", tiny_dir / "tiny-mmproj.gguf", n_ctx=512, n_threads=1)
     assert mm_session.live_sessions() == 1 and mm_session.loaded_models() == 1
-    answer = s.ask("Compare the two images.", media=[tiny_dir / "tiny-image.png", str(tiny_dir / "tiny-image.png")],
-                   max_tokens=8, seed=1)
+    answer = s.ask(
+        "Compare the two images.",
+        media=[tiny_dir / "tiny-image.png", str(tiny_dir / "tiny-image.png")],
+        max_tokens=8,
+        seed=1,
+    )
     assert isinstance(answer, str)
     info = s.last_ask()
     assert info.media_encoded == 2 and 1 <= info.tokens_generated <= 8
@@ -45,10 +49,19 @@ def test_ask_with_two_images_and_close(tiny_dir: Path) -> None:
 def test_every_call_after_close_raises(tiny: Session, tmp_path: Path) -> None:
     tiny.close()
     calls = [
-        lambda: tiny.ask("x"), lambda: tiny.chat([{"role": "user", "content": "x"}]), lambda: list(tiny.stream("x")),
-        lambda: tiny.create_chat_completion([{"role": "user", "content": "x"}]), lambda: tiny.count_tokens("x"),
-        tiny.reset, tiny.info, tiny.memory, tiny.last_ask, tiny.fork, lambda: tiny.save_state(tmp_path / "s"),
-        lambda: tiny.load_state(tmp_path / "s"), lambda: tiny.__enter__(),
+        lambda: tiny.ask("x"),
+        lambda: tiny.chat([{"role": "user", "content": "x"}]),
+        lambda: list(tiny.stream("x")),
+        lambda: tiny.create_chat_completion([{"role": "user", "content": "x"}]),
+        lambda: tiny.count_tokens("x"),
+        tiny.reset,
+        tiny.info,
+        tiny.memory,
+        tiny.last_ask,
+        tiny.fork,
+        lambda: tiny.save_state(tmp_path / "s"),
+        lambda: tiny.load_state(tmp_path / "s"),
+        lambda: tiny.__enter__(),
     ]
     for call in calls:
         with pytest.raises(mm_session.SessionClosed) as raised:
@@ -68,6 +81,7 @@ def test_an_unclosed_session_is_freed_by_its_finalizer(tiny_dir: Path) -> None:
 
 
 # -- errors --------------------------------------------------------------------------------
+
 
 def test_a_missing_model_is_file_not_found(tmp_path: Path) -> None:
     missing = tmp_path / "nope.gguf"
@@ -118,9 +132,18 @@ def test_session_options_reach_the_library(tiny_dir: Path) -> None:
     assert remote.value.status == mm_session.Status.REMOTE
     with pytest.raises(mm_session.InvalidArgument, match="tensor_split has 2 entries"):
         Session(model, n_threads=1, tensor_split=[3.0, 1.0])  # the array and its count arrive
-    with Session(model, n_threads=1, n_batch=64, use_mmap=False, chat_template="chatml",
-                 flash_attn=mm_session.FlashAttn.ON, kv_type_k=mm_session.KvType.F16,
-                 kv_type_v=mm_session.KvType.F16, n_ubatch=32, use_mlock=False) as s:
+    with Session(
+        model,
+        n_threads=1,
+        n_batch=64,
+        use_mmap=False,
+        chat_template="chatml",
+        flash_attn=mm_session.FlashAttn.ON,
+        kv_type_k=mm_session.KvType.F16,
+        kv_type_v=mm_session.KvType.F16,
+        n_ubatch=32,
+        use_mlock=False,
+    ) as s:
         s.ask("x", max_tokens=1)
     with pytest.raises(mm_session.ModelLoadError, match="q8_0"):  # the tiny model's heads are 16 wide
         Session(model, n_threads=1, flash_attn=mm_session.FlashAttn.ON, kv_type_k=mm_session.KvType.Q8_0)
@@ -153,6 +176,7 @@ def test_options_are_the_c_fields(tiny: Session) -> None:
 
 # -- answers that depend on the image: the pair that sees -----------------------------------
 
+
 def test_each_media_kind_reaches_the_model(seeing: Session, seeing_dir: Path) -> None:
     red_png = seeing_dir / "seeing-red.png"
     assert greedy(seeing, QUESTION, [red_png]) == "red"
@@ -173,8 +197,12 @@ def test_each_media_kind_reaches_the_model(seeing: Session, seeing_dir: Path) ->
 
 def test_create_chat_completion_like_llama_cpp_python(seeing: Session, seeing_dir: Path) -> None:
     uri = "data:image/png;base64," + base64.b64encode((seeing_dir / "seeing-red.png").read_bytes()).decode()
-    messages = [{"role": "user", "content": [{"type": "text", "text": QUESTION},
-                                              {"type": "image_url", "image_url": {"url": uri}}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": QUESTION}, {"type": "image_url", "image_url": {"url": uri}}],
+        }
+    ]
     response = seeing.create_chat_completion(messages=messages, temperature=0, max_tokens=8)
     assert response["object"] == "chat.completion" and response["id"].startswith("chatcmpl-")
     assert isinstance(response["created"], int) and response["model"] == seeing.model_path
@@ -185,12 +213,22 @@ def test_create_chat_completion_like_llama_cpp_python(seeing: Session, seeing_di
     assert info.media_items == 1 and info.media_tokens > 0 and info.prompt_tokens > 0
     assert info.prompt_positions == info.prompt_tokens + info.media_positions
     prompt_tokens = info.prompt_tokens + info.media_tokens
-    assert response["usage"] == {"prompt_tokens": prompt_tokens, "completion_tokens": info.tokens_generated,
-                                 "total_tokens": prompt_tokens + info.tokens_generated}
+    assert response["usage"] == {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": info.tokens_generated,
+        "total_tokens": prompt_tokens + info.tokens_generated,
+    }
     # A follow-up: the whole conversation again; the first picture comes from the cache.
-    messages += [choice["message"], {"role": "user", "content": [
-        {"type": "text", "text": "And this one?"},
-        {"type": "image_url", "image_url": str(seeing_dir / "seeing-blue.png")}]}]
+    messages += [
+        choice["message"],
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "And this one?"},
+                {"type": "image_url", "image_url": str(seeing_dir / "seeing-blue.png")},
+            ],
+        },
+    ]
     follow_up = seeing.create_chat_completion(messages, temperature=0, max_tokens=8, model="mine")
     assert follow_up["choices"][0]["message"]["content"].strip() == "blue" and follow_up["model"] == "mine"
     assert seeing.last_ask().media_encoded == 1 and seeing.last_ask().positions_reused > 0
@@ -198,8 +236,12 @@ def test_create_chat_completion_like_llama_cpp_python(seeing: Session, seeing_di
 
 def test_create_chat_completion_stream_gives_chunks(seeing: Session, seeing_dir: Path) -> None:
     url = (seeing_dir / "seeing-green.png").resolve().as_uri()
-    messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
-                                              {"type": "text", "text": QUESTION}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": QUESTION}],
+        }
+    ]
     chunks = list(seeing.create_chat_completion(messages, stream=True, temperature=0, max_tokens=8))
     assert all(c["object"] == "chat.completion.chunk" and c["id"] == chunks[0]["id"] for c in chunks)
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
@@ -221,8 +263,12 @@ def test_image_urls_over_http(seeing: Session, seeing_dir: Path) -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/seeing-yellow.png"
-        messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
-                                                  {"type": "text", "text": QUESTION}]}]
+        messages = [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": QUESTION}],
+            }
+        ]
         response = seeing.create_chat_completion(messages, temperature=0, max_tokens=8)
     finally:
         server.shutdown()
@@ -251,11 +297,19 @@ def test_llama_cpp_python_arguments_it_cannot_honour(tiny: Session) -> None:
 
 def test_json_response_formats_constrain_the_answer(tiny: Session) -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    formats = [{"type": "json_object"}, {"type": "json_object", "schema": schema},
-               {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}]
+    formats = [
+        {"type": "json_object"},
+        {"type": "json_object", "schema": schema},
+        {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}},
+    ]
     for seed, response_format in enumerate(formats):
-        response = tiny.create_chat_completion([{"role": "user", "content": "json"}], max_tokens=300, seed=seed,
-                                               temperature=1.0, response_format=response_format)
+        response = tiny.create_chat_completion(
+            [{"role": "user", "content": "json"}],
+            max_tokens=300,
+            seed=seed,
+            temperature=1.0,
+            response_format=response_format,
+        )
         choice = response["choices"][0]
         assert choice["finish_reason"] == "stop", choice
         answer = json.loads(choice["message"]["content"])
@@ -267,8 +321,9 @@ def test_json_response_formats_constrain_the_answer(tiny: Session) -> None:
 
 
 def test_logprobs_like_openai(tiny: Session) -> None:
-    response = tiny.create_chat_completion([{"role": "user", "content": "x"}], max_tokens=12, seed=2,
-                                           logprobs=True, top_logprobs=3)
+    response = tiny.create_chat_completion(
+        [{"role": "user", "content": "x"}], max_tokens=12, seed=2, logprobs=True, top_logprobs=3
+    )
     content = response["choices"][0]["logprobs"]["content"]
     assert len(content) == response["usage"]["completion_tokens"]
     for entry in content:
@@ -277,8 +332,11 @@ def test_logprobs_like_openai(tiny: Session) -> None:
     if response["choices"][0]["finish_reason"] == "length":  # no stop string cut the text
         text = bytes(b for entry in content for b in entry["bytes"]).decode("utf-8", "replace")
         assert text == response["choices"][0]["message"]["content"]
-    chunks = list(tiny.create_chat_completion([{"role": "user", "content": "x"}], max_tokens=12, seed=2,
-                                              logprobs=True, stream=True))
+    chunks = list(
+        tiny.create_chat_completion(
+            [{"role": "user", "content": "x"}], max_tokens=12, seed=2, logprobs=True, stream=True
+        )
+    )
     streamed = [e for c in chunks[1:] for e in c["choices"][0]["logprobs"]["content"]]
     assert [e["token"] for e in streamed] == [e["token"] for e in content]
     assert all(e["top_logprobs"] == [] for e in streamed)
@@ -289,8 +347,13 @@ def test_tokenize_logit_bias_and_on_token(tiny: Session) -> None:
     assert tokens and all(isinstance(t, int) for t in tokens)
     assert tiny.tokenize("<|im_end|>", parse_special=True) != tiny.tokenize("<|im_end|>")
     seen: list = []
-    tiny.ask("x", max_tokens=3, logit_bias={tokens[0]: 100.0}, n_probs=2,
-             on_token=lambda chosen, top: seen.append((chosen, top)))
+    tiny.ask(
+        "x",
+        max_tokens=3,
+        logit_bias={tokens[0]: 100.0},
+        n_probs=2,
+        on_token=lambda chosen, top: seen.append((chosen, top)),
+    )
     assert len(seen) == 3 and all(chosen.token == tokens[0] for chosen, _top in seen)
     assert all(len(top) == 2 and isinstance(top[0], mm_session.TokenLogprob) for _chosen, top in seen)
 
@@ -299,8 +362,19 @@ def test_tokenize_logit_bias_and_on_token(tiny: Session) -> None:
 
     with pytest.raises(RuntimeError, match="from on_token"):
         tiny.ask("x", max_tokens=50, on_token=fails)
-    tiny.ask("x", max_tokens=4, repeat_penalty=1.3, penalty_last_n=16, frequency_penalty=0.5, presence_penalty=0.5,
-             typical_p=0.9, dry_multiplier=0.8, dry_base=1.75, dry_allowed_length=2, dry_penalty_last_n=-1)
+    tiny.ask(
+        "x",
+        max_tokens=4,
+        repeat_penalty=1.3,
+        penalty_last_n=16,
+        frequency_penalty=0.5,
+        presence_penalty=0.5,
+        typical_p=0.9,
+        dry_multiplier=0.8,
+        dry_base=1.75,
+        dry_allowed_length=2,
+        dry_penalty_last_n=-1,
+    )
 
 
 def test_max_tokens_and_stop(tiny: Session) -> None:
@@ -312,6 +386,7 @@ def test_max_tokens_and_stop(tiny: Session) -> None:
 
 # -- streaming -----------------------------------------------------------------------------
 
+
 def test_stream_gives_the_same_text_as_ask(tiny: Session, tiny_dir: Path) -> None:
     image = tiny_dir / "tiny-image.png"
     answer = tiny.ask("Describe", [image], max_tokens=24, seed=7)
@@ -322,16 +397,20 @@ def test_stream_gives_the_same_text_as_ask(tiny: Session, tiny_dir: Path) -> Non
 
 
 def test_breaking_out_of_a_stream_stops_generation(tiny: Session) -> None:
+    """The request stops, cancelled (NONE) or refused by the text callback (CALLBACK), rather than
+    run to max_tokens (how many tokens it made meanwhile depends on how busy the machine is)."""
     for n, _piece in enumerate(tiny.stream("x", max_tokens=3000, grammar=ENDLESS_GRAMMAR), start=1):
         if n == 5:
             break
-    generated = tiny.last_ask().tokens_generated
-    assert 5 <= generated < 100
+    info = tiny.last_ask()
+    assert info.stop_reason in (mm_session.StopReason.NONE, mm_session.StopReason.CALLBACK), info
+    assert 5 <= info.tokens_generated < 3000, info
     tiny.ask("usable", max_tokens=3, grammar=ENDLESS_GRAMMAR)
     assert tiny.last_ask().tokens_generated == 3
 
 
 # -- the rest of the API --------------------------------------------------------------------
+
 
 def test_info_memory_and_last_ask(tiny: Session, tiny_dir: Path) -> None:
     info = tiny.info()
@@ -399,8 +478,12 @@ def test_audio_as_file_and_pcm(audio_dir: Path) -> None:
             assert w.getframerate() == rate and w.getsampwidth() == 2
             ints = array.array("h", w.readframes(w.getnframes()))
         samples = array.array("f", (x / 32768 for x in ints))
-        for item in (samples, mm_session.Pcm(samples), mm_session.Pcm(list(samples)),
-                     np.asarray(samples, dtype=np.float32)):
+        for item in (
+            samples,
+            mm_session.Pcm(samples),
+            mm_session.Pcm(list(samples)),
+            np.asarray(samples, dtype=np.float32),
+        ):
             s.reset()
             s.ask("Listen", [item], max_tokens=2)
             assert s.last_ask().media_encoded == 1
@@ -408,21 +491,29 @@ def test_audio_as_file_and_pcm(audio_dir: Path) -> None:
             s.ask("Listen", [array.array("f", [0.0] * (rate * 601))])
         s.reset()
         wav = base64.b64encode((audio_dir / "tiny-tone.wav").read_bytes()).decode()
-        s.create_chat_completion([{"role": "user", "content": [
-            {"type": "input_audio", "input_audio": {"data": wav, "format": "wav"}},
-            {"type": "text", "text": "What is this sound?"}]}], max_tokens=2)
+        s.create_chat_completion(
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_audio", "input_audio": {"data": wav, "format": "wav"}},
+                        {"type": "text", "text": "What is this sound?"},
+                    ],
+                }
+            ],
+            max_tokens=2,
+        )
         assert s.last_ask().media_encoded == 1
 
 
 def test_library_logs_reach_python_logging(tiny_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="mm_session"):
-        with Session(tiny_dir / "tiny-llama.gguf", tiny_dir / "tiny-mmproj.gguf", n_threads=1):
-            pass
+    model, mmproj = tiny_dir / "tiny-llama.gguf", tiny_dir / "tiny-mmproj.gguf"
+    with caplog.at_level(logging.INFO, logger="mm_session"), Session(model, mmproj, n_threads=1):
+        pass
     records = [r for r in caplog.records if r.name == "mm_session"]
     assert any("projector" in r.getMessage() or "load" in r.getMessage() for r in records), records[:3]
     assert all(not r.getMessage().endswith("\n") for r in records)
     caplog.clear()
-    with caplog.at_level(logging.ERROR, logger="mm_session"):
-        with Session(tiny_dir / "tiny-llama.gguf", n_threads=1):
-            pass
+    with caplog.at_level(logging.ERROR, logger="mm_session"), Session(model, n_threads=1):
+        pass
     assert not [r for r in caplog.records if r.name == "mm_session" and r.levelno < logging.ERROR]

@@ -161,7 +161,8 @@ fn stage_followup_bench(f: &Fixtures, runs: usize) -> Stage {
     let first_text = c"Describe this picture.";
     let answer_tokens = BENCH_TOKENS;
     let media = [image_file(&p.image)];
-    let user = |text: &CStr| mm_message { role: c"user".as_ptr(), text: text.as_ptr(), media: std::ptr::null(), n_media: 0 };
+    let user =
+        |text: &CStr| mm_message { role: c"user".as_ptr(), text: text.as_ptr(), media: std::ptr::null(), n_media: 0 };
     let mut first = user(first_text);
     first.media = media.as_ptr();
     first.n_media = 1;
@@ -173,7 +174,12 @@ fn stage_followup_bench(f: &Fixtures, runs: usize) -> Stage {
     let answer = CString::new(ask(s, &a)).expect("no NUL");
     let state = CString::new(fixture_dir().join("followup.mmstate").to_str().unwrap()).unwrap();
     // SAFETY: the path is a NUL-terminated string.
-    assert_eq!(unsafe { ::mm_session::state::mm_session_save_state(s, state.as_ptr()) }, ::mm_session::status::mm_status::MM_OK, "{}", last_error());
+    assert_eq!(
+        unsafe { ::mm_session::state::mm_session_save_state(s, state.as_ptr()) },
+        ::mm_session::status::mm_status::MM_OK,
+        "{}",
+        last_error()
+    );
 
     let raw = Raw::load(&p.model, Some(&p.mmproj), N_CTX);
     let marker = unsafe { CStr::from_ptr(sys::mtmd_default_marker()) }.to_string_lossy().into_owned();
@@ -196,12 +202,19 @@ fn stage_followup_bench(f: &Fixtures, runs: usize) -> Stage {
         || {
             mm_turn += 1;
             let question = CString::new(question(mm_turn)).unwrap();
-            let chat = [first, mm_message { role: c"assistant".as_ptr(), text: answer.as_ptr(), media: std::ptr::null(), n_media: 0 }, user(&question)];
+            let chat = [
+                first,
+                mm_message { role: c"assistant".as_ptr(), text: answer.as_ptr(), media: std::ptr::null(), n_media: 0 },
+                user(&question),
+            ];
             let mut a = greedy(BENCH_TOKENS);
             a.messages = chat.as_ptr();
             a.n_messages = chat.len();
             // SAFETY: the path is a NUL-terminated string.
-            assert_eq!(unsafe { ::mm_session::state::mm_session_load_state(s, state.as_ptr()) }, ::mm_session::status::mm_status::MM_OK);
+            assert_eq!(
+                unsafe { ::mm_session::state::mm_session_load_state(s, state.as_ptr()) },
+                ::mm_session::status::mm_status::MM_OK
+            );
             let ms = timed(|| drop(ask(s, &a)));
             let info = last_ask(s);
             assert_eq!(info.media_encoded, 0, "the follow-up reuses the image");
@@ -211,7 +224,8 @@ fn stage_followup_bench(f: &Fixtures, runs: usize) -> Stage {
         || {
             raw_turn += 1;
             let question = question(raw_turn);
-            let whole = chatml(&[("user", &first_user), ("assistant", answer.to_str().unwrap()), ("user", &question)], true);
+            let whole =
+                chatml(&[("user", &first_user), ("assistant", answer.to_str().unwrap()), ("user", &question)], true);
             let after_marker = whole[whole.find(&marker).expect("the image's marker") + marker.len()..].to_string();
             timed(|| {
                 let tokens = raw.tokenize(&after_marker, false);
@@ -291,7 +305,12 @@ fn stage_prefill_model(model: &CStr, runs: usize) -> Stage {
     let s = create(&session_params(model, None, N_CTX));
     let raw = Raw::load(model, None, N_CTX);
     let prompt = prefill_prompt(&raw);
-    let stage = interleave("prefill_model", runs, || timed(|| drop(ask_fresh(s, &prompt, &[], 1))), || timed(|| drop(raw.request(&prompt, &[], 1))));
+    let stage = interleave(
+        "prefill_model",
+        runs,
+        || timed(|| drop(ask_fresh(s, &prompt, &[], 1))),
+        || timed(|| drop(raw.request(&prompt, &[], 1))),
+    );
     println!("prefill_tokens={} generated_tokens=1", raw.tokenize(prompt.to_str().unwrap(), true).len());
     destroy(s);
     stage
@@ -304,8 +323,17 @@ fn stage_generation_model(model: &CStr, runs: usize) -> Stage {
     let prompt = c"Write a long story about a dragon who learns to cook. Chapter 1:";
     let s = create(&session_params(model, None, N_CTX));
     let raw = Raw::load(model, None, N_CTX);
-    let stage = interleave("generation_model", runs, || timed(|| drop(ask_fresh(s, prompt, &[], TOKENS))), || timed(|| drop(raw.request(prompt, &[], TOKENS))));
-    println!("generation_tokens={} prompt_tokens={}", last_ask(s).tokens_generated, raw.tokenize(prompt.to_str().unwrap(), true).len());
+    let stage = interleave(
+        "generation_model",
+        runs,
+        || timed(|| drop(ask_fresh(s, prompt, &[], TOKENS))),
+        || timed(|| drop(raw.request(prompt, &[], TOKENS))),
+    );
+    println!(
+        "generation_tokens={} prompt_tokens={}",
+        last_ask(s).tokens_generated,
+        raw.tokenize(prompt.to_str().unwrap(), true).len()
+    );
     destroy(s);
     stage
 }
@@ -317,11 +345,20 @@ fn stage_generation_model(model: &CStr, runs: usize) -> Stage {
 fn media_hash_share(f: &Fixtures, request: &Stage) {
     use sha2::Digest;
     let bytes = std::fs::read(f.bench.image.to_str().unwrap()).expect("bench image");
-    let mut times: Vec<f64> = (0..21).map(|_| timed(|| {
-        std::hint::black_box(sha2::Sha256::digest(&bytes));
-    })).collect();
+    let mut times: Vec<f64> = (0..21)
+        .map(|_| {
+            timed(|| {
+                std::hint::black_box(sha2::Sha256::digest(&bytes));
+            })
+        })
+        .collect();
     let ms = median(&mut times);
-    println!("media_hash bytes={} hash_ms={ms:.3} request_bench_ms={:.3} share_pct={:.2}", bytes.len(), request.mm_ms, 100.0 * ms / request.mm_ms);
+    println!(
+        "media_hash bytes={} hash_ms={ms:.3} request_bench_ms={:.3} share_pct={:.2}",
+        bytes.len(),
+        request.mm_ms,
+        100.0 * ms / request.mm_ms
+    );
 }
 
 /// Resident memory a fresh process keeps after creating and destroying one session (the real
@@ -333,7 +370,8 @@ fn memory_after_destroy(f: &Fixtures, model: Option<&CStr>) {
         None => ("after_destroy_tiny", f.tiny.model.to_str().unwrap(), f.tiny.mmproj.to_str().unwrap()),
     };
     let kb = |side: &str| -> i64 {
-        let mut v: Vec<f64> = (0..3).map(|_| child_figure(&["after-destroy", side, model, mmproj], "kept_kb", None) as f64).collect();
+        let mut v: Vec<f64> =
+            (0..3).map(|_| child_figure(&["after-destroy", side, model, mmproj], "kept_kb", None) as f64).collect();
         median(&mut v) as i64
     };
     let (mm, raw) = (kb("mm"), kb("raw"));
@@ -346,10 +384,17 @@ fn memory_after_destroy(f: &Fixtures, model: Option<&CStr>) {
 /// buffers onto the heap, where their place shifts with allocation history) and with the
 /// threshold fixed (`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072`).
 fn memory_cycles(f: &Fixtures) {
-    let args = |side: &'static str| [side, f.tiny.model.to_str().unwrap(), f.tiny.mmproj.to_str().unwrap(), f.tiny.image.to_str().unwrap()];
-    for (name, tunables) in [("cycles_tiny_200", None), ("cycles_tiny_200_fixed_mmap_threshold", Some("glibc.malloc.mmap_threshold=131072"))] {
+    let args = |side: &'static str| {
+        [side, f.tiny.model.to_str().unwrap(), f.tiny.mmproj.to_str().unwrap(), f.tiny.image.to_str().unwrap()]
+    };
+    for (name, tunables) in [
+        ("cycles_tiny_200", None),
+        ("cycles_tiny_200_fixed_mmap_threshold", Some("glibc.malloc.mmap_threshold=131072")),
+    ] {
         let kb = |side: &'static str| -> i64 {
-            let mut v: Vec<f64> = (0..3).map(|_| child_figure(&[&["cycles"][..], &args(side)].concat(), "growth_kb", tunables) as f64).collect();
+            let mut v: Vec<f64> = (0..3)
+                .map(|_| child_figure(&[&["cycles"][..], &args(side)].concat(), "growth_kb", tunables) as f64)
+                .collect();
             median(&mut v) as i64
         };
         let (mm, raw) = (kb("mm"), kb("raw"));
@@ -367,7 +412,10 @@ fn child_figure(args: &[&str], key: &str, tunables: Option<&str>) -> i64 {
     let out = command.arg("--child").args(args).output().expect("child process");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child {args:?} failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    text.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("child {args:?} printed no {key}: {text}"))
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("child {args:?} printed no {key}: {text}"))
 }
 
 /// The child processes' work: `after-destroy SIDE MODEL MMPROJ` and
@@ -420,10 +468,21 @@ fn child(args: &[String]) {
 
 /// The ChatML rendering of `messages` (what the library uses for models without a template).
 fn chatml(messages: &[(&str, &str)], add_assistant: bool) -> String {
-    let c: Vec<(CString, CString)> = messages.iter().map(|(r, t)| (CString::new(*r).unwrap(), CString::new(*t).unwrap())).collect();
-    let chat: Vec<sys::llama_chat_message> = c.iter().map(|(r, t)| sys::llama_chat_message { role: r.as_ptr(), content: t.as_ptr() }).collect();
+    let c: Vec<(CString, CString)> =
+        messages.iter().map(|(r, t)| (CString::new(*r).unwrap(), CString::new(*t).unwrap())).collect();
+    let chat: Vec<sys::llama_chat_message> =
+        c.iter().map(|(r, t)| sys::llama_chat_message { role: r.as_ptr(), content: t.as_ptr() }).collect();
     let mut buf = vec![0u8; 4096];
-    let n = unsafe { sys::llama_chat_apply_template(c"chatml".as_ptr(), chat.as_ptr(), chat.len(), add_assistant, buf.as_mut_ptr().cast(), buf.len() as i32) };
+    let n = unsafe {
+        sys::llama_chat_apply_template(
+            c"chatml".as_ptr(),
+            chat.as_ptr(),
+            chat.len(),
+            add_assistant,
+            buf.as_mut_ptr().cast(),
+            buf.len() as i32,
+        )
+    };
     assert!(n > 0 && (n as usize) <= buf.len());
     buf.truncate(n as usize);
     String::from_utf8(buf).unwrap()
@@ -492,7 +551,17 @@ impl Raw {
 
     fn tokenize(&self, text: &str, add_special: bool) -> Vec<sys::llama_token> {
         let mut tokens = vec![0; text.len() + 8];
-        let n = unsafe { sys::llama_tokenize(self.vocab(), text.as_ptr().cast(), text.len() as i32, tokens.as_mut_ptr(), tokens.len() as i32, add_special, true) };
+        let n = unsafe {
+            sys::llama_tokenize(
+                self.vocab(),
+                text.as_ptr().cast(),
+                text.len() as i32,
+                tokens.as_mut_ptr(),
+                tokens.len() as i32,
+                add_special,
+                true,
+            )
+        };
         assert!(n >= 0);
         tokens.truncate(n as usize);
         tokens
@@ -527,17 +596,44 @@ impl Raw {
             let bitmaps: Vec<*mut sys::mtmd_bitmap> = images
                 .iter()
                 .map(|p| {
-                    let w = sys::mtmd_helper_bitmap_init_from_file(self.mtmd, p.as_ptr(), false, sys::mtmd_helper_init_opt_default());
+                    let w = sys::mtmd_helper_bitmap_init_from_file(
+                        self.mtmd,
+                        p.as_ptr(),
+                        false,
+                        sys::mtmd_helper_init_opt_default(),
+                    );
                     assert!(!w.bitmap.is_null(), "raw: image did not decode");
                     w.bitmap
                 })
                 .collect();
             let chunks = sys::mtmd_input_chunks_init();
-            let input = sys::mtmd_input_text { text: text.as_ptr(), text_len: text.to_bytes().len(), add_special: true, parse_special: true };
+            let input = sys::mtmd_input_text {
+                text: text.as_ptr(),
+                text_len: text.to_bytes().len(),
+                add_special: true,
+                parse_special: true,
+            };
             let ptrs: Vec<*const sys::mtmd_bitmap> = bitmaps.iter().map(|&b| b as *const _).collect();
-            assert_eq!(sys::mtmd_tokenize(self.mtmd, chunks, &input, ptrs.as_ptr(), ptrs.len()), 0, "raw: mtmd_tokenize");
+            assert_eq!(
+                sys::mtmd_tokenize(self.mtmd, chunks, &input, ptrs.as_ptr(), ptrs.len()),
+                0,
+                "raw: mtmd_tokenize"
+            );
             let mut new_n_past = 0;
-            assert_eq!(sys::mtmd_helper_eval_chunks(self.mtmd, self.ctx, chunks, self.n_past.get(), 0, N_BATCH as i32, true, &mut new_n_past), 0, "raw: eval");
+            assert_eq!(
+                sys::mtmd_helper_eval_chunks(
+                    self.mtmd,
+                    self.ctx,
+                    chunks,
+                    self.n_past.get(),
+                    0,
+                    N_BATCH as i32,
+                    true,
+                    &mut new_n_past
+                ),
+                0,
+                "raw: eval"
+            );
             self.n_past.set(new_n_past);
             let last = sys::mtmd_input_chunks_get(chunks, sys::mtmd_input_chunks_size(chunks) - 1);
             let mut tail = Vec::new();
@@ -564,7 +660,14 @@ impl Raw {
                     break;
                 }
                 let mut piece = [0u8; 256];
-                let len = sys::llama_token_to_piece(self.vocab(), token, piece.as_mut_ptr() as *mut c_char, piece.len() as i32, 0, false);
+                let len = sys::llama_token_to_piece(
+                    self.vocab(),
+                    token,
+                    piece.as_mut_ptr() as *mut c_char,
+                    piece.len() as i32,
+                    0,
+                    false,
+                );
                 bytes.extend_from_slice(&piece[..len.max(0) as usize]);
                 if n + 1 == max_tokens {
                     break;

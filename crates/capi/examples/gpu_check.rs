@@ -51,7 +51,9 @@ fn free_gpu_mib() -> Option<f64> {
     // SAFETY: plain queries of ggml's device registry, which lives for the process; the
     // outputs are writable.
     unsafe {
-        let gpu = (0..sys::ggml_backend_dev_count()).map(|i| sys::ggml_backend_dev_get(i)).find(|&d| sys::ggml_backend_dev_type(d) == sys::GGML_BACKEND_DEVICE_TYPE_GPU)?;
+        let gpu = (0..sys::ggml_backend_dev_count())
+            .map(|i| sys::ggml_backend_dev_get(i))
+            .find(|&d| sys::ggml_backend_dev_type(d) == sys::GGML_BACKEND_DEVICE_TYPE_GPU)?;
         let (mut free, mut total) = (0usize, 0usize);
         sys::ggml_backend_dev_memory(gpu, &mut free, &mut total);
         Some(free as f64 / (1 << 20) as f64)

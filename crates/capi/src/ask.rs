@@ -72,7 +72,8 @@ pub enum mm_overflow {
 /// whole UTF-8 characters, NUL-terminated, `len` bytes; valid only during the call. Return
 /// false to stop generating (the call then returns `MM_OK`). Called on the thread that called
 /// `mm_session_ask`; it must not call into the same session.
-pub type mm_text_callback = Option<unsafe extern "C" fn(user_data: *mut c_void, text: *const c_char, len: usize) -> bool>;
+pub type mm_text_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, text: *const c_char, len: usize) -> bool>;
 
 /// A bias added to one token's logit (`mm_ask_params.logit_bias`): +100 all but forces the
 /// token, -100 all but bans it, `-INFINITY` bans it.
@@ -107,7 +108,14 @@ pub struct mm_token_logprob {
 /// the call. Called once for each token `mm_ask_info.tokens_generated` counts (an end of
 /// generation token is not reported), on the thread that called `mm_session_ask`; it must not
 /// call into the same session.
-pub type mm_token_callback = Option<unsafe extern "C" fn(user_data: *mut c_void, chosen: *const mm_token_logprob, top: *const mm_token_logprob, n_top: usize)>;
+pub type mm_token_callback = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        chosen: *const mm_token_logprob,
+        top: *const mm_token_logprob,
+        n_top: usize,
+    ),
+>;
 
 /// `seed` value meaning: use the session's seed.
 pub const MM_SEED_DEFAULT: u32 = 0xFFFF_FFFF;
@@ -282,10 +290,20 @@ unsafe fn media_item<'a>(i: usize, m: &'a mm_media) -> Result<Media<'a>> {
     // SAFETY: the caller's contract.
     unsafe {
         match m.kind {
-            k if k == mm_media_kind::MM_MEDIA_FILE as i32 => Ok(Media::File(Path::new(c_str(m.path, &format!("{what}.path"))?))),
-            k if k == mm_media_kind::MM_MEDIA_ENCODED as i32 => Ok(Media::Encoded(slice(m.data, m.size, &format!("{what}.data"))?)),
-            k if k == mm_media_kind::MM_MEDIA_RGB as i32 => Ok(Media::Rgb { width: m.width, height: m.height, pixels: slice(m.data, m.size, &format!("{what}.data"))? }),
-            k if k == mm_media_kind::MM_MEDIA_PCM_F32 as i32 => Ok(Media::Pcm(slice(m.data, m.size, &format!("{what}.data"))?)),
+            k if k == mm_media_kind::MM_MEDIA_FILE as i32 => {
+                Ok(Media::File(Path::new(c_str(m.path, &format!("{what}.path"))?)))
+            }
+            k if k == mm_media_kind::MM_MEDIA_ENCODED as i32 => {
+                Ok(Media::Encoded(slice(m.data, m.size, &format!("{what}.data"))?))
+            }
+            k if k == mm_media_kind::MM_MEDIA_RGB as i32 => Ok(Media::Rgb {
+                width: m.width,
+                height: m.height,
+                pixels: slice(m.data, m.size, &format!("{what}.data"))?,
+            }),
+            k if k == mm_media_kind::MM_MEDIA_PCM_F32 as i32 => {
+                Ok(Media::Pcm(slice(m.data, m.size, &format!("{what}.data"))?))
+            }
             k => fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what}.kind is {k}, not an mm_media_kind")),
         }
     }
@@ -307,7 +325,9 @@ impl<'a> Parts<'a> {
     unsafe fn read(p: &'a mm_ask_params) -> Result<Parts<'a>> {
         // SAFETY: the caller's contract covers every pointer read here.
         unsafe {
-            let media_of = |items: &'a [mm_media]| items.iter().enumerate().map(|(i, m)| media_item(i, m)).collect::<Result<Vec<_>>>();
+            let media_of = |items: &'a [mm_media]| {
+                items.iter().enumerate().map(|(i, m)| media_item(i, m)).collect::<Result<Vec<_>>>()
+            };
             let messages = slice(p.messages, p.n_messages, "params.messages")?
                 .iter()
                 .enumerate()
@@ -321,9 +341,18 @@ impl<'a> Parts<'a> {
                 .collect::<Result<Vec<_>>>()?;
             let prompt = opt_c_str(p.prompt, "params.prompt")?;
             match (prompt.is_some(), p.n_messages > 0) {
-                (true, true) => return fail(mm_status::MM_ERR_INVALID_ARGUMENT, "params has both a prompt and messages; set one"),
-                (false, false) => return fail(mm_status::MM_ERR_NULL_ARGUMENT, "params.prompt is NULL and there are no messages"),
-                (false, true) if p.n_media > 0 => return fail(mm_status::MM_ERR_INVALID_ARGUMENT, "params.media is for prompts; attach media to messages"),
+                (true, true) => {
+                    return fail(mm_status::MM_ERR_INVALID_ARGUMENT, "params has both a prompt and messages; set one")
+                }
+                (false, false) => {
+                    return fail(mm_status::MM_ERR_NULL_ARGUMENT, "params.prompt is NULL and there are no messages")
+                }
+                (false, true) if p.n_media > 0 => {
+                    return fail(
+                        mm_status::MM_ERR_INVALID_ARGUMENT,
+                        "params.media is for prompts; attach media to messages",
+                    )
+                }
                 _ => {}
             }
             let stop = slice(p.stop, p.n_stop, "params.stop")?
@@ -334,10 +363,18 @@ impl<'a> Parts<'a> {
             let overflow = match p.overflow {
                 x if x == mm_overflow::MM_OVERFLOW_FAIL as i32 => Overflow::Fail,
                 x if x == mm_overflow::MM_OVERFLOW_DROP_OLDEST as i32 => Overflow::DropOldest,
-                x => return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.overflow is {x}, not an mm_overflow")),
+                x => {
+                    return fail(
+                        mm_status::MM_ERR_INVALID_ARGUMENT,
+                        format!("params.overflow is {x}, not an mm_overflow"),
+                    )
+                }
             };
             if p.n_probs < 0 {
-                return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.n_probs is {}; it must be >= 0", p.n_probs));
+                return fail(
+                    mm_status::MM_ERR_INVALID_ARGUMENT,
+                    format!("params.n_probs is {}; it must be >= 0", p.n_probs),
+                );
             }
             let sampling = Sampling {
                 max_tokens: p.max_tokens,
@@ -350,18 +387,39 @@ impl<'a> Parts<'a> {
                 stop,
                 grammar: opt_c_str(p.grammar, "params.grammar")?.map(str::to_owned),
                 json_schema: opt_c_str(p.json_schema, "params.json_schema")?.map(str::to_owned),
-                penalties: Penalties { last_n: p.penalty_last_n, repeat: p.repeat_penalty, frequency: p.frequency_penalty, presence: p.presence_penalty },
-                dry: Dry { multiplier: p.dry_multiplier, base: p.dry_base, allowed_length: p.dry_allowed_length, last_n: p.dry_penalty_last_n },
-                logit_bias: slice(p.logit_bias, p.n_logit_bias, "params.logit_bias")?.iter().map(|b| (b.token, b.bias)).collect(),
+                penalties: Penalties {
+                    last_n: p.penalty_last_n,
+                    repeat: p.repeat_penalty,
+                    frequency: p.frequency_penalty,
+                    presence: p.presence_penalty,
+                },
+                dry: Dry {
+                    multiplier: p.dry_multiplier,
+                    base: p.dry_base,
+                    allowed_length: p.dry_allowed_length,
+                    last_n: p.dry_penalty_last_n,
+                },
+                logit_bias: slice(p.logit_bias, p.n_logit_bias, "params.logit_bias")?
+                    .iter()
+                    .map(|b| (b.token, b.bias))
+                    .collect(),
                 n_probs: p.n_probs as usize,
             };
-            Ok(Parts { media: media_of(slice(p.media, p.n_media, "params.media")?)?, messages, prompt, sampling, overflow, plain_prompt: p.plain_prompt })
+            Ok(Parts {
+                media: media_of(slice(p.media, p.n_media, "params.media")?)?,
+                messages,
+                prompt,
+                sampling,
+                overflow,
+                plain_prompt: p.plain_prompt,
+            })
         }
     }
 
     /// Runs `f` on the request these parts make.
     fn with_request<T>(self, f: impl FnOnce(&Request) -> Result<T>) -> Result<T> {
-        let messages: Vec<Message> = self.messages.iter().map(|(role, text, media)| Message { role, text, media }).collect();
+        let messages: Vec<Message> =
+            self.messages.iter().map(|(role, text, media)| Message { role, text, media }).collect();
         let input = match self.prompt {
             Some(text) => Input::Prompt { text, media: &self.media },
             None => Input::Chat(&messages),
@@ -379,7 +437,11 @@ impl<'a> Parts<'a> {
 /// `params` and all it points to are borrowed for the call only. Figures of the request:
 /// `mm_session_last_ask`.
 #[no_mangle]
-pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_ask_params, out_text: *mut *mut c_char) -> mm_status {
+pub unsafe extern "C" fn mm_session_ask(
+    s: *mut mm_session,
+    params: *const mm_ask_params,
+    out_text: *mut *mut c_char,
+) -> mm_status {
     boundary("mm_session_ask", || {
         if !out_text.is_null() {
             // SAFETY: the caller's contract: NULL or writable.
@@ -406,13 +468,17 @@ pub unsafe extern "C" fn mm_session_ask(s: *mut mm_session, params: *const mm_as
         // SAFETY: the caller's contract for everything `p` points to.
         let parts = unsafe { Parts::read(&p) }?;
         let text = parts.with_request(|request| {
-            let sinks = Sinks { on_text: &mut on_text, on_token: on_token.as_mut().map(|f| f as &mut dyn FnMut(&TokenChoice)) };
+            let sinks =
+                Sinks { on_text: &mut on_text, on_token: on_token.as_mut().map(|f| f as &mut dyn FnMut(&TokenChoice)) };
             with_session(s, |session| Ok(session.ask(request, sinks)?))
         })?;
         if !out_text.is_null() {
             let copy = malloc_string(&text);
             if copy.is_null() {
-                return fail(mm_status::MM_ERR_INTERNAL, format!("out of memory copying the answer ({} bytes)", text.len()));
+                return fail(
+                    mm_status::MM_ERR_INTERNAL,
+                    format!("out of memory copying the answer ({} bytes)", text.len()),
+                );
             }
             // SAFETY: checked writable above.
             unsafe { *out_text = copy };
@@ -431,8 +497,14 @@ struct CTokenChoice {
 
 impl CTokenChoice {
     fn new(choice: &TokenChoice) -> Self {
-        let texts: Vec<Vec<u8>> = std::iter::once(&choice.sampled).chain(&choice.top).map(|t| [&t.piece[..], b"\0"].concat()).collect();
-        let entry = |t: &TokenLogprob, text: &[u8]| mm_token_logprob { token: t.token, logprob: t.logprob, text: text.as_ptr().cast(), len: t.piece.len() };
+        let texts: Vec<Vec<u8>> =
+            std::iter::once(&choice.sampled).chain(&choice.top).map(|t| [&t.piece[..], b"\0"].concat()).collect();
+        let entry = |t: &TokenLogprob, text: &[u8]| mm_token_logprob {
+            token: t.token,
+            logprob: t.logprob,
+            text: text.as_ptr().cast(),
+            len: t.piece.len(),
+        };
         let chosen = entry(&choice.sampled, &texts[0]);
         let top = choice.top.iter().zip(&texts[1..]).map(|(t, text)| entry(t, text)).collect();
         CTokenChoice { chosen, top, _texts: texts }
@@ -444,7 +516,11 @@ impl CTokenChoice {
 /// writes them to `*out_positions`. Media are decoded to count them. Sampling fields are
 /// ignored. A request that does not fit gets its count too, with `MM_ERR_CONTEXT_FULL`.
 #[no_mangle]
-pub unsafe extern "C" fn mm_session_count_tokens(s: *mut mm_session, params: *const mm_ask_params, out_positions: *mut u32) -> mm_status {
+pub unsafe extern "C" fn mm_session_count_tokens(
+    s: *mut mm_session,
+    params: *const mm_ask_params,
+    out_positions: *mut u32,
+) -> mm_status {
     boundary("mm_session_count_tokens", || {
         // SAFETY: the caller's contract: NULL or writable.
         unsafe { required(out_positions as *const u32, "out_positions") }?;
@@ -456,7 +532,13 @@ pub unsafe extern "C" fn mm_session_count_tokens(s: *mut mm_session, params: *co
         // SAFETY: checked not NULL above.
         unsafe { *out_positions = count.positions };
         if count.positions >= count.n_ctx {
-            return fail(mm_status::MM_ERR_CONTEXT_FULL, format!("the prompt takes {} positions but the context holds {} (one more is needed to answer)", count.positions, count.n_ctx));
+            return fail(
+                mm_status::MM_ERR_CONTEXT_FULL,
+                format!(
+                    "the prompt takes {} positions but the context holds {} (one more is needed to answer)",
+                    count.positions, count.n_ctx
+                ),
+            );
         }
         Ok(())
     })
@@ -469,7 +551,14 @@ pub unsafe extern "C" fn mm_session_count_tokens(s: *mut mm_session, params: *co
 /// are written to `tokens`, which the caller owns (NULL when `capacity` is 0, to ask for the
 /// count). `text` is borrowed for the call only.
 #[no_mangle]
-pub unsafe extern "C" fn mm_session_tokenize(s: *const mm_session, text: *const c_char, parse_special: bool, tokens: *mut i32, capacity: usize, out_n_tokens: *mut usize) -> mm_status {
+pub unsafe extern "C" fn mm_session_tokenize(
+    s: *const mm_session,
+    text: *const c_char,
+    parse_special: bool,
+    tokens: *mut i32,
+    capacity: usize,
+    out_n_tokens: *mut usize,
+) -> mm_status {
     boundary("mm_session_tokenize", || {
         // SAFETY: the caller's contract: NULL or writable.
         unsafe { required(out_n_tokens as *const usize, "out_n_tokens") }?;

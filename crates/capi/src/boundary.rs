@@ -193,11 +193,20 @@ pub unsafe fn write_versioned<T: Copy>(out: *mut T, value: &T, min_size: usize, 
     // SAFETY: every versioned struct starts with its u32 size, readable per the contract.
     let size = unsafe { std::ptr::read_unaligned(out as *const u32) } as usize;
     if size < min_size {
-        return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what}->struct_size is {size}; set it to sizeof the struct (at least {min_size})"));
+        return fail(
+            mm_status::MM_ERR_INVALID_ARGUMENT,
+            format!("{what}->struct_size is {size}; set it to sizeof the struct (at least {min_size})"),
+        );
     }
     let n = size.min(std::mem::size_of::<T>());
     let header = std::mem::size_of::<u32>();
     // SAFETY: `n` bytes fit in both (the caller's contract for `out`); the size field is kept.
-    unsafe { std::ptr::copy_nonoverlapping((value as *const T as *const u8).add(header), (out as *mut u8).add(header), n - header) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (value as *const T as *const u8).add(header),
+            (out as *mut u8).add(header),
+            n - header,
+        )
+    };
     Ok(())
 }

@@ -109,5 +109,10 @@ pub unsafe extern "C" fn mm_session_last_ask(s: *const mm_session, out: *mut mm_
 /// Empties the session's conversation cache: the next request evaluates everything.
 #[no_mangle]
 pub extern "C" fn mm_session_reset(s: *mut mm_session) -> mm_status {
-    boundary("mm_session_reset", || with_session(s, |session| Ok(session.reset())))
+    boundary("mm_session_reset", || {
+        with_session(s, |session| {
+            let _: () = session.reset();
+            Ok(())
+        })
+    })
 }

@@ -58,7 +58,9 @@ pub extern "C" fn mm_last_error() -> *const c_char {
 /// "unknown status"). Never NULL; do not free.
 #[no_mangle]
 pub extern "C" fn mm_status_str(status: i32) -> *const c_char {
-    boundary_value("mm_status_str", c"unknown status".as_ptr(), || mm_status::from_code(status).map_or(c"unknown status", mm_status::describe).as_ptr())
+    boundary_value("mm_status_str", c"unknown status".as_ptr(), || {
+        mm_status::from_code(status).map_or(c"unknown status", mm_status::describe).as_ptr()
+    })
 }
 
 /// The number of sessions that exist now in this process: created and not yet destroyed.

@@ -142,7 +142,10 @@ pub fn insert(session: Session, marker: CString) -> Result<usize> {
 }
 
 fn invalid<T>(handle: usize) -> Result<T> {
-    fail(MM_ERR_INVALID_HANDLE, format!("session handle {handle:#x} is not a live session (never created, or destroyed)"))
+    fail(
+        MM_ERR_INVALID_HANDLE,
+        format!("session handle {handle:#x} is not a live session (never created, or destroyed)"),
+    )
 }
 
 /// The session behind `handle`.

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use mm_core::{FlashAttention, ForkConfig, KvType, MemoryStats, Session, SessionConfig};
 
-use crate::boundary::{boundary, boundary_value, c_str, opt_c_str, required, set_last_error, slice, versioned, write_versioned};
+use crate::boundary::{
+    boundary, boundary_value, c_str, opt_c_str, required, set_last_error, slice, versioned, write_versioned,
+};
 use crate::registry;
 use crate::status::{fail, mm_status, Result};
 
@@ -191,15 +193,18 @@ fn flash_attn(value: i32) -> Result<FlashAttention> {
     [FlashAttention::Auto, FlashAttention::Off, FlashAttention::On]
         .into_iter()
         .find(|&f| mm_flash_attn::from(f) as i32 == value)
-        .map_or_else(|| fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.flash_attn is {value}, not an mm_flash_attn")), Ok)
+        .map_or_else(
+            || fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.flash_attn is {value}, not an mm_flash_attn")),
+            Ok,
+        )
 }
 
 /// `params.kv_type_k` or `kv_type_v` (`what`) as the core's type.
 fn kv_type(value: i32, what: &str) -> Result<KvType> {
-    [KvType::F16, KvType::Q8_0, KvType::Q4_0]
-        .into_iter()
-        .find(|&t| mm_kv_type::from(t) as i32 == value)
-        .map_or_else(|| fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.{what} is {value}, not an mm_kv_type")), Ok)
+    [KvType::F16, KvType::Q8_0, KvType::Q4_0].into_iter().find(|&t| mm_kv_type::from(t) as i32 == value).map_or_else(
+        || fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.{what} is {value}, not an mm_kv_type")),
+        Ok,
+    )
 }
 
 /// The handle as the registry knows it.
@@ -327,7 +332,11 @@ fn fork_params_default() -> mm_fork_params {
 /// on `s`, fork waits for it (from inside a callback of `s`: `MM_ERR_BUSY`). `params` is
 /// borrowed for the call only.
 #[no_mangle]
-pub unsafe extern "C" fn mm_session_fork(s: *const mm_session, params: *const mm_fork_params, out: *mut *mut mm_session) -> mm_status {
+pub unsafe extern "C" fn mm_session_fork(
+    s: *const mm_session,
+    params: *const mm_fork_params,
+    out: *mut *mut mm_session,
+) -> mm_status {
     boundary("mm_session_fork", || {
         if out.is_null() {
             return fail(mm_status::MM_ERR_NULL_ARGUMENT, "out is NULL");
@@ -347,7 +356,8 @@ pub unsafe extern "C" fn mm_session_fork(s: *const mm_session, params: *const mm
             seed: (p.seed != crate::ask::MM_SEED_DEFAULT).then_some(p.seed),
             copy_conversation: p.copy_conversation,
         };
-        let (fork, marker) = with_session(s, |session| Ok((session.fork(&config)?, registry::get(handle_of(s))?.marker.clone())))?;
+        let (fork, marker) =
+            with_session(s, |session| Ok((session.fork(&config)?, registry::get(handle_of(s))?.marker.clone())))?;
         let handle = registry::insert(fork, marker)?;
         // SAFETY: checked writable above.
         unsafe { *out = handle as *mut mm_session };
@@ -400,7 +410,11 @@ pub(crate) fn with_session<T>(s: *const mm_session, f: impl FnOnce(&mut Session)
 #[no_mangle]
 pub extern "C" fn mm_session_marker(s: *const mm_session) -> *const c_char {
     boundary_value("mm_session_marker", std::ptr::null(), || {
-        let marker = if s.is_null() { fail(mm_status::MM_ERR_NULL_ARGUMENT, "session is NULL") } else { registry::get(handle_of(s)).map(|e| e.marker.as_ptr()) };
+        let marker = if s.is_null() {
+            fail(mm_status::MM_ERR_NULL_ARGUMENT, "session is NULL")
+        } else {
+            registry::get(handle_of(s)).map(|e| e.marker.as_ptr())
+        };
         marker.unwrap_or_else(|e| {
             set_last_error(&format!("mm_session_marker: {}", e.message));
             std::ptr::null()

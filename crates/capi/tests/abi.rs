@@ -52,7 +52,10 @@ fn constants(text: &str) -> BTreeSet<String> {
     let mut i = 0;
     while let Some(at) = text[i..].find("MM_") {
         let start = i + at;
-        let end = start + text[start..].find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')).unwrap_or(text.len() - start);
+        let end = start
+            + text[start..]
+                .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(text.len() - start);
         let preceded = start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
         if !preceded {
             names.insert(text[start..end].trim_end_matches('_').to_string());
@@ -64,7 +67,12 @@ fn constants(text: &str) -> BTreeSet<String> {
 
 /// Names that are not API constants: the include guard, and environment and CMake variables.
 fn not_constants(name: &str) -> bool {
-    name.starts_with("MM_SESSION_") || name.starts_with("MM_TEST_") || name.starts_with("MM_FUZZ_") || name.starts_with("MM_CYCLES") || name.starts_with("MM_STRESS") || name.starts_with("MM_BENCH")
+    name.starts_with("MM_SESSION_")
+        || name.starts_with("MM_TEST_")
+        || name.starts_with("MM_FUZZ_")
+        || name.starts_with("MM_CYCLES")
+        || name.starts_with("MM_STRESS")
+        || name.starts_with("MM_BENCH")
 }
 
 #[test]
@@ -78,7 +86,8 @@ fn every_constant_is_named_in_the_header_and_pinned() {
     assert!(unpinned.is_empty(), "constants of the header missing from tests/c/abi_snapshot.c: {unpinned:?}");
     for doc in ["README.md", "docs/reliability.md", "docs/security.md"] {
         let text = std::fs::read_to_string(root().join(doc)).unwrap();
-        let missing: Vec<String> = constants(&text).into_iter().filter(|n| !not_constants(n) && !in_header.contains(n)).collect();
+        let missing: Vec<String> =
+            constants(&text).into_iter().filter(|n| !not_constants(n) && !in_header.contains(n)).collect();
         assert!(missing.is_empty(), "{doc} names constants the header lacks: {missing:?}");
     }
 }

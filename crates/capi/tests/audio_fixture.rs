@@ -9,8 +9,8 @@ use std::time::Instant;
 mod common;
 
 use llama_cpp_sys_2 as sys;
-use mm_fixtures::{self as fixtures, FixtureSpec};
 use mm_fixtures::audio as fixtures_audio;
+use mm_fixtures::{self as fixtures, FixtureSpec};
 
 static ERRORS: AtomicUsize = AtomicUsize::new(0);
 static LAST_LEVEL: AtomicUsize = AtomicUsize::new(0);
@@ -63,7 +63,13 @@ fn audio_projector_encodes_and_prefills() {
         assert!(!sys::mtmd_support_vision(mctx));
         assert_eq!(sys::mtmd_get_audio_sample_rate(mctx), 16000);
 
-        let w = sys::mtmd_helper_bitmap_init_from_buf(mctx, wav.as_ptr(), wav.len(), false, sys::mtmd_helper_init_opt_default());
+        let w = sys::mtmd_helper_bitmap_init_from_buf(
+            mctx,
+            wav.as_ptr(),
+            wav.len(),
+            false,
+            sys::mtmd_helper_init_opt_default(),
+        );
         assert!(!w.bitmap.is_null(), "the WAV did not decode");
         if !w.video_ctx.is_null() {
             sys::mtmd_helper_video_free(w.video_ctx);
@@ -75,7 +81,12 @@ fn audio_projector_encodes_and_prefills() {
         let marker = CStr::from_ptr(sys::mtmd_default_marker()).to_str().unwrap();
         let prompt = format!("<|im_start|>user\nWhat is this sound? {marker}<|im_end|>\n<|im_start|>assistant\n");
         let prompt_c = CString::new(prompt.as_str()).unwrap();
-        let text = sys::mtmd_input_text { text: prompt_c.as_ptr(), text_len: prompt.len(), add_special: true, parse_special: true };
+        let text = sys::mtmd_input_text {
+            text: prompt_c.as_ptr(),
+            text_len: prompt.len(),
+            add_special: true,
+            parse_special: true,
+        };
         let chunks = sys::mtmd_input_chunks_init();
         let bitmaps = [bitmap as *const sys::mtmd_bitmap];
         let t = Instant::now();

@@ -45,7 +45,12 @@ fn signal(rate: u32, seconds: f64, channels: usize) -> Vec<f64> {
         .flat_map(|i| {
             let t = i as f64 / f64::from(rate);
             let envelope = 0.5 + 0.5 * (tau * 3.0 * t).sin();
-            (0..channels).map(move |c| envelope * (0.3 * (tau * (220.0 + 30.0 * (5.0 * t).sin()) * t + c as f64).sin() + 0.15 * (tau * 1375.0 * t).sin() + 0.1 * (tau * 6100.0 * t).sin()))
+            (0..channels).map(move |c| {
+                envelope
+                    * (0.3 * (tau * (220.0 + 30.0 * (5.0 * t).sin()) * t + c as f64).sin()
+                        + 0.15 * (tau * 1375.0 * t).sin()
+                        + 0.1 * (tau * 6100.0 * t).sin())
+            })
         })
         .collect()
 }
@@ -55,10 +60,16 @@ fn clips() -> Vec<(String, Vec<u8>)> {
     let mut clips = vec![("wav_16000_mono_s16 (mm-fixtures)".to_string(), fixtures_audio::wav_tone(1.0, RATE, 3))];
     let stereo = signal(44_100, 1.0, 2);
     for (bits, float) in [(8u16, false), (16, false), (24, false), (32, false), (32, true)] {
-        clips.push((format!("wav_44100_stereo_{}{bits}", if float { "f" } else { "s" }), fixtures_audio::wav(44_100, 2, bits, float, &stereo)));
+        clips.push((
+            format!("wav_44100_stereo_{}{bits}", if float { "f" } else { "s" }),
+            fixtures_audio::wav(44_100, 2, bits, float, &stereo),
+        ));
     }
     for (rate, channels) in [(48_000u32, 2u16), (22_050, 1), (8000, 1), (11_025, 2), (96_000, 6)] {
-        clips.push((format!("wav_{rate}_{channels}ch_s16"), fixtures_audio::wav(rate, channels, 16, false, &signal(rate, 0.7, usize::from(channels)))));
+        clips.push((
+            format!("wav_{rate}_{channels}ch_s16"),
+            fixtures_audio::wav(rate, channels, 16, false, &signal(rate, 0.7, usize::from(channels))),
+        ));
     }
     clips.push(("flac_22050_stereo (tests/media/tone.flac)".to_string(), media_file("tone.flac")));
     clips.push(("mp3_22050_stereo_64k (tests/media/tone.mp3)".to_string(), media_file("tone.mp3")));
@@ -94,7 +105,13 @@ impl OldDecoder {
         // SAFETY: `bytes` is readable for the call; the helper's bitmap holds mono f32 samples,
         // copied out before it is freed (once).
         unsafe {
-            let w = sys::mtmd_helper_bitmap_init_from_buf(self.mctx, bytes.as_ptr(), bytes.len(), false, sys::mtmd_helper_init_opt_default());
+            let w = sys::mtmd_helper_bitmap_init_from_buf(
+                self.mctx,
+                bytes.as_ptr(),
+                bytes.len(),
+                false,
+                sys::mtmd_helper_init_opt_default(),
+            );
             assert!(!w.bitmap.is_null() && w.video_ctx.is_null(), "the old decoder refused it");
             let n = sys::mtmd_bitmap_get_n_bytes(w.bitmap) / std::mem::size_of::<f32>();
             let samples = std::slice::from_raw_parts(sys::mtmd_bitmap_get_data(w.bitmap) as *const f32, n).to_vec();
@@ -172,19 +189,59 @@ fn each_format_answers_like_its_samples() {
     };
     let clips = clips();
     // The fixture's WAV, a resampled stereo WAV, FLAC and MP3.
-    for (name, bytes) in clips.iter().filter(|(n, _)| n.starts_with("wav_16000") || n.starts_with("wav_44100_stereo_s16") || n.starts_with("flac") || n.starts_with("mp3")) {
-        let encoded = ask_with(mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() });
+    for (name, bytes) in clips.iter().filter(|(n, _)| {
+        n.starts_with("wav_16000")
+            || n.starts_with("wav_44100_stereo_s16")
+            || n.starts_with("flac")
+            || n.starts_with("mp3")
+    }) {
+        let encoded = ask_with(mm_media {
+            kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: bytes.as_ptr(),
+            size: bytes.len(),
+        });
         let samples: Vec<u8> = old.decode(bytes).iter().flat_map(|x| x.to_ne_bytes()).collect();
-        let raw = ask_with(mm_media { kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: samples.as_ptr(), size: samples.len() });
+        let raw = ask_with(mm_media {
+            kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: samples.as_ptr(),
+            size: samples.len(),
+        });
         println!("{name:44} answers {encoded:?}");
         assert_eq!(encoded, raw, "{name}: the encoded file and the old decoder's samples");
     }
     // From files, as MM_MEDIA_FILE.
     for file in ["tone.flac", "tone.mp3"] {
-        let path = CString::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/media").join(file).to_string_lossy().as_bytes()).unwrap();
+        let path = CString::new(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/media").join(file).to_string_lossy().as_bytes(),
+        )
+        .unwrap();
         let bytes = media_file(file);
-        let from_file = ask_with(mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: path.as_ptr(), data: std::ptr::null(), size: 0 });
-        let from_buffer = ask_with(mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() });
+        let from_file = ask_with(mm_media {
+            kind: mm_media_kind::MM_MEDIA_FILE as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: path.as_ptr(),
+            data: std::ptr::null(),
+            size: 0,
+        });
+        let from_buffer = ask_with(mm_media {
+            kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: bytes.as_ptr(),
+            size: bytes.len(),
+        });
         assert_eq!(from_file, from_buffer, "{file}");
     }
     assert_eq!(mm_session_destroy(s), ::mm_session::status::mm_status::MM_OK);

@@ -14,10 +14,10 @@ use std::process::Command;
 use ::mm_session::ask::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
-use mm_fixtures::{self as fixtures, FixtureSpec, MetaValue};
-use mm_fixtures::audio as fixtures_audio;
 use ::mm_session::status::mm_status;
 use common::*;
+use mm_fixtures::audio as fixtures_audio;
+use mm_fixtures::{self as fixtures, FixtureSpec, MetaValue};
 
 /// The child: loads the pair named by the environment, asks once if it loaded, and prints the
 /// status. Passes trivially when run as an ordinary test.
@@ -41,7 +41,15 @@ fn child_case() {
             let wav = fixtures_audio::wav_tone(0.5, 16000, 1);
             let media: Vec<mm_media> = [
                 info.supports_vision.then(|| image_item(m)),
-                info.supports_audio.then(|| mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: wav.as_ptr(), size: wav.len() }),
+                info.supports_audio.then_some(mm_media {
+                    kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+                    width: 0,
+                    height: 0,
+                    reserved0: 0,
+                    path: std::ptr::null(),
+                    data: wav.as_ptr(),
+                    size: wav.len(),
+                }),
             ]
             .into_iter()
             .flatten()
@@ -82,7 +90,13 @@ fn run_child(case: &Case) -> Result<String, String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     match stdout.lines().find_map(|l| l.split_once("CHILD-STATUS ").map(|(_, s)| s)) {
         Some(status) if out.status.success() => Ok(status.to_string()),
-        _ => Err(format!("{} ended with {:?}\n{}\n{}", case.name, out.status, stdout, String::from_utf8_lossy(&out.stderr).lines().rev().take(8).collect::<Vec<_>>().join("\n"))),
+        _ => Err(format!(
+            "{} ended with {:?}\n{}\n{}",
+            case.name,
+            out.status,
+            stdout,
+            String::from_utf8_lossy(&out.stderr).lines().rev().take(8).collect::<Vec<_>>().join("\n")
+        )),
     }
 }
 
@@ -125,10 +139,20 @@ fn byte_mutations(dir: &Path, label: &str, good: &[u8], flip_step: usize) -> Vec
         b[at] ^= 0xFF;
         out.push((format!("{label} byte {at} flipped"), write(dir, &format!("{label}-flip-{at}.gguf"), &b)));
     }
-    for (what, offset, value) in [("tensor count", 8, u64::MAX), ("tensor count", 8, 1 << 40), ("metadata count", 16, u64::MAX), ("metadata count", 16, 1 << 33), ("first key length", 24, u64::MAX), ("first key length", 24, 1 << 31)] {
+    for (what, offset, value) in [
+        ("tensor count", 8, u64::MAX),
+        ("tensor count", 8, 1 << 40),
+        ("metadata count", 16, u64::MAX),
+        ("metadata count", 16, 1 << 33),
+        ("first key length", 24, u64::MAX),
+        ("first key length", 24, 1 << 31),
+    ] {
         let mut b = good.to_vec();
         b[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
-        out.push((format!("{label} {what} = {value}"), write(dir, &format!("{label}-absurd-{offset}-{value}.gguf"), &b)));
+        out.push((
+            format!("{label} {what} = {value}"),
+            write(dir, &format!("{label}-absurd-{offset}-{value}.gguf"), &b),
+        ));
     }
     for (what, version) in [("version 0", 0u32), ("version 1", 1), ("version 99", 99)] {
         let mut b = good.to_vec();
@@ -175,7 +199,10 @@ fn malformed_files_give_a_status_never_a_crash() {
         cases.push(as_model(format!("{n} random bytes"), write(&dir, &format!("random-{n}.gguf"), &bytes)));
         if n >= 4 {
             bytes[..4].copy_from_slice(b"GGUF");
-            cases.push(as_model(format!("GGUF magic + {n} random bytes"), write(&dir, &format!("random-magic-{n}.gguf"), &bytes)));
+            cases.push(as_model(
+                format!("GGUF magic + {n} random bytes"),
+                write(&dir, &format!("random-magic-{n}.gguf"), &bytes),
+            ));
         }
     }
     cases.push(as_model("empty file".into(), write(&dir, "empty.gguf", b"")));
@@ -244,7 +271,8 @@ fn malformed_files_give_a_status_never_a_crash() {
 
     // Inputs that once crashed (found by fuzzing), each as model and as projector.
     let fuzz_audio = dir.join("fuzz-audio-mmproj.gguf");
-    fixtures_audio::write_audio_projector(&fuzz_audio, FixtureSpec::default().n_embd, FixtureSpec::default().seed).unwrap();
+    fixtures_audio::write_audio_projector(&fuzz_audio, FixtureSpec::default().n_embd, FixtureSpec::default().seed)
+        .unwrap();
     let fixtures = [&model, &mmproj, &fuzz_audio].map(|p| std::fs::read(p).unwrap());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let found = [root.join("tests/regressions/gguf"), root.join("../../fuzz/regressions/fuzz_gguf")];

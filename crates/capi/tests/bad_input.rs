@@ -10,15 +10,15 @@ use std::os::raw::c_char;
 use std::path::Path;
 
 use ::mm_session::ask::*;
-use ::mm_session::library::*;
+use ::mm_session::conversation::mm_ask_info;
 use ::mm_session::conversation::*;
+use ::mm_session::inject_panic_for_tests;
+use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
-use mm_fixtures as fixtures;
-use ::mm_session::conversation::mm_ask_info;
-use ::mm_session::inject_panic_for_tests;
 use ::mm_session::status::mm_status;
 use common::*;
+use mm_fixtures as fixtures;
 
 use mm_status::*;
 
@@ -28,7 +28,6 @@ fn expect(got: mm_status, want: mm_status, names: &str) {
     assert_eq!(got, want, "wanted {want:?} ({names}), got {got:?}: {msg}");
     assert!(msg.contains(names), "message should name '{names}': {msg}");
 }
-
 
 fn ask_status(s: *mut mm_session, a: &mm_ask_params) -> mm_status {
     let mut out: *mut c_char = std::ptr::null_mut();
@@ -41,7 +40,6 @@ fn ask_status(s: *mut mm_session, a: &mm_ask_params) -> mm_status {
     st
 }
 
-
 #[test]
 fn null_for_every_pointer_argument() {
     let m = models();
@@ -51,7 +49,8 @@ fn null_for_every_pointer_argument() {
     let a = prompt_params(&prompt);
     let mut n = 0u32;
     let mut info = ask_info();
-    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    let mut stats =
+        mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
     let mut sinfo: mm_session_info = unsafe { std::mem::zeroed() };
     sinfo.struct_size = std::mem::size_of::<mm_session_info>() as u32;
     let mut out: *mut mm_session = std::ptr::null_mut();
@@ -80,14 +79,34 @@ fn null_for_every_pointer_argument() {
         expect(mm_session_fork(s, std::ptr::null(), std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
         let mut n_tokens = 0usize;
         let mut tokens = [0i32; 4];
-        expect(mm_session_tokenize(null, prompt.as_ptr(), false, tokens.as_mut_ptr(), 4, &mut n_tokens), MM_ERR_NULL_ARGUMENT, "session");
-        expect(mm_session_tokenize(s, std::ptr::null(), false, tokens.as_mut_ptr(), 4, &mut n_tokens), MM_ERR_NULL_ARGUMENT, "text");
-        expect(mm_session_tokenize(s, prompt.as_ptr(), false, std::ptr::null_mut(), 4, &mut n_tokens), MM_ERR_NULL_ARGUMENT, "tokens");
-        expect(mm_session_tokenize(s, prompt.as_ptr(), false, tokens.as_mut_ptr(), 4, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out_n_tokens");
+        expect(
+            mm_session_tokenize(null, prompt.as_ptr(), false, tokens.as_mut_ptr(), 4, &mut n_tokens),
+            MM_ERR_NULL_ARGUMENT,
+            "session",
+        );
+        expect(
+            mm_session_tokenize(s, std::ptr::null(), false, tokens.as_mut_ptr(), 4, &mut n_tokens),
+            MM_ERR_NULL_ARGUMENT,
+            "text",
+        );
+        expect(
+            mm_session_tokenize(s, prompt.as_ptr(), false, std::ptr::null_mut(), 4, &mut n_tokens),
+            MM_ERR_NULL_ARGUMENT,
+            "tokens",
+        );
+        expect(
+            mm_session_tokenize(s, prompt.as_ptr(), false, tokens.as_mut_ptr(), 4, std::ptr::null_mut()),
+            MM_ERR_NULL_ARGUMENT,
+            "out_n_tokens",
+        );
         assert!(mm_session_marker(null).is_null());
         assert_eq!(mm_session_destroy(null), MM_OK, "destroy(NULL) is a no-op");
         mm_string_free(std::ptr::null_mut());
-        assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), MM_OK, "a NULL callback means stderr");
+        assert_eq!(
+            mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()),
+            MM_OK,
+            "a NULL callback means stderr"
+        );
         assert!(!mm_last_error().is_null() && !mm_version().is_null() && !mm_status_str(12345).is_null());
 
         // NULL inside the params: strings, arrays with a count, a message's fields.
@@ -111,7 +130,15 @@ fn null_for_every_pointer_argument() {
         b.stop = stops.as_ptr();
         b.n_stop = 1;
         expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "params.stop[0]");
-        let media = [mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: std::ptr::null(), size: 0 }];
+        let media = [mm_media {
+            kind: mm_media_kind::MM_MEDIA_FILE as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: std::ptr::null(),
+            size: 0,
+        }];
         let mut b = a;
         b.media = media.as_ptr();
         b.n_media = 1;
@@ -120,7 +147,8 @@ fn null_for_every_pointer_argument() {
         b.media = encoded.as_ptr();
         expect(mm_session_ask(s, &b, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "media[0].data");
         let role = c("user");
-        let messages = [mm_message { role: role.as_ptr(), text: std::ptr::null(), media: std::ptr::null(), n_media: 0 }];
+        let messages =
+            [mm_message { role: role.as_ptr(), text: std::ptr::null(), media: std::ptr::null(), n_media: 0 }];
         let mut b = mm_ask_params_default();
         b.messages = messages.as_ptr();
         b.n_messages = 1;
@@ -152,7 +180,11 @@ fn rpc_params_without_rpc() {
     let share = [1.0f32];
     p.tensor_split = share.as_ptr();
     p.n_tensor_split = 1;
-    expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, "tensor_split has 1 entries, but there are 0 devices");
+    expect(
+        unsafe { mm_session_create(&p, &mut out) },
+        MM_ERR_INVALID_ARGUMENT,
+        "tensor_split has 1 entries, but there are 0 devices",
+    );
     p.tensor_split = std::ptr::null();
     expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_NULL_ARGUMENT, "params.tensor_split");
     assert_eq!(mm_live_sessions(), live);
@@ -173,7 +205,8 @@ fn params_struct_sizes() {
     }
     // An older caller: fields past its struct are not read (n_ctx 1 would be refused).
     let mut p = params(m);
-    p.struct_size = (std::mem::offset_of!(mm_session_params, mmproj_path) + std::mem::size_of::<*const c_char>()) as u32;
+    p.struct_size =
+        (std::mem::offset_of!(mm_session_params, mmproj_path) + std::mem::size_of::<*const c_char>()) as u32;
     p.n_ctx = 1;
     let s = create(&p).expect("an older, shorter struct works");
     mm_session_destroy(s);
@@ -240,7 +273,11 @@ fn strings_that_are_not_utf8() {
     a.json_schema = bad.as_ptr();
     expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "params.json_schema");
     let mut n = 0usize;
-    expect(unsafe { mm_session_tokenize(s, bad.as_ptr(), false, std::ptr::null_mut(), 0, &mut n) }, MM_ERR_INVALID_ARGUMENT, "text");
+    expect(
+        unsafe { mm_session_tokenize(s, bad.as_ptr(), false, std::ptr::null_mut(), 0, &mut n) },
+        MM_ERR_INVALID_ARGUMENT,
+        "text",
+    );
     let stops = [bad.as_ptr()];
     let mut a = prompt_params(&prompt);
     a.stop = stops.as_ptr();
@@ -288,7 +325,7 @@ fn bad_paths() {
         use std::os::unix::fs::PermissionsExt;
         let locked = dir.join("locked.gguf");
         std::fs::copy(m.model.to_str().unwrap(), &locked).unwrap();
-        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o0)).unwrap();
         let path = c(locked.to_str().unwrap());
         let mut p = params(m);
         p.model_path = path.as_ptr();
@@ -298,9 +335,21 @@ fn bad_paths() {
     // State files and media files go through the same checks.
     let s = create(&params(m)).unwrap();
     for (path, want, names) in &cases[1..] {
-        let (want_state, names_state) = if *want == MM_ERR_FILE_UNREADABLE { (MM_ERR_STATE_CORRUPT, "not an mm-session state file") } else { (*want, *names) };
+        let (want_state, names_state) = if *want == MM_ERR_FILE_UNREADABLE {
+            (MM_ERR_STATE_CORRUPT, "not an mm-session state file")
+        } else {
+            (*want, *names)
+        };
         expect(unsafe { mm_session_load_state(s, path.as_ptr()) }, want_state, names_state);
-        let media = [mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: path.as_ptr(), data: std::ptr::null(), size: 0 }];
+        let media = [mm_media {
+            kind: mm_media_kind::MM_MEDIA_FILE as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: path.as_ptr(),
+            data: std::ptr::null(),
+            size: 0,
+        }];
         let prompt = c("look");
         let mut a = prompt_params(&prompt);
         a.media = media.as_ptr();
@@ -325,7 +374,10 @@ fn broken_and_oversized_media() {
     let m = models();
     let s = create(&params(m)).unwrap();
     let good_png = std::fs::read(m.dir.join(fixtures::IMAGE_FILE)).unwrap();
-    let jpeg_head = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xC0, 0x00, 0x11, 8, 0x01, 0x00, 0x01, 0x00, 3];
+    let jpeg_head = [
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xC0, 0x00,
+        0x11, 8, 0x01, 0x00, 0x01, 0x00, 3,
+    ];
     let mut corrupt_png = good_png.clone();
     for b in corrupt_png[40..].iter_mut() {
         *b ^= 0x5A;
@@ -344,14 +396,27 @@ fn broken_and_oversized_media() {
         ("PNG of 100000x100000", png_with_size(100_000, 100_000), MM_ERR_MEDIA_DECODE, "media item 0"),
         ("PNG of 2^32-1 squared", png_with_size(u32::MAX, u32::MAX), MM_ERR_MEDIA_DECODE, "media item 0"),
         ("GIF of 65535x65535", b"GIF89a\xff\xff\xff\xff\x00\x00\x00".to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
-        ("BMP of 2^31 wide", [b"BM".to_vec(), vec![0; 16], vec![0, 0, 0, 0x80], vec![1, 0, 0, 0], vec![0; 30]].concat(), MM_ERR_MEDIA_DECODE, "media item 0"),
+        (
+            "BMP of 2^31 wide",
+            [b"BM".to_vec(), vec![0; 16], vec![0, 0, 0, 0x80], vec![1, 0, 0, 0], vec![0; 30]].concat(),
+            MM_ERR_MEDIA_DECODE,
+            "media item 0",
+        ),
         ("PPM of 100000x100000", b"P6\n100000 100000\n255\n\x00\x00\x00".to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
         ("text", b"hello, this is not an image".to_vec(), MM_ERR_MEDIA_DECODE, "not a known media format"),
         ("WAV header only", b"RIFF\x24\x00\x00\x00WAVEfmt ".to_vec(), MM_ERR_UNSUPPORTED, "media item 0"),
     ];
     let prompt = c("what is it");
     for (name, bytes, want, names) in &buffers {
-        let media = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() }];
+        let media = [mm_media {
+            kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: bytes.as_ptr(),
+            size: bytes.len(),
+        }];
         let mut a = prompt_params(&prompt);
         a.media = media.as_ptr();
         a.n_media = 1;
@@ -368,20 +433,44 @@ fn broken_and_oversized_media() {
         (u32::MAX, u32::MAX, 300, MM_ERR_INVALID_ARGUMENT, "larger than the limit"),
         (10, 10, 299, MM_ERR_INVALID_ARGUMENT, "needs 300 bytes"),
     ] {
-        let media = [mm_media { kind: mm_media_kind::MM_MEDIA_RGB as i32, width: w, height: h, reserved0: 0, path: std::ptr::null(), data: pixels.as_ptr(), size }];
+        let media = [mm_media {
+            kind: mm_media_kind::MM_MEDIA_RGB as i32,
+            width: w,
+            height: h,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: pixels.as_ptr(),
+            size,
+        }];
         let mut a = prompt_params(&prompt);
         a.media = media.as_ptr();
         a.n_media = 1;
         expect(ask_status(s, &a), want, names);
     }
     // An unknown media kind, and audio samples for a vision-only projector.
-    let media = [mm_media { kind: 77, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: std::ptr::null(), size: 0 }];
+    let media = [mm_media {
+        kind: 77,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: std::ptr::null(),
+        size: 0,
+    }];
     let mut a = prompt_params(&prompt);
     a.media = media.as_ptr();
     a.n_media = 1;
     expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "not an mm_media_kind");
     let samples = vec![0u8; 400];
-    let media = [mm_media { kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: samples.as_ptr(), size: samples.len() }];
+    let media = [mm_media {
+        kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: samples.as_ptr(),
+        size: samples.len(),
+    }];
     a.media = media.as_ptr();
     expect(ask_status(s, &a), MM_ERR_UNSUPPORTED, "no audio encoder");
 
@@ -438,7 +527,11 @@ fn bad_requests() {
     let not_json = c(r#"{"type": "string""#);
     let remote_ref = c(r#"{"$ref": "https://example.com/schema.json"}"#);
     let unknown_type = c(r#"{"type": "text"}"#);
-    let deep = c(&format!("{}{}", r#"{"items": "#.repeat(mm_core::JSON_SCHEMA_MAX_DEPTH), format!("{{}}{}", "}".repeat(mm_core::JSON_SCHEMA_MAX_DEPTH))));
+    let deep = c(&format!(
+        "{}{{}}{}",
+        r#"{"items": "#.repeat(mm_core::JSON_SCHEMA_MAX_DEPTH),
+        "}".repeat(mm_core::JSON_SCHEMA_MAX_DEPTH)
+    ));
     let huge = c(&format!(r#"{{"type": "string", "description": "{}"}}"#, "x".repeat(mm_core::JSON_SCHEMA_MAX_BYTES)));
     // The converter makes a repetition of 20,000 steps of it, past the grammar limits.
     let too_long = c(r#"{"type": "string", "maxLength": 20000}"#);
@@ -482,20 +575,30 @@ fn bad_requests() {
         ("logit_bias[0].token", mm_ask_params { logit_bias: biases[2..].as_ptr(), n_logit_bias: 1, ..base }),
         ("logit_bias[0].bias", mm_ask_params { logit_bias: biases[3..].as_ptr(), n_logit_bias: 1, ..base }),
         ("logit_bias[0].bias", mm_ask_params { logit_bias: biases[4..].as_ptr(), n_logit_bias: 1, ..base }),
-        ("both grammar and json_schema", mm_ask_params { grammar: grammar.as_ptr(), json_schema: schema.as_ptr(), ..base }),
+        (
+            "both grammar and json_schema",
+            mm_ask_params { grammar: grammar.as_ptr(), json_schema: schema.as_ptr(), ..base },
+        ),
         ("parse error", mm_ask_params { json_schema: not_json.as_ptr(), ..base }),
         ("only references into the same document", mm_ask_params { json_schema: remote_ref.as_ptr(), ..base }),
         ("unrecognized type", mm_ask_params { json_schema: unknown_type.as_ptr(), ..base }),
         ("nests arrays and objects", mm_ask_params { json_schema: deep.as_ptr(), ..base }),
         ("bytes long", mm_ask_params { json_schema: huge.as_ptr(), ..base }),
-        ("json_schema (as a grammar) refused: the grammar's repetition bounds add up", mm_ask_params { json_schema: too_long.as_ptr(), ..base }),
+        (
+            "json_schema (as a grammar) refused: the grammar's repetition bounds add up",
+            mm_ask_params { json_schema: too_long.as_ptr(), ..base },
+        ),
     ];
     for (names, a) in &cases {
         expect(ask_status(s, a), MM_ERR_INVALID_ARGUMENT, names);
     }
     // A schema no JSON satisfies converts to a grammar that allows no first token.
     let unsatisfiable = c(r#"{"type": "integer", "minimum": 5, "maximum": 1}"#);
-    expect(ask_status(s, &mm_ask_params { json_schema: unsatisfiable.as_ptr(), ..base }), MM_ERR_EVAL, "no next token is allowed");
+    expect(
+        ask_status(s, &mm_ask_params { json_schema: unsatisfiable.as_ptr(), ..base }),
+        MM_ERR_EVAL,
+        "no next token is allowed",
+    );
     let long = c(&"word ".repeat(400));
     expect(ask_status(s, &prompt_params(&long)), MM_ERR_CONTEXT_FULL, "context");
     expect(ask_status(s, &prompt_params(&empty)), MM_ERR_INVALID_ARGUMENT, "empty");
@@ -524,7 +627,11 @@ fn bad_requests() {
         ("n_ubatch 1024 is larger than n_batch 512", mm_session_params { n_batch: 512, n_ubatch: 1024, ..params(m) }),
         (
             "kv_type_v q8_0 needs flash attention",
-            mm_session_params { kv_type_v: mm_kv_type::MM_KV_Q8_0 as i32, flash_attn: mm_flash_attn::MM_FLASH_ATTN_OFF as i32, ..params(m) },
+            mm_session_params {
+                kv_type_v: mm_kv_type::MM_KV_Q8_0 as i32,
+                flash_attn: mm_flash_attn::MM_FLASH_ATTN_OFF as i32,
+                ..params(m)
+            },
         ),
     ] {
         let mut out = std::ptr::null_mut();
@@ -554,7 +661,8 @@ fn every_export_catches_panics() {
     let mut n = 0;
     let mut n_tokens = 0usize;
     let mut info = ask_info();
-    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    let mut stats =
+        mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
     let mut sinfo: mm_session_info = unsafe { std::mem::zeroed() };
     sinfo.struct_size = std::mem::size_of::<mm_session_info>() as u32;
     let mut out = std::ptr::null_mut();
@@ -582,7 +690,9 @@ fn every_export_catches_panics() {
         status("mm_session_cancel", &mut || mm_session_cancel(s));
         status("mm_session_reset", &mut || mm_session_reset(s));
         status("mm_session_fork", &mut || mm_session_fork(s, std::ptr::null(), &mut out));
-        status("mm_session_tokenize", &mut || mm_session_tokenize(s, prompt.as_ptr(), false, std::ptr::null_mut(), 0, &mut n_tokens));
+        status("mm_session_tokenize", &mut || {
+            mm_session_tokenize(s, prompt.as_ptr(), false, std::ptr::null_mut(), 0, &mut n_tokens)
+        });
         status("mm_log_set", &mut || mm_log_set(2, Some(ignore_log), std::ptr::null_mut()));
     }
     let mut neutral = |name: &'static str, is_neutral: &mut dyn FnMut() -> bool| {
@@ -620,12 +730,15 @@ fn every_export_catches_panics() {
     assert_eq!(mm_live_sessions(), 0);
     let _ = text_cb;
 
-    let header = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/mm_session.h")).unwrap();
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/mm_session.h")).unwrap();
     // Function declarations start at the beginning of a line; their name stands before '('.
     let exports: Vec<&str> = header
         .lines()
         .filter(|l| !l.starts_with([' ', '*', '/', '#', '}']) && !l.starts_with("typedef"))
-        .filter_map(|l| l.split_once('(').map(|(before, _)| before.split_whitespace().last().unwrap_or("").trim_start_matches('*')))
+        .filter_map(|l| {
+            l.split_once('(').map(|(before, _)| before.split_whitespace().last().unwrap_or("").trim_start_matches('*'))
+        })
         .filter(|name| name.starts_with("mm_"))
         .collect();
     assert!(exports.len() >= 20, "{exports:?}");
@@ -633,7 +746,6 @@ fn every_export_catches_panics() {
         assert!(tested.contains(&e), "export {e} is not tested for panics");
     }
 }
-
 
 /// The media inputs fuzzing found (fuzz/regressions/fuzz_media), against a vision and an audio
 /// session: each gets a clear status, never an internal error, an abort or gigabytes of pixels.
@@ -654,8 +766,17 @@ fn media_found_by_fuzzing() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let bytes = std::fs::read(&path).unwrap();
-        let kind = if name.ends_with(".f32") { mm_media_kind::MM_MEDIA_PCM_F32 } else { mm_media_kind::MM_MEDIA_ENCODED };
-        let media = [mm_media { kind: kind as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() }];
+        let kind =
+            if name.ends_with(".f32") { mm_media_kind::MM_MEDIA_PCM_F32 } else { mm_media_kind::MM_MEDIA_ENCODED };
+        let media = [mm_media {
+            kind: kind as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: bytes.as_ptr(),
+            size: bytes.len(),
+        }];
         for s in [vision, audio] {
             let mut a = prompt_params(&prompt);
             a.media = media.as_ptr();
@@ -672,13 +793,29 @@ fn media_found_by_fuzzing() {
     // overflows, one-sample audio. Oversized headers that read get "larger than the limit"
     // (crates/core/tests/decode_alloc.rs, for every format).
     let jpeg = std::fs::read(dir.join("jpeg-size-not-checked.jpg")).unwrap();
-    let media = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: jpeg.as_ptr(), size: jpeg.len() }];
+    let media = [mm_media {
+        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: jpeg.as_ptr(),
+        size: jpeg.len(),
+    }];
     let mut a = prompt_params(&prompt);
     a.media = media.as_ptr();
     a.n_media = 1;
     expect(ask_status(vision, &a), MM_ERR_MEDIA_DECODE, "JPEG image header could not be read");
     let ppm = std::fs::read(dir.join("pnm-size-overflow.ppm")).unwrap();
-    let media = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: ppm.as_ptr(), size: ppm.len() }];
+    let media = [mm_media {
+        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: ppm.as_ptr(),
+        size: ppm.len(),
+    }];
     a.media = media.as_ptr();
     expect(ask_status(vision, &a), MM_ERR_MEDIA_DECODE, "PNM image");
     mm_session_destroy(vision);

@@ -7,16 +7,15 @@ use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
 
 use ::mm_session::ask::*;
-use ::mm_session::library::*;
+use ::mm_session::conversation::mm_ask_info;
 use ::mm_session::conversation::*;
+use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
-use mm_fixtures::{self as fixtures, FixtureSpec};
-use ::mm_session::conversation::mm_ask_info;
-use mm_fixtures::audio as fixtures_audio;
 use ::mm_session::status::mm_status;
 use common::*;
-
+use mm_fixtures::audio as fixtures_audio;
+use mm_fixtures::{self as fixtures, FixtureSpec};
 
 /// The request parameters of this file's chats.
 fn chat_params() -> mm_ask_params {
@@ -55,7 +54,18 @@ fn distinct_pixels(k: usize) -> Vec<Vec<u8>> {
 }
 
 fn rgb_items(pixels: &[Vec<u8>]) -> Vec<mm_media> {
-    pixels.iter().map(|p| mm_media { kind: mm_media_kind::MM_MEDIA_RGB as i32, width: 24, height: 24, reserved0: 0, path: std::ptr::null(), data: p.as_ptr(), size: p.len() }).collect()
+    pixels
+        .iter()
+        .map(|p| mm_media {
+            kind: mm_media_kind::MM_MEDIA_RGB as i32,
+            width: 24,
+            height: 24,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: p.as_ptr(),
+            size: p.len(),
+        })
+        .collect()
 }
 
 #[test]
@@ -63,7 +73,8 @@ fn a_follow_up_encodes_no_image_and_evaluates_only_new_tokens() {
     let m = models();
     let s = create(&params(m)).unwrap();
     let pixels = distinct_pixels(3);
-    let first = Chat::new(&[("system", "You describe pictures.", vec![]), ("user", "What are these?", rgb_items(&pixels))]);
+    let first =
+        Chat::new(&[("system", "You describe pictures.", vec![]), ("user", "What are these?", rgb_items(&pixels))]);
     let answer = ask(s, &first.on(chat_params())).unwrap();
     let turn1 = info(s);
     assert_eq!(turn1.media_encoded, 3);
@@ -79,7 +90,11 @@ fn a_follow_up_encodes_no_image_and_evaluates_only_new_tokens() {
     let turn2 = info(s);
     assert_eq!(turn2.media_encoded, 0, "images of earlier turns are not encoded again");
     assert!(turn2.positions_reused >= turn1.prompt_positions - 1, "{turn1:?} {turn2:?}");
-    assert_eq!(turn2.tokens_evaluated, turn2.prompt_positions - turn2.positions_reused, "only what is new is evaluated");
+    assert_eq!(
+        turn2.tokens_evaluated,
+        turn2.prompt_positions - turn2.positions_reused,
+        "only what is new is evaluated"
+    );
     assert_eq!(count(s, &second.on(chat_params())), turn2.prompt_positions);
 
     // An edited earlier message: the cache is cut at the first difference (after the images).
@@ -98,7 +113,10 @@ fn a_follow_up_encodes_no_image_and_evaluates_only_new_tokens() {
 
     // Different images: those are encoded.
     let other_pixels = distinct_pixels(4);
-    let changed = Chat::new(&[("system", "You describe pictures.", vec![]), ("user", "What are these?", rgb_items(&other_pixels[1..]))]);
+    let changed = Chat::new(&[
+        ("system", "You describe pictures.", vec![]),
+        ("user", "What are these?", rgb_items(&other_pixels[1..])),
+    ]);
     ask(s, &changed.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 3);
 
@@ -165,7 +183,12 @@ fn a_chat_that_does_not_fit_fails_or_drops_oldest_turns() {
     assert!(dropped.messages_dropped >= 2, "{dropped:?}");
     assert!(dropped.prompt_positions < n_ctx);
     // What was kept is the system message and the newest turns.
-    let kept = Chat::new(&[turns[0].clone()].into_iter().chain(turns[1 + dropped.messages_dropped as usize..].iter().cloned()).collect::<Vec<_>>());
+    let kept = Chat::new(
+        &[turns[0].clone()]
+            .into_iter()
+            .chain(turns[1 + dropped.messages_dropped as usize..].iter().cloned())
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(count(s, &kept.on(chat_params())), dropped.prompt_positions);
 
     // Even the last turn alone does not fit: a clear status.
@@ -198,7 +221,11 @@ fn saved_state_resumes_the_same_conversation_without_encoding() {
     // Uninterrupted.
     let s = create(&params(m)).unwrap();
     let a1 = ask(s, &turn1.on(chat_params())).unwrap();
-    let turn2 = Chat::new(&[("user", "Describe these.", rgb_items(&pixels)), ("assistant", &a1, vec![]), ("user", "More?", vec![])]);
+    let turn2 = Chat::new(&[
+        ("user", "Describe these.", rgb_items(&pixels)),
+        ("assistant", &a1, vec![]),
+        ("user", "More?", vec![]),
+    ]);
     let a2 = ask(s, &turn2.on(chat_params())).unwrap();
     mm_session_destroy(s);
 
@@ -228,7 +255,11 @@ fn saved_state_resumes_the_same_conversation_without_encoding() {
     let flipped = dir.join("flipped.mmstate");
     std::fs::write(&flipped, &flipped_bytes).unwrap();
     let before = session_info(s).n_past;
-    for (path, want) in [(&truncated, mm_status::MM_ERR_STATE_CORRUPT), (&garbage, mm_status::MM_ERR_STATE_CORRUPT), (&flipped, mm_status::MM_ERR_STATE_CORRUPT)] {
+    for (path, want) in [
+        (&truncated, mm_status::MM_ERR_STATE_CORRUPT),
+        (&garbage, mm_status::MM_ERR_STATE_CORRUPT),
+        (&flipped, mm_status::MM_ERR_STATE_CORRUPT),
+    ] {
         let (st, msg) = load(s, path);
         assert_eq!(st, want, "{}: {msg}", path.display());
         assert!(msg.contains(&path.file_name().unwrap().to_string_lossy().to_string()), "{msg}");
@@ -350,7 +381,8 @@ fn session_info_and_token_counts() {
     let asked = info(s);
     assert_eq!(n, asked.prompt_positions);
     // Every generated token is in the cache but the last one when max_tokens ended it.
-    let last_not_decoded = (asked.stop_reason == ::mm_session::conversation::mm_stop_reason::MM_STOP_MAX_TOKENS as i32) as u32;
+    let last_not_decoded =
+        (asked.stop_reason == ::mm_session::conversation::mm_stop_reason::MM_STOP_MAX_TOKENS as i32) as u32;
     assert_eq!(session_info(s).n_past, asked.prompt_positions + asked.tokens_generated - last_not_decoded);
     mm_session_destroy(s);
 }
@@ -375,19 +407,47 @@ fn audio_end_to_end() {
     assert!(i.supports_audio && !i.supports_vision);
     assert_eq!(i.audio_sample_rate, 16000);
 
-    let from_file = mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: wav_c.as_ptr(), data: std::ptr::null(), size: 0 };
-    let from_buffer = mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: wav.as_ptr(), size: wav.len() };
+    let from_file = mm_media {
+        kind: mm_media_kind::MM_MEDIA_FILE as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: wav_c.as_ptr(),
+        data: std::ptr::null(),
+        size: 0,
+    };
+    let from_buffer = mm_media {
+        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: wav.as_ptr(),
+        size: wav.len(),
+    };
     let chat = Chat::new(&[("user", "What is this sound?", vec![from_file])]);
     let answer = ask(s, &chat.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 1);
     // The same sound from a buffer has the same content hash: a follow-up encodes nothing.
-    let follow = Chat::new(&[("user", "What is this sound?", vec![from_buffer]), ("assistant", &answer, vec![]), ("user", "Louder?", vec![])]);
+    let follow = Chat::new(&[
+        ("user", "What is this sound?", vec![from_buffer]),
+        ("assistant", &answer, vec![]),
+        ("user", "Louder?", vec![]),
+    ]);
     ask(s, &follow.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 0);
 
     // The same kind of clip as raw f32 samples.
     let samples: Vec<u8> = (0..16000).flat_map(|i| ((i as f32 * 0.05).sin() * 0.3).to_ne_bytes()).collect();
-    let pcm = mm_media { kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: samples.as_ptr(), size: samples.len() };
+    let pcm = mm_media {
+        kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: samples.as_ptr(),
+        size: samples.len(),
+    };
     let raw = Chat::new(&[("user", "And this one?", vec![pcm])]);
     ask(s, &raw.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 1);

@@ -7,7 +7,8 @@ use std::process::Command;
 #[test]
 fn committed_header_matches_generated() {
     let generated = std::fs::read_to_string(env!("MM_GENERATED_HEADER")).unwrap();
-    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/mm_session.h")).unwrap();
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/mm_session.h")).unwrap();
     assert!(generated == committed, "include/mm_session.h is outdated: run `make header` and commit it");
 }
 
@@ -17,7 +18,10 @@ fn header_compiles_as_c99_and_cpp_twice_included() {
     let src = dir.join("header_check.c");
     std::fs::write(&src, "#include \"mm_session.h\"\n#include \"mm_session.h\"\nint main(void) { mm_session_params p = mm_session_params_default(); (void)p; return 0; }\n").unwrap();
     let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include");
-    for (compiler, args) in [("gcc", vec!["-std=c99", "-Wall", "-Wextra", "-Werror"]), ("g++", vec!["-x", "c++", "-Wall", "-Wextra", "-Werror"])] {
+    for (compiler, args) in [
+        ("gcc", vec!["-std=c99", "-Wall", "-Wextra", "-Werror"]),
+        ("g++", vec!["-x", "c++", "-Wall", "-Wextra", "-Werror"]),
+    ] {
         let out = Command::new(compiler)
             .args(&args)
             .arg("-I")
@@ -58,7 +62,12 @@ fn compile_readme_blocks(lang: &str, extension: &str, compiler: &str, flags: &[&
 
 #[test]
 fn readme_c_examples_compile() {
-    compile_readme_blocks("c", "c", "gcc", &["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers"]);
+    compile_readme_blocks(
+        "c",
+        "c",
+        "gcc",
+        &["-std=c99", "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers"],
+    );
 }
 
 #[test]

@@ -5,10 +5,10 @@ mod common;
 
 use std::ffi::CString;
 
-use common::*;
-use llama_cpp_sys_2 as sys;
 use ::mm_session::ask::*;
 use ::mm_session::session::*;
+use common::*;
+use llama_cpp_sys_2 as sys;
 
 /// Greedy generation with llama.cpp's API alone.
 fn raw_greedy(model_path: &CString, prompt: &str, max_tokens: usize) -> String {
@@ -16,7 +16,15 @@ fn raw_greedy(model_path: &CString, prompt: &str, max_tokens: usize) -> String {
         let (model, ctx) = raw_model_and_context(model_path);
         let vocab = sys::llama_model_get_vocab(model);
         let mut tokens = vec![0; prompt.len() + 8];
-        let n = sys::llama_tokenize(vocab, prompt.as_ptr().cast(), prompt.len() as i32, tokens.as_mut_ptr(), tokens.len() as i32, true, true);
+        let n = sys::llama_tokenize(
+            vocab,
+            prompt.as_ptr().cast(),
+            prompt.len() as i32,
+            tokens.as_mut_ptr(),
+            tokens.len() as i32,
+            true,
+            true,
+        );
         assert!(n > 0);
         tokens.truncate(n as usize);
         assert_eq!(sys::llama_decode(ctx, sys::llama_batch_get_one(tokens.as_mut_ptr(), n)), 0);

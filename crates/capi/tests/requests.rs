@@ -21,12 +21,22 @@ struct Reported {
     top: Vec<(i32, f32, Vec<u8>)>,
 }
 
-unsafe extern "C" fn collect(user_data: *mut c_void, chosen: *const mm_token_logprob, top: *const mm_token_logprob, n_top: usize) {
+unsafe extern "C" fn collect(
+    user_data: *mut c_void,
+    chosen: *const mm_token_logprob,
+    top: *const mm_token_logprob,
+    n_top: usize,
+) {
     let out = &mut *(user_data as *mut Vec<Reported>);
     let bytes = |t: &mm_token_logprob| std::slice::from_raw_parts(t.text as *const u8, t.len).to_vec();
     let c = &*chosen;
     let top = if n_top == 0 { &[][..] } else { std::slice::from_raw_parts(top, n_top) };
-    out.push(Reported { token: c.token, logprob: c.logprob, text: bytes(c), top: top.iter().map(|t| (t.token, t.logprob, bytes(t))).collect() });
+    out.push(Reported {
+        token: c.token,
+        logprob: c.logprob,
+        text: bytes(c),
+        top: top.iter().map(|t| (t.token, t.logprob, bytes(t))).collect(),
+    });
 }
 
 /// An answer: its text, the tokens `on_token` saw, and the request's figures.
@@ -60,10 +70,18 @@ fn try_answer(s: *mut mm_session, a: &mm_ask_params) -> Result<Answer, (mm_statu
 fn tokenize(s: *mut mm_session, text: &str, parse_special: bool) -> Vec<i32> {
     let text = CString::new(text).unwrap();
     let mut n = 0usize;
-    assert_eq!(unsafe { mm_session_tokenize(s, text.as_ptr(), parse_special, std::ptr::null_mut(), 0, &mut n) }, mm_status::MM_OK, "{}", last_error());
+    assert_eq!(
+        unsafe { mm_session_tokenize(s, text.as_ptr(), parse_special, std::ptr::null_mut(), 0, &mut n) },
+        mm_status::MM_OK,
+        "{}",
+        last_error()
+    );
     let mut tokens = vec![-1; n];
     let mut again = 0usize;
-    assert_eq!(unsafe { mm_session_tokenize(s, text.as_ptr(), parse_special, tokens.as_mut_ptr(), n, &mut again) }, mm_status::MM_OK);
+    assert_eq!(
+        unsafe { mm_session_tokenize(s, text.as_ptr(), parse_special, tokens.as_mut_ptr(), n, &mut again) },
+        mm_status::MM_OK
+    );
     assert_eq!(again, n);
     tokens
 }
@@ -128,14 +146,18 @@ fn validate(schema: &serde_json::Value, value: &serde_json::Value, path: &str) -
             for (key, v) in object {
                 match properties.get(key) {
                     Some(sub) => validate(sub, v, &format!("{path}.{key}"))?,
-                    None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => return fail(&format!("unexpected key {key}")),
+                    None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                        return fail(&format!("unexpected key {key}"))
+                    }
                     None => {}
                 }
             }
         }
         Some("array") => {
             let Some(items) = value.as_array() else { return fail("not an array") };
-            if count("minItems").is_some_and(|n| (items.len() as u64) < n) || count("maxItems").is_some_and(|n| items.len() as u64 > n) {
+            if count("minItems").is_some_and(|n| (items.len() as u64) < n)
+                || count("maxItems").is_some_and(|n| items.len() as u64 > n)
+            {
                 return fail("item count out of range");
             }
             for (i, item) in items.iter().enumerate() {
@@ -195,7 +217,11 @@ fn penalties_break_a_greedy_loop() {
     let prompt = CString::new(LOOP_PROMPT).unwrap();
     let prompt_ids = tokenize(s, LOOP_PROMPT, true);
     let plain = answer(s, &greedy(&prompt, 60));
-    assert!(closest_repeat(&plain.ids(), 0).is_some_and(|d| d <= 3), "greedy decoding of random weights loops: {:?}", plain.ids());
+    assert!(
+        closest_repeat(&plain.ids(), 0).is_some_and(|d| d <= 3),
+        "greedy decoding of random weights loops: {:?}",
+        plain.ids()
+    );
     // Presence and frequency penalties far above any logit: no token seen in the window
     // (the whole context: the prompt, then the answer) comes again.
     for (name, presence, frequency) in [("presence", 100.0, 0.0), ("frequency", 0.0, 100.0)] {
@@ -211,7 +237,11 @@ fn penalties_break_a_greedy_loop() {
     a.repeat_penalty = 1.3;
     let penalised = answer(s, &a);
     assert_ne!(penalised.text, plain.text);
-    assert!(closest_repeat(&penalised.ids(), 0).unwrap_or(usize::MAX) > closest_repeat(&plain.ids(), 0).unwrap(), "{:?}", penalised.ids());
+    assert!(
+        closest_repeat(&penalised.ids(), 0).unwrap_or(usize::MAX) > closest_repeat(&plain.ids(), 0).unwrap(),
+        "{:?}",
+        penalised.ids()
+    );
     mm_session_destroy(s);
 }
 
@@ -339,13 +369,19 @@ fn biased_end_of_generation_stops_exactly() {
     a.logit_bias = end.as_ptr();
     a.n_logit_bias = 1;
     let r = answer(s, &a);
-    assert_eq!((r.text.as_str(), r.info.stop_reason, r.info.tokens_generated, r.tokens.len()), ("", mm_stop_reason::MM_STOP_EOG as i32, 0, 0));
+    assert_eq!(
+        (r.text.as_str(), r.info.stop_reason, r.info.tokens_generated, r.tokens.len()),
+        ("", mm_stop_reason::MM_STOP_EOG as i32, 0, 0)
+    );
 
     // Inside a constrained answer: the grammar holds the end back until it allows one.
     let grammar = CString::new("root ::= \"ab\"+").unwrap();
     a.grammar = grammar.as_ptr();
     let r = answer(s, &a);
-    assert_eq!((r.text.as_str(), r.info.stop_reason, r.info.tokens_generated), ("ab", mm_stop_reason::MM_STOP_EOG as i32, 2));
+    assert_eq!(
+        (r.text.as_str(), r.info.stop_reason, r.info.tokens_generated),
+        ("ab", mm_stop_reason::MM_STOP_EOG as i32, 2)
+    );
     mm_session_destroy(s);
 }
 
@@ -368,8 +404,15 @@ fn json_schema_answers_from_random_weights_validate() {
     let mut failures = Vec::new();
     for seed in 0..50 {
         let r = answer(s, &form_params(&prompt, &schema_text, seed));
-        assert_eq!(r.info.stop_reason, mm_stop_reason::MM_STOP_EOG as i32, "seed {seed}: the grammar ends the answer: {:?}", r.text);
-        let checked = serde_json::from_str::<serde_json::Value>(&r.text).map_err(|e| e.to_string()).and_then(|v| validate(&schema, &v, "$"));
+        assert_eq!(
+            r.info.stop_reason,
+            mm_stop_reason::MM_STOP_EOG as i32,
+            "seed {seed}: the grammar ends the answer: {:?}",
+            r.text
+        );
+        let checked = serde_json::from_str::<serde_json::Value>(&r.text)
+            .map_err(|e| e.to_string())
+            .and_then(|v| validate(&schema, &v, "$"));
         if let Err(e) = checked {
             failures.push(format!("seed {seed}: {e}: {:?}", r.text));
         }
@@ -385,14 +428,22 @@ fn json_schema_answers_from_random_weights_validate() {
 fn json_schemas_of_arrays_and_free_objects_are_taken() {
     let s = text_session();
     let prompt = CString::new("List some:").unwrap();
-    for (schema, kind) in [(r#"{"type": "array", "items": {"type": "string"}}"#, "array"), (r#"{"type": "object"}"#, "object"), (r#"{"type": "array", "items": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}}}"#, "array")] {
+    for (schema, kind) in [
+        (r#"{"type": "array", "items": {"type": "string"}}"#, "array"),
+        (r#"{"type": "object"}"#, "object"),
+        (
+            r#"{"type": "array", "items": {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "string"}}}}}"#,
+            "array",
+        ),
+    ] {
         let schema = CString::new(schema).unwrap();
         for seed in 0..5 {
             let mut a = form_params(&prompt, &schema, seed);
             a.max_tokens = 200;
             let r = answer(s, &a);
             if r.info.stop_reason == mm_stop_reason::MM_STOP_EOG as i32 {
-                let v: serde_json::Value = serde_json::from_str(&r.text).unwrap_or_else(|e| panic!("{schema:?} seed {seed}: {e}: {:?}", r.text));
+                let v: serde_json::Value = serde_json::from_str(&r.text)
+                    .unwrap_or_else(|e| panic!("{schema:?} seed {seed}: {e}: {:?}", r.text));
                 assert!(if kind == "array" { v.is_array() } else { v.is_object() }, "{schema:?} seed {seed}: {v}");
             }
         }
@@ -447,7 +498,11 @@ fn log_probabilities_are_the_models_own() {
         assert!(t.top.windows(2).all(|w| w[0].1 >= w[1].1), "most likely first: {:?}", t.top);
         let sum: f64 = t.top.iter().map(|e| (e.1 as f64).exp()).sum();
         assert!(sum <= 1.0 + 1e-6, "top-5 probabilities sum to {sum}");
-        assert_eq!((t.top[0].0, t.top[0].1, &t.top[0].2), (t.token, t.logprob, &t.text), "greedy picks the most likely token");
+        assert_eq!(
+            (t.top[0].0, t.top[0].1, &t.top[0].2),
+            (t.token, t.logprob, &t.text),
+            "greedy picks the most likely token"
+        );
         assert!(t.logprob < 0.0);
     }
 
@@ -510,7 +565,10 @@ fn usage_counts_match_the_prompt() {
 
     // Asked again: the same usage, though nothing is evaluated again.
     let again = answer(s, &a).info;
-    assert_eq!((again.prompt_tokens, again.media_items, again.media_tokens, again.media_positions), (i.prompt_tokens, 2, 32, 32));
+    assert_eq!(
+        (again.prompt_tokens, again.media_items, again.media_tokens, again.media_positions),
+        (i.prompt_tokens, 2, 32, 32)
+    );
     assert_eq!((again.media_encoded, again.positions_reused), (0, i.prompt_positions));
     mm_session_destroy(s);
 }
@@ -539,7 +597,8 @@ fn tokenize_counts_then_fills() {
 fn json_schema_conversion_does_not_use_the_callers_stack() {
     let s = text_session() as usize;
     let name = "_".repeat(mm_core::JSON_SCHEMA_MAX_BYTES - 100);
-    let schema = CString::new(format!(r#"{{"type": "object", "properties": {{"{name}": {{"type": "integer"}}}}}}"#)).unwrap();
+    let schema =
+        CString::new(format!(r#"{{"type": "object", "properties": {{"{name}": {{"type": "integer"}}}}}}"#)).unwrap();
     let small_stack = std::thread::Builder::new().stack_size(256 << 10).spawn(move || {
         let prompt = CString::new("x").unwrap();
         let mut a = greedy(&prompt, 3);

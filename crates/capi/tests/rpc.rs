@@ -257,5 +257,8 @@ fn loopback_cost() {
     p.rpc_servers = in_process_server().as_ptr();
     let remote = tokens_per_second(&p, 64);
     let added_ms = 1e3 / remote - 1e3 / local;
-    println!("rpc_cost model={} local_tok_s={local:.1} rpc_tok_s={remote:.1} added_ms_per_token={added_ms:.2}", m.model.to_str().unwrap());
+    println!(
+        "rpc_cost model={} local_tok_s={local:.1} rpc_tok_s={remote:.1} added_ms_per_token={added_ms:.2}",
+        m.model.to_str().unwrap()
+    );
 }

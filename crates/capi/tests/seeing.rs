@@ -18,10 +18,10 @@ use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
+use common::{ask, ask_info, create, fixture_dir, last_error, Chat};
 use mm_core::Format;
 use mm_fixtures::png_rgb;
 use mm_fixtures::seeing::{self, COLOURS, COLOUR_RGB, IMAGE_SIDE};
-use common::{ask, ask_info, create, fixture_dir, last_error, Chat};
 
 struct Pair {
     dir: PathBuf,
@@ -61,18 +61,42 @@ struct Image {
 impl Image {
     fn file(name: &str) -> Image {
         let path = CString::new(pair().dir.join(name).to_string_lossy().as_bytes()).unwrap();
-        let item = mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: path.as_ptr(), data: std::ptr::null(), size: 0 };
+        let item = mm_media {
+            kind: mm_media_kind::MM_MEDIA_FILE as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: path.as_ptr(),
+            data: std::ptr::null(),
+            size: 0,
+        };
         Image { path: Some(path), bytes: Vec::new(), item }
     }
     fn colour_file(colour: &str) -> Image {
         Image::file(&seeing::image_file(colour))
     }
     fn encoded(bytes: Vec<u8>) -> Image {
-        let item = mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() };
+        let item = mm_media {
+            kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: bytes.as_ptr(),
+            size: bytes.len(),
+        };
         Image { path: None, bytes, item }
     }
     fn rgb(side: u32, bytes: Vec<u8>) -> Image {
-        let item = mm_media { kind: mm_media_kind::MM_MEDIA_RGB as i32, width: side, height: side, reserved0: 0, path: std::ptr::null(), data: bytes.as_ptr(), size: bytes.len() };
+        let item = mm_media {
+            kind: mm_media_kind::MM_MEDIA_RGB as i32,
+            width: side,
+            height: side,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: bytes.as_ptr(),
+            size: bytes.len(),
+        };
         Image { path: None, bytes, item }
     }
 }
@@ -80,7 +104,6 @@ impl Image {
 fn rgb_of(colour: &str) -> [u8; 3] {
     COLOUR_RGB[COLOURS.iter().position(|c| *c == colour).unwrap()]
 }
-
 
 fn greedy() -> mm_ask_params {
     let mut a = mm_ask_params_default();
@@ -139,7 +162,8 @@ fn the_default_sampler_gives_the_same_answers() {
         for seed in 0..4 {
             let mut a = chat.on(greedy());
             let defaults = mm_ask_params_default();
-            (a.temperature, a.top_k, a.top_p, a.min_p, a.seed) = (defaults.temperature, defaults.top_k, defaults.top_p, defaults.min_p, seed);
+            (a.temperature, a.top_k, a.top_p, a.min_p, a.seed) =
+                (defaults.temperature, defaults.top_k, defaults.top_p, defaults.min_p, seed);
             expect(s, &a, colour, &format!("{colour}, temperature {}, seed {seed}", a.temperature));
         }
     }
@@ -177,15 +201,24 @@ fn encodings(rgb: &[u8]) -> Vec<(&'static str, Format, Vec<u8>)> {
     };
     let mut gif = Vec::new();
     {
-        let palette: Vec<u8> = (0..=255u8).flat_map(|i| [(i >> 5) * 32 + 16, ((i >> 2) & 7) * 32 + 16, (i & 3) * 64 + 32]).collect();
+        let palette: Vec<u8> =
+            (0..=255u8).flat_map(|i| [(i >> 5) * 32 + 16, ((i >> 2) & 7) * 32 + 16, (i & 3) * 64 + 32]).collect();
         let indices: Vec<u8> = rgb.chunks(3).map(|p| (p[0] & 0xE0) | ((p[1] >> 5) << 2) | (p[2] >> 6)).collect();
         let mut e = gif::Encoder::new(&mut gif, side as u16, side as u16, &palette).unwrap();
-        e.write_frame(&gif::Frame { width: side as u16, height: side as u16, buffer: indices.into(), ..Default::default() }).unwrap();
+        e.write_frame(&gif::Frame {
+            width: side as u16,
+            height: side as u16,
+            buffer: indices.into(),
+            ..Default::default()
+        })
+        .unwrap();
     }
     let mut bmp = Vec::new();
     image::codecs::bmp::BmpEncoder::new(&mut bmp).write_image(rgb, side, side, image::ExtendedColorType::Rgb8).unwrap();
     let mut webp = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut webp).write_image(rgb, side, side, image::ExtendedColorType::Rgb8).unwrap();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+        .write_image(rgb, side, side, image::ExtendedColorType::Rgb8)
+        .unwrap();
     let ppm = [format!("P6\n{side} {side}\n255\n").into_bytes(), rgb.to_vec()].concat();
     let ascii: String = rgb.iter().map(|v| format!("{v}\n")).collect();
     vec![
@@ -203,7 +236,8 @@ fn encodings(rgb: &[u8]) -> Vec<(&'static str, Format, Vec<u8>)> {
 #[test]
 fn each_format_answers_the_colour() {
     let s = session();
-    let mut pictures: Vec<(String, &str, Vec<u8>)> = COLOURS.iter().map(|c| (c.to_string(), *c, seeing::solid_rgb(IMAGE_SIDE, IMAGE_SIDE, rgb_of(c)))).collect();
+    let mut pictures: Vec<(String, &str, Vec<u8>)> =
+        COLOURS.iter().map(|c| (c.to_string(), *c, seeing::solid_rgb(IMAGE_SIDE, IMAGE_SIDE, rgb_of(c)))).collect();
     pictures.push(("noisy red".into(), "red", seeing::noisy_red(IMAGE_SIDE, IMAGE_SIDE, 7)));
     for (picture, want, rgb) in &pictures {
         for (name, format, bytes) in encodings(rgb) {
@@ -214,7 +248,10 @@ fn each_format_answers_the_colour() {
     }
     // Lossy WebP (VP8), from libwebp's cwebp (tests/media/README.md).
     for colour in COLOURS {
-        let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/media/seeing-{colour}-lossy.webp"))).unwrap();
+        let bytes = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/media/seeing-{colour}-lossy.webp")),
+        )
+        .unwrap();
         assert_eq!(Format::sniff(&bytes), Some(Format::WebP));
         let image = Image::encoded(bytes);
         expect_both_ways(s, &image.item, colour, &format!("{colour} as lossy WebP"));
@@ -258,7 +295,12 @@ fn every_patch_counts_alike() {
     // The last patches of an image are its bottom row: a model that favoured its nearest image
     // tokens would name the bottom colour.
     let s = session();
-    for (top_rows, top, bottom, want) in [(24, "red", "blue", "red"), (8, "red", "blue", "blue"), (24, "white", "black", "white"), (24, "green", "yellow", "green")] {
+    for (top_rows, top, bottom, want) in [
+        (24, "red", "blue", "red"),
+        (8, "red", "blue", "blue"),
+        (24, "white", "black", "white"),
+        (24, "green", "yellow", "green"),
+    ] {
         let image = Image::rgb(IMAGE_SIDE, two_bands(IMAGE_SIDE, top_rows, top, bottom));
         expect_both_ways(s, &image.item, want, &format!("{top_rows} rows {top} over {bottom}"));
     }
@@ -283,7 +325,11 @@ fn a_follow_up_is_answered_from_the_cache() {
         let turn1 = Chat::new(&[("user", QUESTION, vec![image.item])]);
         let (a1, i1) = expect(s, &turn1.on(greedy()), colour, "turn 1");
         assert_eq!(i1.media_encoded, 1);
-        let turn2 = Chat::new(&[("user", QUESTION, vec![image.item]), ("assistant", &a1, vec![]), ("user", "Are you sure? Tell me its colour again.", vec![])]);
+        let turn2 = Chat::new(&[
+            ("user", QUESTION, vec![image.item]),
+            ("assistant", &a1, vec![]),
+            ("user", "Are you sure? Tell me its colour again.", vec![]),
+        ]);
         let (_, i2) = expect(s, &turn2.on(greedy()), colour, "turn 2");
         assert_eq!(i2.media_encoded, 0, "the image stays in the cache: {i2:?}");
         assert!(i2.positions_reused > 16, "{i2:?}");
@@ -302,7 +348,11 @@ fn a_follow_up_about_encoded_bytes_of_each_format_is_answered_from_the_cache() {
         let turn1 = Chat::new(&[("user", QUESTION, vec![image.item])]);
         let (a1, i1) = expect(s, &turn1.on(greedy()), "yellow", &format!("{name}, turn 1"));
         assert_eq!(i1.media_encoded, 1, "{name}");
-        let turn2 = Chat::new(&[("user", QUESTION, vec![image.item]), ("assistant", &a1, vec![]), ("user", "Are you sure? Tell me its colour again.", vec![])]);
+        let turn2 = Chat::new(&[
+            ("user", QUESTION, vec![image.item]),
+            ("assistant", &a1, vec![]),
+            ("user", "Are you sure? Tell me its colour again.", vec![]),
+        ]);
         let (_, i2) = expect(s, &turn2.on(greedy()), "yellow", &format!("{name}, turn 2"));
         assert_eq!(i2.media_encoded, 0, "{name}: the image stays in the cache: {i2:?}");
     }
@@ -315,7 +365,11 @@ fn the_answer_follows_the_most_recent_image_across_turns() {
     let (red, blue) = (Image::colour_file("red"), Image::colour_file("blue"));
     let turn1 = Chat::new(&[("user", QUESTION, vec![red.item])]);
     let (a1, _) = expect(s, &turn1.on(greedy()), "red", "turn 1");
-    let turn2 = Chat::new(&[("user", QUESTION, vec![red.item]), ("assistant", &a1, vec![]), ("user", "And this one?", vec![blue.item])]);
+    let turn2 = Chat::new(&[
+        ("user", QUESTION, vec![red.item]),
+        ("assistant", &a1, vec![]),
+        ("user", "And this one?", vec![blue.item]),
+    ]);
     let (a2, i2) = expect(s, &turn2.on(greedy()), "blue", "turn 2");
     assert_eq!(i2.media_encoded, 1, "only the new image is encoded: {i2:?}");
     // A third turn without an image: still the most recent one.
@@ -334,7 +388,8 @@ fn the_answer_follows_the_most_recent_image_across_turns() {
     let reds = vec![red.item; 3];
     let turn1 = Chat::new(&[("user", QUESTION, reds.clone())]);
     let (a1, _) = expect(s, &turn1.on(greedy()), "red", "three reds");
-    let turn2 = Chat::new(&[("user", QUESTION, reds), ("assistant", &a1, vec![]), ("user", "And this one?", vec![blue.item])]);
+    let turn2 =
+        Chat::new(&[("user", QUESTION, reds), ("assistant", &a1, vec![]), ("user", "And this one?", vec![blue.item])]);
     expect(s, &turn2.on(greedy()), "blue", "three reds, then blue");
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
 }
@@ -342,12 +397,22 @@ fn the_answer_follows_the_most_recent_image_across_turns() {
 #[test]
 fn two_markers_in_one_prompt_answer_about_the_last_image() {
     let s = session();
-    let pairs = [("red", "blue"), ("blue", "red"), ("white", "black"), ("black", "white"), ("green", "yellow"), ("yellow", "green"), ("red", "red")];
+    let pairs = [
+        ("red", "blue"),
+        ("blue", "red"),
+        ("white", "black"),
+        ("black", "white"),
+        ("green", "yellow"),
+        ("yellow", "green"),
+        ("red", "red"),
+    ];
     for (first, second) in pairs {
         let (a, b) = (Image::colour_file(first), Image::colour_file(second));
         let media = [a.item, b.item];
         // Adjacent markers (the images' tokens touch), and markers with text between.
-        for text in [format!("<__media__><__media__>{QUESTION}"), format!("First <__media__> then <__media__> {QUESTION}")] {
+        for text in
+            [format!("<__media__><__media__>{QUESTION}"), format!("First <__media__> then <__media__> {QUESTION}")]
+        {
             let prompt = CString::new(text).unwrap();
             let mut p = greedy();
             p.prompt = prompt.as_ptr();
@@ -409,7 +474,11 @@ fn a_saved_state_still_sees_the_image() {
 
     let s = session();
     assert_eq!(unsafe { mm_session_load_state(s, path.as_ptr()) }, mm_status::MM_OK, "{}", last_error());
-    let turn2 = Chat::new(&[("user", QUESTION, vec![image.item]), ("assistant", &a1, vec![]), ("user", "Once more: which colour?", vec![])]);
+    let turn2 = Chat::new(&[
+        ("user", QUESTION, vec![image.item]),
+        ("assistant", &a1, vec![]),
+        ("user", "Once more: which colour?", vec![]),
+    ]);
     let (_, i2) = expect(s, &turn2.on(greedy()), "yellow", "after load");
     assert_eq!(i2.media_encoded, 0, "the image came from the saved state: {i2:?}");
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
@@ -467,7 +536,8 @@ fn a_cancelled_encode_then_a_retry_answers() {
 fn the_fixtures_are_deterministic() {
     let dir = fixture_dir().join("again");
     seeing::write_seeing(&dir).unwrap();
-    let mut files = vec![seeing::MODEL_FILE.to_string(), seeing::MMPROJ_FILE.to_string(), seeing::NOISY_RED_FILE.to_string()];
+    let mut files =
+        vec![seeing::MODEL_FILE.to_string(), seeing::MMPROJ_FILE.to_string(), seeing::NOISY_RED_FILE.to_string()];
     files.extend(COLOURS.iter().map(|c| seeing::image_file(c)));
     for f in files {
         assert_eq!(std::fs::read(pair().dir.join(&f)).unwrap(), std::fs::read(dir.join(&f)).unwrap(), "{f}");

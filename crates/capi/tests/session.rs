@@ -5,14 +5,14 @@ mod common;
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
 
-use common::*;
 use ::mm_session::ask::*;
-use ::mm_session::library::*;
-use ::mm_session::conversation::*;
-use ::mm_session::session::*;
-use mm_fixtures::{self as fixtures, FixtureSpec};
 use ::mm_session::conversation::mm_stop_reason;
+use ::mm_session::conversation::*;
+use ::mm_session::library::*;
+use ::mm_session::session::*;
 use ::mm_session::status::mm_status;
+use common::*;
+use mm_fixtures::{self as fixtures, FixtureSpec};
 
 fn ask_params(prompt: &CString, media: &[mm_media]) -> mm_ask_params {
     let mut a = mm_ask_params_default();
@@ -63,8 +63,24 @@ fn media_from_buffers_and_raw_pixels() {
     let png = std::fs::read(m.dir.join(fixtures::IMAGE_FILE)).unwrap();
     let rgb = fixtures::test_pattern(20, 10, 3);
     let media = [
-        mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: png.as_ptr(), size: png.len() },
-        mm_media { kind: mm_media_kind::MM_MEDIA_RGB as i32, width: 20, height: 10, reserved0: 0, path: std::ptr::null(), data: rgb.as_ptr(), size: rgb.len() },
+        mm_media {
+            kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: png.as_ptr(),
+            size: png.len(),
+        },
+        mm_media {
+            kind: mm_media_kind::MM_MEDIA_RGB as i32,
+            width: 20,
+            height: 10,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: rgb.as_ptr(),
+            size: rgb.len(),
+        },
     ];
     let prompt = CString::new("Two pictures.").unwrap();
     ask(s, &ask_params(&prompt, &media)).expect("encoded and raw media");
@@ -72,7 +88,15 @@ fn media_from_buffers_and_raw_pixels() {
     let (st, msg) = ask(s, &ask_params(&prompt, &short)).unwrap_err();
     assert_eq!(st, mm_status::MM_ERR_INVALID_ARGUMENT, "{msg}");
     let garbage = [0u8, 1, 2, 3, 4, 5, 6, 7];
-    let bad = [mm_media { kind: mm_media_kind::MM_MEDIA_ENCODED as i32, width: 0, height: 0, reserved0: 0, path: std::ptr::null(), data: garbage.as_ptr(), size: garbage.len() }];
+    let bad = [mm_media {
+        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: garbage.as_ptr(),
+        size: garbage.len(),
+    }];
     let (st, msg) = ask(s, &ask_params(&prompt, &bad)).unwrap_err();
     assert_eq!(st, mm_status::MM_ERR_MEDIA_DECODE, "{msg}");
     mm_session_destroy(s);
@@ -154,7 +178,8 @@ fn destroyed_handles_are_refused() {
     assert!(last_error().contains("not a live session"), "{}", last_error());
     let prompt = CString::new("hi").unwrap();
     assert_eq!(ask(s, &ask_params(&prompt, &[])).unwrap_err().0, mm_status::MM_ERR_INVALID_HANDLE);
-    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    let mut stats =
+        mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
     assert_eq!(unsafe { mm_session_memory(s, &mut stats) }, mm_status::MM_ERR_INVALID_HANDLE);
     assert!(mm_session_marker(s).is_null());
     // A new session may reuse the slot: the old handle must still be refused.
@@ -309,7 +334,8 @@ fn load_progress_reports_and_cancels() {
 fn memory_report_counts_model_context_and_projector() {
     let m = models();
     let s = create(&params(m)).unwrap();
-    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    let mut stats =
+        mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
     assert_eq!(unsafe { mm_session_memory(s, &mut stats) }, mm_status::MM_OK, "{}", last_error());
     let model_file = std::fs::metadata(m.model.to_str().unwrap()).unwrap().len();
     assert!(stats.model_host + stats.model_gpu > model_file / 2, "{stats:?} vs file {model_file}");
@@ -330,17 +356,26 @@ fn logs_reach_a_callback_and_can_be_silenced() {
     let m = models();
     static mut COUNT: usize = 0;
     let count = std::ptr::addr_of_mut!(COUNT);
-    assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_DEBUG as i32, Some(count_logs), count.cast()), mm_status::MM_OK);
+    assert_eq!(
+        mm_log_set(::mm_session::library::mm_log_level::MM_LOG_DEBUG as i32, Some(count_logs), count.cast()),
+        mm_status::MM_OK
+    );
     let s = create(&params(m)).unwrap();
     mm_session_destroy(s);
     let after_debug = unsafe { *count };
     assert!(after_debug > 0, "debug logs reach the callback");
-    assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_OFF as i32, Some(count_logs), count.cast()), mm_status::MM_OK);
+    assert_eq!(
+        mm_log_set(::mm_session::library::mm_log_level::MM_LOG_OFF as i32, Some(count_logs), count.cast()),
+        mm_status::MM_OK
+    );
     let s = create(&params(m)).unwrap();
     mm_session_destroy(s);
     assert_eq!(unsafe { *count }, after_debug, "MM_LOG_OFF silences");
     assert_eq!(mm_log_set(42, None, std::ptr::null_mut()), mm_status::MM_ERR_INVALID_ARGUMENT);
-    assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
+    assert_eq!(
+        mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()),
+        mm_status::MM_OK
+    );
 }
 
 /// KV cache bytes of a session made with `p` after one request with an image.
@@ -349,7 +384,8 @@ fn kv_bytes(m: &Models, p: &mm_session_params) -> u64 {
     let prompt = CString::new("Describe <__media__>.").unwrap();
     let media = [image_item(m)];
     ask(s, &ask_params(&prompt, &media)).expect("a request");
-    let mut stats = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    let mut stats =
+        mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
     assert_eq!(unsafe { mm_session_memory(s, &mut stats) }, mm_status::MM_OK);
     mm_session_destroy(s);
     stats.kv_host + stats.kv_gpu
@@ -365,7 +401,14 @@ fn kv_cache_types_flash_attention_ubatch_and_mlock() {
     let mmproj = CString::new(dir.join(fixtures::MMPROJ_FILE).to_str().unwrap()).unwrap();
     let base = mm_session_params { model_path: model.as_ptr(), mmproj_path: mmproj.as_ptr(), ..params(m) };
     let kv = |kv_type: mm_kv_type, flash_attn: mm_flash_attn| {
-        let p = mm_session_params { kv_type_k: kv_type as i32, kv_type_v: kv_type as i32, flash_attn: flash_attn as i32, n_ubatch: 64, use_mlock: true, ..base };
+        let p = mm_session_params {
+            kv_type_k: kv_type as i32,
+            kv_type_v: kv_type as i32,
+            flash_attn: flash_attn as i32,
+            n_ubatch: 64,
+            use_mlock: true,
+            ..base
+        };
         kv_bytes(m, &p)
     };
     let f16 = kv_bytes(m, &base);
@@ -374,10 +417,18 @@ fn kv_cache_types_flash_attention_ubatch_and_mlock() {
     assert!(q8 * 10 < f16 * 6 && q4 < q8, "f16 {f16}, q8_0 {q8}, q4_0 {q4} bytes");
     assert_eq!(kv(mm_kv_type::MM_KV_F16, mm_flash_attn::MM_FLASH_ATTN_OFF), f16);
     // A quantized K cache without flash attention is llama.cpp's own choice to allow.
-    let k_only = mm_session_params { kv_type_k: mm_kv_type::MM_KV_Q8_0 as i32, flash_attn: mm_flash_attn::MM_FLASH_ATTN_OFF as i32, ..base };
+    let k_only = mm_session_params {
+        kv_type_k: mm_kv_type::MM_KV_Q8_0 as i32,
+        flash_attn: mm_flash_attn::MM_FLASH_ATTN_OFF as i32,
+        ..base
+    };
     assert!(kv_bytes(m, &k_only) < f16);
     // Heads of 16 (the default fixture): llama.cpp refuses a quantized cache, and says why.
-    let p = mm_session_params { kv_type_k: mm_kv_type::MM_KV_Q8_0 as i32, flash_attn: mm_flash_attn::MM_FLASH_ATTN_ON as i32, ..params(m) };
+    let p = mm_session_params {
+        kv_type_k: mm_kv_type::MM_KV_Q8_0 as i32,
+        flash_attn: mm_flash_attn::MM_FLASH_ATTN_ON as i32,
+        ..params(m)
+    };
     let (st, msg) = create(&p).unwrap_err();
     assert_eq!(st, mm_status::MM_ERR_CONTEXT_CREATE, "{msg}");
     assert!(msg.contains("does not divide"), "{msg}");
@@ -391,8 +442,12 @@ fn build_info_names_the_cpu_features_of_the_build() {
     assert!(info.contains("backends: ") && info.contains("CPU ("), "{info}");
     // The test is compiled for the same CPU as the library: what Rust enables, ggml names.
     #[cfg(target_arch = "x86_64")]
-    for (enabled, name) in [(cfg!(target_feature = "avx2"), " AVX2 "), (cfg!(target_feature = "avx512f"), " AVX512 "), (cfg!(target_feature = "fma"), " FMA ")] {
-        assert_eq!(info.replace('(', " ").replace(')', " ").contains(name), enabled, "{name}: {info}");
+    for (enabled, name) in [
+        (cfg!(target_feature = "avx2"), " AVX2 "),
+        (cfg!(target_feature = "avx512f"), " AVX512 "),
+        (cfg!(target_feature = "fma"), " FMA "),
+    ] {
+        assert_eq!(info.replace(['(', ')'], " ").contains(name), enabled, "{name}: {info}");
     }
 }
 
@@ -442,7 +497,12 @@ fn an_unloaded_model_gives_its_memory_back_whichever_threads_made_it() {
     let after = rss_kb();
     eprintln!("rss before {before} kB, with {THREADS} sessions {peak} kB, after destroying them {after} kB");
     assert!(peak > before + 4096, "{THREADS} sessions took only {} kB", peak - before);
-    assert!(after < before + (peak - before) / 4, "after destroy {after} kB: {} kB of the {} kB the sessions took stayed resident", after - before, peak - before);
+    assert!(
+        after < before + (peak - before) / 4,
+        "after destroy {after} kB: {} kB of the {} kB the sessions took stayed resident",
+        after - before,
+        peak - before
+    );
 }
 
 #[test]

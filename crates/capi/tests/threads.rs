@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ::mm_session::ask::*;
-use ::mm_session::library::*;
 use ::mm_session::conversation::*;
+use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status;
 use common::*;
@@ -160,8 +160,15 @@ fn stress_mix_on_eight_threads() {
                                 i.struct_size = std::mem::size_of::<mm_session_info>() as u32;
                                 ("info", unsafe { mm_session_get_info(h.ptr(), &mut i) })
                             }
-                            50..=59 => ("ask-long", ask_once(h, "tell a long story", 200, false).err().map_or(MM_OK, |e| e.0)),
-                            _ => ("ask", ask_once(h, &format!("question {}", rng % 5), 6, rng % 3 == 0).err().map_or(MM_OK, |e| e.0)),
+                            50..=59 => {
+                                ("ask-long", ask_once(h, "tell a long story", 200, false).err().map_or(MM_OK, |e| e.0))
+                            }
+                            _ => (
+                                "ask",
+                                ask_once(h, &format!("question {}", rng % 5), 6, rng % 3 == 0)
+                                    .err()
+                                    .map_or(MM_OK, |e| e.0),
+                            ),
                         }
                     };
                     *counts.entry(format!("{op} {st:?}")).or_default() += 1;
@@ -192,5 +199,8 @@ fn stress_mix_on_eight_threads() {
     assert!(failures.is_empty(), "{} unexpected results:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(mm_live_sessions(), 0, "every session is gone");
     assert_eq!(mm_loaded_models(), 0, "every model is freed");
-    assert!(counts.keys().any(|k| k.starts_with("ask MM_OK")) && counts.keys().any(|k| k.starts_with("destroy")), "the mix ran: {counts:?}");
+    assert!(
+        counts.keys().any(|k| k.starts_with("ask MM_OK")) && counts.keys().any(|k| k.starts_with("destroy")),
+        "the mix ran: {counts:?}"
+    );
 }

@@ -43,7 +43,8 @@ impl AbortState {
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.closing.load(Ordering::Relaxed) || self.epoch.load(Ordering::Relaxed) != self.started_in.load(Ordering::Relaxed)
+        self.closing.load(Ordering::Relaxed)
+            || self.epoch.load(Ordering::Relaxed) != self.started_in.load(Ordering::Relaxed)
     }
 
     /// The pointer the callbacks below take as user data.
@@ -72,7 +73,7 @@ pub unsafe extern "C" fn encoder_eval(_t: *mut sys::ggml_tensor, ask: bool, data
     // SAFETY: the caller's contract: `data` points to a live EncoderAbort.
     let state = unsafe { &*(data as *const EncoderAbort) };
     if ask {
-        NODES.fetch_add(1, Ordering::Relaxed) % NODES_PER_CHECK == 0
+        NODES.fetch_add(1, Ordering::Relaxed).is_multiple_of(NODES_PER_CHECK)
     } else {
         !state.is_cancelled()
     }

@@ -100,7 +100,10 @@ impl Session {
         self.weights().check_remote()?;
         req.sampling.validate()?;
         if req.sampling.n_probs > 0 && sinks.on_token.is_none() {
-            return fail(InvalidArgument, format!("n_probs is {} but there is no token callback to receive them", req.sampling.n_probs));
+            return fail(
+                InvalidArgument,
+                format!("n_probs is {} but there is no token callback to receive them", req.sampling.n_probs),
+            );
         }
         let mut sampler = req.sampling.sampler(self.model(), self.context().n_ctx(), self.seed)?;
         let started = Instant::now();
@@ -171,7 +174,10 @@ impl Session {
             return Ok(Vec::new());
         }
         let Some(projector) = self.projector() else {
-            return fail(Unsupported, format!("{} media item(s) given, but this session has no projector (text only)", all.len()));
+            return fail(
+                Unsupported,
+                format!("{} media item(s) given, but this session has no projector (text only)", all.len()),
+            );
         };
         all.iter().enumerate().map(|(i, m)| media::decode(projector, i, m, placeholder)).collect()
     }
@@ -183,8 +189,16 @@ impl Session {
         let n_ctx = self.context().n_ctx() as i32;
         let marker = self.marker();
         let messages = match &req.input {
-            Input::Prompt { text, media } => return Ok((self.tokenize_prompt(&prompt::prompt_pieces(text, media.len(), marker, !req.plain_prompt)?, bitmaps)?, 0)),
-            Input::Chat(messages) if messages.is_empty() => return fail(InvalidArgument, "the chat has no message"),
+            Input::Prompt { text, media } => {
+                return Ok((
+                    self.tokenize_prompt(
+                        &prompt::prompt_pieces(text, media.len(), marker, !req.plain_prompt)?,
+                        bitmaps,
+                    )?,
+                    0,
+                ))
+            }
+            Input::Chat([]) => return fail(InvalidArgument, "the chat has no message"),
             Input::Chat(messages) => messages,
         };
         let mut first_media = vec![0];
@@ -197,7 +211,12 @@ impl Session {
             let kept = (0..system).chain(start..messages.len());
             let chat = kept
                 .map(|i| {
-                    let text = prompt::place_markers(messages[i].text, messages[i].media.len(), marker, &format!("message {i}"))?;
+                    let text = prompt::place_markers(
+                        messages[i].text,
+                        messages[i].media.len(),
+                        marker,
+                        &format!("message {i}"),
+                    )?;
                     Ok(prompt::ChatMessage { role: messages[i].role.to_string(), text, first_media: first_media[i] })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -274,7 +293,9 @@ impl Session {
                 let chunks = prompt.chunks.as_ref().expect("media parts have chunks");
                 let abort = self.abort_state();
                 let encoder = self.weights().encode(&abort);
-                let (result, log) = log::capture(|| projector.eval_chunk(self.context(), chunks, chunk, self.cache.n_pos(), n_batch as i32, i == last));
+                let (result, log) = log::capture(|| {
+                    projector.eval_chunk(self.context(), chunks, chunk, self.cache.n_pos(), n_batch as i32, i == last)
+                });
                 drop(encoder);
                 let (status, new_n_past) = result?;
                 self.weights().check_remote()?;
@@ -320,7 +341,14 @@ impl Session {
         }
     }
 
-    fn generate(&mut self, req: &Request, sampler: &mut Sampler, first_logits: Vec<f32>, sinks: Sinks, info: &mut AskInfo) -> Result<String> {
+    fn generate(
+        &mut self,
+        req: &Request,
+        sampler: &mut Sampler,
+        first_logits: Vec<f32>,
+        sinks: Sinks,
+        info: &mut AskInfo,
+    ) -> Result<String> {
         let n_ctx = self.context().n_ctx() as i32;
         let n_vocab = self.model().n_vocab();
         let Sinks { on_text, mut on_token } = sinks;
@@ -333,7 +361,11 @@ impl Session {
         for n in 0..req.sampling.max_tokens {
             let logits = if n == 0 { &first_logits[..] } else { self.context().last_logits(n_vocab)? };
             let token = match pieces.as_mut() {
-                Some(pieces) => sampler.sample_from(logits, Some(&mut |t| pieces.keeps_valid(stream.unfinished(), t)), &mut candidates)?,
+                Some(pieces) => sampler.sample_from(
+                    logits,
+                    Some(&mut |t| pieces.keeps_valid(stream.unfinished(), t)),
+                    &mut candidates,
+                )?,
                 None => sampler.sample_from(logits, None, &mut candidates)?,
             };
             if self.model().is_eog(token) {
@@ -369,7 +401,13 @@ impl Session {
 
 /// Fails unless every media item of the kept messages (`0..system` and `start..`) appears once
 /// among the pieces: a chat template that drops or repeats a message with media is refused.
-fn check_media_once(pieces: &[prompt::Piece], messages: &[crate::prompt::Message], first_media: &[usize], system: usize, start: usize) -> Result<()> {
+fn check_media_once(
+    pieces: &[prompt::Piece],
+    messages: &[crate::prompt::Message],
+    first_media: &[usize],
+    system: usize,
+    start: usize,
+) -> Result<()> {
     let mut seen = vec![0u32; *first_media.last().unwrap_or(&0)];
     for p in pieces {
         if let prompt::Piece::Media(i) = p {
@@ -399,14 +437,19 @@ impl Plan {
     /// Whether a media part to evaluate was tokenized as a placeholder (an image the cache
     /// holds, but not at this place).
     fn evaluates_placeholder(&self, session: &Session) -> bool {
-        self.prompt.parts[self.common..].iter().any(|p| matches!(&p.item, Item::Media { id, .. } if session.cache.holds_media(id)))
+        self.prompt.parts[self.common..]
+            .iter()
+            .any(|p| matches!(&p.item, Item::Media { id, .. } if session.cache.holds_media(id)))
     }
 }
 
 /// Fails unless a prompt of `n_pos` positions leaves room for an answer.
 fn fits(n_pos: i32, n_ctx: i32) -> Result<()> {
     if n_pos >= n_ctx {
-        return fail(ContextFull, format!("the prompt takes {n_pos} positions but the context holds {n_ctx} (one more is needed to answer)"));
+        return fail(
+            ContextFull,
+            format!("the prompt takes {n_pos} positions but the context holds {n_ctx} (one more is needed to answer)"),
+        );
     }
     Ok(())
 }

@@ -24,9 +24,12 @@ pub fn init() {
 pub fn local_gpus() -> Vec<sys::ggml_backend_dev_t> {
     init();
     // SAFETY: the registry is initialised, and `i` is below its device count.
-    let devices: Vec<_> = (0..unsafe { sys::ggml_backend_dev_count() }).map(|i| unsafe { sys::ggml_backend_dev_get(i) }).collect();
+    let devices: Vec<_> =
+        (0..unsafe { sys::ggml_backend_dev_count() }).map(|i| unsafe { sys::ggml_backend_dev_get(i) }).collect();
     // SAFETY: the registry's devices live as long as the process.
-    let of = |kind| devices.iter().copied().filter(|&d| unsafe { sys::ggml_backend_dev_type(d) } == kind).collect::<Vec<_>>();
+    let of = |kind| {
+        devices.iter().copied().filter(|&d| unsafe { sys::ggml_backend_dev_type(d) } == kind).collect::<Vec<_>>()
+    };
     let gpus = of(sys::GGML_BACKEND_DEVICE_TYPE_GPU);
     if gpus.is_empty() {
         of(sys::GGML_BACKEND_DEVICE_TYPE_IGPU)
@@ -49,7 +52,11 @@ pub fn build_info() -> &'static CStr {
         // SAFETY: the registry is built by llama_backend_init and lives for the process.
         let n = unsafe { sys::ggml_backend_reg_count() };
         let backends: Vec<String> = (0..n).map(backend_features).collect();
-        let text = format!("mm-session {}; target-cpu: {TARGET_CPU}; backends: {}", env!("CARGO_PKG_VERSION"), backends.join(", "));
+        let text = format!(
+            "mm-session {}; target-cpu: {TARGET_CPU}; backends: {}",
+            env!("CARGO_PKG_VERSION"),
+            backends.join(", ")
+        );
         CString::new(text).expect("no NUL in names")
     })
 }
@@ -58,7 +65,11 @@ pub fn build_info() -> &'static CStr {
 fn backend_features(index: usize) -> String {
     let text = |p: *const std::os::raw::c_char| {
         // SAFETY: ggml's names and values are static NUL-terminated strings (or NULL).
-        if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned() }
+        if p.is_null() {
+            String::new()
+        } else {
+            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+        }
     };
     // SAFETY: `index` is below ggml_backend_reg_count; the registry entry lives for the process.
     let reg = unsafe { sys::ggml_backend_reg_get(index) };
@@ -70,7 +81,8 @@ fn backend_features(index: usize) -> String {
         return name;
     }
     // SAFETY: the function found under this name has the ggml_backend_get_features_t type.
-    let get: unsafe extern "C" fn(sys::ggml_backend_reg_t) -> *mut sys::ggml_backend_feature = unsafe { std::mem::transmute(get) };
+    let get: unsafe extern "C" fn(sys::ggml_backend_reg_t) -> *mut sys::ggml_backend_feature =
+        unsafe { std::mem::transmute(get) };
     let mut features = Vec::new();
     // SAFETY: the list ends with an entry whose name is NULL and lives for the process.
     unsafe {

@@ -45,7 +45,12 @@ pub fn projector(path: &Path) -> Result<Found> {
 }
 
 /// Runs `check` on the regular file `path` unless an unchanged file's findings are in `memo`.
-fn remembered(path: &Path, what: &str, memo: &FileMemo<Found, 16>, check: impl FnOnce() -> Result<Found>) -> Result<Found> {
+fn remembered(
+    path: &Path,
+    what: &str,
+    memo: &FileMemo<Found, 16>,
+    check: impl FnOnce() -> Result<Found>,
+) -> Result<Found> {
     let m = regular_file(path, what)?;
     if let Some(found) = memo.get(&m) {
         return Ok(found);

@@ -15,7 +15,9 @@ pub fn regular_file(path: &Path, what: &str) -> Result<std::fs::Metadata> {
         return fail(InvalidArgument, format!("{what}: the path is empty"));
     }
     match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail(FileNotFound, format!("{what} {}: no such file", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fail(FileNotFound, format!("{what} {}: no such file", path.display()))
+        }
         Err(e) => fail(FileUnreadable, format!("{what} {}: {e}", path.display())),
         Ok(m) if m.is_dir() => fail(NotAFile, format!("{what} {}: is a directory, not a file", path.display())),
         Ok(m) if !m.is_file() => fail(NotAFile, format!("{what} {}: is not a regular file", path.display())),
@@ -61,7 +63,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
         Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
             Ok(t) => match std::fs::metadata(&t) {
                 Ok(tm) if tm.is_file() => t,
-                Ok(tm) => return io(format!("is a symbolic link to {}, which is {}; not replaced", t.display(), kind_of(&tm))),
+                Ok(tm) => {
+                    return io(format!(
+                        "is a symbolic link to {}, which is {}; not replaced",
+                        t.display(),
+                        kind_of(&tm)
+                    ))
+                }
                 Err(e) => return io(format!("is a symbolic link to {}: {e}", t.display())),
             },
             Err(_) => return io("is a symbolic link to nothing; not replaced".into()),
@@ -95,7 +103,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
         return io(m);
     }
     // The rename is durable once the directory is flushed.
-    std::fs::File::open(&dir).and_then(|d| d.sync_all()).or_else(|e| io(format!("flushing directory {}: {e}", dir.display())))
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .or_else(|e| io(format!("flushing directory {}: {e}", dir.display())))
 }
 
 /// Reads a whole file; running out of memory is an error, not an abort.
@@ -104,7 +114,9 @@ pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
     let mut bytes = Vec::new();
-    bytes.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX)).map_err(|_| std::io::Error::new(std::io::ErrorKind::OutOfMemory, format!("no memory for {len} bytes")))?;
+    bytes
+        .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::OutOfMemory, format!("no memory for {len} bytes")))?;
     file.read_to_end(&mut bytes)?;
     Ok(bytes)
 }

@@ -169,7 +169,12 @@ fn is_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn rule_nest<'a>(name: &'a str, rules: &'a HashMap<&'a str, String>, memo: &mut HashMap<&'a str, Nest>, visiting: &mut Vec<&'a str>) -> Nest {
+fn rule_nest<'a>(
+    name: &'a str,
+    rules: &'a HashMap<&'a str, String>,
+    memo: &mut HashMap<&'a str, Nest>,
+    visiting: &mut Vec<&'a str>,
+) -> Nest {
     if let Some(n) = memo.get(name) {
         return *n;
     }
@@ -187,7 +192,13 @@ fn rule_nest<'a>(name: &'a str, rules: &'a HashMap<&'a str, String>, memo: &mut 
 }
 
 /// The worst nesting in `chars[*pos..]` up to the `)` that closes the group (or the end).
-fn group_nest<'a>(chars: &[char], pos: &mut usize, rules: &'a HashMap<&'a str, String>, memo: &mut HashMap<&'a str, Nest>, visiting: &mut Vec<&'a str>) -> Nest {
+fn group_nest<'a>(
+    chars: &[char],
+    pos: &mut usize,
+    rules: &'a HashMap<&'a str, String>,
+    memo: &mut HashMap<&'a str, Nest>,
+    visiting: &mut Vec<&'a str>,
+) -> Nest {
     let mut worst = Nest::ATOM;
     while *pos < chars.len() {
         let c = chars[*pos];
@@ -216,7 +227,9 @@ fn group_nest<'a>(chars: &[char], pos: &mut usize, rules: &'a HashMap<&'a str, S
             }
             c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => {
                 let start = *pos - 1;
-                while *pos < chars.len() && (chars[*pos].is_ascii_alphanumeric() || chars[*pos] == '-' || chars[*pos] == '_') {
+                while *pos < chars.len()
+                    && (chars[*pos].is_ascii_alphanumeric() || chars[*pos] == '-' || chars[*pos] == '_')
+                {
                     *pos += 1;
                 }
                 let name: String = chars[start..*pos].iter().collect();

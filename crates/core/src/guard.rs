@@ -13,15 +13,70 @@ use crate::error::{fail, ErrorKind, Result};
 extern "C" {
     fn mm_guard_what() -> *const c_char;
     pub(crate) fn mm_guard_decode(ctx: *mut sys::llama_context, batch: sys::llama_batch, on_error: i32) -> i32;
-    pub(crate) fn mm_guard_tokenize(vocab: *const sys::llama_vocab, text: *const c_char, len: i32, tokens: *mut sys::llama_token, n_max: i32, add_special: bool, parse_special: bool, on_error: i32) -> i32;
-    pub(crate) fn mm_guard_token_to_piece(vocab: *const sys::llama_vocab, token: sys::llama_token, buf: *mut c_char, len: i32, on_error: i32) -> i32;
-    pub(crate) fn mm_guard_chat_apply_template(tmpl: *const c_char, chat: *const sys::llama_chat_message, n: usize, buf: *mut c_char, len: i32, on_error: i32) -> i32;
-    pub(crate) fn mm_guard_mtmd_tokenize_parts(ctx: *mut sys::mtmd_context, out: *mut sys::mtmd_input_chunks, parts: *const *const sys::mtmd_input_part, n: usize, add_special: bool, on_error: i32) -> i32;
-    pub(crate) fn mm_guard_eval_chunk(ctx: *mut sys::mtmd_context, lctx: *mut sys::llama_context, chunk: *const sys::mtmd_input_chunk, n_past: sys::llama_pos, n_batch: i32, logits_last: bool, new_n_past: *mut sys::llama_pos, on_error: i32) -> i32;
-    pub(crate) fn mm_guard_sampler_init_grammar(vocab: *const sys::llama_vocab, grammar: *const c_char) -> *mut sys::llama_sampler;
-    pub(crate) fn mm_guard_grammar_steps(vocab: *const sys::llama_vocab, grammar: *const c_char, token_chars: i32, positions: i32, limit: i64) -> i64;
-    pub(crate) fn mm_guard_sample(chain: *mut sys::llama_sampler, candidates: *mut sys::llama_token_data_array) -> sys::llama_token;
-    pub(crate) fn mm_guard_sampler_accept(smpl: *mut sys::llama_sampler, tokens: *const sys::llama_token, n: usize, on_error: i32) -> i32;
+    pub(crate) fn mm_guard_tokenize(
+        vocab: *const sys::llama_vocab,
+        text: *const c_char,
+        len: i32,
+        tokens: *mut sys::llama_token,
+        n_max: i32,
+        add_special: bool,
+        parse_special: bool,
+        on_error: i32,
+    ) -> i32;
+    pub(crate) fn mm_guard_token_to_piece(
+        vocab: *const sys::llama_vocab,
+        token: sys::llama_token,
+        buf: *mut c_char,
+        len: i32,
+        on_error: i32,
+    ) -> i32;
+    pub(crate) fn mm_guard_chat_apply_template(
+        tmpl: *const c_char,
+        chat: *const sys::llama_chat_message,
+        n: usize,
+        buf: *mut c_char,
+        len: i32,
+        on_error: i32,
+    ) -> i32;
+    pub(crate) fn mm_guard_mtmd_tokenize_parts(
+        ctx: *mut sys::mtmd_context,
+        out: *mut sys::mtmd_input_chunks,
+        parts: *const *const sys::mtmd_input_part,
+        n: usize,
+        add_special: bool,
+        on_error: i32,
+    ) -> i32;
+    pub(crate) fn mm_guard_eval_chunk(
+        ctx: *mut sys::mtmd_context,
+        lctx: *mut sys::llama_context,
+        chunk: *const sys::mtmd_input_chunk,
+        n_past: sys::llama_pos,
+        n_batch: i32,
+        logits_last: bool,
+        new_n_past: *mut sys::llama_pos,
+        on_error: i32,
+    ) -> i32;
+    pub(crate) fn mm_guard_sampler_init_grammar(
+        vocab: *const sys::llama_vocab,
+        grammar: *const c_char,
+    ) -> *mut sys::llama_sampler;
+    pub(crate) fn mm_guard_grammar_steps(
+        vocab: *const sys::llama_vocab,
+        grammar: *const c_char,
+        token_chars: i32,
+        positions: i32,
+        limit: i64,
+    ) -> i64;
+    pub(crate) fn mm_guard_sample(
+        chain: *mut sys::llama_sampler,
+        candidates: *mut sys::llama_token_data_array,
+    ) -> sys::llama_token;
+    pub(crate) fn mm_guard_sampler_accept(
+        smpl: *mut sys::llama_sampler,
+        tokens: *const sys::llama_token,
+        n: usize,
+        on_error: i32,
+    ) -> i32;
     pub(crate) fn mm_guard_json_schema_to_grammar(schema: *const c_char) -> *mut c_char;
     pub(crate) fn mm_guard_free(p: *mut c_char);
     pub(crate) fn mm_guard_state_size(ctx: *mut sys::llama_context) -> usize;
@@ -30,7 +85,14 @@ extern "C" {
     #[cfg(feature = "rpc")]
     pub(crate) fn mm_guard_rpc_add_server(endpoint: *const c_char) -> sys::ggml_backend_reg_t;
     #[cfg(feature = "rpc")]
-    pub(crate) fn mm_guard_rpc_start_server(endpoint: *const c_char, cache_dir: *const c_char, n_threads: usize, n_devices: usize, devices: *mut sys::ggml_backend_dev_t, on_error: i32) -> i32;
+    pub(crate) fn mm_guard_rpc_start_server(
+        endpoint: *const c_char,
+        cache_dir: *const c_char,
+        n_threads: usize,
+        n_devices: usize,
+        devices: *mut sys::ggml_backend_dev_t,
+        on_error: i32,
+    ) -> i32;
 }
 
 /// The value the `int32_t` barriers return when they caught an exception.

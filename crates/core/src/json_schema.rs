@@ -32,7 +32,10 @@ pub fn to_grammar(schema: &str) -> Result<String> {
     let text = CString::new(schema).or_else(|_| fail(InvalidArgument, "json_schema contains a NUL byte"))?;
     // A plain spawned thread, joined at once: a scoped thread would make the calling thread
     // allocate its own std handle, which valgrind reports as possibly lost at exit.
-    let converter = std::thread::Builder::new().name("mm-json-schema".into()).stack_size(CONVERTER_STACK).spawn(move || llama::json_schema_to_grammar(&text));
+    let converter = std::thread::Builder::new()
+        .name("mm-json-schema".into())
+        .stack_size(CONVERTER_STACK)
+        .spawn(move || llama::json_schema_to_grammar(&text));
     let converted = match converter {
         Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
         Err(e) => return fail(Internal, format!("could not start the JSON Schema converter's thread: {e}")),

@@ -52,17 +52,20 @@ pub use ask::{AskInfo, Overflow, PromptCount, Request, Sinks};
 pub use backend::build_info;
 pub use error::{Error, ErrorKind, Result};
 pub use json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
-pub use logprobs::{TokenChoice, TokenLogprob};
 pub use log::{LogLevel, LogSink};
+pub use logprobs::{TokenChoice, TokenLogprob};
 pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use memory::MemoryStats;
 pub use prompt::{Input, Message, PromptUsage};
 #[cfg(feature = "rpc")]
 pub use rpc::serve_rpc;
 pub use sampling::{Dry, Penalties, Sampling};
-pub use session::{default_threads, live_sessions, FlashAttention, ForkConfig, KvType, Session, SessionConfig, SessionInfo, MIN_CONTEXT};
-pub use weights::loaded_models;
+pub use session::{
+    default_threads, live_sessions, FlashAttention, ForkConfig, KvType, Session, SessionConfig, SessionInfo,
+    MIN_CONTEXT,
+};
 pub use text::StopReason;
+pub use weights::loaded_models;
 
 /// Initialises llama.cpp's backends and the log routing (done by the first session too).
 pub fn init() {

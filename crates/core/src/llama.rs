@@ -59,7 +59,9 @@ impl Model {
         let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         // SAFETY: the vocabulary lives with the model; `grammar` is NUL-terminated.
-        let n = unsafe { guard::mm_guard_grammar_steps(self.vocab(), grammar.as_ptr(), clamp(token_chars), clamp(positions), limit) };
+        let n = unsafe {
+            guard::mm_guard_grammar_steps(self.vocab(), grammar.as_ptr(), clamp(token_chars), clamp(positions), limit)
+        };
         u64::try_from(n).unwrap_or(0)
     }
     pub fn n_vocab(&self) -> usize {
@@ -82,11 +84,23 @@ impl Model {
     /// Tokenizes `text`; `add_special` adds the tokens the model starts a text with (BOS), and
     /// `parse_special` turns the text of control tokens into those tokens.
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<sys::llama_token>> {
-        let len = i32::try_from(text.len()).or_else(|_| fail(ErrorKind::ContextFull, "the prompt is longer than 2 GiB"))?;
+        let len =
+            i32::try_from(text.len()).or_else(|_| fail(ErrorKind::ContextFull, "the prompt is longer than 2 GiB"))?;
         let mut tokens: Vec<sys::llama_token> = vec![0; text.len() + 8];
         for _ in 0..2 {
             // SAFETY: `text` is `len` readable bytes and `tokens` has room for `tokens.len()`.
-            let n = unsafe { guard::mm_guard_tokenize(self.vocab(), text.as_ptr().cast(), len, tokens.as_mut_ptr(), tokens.len() as i32, add_special, parse_special, THREW) };
+            let n = unsafe {
+                guard::mm_guard_tokenize(
+                    self.vocab(),
+                    text.as_ptr().cast(),
+                    len,
+                    tokens.as_mut_ptr(),
+                    tokens.len() as i32,
+                    add_special,
+                    parse_special,
+                    THREW,
+                )
+            };
             match check(n, "llama_tokenize")? {
                 n if n >= 0 => {
                     tokens.truncate(n as usize);
@@ -104,7 +118,9 @@ impl Model {
         buf.resize(buf.capacity().max(64), 0);
         for _ in 0..2 {
             // SAFETY: `buf` has room for `buf.len()` bytes.
-            let n = unsafe { guard::mm_guard_token_to_piece(self.vocab(), token, buf.as_mut_ptr().cast(), buf.len() as i32, THREW) };
+            let n = unsafe {
+                guard::mm_guard_token_to_piece(self.vocab(), token, buf.as_mut_ptr().cast(), buf.len() as i32, THREW)
+            };
             match check(n, "llama_token_to_piece")? {
                 n if n >= 0 => {
                     buf.truncate(n as usize);
@@ -128,7 +144,16 @@ impl Drop for Model {
 /// into `buf`; returns the length it needs, or a negative value for an unknown template.
 pub fn apply_chat_template(template: &CStr, chat: &[sys::llama_chat_message], buf: &mut [u8]) -> Result<i32> {
     // SAFETY: the messages' strings outlive the call, and `buf` has room for `buf.len()` bytes.
-    let n = unsafe { guard::mm_guard_chat_apply_template(template.as_ptr(), chat.as_ptr(), chat.len(), buf.as_mut_ptr().cast(), buf.len().min(i32::MAX as usize) as i32, THREW) };
+    let n = unsafe {
+        guard::mm_guard_chat_apply_template(
+            template.as_ptr(),
+            chat.as_ptr(),
+            chat.len(),
+            buf.as_mut_ptr().cast(),
+            buf.len().min(i32::MAX as usize) as i32,
+            THREW,
+        )
+    };
     check(n, "llama_chat_apply_template")
 }
 
@@ -185,7 +210,13 @@ impl Context {
 
     /// Decodes `tokens` at positions `first_pos..` of sequence 0 (logits for the last one when
     /// `logits_last`); returns llama_decode's code (`DECODE_OK`, ...).
-    pub fn decode(&self, batch: &mut TokenBatch, tokens: &[sys::llama_token], first_pos: i32, logits_last: bool) -> Result<i32> {
+    pub fn decode(
+        &self,
+        batch: &mut TokenBatch,
+        tokens: &[sys::llama_token],
+        first_pos: i32,
+        logits_last: bool,
+    ) -> Result<i32> {
         let batch = batch.fill(tokens, first_pos, logits_last);
         // SAFETY: the batch's arrays live in `batch`, borrowed for the call.
         check(unsafe { guard::mm_guard_decode(self.as_ptr(), batch, THREW) }, "llama_decode")
@@ -208,7 +239,8 @@ impl Context {
         // SAFETY: the context is alive.
         let size = unsafe { guard::mm_guard_state_size(self.as_ptr()) };
         let mut buf = Vec::new();
-        buf.try_reserve_exact(size).or_else(|_| fail(ErrorKind::Internal, format!("no memory for a KV cache state of {size} bytes")))?;
+        buf.try_reserve_exact(size)
+            .or_else(|_| fail(ErrorKind::Internal, format!("no memory for a KV cache state of {size} bytes")))?;
         buf.resize(size, 0);
         // SAFETY: `buf` has `size` writable bytes.
         let written = unsafe { guard::mm_guard_state_get(self.as_ptr(), buf.as_mut_ptr(), buf.len()) };
@@ -266,7 +298,12 @@ impl Projector {
         let texts: Vec<sys::mtmd_input_text> = parts
             .iter()
             .filter_map(|p| match p {
-                TokenizePart::Text { text, parse_special } => Some(sys::mtmd_input_text { text: text.as_ptr(), text_len: text.to_bytes().len(), add_special: false, parse_special: *parse_special }),
+                TokenizePart::Text { text, parse_special } => Some(sys::mtmd_input_text {
+                    text: text.as_ptr(),
+                    text_len: text.to_bytes().len(),
+                    add_special: false,
+                    parse_special: *parse_special,
+                }),
                 TokenizePart::Media(_) => None,
             })
             .collect();
@@ -274,14 +311,20 @@ impl Projector {
         let inputs: Vec<sys::mtmd_input_part> = parts
             .iter()
             .map(|p| match p {
-                TokenizePart::Text { .. } => sys::mtmd_input_part { text: next_text.next().expect("one input text per text part"), bitmap: std::ptr::null() },
+                TokenizePart::Text { .. } => sys::mtmd_input_part {
+                    text: next_text.next().expect("one input text per text part"),
+                    bitmap: std::ptr::null(),
+                },
                 TokenizePart::Media(b) => sys::mtmd_input_part { text: std::ptr::null(), bitmap: b.as_ptr() },
             })
             .collect();
         let ptrs: Vec<*const sys::mtmd_input_part> = inputs.iter().map(|p| p as *const _).collect();
-        let chunks = Chunks::new().ok_or_else(|| Error::new(ErrorKind::Internal, "mtmd_input_chunks_init returned NULL"))?;
+        let chunks =
+            Chunks::new().ok_or_else(|| Error::new(ErrorKind::Internal, "mtmd_input_chunks_init returned NULL"))?;
         // SAFETY: the texts, bitmaps, parts and chunks all outlive the call.
-        let status = unsafe { guard::mm_guard_mtmd_tokenize_parts(self.as_ptr(), chunks.as_ptr(), ptrs.as_ptr(), ptrs.len(), true, THREW) };
+        let status = unsafe {
+            guard::mm_guard_mtmd_tokenize_parts(self.as_ptr(), chunks.as_ptr(), ptrs.as_ptr(), ptrs.len(), true, THREW)
+        };
         Ok((check(status, "mtmd_tokenize_from_parts")?, chunks))
     }
 
@@ -290,15 +333,36 @@ impl Projector {
     pub fn media_decoding(&self, chunks: &Chunks, index: usize) -> (bool, u32) {
         let chunk = chunks.get(index);
         // SAFETY: the projector and the chunk are alive.
-        unsafe { (sys::mtmd_decode_use_non_causal(self.as_ptr(), chunk), sys::mtmd_input_chunk_get_n_tokens(chunk) as u32) }
+        unsafe {
+            (sys::mtmd_decode_use_non_causal(self.as_ptr(), chunk), sys::mtmd_input_chunk_get_n_tokens(chunk) as u32)
+        }
     }
 
     /// Encodes chunk `index` (media) and decodes its embeddings into `ctx` at `n_past`; returns
     /// mtmd's status (0: done) and the position after it.
-    pub fn eval_chunk(&self, ctx: &Context, chunks: &Chunks, index: usize, n_past: i32, n_batch: i32, logits_last: bool) -> Result<(i32, i32)> {
+    pub fn eval_chunk(
+        &self,
+        ctx: &Context,
+        chunks: &Chunks,
+        index: usize,
+        n_past: i32,
+        n_batch: i32,
+        logits_last: bool,
+    ) -> Result<(i32, i32)> {
         let mut new_n_past = 0;
         // SAFETY: the projector, context and chunk are alive; `new_n_past` is writable.
-        let status = unsafe { guard::mm_guard_eval_chunk(self.as_ptr(), ctx.as_ptr(), chunks.get(index), n_past, n_batch, logits_last, &mut new_n_past, THREW) };
+        let status = unsafe {
+            guard::mm_guard_eval_chunk(
+                self.as_ptr(),
+                ctx.as_ptr(),
+                chunks.get(index),
+                n_past,
+                n_batch,
+                logits_last,
+                &mut new_n_past,
+                THREW,
+            )
+        };
         Ok((check(status, "mtmd_helper_eval_chunk_single")?, new_n_past))
     }
 }
@@ -313,7 +377,10 @@ impl Drop for Projector {
 /// One part of a prompt for [`Projector::tokenize_parts`].
 pub enum TokenizePart<'a> {
     /// Text; with `parse_special`, the text of control tokens becomes those tokens.
-    Text { text: &'a CStr, parse_special: bool },
+    Text {
+        text: &'a CStr,
+        parse_special: bool,
+    },
     Media(&'a Bitmap),
 }
 
@@ -340,7 +407,8 @@ impl Bitmap {
     /// Mono audio samples, named `id`.
     pub fn audio(samples: &[f32], id: &CStr) -> Option<Self> {
         // SAFETY: mtmd copies `samples.len()` floats.
-        let bitmap = NonNull::new(unsafe { sys::mtmd_bitmap_init_from_audio(samples.len(), samples.as_ptr()) }).map(Bitmap)?;
+        let bitmap =
+            NonNull::new(unsafe { sys::mtmd_bitmap_init_from_audio(samples.len(), samples.as_ptr()) }).map(Bitmap)?;
         bitmap.set_id(id);
         Some(bitmap)
     }
@@ -385,7 +453,11 @@ pub enum Chunk<'a> {
     Text(&'a [sys::llama_token]),
     /// A media item: its id (empty when mtmd gave none), the embeddings it gives and the
     /// positions they take (fewer than the embeddings with M-RoPE).
-    Media { id: String, n_tokens: usize, n_pos: i32 },
+    Media {
+        id: String,
+        n_tokens: usize,
+        n_pos: i32,
+    },
 }
 
 impl Chunks {
@@ -418,7 +490,11 @@ impl Chunks {
             } else {
                 let id = sys::mtmd_input_chunk_get_id(chunk);
                 let id = if id.is_null() { String::new() } else { CStr::from_ptr(id).to_string_lossy().into_owned() };
-                Chunk::Media { id, n_tokens: sys::mtmd_input_chunk_get_n_tokens(chunk), n_pos: sys::mtmd_input_chunk_get_n_pos(chunk) }
+                Chunk::Media {
+                    id,
+                    n_tokens: sys::mtmd_input_chunk_get_n_tokens(chunk),
+                    n_pos: sys::mtmd_input_chunk_get_n_pos(chunk),
+                }
             }
         }
     }
@@ -463,7 +539,10 @@ impl Sampler {
             // SAFETY: the chain is alive and `i` is the index of one of its samplers.
             let s = unsafe { sys::llama_sampler_chain_get(self.chain.as_ptr(), i) };
             // SAFETY: `s` belongs to the chain; `tokens` holds `tokens.len()` tokens.
-            check(unsafe { guard::mm_guard_sampler_accept(s, tokens.as_ptr(), tokens.len(), THREW) }, "llama_sampler_accept")?;
+            check(
+                unsafe { guard::mm_guard_sampler_accept(s, tokens.as_ptr(), tokens.len(), THREW) },
+                "llama_sampler_accept",
+            )?;
         }
         Ok(())
     }
@@ -477,14 +556,24 @@ impl Sampler {
     /// Samples a token from `logits` (one per vocabulary entry), leaving out the tokens
     /// `allowed` refuses, and records it in the chain's state, as `llama_sampler_sample` does;
     /// `scratch` is reused between calls.
-    pub fn sample_from(&mut self, logits: &[f32], mut allowed: Option<&mut dyn FnMut(usize) -> bool>, scratch: &mut Vec<sys::llama_token_data>) -> Result<sys::llama_token> {
+    pub fn sample_from(
+        &mut self,
+        logits: &[f32],
+        mut allowed: Option<&mut dyn FnMut(usize) -> bool>,
+        scratch: &mut Vec<sys::llama_token_data>,
+    ) -> Result<sys::llama_token> {
         scratch.clear();
         scratch.extend(logits.iter().enumerate().map(|(id, &logit)| {
             let ruled_out = allowed.as_mut().is_some_and(|allowed| !allowed(id));
             let logit = if ruled_out { f32::NEG_INFINITY } else { logit };
             sys::llama_token_data { id: id as sys::llama_token, logit, p: 0.0 }
         }));
-        let mut candidates = sys::llama_token_data_array { data: scratch.as_mut_ptr(), size: scratch.len(), selected: -1, sorted: false };
+        let mut candidates = sys::llama_token_data_array {
+            data: scratch.as_mut_ptr(),
+            size: scratch.len(),
+            selected: -1,
+            sorted: false,
+        };
         // SAFETY: the chain is alive and `candidates` points into `scratch`.
         match unsafe { guard::mm_guard_sample(self.chain.as_ptr(), &mut candidates) } {
             guard::SAMPLE_FAILED => fail(ErrorKind::Eval, format!("sampling failed: {}", guard::what())),
@@ -519,7 +608,14 @@ impl TokenBatch {
     pub fn new(capacity: usize) -> Self {
         let mut seq_zero = vec![0; capacity];
         let seq_ids = seq_zero.iter_mut().map(|s| s as *mut sys::llama_seq_id).collect();
-        TokenBatch { tokens: vec![0; capacity], pos: vec![0; capacity], n_seq_id: vec![1; capacity], seq_ids, seq_zero, logits: vec![0; capacity] }
+        TokenBatch {
+            tokens: vec![0; capacity],
+            pos: vec![0; capacity],
+            n_seq_id: vec![1; capacity],
+            seq_ids,
+            seq_zero,
+            logits: vec![0; capacity],
+        }
     }
 
     /// Refills the batch with `tokens` at positions `first_pos..`; only the last one gets

@@ -42,7 +42,17 @@ pub enum Format {
 
 impl Format {
     /// Every format, for messages.
-    const ALL: [Format; 9] = [Format::Png, Format::Jpeg, Format::Gif, Format::Bmp, Format::Pnm, Format::WebP, Format::Wav, Format::Flac, Format::Mp3];
+    const ALL: [Format; 9] = [
+        Format::Png,
+        Format::Jpeg,
+        Format::Gif,
+        Format::Bmp,
+        Format::Pnm,
+        Format::WebP,
+        Format::Wav,
+        Format::Flac,
+        Format::Mp3,
+    ];
 
     /// The format of a file that starts with `head` (12 bytes are enough).
     pub fn sniff(head: &[u8]) -> Option<Format> {
@@ -123,14 +133,22 @@ static IMAGE_FILES: FileMemo<KnownImage, 64> = FileMemo::new();
 /// content id `placeholder` accepts is not decoded: it becomes a placeholder of its size and id,
 /// which mtmd tokenizes without preprocessing and which must never be evaluated (the session
 /// uses them for images its KV cache already holds).
-pub fn decode(projector: &Projector, index: usize, media: &Media, placeholder: &dyn Fn(&str) -> bool) -> Result<Bitmap> {
+pub fn decode(
+    projector: &Projector,
+    index: usize,
+    media: &Media,
+    placeholder: &dyn Fn(&str) -> bool,
+) -> Result<Bitmap> {
     let what = format!("media item {index}");
     let bitmap = match media {
         Media::File(path) => {
             let m = regular_file(path, &what)?;
             let what = format!("{what} {}", path.display());
             if m.len() > MAX_FILE_BYTES {
-                return fail(MediaDecode, format!("{what}: {} bytes is more than the {MAX_FILE_BYTES}-byte limit", m.len()));
+                return fail(
+                    MediaDecode,
+                    format!("{what}: {} bytes is more than the {MAX_FILE_BYTES}-byte limit", m.len()),
+                );
             }
             // An unchanged image file whose content id is known needs no reading at all.
             let known = IMAGE_FILES.get(&m);
@@ -154,7 +172,10 @@ pub fn decode(projector: &Projector, index: usize, media: &Media, placeholder: &
                 None => return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} is larger than the limit of {MAX_IMAGE_PIXELS} pixels")),
             };
             if pixels.len() < needed {
-                return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} needs {needed} bytes, got {}", pixels.len()));
+                return fail(
+                    InvalidArgument,
+                    format!("{what}: raw RGB image of {width}x{height} needs {needed} bytes, got {}", pixels.len()),
+                );
             }
             let pixels = &pixels[..needed];
             let id = content_id(&format!("rgb-{width}x{height}"), pixels);
@@ -163,7 +184,10 @@ pub fn decode(projector: &Projector, index: usize, media: &Media, placeholder: &
         }
         Media::Pcm(bytes) => {
             if bytes.is_empty() || bytes.len() % 4 != 0 {
-                return fail(InvalidArgument, format!("{what}: PCM data of {} bytes is not a whole number of f32 samples", bytes.len()));
+                return fail(
+                    InvalidArgument,
+                    format!("{what}: PCM data of {} bytes is not a whole number of f32 samples", bytes.len()),
+                );
             }
             require_audio(projector, &what)?;
             let rate = projector.audio_sample_rate().max(1) as u64;
@@ -172,7 +196,9 @@ pub fn decode(projector: &Projector, index: usize, media: &Media, placeholder: &
                 return fail(InvalidArgument, format!("{what}: {} samples at {rate} Hz is {seconds} s of audio, more than the limit of {MAX_AUDIO_SECONDS} s", bytes.len() / 4));
             }
             let mut samples: Vec<f32> = Vec::new();
-            samples.try_reserve_exact(bytes.len() / 4).or_else(|_| fail(Internal, format!("{what}: no memory for {} samples", bytes.len() / 4)))?;
+            samples
+                .try_reserve_exact(bytes.len() / 4)
+                .or_else(|_| fail(Internal, format!("{what}: no memory for {} samples", bytes.len() / 4)))?;
             samples.extend(bytes.chunks_exact(4).map(|b| f32::from_ne_bytes(b.try_into().expect("chunks of 4"))));
             if let Some(bad) = samples.iter().position(|x| !x.is_finite()) {
                 return fail(InvalidArgument, format!("{what}: sample {bad} is not a finite number"));
@@ -206,7 +232,12 @@ fn require_audio(projector: &Projector, what: &str) -> Result<()> {
 /// [`MAX_IMAGE_PIXELS`], audio when longer than [`MAX_AUDIO_SECONDS`], before the pixels or
 /// samples are allocated. An image whose content id `placeholder` accepts is sized from its
 /// header and not decoded (see [`decode`]).
-fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8], placeholder: &dyn Fn(&str) -> bool) -> Result<Bitmap> {
+fn decode_encoded(
+    projector: &Projector,
+    what: &str,
+    bytes: &[u8],
+    placeholder: &dyn Fn(&str) -> bool,
+) -> Result<Bitmap> {
     if bytes.is_empty() {
         return fail(MediaDecode, format!("{what}: the buffer is empty"));
     }
@@ -216,15 +247,18 @@ fn decode_encoded(projector: &Projector, what: &str, bytes: &[u8], placeholder: 
     if format.is_audio() {
         require_audio(projector, what)?;
         let rate = projector.audio_sample_rate();
-        let samples = decode::decode_audio(bytes, format, rate, MAX_AUDIO_SECONDS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
+        let samples = decode::decode_audio(bytes, format, rate, MAX_AUDIO_SECONDS)
+            .or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
         return audio_bitmap(what, &samples, "audio", bytes);
     }
-    let (width, height) = decode::image_size(bytes, format, MAX_IMAGE_PIXELS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
+    let (width, height) =
+        decode::image_size(bytes, format, MAX_IMAGE_PIXELS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
     let id = content_id(&format!("img-{width}x{height}"), bytes);
     if placeholder(&id.to_string_lossy()) {
         return image_bitmap(what, width, height, &id, None);
     }
-    let image = decode::decode_image(bytes, format, MAX_IMAGE_PIXELS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
+    let image =
+        decode::decode_image(bytes, format, MAX_IMAGE_PIXELS).or_else(|e| fail(MediaDecode, format!("{what}: {e}")))?;
     image_bitmap(what, image.width, image.height, &id, Some(&image.rgb))
 }
 
@@ -244,7 +278,8 @@ fn audio_bitmap(what: &str, samples: &[f32], kind: &str, source: &[u8]) -> Resul
     if samples.len() < 2 {
         return fail(MediaDecode, format!("{what}: the audio clip has fewer than 2 samples"));
     }
-    Bitmap::audio(samples, &content_id(kind, source)).ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take {} samples", samples.len())))
+    Bitmap::audio(samples, &content_id(kind, source))
+        .ok_or_else(|| Error::new(MediaDecode, format!("{what}: mtmd could not take {} samples", samples.len())))
 }
 
 /// A media item's name in the cache record: its kind and the SHA-256 of its bytes.

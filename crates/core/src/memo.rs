@@ -29,7 +29,13 @@ struct Identity {
 
 impl Identity {
     fn of(m: &Metadata) -> Self {
-        Identity { dev: m.dev(), ino: m.ino(), size: m.size(), mtime: (m.mtime(), m.mtime_nsec()), ctime: (m.ctime(), m.ctime_nsec()) }
+        Identity {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
     }
 
     /// Whether the file's last change is at least [`SETTLED`] in the past.

@@ -66,7 +66,8 @@ impl Session {
         if let Some(projector) = self.projector() {
             // SAFETY: the projector is alive and the outputs writable; the shim catches every
             // exception.
-            if unsafe { mm_shim_projector_memory(projector.as_ptr(), &mut s.projector_host, &mut s.projector_gpu) } != 0 {
+            if unsafe { mm_shim_projector_memory(projector.as_ptr(), &mut s.projector_host, &mut s.projector_gpu) } != 0
+            {
                 return fail(Internal, "clip.cpp's memory accounting failed");
             }
         }

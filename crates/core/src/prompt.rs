@@ -154,13 +154,25 @@ pub struct ChatMessage {
 /// so that the texts are then put back exactly as the template would have put them.
 pub fn chat_pieces(template: &str, messages: &[ChatMessage], marker: &str) -> Result<Vec<Piece>> {
     let nonce = loop {
-        let n = format!("{:016x}", std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), messages.len()));
+        let n = format!(
+            "{:016x}",
+            std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), messages.len())
+        );
         if !messages.iter().any(|m| m.text.contains(&n)) {
             break n;
         }
     };
     let sentinel = |i: usize| format!("\u{1}{nonce}:{i}\u{1}");
-    let render = |pad: &str| render_chat(template, &messages.iter().enumerate().map(|(i, m)| (m.role.clone(), format!("{pad}{}{pad}", sentinel(i)))).collect::<Vec<_>>());
+    let render = |pad: &str| {
+        render_chat(
+            template,
+            &messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.role.clone(), format!("{pad}{}{pad}", sentinel(i))))
+                .collect::<Vec<_>>(),
+        )
+    };
     let (plain, padded) = (render("")?, render(" ")?);
     let (markup, order) = split_sentinels(&plain, &nonce);
     let (padded_markup, padded_order) = split_sentinels(&padded, &nonce);
@@ -170,18 +182,28 @@ pub fn chat_pieces(template: &str, messages: &[ChatMessage], marker: &str) -> Re
     let mut pieces = Vec::new();
     let mut previous_kept_padding = false;
     for (k, &i) in order.iter().enumerate() {
-        let around = padded_markup[k].strip_prefix(if previous_kept_padding { " " } else { "" }).unwrap_or(&padded_markup[k]);
+        let around =
+            padded_markup[k].strip_prefix(if previous_kept_padding { " " } else { "" }).unwrap_or(&padded_markup[k]);
         let kept_padding = match around.strip_prefix(markup[k].as_str()) {
             Some(" ") => true,
             Some("") => false,
-            _ => return fail(Unsupported, format!("the chat template changes message {i}'s text in a way this library cannot follow")),
+            _ => {
+                return fail(
+                    Unsupported,
+                    format!("the chat template changes message {i}'s text in a way this library cannot follow"),
+                )
+            }
         };
         previous_kept_padding = kept_padding;
         if !markup[k].is_empty() {
             pieces.push(Piece::Text { text: markup[k].clone(), special: true });
         }
         let m = &messages[i];
-        let text = if kept_padding { m.text.as_str() } else { m.text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r')) };
+        let text = if kept_padding {
+            m.text.as_str()
+        } else {
+            m.text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r'))
+        };
         push_split(&mut pieces, text, marker, false, m.first_media);
     }
     let last = markup.last().expect("one more markup piece than messages");
@@ -213,7 +235,8 @@ fn split_sentinels(rendered: &str, nonce: &str) -> (Vec<String>, Vec<usize>) {
 /// Renders messages (with their markers placed) with `template`, a Jinja template string
 /// llama.cpp recognises or a built-in name such as "chatml".
 pub fn render_chat(template: &str, messages: &[(String, String)]) -> Result<String> {
-    let template_c = CString::new(template).or_else(|_| fail(InvalidArgument, "the chat template contains a NUL byte"))?;
+    let template_c =
+        CString::new(template).or_else(|_| fail(InvalidArgument, "the chat template contains a NUL byte"))?;
     let c_strings = messages
         .iter()
         .enumerate()
@@ -222,7 +245,8 @@ pub fn render_chat(template: &str, messages: &[(String, String)]) -> Result<Stri
             _ => fail(InvalidArgument, format!("message {i} contains a NUL byte")),
         })
         .collect::<Result<Vec<_>>>()?;
-    let chat: Vec<sys::llama_chat_message> = c_strings.iter().map(|(r, t)| sys::llama_chat_message { role: r.as_ptr(), content: t.as_ptr() }).collect();
+    let chat: Vec<sys::llama_chat_message> =
+        c_strings.iter().map(|(r, t)| sys::llama_chat_message { role: r.as_ptr(), content: t.as_ptr() }).collect();
     let mut buf = vec![0u8; 256 + 2 * messages.iter().map(|(r, t)| r.len() + t.len()).sum::<usize>()];
     for _ in 0..2 {
         let n = llama::apply_chat_template(&template_c, &chat, &mut buf)?;
@@ -255,7 +279,9 @@ pub fn tokenize_media(projector: &Projector, pieces: &[Piece], bitmaps: &[Bitmap
     let texts = pieces
         .iter()
         .map(|p| match p {
-            Piece::Text { text, .. } => CString::new(text.as_str()).map(Some).or_else(|_| fail(InvalidArgument, "the prompt contains a NUL byte")),
+            Piece::Text { text, .. } => CString::new(text.as_str())
+                .map(Some)
+                .or_else(|_| fail(InvalidArgument, "the prompt contains a NUL byte")),
             Piece::Media(_) => Ok(None),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -264,7 +290,10 @@ pub fn tokenize_media(projector: &Projector, pieces: &[Piece], bitmaps: &[Bitmap
         .zip(&texts)
         .map(|(p, t)| match (p, t) {
             (Piece::Text { special, .. }, Some(text)) => Ok(TokenizePart::Text { text, parse_special: *special }),
-            (Piece::Media(i), _) => bitmaps.get(*i).map(TokenizePart::Media).ok_or_else(|| Error::new(Internal, format!("media item {i} of the prompt was not decoded"))),
+            (Piece::Media(i), _) => bitmaps
+                .get(*i)
+                .map(TokenizePart::Media)
+                .ok_or_else(|| Error::new(Internal, format!("media item {i} of the prompt was not decoded"))),
             (Piece::Text { .. }, None) => fail(Internal, "a text piece without its text"),
         })
         .collect::<Result<Vec<_>>>()?;
@@ -272,8 +301,12 @@ pub fn tokenize_media(projector: &Projector, pieces: &[Piece], bitmaps: &[Bitmap
     let (status, chunks) = result?;
     match status {
         llama::MTMD_TOKENIZE_OK => {}
-        llama::MTMD_TOKENIZE_PREPROCESS => return fail(MediaDecode, format!("preprocessing a media item failed: {}", log::last_lines(&log))),
-        llama::MTMD_TOKENIZE_BAD_PARTS => return fail(Internal, format!("mtmd refused the prompt's parts: {}", log::last_lines(&log))),
+        llama::MTMD_TOKENIZE_PREPROCESS => {
+            return fail(MediaDecode, format!("preprocessing a media item failed: {}", log::last_lines(&log)))
+        }
+        llama::MTMD_TOKENIZE_BAD_PARTS => {
+            return fail(Internal, format!("mtmd refused the prompt's parts: {}", log::last_lines(&log)))
+        }
         s => return fail(Tokenize, format!("tokenizing the prompt failed ({s}): {}", log::last_lines(&log))),
     }
     let mut parts = Vec::new();
@@ -283,7 +316,11 @@ pub fn tokenize_media(projector: &Projector, pieces: &[Piece], bitmaps: &[Bitmap
             Chunk::Media { id, n_pos, .. } => {
                 // Media without an id never matches the cache (so it is always encoded).
                 static ANONYMOUS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let id = if id.is_empty() { format!("anonymous-{}", ANONYMOUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) } else { id };
+                let id = if id.is_empty() {
+                    format!("anonymous-{}", ANONYMOUS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                } else {
+                    id
+                };
                 parts.push(Part { item: Item::Media { id, n_pos }, chunk: Some(i) });
             }
         }

@@ -65,25 +65,25 @@ enum Reply {
 /// The reply of each command of protocol 7.0, by command number (ggml-rpc.cpp's
 /// `rpc_serve_client` and the reply structs it sends).
 const REPLIES: [Reply; 19] = [
-    Reply::Fixed(16), // ALLOC_BUFFER: remote pointer, size
-    Reply::Fixed(8),  // GET_ALIGNMENT
-    Reply::Fixed(8),  // GET_MAX_SIZE
-    Reply::Fixed(8),  // BUFFER_GET_BASE
-    Reply::None,      // FREE_BUFFER
-    Reply::None,      // BUFFER_CLEAR
-    Reply::None,      // SET_TENSOR
-    Reply::Fixed(1),  // SET_TENSOR_HASH: found
-    Reply::Requested, // GET_TENSOR
-    Reply::Fixed(1),  // COPY_TENSOR: done
-    Reply::None,      // GRAPH_COMPUTE
-    Reply::Fixed(16), // GET_DEVICE_MEMORY: free, total
-    Reply::None,      // INIT_TENSOR
-    Reply::Fixed(8),  // GET_ALLOC_SIZE
+    Reply::Fixed(16),                 // ALLOC_BUFFER: remote pointer, size
+    Reply::Fixed(8),                  // GET_ALIGNMENT
+    Reply::Fixed(8),                  // GET_MAX_SIZE
+    Reply::Fixed(8),                  // BUFFER_GET_BASE
+    Reply::None,                      // FREE_BUFFER
+    Reply::None,                      // BUFFER_CLEAR
+    Reply::None,                      // SET_TENSOR
+    Reply::Fixed(1),                  // SET_TENSOR_HASH: found
+    Reply::Requested,                 // GET_TENSOR
+    Reply::Fixed(1),                  // COPY_TENSOR: done
+    Reply::None,                      // GRAPH_COMPUTE
+    Reply::Fixed(16),                 // GET_DEVICE_MEMORY: free, total
+    Reply::None,                      // INIT_TENSOR
+    Reply::Fixed(8),                  // GET_ALLOC_SIZE
     Reply::Fixed(HELLO_REPLY as u64), // HELLO
-    Reply::Fixed(4),                   // DEVICE_COUNT
-    Reply::None,                       // GRAPH_RECOMPUTE
-    Reply::None,                       // MEMSET_TENSOR
-    Reply::None,                       // NONE (never sent)
+    Reply::Fixed(4),                  // DEVICE_COUNT
+    Reply::None,                      // GRAPH_RECOMPUTE
+    Reply::None,                      // MEMSET_TENSOR
+    Reply::None,                      // NONE (never sent)
 ];
 
 /// The servers of `list` ("host:port,host:port"), checked: each a host and a port from 1 to
@@ -94,7 +94,9 @@ fn parse_servers(list: &str) -> Result<Vec<String>> {
         return fail(InvalidArgument, format!("rpc_servers names {} servers; at most {MAX_SERVERS}", servers.len()));
     }
     for (i, server) in servers.iter().enumerate() {
-        let valid = server.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let valid = server
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
         if !valid {
             return fail(InvalidArgument, format!("rpc_servers: \"{server}\" is not host:port (a host, and a port from 1 to 65535; servers separated by commas)"));
         }
@@ -134,7 +136,8 @@ impl Relay {
         if let Some(relay) = relays.iter().find(|r| r.server == server) {
             return Ok(relay.clone());
         }
-        let relay = Relay::start(server).or_else(|e| fail(Remote, format!("could not start the relay to RPC server {server}: {e}")))?;
+        let relay = Relay::start(server)
+            .or_else(|e| fail(Remote, format!("could not start the relay to RPC server {server}: {e}")))?;
         relays.push(relay.clone());
         Ok(relay)
     }
@@ -191,9 +194,15 @@ fn same_user(peer: SocketAddr, local: SocketAddr) -> bool {
         std::net::IpAddr::V4(ip) => format!("{:08X}:{:04X}", u32::from_ne_bytes(ip.octets()), a.port()),
         std::net::IpAddr::V6(_) => String::new(),
     };
-    let (Ok(me), Ok(table)) = (std::fs::metadata("/proc/self"), std::fs::read_to_string("/proc/net/tcp")) else { return true };
+    let (Ok(me), Ok(table)) = (std::fs::metadata("/proc/self"), std::fs::read_to_string("/proc/net/tcp")) else {
+        return true;
+    };
     let (from, to, uid) = (hex(peer), hex(local), me.uid().to_string());
-    let owner = table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|f| f.len() > 7 && f[1] == from && f[2] == to).map(|f| f[7].to_string());
+    let owner = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 7 && f[1] == from && f[2] == to)
+        .map(|f| f[7].to_string());
     owner.is_none_or(|owner| owner == uid)
 }
 
@@ -238,7 +247,15 @@ fn notice_vanishing(stream: &TcpStream) {
         let value: libc::c_int = value;
         // SAFETY: the descriptor is the open socket `stream` owns, and `value` is a c_int that
         // lives through the call, whose size is passed.
-        unsafe { libc::setsockopt(stream.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t) };
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
     }
 }
 
@@ -250,7 +267,10 @@ fn notice_vanishing(_stream: &TcpStream) {}
 /// version no newer).
 fn check_version(server: &str, reply: &[u8]) -> std::result::Result<(), String> {
     if reply[0] != PROTOCOL.0 || reply[1] > PROTOCOL.1 {
-        return Err(format!("{server} speaks RPC protocol {}.{}.{}, this library {}.{}: use a server of the same llama.cpp version", reply[0], reply[1], reply[2], PROTOCOL.0, PROTOCOL.1));
+        return Err(format!(
+            "{server} speaks RPC protocol {}.{}.{}, this library {}.{}: use a server of the same llama.cpp version",
+            reply[0], reply[1], reply[2], PROTOCOL.0, PROTOCOL.1
+        ));
     }
     Ok(())
 }
@@ -345,7 +365,10 @@ impl<'a> Link<'a> {
         }
         let expected = match reply {
             Reply::Fixed(n) => n,
-            _ => request.len().checked_sub(8).map_or(0, |at| u64::from_le_bytes(request[at..].try_into().expect("8 bytes"))),
+            _ => request
+                .len()
+                .checked_sub(8)
+                .map_or(0, |at| u64::from_le_bytes(request[at..].try_into().expect("8 bytes"))),
         };
         self.forward_reply(head[0], expected)
     }
@@ -387,7 +410,11 @@ impl<'a> Link<'a> {
             if let Err(e) = read {
                 self.lose(format!("{} went away: {e}", self.relay.server));
             } else if u64::from_le_bytes(size) != expected {
-                self.lose(format!("{} answered command {cmd} with {} bytes instead of {expected}", self.relay.server, u64::from_le_bytes(size)));
+                self.lose(format!(
+                    "{} answered command {cmd} with {} bytes instead of {expected}",
+                    self.relay.server,
+                    u64::from_le_bytes(size)
+                ));
             } else if cmd == CMD_HELLO {
                 return self.forward_hello();
             }
@@ -499,7 +526,10 @@ impl Remote {
             let reg = unsafe { guard::mm_guard_rpc_add_server(endpoint.as_ptr()) };
             self.check()?;
             if reg.is_null() {
-                return fail(Remote, format!("llama.cpp's RPC backend could not use server {}: {}", relay.server, guard::what()));
+                return fail(
+                    Remote,
+                    format!("llama.cpp's RPC backend could not use server {}: {}", relay.server, guard::what()),
+                );
             }
             // SAFETY: `reg` is a live backend registration, never freed by ggml-rpc.
             let n = unsafe { sys::ggml_backend_reg_dev_count(reg) };
@@ -531,11 +561,24 @@ pub fn serve_rpc(host: &str, port: u16, threads: usize, cache_dir: Option<&Path>
         let cpu = unsafe { sys::ggml_backend_dev_by_type(sys::GGML_BACKEND_DEVICE_TYPE_CPU) };
         devices.extend((!cpu.is_null()).then_some(cpu));
     }
-    let endpoint = CString::new(format!("{host}:{port}")).or_else(|_| fail(InvalidArgument, "the host contains a NUL byte"))?;
-    let cache = cache_dir.map(|d| CString::new(d.to_string_lossy().as_bytes())).transpose().or_else(|_| fail(InvalidArgument, "the cache directory contains a NUL byte"))?;
+    let endpoint =
+        CString::new(format!("{host}:{port}")).or_else(|_| fail(InvalidArgument, "the host contains a NUL byte"))?;
+    let cache = cache_dir
+        .map(|d| CString::new(d.to_string_lossy().as_bytes()))
+        .transpose()
+        .or_else(|_| fail(InvalidArgument, "the cache directory contains a NUL byte"))?;
     // SAFETY: the strings are NUL-terminated (or NULL) and the devices are the registry's; all
     // outlive the call, which lasts as long as the server.
-    let code = unsafe { guard::mm_guard_rpc_start_server(endpoint.as_ptr(), cache.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()), threads, devices.len(), devices.as_mut_ptr(), guard::THREW) };
+    let code = unsafe {
+        guard::mm_guard_rpc_start_server(
+            endpoint.as_ptr(),
+            cache.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+            threads,
+            devices.len(),
+            devices.as_mut_ptr(),
+            guard::THREW,
+        )
+    };
     guard::check(code, "ggml_backend_rpc_start_server")?;
     fail(Remote, format!("could not serve at {host}:{port} (see the messages above)"))
 }
@@ -551,7 +594,12 @@ mod tests {
         for bad in ["", "a", "a:", ":1", "a:0", "a:65536", "a:x", "a:1,,b:2", "a:1,a:1"] {
             assert_eq!(parse_servers(bad).unwrap_err().kind, InvalidArgument, "{bad}");
         }
-        let many = vec!["h:1"; MAX_SERVERS + 1].iter().enumerate().map(|(i, _)| format!("h:{}", i + 1)).collect::<Vec<_>>().join(",");
+        let many = vec!["h:1"; MAX_SERVERS + 1]
+            .iter()
+            .enumerate()
+            .map(|(i, _)| format!("h:{}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
         assert_eq!(parse_servers(&many).unwrap_err().kind, InvalidArgument);
     }
 

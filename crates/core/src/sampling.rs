@@ -104,7 +104,9 @@ impl Sampling {
         if self.top_k < 0 {
             return bad(format!("top_k is {}; it must be >= 0 (0: off)", self.top_k));
         }
-        for (name, value, off) in [("top_p", self.top_p, "1: off"), ("min_p", self.min_p, "0: off"), ("typical_p", self.typical_p, "1: off")] {
+        for (name, value, off) in
+            [("top_p", self.top_p, "1: off"), ("min_p", self.min_p, "0: off"), ("typical_p", self.typical_p, "1: off")]
+        {
             if !(0.0..=1.0).contains(&value) {
                 return bad(format!("{name} is {value}; it must be in [0, 1] ({off})"));
             }
@@ -117,7 +119,9 @@ impl Sampling {
         }
         self.validate_penalties()?;
         match self.logit_bias.iter().enumerate().find(|(_, (_, bias))| bias.is_nan() || *bias == f32::INFINITY) {
-            Some((i, (_, bias))) => bad(format!("logit_bias[{i}].bias is {bias}; it must be a finite number or -INFINITY (a ban)")),
+            Some((i, (_, bias))) => {
+                bad(format!("logit_bias[{i}].bias is {bias}; it must be a finite number or -INFINITY (a ban)"))
+            }
             None => Ok(()),
         }
     }
@@ -162,7 +166,15 @@ impl Sampling {
         let window = |last_n: i32| if last_n < 0 { n_ctx.min(i32::MAX as u32) as i32 } else { last_n };
         let p = &self.penalties;
         // SAFETY: a plain constructor; the chain takes ownership of the sampler.
-        chain.add_with_history(unsafe { sys::llama_sampler_init_penalties(model.n_vocab() as i32, window(p.last_n), p.repeat, p.frequency, p.presence) });
+        chain.add_with_history(unsafe {
+            sys::llama_sampler_init_penalties(
+                model.n_vocab() as i32,
+                window(p.last_n),
+                p.repeat,
+                p.frequency,
+                p.presence,
+            )
+        });
         chain.add_with_history(self.dry_sampler(model, window(self.dry.last_n)));
         if self.temperature <= 0.0 {
             // SAFETY: a plain constructor; the chain takes ownership of the sampler.
@@ -196,7 +208,9 @@ impl Sampling {
     fn grammar_text(&self) -> Result<Option<(Cow<'_, str>, &'static str)>> {
         match (&self.grammar, &self.json_schema) {
             (Some(text), _) => Ok(Some((Cow::Borrowed(text), "grammar"))),
-            (None, Some(schema)) => json_schema::to_grammar(schema).map(|g| Some((Cow::Owned(g), "json_schema (as a grammar)"))),
+            (None, Some(schema)) => {
+                json_schema::to_grammar(schema).map(|g| Some((Cow::Owned(g), "json_schema (as a grammar)")))
+            }
             (None, None) => Ok(None),
         }
     }
@@ -204,10 +218,16 @@ impl Sampling {
     /// The logit bias sampler; every token must be in the vocabulary.
     fn logit_bias_sampler(&self, model: &Model) -> Result<*mut sys::llama_sampler> {
         let n_vocab = model.n_vocab();
-        if let Some((i, (token, _))) = self.logit_bias.iter().enumerate().find(|(_, (t, _))| !(0..n_vocab as i64).contains(&(*t as i64))) {
-            return fail(InvalidArgument, format!("logit_bias[{i}].token is {token}; the vocabulary has tokens 0 to {}", n_vocab - 1));
+        if let Some((i, (token, _))) =
+            self.logit_bias.iter().enumerate().find(|(_, (t, _))| !(0..n_vocab as i64).contains(&(*t as i64)))
+        {
+            return fail(
+                InvalidArgument,
+                format!("logit_bias[{i}].token is {token}; the vocabulary has tokens 0 to {}", n_vocab - 1),
+            );
         }
-        let biases: Vec<sys::llama_logit_bias> = self.logit_bias.iter().map(|&(token, bias)| sys::llama_logit_bias { token, bias }).collect();
+        let biases: Vec<sys::llama_logit_bias> =
+            self.logit_bias.iter().map(|&(token, bias)| sys::llama_logit_bias { token, bias }).collect();
         // SAFETY: `biases` holds `biases.len()` entries, which llama.cpp copies.
         Ok(unsafe { sys::llama_sampler_init_logit_bias(n_vocab as i32, biases.len() as i32, biases.as_ptr()) })
     }
@@ -216,7 +236,17 @@ impl Sampling {
         let breakers: Vec<*const std::os::raw::c_char> = DRY_BREAKERS.iter().map(|b| b.as_ptr()).collect();
         let d = &self.dry;
         // SAFETY: the vocabulary lives with the model; llama.cpp copies the breaker strings.
-        unsafe { sys::llama_sampler_init_dry(model.vocab(), d.multiplier, d.base, d.allowed_length, last_n, breakers.as_ptr().cast_mut(), breakers.len()) }
+        unsafe {
+            sys::llama_sampler_init_dry(
+                model.vocab(),
+                d.multiplier,
+                d.base,
+                d.allowed_length,
+                last_n,
+                breakers.as_ptr().cast_mut(),
+                breakers.len(),
+            )
+        }
     }
 }
 

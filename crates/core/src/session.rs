@@ -156,7 +156,13 @@ impl SessionConfig<'_> {
     fn validate(&self) -> Result<()> {
         check_sizes(self.n_ctx, self.n_batch, self.n_threads)?;
         if self.n_ubatch > self.n_batch {
-            return fail(InvalidArgument, format!("n_ubatch {} is larger than n_batch {}; it must be at most n_batch (0: n_batch)", self.n_ubatch, self.n_batch));
+            return fail(
+                InvalidArgument,
+                format!(
+                    "n_ubatch {} is larger than n_batch {}; it must be at most n_batch (0: n_batch)",
+                    self.n_ubatch, self.n_batch
+                ),
+            );
         }
         if self.media_marker.as_deref() == Some("") {
             return fail(InvalidArgument, "media_marker is empty");
@@ -164,7 +170,13 @@ impl SessionConfig<'_> {
         // llama.cpp reads a quantized V cache only in its flash attention kernels (it would
         // refuse the context with a log line; the caller gets the reason here instead).
         if self.kv_type_v.is_quantized() && self.flash_attn == FlashAttention::Off {
-            return fail(InvalidArgument, format!("kv_type_v {} needs flash attention, but flash_attn is off; set it on or auto", self.kv_type_v.name()));
+            return fail(
+                InvalidArgument,
+                format!(
+                    "kv_type_v {} needs flash attention, but flash_attn is off; set it on or auto",
+                    self.kv_type_v.name()
+                ),
+            );
         }
         // SAFETY: a plain query.
         if self.use_mlock && !unsafe { sys::llama_supports_mlock() } {
@@ -190,7 +202,10 @@ fn threads_for(requested: i32) -> i32 {
     match requested {
         0 => default_threads(),
         n if n > hardware => {
-            log::emit(log::LogLevel::Warn, &format!("n_threads {n} is more than this machine's {hardware} hardware threads; using {hardware}"));
+            log::emit(
+                log::LogLevel::Warn,
+                &format!("n_threads {n} is more than this machine's {hardware} hardware threads; using {hardware}"),
+            );
             hardware
         }
         n => n,
@@ -288,7 +303,8 @@ unsafe extern "C" fn progress_trampoline(progress: f32, user_data: *mut c_void) 
 }
 
 fn c_path(path: &Path) -> Result<CString> {
-    CString::new(path.to_string_lossy().as_bytes()).or_else(|_| fail(InvalidArgument, format!("{}: path contains a NUL byte", path.display())))
+    CString::new(path.to_string_lossy().as_bytes())
+        .or_else(|_| fail(InvalidArgument, format!("{}: path contains a NUL byte", path.display())))
 }
 
 impl Session {
@@ -315,7 +331,8 @@ impl Session {
 
         let remote = Remote::connect(config.rpc_servers.as_deref())?;
         let model = Self::load_model(&config, remote.as_ref(), &mut progress)?;
-        let ctx = new_context(&model, settings, &abort).or_else(|e| fail(e.kind, format!("text model {}: {}", config.model_path.display(), e.message)))?;
+        let ctx = new_context(&model, settings, &abort)
+            .or_else(|e| fail(e.kind, format!("text model {}: {}", config.model_path.display(), e.message)))?;
         check_remote(remote.as_ref())?;
         let (projector, marker) = match (&config.mmproj_path, &projector_found) {
             (Some(path), Some(found)) => {
@@ -333,14 +350,31 @@ impl Session {
             None => model.chat_template().unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into()),
         };
         let fingerprint = fingerprint_text(&model_found.fingerprint, projector_found.as_ref().map(|p| &p.fingerprint));
-        let weights = Arc::new(Weights::new(model, remote, projector, encoder_abort, marker, chat_template, fingerprint));
+        let weights =
+            Arc::new(Weights::new(model, remote, projector, encoder_abort, marker, chat_template, fingerprint));
         Ok(Session::with_context(ctx, weights, abort, settings, config.seed, CacheRecord::default()))
     }
 
     /// A session over `weights` with its own context (counted as live from here on).
-    fn with_context(ctx: Context, weights: Arc<Weights>, abort: Arc<AbortState>, settings: ContextSettings, seed: u32, cache: CacheRecord) -> Session {
+    fn with_context(
+        ctx: Context,
+        weights: Arc<Weights>,
+        abort: Arc<AbortState>,
+        settings: ContextSettings,
+        seed: u32,
+        cache: CacheRecord,
+    ) -> Session {
         LIVE.fetch_add(1, Ordering::SeqCst);
-        Session { batch: TokenBatch::new(ctx.n_batch() as usize), ctx, weights, abort, settings, seed, cache, last: AskInfo::default() }
+        Session {
+            batch: TokenBatch::new(ctx.n_batch() as usize),
+            ctx,
+            weights,
+            abort,
+            settings,
+            seed,
+            cache,
+            last: AskInfo::default(),
+        }
     }
 
     /// A new session over the same weights (nothing is loaded again) with a context of its own:
@@ -363,7 +397,10 @@ impl Session {
         if config.copy_conversation && !self.cache.items().is_empty() {
             let held = self.cache.n_pos();
             if held >= ctx.n_ctx() as i32 {
-                return fail(ContextFull, format!("the conversation takes {held} positions, the fork's context holds {}", ctx.n_ctx()));
+                return fail(
+                    ContextFull,
+                    format!("the conversation takes {held} positions, the fork's context holds {}", ctx.n_ctx()),
+                );
             }
             if !ctx.set_sequence_state(&self.ctx.sequence_state()?) {
                 return fail(Internal, "llama.cpp refused a copy of the parent's KV cache");
@@ -409,14 +446,39 @@ impl Session {
         check_remote(remote)?;
         match model {
             Some(m) => Ok(m),
-            None if progress.cancelled => fail(Cancelled, format!("text model {}: loading cancelled by the progress callback; nothing was kept", config.model_path.display())),
-            None => fail(ModelLoad, format!("text model {}: llama.cpp could not load it: {}", config.model_path.display(), log::last_lines(&log))),
+            None if progress.cancelled => fail(
+                Cancelled,
+                format!(
+                    "text model {}: loading cancelled by the progress callback; nothing was kept",
+                    config.model_path.display()
+                ),
+            ),
+            None => fail(
+                ModelLoad,
+                format!(
+                    "text model {}: llama.cpp could not load it: {}",
+                    config.model_path.display(),
+                    log::last_lines(&log)
+                ),
+            ),
         }
     }
 
-    fn load_projector(path: &Path, config: &SessionConfig, model: &Model, threads: i32, encoder_abort: &EncoderAbort, progress: &mut Progress) -> Result<Projector> {
+    fn load_projector(
+        path: &Path,
+        config: &SessionConfig,
+        model: &Model,
+        threads: i32,
+        encoder_abort: &EncoderAbort,
+        progress: &mut Progress,
+    ) -> Result<Projector> {
         let path_c = c_path(path)?;
-        let marker_c = config.media_marker.as_deref().map(CString::new).transpose().or_else(|_| fail(InvalidArgument, "media_marker contains a NUL byte"))?;
+        let marker_c = config
+            .media_marker
+            .as_deref()
+            .map(CString::new)
+            .transpose()
+            .or_else(|_| fail(InvalidArgument, "media_marker contains a NUL byte"))?;
         // SAFETY: returns a plain struct of defaults.
         let mut mp = unsafe { sys::mtmd_context_params_default() };
         mp.use_gpu = config.mmproj_use_gpu;
@@ -436,12 +498,24 @@ impl Session {
         let (ptr, log) = log::capture(|| unsafe { sys::mtmd_init_from_file(path_c.as_ptr(), model.as_ptr(), mp) });
         match Projector::from_raw(ptr) {
             Some(p) => Ok(p),
-            None if progress.cancelled => fail(Cancelled, format!("projector {}: loading cancelled by the progress callback; nothing was kept", path.display())),
+            None if progress.cancelled => fail(
+                Cancelled,
+                format!("projector {}: loading cancelled by the progress callback; nothing was kept", path.display()),
+            ),
             None if log.contains("mismatch between text model") => fail(
                 ProjectorMismatch,
-                format!("projector {}: its output size differs from the embedding size of text model {} ({}): {}", path.display(), config.model_path.display(), model.n_embd(), log::last_lines(&log)),
+                format!(
+                    "projector {}: its output size differs from the embedding size of text model {} ({}): {}",
+                    path.display(),
+                    config.model_path.display(),
+                    model.n_embd(),
+                    log::last_lines(&log)
+                ),
             ),
-            None => fail(ProjectorLoad, format!("projector {}: could not be loaded: {}", path.display(), log::last_lines(&log))),
+            None => fail(
+                ProjectorLoad,
+                format!("projector {}: could not be loaded: {}", path.display(), log::last_lines(&log)),
+            ),
         }
     }
 
@@ -566,7 +640,10 @@ fn split_array(shares: &[f32], n_devices: usize) -> Result<Vec<f32>> {
 /// Refuses a context smaller than [`MIN_CONTEXT`], batches of 0 and negative thread counts.
 fn check_sizes(n_ctx: u32, n_batch: u32, n_threads: i32) -> Result<()> {
     if n_ctx < MIN_CONTEXT || n_batch < 1 {
-        return fail(InvalidArgument, format!("n_ctx {n_ctx} (min {MIN_CONTEXT}) or n_batch {n_batch} (min 1) too small"));
+        return fail(
+            InvalidArgument,
+            format!("n_ctx {n_ctx} (min {MIN_CONTEXT}) or n_batch {n_batch} (min 1) too small"),
+        );
     }
     if n_threads < 0 {
         return fail(InvalidArgument, format!("n_threads is {n_threads}; use 0 for the default"));
@@ -599,5 +676,10 @@ fn new_context(model: &Model, settings: ContextSettings, abort: &Arc<AbortState>
     // SAFETY: the model is alive; the abort state outlives the context (Session's field order
     // drops the context first).
     let (ptr, log) = log::capture(|| unsafe { sys::llama_init_from_model(model.as_ptr(), cp) });
-    Context::from_raw(ptr).ok_or_else(|| Error::new(ContextCreate, format!("could not create a context of {} tokens: {}", settings.n_ctx, log::last_lines(&log))))
+    Context::from_raw(ptr).ok_or_else(|| {
+        Error::new(
+            ContextCreate,
+            format!("could not create a context of {} tokens: {}", settings.n_ctx, log::last_lines(&log)),
+        )
+    })
 }

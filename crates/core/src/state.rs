@@ -51,7 +51,14 @@ impl Session {
         let state = self.context().sequence_state()?;
         self.weights().check_remote()?;
         if state.is_empty() && !items.is_empty() {
-            return fail(Internal, format!("state file {}: llama.cpp returned no KV cache to save: {}", path.display(), crate::guard::what()));
+            return fail(
+                Internal,
+                format!(
+                    "state file {}: llama.cpp returned no KV cache to save: {}",
+                    path.display(),
+                    crate::guard::what()
+                ),
+            );
         }
         out.extend_from_slice(&(state.len() as u64).to_le_bytes());
         out.extend_from_slice(&state);
@@ -63,7 +70,8 @@ impl Session {
     /// model or projector, or a truncated or corrupt one, leaves the session as it was.
     pub fn load_state(&mut self, path: &Path) -> Result<()> {
         check_regular_file(path, "state file")?;
-        let bytes = crate::files::read_file(path).or_else(|e| fail(FileUnreadable, format!("state file {}: {e}", path.display())))?;
+        let bytes = crate::files::read_file(path)
+            .or_else(|e| fail(FileUnreadable, format!("state file {}: {e}", path.display())))?;
         let what = format!("state file {}", path.display());
         if bytes.len() < MAGIC.len() + CHECKSUM || &bytes[..MAGIC.len()] != MAGIC {
             return fail(StateCorrupt, format!("{what}: not an mm-session state file"));
@@ -81,7 +89,10 @@ impl Session {
         let saved_for = string(&mut r, &what)?;
         let ours = self.fingerprint();
         if saved_for != ours {
-            return fail(StateMismatch, format!("{what}: saved for the model files \"{saved_for}\", but this session's are \"{ours}\""));
+            return fail(
+                StateMismatch,
+                format!("{what}: saved for the model files \"{saved_for}\", but this session's are \"{ours}\""),
+            );
         }
         let n_items = r.u32("the item count").map_err(corrupt)? as usize;
         let mut items = Vec::with_capacity(n_items.min(r.remaining() / 5));
@@ -102,7 +113,10 @@ impl Session {
         let n_pos: i64 = items.iter().map(|i| i.n_pos() as i64).sum();
         let n_ctx = self.context().n_ctx() as i64;
         if n_pos >= n_ctx {
-            return fail(StateMismatch, format!("{what}: the conversation takes {n_pos} positions, the context holds {n_ctx}"));
+            return fail(
+                StateMismatch,
+                format!("{what}: the conversation takes {n_pos} positions, the context holds {n_ctx}"),
+            );
         }
         let state_len = r.u64("the KV cache length").map_err(corrupt)?;
         let state = r.take(state_len, "the KV cache").map_err(corrupt)?;
@@ -124,7 +138,11 @@ impl Session {
 
 /// A u32-length-prefixed UTF-8 string.
 fn string(r: &mut Reader, what: &str) -> Result<String> {
-    let n = r.u32("a string length").map_err(|s| Error::new(StateCorrupt, format!("{what}: truncated inside {}", s.what)))?;
-    let bytes = r.take(n as u64, "a string").map_err(|s| Error::new(StateCorrupt, format!("{what}: truncated inside {}", s.what)))?;
+    let n = r
+        .u32("a string length")
+        .map_err(|s| Error::new(StateCorrupt, format!("{what}: truncated inside {}", s.what)))?;
+    let bytes = r
+        .take(n as u64, "a string")
+        .map_err(|s| Error::new(StateCorrupt, format!("{what}: truncated inside {}", s.what)))?;
     String::from_utf8(bytes.to_vec()).or_else(|_| fail(StateCorrupt, format!("{what}: a string is not UTF-8")))
 }

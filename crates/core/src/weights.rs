@@ -74,9 +74,27 @@ impl Drop for EncodeGuard<'_> {
 }
 
 impl Weights {
-    pub(crate) fn new(model: Model, remote: Option<Remote>, projector: Option<Projector>, encoder_abort: Box<EncoderAbort>, marker: String, chat_template: String, fingerprint: String) -> Weights {
+    pub(crate) fn new(
+        model: Model,
+        remote: Option<Remote>,
+        projector: Option<Projector>,
+        encoder_abort: Box<EncoderAbort>,
+        marker: String,
+        chat_template: String,
+        fingerprint: String,
+    ) -> Weights {
         LOADED.fetch_add(1, Ordering::SeqCst);
-        Weights { projector, model, remote, marker, chat_template, fingerprint, encode_lock: Mutex::new(()), encoder_abort, _release_heap: ReleaseFreeHeap }
+        Weights {
+            projector,
+            model,
+            remote,
+            marker,
+            chat_template,
+            fingerprint,
+            encode_lock: Mutex::new(()),
+            encoder_abort,
+            _release_heap: ReleaseFreeHeap,
+        }
     }
 
     /// Fails with `Remote` when an RPC server that holds some of the model's layers went away:

@@ -1,7 +1,6 @@
 //! Peak heap use while refusing oversized headers and over-long audio: the refusal must come
 //! before any large allocation. (Its own test binary: it installs a counting allocator.)
 
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -50,7 +49,9 @@ fn oversized_images_refused_before_allocating() {
     chunk(&mut png, b"IDAT", &[0x78, 0x01, 0x01, 0x01, 0x00, 0xFE, 0xFF, 0x00, 0x00, 0x01, 0x00, 0x01]);
     chunk(&mut png, b"IEND", &[]);
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new(&mut jpeg).write_image(&[0; 192], 8, 8, image::ExtendedColorType::Rgb8).unwrap();
+    image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
+        .write_image(&[0; 192], 8, 8, image::ExtendedColorType::Rgb8)
+        .unwrap();
     let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
     jpeg[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF]);
     let mut bmp = Vec::new();
@@ -59,11 +60,14 @@ fn oversized_images_refused_before_allocating() {
     bmp[22..26].copy_from_slice(&60_000i32.to_le_bytes());
     let gif = b"GIF89a\xff\xff\xff\xff\x80\x00\x00\x00\x00\x00\xff\xff\xff,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;".to_vec();
     let mut webp = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut webp).write_image(&[0; 4], 1, 1, image::ExtendedColorType::Rgba8).unwrap();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+        .write_image(&[0; 4], 1, 1, image::ExtendedColorType::Rgba8)
+        .unwrap();
     let bits = u32::from_le_bytes(webp[21..25].try_into().unwrap());
     webp[21..25].copy_from_slice(&((bits & !0x0FFF_FFFF) | 0x3FFE | (0x3FFE << 14)).to_le_bytes());
     // Lossy WebP: the 14-bit width and height of the VP8 key frame header.
-    let mut vp8 = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/media/seeing-red-lossy.webp")).unwrap();
+    let mut vp8 =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/media/seeing-red-lossy.webp")).unwrap();
     let at = vp8.windows(3).position(|w| w == [0x9D, 0x01, 0x2A]).unwrap() + 3;
     vp8[at..at + 4].copy_from_slice(&[0xFF, 0x3F, 0xFF, 0x3F]);
     let cases: Vec<(&str, Vec<u8>)> = vec![

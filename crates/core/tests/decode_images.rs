@@ -62,7 +62,17 @@ fn zlib_stored(data: &[u8]) -> Vec<u8> {
 
 /// A PNG, optionally Adam7-interlaced, from packed rows (`bits` per sample, `spp` samples a
 /// pixel), filter 0 on every row.
-fn png_manual(w: u32, h: u32, color: u8, bits: u8, spp: u32, interlace: bool, plte: Option<&[u8]>, trns: Option<&[u8]>, samples: &[u16]) -> Vec<u8> {
+fn png_manual(
+    w: u32,
+    h: u32,
+    color: u8,
+    bits: u8,
+    spp: u32,
+    interlace: bool,
+    plte: Option<&[u8]>,
+    trns: Option<&[u8]>,
+    samples: &[u16],
+) -> Vec<u8> {
     let pack = |px: &[(u32, u32)]| -> Vec<u8> {
         // One row of the given pixels.
         let mut row = vec![0u8];
@@ -129,7 +139,16 @@ fn png_cases() -> Vec<(String, Vec<u8>)> {
     let (w, h) = (37u32, 23u32);
     let n = (w * h) as usize;
     let mut cases = Vec::new();
-    for (name, color, bpp) in [("rgb8", C::Rgb8, 3), ("rgba8", C::Rgba8, 4), ("l8", C::L8, 1), ("la8", C::La8, 2), ("rgb16", C::Rgb16, 6), ("rgba16", C::Rgba16, 8), ("l16", C::L16, 2), ("la16", C::La16, 4)] {
+    for (name, color, bpp) in [
+        ("rgb8", C::Rgb8, 3),
+        ("rgba8", C::Rgba8, 4),
+        ("l8", C::L8, 1),
+        ("la8", C::La8, 2),
+        ("rgb16", C::Rgb16, 6),
+        ("rgba16", C::Rgba16, 8),
+        ("l16", C::L16, 2),
+        ("la16", C::La16, 4),
+    ] {
         let data = pattern(n * bpp, bpp as u32);
         let file = enc(|o| image::codecs::png::PngEncoder::new(o).write_image(&data, w, h, color).unwrap());
         cases.push((format!("png_{name}"), file));
@@ -144,14 +163,23 @@ fn png_cases() -> Vec<(String, Vec<u8>)> {
             let s: Vec<u16> = pattern(n, u32::from(bits)).iter().map(|&v| u16::from(v) & max).collect();
             let plte = &palette[..3 * (max as usize + 1)];
             let trns = &[0u8, 128, 255][..3.min(max as usize + 1)];
-            cases.push((format!("png_palette{bits}{tag}"), png_manual(w, h, 3, bits, 1, interlace, Some(plte), Some(trns), &s)));
+            cases.push((
+                format!("png_palette{bits}{tag}"),
+                png_manual(w, h, 3, bits, 1, interlace, Some(plte), Some(trns), &s),
+            ));
             cases.push((format!("png_grey{bits}{tag}"), png_manual(w, h, 0, bits, 1, interlace, None, None, &s)));
         }
         let s: Vec<u16> = pattern(n * 3, 5).iter().map(|&v| u16::from(v)).collect();
-        cases.push((format!("png_rgb8_trns{tag}"), png_manual(w, h, 2, 8, 3, interlace, None, Some(&[0, s[0] as u8, 0, s[1] as u8, 0, s[2] as u8]), &s)));
+        cases.push((
+            format!("png_rgb8_trns{tag}"),
+            png_manual(w, h, 2, 8, 3, interlace, None, Some(&[0, s[0] as u8, 0, s[1] as u8, 0, s[2] as u8]), &s),
+        ));
         let s16: Vec<u16> = pattern(n * 8, 6).chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
         cases.push((format!("png_rgba16{tag}"), png_manual(w, h, 6, 16, 4, interlace, None, None, &s16)));
-        cases.push((format!("png_grey16_trns{tag}"), png_manual(w, h, 0, 16, 1, interlace, None, Some(&s16[0].to_be_bytes()), &s16)));
+        cases.push((
+            format!("png_grey16_trns{tag}"),
+            png_manual(w, h, 0, 16, 1, interlace, None, Some(&s16[0].to_be_bytes()), &s16),
+        ));
     }
     cases
 }
@@ -172,9 +200,26 @@ fn gif(screen: (u16, u16), bg: u8, global: Option<&[u8]>, frames: &[gif::Frame<'
 fn gif_cases() -> Vec<(String, Vec<u8>)> {
     let (w, h) = (40u16, 30u16);
     let global = pattern(256 * 3, 9);
-    let frame = |x: u16, y: u16, fw: u16, fh: u16, transparent: Option<u8>, palette: Option<Vec<u8>>, interlaced: bool, seed: u32| {
+    let frame = |x: u16,
+                 y: u16,
+                 fw: u16,
+                 fh: u16,
+                 transparent: Option<u8>,
+                 palette: Option<Vec<u8>>,
+                 interlaced: bool,
+                 seed: u32| {
         let buffer = pattern(usize::from(fw) * usize::from(fh), seed).into();
-        gif::Frame { left: x, top: y, width: fw, height: fh, transparent, palette, interlaced, buffer, ..Default::default() }
+        gif::Frame {
+            left: x,
+            top: y,
+            width: fw,
+            height: fh,
+            transparent,
+            palette,
+            interlaced,
+            buffer,
+            ..Default::default()
+        }
     };
     let mut small = frame(0, 0, w, h, None, None, false, 3);
     small.buffer = small.buffer.iter().map(|v| v & 15).collect::<Vec<_>>().into(); // indices < 16
@@ -183,15 +228,35 @@ fn gif_cases() -> Vec<(String, Vec<u8>)> {
         ("gif_transparent".into(), gif((w, h), 0, Some(&global), &[frame(0, 0, w, h, Some(7), None, false, 2)])),
         ("gif_subframe_bg5".into(), gif((w, h), 5, Some(&global), &[frame(3, 4, 20, 11, Some(9), None, false, 3)])),
         ("gif_subframe_bg0".into(), gif((w, h), 0, Some(&global), &[frame(3, 4, 20, 11, None, None, false, 4)])),
-        ("gif_local_palette".into(), gif((w, h), 2, None, &[frame(1, 1, 30, 20, Some(3), Some(pattern(256 * 3, 11)), false, 5)])),
+        (
+            "gif_local_palette".into(),
+            gif((w, h), 2, None, &[frame(1, 1, 30, 20, Some(3), Some(pattern(256 * 3, 11)), false, 5)]),
+        ),
         ("gif_interlaced".into(), gif((w, h), 0, Some(&global), &[frame(0, 0, w, h, None, None, true, 6)])),
-        ("gif_two_frames".into(), gif((w, h), 1, Some(&global), &[frame(2, 2, 10, 10, None, None, false, 7), frame(0, 0, w, h, None, None, false, 8)])),
+        (
+            "gif_two_frames".into(),
+            gif(
+                (w, h),
+                1,
+                Some(&global),
+                &[frame(2, 2, 10, 10, None, None, false, 7), frame(0, 0, w, h, None, None, false, 8)],
+            ),
+        ),
         ("gif_small_palette".into(), gif((w, h), 0, Some(&global[..16 * 3]), &[small])),
     ]
 }
 
 /// A BMP with a BITMAPINFOHEADER (or V3 with bit masks), bottom-up unless `top_down`.
-fn bmp(w: i32, h: i32, bpp: u16, compression: u32, masks: Option<[u32; 3]>, palette: &[[u8; 4]], pixel_data: &[u8], top_down: bool) -> Vec<u8> {
+fn bmp(
+    w: i32,
+    h: i32,
+    bpp: u16,
+    compression: u32,
+    masks: Option<[u32; 3]>,
+    palette: &[[u8; 4]],
+    pixel_data: &[u8],
+    top_down: bool,
+) -> Vec<u8> {
     let header_len = 40 + if masks.is_some() { 12 } else { 0 };
     let offset = 14 + header_len + palette.len() * 4;
     let mut f = b"BM".to_vec();
@@ -225,9 +290,18 @@ fn bmp_cases() -> Vec<(String, Vec<u8>)> {
     let (w, h) = (29u32, 17u32);
     let n = (w * h) as usize;
     let mut cases = vec![
-        ("bmp_rgb24".to_string(), enc(|o| image::codecs::bmp::BmpEncoder::new(o).write_image(&pattern(n * 3, 1), w, h, C::Rgb8).unwrap())),
-        ("bmp_rgba32".to_string(), enc(|o| image::codecs::bmp::BmpEncoder::new(o).write_image(&pattern(n * 4, 2), w, h, C::Rgba8).unwrap())),
-        ("bmp_l8".to_string(), enc(|o| image::codecs::bmp::BmpEncoder::new(o).write_image(&pattern(n, 3), w, h, C::L8).unwrap())),
+        (
+            "bmp_rgb24".to_string(),
+            enc(|o| image::codecs::bmp::BmpEncoder::new(o).write_image(&pattern(n * 3, 1), w, h, C::Rgb8).unwrap()),
+        ),
+        (
+            "bmp_rgba32".to_string(),
+            enc(|o| image::codecs::bmp::BmpEncoder::new(o).write_image(&pattern(n * 4, 2), w, h, C::Rgba8).unwrap()),
+        ),
+        (
+            "bmp_l8".to_string(),
+            enc(|o| image::codecs::bmp::BmpEncoder::new(o).write_image(&pattern(n, 3), w, h, C::L8).unwrap()),
+        ),
     ];
     let palette: Vec<[u8; 4]> = pattern(256 * 4, 4).chunks(4).map(|c| [c[0], c[1], c[2], 0]).collect();
     let (wi, hi) = (w as i32, h as i32);
@@ -241,9 +315,13 @@ fn bmp_cases() -> Vec<(String, Vec<u8>)> {
     let stride16 = (w as usize * 2).div_ceil(4) * 4;
     let data16 = pattern(stride16 * h as usize, 20);
     cases.push(("bmp_16_555".into(), bmp(wi, hi, 16, 0, None, &[], &data16, false)));
-    cases.push(("bmp_16_565_bitfields".into(), bmp(wi, hi, 16, 3, Some([0xF800, 0x07E0, 0x001F]), &[], &data16, false)));
+    cases
+        .push(("bmp_16_565_bitfields".into(), bmp(wi, hi, 16, 3, Some([0xF800, 0x07E0, 0x001F]), &[], &data16, false)));
     let data32 = pattern(w as usize * 4 * h as usize, 21);
-    cases.push(("bmp_32_bitfields".into(), bmp(wi, hi, 32, 3, Some([0x00FF_0000, 0x0000_FF00, 0x0000_00FF]), &[], &data32, false)));
+    cases.push((
+        "bmp_32_bitfields".into(),
+        bmp(wi, hi, 32, 3, Some([0x00FF_0000, 0x0000_FF00, 0x0000_00FF]), &[], &data32, false),
+    ));
     // RLE8: runs and absolute runs, end of line, end of bitmap.
     let mut rle = Vec::new();
     for y in 0..h {
@@ -370,7 +448,8 @@ fn webp_decodes() {
     }
     // Lossy (VP8, libwebp's cwebp -q 75 of a solid 32 px square, tests/media/README.md): the
     // colour comes back within a few levels.
-    let file = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/media/seeing-yellow-lossy.webp")).unwrap();
+    let file =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/media/seeing-yellow-lossy.webp")).unwrap();
     let img = decode_image(&file, Format::sniff(&file).unwrap(), LIMIT).unwrap();
     assert_eq!((img.width, img.height), (32, 32));
     let max = img.rgb.chunks(3).flat_map(|p| [p[0].abs_diff(255), p[1].abs_diff(255), p[2].abs_diff(0)]).max().unwrap();

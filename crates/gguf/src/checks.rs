@@ -55,7 +55,10 @@ pub fn check_text_model(path: &Path) -> Result<TextModel> {
     let what = format!("text model {}", path.display());
     let (g, arch) = architecture(path, &what)?;
     if arch == PROJECTOR_ARCH {
-        return fail(CheckKind::WrongKind, format!("{what}: this is a projector (architecture 'clip'), not a text model"));
+        return fail(
+            CheckKind::WrongKind,
+            format!("{what}: this is a projector (architecture 'clip'), not a text model"),
+        );
     }
     let checks = || -> std::result::Result<(), String> {
         if let Some(v) = g.kv.get(&format!("{arch}.block_count")) {
@@ -127,7 +130,10 @@ pub fn check_projector(path: &Path) -> Result<Projector> {
     let what = format!("projector {}", path.display());
     let (g, arch) = architecture(path, &what)?;
     if arch != PROJECTOR_ARCH {
-        return fail(CheckKind::WrongKind, format!("{what}: this is a '{arch}' model, not a projector (architecture 'clip')"));
+        return fail(
+            CheckKind::WrongKind,
+            format!("{what}: this is a '{arch}' model, not a projector (architecture 'clip')"),
+        );
     }
     let mut outputs = Vec::new();
     let mut checks = || -> std::result::Result<(), String> {
@@ -175,11 +181,20 @@ fn check_key_types(g: &Gguf) -> std::result::Result<(), String> {
         let want = match key.as_str() {
             "general.name" | "general.description" => TYPE_STRING,
             k if !k.starts_with("clip.") || t == TYPE_ARRAY => continue,
-            "clip.has_vision_encoder" | "clip.has_audio_encoder" | "clip.has_gen_audio_encoder" | "clip.use_gelu" | "clip.use_silu" => TYPE_BOOL,
+            "clip.has_vision_encoder"
+            | "clip.has_audio_encoder"
+            | "clip.has_gen_audio_encoder"
+            | "clip.use_gelu"
+            | "clip.use_silu" => TYPE_BOOL,
             "clip.minicpmv_version" => TYPE_INT32,
             "clip.vision.swiglu_clamp" => TYPE_FLOAT32,
             k if k.ends_with(".attention.layer_norm_epsilon") => TYPE_FLOAT32,
-            k if k.ends_with("projector_type") || k == "clip.vision.mm_patch_merge_type" || k == "clip.gen.audio.model_variant" => TYPE_STRING,
+            k if k.ends_with("projector_type")
+                || k == "clip.vision.mm_patch_merge_type"
+                || k == "clip.gen.audio.model_variant" =>
+            {
+                TYPE_STRING
+            }
             _ => TYPE_UINT32,
         };
         if t != want {
@@ -243,9 +258,13 @@ fn check_positions(g: &Gguf, name: &str, t: &projectors::ProjectorType) -> std::
         Positions::Unchecked => return Ok(()),
         Positions::PerPatch => {
             let (image, patch) = (number("clip.vision.image_size"), number("clip.vision.patch_size").max(1));
-            if let Some(kernel) = g.tensors.get("v.patch_embd.weight").map(|t| (t.ne[0], t.ne.get(1).copied().unwrap_or(0))) {
+            if let Some(kernel) =
+                g.tensors.get("v.patch_embd.weight").map(|t| (t.ne[0], t.ne.get(1).copied().unwrap_or(0)))
+            {
                 if kernel != (patch, patch) {
-                    return Err(format!("tensor v.patch_embd.weight has a {kernel:?} kernel; the patch size is {patch}"));
+                    return Err(format!(
+                        "tensor v.patch_embd.weight has a {kernel:?} kernel; the patch size is {patch}"
+                    ));
                 }
             }
             ("v.position_embd.weight", (image / patch).pow(2) + g.tensors.contains_key("v.class_embd") as u64)
@@ -277,9 +296,16 @@ fn check_tensor_rules(g: &Gguf, name: &str, t: &projectors::ProjectorType) -> st
             }
             // Bind the same layer index in the required names as in `when`.
             for then in rule.then_required {
-                let needed = if rule.when.matches("%d").count() == 1 { then.replacen("%d", &index.to_string(), 1) } else { then.to_string() };
+                let needed = if rule.when.matches("%d").count() == 1 {
+                    then.replacen("%d", &index.to_string(), 1)
+                } else {
+                    then.to_string()
+                };
                 if !needed.contains("%d") && !g.tensors.contains_key(&needed) {
-                    return Err(format!("projector type {name}: tensor {needed} is needed when {when} is {}", if rule.present { "present" } else { "absent" }));
+                    return Err(format!(
+                        "projector type {name}: tensor {needed} is needed when {when} is {}",
+                        if rule.present { "present" } else { "absent" }
+                    ));
                 }
             }
         }
@@ -324,7 +350,11 @@ fn check_encoder(g: &Gguf, encoder: Encoder) -> std::result::Result<(), String> 
     let width = number("embedding_length")?;
     let heads = number("attention.head_count")?;
     if width % heads != 0 {
-        return Err(format!("{} ({width}) is not a multiple of {} ({heads})", key("embedding_length"), key("attention.head_count")));
+        return Err(format!(
+            "{} ({width}) is not a multiple of {} ({heads})",
+            key("embedding_length"),
+            key("attention.head_count")
+        ));
     }
     let layers = number("block_count")?;
     if layers > MAX_LAYERS {
@@ -338,7 +368,9 @@ fn check_encoder(g: &Gguf, encoder: Encoder) -> std::result::Result<(), String> 
     }
     let dim = |name: &str, axis: usize| g.tensors.get(name).and_then(|t| t.ne.get(axis).copied());
     let expect = |name: String, axis: usize, want: u64| match dim(&name, axis) {
-        Some(got) if got != want => Err(format!("tensor {name} has {got} along axis {axis}, the {kind} encoder is {want} wide")),
+        Some(got) if got != want => {
+            Err(format!("tensor {name} has {got} along axis {axis}, the {kind} encoder is {want} wide"))
+        }
         _ => Ok(()),
     };
     for t in ["position_embd.weight", "class_embd", "pre_ln.weight", "pre_ln.bias", "post_ln.weight", "post_ln.bias"] {
@@ -374,7 +406,13 @@ fn check_encoder(g: &Gguf, encoder: Encoder) -> std::result::Result<(), String> 
             let straight = up.ne[0] == width && down.ne.get(1) == Some(&width) && up.ne.get(1) == Some(&down.ne[0]);
             let swapped = down.ne[0] == width && up.ne.get(1) == Some(&width) && down.ne.get(1) == Some(&up.ne[0]);
             if !straight && !swapped {
-                return Err(format!("tensors {} {:?} and {} {:?} do not map {width} -> FF -> {width}", t("ffn_up.weight"), up.ne, t("ffn_down.weight"), down.ne));
+                return Err(format!(
+                    "tensors {} {:?} and {} {:?} do not map {width} -> FF -> {width}",
+                    t("ffn_up.weight"),
+                    up.ne,
+                    t("ffn_down.weight"),
+                    down.ne
+                ));
             }
         }
     }

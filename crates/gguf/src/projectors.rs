@@ -79,7 +79,14 @@ pub enum Positions {
 /// Whisper encoders' positions (models/whisper-enc.cpp:6): 1500 for a 30 s window.
 const WHISPER_POSITIONS: u64 = 1500;
 
-const UNCHECKED: ProjectorType = ProjectorType { names: &[], required: &[], forbidden: &[], conditional: &[], output: &[], positions: Positions::Unchecked };
+const UNCHECKED: ProjectorType = ProjectorType {
+    names: &[],
+    required: &[],
+    forbidden: &[],
+    conditional: &[],
+    output: &[],
+    positions: Positions::Unchecked,
+};
 
 /// The projector type clip.cpp actually uses for one encoder, given the raw string
 /// (clip.cpp:1266-1296): the legacy `"qwen2.5o"` becomes `"qwen2.5vl_merger"` for vision and
@@ -101,11 +108,13 @@ pub fn find(name: &str) -> Option<&'static ProjectorType> {
 
 // build_vit (clip.cpp:337): with no fused qkv, q/k/v go straight into build_mm (clip.cpp:424,429,434)
 const QKV_V: &[Conditional] = &[Conditional {
-    when: "v.blk.%d.attn_qkv.weight", present: false,
+    when: "v.blk.%d.attn_qkv.weight",
+    present: false,
     then_required: &["v.blk.%d.attn_q.weight", "v.blk.%d.attn_k.weight", "v.blk.%d.attn_v.weight"], // segv clip.cpp:424-434
 }];
 const QKV_A: &[Conditional] = &[Conditional {
-    when: "a.blk.%d.attn_qkv.weight", present: false,
+    when: "a.blk.%d.attn_qkv.weight",
+    present: false,
     then_required: &["a.blk.%d.attn_q.weight", "a.blk.%d.attn_k.weight", "a.blk.%d.attn_v.weight"], // segv clip.cpp:424-434
 }];
 
@@ -119,7 +128,8 @@ const MLP_LAYERS: &[Conditional] = &[
     Conditional { when: "mm.3.weight", present: false, then_required: &["mm.2.weight"] }, // segv clip.cpp:5991 (clip_n_mmproj_embd, from clip.cpp:262)
     Conditional { when: "mm.2.weight", present: true, then_required: &["mm.2.bias"] }, // segv llava.cpp:172 (only used without mm.3.weight)
     Conditional {
-        when: "mm.3.weight", present: true,
+        when: "mm.3.weight",
+        present: true,
         then_required: &["mm.1.weight", "mm.1.bias", "mm.3.bias", "mm.4.weight", "mm.4.bias"], // segv llava.cpp:181-194, clip.cpp:5993
     },
 ];
@@ -130,15 +140,21 @@ const PIXTRAL: &[Conditional] = &[
 const DOTS3NOTE_V: &[Conditional] = &[
     QKV_V[0],
     Conditional {
-        when: "v.blk.%d.ffn_gate_exps.weight", present: true,
-        then_required: &["v.blk.%d.ffn_gate_inp.weight", "v.blk.%d.ffn_up_exps.weight", "v.blk.%d.ffn_down_exps.weight"], // segv clip.cpp:715, 732, 734
+        when: "v.blk.%d.ffn_gate_exps.weight",
+        present: true,
+        then_required: &[
+            "v.blk.%d.ffn_gate_inp.weight",
+            "v.blk.%d.ffn_up_exps.weight",
+            "v.blk.%d.ffn_down_exps.weight",
+        ], // segv clip.cpp:715, 732, 734
     },
 ];
 // mobilenetv5.cpp, names "v.blk.<stage>.<block>.*"
 const MOBILENET: &[Conditional] = &[
     Conditional { when: "v.blk.%d.%d.conv_exp.weight", present: true, then_required: &["v.blk.%d.%d.conv_pwl.weight"] }, // segv mobilenetv5.cpp:78
     Conditional {
-        when: "v.blk.%d.%d.attn.query.proj.weight", present: true,
+        when: "v.blk.%d.%d.attn.query.proj.weight",
+        present: true,
         then_required: &[
             "v.blk.%d.%d.attn.key.proj.weight",    // segv mobilenetv5.cpp:174
             "v.blk.%d.%d.attn.value.proj.weight",  // segv mobilenetv5.cpp:187
@@ -148,7 +164,8 @@ const MOBILENET: &[Conditional] = &[
 ];
 // yasa2.cpp, names "v.stage.<stage>.blk.<block>.*"
 const CONVNEXT: &[Conditional] = &[Conditional {
-    when: "v.stage.%d.blk.%d.dw.weight", present: true,
+    when: "v.stage.%d.blk.%d.dw.weight",
+    present: true,
     then_required: &["v.stage.%d.blk.%d.pw1.weight", "v.stage.%d.blk.%d.pw2.weight"], // segv yasa2.cpp:121, :136
 }];
 
@@ -384,7 +401,6 @@ pub static TYPES: &[ProjectorType] = &[
         conditional: QKV_A,
         output: &[out("mm.a.mlp.2.weight", 1)],
         positions: Positions::Rows("a.position_embd.weight", WHISPER_POSITIONS),
-        ..UNCHECKED
     },
     ProjectorType {
         names: &["qwen2a"],
@@ -402,7 +418,6 @@ pub static TYPES: &[ProjectorType] = &[
         conditional: QKV_A,
         output: &[out("mm.a.fc.weight", 1)],
         positions: Positions::Rows("a.position_embd.weight", WHISPER_POSITIONS),
-        ..UNCHECKED
     },
     ProjectorType {
         names: &["glma", "meralion"],

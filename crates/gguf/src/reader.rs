@@ -161,7 +161,10 @@ impl Stop {
         match self {
             Stop::NotGguf(why) => Problem::NotGguf(why),
             Stop::Malformed(why) => Problem::Malformed(why),
-            Stop::Short(s) => Problem::Malformed(format!("{} needs the file to be {} bytes long, but it ends at {file_len}", s.what, s.needed)),
+            Stop::Short(s) => Problem::Malformed(format!(
+                "{} needs the file to be {} bytes long, but it ends at {file_len}",
+                s.what, s.needed
+            )),
             Stop::Io(e) => Problem::Io(e),
         }
     }
@@ -238,7 +241,9 @@ impl FileSource {
         let want = n.max(CHUNK).min(usize::try_from(self.len - self.start).unwrap_or(usize::MAX));
         self.buf.resize(want, 0);
         self.file.read_exact_at(&mut self.buf[have..], self.start + have as u64).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Stop::Io(format!("the file shrank while it was read (it was {} bytes long)", self.len)),
+            std::io::ErrorKind::UnexpectedEof => {
+                Stop::Io(format!("the file shrank while it was read (it was {} bytes long)", self.len))
+            }
             _ => Stop::Io(e.to_string()),
         })
     }
@@ -249,7 +254,11 @@ impl Source for FileSource {
     fn take(&mut self, n: u64, what: &str) -> Result<&[u8], Stop> {
         let pos = self.pos();
         let short = || Stop::Short(Short { what: what.to_string(), needed: pos.saturating_add(n) });
-        let n = pos.checked_add(n).filter(|&end| end <= self.len).and_then(|_| usize::try_from(n).ok()).ok_or_else(short)?;
+        let n = pos
+            .checked_add(n)
+            .filter(|&end| end <= self.len)
+            .and_then(|_| usize::try_from(n).ok())
+            .ok_or_else(short)?;
         if self.at + n > self.buf.len() {
             self.fill(n)?;
         }
@@ -300,7 +309,9 @@ fn parse_from(r: &mut impl Source, file_len: u64) -> Result<Gguf, Stop> {
     let n_kv = r.u64("metadata count")?;
     // A key-value pair takes at least 12 bytes, a tensor entry at least 24.
     if n_kv > file_len / 12 || n_tensors > file_len / 24 {
-        return Err(Stop::Malformed(format!("counts of {n_kv} metadata entries and {n_tensors} tensors cannot fit in {file_len} bytes")));
+        return Err(Stop::Malformed(format!(
+            "counts of {n_kv} metadata entries and {n_tensors} tensors cannot fit in {file_len} bytes"
+        )));
     }
     let mut kv = BTreeMap::new();
     let mut kv_types = BTreeMap::new();
@@ -337,7 +348,8 @@ fn string(r: &mut impl Source, what: &str) -> Result<String, Stop> {
         return Err(Stop::Malformed(format!("{what} at offset {} claims {n} bytes", r.pos() - 8)));
     }
     let at = r.pos();
-    String::from_utf8(r.take(n, what)?.to_vec()).map_err(|_| Stop::Malformed(format!("{what} at offset {at} is not UTF-8")))
+    String::from_utf8(r.take(n, what)?.to_vec())
+        .map_err(|_| Stop::Malformed(format!("{what} at offset {at} is not UTF-8")))
 }
 
 fn scalar(r: &mut impl Source, t: u32, what: &str) -> Result<Value, Stop> {
@@ -370,14 +382,20 @@ fn value(r: &mut impl Source, t: u32, what: &str, file_len: u64) -> Result<Value
             match elem_type {
                 TYPE_ARRAY => Err(Stop::Malformed(format!("{what}: nested arrays are not supported"))),
                 // Each string takes at least its 8-byte length.
-                TYPE_STRING if len > rest / 8 => Err(Stop::Malformed(format!("{what}: {len} strings cannot fit in the rest of the file"))),
+                TYPE_STRING if len > rest / 8 => {
+                    Err(Stop::Malformed(format!("{what}: {len} strings cannot fit in the rest of the file")))
+                }
                 TYPE_STRING => {
                     string_array(r, what, len)?;
                     Ok(Value::Array { elem_type, len })
                 }
                 _ => {
-                    let size = scalar_size(elem_type).ok_or_else(|| format!("{what}: unknown array element type {elem_type}"))?;
-                    let total = len.checked_mul(size).filter(|&n| n <= rest).ok_or_else(|| format!("{what}: {len} elements cannot fit in the rest of the file"))?;
+                    let size = scalar_size(elem_type)
+                        .ok_or_else(|| format!("{what}: unknown array element type {elem_type}"))?;
+                    let total = len
+                        .checked_mul(size)
+                        .filter(|&n| n <= rest)
+                        .ok_or_else(|| format!("{what}: {len} elements cannot fit in the rest of the file"))?;
                     r.take(total, what)?;
                     Ok(Value::Array { elem_type, len })
                 }
@@ -392,7 +410,10 @@ fn value(r: &mut impl Source, t: u32, what: &str, file_len: u64) -> Result<Value
 fn string_array(r: &mut impl Source, what: &str, len: u64) -> Result<(), Stop> {
     let vocabulary = what == "tokenizer.ggml.tokens";
     let start = r.pos();
-    let mut seen: HashSet<u64, BuildHasherDefault<Prehashed>> = HashSet::with_capacity_and_hasher(if vocabulary { len.min(VOCAB_RESERVE) as usize } else { 0 }, Default::default());
+    let mut seen: HashSet<u64, BuildHasherDefault<Prehashed>> = HashSet::with_capacity_and_hasher(
+        if vocabulary { len.min(VOCAB_RESERVE) as usize } else { 0 },
+        Default::default(),
+    );
     let mut suspects = HashSet::new();
     for i in 0..len {
         let s = array_string(r, what)?;
@@ -504,9 +525,13 @@ fn tensor_bytes(name: &str, ne: &[u64], t: u32) -> Result<u64, String> {
     if t >= ggml_types::TYPE_COUNT {
         return Err(format!("tensor {name}: unknown ggml type {t}"));
     }
-    let (block, type_size) = ggml_types::block(t).ok_or_else(|| format!("tensor {name}: ggml type {t} is no longer supported"))?;
-    if ne[0] % block != 0 {
-        return Err(format!("tensor {name}: row of {} elements is not a whole number of {block}-element blocks", ne[0]));
+    let (block, type_size) =
+        ggml_types::block(t).ok_or_else(|| format!("tensor {name}: ggml type {t} is no longer supported"))?;
+    if !ne[0].is_multiple_of(block) {
+        return Err(format!(
+            "tensor {name}: row of {} elements is not a whole number of {block}-element blocks",
+            ne[0]
+        ));
     }
     let overflow = || format!("tensor {name}: size of shape {ne:?} overflows");
     let mut n: u64 = (ne[0] / block).checked_mul(type_size).ok_or_else(overflow)?;
@@ -590,7 +615,10 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let truncated = read(&path).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(from_file, parse(&vocabulary(&tokens.iter().map(Vec::as_slice).collect::<Vec<_>>())).map(|g| g.data_start));
+        assert_eq!(
+            from_file,
+            parse(&vocabulary(&tokens.iter().map(Vec::as_slice).collect::<Vec<_>>())).map(|g| g.data_start)
+        );
         assert!(truncated.contains("needs the file to be"), "{truncated}");
     }
 

@@ -1,5 +1,6 @@
-// Compiled by test/types.test.js: the declarations describe the API as a TypeScript user calls
-// it (tsc --noEmit, strict), and `await using` closes a session (compiled to ES2022 and run).
+// Type-checked by npm run lint (tsconfig.json: tsc --noEmit, strict) and compiled and run by
+// test/dispose.test.js: the declarations describe the API as a TypeScript user calls it, and
+// `await using` closes a session (compiled to ES2022 and run).
 import { Session, MmError, setLogger, liveSessions, type AskInfo, type Media } from '../..';
 
 async function main(model: string, mmproj: string, image: string): Promise<void> {

@@ -45,12 +45,20 @@ impl Fixtures {
         let pair = |sub: &str, spec: &FixtureSpec| -> Pair {
             fixtures::write_all(&fresh.join(sub), spec).unwrap_or_else(|e| panic!("fixtures: {e}"));
             let d = dir.join(sub);
-            Pair { model: c_path(&d.join(fixtures::MODEL_FILE)), mmproj: c_path(&d.join(fixtures::MMPROJ_FILE)), image: c_path(&d.join(fixtures::IMAGE_FILE)) }
+            Pair {
+                model: c_path(&d.join(fixtures::MODEL_FILE)),
+                mmproj: c_path(&d.join(fixtures::MMPROJ_FILE)),
+                image: c_path(&d.join(fixtures::IMAGE_FILE)),
+            }
         };
         let tiny = pair("tiny", &FixtureSpec::default());
         let mut bench = pair("bench", &FixtureSpec::bench());
         let side = BENCH_IMAGE_SIDE;
-        std::fs::write(fresh.join("bench/bench-image.png"), fixtures::png_rgb(side, side, &fixtures::test_pattern(side, side, 7))).expect("bench image");
+        std::fs::write(
+            fresh.join("bench/bench-image.png"),
+            fixtures::png_rgb(side, side, &fixtures::test_pattern(side, side, 7)),
+        )
+        .expect("bench image");
         bench.image = c_path(&dir.join("bench/bench-image.png"));
         for sub in ["tiny", "bench"] {
             std::fs::create_dir_all(dir.join(sub)).expect("fixture folder");
@@ -104,7 +112,11 @@ pub fn median(v: &mut [f64]) -> f64 {
 /// Resident memory of this process, in kB (VmRSS).
 pub fn rss_kb() -> i64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(-1)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(-1)
 }
 
 /// Gives freed heap pages back to the system, so that resident memory shows what is still held.
@@ -144,7 +156,15 @@ pub fn destroy(s: *mut mm_session) {
 
 /// A media item for an image file.
 pub fn image_file(path: &CStr) -> mm_media {
-    mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: path.as_ptr(), data: std::ptr::null(), size: 0 }
+    mm_media {
+        kind: mm_media_kind::MM_MEDIA_FILE as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: path.as_ptr(),
+        data: std::ptr::null(),
+        size: 0,
+    }
 }
 
 /// Greedy request parameters for `max_tokens` tokens.

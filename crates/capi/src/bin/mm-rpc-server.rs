@@ -23,8 +23,14 @@ fn main() -> ExitCode {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         let parsed = match arg.as_str() {
             "--host" => value().map(|v| host = v),
-            "--port" => value().and_then(|v| v.parse().ok().filter(|&p| p > 0).ok_or(format!("--port {v}: not a port (1 to 65535)"))).map(|p| port = p),
-            "--threads" => value().and_then(|v| v.parse().ok().filter(|&n| n > 0).ok_or(format!("--threads {v}: not a thread count (1 or more)"))).map(|n| threads = n),
+            "--port" => value()
+                .and_then(|v| v.parse().ok().filter(|&p| p > 0).ok_or(format!("--port {v}: not a port (1 to 65535)")))
+                .map(|p| port = p),
+            "--threads" => value()
+                .and_then(|v| {
+                    v.parse().ok().filter(|&n| n > 0).ok_or(format!("--threads {v}: not a thread count (1 or more)"))
+                })
+                .map(|n| threads = n),
             "--cache" => value().map(|v| cache = Some(PathBuf::from(v))),
             _ => Err(format!("unknown argument {arg}")),
         };

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use ::mm_session::ask::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
-use mm_fixtures::{self as fixtures, FixtureSpec};
 use ::mm_session::status::mm_status;
+use mm_fixtures::{self as fixtures, FixtureSpec};
 
 pub struct Models {
     pub model: CString,
@@ -37,7 +37,10 @@ pub fn models() -> &'static Models {
             CString::new(p).unwrap()
         };
         // Quiet tests: only errors reach stderr.
-        assert_eq!(mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
+        assert_eq!(
+            mm_log_set(::mm_session::library::mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()),
+            mm_status::MM_OK
+        );
         Models {
             model: path("MM_TEST_MODEL", fixtures::MODEL_FILE),
             mmproj: path("MM_TEST_MMPROJ", fixtures::MMPROJ_FILE),
@@ -74,7 +77,15 @@ pub fn create(p: &mm_session_params) -> Result<*mut mm_session, (mm_status, Stri
 }
 
 pub fn image_item(m: &Models) -> mm_media {
-    mm_media { kind: mm_media_kind::MM_MEDIA_FILE as i32, width: 0, height: 0, reserved0: 0, path: m.image.as_ptr(), data: std::ptr::null(), size: 0 }
+    mm_media {
+        kind: mm_media_kind::MM_MEDIA_FILE as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: m.image.as_ptr(),
+        data: std::ptr::null(),
+        size: 0,
+    }
 }
 
 /// Asks and returns the whole text, or the status and message.
@@ -102,7 +113,9 @@ pub fn ask_info() -> ::mm_session::conversation::mm_ask_info {
 
 /// A model and a one-thread context of 1024 positions made with llama.cpp's API alone, for
 /// comparisons with the library. The caller frees both.
-pub unsafe fn raw_model_and_context(model_path: &CStr) -> (*mut llama_cpp_sys_2::llama_model, *mut llama_cpp_sys_2::llama_context) {
+pub unsafe fn raw_model_and_context(
+    model_path: &CStr,
+) -> (*mut llama_cpp_sys_2::llama_model, *mut llama_cpp_sys_2::llama_context) {
     use llama_cpp_sys_2 as sys;
     let model = sys::llama_model_load_from_file(model_path.as_ptr(), sys::llama_model_default_params());
     assert!(!model.is_null());
@@ -133,7 +146,12 @@ impl Chat {
             chat.media.push(media.clone());
         }
         for (i, m) in chat.media.iter().enumerate() {
-            chat.messages.push(mm_message { role: chat.strings[2 * i].as_ptr(), text: chat.strings[2 * i + 1].as_ptr(), media: if m.is_empty() { std::ptr::null() } else { m.as_ptr() }, n_media: m.len() });
+            chat.messages.push(mm_message {
+                role: chat.strings[2 * i].as_ptr(),
+                text: chat.strings[2 * i + 1].as_ptr(),
+                media: if m.is_empty() { std::ptr::null() } else { m.as_ptr() },
+                n_media: m.len(),
+            });
         }
         chat
     }

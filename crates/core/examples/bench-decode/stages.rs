@@ -25,7 +25,13 @@ pub struct Stage {
 impl Stage {
     /// `stage=NAME new_ms=A stb_ms=B ratio=A/B`.
     pub fn line(&self) -> String {
-        format!("stage={} new_ms={:.2} stb_ms={:.2} ratio={:.2}", self.name, self.new_ms, self.stb_ms, self.new_ms / self.stb_ms)
+        format!(
+            "stage={} new_ms={:.2} stb_ms={:.2} ratio={:.2}",
+            self.name,
+            self.new_ms,
+            self.stb_ms,
+            self.new_ms / self.stb_ms
+        )
     }
 }
 

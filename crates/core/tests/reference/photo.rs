@@ -33,7 +33,9 @@ pub fn photo(w: u32, h: u32) -> Vec<u8> {
 pub fn png(rgb: &[u8], w: u32, h: u32) -> Vec<u8> {
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Level(6), FilterType::Adaptive).write_image(rgb, w, h, image::ExtendedColorType::Rgb8).expect("PNG encoding");
+    PngEncoder::new_with_quality(&mut out, CompressionType::Level(6), FilterType::Adaptive)
+        .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)
+        .expect("PNG encoding");
     out
 }
 
@@ -47,7 +49,10 @@ pub fn jpeg(rgb: &[u8], w: u32, h: u32, progressive: bool, subsampled: bool, gre
     encoder.set_progressive(progressive);
     let (w, h) = (u16::try_from(w).expect("JPEG width"), u16::try_from(h).expect("JPEG height"));
     if grey {
-        let luma: Vec<u8> = rgb.chunks(3).map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8).collect();
+        let luma: Vec<u8> = rgb
+            .chunks(3)
+            .map(|p| ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8)
+            .collect();
         encoder.encode(&luma, w, h, ColorType::Luma).expect("JPEG encoding");
     } else {
         encoder.encode(rgb, w, h, ColorType::Rgb).expect("JPEG encoding");

@@ -6,7 +6,14 @@
 use std::os::raw::{c_int, c_void};
 
 extern "C" {
-    fn stbi_load_from_memory(buffer: *const u8, len: c_int, x: *mut c_int, y: *mut c_int, channels: *mut c_int, desired_channels: c_int) -> *mut u8;
+    fn stbi_load_from_memory(
+        buffer: *const u8,
+        len: c_int,
+        x: *mut c_int,
+        y: *mut c_int,
+        channels: *mut c_int,
+        desired_channels: c_int,
+    ) -> *mut u8;
     fn stbi_image_free(data: *mut c_void);
 }
 
