@@ -50,6 +50,13 @@
 #define MM_MAX_IMAGE_PIXELS 67108864
 
 /**
+ * The longest side of an image accepted, in pixels (width or height). Longer images are
+ * refused as larger ones are: the resampling before the encoder takes memory in proportion to
+ * the longer side.
+ */
+#define MM_MAX_IMAGE_SIDE 32768
+
+/**
  * The longest audio clip accepted, in seconds (10 minutes). Longer clips are refused before
  * any sample is allocated or decoded: `MM_MEDIA_PCM_F32` with `MM_ERR_INVALID_ARGUMENT`.
  */
@@ -746,7 +753,8 @@ typedef struct mm_ask_params {
   float repeat_penalty;
   /**
    * The window of `repeat_penalty`, `frequency_penalty` and `presence_penalty`, in tokens
-   * (default 64; 0: off; -1: the whole context).
+   * (default 64; 0: off; -1: the whole context; a larger window than the context is the
+   * context).
    */
   int32_t penalty_last_n;
   /**
@@ -778,7 +786,7 @@ typedef struct mm_ask_params {
   int32_t dry_allowed_length;
   /**
    * The window DRY looks for repetitions in, in tokens (default -1: the whole context; 0:
-   * off).
+   * off; a larger window than the context is the context).
    */
   int32_t dry_penalty_last_n;
   /**

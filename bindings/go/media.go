@@ -99,13 +99,14 @@ func setSize(item *C.mm_media, width, height int) error {
 	return nil
 }
 
-// fillImage converts img to RGB pixels in C memory. An image larger than MM_MAX_IMAGE_PIXELS is
-// refused before anything is allocated, as the library would refuse it.
+// fillImage converts img to RGB pixels in C memory. An image larger than MM_MAX_IMAGE_PIXELS, or
+// with a side longer than MM_MAX_IMAGE_SIDE, is refused before anything is allocated, as the
+// library would refuse it.
 func fillImage(mem *cmem, item *C.mm_media, img image.Image) error {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
-	if uint64(w)*uint64(h) > C.MM_MAX_IMAGE_PIXELS {
-		return &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf("mmsession: image of %dx%d pixels is larger than MM_MAX_IMAGE_PIXELS (%d)", w, h, C.MM_MAX_IMAGE_PIXELS)}
+	if uint64(w)*uint64(h) > C.MM_MAX_IMAGE_PIXELS || w > C.MM_MAX_IMAGE_SIDE || h > C.MM_MAX_IMAGE_SIDE {
+		return &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf("mmsession: image of %dx%d pixels is larger than MM_MAX_IMAGE_PIXELS (%d) or MM_MAX_IMAGE_SIDE (%d) a side", w, h, C.MM_MAX_IMAGE_PIXELS, C.MM_MAX_IMAGE_SIDE)}
 	}
 	p := mem.alloc(w * h * 3)
 	writeRGB(unsafe.Slice((*byte)(p), w*h*3), img)

@@ -157,7 +157,7 @@ export interface AskParams {
   overflow?: Overflow;
   /** Version 2. Repetition penalty on tokens seen in the last `penalty_last_n` tokens (the prompt's text tokens, then the answer's): a positive logit is divided by it, a negative one multiplied (default 1: off; > 0). */
   repeatPenalty?: number;
-  /** The window of `repeat_penalty`, `frequency_penalty` and `presence_penalty`, in tokens (default 64; 0: off; -1: the whole context). */
+  /** The window of `repeat_penalty`, `frequency_penalty` and `presence_penalty`, in tokens (default 64; 0: off; -1: the whole context; a larger window than the context is the context). */
   penaltyLastN?: number;
   /** Subtracted from a seen token's logit once per time it was seen (default 0: off). */
   frequencyPenalty?: number;
@@ -171,7 +171,7 @@ export interface AskParams {
   dryBase?: number;
   /** Default 2; >= 1. */
   dryAllowedLength?: number;
-  /** The window DRY looks for repetitions in, in tokens (default -1: the whole context; 0: off). */
+  /** The window DRY looks for repetitions in, in tokens (default -1: the whole context; 0: off; a larger window than the context is the context). */
   dryPenaltyLastN?: number;
   /** How many of the most likely tokens `on_token` receives with each generated token (default 0; requires `on_token`). */
   nProbs?: number;
@@ -237,5 +237,6 @@ export interface Constants {
   readonly MM_VERSION_NUMBER: 200;
   readonly MM_SEED_DEFAULT: 4294967295;
   readonly MM_MAX_IMAGE_PIXELS: 67108864;
+  readonly MM_MAX_IMAGE_SIDE: 32768;
   readonly MM_MAX_AUDIO_SECONDS: 600;
 }

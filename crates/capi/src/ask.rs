@@ -126,6 +126,12 @@ pub const MM_SEED_DEFAULT: u32 = 0xFFFF_FFFF;
 pub const MM_MAX_IMAGE_PIXELS: u64 = 67108864;
 const _: () = assert!(MM_MAX_IMAGE_PIXELS == mm_core::MAX_IMAGE_PIXELS);
 
+/// The longest side of an image accepted, in pixels (width or height). Longer images are
+/// refused as larger ones are: the resampling before the encoder takes memory in proportion to
+/// the longer side.
+pub const MM_MAX_IMAGE_SIDE: u32 = 32768;
+const _: () = assert!(MM_MAX_IMAGE_SIDE == mm_core::MAX_IMAGE_SIDE);
+
 /// The longest audio clip accepted, in seconds (10 minutes). Longer clips are refused before
 /// any sample is allocated or decoded: `MM_MEDIA_PCM_F32` with `MM_ERR_INVALID_ARGUMENT`.
 pub const MM_MAX_AUDIO_SECONDS: u32 = 600;
@@ -183,7 +189,8 @@ pub struct mm_ask_params {
     /// (default 1: off; > 0).
     pub repeat_penalty: f32,
     /// The window of `repeat_penalty`, `frequency_penalty` and `presence_penalty`, in tokens
-    /// (default 64; 0: off; -1: the whole context).
+    /// (default 64; 0: off; -1: the whole context; a larger window than the context is the
+    /// context).
     pub penalty_last_n: i32,
     /// Subtracted from a seen token's logit once per time it was seen (default 0: off).
     pub frequency_penalty: f32,
@@ -201,7 +208,7 @@ pub struct mm_ask_params {
     /// Default 2; >= 1.
     pub dry_allowed_length: i32,
     /// The window DRY looks for repetitions in, in tokens (default -1: the whole context; 0:
-    /// off).
+    /// off; a larger window than the context is the context).
     pub dry_penalty_last_n: i32,
     /// How many of the most likely tokens `on_token` receives with each generated token
     /// (default 0; requires `on_token`).

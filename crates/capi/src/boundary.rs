@@ -147,13 +147,16 @@ pub unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a 
 }
 
 /// Reads a caller's versioned struct, whose first field is `struct_size: u32` (the caller's
-/// `sizeof`): fields the caller's version lacks keep `defaults`, and bytes of a newer version
-/// that this library does not know must be zero. `versions` lists the sizes a version of the
-/// struct can have (each earlier version's `sizeof`); a size between them would cut a field, or
-/// a pointer from its count or user data, and is refused.
+/// `sizeof`): fields the caller's version lacks keep `defaults`. `versions` lists the sizes a
+/// version of the struct can have (each earlier version's `sizeof`); a size between them would
+/// cut a field, or a pointer from its count or user data, and is refused. A size larger than
+/// this library's struct comes from a newer header than the library (which the version rule
+/// does not allow, README "ABI and versions") or is false: it is refused without reading a byte
+/// past the library's own size, so that a false size cannot make the library read past the
+/// caller's struct.
 ///
 /// # Safety
-/// `ptr` must be NULL or point to at least `struct_size` readable bytes.
+/// `ptr` must be NULL or point to at least `min(struct_size, size_of::<T>())` readable bytes.
 pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, versions: &[usize], what: &str) -> Result<T> {
     if ptr.is_null() {
         return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
@@ -161,22 +164,21 @@ pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, versions: &[usize],
     // SAFETY: every versioned struct starts with its u32 size, readable per the contract.
     let size = unsafe { std::ptr::read_unaligned(ptr as *const u32) } as usize;
     let ours = std::mem::size_of::<T>();
+    if size > ours {
+        return fail(
+            mm_status::MM_ERR_INVALID_ARGUMENT,
+            format!("{what}.struct_size is {size}, larger than this library's struct ({ours}): a header newer than the library, or a false size; upgrade the library or set it with the struct's _default() function"),
+        );
+    }
     if size < ours && !versions.contains(&size) {
         return fail(
             mm_status::MM_ERR_INVALID_ARGUMENT,
             format!("{what}.struct_size is {size}, not the size of any version of the struct ({versions:?}); initialise it with its _default() function"),
         );
     }
-    if size > ours {
-        // SAFETY: the caller's contract: `size` readable bytes.
-        let extra = unsafe { std::slice::from_raw_parts((ptr as *const u8).add(ours), size - ours) };
-        if extra.iter().any(|&b| b != 0) {
-            return fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("{what} sets fields this library version does not know (struct_size {size}, known {ours}); upgrade the library"));
-        }
-    }
     let mut out = defaults;
-    // SAFETY: `size.min(ours)` bytes are readable there and fit in `out`; T is plain data.
-    unsafe { std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, size.min(ours)) };
+    // SAFETY: `size` (at most `ours`) bytes are readable there and fit in `out`; T is plain data.
+    unsafe { std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, size) };
     Ok(out)
 }
 

@@ -210,18 +210,33 @@ fn params_struct_sizes() {
     p.n_ctx = 1;
     let s = create(&p).expect("an older, shorter struct works");
     mm_session_destroy(s);
-    // A newer caller: unknown trailing bytes must be zero.
-    #[repr(C)]
-    struct Newer {
-        p: mm_session_params,
-        extra: [u8; 16],
-    }
-    let mut newer = Newer { p: params(m), extra: [0; 16] };
-    newer.p.struct_size = std::mem::size_of::<Newer>() as u32;
-    let s = create(&newer.p).expect("zero unknown fields are accepted");
+    // A size larger than the library's struct (a newer header, or a false size) is refused
+    // without reading past the library's own size: the structs end where an unreadable page
+    // starts, so a read past them would fault.
+    let larger = |size: usize| size as u32 + 64;
+    let mut p = params(m);
+    p.struct_size = larger(std::mem::size_of::<mm_session_params>());
+    let guarded = PageEnd::new(p);
+    expect(
+        unsafe { mm_session_create(guarded.ptr(), &mut out) },
+        MM_ERR_INVALID_ARGUMENT,
+        "larger than this library's",
+    );
+    let s = create(&params(m)).unwrap();
+    let mut f = mm_fork_params_default();
+    f.struct_size = larger(std::mem::size_of::<mm_fork_params>());
+    let guarded = PageEnd::new(f);
+    expect(
+        unsafe { mm_session_fork(s, guarded.ptr(), &mut out) },
+        MM_ERR_INVALID_ARGUMENT,
+        "larger than this library's",
+    );
+    let prompt = c("hi");
+    let mut a = prompt_params(&prompt);
+    a.struct_size = larger(std::mem::size_of::<mm_ask_params>());
+    let guarded = PageEnd::new(a);
+    expect(ask_status(s, unsafe { &*guarded.ptr() }), MM_ERR_INVALID_ARGUMENT, "larger than this library's");
     mm_session_destroy(s);
-    newer.extra[15] = 1;
-    expect(unsafe { mm_session_create(&newer.p, &mut out) }, MM_ERR_INVALID_ARGUMENT, "does not know");
     // The same rules for request params and for output structs.
     let s = create(&params(m)).unwrap();
     let prompt = c("hi");
@@ -248,6 +263,21 @@ fn params_struct_sizes() {
     assert_eq!(unsafe { mm_session_last_ask(s, &mut info) }, MM_OK);
     assert_eq!((info.struct_size, info.positions_reused), (8, 77));
     mm_session_destroy(s);
+    assert_eq!(mm_live_sessions(), 0);
+}
+
+/// A marker with whitespace at an end would be cut by templates that trim messages, or doubled
+/// by the newline placed after it ("\n" made a chat with an image and no marker panic).
+#[test]
+fn markers_with_whitespace_at_an_end_are_refused() {
+    let m = models();
+    let mut out = std::ptr::null_mut();
+    for marker in ["\n", " ", " <img>", "<img>\t"] {
+        let marker = c(marker);
+        let mut p = params(m);
+        p.media_marker = marker.as_ptr();
+        expect(unsafe { mm_session_create(&p, &mut out) }, MM_ERR_INVALID_ARGUMENT, "media_marker");
+    }
     assert_eq!(mm_live_sessions(), 0);
 }
 
@@ -362,10 +392,14 @@ fn bad_paths() {
     assert_eq!(mm_live_sessions(), 0);
 }
 
+/// A 2x2 PNG whose header says `w` x `h` (with the header's CRC right, so that decoders read
+/// the size rather than stop at the CRC).
 fn png_with_size(w: u32, h: u32) -> Vec<u8> {
     let mut png = fixtures::png_rgb(2, 2, &[0u8; 12]);
     png[16..20].copy_from_slice(&w.to_be_bytes());
     png[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = fixtures::crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
     png
 }
 
@@ -395,6 +429,9 @@ fn broken_and_oversized_media() {
         ("PNG of 0x5", png_with_size(0, 5), MM_ERR_MEDIA_DECODE, "media item 0"),
         ("PNG of 100000x100000", png_with_size(100_000, 100_000), MM_ERR_MEDIA_DECODE, "media item 0"),
         ("PNG of 2^32-1 squared", png_with_size(u32::MAX, u32::MAX), MM_ERR_MEDIA_DECODE, "media item 0"),
+        // Within the pixel limit, but clip.cpp's resampling of 2^26 x 1 took 3.5 GB.
+        ("PNG of 2^26x1", png_with_size(1 << 26, 1), MM_ERR_MEDIA_DECODE, "side longer than the limit of 32768"),
+        ("PNG of 1x32769", png_with_size(1, 32769), MM_ERR_MEDIA_DECODE, "side longer than the limit of 32768"),
         ("GIF of 65535x65535", b"GIF89a\xff\xff\xff\xff\x00\x00\x00".to_vec(), MM_ERR_MEDIA_DECODE, "media item 0"),
         (
             "BMP of 2^31 wide",
@@ -431,6 +468,7 @@ fn broken_and_oversized_media() {
         (0u32, 10u32, 300usize, MM_ERR_INVALID_ARGUMENT, "empty"),
         (10, 0, 300, MM_ERR_INVALID_ARGUMENT, "empty"),
         (u32::MAX, u32::MAX, 300, MM_ERR_INVALID_ARGUMENT, "larger than the limit"),
+        (1 << 26, 1, 300, MM_ERR_INVALID_ARGUMENT, "32768 pixels a side"),
         (10, 10, 299, MM_ERR_INVALID_ARGUMENT, "needs 300 bytes"),
     ] {
         let media = [mm_media {
@@ -490,6 +528,43 @@ fn broken_and_oversized_media() {
     expect(ask_status(s, &a), MM_ERR_MEDIA_COUNT, "1 marker");
     mm_session_destroy(s);
     assert_eq!(mm_live_sessions(), 0);
+}
+
+/// Penalty windows larger than the context are the context: llama.cpp allocates a window whole,
+/// and INT32_MAX made it throw `bad_alloc` through the library (SIGABRT).
+#[test]
+fn sampling_windows_larger_than_the_context() {
+    let m = models();
+    let mut p = params(m);
+    p.n_ctx = 256;
+    let s = create(&p).unwrap();
+    let prompt = c("hello");
+    for window in [i32::MAX, 1 << 27, 257] {
+        let mut a = prompt_params(&prompt);
+        a.max_tokens = 4;
+        a.penalty_last_n = window;
+        a.repeat_penalty = 1.1;
+        a.dry_penalty_last_n = window;
+        a.dry_multiplier = 0.8;
+        assert_eq!(ask_status(s, &a), MM_OK, "window {window}: {}", last_error());
+    }
+    mm_session_destroy(s);
+}
+
+/// The vocabulary's size, found through the API: the smallest token id a logit bias may not
+/// name.
+fn n_vocab(s: *mut mm_session, base: &mm_ask_params) -> i32 {
+    let (mut valid, mut invalid) = (0, 1 << 24);
+    while invalid - valid > 1 {
+        let mid = (valid + invalid) / 2;
+        let bias = [mm_logit_bias { token: mid, bias: 0.0 }];
+        let a = mm_ask_params { logit_bias: bias.as_ptr(), n_logit_bias: 1, max_tokens: 1, ..*base };
+        match ask_status(s, &a) {
+            MM_OK => valid = mid,
+            _ => invalid = mid,
+        }
+    }
+    invalid
 }
 
 #[test]
@@ -599,6 +674,13 @@ fn bad_requests() {
         MM_ERR_EVAL,
         "no next token is allowed",
     );
+    // Every token biased to -FLT_MAX, which the temperature takes to -infinity: the error names
+    // the biases, and no grammar, as there is none.
+    let n_vocab = n_vocab(s, &base);
+    let all_out: Vec<mm_logit_bias> = (0..n_vocab).map(|token| mm_logit_bias { token, bias: -f32::MAX }).collect();
+    let biased = mm_ask_params { logit_bias: all_out.as_ptr(), n_logit_bias: all_out.len(), temperature: 0.5, ..base };
+    expect(ask_status(s, &biased), MM_ERR_EVAL, "the logit biases");
+    assert!(!last_error().contains("grammar"), "{}", last_error());
     let long = c(&"word ".repeat(400));
     expect(ask_status(s, &prompt_params(&long)), MM_ERR_CONTEXT_FULL, "context");
     expect(ask_status(s, &prompt_params(&empty)), MM_ERR_INVALID_ARGUMENT, "empty");
@@ -821,4 +903,47 @@ fn media_found_by_fuzzing() {
     mm_session_destroy(vision);
     mm_session_destroy(audio);
     assert_eq!(mm_live_sessions(), 0);
+}
+
+/// A copy of `T` placed at the very end of a readable page, followed by a page that cannot be
+/// read: a read past the struct faults instead of passing unseen.
+struct PageEnd<T> {
+    mapping: *mut c_void,
+    ptr: *mut T,
+}
+
+impl<T: Copy> PageEnd<T> {
+    fn new(value: T) -> PageEnd<T> {
+        let page = 4096;
+        assert!(std::mem::size_of::<T>() <= page && page % std::mem::align_of::<T>() == 0);
+        // SAFETY: a fresh anonymous mapping of two pages; the second is made unreadable, and
+        // the value is written inside the first, at an address aligned for T (the page end
+        // minus a size that is a multiple of T's alignment).
+        unsafe {
+            let mapping = libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(mapping, libc::MAP_FAILED);
+            assert_eq!(libc::mprotect((mapping as *mut u8).add(page) as *mut c_void, page, libc::PROT_NONE), 0);
+            let ptr = (mapping as *mut u8).add(page - std::mem::size_of::<T>()) as *mut T;
+            ptr.write(value);
+            PageEnd { mapping, ptr }
+        }
+    }
+
+    fn ptr(&self) -> *mut T {
+        self.ptr
+    }
+}
+
+impl<T> Drop for PageEnd<T> {
+    fn drop(&mut self) {
+        // SAFETY: the two-page mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.mapping, 2 * 4096) };
+    }
 }

@@ -169,6 +169,41 @@ fn create_failures_have_their_own_status() {
     create_fails(&p, mm_status::MM_ERR_PROJECTOR_MISMATCH, "mismatch-mmproj.gguf");
 }
 
+/// A failed create gives back what it took, as destroy does: creates refused after the model
+/// loaded (a projector of the wrong width) and refused by their chat template (checked before
+/// anything loads) leave resident memory flat. This catches a create that keeps what it loaded;
+/// the heap trim after a failure is too small to tell on the tiny pair (300 failed creates grew
+/// by 280 kB without it, 56 kB with it).
+#[test]
+fn failed_creates_keep_no_memory() {
+    let m = models();
+    let dir = fixture_dir();
+    let spec = FixtureSpec { proj_out: Some(7), ..FixtureSpec::default() };
+    let other = dir.join("mismatch-for-memory-mmproj.gguf");
+    fixtures::write_projector(&other, &spec).unwrap();
+    let other = CString::new(other.to_string_lossy().as_bytes()).unwrap();
+    let template = CString::new("no-such-template").unwrap();
+    let (cycles, measure_from) = (300, 30);
+    let mut baseline = 0;
+    for cycle in 0..cycles {
+        let mut p = params(m);
+        if cycle % 2 == 0 {
+            p.mmproj_path = other.as_ptr();
+            create_fails(&p, mm_status::MM_ERR_PROJECTOR_MISMATCH, "mismatch-for-memory-mmproj.gguf");
+        } else {
+            p.chat_template = template.as_ptr();
+            create_fails(&p, mm_status::MM_ERR_INVALID_ARGUMENT, "no-such-template");
+        }
+        if cycle == measure_from {
+            baseline = rss_kb();
+        }
+    }
+    let growth = rss_kb().saturating_sub(baseline);
+    eprintln!("failed creates {measure_from}-{cycles}: rss growth {growth} kB");
+    assert!(growth < 1024, "resident memory grew by {growth} kB over {} failed creates", cycles - measure_from);
+    assert_eq!((mm_live_sessions(), mm_loaded_models()), (0, 0));
+}
+
 #[test]
 fn destroyed_handles_are_refused() {
     let m = models();
@@ -433,6 +468,26 @@ fn kv_cache_types_flash_attention_ubatch_and_mlock() {
     assert_eq!(st, mm_status::MM_ERR_CONTEXT_CREATE, "{msg}");
     assert!(msg.contains("does not divide"), "{msg}");
     assert_eq!(mm_live_sessions(), 0);
+}
+
+/// A context whose KV cache cannot fit in the memory free on the machine is refused before
+/// llama.cpp tries to allocate it, at create and at fork (2^28 tokens took 35 s and 13 GB to
+/// fail in llama.cpp).
+#[test]
+fn a_context_larger_than_memory_is_refused_before_allocating() {
+    let m = models();
+    let huge = 1u32 << 30;
+    let (st, msg) = create(&mm_session_params { n_ctx: huge, ..params(m) }).unwrap_err();
+    assert_eq!(st, mm_status::MM_ERR_CONTEXT_CREATE, "{msg}");
+    assert!(msg.contains("KV cache alone"), "{msg}");
+    let s = create(&params(m)).unwrap();
+    let mut f = mm_fork_params_default();
+    f.n_ctx = huge;
+    let mut out = std::ptr::null_mut();
+    assert_eq!(unsafe { mm_session_fork(s, &f, &mut out) }, mm_status::MM_ERR_CONTEXT_CREATE);
+    assert!(last_error().contains("KV cache alone"), "{}", last_error());
+    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
+    assert_eq!((mm_live_sessions(), mm_loaded_models()), (0, 0));
 }
 
 #[test]

@@ -411,7 +411,10 @@ fn check_media_once(
     let mut seen = vec![0u32; *first_media.last().unwrap_or(&0)];
     for p in pieces {
         if let prompt::Piece::Media(i) = p {
-            seen[*i] += 1;
+            match seen.get_mut(*i) {
+                Some(n) => *n += 1,
+                None => return fail(MediaCount, "a media marker without its media item"),
+            }
         }
     }
     for i in (0..system).chain(start..messages.len()) {

@@ -30,6 +30,11 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 
 use crate::media::Format;
 
+/// The longest side of an image accepted, in pixels. clip.cpp's resampling takes memory in
+/// proportion to the longer side: a 67,108,864 x 1 image (within the pixel limit) took 3.5 GB
+/// where an 8192 x 8192 one takes 0.4 GB.
+pub const MAX_IMAGE_SIDE: u32 = 32768;
+
 /// A decoded image: `width * height` pixels of 3 bytes (R, G, B), row after row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Image {
@@ -38,12 +43,17 @@ pub struct Image {
     pub rgb: Vec<u8>,
 }
 
-/// Checks a size read from a header: not empty, at most `max_pixels` pixels. Returns the byte
-/// length of its RGB8 buffer.
+/// Checks a size read from a header: not empty, no side longer than [`MAX_IMAGE_SIDE`], at most
+/// `max_pixels` pixels. Returns the byte length of its RGB8 buffer.
 fn check_size(format: Format, width: u32, height: u32, max_pixels: u64) -> Result<usize, String> {
     let name = format.name();
     if width == 0 || height == 0 {
         return Err(format!("{name} image of {width}x{height} pixels is empty"));
+    }
+    if width.max(height) > MAX_IMAGE_SIDE {
+        return Err(format!(
+            "{name} image of {width}x{height} pixels has a side longer than the limit of {MAX_IMAGE_SIDE}"
+        ));
     }
     let pixels = u64::from(width) * u64::from(height); // Cannot overflow: both fit in 32 bits.
     if pixels > max_pixels {

@@ -50,6 +50,7 @@ mod weights;
 pub use abort::AbortState;
 pub use ask::{AskInfo, Overflow, PromptCount, Request, Sinks};
 pub use backend::build_info;
+pub use decode::MAX_IMAGE_SIDE;
 pub use error::{Error, ErrorKind, Result};
 pub use json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
 pub use log::{LogLevel, LogSink};

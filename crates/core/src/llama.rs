@@ -51,6 +51,39 @@ impl Model {
         // SAFETY: the model is alive.
         unsafe { sys::llama_model_n_embd_inp(self.as_ptr()) }
     }
+    /// The most bytes one token of context takes in the KV cache, keys of `type_k` and values
+    /// of `type_v`: every layer keeping every token (layers with a sliding window keep fewer).
+    pub fn kv_bytes_per_token(&self, type_k: sys::ggml_type, type_v: sys::ggml_type) -> u64 {
+        // SAFETY: the model is alive; plain queries.
+        let (layers, heads, kv_heads) = unsafe {
+            (
+                sys::llama_model_n_layer(self.as_ptr()),
+                sys::llama_model_n_head(self.as_ptr()),
+                sys::llama_model_n_head_kv(self.as_ptr()),
+            )
+        };
+        let arch = self.meta("general.architecture").unwrap_or_default();
+        let head_len = |what: &str| {
+            self.meta(&format!("{arch}.attention.{what}_length"))
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(self.n_embd() as i64 / heads.max(1) as i64)
+        };
+        // SAFETY: plain computations on a type and a count.
+        let row = |t: sys::ggml_type, n: i64| unsafe { sys::ggml_row_size(t, n) } as u64;
+        let per_layer = row(type_k, head_len("key")) + row(type_v, head_len("value"));
+        layers.max(0) as u64 * kv_heads.max(0) as u64 * per_layer
+    }
+    /// A metadata value of the model as text.
+    fn meta(&self, key: &str) -> Option<String> {
+        let key = CString::new(key).ok()?;
+        let mut buf = [0u8; 128];
+        // SAFETY: the model is alive; the key is NUL-terminated; llama.cpp writes at most
+        // `buf.len()` bytes, NUL included.
+        let n =
+            unsafe { sys::llama_model_meta_val_str(self.as_ptr(), key.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let n = usize::try_from(n).ok()?.min(buf.len() - 1);
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
     /// What checking one token of `token_chars` characters against `grammar` costs llama.cpp's
     /// sampler, in steps, the most over `positions` places of a text the grammar allows,
     /// counting no further than just past `limit` (`mm_guard_grammar_steps` in shim/guard.cpp);
@@ -512,13 +545,19 @@ pub struct Sampler {
     chain: NonNull<sys::llama_sampler>,
     /// Indexes in the chain of the samplers that keep a history of tokens (penalties, DRY).
     history: Vec<i32>,
+    /// Whether a grammar is in the chain (what a dead end is blamed on).
+    grammar: bool,
 }
 
 impl Sampler {
     pub fn chain() -> Self {
         // SAFETY: plain constructors; the result is checked.
         let ptr = unsafe { sys::llama_sampler_chain_init(sys::llama_sampler_chain_default_params()) };
-        Sampler { chain: NonNull::new(ptr).expect("llama_sampler_chain_init returned NULL"), history: Vec::new() }
+        Sampler {
+            chain: NonNull::new(ptr).expect("llama_sampler_chain_init returned NULL"),
+            history: Vec::new(),
+            grammar: false,
+        }
     }
     /// Adds a sampler (from one of llama.cpp's `llama_sampler_init_*`) that the chain then owns.
     pub fn add(&mut self, s: *mut sys::llama_sampler) {
@@ -551,7 +590,10 @@ impl Sampler {
     pub fn add_grammar(&mut self, model: &Model, grammar: &CString) -> Option<()> {
         // SAFETY: the vocabulary and the grammar text outlive the call.
         let s = unsafe { guard::mm_guard_sampler_init_grammar(model.vocab(), grammar.as_ptr()) };
-        (!s.is_null()).then(|| self.add(s))
+        (!s.is_null()).then(|| {
+            self.grammar = true;
+            self.add(s)
+        })
     }
     /// Samples a token from `logits` (one per vocabulary entry), leaving out the tokens
     /// `allowed` refuses, and records it in the chain's state, as `llama_sampler_sample` does;
@@ -577,7 +619,8 @@ impl Sampler {
         // SAFETY: the chain is alive and `candidates` points into `scratch`.
         match unsafe { guard::mm_guard_sample(self.chain.as_ptr(), &mut candidates) } {
             guard::SAMPLE_FAILED => fail(ErrorKind::Eval, format!("sampling failed: {}", guard::what())),
-            guard::SAMPLE_DEAD_END => fail(ErrorKind::Eval, "no next token is allowed: the grammar (no token of the vocabulary continues it) or a logit bias of -INFINITY rules out every token"),
+            guard::SAMPLE_DEAD_END if self.grammar => fail(ErrorKind::Eval, "no next token is allowed: no token of the vocabulary continues the grammar here, or the logit biases (with the penalties and the temperature) took every token it allows to -infinity"),
+            guard::SAMPLE_DEAD_END => fail(ErrorKind::Eval, "no next token is allowed: the logit biases (with the penalties and the temperature) took every token's logit to -infinity"),
             token => Ok(token),
         }
     }

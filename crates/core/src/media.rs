@@ -4,7 +4,7 @@
 use std::ffi::{CStr, CString};
 use std::path::Path;
 
-use crate::decode;
+use crate::decode::{self, MAX_IMAGE_SIDE};
 use crate::error::{fail, Error, ErrorKind::*, Result};
 use crate::files::{read_file, regular_file};
 use crate::hash;
@@ -169,7 +169,7 @@ pub fn decode(
             }
             let needed = match image_bytes(*width, *height) {
                 Some(n) => n,
-                None => return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} is larger than the limit of {MAX_IMAGE_PIXELS} pixels")),
+                None => return fail(InvalidArgument, format!("{what}: raw RGB image of {width}x{height} is larger than the limits of {MAX_IMAGE_PIXELS} pixels and {MAX_IMAGE_SIDE} pixels a side")),
             };
             if pixels.len() < needed {
                 return fail(
@@ -213,8 +213,12 @@ pub fn decode(
 }
 
 /// The bytes of an RGB image of `width` x `height` pixels, or `None` when it has more than
-/// [`MAX_IMAGE_PIXELS`] (every product checked, so no size wraps around).
+/// [`MAX_IMAGE_PIXELS`] or a side longer than [`MAX_IMAGE_SIDE`] (every product checked, so no
+/// size wraps around).
 fn image_bytes(width: u32, height: u32) -> Option<usize> {
+    if width.max(height) > MAX_IMAGE_SIDE {
+        return None;
+    }
     let pixels = (width as u64).checked_mul(height as u64).filter(|&p| p <= MAX_IMAGE_PIXELS)?;
     usize::try_from(pixels.checked_mul(3)?).ok()
 }

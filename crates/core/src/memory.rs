@@ -88,10 +88,31 @@ pub(crate) struct ReleaseFreeHeap;
 
 impl Drop for ReleaseFreeHeap {
     fn drop(&mut self) {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim takes any pad and only releases memory malloc holds free.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        release_free_heap();
+    }
+}
+
+/// Hands the heap's free pages back to the system now (see [`ReleaseFreeHeap`]); a failed
+/// create calls it too, after freeing what it had loaded.
+pub(crate) fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes any pad and only releases memory malloc holds free.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The memory free on every device llama.cpp knows (the host's available memory, and each
+/// GPU's and remote server's free memory), in bytes: what a new context could take at most.
+pub(crate) fn free_on_all_devices() -> u64 {
+    // SAFETY: plain queries of ggml's device registry; `free` and `total` are written once each.
+    unsafe {
+        (0..sys::ggml_backend_dev_count())
+            .map(|i| {
+                let (mut free, mut total) = (0usize, 0usize);
+                sys::ggml_backend_dev_memory(sys::ggml_backend_dev_get(i), &mut free, &mut total);
+                free as u64
+            })
+            .sum()
     }
 }

@@ -155,15 +155,17 @@ impl Sampling {
     }
 
     /// The sampler chain: the grammar first (it rules tokens out), then the logit bias and
-    /// the penalties (greedy sampling too), then the filters, then the pick. `n_ctx` sizes
-    /// the penalty windows of -1.
+    /// the penalties (greedy sampling too), then the filters, then the pick. A penalty window
+    /// is at most `n_ctx` (-1: `n_ctx`): no more tokens than that can be seen, and llama.cpp
+    /// allocates the window whole (`INT32_MAX` made it throw `bad_alloc`).
     pub(crate) fn sampler(&self, model: &Model, n_ctx: u32, default_seed: u32) -> Result<Sampler> {
         let mut chain = Sampler::chain();
         if let Some((text, origin)) = self.grammar_text()? {
             add_grammar(&mut chain, model, &text, origin)?;
         }
         chain.add(self.logit_bias_sampler(model)?);
-        let window = |last_n: i32| if last_n < 0 { n_ctx.min(i32::MAX as u32) as i32 } else { last_n };
+        let n_ctx = n_ctx.min(i32::MAX as u32) as i32;
+        let window = |last_n: i32| if last_n < 0 { n_ctx } else { last_n.min(n_ctx) };
         let p = &self.penalties;
         // SAFETY: a plain constructor; the chain takes ownership of the sampler.
         chain.add_with_history(unsafe {

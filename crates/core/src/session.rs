@@ -164,8 +164,15 @@ impl SessionConfig<'_> {
                 ),
             );
         }
-        if self.media_marker.as_deref() == Some("") {
-            return fail(InvalidArgument, "media_marker is empty");
+        // A marker is found in message texts that chat templates trim, and placed in front of a
+        // text with a newline after it: whitespace at either end of it would be cut or doubled.
+        if let Some(marker) = &self.media_marker {
+            if marker.is_empty() || marker.trim() != marker {
+                return fail(
+                    InvalidArgument,
+                    format!("media_marker {marker:?} is empty or starts or ends with whitespace; use visible text such as <image>"),
+                );
+            }
         }
         // llama.cpp reads a quantized V cache only in its flash attention kernels (it would
         // refuse the context with a log line; the caller gets the reason here instead).
@@ -309,10 +316,16 @@ fn c_path(path: &Path) -> Result<CString> {
 
 impl Session {
     /// Loads the model, creates its context and loads the projector. On failure everything
-    /// made so far is freed before the error returns.
-    pub fn create(mut config: SessionConfig) -> Result<Session> {
+    /// made so far is freed, and the heap's free pages handed back as when a model unloads,
+    /// before the error returns: failed creates leave the process as they found it.
+    pub fn create(config: SessionConfig) -> Result<Session> {
+        Self::load(config).inspect_err(|_| crate::memory::release_free_heap())
+    }
+
+    fn load(mut config: SessionConfig) -> Result<Session> {
         crate::backend::init();
         config.validate()?;
+        let chat_template = config.chat_template.as_deref().map(check_chat_template).transpose()?;
         let model_found = checked::text_model(&config.model_path)?;
         let projector_found = config.mmproj_path.as_deref().map(checked::projector).transpose()?;
         let settings = ContextSettings {
@@ -345,10 +358,8 @@ impl Session {
             }
             _ => (None, config.media_marker.clone().unwrap_or_else(default_marker)),
         };
-        let chat_template = match &config.chat_template {
-            Some(t) => check_chat_template(t)?,
-            None => model.chat_template().unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into()),
-        };
+        let chat_template =
+            chat_template.or_else(|| model.chat_template()).unwrap_or_else(|| prompt::FALLBACK_TEMPLATE.into());
         let fingerprint = fingerprint_text(&model_found.fingerprint, projector_found.as_ref().map(|p| &p.fingerprint));
         let weights =
             Arc::new(Weights::new(model, remote, projector, encoder_abort, marker, chat_template, fingerprint));
@@ -657,8 +668,26 @@ fn fingerprint_text(model: &Digest256, projector: Option<&Digest256>) -> String 
     format!("model {}{projector}", hash::hex(model))
 }
 
-/// A context over `model` as `settings` say, whose decodes `abort` can stop.
+/// A context over `model` as `settings` say, whose decodes `abort` can stop. A context whose KV
+/// cache alone would take more memory than all devices have free is refused before llama.cpp
+/// tries to allocate it (2^26 tokens took 3-4 s and 3.3 GB to fail, 2^28 35 s and 13 GB).
 fn new_context(model: &Model, settings: ContextSettings, abort: &Arc<AbortState>) -> Result<Context> {
+    let kv_bytes = model
+        .kv_bytes_per_token(settings.kv_type_k.ggml(), settings.kv_type_v.ggml())
+        .saturating_mul(settings.n_ctx as u64);
+    let free = crate::memory::free_on_all_devices();
+    if kv_bytes > free {
+        const MIB: u64 = 1 << 20;
+        return fail(
+            ContextCreate,
+            format!(
+                "a context of {} tokens needs {} MiB for its KV cache alone, more than the {} MiB free on this machine's devices",
+                settings.n_ctx,
+                kv_bytes / MIB,
+                free / MIB
+            ),
+        );
+    }
     // SAFETY: returns a plain struct of defaults.
     let mut cp = unsafe { sys::llama_context_default_params() };
     cp.n_ctx = settings.n_ctx;
