@@ -551,6 +551,56 @@ fn sampling_windows_larger_than_the_context() {
     mm_session_destroy(s);
 }
 
+/// Grammars the third outside tester found: deep parentheses and long chains of rules overflowed
+/// a stack (llama.cpp's parser, and the library's own check), and left recursion behind a
+/// symbol that can match nothing made llama.cpp's parse stacks grow without end (15 GB in 90
+/// s). Each is refused, from a thread with a 256 KiB stack.
+#[test]
+fn grammars_that_overflowed_the_stack_or_ran_away() {
+    let m = models();
+    let s = create(&params(m)).unwrap() as usize;
+    let chain = |n: usize, body: &dyn Fn(usize) -> String| {
+        let rules: Vec<String> = (0..n).map(|i| format!("r{i} ::= {}", body(i))).collect();
+        format!("root ::= r0\n{}\nr{n} ::= \"a\"", rules.join("\n"))
+    };
+    let cases = [
+        (format!("root ::= {}\"a\"{}", "(".repeat(30_000), ")".repeat(30_000)), "parentheses"),
+        (format!("root ::= {}\"a\"{}", "(".repeat(1_000), ")".repeat(1_000)), "parentheses"),
+        (chain(20_000, &|i| format!("r{}", i + 1)), "bytes long"),
+        (chain(2_000, &|i| format!("r{}", i + 1)), "deep"),
+        (chain(2_000, &|i| format!("\"a\" r{} | \"b\"", i + 1)), "deep"),
+        // 1 MB of alternatives took 38-40 s to refuse as too ambiguous.
+        (
+            format!("root ::= {}", (0..120_000).map(|i| format!("\"w{i}\"")).collect::<Vec<_>>().join(" | ")),
+            "bytes long",
+        ),
+        ("root ::= x root \"a\" | \"b\"\nx ::= \"c\"?".to_string(), "left-recursive"),
+        ("root ::= ((\"c\")?) root \"a\" | \"b\"".to_string(), "left-recursive"),
+        ("root ::= a\na ::= n b \"x\" | \"y\"\nb ::= n c\nc ::= n a\nn ::= \"c\"?".to_string(), "left-recursive"),
+    ];
+    let refused = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let prompt = c("hello");
+            cases
+                .iter()
+                .map(|(grammar, names)| {
+                    let g = c(grammar);
+                    let a = mm_ask_params { grammar: g.as_ptr(), max_tokens: 4, ..prompt_params(&prompt) };
+                    (ask_status(s as *mut mm_session, &a), last_error(), *names)
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    for (status, message, names) in refused {
+        assert_eq!(status, MM_ERR_INVALID_ARGUMENT, "{message}");
+        assert!(message.contains(names), "{message}");
+    }
+    mm_session_destroy(s as *mut mm_session);
+}
+
 /// The vocabulary's size, found through the API: the smallest token id a logit bias may not
 /// name.
 fn n_vocab(s: *mut mm_session, base: &mm_ask_params) -> i32 {

@@ -13,7 +13,7 @@
 //! took minutes a token: `[a-z ]{1,5}* {2,5}` (bounds multiplying to 50, found by fuzzing under
 //! ASan) took 396 s for 4 tokens of Gemma 3 270M, whose vocabulary has 262,144 tokens.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Largest product of repetition bounds along a nesting path, through rule references too
 /// (`*`, `+` and `?` count 2). Building and probing `(("a"{0,12}){0,12}){0,12}` (1,728) took
@@ -42,18 +42,38 @@ pub fn too_ambiguous() -> String {
     )
 }
 
-/// Checks what in the grammar's text would stop llama.cpp's parser; the error says which limit
-/// it passes.
+/// Longest grammar text accepted, in bytes. llama.cpp compares every parse stack with every
+/// other when it starts a grammar, so a grammar of many alternatives costs their square: 100 KB
+/// of `"w1" | "w2" | ...` took 0.75 s to refuse and 1 MB 50 s; 64 KiB of them took 0.6-1.3 s
+/// to accept (on the 2-core machine at load 5).
+pub const MAX_GRAMMAR_BYTES: usize = 64 * 1024;
+/// Deepest nesting of parentheses: llama.cpp's parser recurses once per level (30,000 levels
+/// overflowed an 8 MiB stack, 1,000 a 256 KiB one).
+pub const MAX_GROUP_DEPTH: usize = 64;
+/// Longest chain of rules referring to one another: llama.cpp's left-recursion check and its
+/// parse-stack expansion recurse once per leftmost reference, and this check once per
+/// reference (chains of 20,000 rules overflowed an 8 MiB stack, 2,000 a 256 KiB one). A JSON
+/// Schema nested [`crate::json_schema::MAX_DEPTH`] deep gives a chain of about as many rules.
+pub const MAX_RULE_DEPTH: u32 = 256;
+
+/// Checks what in the grammar's text would stop llama.cpp's parser, overflow a stack, or loop
+/// without end; the error says which limit it passes.
 pub fn check(grammar: &str) -> Result<(), String> {
+    if grammar.len() > MAX_GRAMMAR_BYTES {
+        return Err(format!("the grammar is {} bytes long (limit {MAX_GRAMMAR_BYTES})", grammar.len()));
+    }
     let total = repetition_total(grammar)?;
     if total > MAX_REPETITIONS {
         return Err(format!("the grammar's repetition bounds add up to {total} (limit {MAX_REPETITIONS}); llama.cpp would make a rule for each"));
     }
-    let rules = split_rules(grammar);
-    let mut memo: HashMap<&str, Nest> = HashMap::new();
+    let rules = parse_rules(grammar)?;
+    let mut walk = Walk { rules: &rules, done: HashMap::new(), visiting: Vec::new() };
     let mut worst = Nest::ATOM;
-    for name in rules.keys() {
-        worst = worst.max(rule_nest(name, &rules, &mut memo, &mut Vec::new()));
+    // In a fixed order, root first, so that a verdict never depends on a hash map's order.
+    let mut names: Vec<&str> = rules.keys().copied().collect();
+    names.sort_by_key(|&n| (n != "root", n));
+    for name in names {
+        worst = worst.max(walk.rule(name)?.nest);
     }
     if worst.nested > MAX_PRODUCT {
         return Err(format!(
@@ -61,7 +81,7 @@ pub fn check(grammar: &str) -> Result<(), String> {
             worst.nested
         ));
     }
-    Ok(())
+    check_left_recursion(&rules)
 }
 
 /// The largest product of the bounds of repetitions nested in one another (one alone is
@@ -115,6 +135,8 @@ fn repetition_total(grammar: &str) -> Result<u64, String> {
 
 /// What the braces of a repetition say.
 struct Bounds {
+    /// The smallest bound written (0 when none reads).
+    smallest: u64,
     /// The largest bound written (0 when none reads).
     largest: u64,
     /// `{m,}`: no upper bound.
@@ -133,6 +155,7 @@ fn braces(chars: &[char], pos: &mut usize) -> Bounds {
     *pos += 1;
     let bounds: Vec<u64> = inner.split(',').filter_map(|b| b.trim().parse().ok()).collect();
     Bounds {
+        smallest: bounds.first().copied().unwrap_or(0),
         largest: bounds.iter().max().copied().unwrap_or(0),
         open: inner.trim_end().ends_with(','),
         inverted: matches!(bounds[..], [min, max] if max < min),
@@ -148,78 +171,84 @@ fn skip_literal(chars: &[char], pos: &mut usize) {
     }
 }
 
-/// Rule name -> body. A rule starts where a line begins with `name ::=`.
-fn split_rules(grammar: &str) -> HashMap<&str, String> {
-    let mut rules: HashMap<&str, String> = HashMap::new();
-    let mut current: Option<&str> = None;
+/// A rule body as far as the checks need it: its alternatives, each a sequence of items.
+type Alternatives = Vec<Vec<Item>>;
+
+/// One element of a sequence and the quantifiers after it.
+struct Item {
+    atom: Atom,
+    /// What each quantifier multiplies the ways of reading the atom by (`*`, `+`, `?`: 2;
+    /// `{m,n}`: n, and one more for `{m,}`).
+    factors: Vec<u64>,
+    /// Whether a quantifier lets the item match nothing (`*`, `?`, `{0,n}`).
+    optional: bool,
+}
+
+enum Atom {
+    /// A string, class, token or `.`; `empty` for `""`, which matches nothing.
+    Terminal {
+        empty: bool,
+    },
+    Rule(String),
+    Group(Alternatives),
+}
+
+/// Rule name -> its parsed body. A rule starts where a line begins with `name ::=`; a later
+/// definition of the same name adds alternatives, as in llama.cpp.
+fn parse_rules(grammar: &str) -> Result<HashMap<&str, Alternatives>, String> {
+    let mut bodies: Vec<(&str, String)> = Vec::new();
     for line in grammar.lines() {
         if let Some((name, body)) = line.split_once("::=").filter(|(n, _)| is_name(n.trim())) {
-            current = Some(name.trim());
-            rules.insert(name.trim(), body.to_string());
-        } else if let Some(name) = current {
-            let body = rules.get_mut(name).expect("inserted above");
+            bodies.push((name.trim(), body.to_string()));
+        } else if let Some((_, body)) = bodies.last_mut() {
             body.push('\n');
             body.push_str(line);
         }
     }
-    rules
+    let mut rules: HashMap<&str, Alternatives> = HashMap::new();
+    for (name, body) in bodies {
+        let chars: Vec<char> = body.chars().collect();
+        let alternatives = parse_alternatives(&chars, &mut 0, 0)?;
+        rules.entry(name).or_default().extend(alternatives);
+    }
+    Ok(rules)
 }
 
 fn is_name(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-fn rule_nest<'a>(
-    name: &'a str,
-    rules: &'a HashMap<&'a str, String>,
-    memo: &mut HashMap<&'a str, Nest>,
-    visiting: &mut Vec<&'a str>,
-) -> Nest {
-    if let Some(n) = memo.get(name) {
-        return *n;
+/// Parses `chars[*pos..]` up to the `)` that closes the group `depth` deep (or the end).
+fn parse_alternatives(chars: &[char], pos: &mut usize, depth: usize) -> Result<Alternatives, String> {
+    if depth > MAX_GROUP_DEPTH {
+        return Err(format!("the grammar nests parentheses more than {MAX_GROUP_DEPTH} deep"));
     }
-    let Some(body) = rules.get(name) else { return Nest::ATOM };
-    if visiting.contains(&name) {
-        return Nest::ATOM; // recursion: llama.cpp does not expand it
-    }
-    visiting.push(name);
-    let chars: Vec<char> = body.chars().collect();
-    let mut pos = 0;
-    let n = group_nest(&chars, &mut pos, rules, memo, visiting);
-    visiting.pop();
-    memo.insert(name, n);
-    n
-}
-
-/// The worst nesting in `chars[*pos..]` up to the `)` that closes the group (or the end).
-fn group_nest<'a>(
-    chars: &[char],
-    pos: &mut usize,
-    rules: &'a HashMap<&'a str, String>,
-    memo: &mut HashMap<&'a str, Nest>,
-    visiting: &mut Vec<&'a str>,
-) -> Nest {
-    let mut worst = Nest::ATOM;
+    let mut alternatives = vec![Vec::new()];
     while *pos < chars.len() {
         let c = chars[*pos];
         *pos += 1;
         let atom = match c {
-            ')' => return worst,
-            '(' => group_nest(chars, pos, rules, memo, visiting),
+            ')' => break,
+            '|' => {
+                alternatives.push(Vec::new());
+                continue;
+            }
+            '(' => Atom::Group(parse_alternatives(chars, pos, depth + 1)?),
             '"' | '[' => {
+                let start = *pos;
                 *pos -= 1;
                 skip_literal(chars, pos);
                 *pos += 1;
-                Nest::ATOM
+                Atom::Terminal { empty: c == '"' && *pos == start + 1 }
             }
             // A token, `<[id]>` or `<|text|>`, or `!` and one (any token but it).
             '<' | '!' => {
                 while *pos < chars.len() && chars[*pos - 1] != '>' {
                     *pos += 1;
                 }
-                Nest::ATOM
+                Atom::Terminal { empty: false }
             }
-            '.' => Nest::ATOM,
+            '.' => Atom::Terminal { empty: false },
             '#' => {
                 *pos -= 1;
                 skip_space(chars, pos);
@@ -232,40 +261,212 @@ fn group_nest<'a>(
                 {
                     *pos += 1;
                 }
-                let name: String = chars[start..*pos].iter().collect();
-                match rules.get_key_value(name.as_str()) {
-                    Some((key, _)) => rule_nest(key, rules, memo, visiting),
-                    None => Nest::ATOM,
-                }
+                Atom::Rule(chars[start..*pos].iter().collect())
             }
             _ => continue,
         };
-        worst = worst.max(quantified(atom, chars, pos));
+        let item = quantifiers(atom, chars, pos);
+        alternatives.last_mut().expect("one alternative at least").push(item);
     }
-    worst
+    Ok(alternatives)
 }
 
-/// Applies the quantifiers that follow an atom, if any. llama.cpp's parser skips spaces, line
+/// Reads the quantifiers that follow an atom, if any. llama.cpp's parser skips spaces, line
 /// breaks (inside parentheses) and comments before a quantifier, and applies each of several in
 /// a row to what the one before made (`[a-z]+ {5,4}`), so this does too.
-fn quantified(mut atom: Nest, chars: &[char], pos: &mut usize) -> Nest {
+fn quantifiers(atom: Atom, chars: &[char], pos: &mut usize) -> Item {
+    let mut item = Item { atom, factors: Vec::new(), optional: false };
     loop {
         skip_space(chars, pos);
-        let factor = match chars.get(*pos) {
-            Some('*' | '+' | '?') => {
+        match chars.get(*pos) {
+            Some(&q @ ('*' | '+' | '?')) => {
                 *pos += 1;
-                2
+                item.factors.push(2);
+                item.optional |= q != '+';
             }
             Some('{') => {
                 let b = braces(chars, pos);
-                b.largest.max(1) + b.open as u64
+                item.factors.push(b.largest.max(1) + b.open as u64);
+                item.optional |= b.smallest == 0;
             }
-            _ => return atom,
-        };
-        let product = atom.product.saturating_mul(factor);
-        // An atom holding a repetition nests it under this one (and its product is its worst).
-        let nested = if atom.product > 1 { product } else { 1 };
-        atom = Nest { nested, product };
+            _ => return item,
+        }
+    }
+}
+
+/// What the walk over the rules found for one rule.
+#[derive(Clone, Copy)]
+struct RuleFacts {
+    nest: Nest,
+    /// The longest chain of references from this rule (1: it refers to no rule).
+    depth: u32,
+}
+
+/// A depth-first walk over the rules through every reference, each rule visited once.
+struct Walk<'a> {
+    rules: &'a HashMap<&'a str, Alternatives>,
+    done: HashMap<&'a str, RuleFacts>,
+    visiting: Vec<&'a str>,
+}
+
+impl<'a> Walk<'a> {
+    fn rule(&mut self, name: &str) -> Result<RuleFacts, String> {
+        let leaf = RuleFacts { nest: Nest::ATOM, depth: 1 };
+        let Some((&key, body)) = self.rules.get_key_value(name) else { return Ok(leaf) };
+        if let Some(facts) = self.done.get(key) {
+            return Ok(*facts);
+        }
+        if self.visiting.contains(&key) {
+            return Ok(leaf); // recursion: llama.cpp does not expand it
+        }
+        if self.visiting.len() as u32 >= MAX_RULE_DEPTH {
+            return Err(format!("the grammar's rules refer to one another more than {MAX_RULE_DEPTH} deep"));
+        }
+        self.visiting.push(key);
+        let facts = self.alternatives(body);
+        self.visiting.pop();
+        let mut facts = facts?;
+        facts.depth += 1;
+        if facts.depth > MAX_RULE_DEPTH {
+            return Err(format!("the grammar's rules refer to one another more than {MAX_RULE_DEPTH} deep"));
+        }
+        self.done.insert(key, facts);
+        Ok(facts)
+    }
+
+    /// The worst nesting and deepest reference chain in a body (0 deep: no reference).
+    fn alternatives(&mut self, alternatives: &'a Alternatives) -> Result<RuleFacts, String> {
+        let mut worst = RuleFacts { nest: Nest::ATOM, depth: 0 };
+        for item in alternatives.iter().flatten() {
+            let atom = match &item.atom {
+                Atom::Terminal { .. } => RuleFacts { nest: Nest::ATOM, depth: 0 },
+                Atom::Rule(name) => self.rule(name)?,
+                Atom::Group(inner) => self.alternatives(inner)?,
+            };
+            let mut nest = atom.nest;
+            for &factor in &item.factors {
+                let product = nest.product.saturating_mul(factor);
+                // An atom holding a repetition nests it under this one (and its product is its worst).
+                nest = Nest { nested: if nest.product > 1 { product } else { 1 }, product };
+            }
+            worst = RuleFacts { nest: worst.nest.max(nest), depth: worst.depth.max(atom.depth) };
+        }
+        Ok(worst)
+    }
+}
+
+/// Refuses left recursion, which llama.cpp's parse stacks follow without end: llama.cpp's own
+/// check misses a rule that reaches itself behind symbols that can match nothing (`root ::= x
+/// root "a" | "b"` with `x ::= "c"?` grew to 15 GB in 90 s). A rule is nullable when one of its
+/// alternatives can match nothing; the leftmost references of an alternative are those before
+/// and at its first item that must match something.
+fn check_left_recursion(rules: &HashMap<&str, Alternatives>) -> Result<(), String> {
+    let nullable = nullable_rules(rules);
+    let mut names: Vec<&str> = rules.keys().copied().collect();
+    names.sort_unstable();
+    let leftmost: HashMap<&str, Vec<&str>> = names
+        .iter()
+        .map(|&name| {
+            let mut refs = Vec::new();
+            leftmost_refs(&rules[name], &nullable, &mut refs);
+            (name, refs.into_iter().filter_map(|r| rules.get_key_value(r).map(|(&k, _)| k)).collect())
+        })
+        .collect();
+    // Depth-first over the leftmost references, iteratively: a reference back to a rule on the
+    // path is a cycle.
+    let (mut state, mut stack): (HashMap<&str, bool>, Vec<(&str, usize)>) = (HashMap::new(), Vec::new());
+    for &start in &names {
+        if state.contains_key(start) {
+            continue;
+        }
+        state.insert(start, false);
+        stack.push((start, 0));
+        while let Some((name, next)) = stack.last_mut() {
+            let name = *name;
+            match leftmost[name].get(*next) {
+                Some(&child) => {
+                    *next += 1;
+                    match state.get(child) {
+                        Some(false) => {
+                            return Err(format!(
+                            "rule {child} is left-recursive (through {name}); llama.cpp would expand it without end"
+                        ))
+                        }
+                        Some(true) => {}
+                        None => {
+                            state.insert(child, false);
+                            stack.push((child, 0));
+                        }
+                    }
+                }
+                None => {
+                    state.insert(name, true);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rules that can match nothing: a least fixed point, rules rechecked as those they refer
+/// to turn out nullable.
+fn nullable_rules<'a>(rules: &HashMap<&'a str, Alternatives>) -> HashSet<&'a str> {
+    let mut used_by: HashMap<&str, Vec<&'a str>> = HashMap::new();
+    for (&name, body) in rules {
+        let mut refs = Vec::new();
+        all_refs(body, &mut refs);
+        for r in refs {
+            used_by.entry(r).or_default().push(name);
+        }
+    }
+    let mut nullable = HashSet::new();
+    let mut queue: Vec<&'a str> = rules.keys().copied().collect();
+    while let Some(name) = queue.pop() {
+        if !nullable.contains(name) && alternatives_nullable(&rules[name], &nullable) {
+            nullable.insert(name);
+            queue.extend(used_by.get(name).into_iter().flatten().copied());
+        }
+    }
+    nullable
+}
+
+fn alternatives_nullable(alternatives: &Alternatives, nullable: &HashSet<&str>) -> bool {
+    alternatives.iter().any(|items| items.iter().all(|item| item_nullable(item, nullable)))
+}
+
+fn item_nullable(item: &Item, nullable: &HashSet<&str>) -> bool {
+    item.optional
+        || match &item.atom {
+            Atom::Terminal { empty } => *empty,
+            Atom::Rule(name) => nullable.contains(name.as_str()),
+            Atom::Group(inner) => alternatives_nullable(inner, nullable),
+        }
+}
+
+fn all_refs<'b>(alternatives: &'b Alternatives, out: &mut Vec<&'b str>) {
+    for item in alternatives.iter().flatten() {
+        match &item.atom {
+            Atom::Rule(name) => out.push(name),
+            Atom::Group(inner) => all_refs(inner, out),
+            Atom::Terminal { .. } => {}
+        }
+    }
+}
+
+/// The references each alternative reaches before it must match something.
+fn leftmost_refs<'b>(alternatives: &'b Alternatives, nullable: &HashSet<&str>, out: &mut Vec<&'b str>) {
+    for items in alternatives {
+        for item in items {
+            match &item.atom {
+                Atom::Rule(name) => out.push(name),
+                Atom::Group(inner) => leftmost_refs(inner, nullable, out),
+                Atom::Terminal { .. } => {}
+            }
+            if !item_nullable(item, nullable) {
+                break;
+            }
+        }
     }
 }
 
@@ -317,5 +518,42 @@ mod tests {
         // What llama.cpp's JSON Schema converter writes for an array of strings: 4 deep.
         let strings = "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | [\\\\] ([\"\\\\bfnrt] | \"u\" [0-9a-fA-F]{4})\nroot ::= \"[\" space (string (\",\" space string)*)? space \"]\" space\nspace ::= | \" \" | \"\\n\"{1,2} [ \\t]{0,20}\nstring ::= \"\\\"\" char* \"\\\"\" space";
         assert!(check(strings).is_ok(), "{:?}", check(strings));
+    }
+
+    /// Found by the third outside tester: what overflowed a stack or ran without end.
+    #[test]
+    fn deep_nesting_and_hidden_left_recursion_are_refused() {
+        let parens = |n: usize| format!("root ::= {}\"a\"{}", "(".repeat(n), ")".repeat(n));
+        assert!(check(&parens(super::MAX_GROUP_DEPTH)).is_ok());
+        assert!(check(&parens(super::MAX_GROUP_DEPTH + 1)).unwrap_err().contains("parentheses"));
+        assert!(check(&parens(30_000)).is_err());
+        let alternatives = format!("root ::= {}", vec!["\"w\""; 300_000].join(" | "));
+        assert!(check(&alternatives).unwrap_err().contains("bytes long"));
+        let chain = |n: usize, body: &dyn Fn(usize) -> String| {
+            let mut g: Vec<String> = (0..n).map(|i| format!("r{i} ::= {}", body(i))).collect();
+            g.push(format!("r{n} ::= \"a\""));
+            g.insert(0, "root ::= r0".into());
+            g.join("\n")
+        };
+        let plain = |i: usize| format!("r{}", i + 1);
+        let guarded = |i: usize| format!("\"a\" r{} | \"b\"", i + 1);
+        assert!(check(&chain(200, &plain)).is_ok());
+        for n in [300, 2_000] {
+            assert!(check(&chain(n, &plain)).unwrap_err().contains("deep"), "{n}");
+            assert!(check(&chain(n, &guarded)).unwrap_err().contains("deep"), "{n}");
+        }
+        assert!(check(&chain(20_000, &plain)).unwrap_err().contains("bytes long"));
+        for g in [
+            "root ::= x root \"a\" | \"b\"\nx ::= \"c\"?",
+            "root ::= ((\"c\")?) root \"a\" | \"b\"",
+            "root ::= a\na ::= n b \"x\" | \"y\"\nb ::= n c\nc ::= n a\nn ::= \"c\"?",
+            "root ::= \"\" root | \"b\"",
+            "root ::= root \"a\" | \"b\"",
+        ] {
+            assert!(check(g).unwrap_err().contains("left-recursive"), "{g}");
+        }
+        for g in ["root ::= [a-z ] root", "root ::= \"a\" root | \"\"", "root ::= x? \"a\" root | \"b\"\nx ::= \"c\""] {
+            assert!(check(g).is_ok(), "{g}: {:?}", check(g));
+        }
     }
 }
