@@ -24,7 +24,9 @@ from .media import MediaItem, c_media
 
 Prompt = Union[str, Sequence[Mapping[str, Any]]]
 T = TypeVar("T")
+# What the stream queue carries besides pieces: the end of the call, and (locally) no piece yet.
 _END = object()
+_NOTHING = object()
 
 
 @dataclass(frozen=True)
@@ -443,13 +445,16 @@ class Session:
         call = Call(lambda: self._answer(request), request.cancel, on_done=lambda: pieces.put(_END))
         try:
             while True:
+                # No `continue` inside the `except`: on CPython 3.11 a KeyboardInterrupt raised
+                # by the signal check at that jump escaped this `finally`, and the call ran on.
                 try:
                     piece = pieces.get(timeout=POLL_S)
                 except queue.Empty:
-                    continue
+                    piece = _NOTHING
                 if piece is _END:
                     return call.result()[1]
-                yield wrap(piece)
+                if piece is not _NOTHING:
+                    yield wrap(piece)
         finally:
             if not call.done:
                 call.stop()
