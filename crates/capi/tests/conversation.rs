@@ -220,7 +220,7 @@ fn a_long_chat_drops_the_fewest_oldest_turns() {
     a.max_tokens = 2;
     ask(s, &a).expect("fits after dropping turns");
     let dropped = info(s).messages_dropped as usize;
-    assert!(dropped > 0 && dropped % 2 == 0, "whole turns: {dropped}");
+    assert!(dropped > 0 && dropped.is_multiple_of(2), "whole turns: {dropped}");
     let kept_from = |first: usize| {
         Chat::new(&[turns[0].clone()].into_iter().chain(turns[first..].iter().cloned()).collect::<Vec<_>>())
     };

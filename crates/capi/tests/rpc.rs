@@ -10,6 +10,7 @@
 mod common;
 
 use std::ffi::{c_void, CString};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::raw::c_char;
 use std::process::{Child, Command, Stdio};
@@ -261,4 +262,103 @@ fn loopback_cost() {
         "rpc_cost model={} local_tok_s={local:.1} rpc_tok_s={remote:.1} added_ms_per_token={added_ms:.2}",
         m.model.to_str().unwrap()
     );
+}
+
+/// Commands of RPC protocol 7 that have a reply (ggml-rpc.cpp's `rpc_serve_client`).
+const COMMANDS_WITH_REPLY: [u8; 11] = [0, 1, 2, 3, 7, 8, 9, 11, 13, 14, 15];
+
+/// Rewrites the payload of a reply.
+type Lie = fn(&mut [u8]);
+
+/// A proxy in front of a real server that rewrites the payload of its replies to `cmd` with
+/// `lie`, for every connection; its address.
+fn lying_proxy(server: &CString, cmd: u8, lie: Lie) -> CString {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = CString::new(listener.local_addr().unwrap().to_string()).unwrap();
+    let upstream = server.to_str().unwrap().to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(mut client), Ok(mut server)) = (client, TcpStream::connect(&upstream)) else { continue };
+            std::thread::spawn(move || -> std::io::Result<()> {
+                loop {
+                    let mut head = [0u8; 9];
+                    client.read_exact(&mut head)?;
+                    let mut request = vec![0u8; u64::from_le_bytes(head[1..].try_into().unwrap()) as usize];
+                    client.read_exact(&mut request)?;
+                    server.write_all(&head)?;
+                    server.write_all(&request)?;
+                    if COMMANDS_WITH_REPLY.contains(&head[0]) {
+                        let mut size = [0u8; 8];
+                        server.read_exact(&mut size)?;
+                        let mut reply = vec![0u8; u64::from_le_bytes(size) as usize];
+                        server.read_exact(&mut reply)?;
+                        if head[0] == cmd {
+                            lie(&mut reply);
+                        }
+                        client.write_all(&size)?;
+                        client.write_all(&reply)?;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// A server whose replies are of the right size but false (found by the third outside tester:
+/// an alignment of 3 or an allocation of 1 byte aborted the process in ggml-alloc, a device count
+/// of 0xFFFFFFFF took 16.7 GB, then aborted): the relay checks the values and loses the server.
+#[test]
+fn a_server_that_lies_is_lost_not_believed() {
+    let m = models();
+    let server = ServerProcess::start(free_port());
+    let lies: [(u8, Lie, &str); 3] = [
+        (1, |r| r.copy_from_slice(&3u64.to_le_bytes()), "an alignment of 3"),
+        (0, |r| r[8..16].copy_from_slice(&1u64.to_le_bytes()), "a buffer of 1 bytes"),
+        (15, |r| r.copy_from_slice(&u32::MAX.to_le_bytes()), "4294967295 devices"),
+    ];
+    for (cmd, lie, names) in lies {
+        let proxy = lying_proxy(&server.address, cmd, lie);
+        let mut p = params(m);
+        p.rpc_servers = proxy.as_ptr();
+        let (status, message) = create(&p).unwrap_err();
+        assert_eq!(status, MM_ERR_REMOTE, "{message}");
+        assert!(message.contains(names), "{message}");
+        assert_eq!((mm_live_sessions(), mm_loaded_models()), (0, 0));
+    }
+}
+
+/// A server that sends its handshake a byte at a time is given up on after the handshake's
+/// deadline (10 s for the whole of it), not after 10 s without a byte.
+#[test]
+fn a_handshake_that_trickles_is_given_up() {
+    let m = models();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = CString::new(listener.local_addr().unwrap().to_string()).unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            std::thread::spawn(move || {
+                let mut hello = [0u8; 33];
+                if client.read_exact(&mut hello).is_err() {
+                    return;
+                }
+                // A valid reply: its size, then protocol 7.0.0 and no capabilities.
+                let mut reply = 28u64.to_le_bytes().to_vec();
+                reply.extend([7u8, 0, 0, 0]);
+                reply.resize(36, 0);
+                for byte in reply {
+                    if client.write_all(&[byte]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    let mut p = params(m);
+    p.rpc_servers = address.as_ptr();
+    let (status, message) = create(&p).unwrap_err();
+    assert_eq!(status, MM_ERR_REMOTE, "{message}");
+    assert!(message.contains("did not answer the handshake within 10 s"), "{message}");
 }

@@ -22,7 +22,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use llama_cpp_sys_2 as sys;
 
@@ -33,19 +33,28 @@ use crate::guard;
 const MAX_SERVERS: usize = 16;
 /// The protocol version the relay speaks; guard.cpp checks at build time that ggml-rpc's is it.
 const PROTOCOL: (u8, u8) = (7, 0);
-/// How long connecting to a server, and its handshake at create, may take.
+/// How long connecting to a server, and its whole handshake at create, may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most devices one server may say it has (ggml-rpc allocates for each).
+const MAX_DEVICES: u32 = 16;
+/// The largest alignment a server may ask for.
+const MAX_ALIGNMENT: u64 = 1 << 30;
+/// Replies up to this size are read whole and checked before ggml-rpc sees them.
+const CHECKED_REPLY: u64 = 16;
 /// The largest request of a command that has a reply (GET_ALLOC_SIZE, 3.2 KB, is the largest).
 const MAX_SMALL_REQUEST: u64 = 64 * 1024;
 /// Bytes copied at a time.
 const CHUNK: usize = 256 * 1024;
 
 /// ggml-rpc's commands (ggml-rpc.cpp, `enum rpc_cmd`) that the relay treats specially.
+const CMD_ALLOC_BUFFER: u8 = 0;
 const CMD_GET_ALIGNMENT: u8 = 1;
 const CMD_GET_MAX_SIZE: u8 = 2;
 const CMD_BUFFER_GET_BASE: u8 = 3;
+const CMD_GET_DEVICE_MEMORY: u8 = 11;
 const CMD_HELLO: u8 = 14;
+const CMD_DEVICE_COUNT: u8 = 15;
 /// The size of HELLO's request (the client's transport capabilities) and of its reply (version,
 /// padding, the server's capabilities).
 const HELLO_REQUEST: usize = 24;
@@ -275,16 +284,18 @@ fn check_version(server: &str, reply: &[u8]) -> std::result::Result<(), String> 
     Ok(())
 }
 
-/// Checks that `server` answers ggml-rpc's handshake with a protocol version this library speaks.
+/// Checks that `server` answers ggml-rpc's handshake with a protocol version this library
+/// speaks, all of it within [`HANDSHAKE_TIMEOUT`] (a server that sends its reply a byte at a
+/// time is not waited for past it).
 fn handshake(server: &str) -> std::result::Result<(), String> {
     let mut stream = connect(server)?;
-    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
     let mut hello = [0u8; 9 + HELLO_REQUEST];
     hello[0] = CMD_HELLO;
     hello[1..9].copy_from_slice(&(HELLO_REQUEST as u64).to_le_bytes());
     let mut reply = [0u8; 8 + HELLO_REPLY];
-    match stream.write_all(&hello).and_then(|_| stream.read_exact(&mut reply)) {
+    match stream.write_all(&hello).and_then(|_| read_exact_by(&mut stream, &mut reply, deadline)) {
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Err(format!(
             "{server} accepted the connection but did not answer the handshake within {} s: an RPC server serves one client at a time (is another one connected to it?), or this is not an RPC server",
             HANDSHAKE_TIMEOUT.as_secs()
@@ -292,6 +303,55 @@ fn handshake(server: &str) -> std::result::Result<(), String> {
         Err(e) => Err(format!("{server} closed the connection during the handshake ({e}): is it an RPC server?")),
         Ok(()) if reply[..8] != (HELLO_REPLY as u64).to_le_bytes() => Err(format!("{server} answered the handshake with something else: is it an RPC server?")),
         Ok(()) => check_version(server, &reply[8..]),
+    }
+}
+
+/// `read_exact` that gives up at `deadline` (`TimedOut`), however the bytes trickle in.
+fn read_exact_by(stream: &mut TcpStream, mut buf: &mut [u8], deadline: Instant) -> io::Result<()> {
+    while !buf.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(buf) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => buf = &mut buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Why a server's reply to `cmd` (after `request`) is false, when a value in it would make
+/// ggml-rpc abort or allocate without bound: ggml-rpc trusts every value it is sent (an
+/// alignment of 3 or an allocation of 1 byte ended in ggml-alloc's abort, a device count of
+/// 0xFFFFFFFF in 16.7 GB and an abort).
+fn false_reply(cmd: u8, request: &[u8], reply: &[u8]) -> Option<String> {
+    let u64_at = |bytes: &[u8], at: usize| bytes.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8")));
+    match cmd {
+        CMD_GET_ALIGNMENT => {
+            let alignment = u64_at(reply, 0)?;
+            (!alignment.is_power_of_two() || alignment > MAX_ALIGNMENT)
+                .then(|| format!("an alignment of {alignment} (not a power of two up to {MAX_ALIGNMENT})"))
+        }
+        CMD_GET_MAX_SIZE => (u64_at(reply, 0)? == 0).then(|| "a largest buffer of 0 bytes".to_string()),
+        CMD_BUFFER_GET_BASE => (u64_at(reply, 0)? == 0).then(|| "a buffer at address 0".to_string()),
+        CMD_ALLOC_BUFFER => {
+            let (remote, size) = (u64_at(reply, 0)?, u64_at(reply, 8)?);
+            let asked = u64_at(request, request.len().checked_sub(8)?)?;
+            (remote != 0 && size < asked).then(|| format!("a buffer of {size} bytes for a request of {asked}"))
+        }
+        CMD_GET_DEVICE_MEMORY => {
+            let (free, total) = (u64_at(reply, 0)?, u64_at(reply, 8)?);
+            (free > total).then(|| format!("{free} bytes free of {total}"))
+        }
+        CMD_DEVICE_COUNT => {
+            let count = u32::from_le_bytes(reply.get(..4)?.try_into().expect("4"));
+            (!(1..=MAX_DEVICES).contains(&count)).then(|| format!("{count} devices (1 to {MAX_DEVICES} are possible)"))
+        }
+        _ => None,
     }
 }
 
@@ -370,7 +430,7 @@ impl<'a> Link<'a> {
                 .checked_sub(8)
                 .map_or(0, |at| u64::from_le_bytes(request[at..].try_into().expect("8 bytes"))),
         };
-        self.forward_reply(head[0], expected)
+        self.forward_reply(head[0], &request, expected)
     }
 
     /// Forwards a request of `size` bytes that has no reply, streaming it (tensor data and
@@ -397,9 +457,10 @@ impl<'a> Link<'a> {
         true
     }
 
-    /// Sends ggml-rpc the server's reply of `expected` bytes to `cmd`, or, once the server is
-    /// lost (before or during the reply), a stand-in for the rest.
-    fn forward_reply(&mut self, cmd: u8, expected: u64) -> bool {
+    /// Sends ggml-rpc the server's reply of `expected` bytes to `cmd` (after `request`), or,
+    /// once the server is lost (before or during the reply), a stand-in for the rest. A small
+    /// reply is read whole and checked first: a false one loses the server.
+    fn forward_reply(&mut self, cmd: u8, request: &[u8], expected: u64) -> bool {
         if self.client.write_all(&expected.to_le_bytes()).is_err() {
             return false;
         }
@@ -417,6 +478,16 @@ impl<'a> Link<'a> {
                 ));
             } else if cmd == CMD_HELLO {
                 return self.forward_hello();
+            } else if expected <= CHECKED_REPLY {
+                let mut reply = [0u8; CHECKED_REPLY as usize];
+                let reply = &mut reply[..expected as usize];
+                match server.read_exact(reply) {
+                    Err(e) => self.lose(format!("{} went away: {e}", self.relay.server)),
+                    Ok(()) => match false_reply(cmd, request, reply) {
+                        None => return self.client.write_all(reply).is_ok(),
+                        Some(why) => self.lose(format!("{} answered command {cmd} with {why}", self.relay.server)),
+                    },
+                }
             }
         }
         while sent < expected {
