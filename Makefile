@@ -50,7 +50,7 @@ MANIFEST = share/mm-session/install-manifest.txt
 SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(INSTALL_LIBDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	-e 's|@SOVERSION@|$(SOVERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@MINOR@|$(MINOR)|g' -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|g'
 
-.PHONY: all deps check-cpu lint build header fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode gpu-check install uninstall check-install \
+.PHONY: all deps check-cpu lint build header fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind valgrind-run asan thread-stress fuzz-smoke clean \
         go-deps go-pc test-go bench-go test-python bench-python python-fixtures \
         node-deps test-node bench-node
@@ -136,6 +136,12 @@ bench: build
 	$(CARGO) build --release -p mm-session --example bench
 	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/bench $(BENCH_RUNS)
 	$(MAKE) --no-print-directory bench-decode
+
+# How long the worst inputs outside testers found take to be refused or answered, against the
+# goal of 1 s for an input of up to 1 MB (crates/capi/examples/refusals.rs); never fails.
+bench-refusals: build
+	$(CARGO) build --release -p mm-session --example refusals
+	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/refusals
 
 # GPU memory and speed with llama.cpp's CUDA backend (scripts/gpu-check.sh). DRY=1: the same
 # program built for the CPU, with a few cycles and GPU memory reported as n/a (make test).
