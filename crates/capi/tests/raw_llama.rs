@@ -72,3 +72,86 @@ fn greedy_text_matches_raw_llama_cpp() {
         eprintln!("greedy text (with projector: {with_projector}): {got:?}");
     }
 }
+
+/// llama.cpp's tokens for `text` (no BOS), special texts read as special tokens.
+fn raw_tokens(model_path: &CString, text: &str) -> Vec<i32> {
+    unsafe {
+        let params = sys::llama_model_default_params();
+        let model = sys::llama_model_load_from_file(model_path.as_ptr(), params);
+        assert!(!model.is_null());
+        let vocab = sys::llama_model_get_vocab(model);
+        let mut tokens = vec![0; text.len() + 8];
+        let n = sys::llama_tokenize(
+            vocab,
+            text.as_ptr().cast(),
+            text.len() as i32,
+            tokens.as_mut_ptr(),
+            tokens.len() as i32,
+            false,
+            true,
+        );
+        sys::llama_model_free(model);
+        assert!(n >= 0);
+        tokens.truncate(n as usize);
+        tokens
+    }
+}
+
+/// A long text read with special tokens is tokenized in pieces (llama.cpp's partition at special
+/// texts costs their number squared: 1 MB of `<|im_start|>` took 15-60 s), cut only where the
+/// tokens stay those of the whole: texts of special tokens next to, inside and overlapping one
+/// another, partial ones, and words, in a vocabulary whose special texts overlap.
+#[test]
+fn long_texts_with_special_tokens_tokenize_as_a_whole() {
+    // The usual vocabulary (its three special texts cut at), and one whose special texts
+    // overlap each other.
+    for (name, extra) in [
+        ("special-plain", vec![]),
+        ("special-overlaps", vec!["<|im_start|><|im_end|>", "end|><|im", "x<|im_end|>", "|>"]),
+    ] {
+        let dir = fixture_dir().join(name);
+        let extra_control_tokens = extra.into_iter().map(String::from).collect();
+        mm_fixtures::write_all(&dir, &mm_fixtures::FixtureSpec { extra_control_tokens, ..Default::default() }).unwrap();
+        tokenize_like_llama_cpp(&CString::new(dir.join(mm_fixtures::MODEL_FILE).to_string_lossy().as_bytes()).unwrap());
+    }
+}
+
+fn tokenize_like_llama_cpp(model: &CString) {
+    let mut p = params(models());
+    p.model_path = model.as_ptr();
+    p.mmproj_path = std::ptr::null();
+    let s = create(&p).unwrap();
+    let parts = [
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|endoftext|>",
+        "<|im_",
+        "start|>",
+        "x",
+        " the ",
+        "end|>",
+        "|>",
+        "<",
+        " ",
+        "\n",
+        "hello world",
+        "<|im_start|><|im_end|>",
+    ];
+    let mut seed = 12345u64;
+    for case in 0..12 {
+        let mut text = String::new();
+        while text.len() < 9_000 + case * 3_000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            text.push_str(parts[(seed >> 33) as usize % parts.len()]);
+        }
+        let want = raw_tokens(model, &text);
+        let text_c = CString::new(text.as_str()).unwrap();
+        let mut got = vec![0i32; text.len() + 8];
+        let mut n = 0usize;
+        let status = unsafe { mm_session_tokenize(s, text_c.as_ptr(), true, got.as_mut_ptr(), got.len(), &mut n) };
+        assert_eq!(status, ::mm_session::status::mm_status::MM_OK);
+        got.truncate(n);
+        assert_eq!(got, want, "case {case}: {} bytes", text.len());
+    }
+    assert_eq!(mm_session_destroy(s), ::mm_session::status::mm_status::MM_OK);
+}

@@ -255,7 +255,7 @@ impl Session {
 
     fn tokenize_prompt(&self, pieces: &[prompt::Piece], bitmaps: &[Bitmap]) -> Result<Prompt> {
         match self.projector() {
-            Some(p) => prompt::tokenize_media(p, pieces, bitmaps),
+            Some(p) => prompt::tokenize_media(p, &prompt::cut_special(self.model(), pieces), bitmaps),
             None => prompt::tokenize_text(self.model(), pieces),
         }
     }

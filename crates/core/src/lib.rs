@@ -43,6 +43,7 @@ mod rpc;
 mod rpc;
 mod sampling;
 mod session;
+mod special;
 mod state;
 mod text;
 mod weights;

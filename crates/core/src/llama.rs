@@ -6,11 +6,16 @@
 
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 use llama_cpp_sys_2 as sys;
 
 use crate::error::{fail, Error, ErrorKind, Result};
 use crate::guard::{self, check, THREW};
+use crate::special::{SpecialText, Specials};
+
+/// The smallest piece a long text read with special tokens is tokenized in.
+const SPECIAL_PIECE: usize = 4096;
 
 /// `llama_decode` results (llama.h).
 pub const DECODE_OK: i32 = 0;
@@ -27,7 +32,11 @@ pub const MTMD_TOKENIZE_BAD_PARTS: i32 = 1;
 pub const MTMD_TOKENIZE_PREPROCESS: i32 = 2;
 
 /// A loaded text model (`llama_model_free` on drop).
-pub struct Model(NonNull<sys::llama_model>);
+pub struct Model {
+    ptr: NonNull<sys::llama_model>,
+    /// Its special tokens' texts, for cutting long texts before tokenizing (made on first use).
+    specials: OnceLock<Option<Specials>>,
+}
 
 // SAFETY: a llama_model is read-only after loading; llama.cpp shares one model between contexts
 // on different threads.
@@ -37,10 +46,10 @@ unsafe impl Sync for Model {}
 
 impl Model {
     pub fn from_raw(ptr: *mut sys::llama_model) -> Option<Self> {
-        NonNull::new(ptr).map(Model)
+        NonNull::new(ptr).map(|ptr| Model { ptr, specials: OnceLock::new() })
     }
     pub fn as_ptr(&self) -> *mut sys::llama_model {
-        self.0.as_ptr()
+        self.ptr.as_ptr()
     }
     pub fn vocab(&self) -> *const sys::llama_vocab {
         // SAFETY: the model is alive; the vocabulary lives as long as it.
@@ -116,7 +125,71 @@ impl Model {
 
     /// Tokenizes `text`; `add_special` adds the tokens the model starts a text with (BOS), and
     /// `parse_special` turns the text of control tokens into those tokens.
+    /// Tokenizes `text`, with a BOS token first when `add_special` and the vocabulary wants it,
+    /// and special tokens' texts read as those tokens when `parse_special`. A long text read
+    /// with special tokens is tokenized in pieces of [`SPECIAL_PIECE`] bytes or more, cut where
+    /// the tokens are the same (`special.rs`): llama.cpp's partition at special texts costs
+    /// their number squared.
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<sys::llama_token>> {
+        // SAFETY: the vocabulary is alive with the model; a plain query.
+        let adds_eos = add_special && unsafe { sys::llama_vocab_get_add_eos(self.vocab()) };
+        if !parse_special || adds_eos {
+            return self.tokenize_whole(text, add_special, parse_special);
+        }
+        let mut tokens = Vec::new();
+        for (k, piece) in self.special_pieces(text).into_iter().enumerate() {
+            tokens.extend(self.tokenize_whole(piece, add_special && k == 0, true)?);
+        }
+        Ok(tokens)
+    }
+
+    /// `text`, to be read with special tokens, cut into pieces of [`SPECIAL_PIECE`] bytes or
+    /// more that tokenize (without BOS and EOS) to the tokens of the whole (`special.rs`); the
+    /// whole when it is short, or when this vocabulary's tokenizer does not allow it.
+    pub fn special_pieces<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        let specials = self.specials.get_or_init(|| self.special_texts());
+        let Some(specials) = specials.as_ref().filter(|_| text.len() >= 2 * SPECIAL_PIECE) else { return vec![text] };
+        let mut pieces = Vec::new();
+        let mut from = 0;
+        for cut in specials.cuts(text.as_bytes(), SPECIAL_PIECE).into_iter().chain([text.len()]) {
+            pieces.push(&text[from..cut]);
+            from = cut;
+        }
+        pieces
+    }
+
+    /// The special texts of the vocabulary, when its tokenizer tokenizes the pieces of a cut
+    /// text as it would the whole (SPM and BPE, no special token with an empty text).
+    fn special_texts(&self) -> Option<Specials> {
+        let vocab = self.vocab();
+        // SAFETY: the vocabulary is alive with the model; a plain query.
+        if !matches!(unsafe { sys::llama_vocab_type(vocab) }, sys::LLAMA_VOCAB_TYPE_SPM | sys::LLAMA_VOCAB_TYPE_BPE) {
+            return None;
+        }
+        let special =
+            sys::LLAMA_TOKEN_ATTR_CONTROL | sys::LLAMA_TOKEN_ATTR_USER_DEFINED | sys::LLAMA_TOKEN_ATTR_UNKNOWN;
+        let strips = sys::LLAMA_TOKEN_ATTR_LSTRIP | sys::LLAMA_TOKEN_ATTR_RSTRIP;
+        let mut texts = Vec::new();
+        for token in 0..self.n_vocab() as sys::llama_token {
+            // SAFETY: `token` is below the vocabulary's size; the text is NUL-terminated and lives
+            // with the vocabulary, and is copied at once.
+            let (attr, text) = unsafe {
+                (sys::llama_vocab_get_attr(vocab, token), CStr::from_ptr(sys::llama_vocab_get_text(vocab, token)))
+            };
+            if attr & special == 0 {
+                continue;
+            }
+            let text = text.to_bytes().to_vec();
+            if text.is_empty() {
+                return None;
+            }
+            let cut_after = attr & strips == 0 && !text.iter().any(u8::is_ascii_whitespace);
+            texts.push(SpecialText { text, cut_after });
+        }
+        Some(Specials::new(texts))
+    }
+
+    fn tokenize_whole(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<sys::llama_token>> {
         let len =
             i32::try_from(text.len()).or_else(|_| fail(ErrorKind::ContextFull, "the prompt is longer than 2 GiB"))?;
         let mut tokens: Vec<sys::llama_token> = vec![0; text.len() + 8];

@@ -89,7 +89,7 @@ impl Prompt {
 }
 
 /// A prompt before tokenization: text (with or without control tokens recognised) and media.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Piece {
     /// Text; with `special`, the text of control tokens (`<|im_start|>`, ...) becomes those
     /// tokens, otherwise it stays text.
@@ -272,6 +272,22 @@ pub fn tokenize_text(model: &Model, pieces: &[Piece]) -> Result<Prompt> {
         }
     }
     Ok(Prompt::from_tokens(&tokens))
+}
+
+/// `pieces` with each long text read with special tokens cut where its tokens stay the same
+/// ([`Model::special_pieces`]): mtmd tokenizes each text part on its own, and llama.cpp's
+/// partition at special texts costs their number squared.
+pub fn cut_special(model: &Model, pieces: &[Piece]) -> Vec<Piece> {
+    let mut out = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        match piece {
+            Piece::Text { text, special: true } => out.extend(
+                model.special_pieces(text).into_iter().map(|t| Piece::Text { text: t.to_string(), special: true }),
+            ),
+            other => out.push(other.clone()),
+        }
+    }
+    out
 }
 
 /// Tokenizes the pieces of a prompt with the decoded media they refer to.
