@@ -40,6 +40,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_DEVICES: u32 = 16;
 /// The largest alignment a server may ask for.
 const MAX_ALIGNMENT: u64 = 1 << 30;
+/// How long a create waits for the connections of destroyed sessions that lost a server to
+/// close (the relay's thread sees each close a moment after ggml-rpc makes it).
+const LOST_CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// Replies up to this size are read whole and checked before ggml-rpc sees them.
 const CHECKED_REPLY: u64 = 16;
 /// The largest request of a command that has a reply (GET_ALLOC_SIZE, 3.2 KB, is the largest).
@@ -130,6 +133,8 @@ struct Relay {
     lost_open: AtomicUsize,
     /// Connections relayed to a live server now.
     live: AtomicUsize,
+    /// Sessions' models on this server now (their `Remote`s).
+    users: AtomicUsize,
     /// Why the server was last lost.
     reason: Mutex<String>,
 }
@@ -159,6 +164,7 @@ impl Relay {
             losses: AtomicU64::new(0),
             lost_open: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
+            users: AtomicUsize::new(0),
             reason: Mutex::new(String::new()),
         });
         let serving = relay.clone();
@@ -564,15 +570,33 @@ pub(crate) struct Remote {
     relays: Vec<(Arc<Relay>, u64)>,
 }
 
+impl Drop for Remote {
+    fn drop(&mut self) {
+        for (relay, _) in &self.relays {
+            relay.users.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Remote {
     /// Connects to the servers of `list` ("host:port,host:port"; `None`: no servers): checks the
     /// list, and that each server answers the handshake with this library's protocol version and
     /// is not still held by sessions from before it went away.
     pub(crate) fn connect(list: Option<&str>) -> Result<Option<Remote>> {
         let Some(list) = list else { return Ok(None) };
-        let mut relays = Vec::new();
+        // Counted as a user of each relay as it is pushed, so that a failure further on (which
+        // drops it) counts it out.
+        let mut remote = Remote { relays: Vec::new() };
         for server in parse_servers(list)? {
             let relay = Relay::of(&server)?;
+            if relay.lost_open.load(Ordering::SeqCst) > 0 && relay.users.load(Ordering::SeqCst) == 0 {
+                // The sessions that lost it are destroyed: ggml-rpc has closed their
+                // connections, and the relay's thread is about to see it.
+                let deadline = Instant::now() + LOST_CLOSE_WAIT;
+                while relay.lost_open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
             if relay.lost_open.load(Ordering::SeqCst) > 0 {
                 return fail(Remote, format!("RPC server {server} went away ({}) while sessions used it, and some of them still exist: destroy them before creating new sessions on it", relay.reason()));
             }
@@ -582,9 +606,10 @@ impl Remote {
                 handshake(&server).or_else(|why| fail(Remote, format!("RPC server {why}")))?;
             }
             let losses = relay.losses.load(Ordering::SeqCst);
-            relays.push((relay, losses));
+            relay.users.fetch_add(1, Ordering::SeqCst);
+            remote.relays.push((relay, losses));
         }
-        Ok(Some(Remote { relays }))
+        Ok(Some(remote))
     }
 
     /// ggml-rpc's devices of the servers, in the order the servers were named (layers are split
