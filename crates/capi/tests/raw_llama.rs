@@ -15,18 +15,9 @@ fn raw_greedy(model_path: &CString, prompt: &str, max_tokens: usize) -> String {
     unsafe {
         let (model, ctx) = raw_model_and_context(model_path);
         let vocab = sys::llama_model_get_vocab(model);
-        let mut tokens = vec![0; prompt.len() + 8];
-        let n = sys::llama_tokenize(
-            vocab,
-            prompt.as_ptr().cast(),
-            prompt.len() as i32,
-            tokens.as_mut_ptr(),
-            tokens.len() as i32,
-            true,
-            true,
-        );
+        let mut tokens = raw_tokenize(vocab, prompt, true);
+        let n = tokens.len() as i32;
         assert!(n > 0);
-        tokens.truncate(n as usize);
         assert_eq!(sys::llama_decode(ctx, sys::llama_batch_get_one(tokens.as_mut_ptr(), n)), 0);
         let sampler = sys::llama_sampler_init_greedy();
         let mut bytes = Vec::new();
@@ -73,26 +64,33 @@ fn greedy_text_matches_raw_llama_cpp() {
     }
 }
 
-/// llama.cpp's tokens for `text` (no BOS), special texts read as special tokens.
-fn raw_tokens(model_path: &CString, text: &str) -> Vec<i32> {
-    unsafe {
-        let params = sys::llama_model_default_params();
-        let model = sys::llama_model_load_from_file(model_path.as_ptr(), params);
-        assert!(!model.is_null());
-        let vocab = sys::llama_model_get_vocab(model);
-        let mut tokens = vec![0; text.len() + 8];
-        let n = sys::llama_tokenize(
+/// llama.cpp's tokens for `text`, special texts read as special tokens; BOS first when
+/// `add_special` and the vocabulary wants it.
+unsafe fn raw_tokenize(vocab: *const sys::llama_vocab, text: &str, add_special: bool) -> Vec<i32> {
+    let mut tokens = vec![0; text.len() + 8];
+    let n = unsafe {
+        sys::llama_tokenize(
             vocab,
             text.as_ptr().cast(),
             text.len() as i32,
             tokens.as_mut_ptr(),
             tokens.len() as i32,
-            false,
+            add_special,
             true,
-        );
+        )
+    };
+    assert!(n >= 0);
+    tokens.truncate(n as usize);
+    tokens
+}
+
+/// llama.cpp's tokens for `text` (no BOS) with the model at `model_path`.
+fn raw_tokens(model_path: &CString, text: &str) -> Vec<i32> {
+    unsafe {
+        let model = sys::llama_model_load_from_file(model_path.as_ptr(), sys::llama_model_default_params());
+        assert!(!model.is_null());
+        let tokens = raw_tokenize(sys::llama_model_get_vocab(model), text, false);
         sys::llama_model_free(model);
-        assert!(n >= 0);
-        tokens.truncate(n as usize);
         tokens
     }
 }

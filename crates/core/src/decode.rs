@@ -50,14 +50,14 @@ fn check_size(format: Format, width: u32, height: u32, max_pixels: u64) -> Resul
     if width == 0 || height == 0 {
         return Err(format!("{name} image of {width}x{height} pixels is empty"));
     }
+    let pixels = u64::from(width) * u64::from(height); // Cannot overflow: both fit in 32 bits.
+    if pixels > max_pixels {
+        return Err(format!("{name} image of {width}x{height} pixels is larger than the limit of {max_pixels} pixels"));
+    }
     if width.max(height) > MAX_IMAGE_SIDE {
         return Err(format!(
             "{name} image of {width}x{height} pixels has a side longer than the limit of {MAX_IMAGE_SIDE}"
         ));
-    }
-    let pixels = u64::from(width) * u64::from(height); // Cannot overflow: both fit in 32 bits.
-    if pixels > max_pixels {
-        return Err(format!("{name} image of {width}x{height} pixels is larger than the limit of {max_pixels} pixels"));
     }
     pixels
         .checked_mul(3)
