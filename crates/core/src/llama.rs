@@ -77,8 +77,14 @@ impl Model {
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(self.n_embd() as i64 / heads.max(1) as i64)
         };
-        // SAFETY: plain computations on a type and a count.
-        let row = |t: sys::ggml_type, n: i64| unsafe { sys::ggml_row_size(t, n) } as u64;
+        // The bytes of `n` values of type `t`, in whole blocks (ggml_row_size asserts that `n`
+        // fills its blocks, which a quantized cache of small heads does not; llama.cpp refuses
+        // that context after this check).
+        let row = |t: sys::ggml_type, n: i64| {
+            // SAFETY: plain queries of a type's sizes.
+            let (size, block) = unsafe { (sys::ggml_type_size(t), sys::ggml_blck_size(t)) };
+            size as u64 * (n.max(0) as u64).div_ceil(block.max(1) as u64)
+        };
         let per_layer = row(type_k, head_len("key")) + row(type_v, head_len("value"));
         layers.max(0) as u64 * kv_heads.max(0) as u64 * per_layer
     }
@@ -171,15 +177,14 @@ impl Model {
         let strips = sys::LLAMA_TOKEN_ATTR_LSTRIP | sys::LLAMA_TOKEN_ATTR_RSTRIP;
         let mut texts = Vec::new();
         for token in 0..self.n_vocab() as sys::llama_token {
-            // SAFETY: `token` is below the vocabulary's size; the text is NUL-terminated and lives
-            // with the vocabulary, and is copied at once.
-            let (attr, text) = unsafe {
-                (sys::llama_vocab_get_attr(vocab, token), CStr::from_ptr(sys::llama_vocab_get_text(vocab, token)))
-            };
+            // SAFETY: `token` is below the vocabulary's size.
+            let attr = unsafe { sys::llama_vocab_get_attr(vocab, token) };
             if attr & special == 0 {
                 continue;
             }
-            let text = text.to_bytes().to_vec();
+            // SAFETY: as above; the text is NUL-terminated, lives with the vocabulary, and is
+            // copied at once.
+            let text = unsafe { CStr::from_ptr(sys::llama_vocab_get_text(vocab, token)) }.to_bytes().to_vec();
             if text.is_empty() {
                 return None;
             }
