@@ -107,19 +107,22 @@ static void an_exception_from_the_callable_is_rethrown() {
 
 static void cancel_from_another_thread() {
     mm::Session s = mm::Session::create(params());
-    std::atomic<bool> started{false};
+    std::atomic<bool> started{false}, cancelled{false};
     std::thread canceller([&] {
         while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         s.cancel();
+        cancelled = true;
     });
     mm::AskOptions o;
     o.max_tokens = 2000;
     o.stop = {};
     mm_status status = MM_OK;
     try {
+        // The first piece waits (60 s at most) until the cancel is sent: the request cannot end
+        // by itself first, however busy the machine.
         s.ask("Go on forever.", {}, o, [&](std::string_view) {
             started = true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            for (int ms = 0; !cancelled && ms < 60000; ++ms) std::this_thread::sleep_for(std::chrono::milliseconds(1));
             return true;
         });
     } catch (const mm::Error &e) {
