@@ -294,6 +294,12 @@ fn quantifiers(atom: Atom, chars: &[char], pos: &mut usize) -> Item {
     }
 }
 
+/// The error for a chain of rule references past [`MAX_RULE_DEPTH`], on the walk's stack or
+/// through rules it already walked.
+fn too_deep() -> String {
+    format!("the grammar's rules refer to one another more than {MAX_RULE_DEPTH} deep")
+}
+
 /// What the walk over the rules found for one rule.
 #[derive(Clone, Copy)]
 struct RuleFacts {
@@ -320,7 +326,7 @@ impl<'a> Walk<'a> {
             return Ok(leaf); // recursion: llama.cpp does not expand it
         }
         if self.visiting.len() as u32 >= MAX_RULE_DEPTH {
-            return Err(format!("the grammar's rules refer to one another more than {MAX_RULE_DEPTH} deep"));
+            return Err(too_deep());
         }
         self.visiting.push(key);
         let facts = self.alternatives(body);
@@ -328,7 +334,7 @@ impl<'a> Walk<'a> {
         let mut facts = facts?;
         facts.depth += 1;
         if facts.depth > MAX_RULE_DEPTH {
-            return Err(format!("the grammar's rules refer to one another more than {MAX_RULE_DEPTH} deep"));
+            return Err(too_deep());
         }
         self.done.insert(key, facts);
         Ok(facts)
