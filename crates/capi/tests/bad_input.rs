@@ -551,6 +551,53 @@ fn sampling_windows_larger_than_the_context() {
     mm_session_destroy(s);
 }
 
+/// Grammars llama.cpp's parser refuses, each with words of its message.
+const UNPARSABLE_GRAMMARS: [(&str, &str); 7] = [
+    ("root ::= (", "expecting ')' at the end"),
+    ("root ::= \"abc", "unexpected end of input"),
+    ("root ::= [a-", "unexpected end of input"),
+    ("root ::= missing", "Undefined rule identifier 'missing'"),
+    ("::= \"a\"", "expecting name"),
+    ("root ::= \"a\" ~ \"b\"", "expecting newline or end"),
+    ("root ::= <|not a token|>", "invalid token"),
+];
+
+/// The child of `grammar_errors_stay_off_stderr`: with logging off, asks with grammars
+/// llama.cpp's parser refuses. Passes trivially when run as an ordinary test.
+#[test]
+fn quiet_grammar_child() {
+    if std::env::var_os("MM_QUIET_GRAMMAR_CHILD").is_none() {
+        return;
+    }
+    let m = models();
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_OFF as i32, None, std::ptr::null_mut()), MM_OK);
+    let s = create(&params(m)).unwrap();
+    let prompt = c("hello");
+    for (grammar, words) in UNPARSABLE_GRAMMARS {
+        let g = c(grammar);
+        let a = mm_ask_params { grammar: g.as_ptr(), max_tokens: 2, ..prompt_params(&prompt) };
+        expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "invalid grammar");
+        assert!(last_error().contains(words), "{grammar:?}: {}", last_error());
+    }
+    assert_eq!(mm_session_destroy(s), MM_OK);
+    println!("CHILD-DONE");
+}
+
+/// Found by the third outside tester: llama.cpp's grammar parser prints its error and the
+/// whole grammar to stderr, past the log callback, even with logging off. The child's stderr
+/// must stay empty.
+#[test]
+fn grammar_errors_stay_off_stderr() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "quiet_grammar_child", "--nocapture", "--test-threads=1"])
+        .env("MM_QUIET_GRAMMAR_CHILD", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("CHILD-DONE"), "{:?}\n{stdout}\n{stderr}", out.status);
+    assert!(stderr.is_empty(), "stderr with logging off:\n{stderr}");
+}
+
 /// Grammars the third outside tester found: deep parentheses and long chains of rules overflowed
 /// a stack (llama.cpp's parser, and the library's own check), and left recursion behind a
 /// symbol that can match nothing made llama.cpp's parse stacks grow without end (15 GB in 90

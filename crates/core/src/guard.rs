@@ -60,6 +60,7 @@ extern "C" {
         vocab: *const sys::llama_vocab,
         grammar: *const c_char,
     ) -> *mut sys::llama_sampler;
+    pub(crate) fn mm_guard_grammar_parse(vocab: *const sys::llama_vocab, grammar: *const c_char) -> i32;
     pub(crate) fn mm_guard_grammar_steps(
         vocab: *const sys::llama_vocab,
         grammar: *const c_char,

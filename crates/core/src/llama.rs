@@ -99,6 +99,16 @@ impl Model {
         let n = usize::try_from(n).ok()?.min(buf.len() - 1);
         Some(String::from_utf8_lossy(&buf[..n]).into_owned())
     }
+    /// Parses `grammar` with llama.cpp's own parser, quietly (`mm_guard_grammar_parse` in
+    /// shim/guard.cpp; llama.cpp's `parse` prints the whole grammar to stderr on an error): the
+    /// parser's message when it does not parse.
+    pub fn grammar_parse(&self, grammar: &CStr) -> std::result::Result<(), String> {
+        // SAFETY: the vocabulary lives with the model; `grammar` is NUL-terminated.
+        match unsafe { guard::mm_guard_grammar_parse(self.vocab(), grammar.as_ptr()) } {
+            1 => Ok(()),
+            _ => Err(guard::what()),
+        }
+    }
     /// What checking one token of `token_chars` characters against `grammar` costs llama.cpp's
     /// sampler, in steps, the most over `positions` places of a text the grammar allows,
     /// counting no further than just past `limit` (`mm_guard_grammar_steps` in shim/guard.cpp);

@@ -252,12 +252,27 @@ impl Sampling {
     }
 }
 
+/// llama.cpp's parser error, whose "at ..." quotes the rest of the grammar, cut to its first
+/// 60 characters.
+fn parse_error(why: &str) -> String {
+    const QUOTED: usize = 60;
+    match why.split_once(" at ") {
+        Some((what, rest)) if rest.chars().count() > QUOTED => {
+            format!("{what} at \"{}...\"", rest.chars().take(QUOTED).collect::<String>())
+        }
+        Some((what, "")) => format!("{what} at the end"),
+        Some((what, rest)) => format!("{what} at \"{rest}\""),
+        None => why.to_string(),
+    }
+}
+
 /// Checks a GBNF grammar against the project's limits and adds it to the chain; `origin`
 /// names it in errors. The text is checked first (what would stop llama.cpp's parser), then
 /// what llama.cpp's sampler would make of it (what would make each token cost seconds).
 fn add_grammar(chain: &mut Sampler, model: &Model, text: &str, origin: &str) -> Result<()> {
     grammar::check(text).or_else(|why| fail(InvalidArgument, format!("{origin} refused: {why}")))?;
     let g = CString::new(text).or_else(|_| fail(InvalidArgument, format!("the {origin} contains a NUL byte")))?;
+    model.grammar_parse(&g).or_else(|why| fail(InvalidArgument, format!("invalid {origin}: {}", parse_error(&why))))?;
     let ((steps, added), log) = log::capture(|| {
         let steps = model.grammar_steps(&g, grammar::TOKEN_CHARS, grammar::POSITIONS, grammar::MAX_STEPS);
         (steps, (steps <= grammar::MAX_STEPS).then(|| chain.add_grammar(model, &g)).flatten())

@@ -11,6 +11,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -141,6 +142,52 @@ static void mm_count_steps(llama_grammar & g, const llama_grammar_stack & stack,
             return;
         }
     }
+}
+
+// llama-grammar.cpp's parse_space (a static function there): spaces, tabs, comments, and line
+// breaks where `newline_ok`.
+static const char * mm_parse_space(const char * pos, bool newline_ok) {
+    while (*pos == ' ' || *pos == '\t' || *pos == '#' || (newline_ok && (*pos == '\r' || *pos == '\n'))) {
+        if (*pos == '#') {
+            while (*pos && *pos != '\r' && *pos != '\n') {
+                pos++;
+            }
+        } else {
+            pos++;
+        }
+    }
+    return pos;
+}
+
+// Parses a GBNF grammar with llama.cpp's own parser, as llama_grammar_parser::parse does, but
+// without the fprintf(stderr) of the whole grammar that parse() makes on an error. 1 when it
+// parses, 0 when not (the parser's message in mm_guard_what). A grammar this accepts parses in
+// llama.cpp too: the same parser code reads it, with the same vocabulary for its tokens.
+int32_t mm_guard_grammar_parse(const llama_vocab * vocab, const char * grammar) noexcept {
+    return guarded<int32_t>(0, [&]() -> int32_t {
+        llama_grammar_parser parser(vocab);
+        const char * pos = mm_parse_space(grammar, true);
+        while (*pos) {
+            pos = parser.parse_rule(pos);
+        }
+        // The check that ends parse(): every rule referred to is defined.
+        for (const auto & rule : parser.rules) {
+            if (rule.empty()) {
+                throw std::runtime_error("Undefined rule");
+            }
+            for (const auto & elem : rule) {
+                if (elem.type == LLAMA_GRETYPE_RULE_REF &&
+                    (elem.value >= parser.rules.size() || parser.rules[elem.value].empty())) {
+                    for (const auto & kv : parser.symbol_ids) {
+                        if (kv.second == elem.value) {
+                            throw std::runtime_error("Undefined rule identifier '" + kv.first + "'");
+                        }
+                    }
+                }
+            }
+        }
+        return 1;
+    });
 }
 
 // What checking one candidate token of `token_chars` characters against a grammar costs
