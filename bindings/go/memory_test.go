@@ -32,7 +32,7 @@ func rssKB(t *testing.T) int {
 // thread that Open lands on gets a malloc arena of its own, and resident memory stepped up by
 // 3.7 MB over 200 cycles in two runs of three (the library hands the arenas' free pages back at
 // each unload, but not their bookkeeping, nor Go's own per-thread memory): bounded, and not a
-// leak, but it would hide one (README, "Go").
+// leak, but it would hide one (bindings/go/README.md, "Tests and figures").
 func TestTwoHundredCyclesKeepMemoryFlat(t *testing.T) {
 	if raceEnabled {
 		t.Skip("resident memory under the race detector grows with its own records (make test-go measures it without)")

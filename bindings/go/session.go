@@ -1,17 +1,3 @@
-// Package mmsession runs local multimodal LLMs (text and images, and audio where the projector
-// has it) through mm-session's C library: one Session owns the text model, its context and its
-// projector, and Close frees all of them.
-//
-// Building: the package links the library with cgo through pkg-config (`#cgo pkg-config:
-// mm-session`). After `make install PREFIX=/usr/local`, nothing needs setting; for another
-// prefix, set PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig, and CGO_LDFLAGS=-Wl,-rpath,$PREFIX/lib
-// so that the program finds the library when it runs. In a source tree of mm-session, `make
-// go-pc` writes build/pkgconfig/mm-session.pc for target/release and include/ (the README's Go
-// section).
-//
-// Sessions may be used from many goroutines: calls on one session take turns. A call takes a context.Context: when it is cancelled or its deadline passes,
-// the library stops the call within a graph step, and the error wraps both ctx.Err() and
-// ErrCancelled.
 package mmsession
 
 /*
