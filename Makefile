@@ -152,7 +152,7 @@ test: check-cpu lint build test-rust test-c test-cpp test-go test-python test-no
 test-rust: build
 	$(CARGO) test --release -- --test-threads=1
 
-# One model over several machines (docs/conversations.md): tests/rpc.rs, whose servers run on
+# One model over several machines (docs/rpc.md): tests/rpc.rs, whose servers run on
 # 127.0.0.1 (one is killed in the middle of a request). test-rust runs it too; this shows its
 # figures. The last line gives the loopback cost.
 test-rpc: build

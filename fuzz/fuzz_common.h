@@ -6,7 +6,7 @@
  * - opening a fixed, deterministic session (1 thread, fixed seed);
  * - checks of the C API's contract after every call. A violated contract is a finding: the
  *   harness prints "FUZZ INVARIANT: ..." and calls abort(), which libFuzzer reports as a crash
- *   and saves the input. The checked rules come from include/mm_session.h and the README:
+ *   and saves the input. The checked rules come from include/mm_session.h and docs/c-api.md:
  *     * MM_ERR_INTERNAL (a caught Rust panic) is a bug, never a correct answer;
  *     * a status is one of the documented codes;
  *     * mm_last_error() is "" after success and a non-empty message after a failure;

@@ -182,7 +182,7 @@ static void do_create(fuzz_in *in) {
     static const int32_t n_batch_table[] = {512, 0, 1, 2, 3, 7, 8, 16, 31, 64, 2048, 65536, -1, INT32_MIN};
     /* No 2: with two threads on this 2-core machine, busy with other work, every graph step
      * waits for a core (a 94-token prompt in 2-token batches took 5.7 s, against 5 ms with one
-     * thread), and the watchdog reported that as a hang. The README documents that more
+     * thread), and the watchdog reported that as a hang. docs/c-api.md documents that more
      * threads than free cores is slow; it is not a bug. 0 is the default (1 here). */
     static const int32_t n_threads_table[] = {1, 0, -1, 1};
     static const int32_t gpu_table[] = {-1, 0, 1, 99, INT32_MIN, INT32_MAX};

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""llama-cpp-python's figures for the stages of `make bench` it can run (README, "Benchmarks").
+"""llama-cpp-python's figures for the stages of `make bench` it can run (docs/performance.md, "Benchmarks").
 
     python3 scripts/bench-llama-cpp-python.py FIXTURES [MODEL] [RUNS]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpu-check.sh: `make gpu-check` (README, "GPU").
+# gpu-check.sh: `make gpu-check` (docs/performance.md, "GPU").
 #
 # Builds the library and crates/capi/examples/gpu_check.rs with llama.cpp's CUDA backend for the
 # one GPU of the machine (its compute capability, from nvidia-smi, as CMAKE_CUDA_ARCHITECTURES:

@@ -10,7 +10,7 @@
  *   section it leaves says where the size it pinned is pinned now (the offset of the first
  *   field of the next version).
  * - Every constant the API takes or returns, by name and value: a constant documented in the
- *   README or the header that is missing from the header does not compile here.
+ *   docs or the header that is missing from the header does not compile here.
  */
 #include <stddef.h>
 #include "mm_session.h"
