@@ -15,61 +15,38 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod abort;
-mod ask;
-mod backend;
-mod cache;
-mod checked;
-pub mod decode;
-mod error;
-mod files;
-mod fingerprint;
-mod grammar;
-mod guard;
-mod hash;
-mod json_schema;
-mod llama;
-pub mod log;
-mod logprobs;
-mod media;
-mod memo;
-mod memory;
-mod pieces;
-mod prompt;
-#[cfg(feature = "rpc")]
-mod rpc;
-#[cfg(not(feature = "rpc"))]
-#[path = "rpc_off.rs"]
-mod rpc;
-mod sampling;
-mod session;
-mod special;
-mod state;
-mod text;
-mod weights;
+pub use media::decode;
+pub use util::log;
 
-pub use abort::AbortState;
-pub use ask::{AskInfo, Overflow, PromptCount, Request, Sinks};
-pub use backend::build_info;
-pub use decode::MAX_IMAGE_SIDE;
-pub use error::{Error, ErrorKind, Result};
-pub use json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
-pub use log::{LogLevel, LogSink};
-pub use logprobs::{TokenChoice, TokenLogprob};
+mod llama;
+mod media;
+mod model;
+mod request;
+mod session;
+mod util;
+
+pub use llama::backend::build_info;
+pub use llama::memory::MemoryStats;
+pub use media::decode::MAX_IMAGE_SIDE;
 pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
-pub use memory::MemoryStats;
-pub use prompt::{Input, Message, PromptUsage};
+pub use model::loaded::loaded_models;
 #[cfg(feature = "rpc")]
-pub use rpc::serve_rpc;
-pub use sampling::{Dry, Penalties, Sampling};
+pub use model::rpc::serve_rpc;
+pub use request::json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
+pub use request::logprobs::{TokenChoice, TokenLogprob};
+pub use request::prompt::{Input, Message, PromptUsage};
+pub use request::sampling::{Dry, Penalties, Sampling};
+pub use request::text::StopReason;
+pub use request::{AskInfo, Overflow, PromptCount, Request, Sinks};
 pub use session::{
     default_threads, live_sessions, FlashAttention, ForkConfig, KvType, Session, SessionConfig, SessionInfo,
     MIN_CONTEXT,
 };
-pub use text::StopReason;
-pub use weights::loaded_models;
+pub use util::abort::AbortState;
+pub use util::error::{Error, ErrorKind, Result};
+pub use util::log::{LogLevel, LogSink};
 
 /// Initialises llama.cpp's backends and the log routing (done by the first session too).
 pub fn init() {
-    backend::init();
+    llama::backend::init();
 }

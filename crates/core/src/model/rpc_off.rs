@@ -3,7 +3,7 @@
 
 use llama_cpp_sys_2 as sys;
 
-use crate::error::{fail, ErrorKind::*, Result};
+use crate::util::error::{fail, ErrorKind::*, Result};
 
 /// No RPC servers: this type has no value.
 pub(crate) enum Remote {}

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use llama_cpp_sys_2 as sys;
 
-use crate::weights::EncoderAbort;
+use crate::model::loaded::EncoderAbort;
 
 #[derive(Default)]
 pub struct AbortState {

@@ -8,7 +8,7 @@ use std::os::raw::c_char;
 
 use llama_cpp_sys_2 as sys;
 
-use crate::error::{fail, ErrorKind, Result};
+use crate::util::error::{fail, ErrorKind, Result};
 
 extern "C" {
     fn mm_guard_what() -> *const c_char;

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use llama_cpp_sys_2 as sys;
 
-use crate::error::{fail, ErrorKind::*, Result};
-use crate::guard;
+use crate::llama::guard;
+use crate::util::error::{fail, ErrorKind::*, Result};
 
 /// The most servers one session may name (ggml-rpc's `GGML_RPC_MAX_SERVERS`).
 const MAX_SERVERS: usize = 16;
@@ -650,8 +650,8 @@ impl Remote {
 /// between runs, so that a model is sent once (ggml-rpc's cache). `host` is an IPv4 address.
 /// Returns only when it cannot serve (the port is taken, say).
 pub fn serve_rpc(host: &str, port: u16, threads: usize, cache_dir: Option<&Path>) -> Result<Infallible> {
-    crate::backend::init();
-    let mut devices = crate::backend::local_gpus();
+    crate::llama::backend::init();
+    let mut devices = crate::llama::backend::local_gpus();
     if devices.is_empty() {
         // SAFETY: the backends are initialised; returns NULL or a device of the registry.
         let cpu = unsafe { sys::ggml_backend_dev_by_type(sys::GGML_BACKEND_DEVICE_TYPE_CPU) };

@@ -12,7 +12,7 @@ static INIT: OnceCell<()> = OnceCell::new();
 /// Initialises llama.cpp once per process; cheap after the first call.
 pub fn init() {
     INIT.get_or_init(|| {
-        crate::log::install();
+        crate::util::log::install();
         // SAFETY: called once, before any other llama.cpp call of this library.
         unsafe { sys::llama_backend_init() };
     });

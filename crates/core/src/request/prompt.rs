@@ -6,11 +6,11 @@ use std::ffi::CString;
 
 use llama_cpp_sys_2 as sys;
 
-use crate::cache::Item;
-use crate::error::{fail, Error, ErrorKind::*, Result};
 use crate::llama::{self, Bitmap, Chunk, Chunks, Model, Projector, TokenizePart};
-use crate::log;
 use crate::media::Media;
+use crate::session::cache::Item;
+use crate::util::error::{fail, Error, ErrorKind::*, Result};
+use crate::util::log;
 
 /// One chat message: its role ("system", "user", "assistant", ...), text and media.
 pub struct Message<'a> {

@@ -8,11 +8,11 @@
 
 use std::path::Path;
 
-use crate::error::Result;
-use crate::files::regular_file;
-use crate::fingerprint;
-use crate::hash::Digest256;
-use crate::memo::FileMemo;
+use crate::model::fingerprint;
+use crate::util::error::Result;
+use crate::util::files::regular_file;
+use crate::util::hash::Digest256;
+use crate::util::memo::FileMemo;
 
 /// Text models and projectors remembered.
 static TEXT_MODELS: FileMemo<Found, 16> = FileMemo::new();

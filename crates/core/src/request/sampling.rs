@@ -5,11 +5,11 @@ use std::ffi::CString;
 
 use llama_cpp_sys_2 as sys;
 
-use crate::error::{fail, ErrorKind::*, Result};
-use crate::grammar;
-use crate::json_schema;
 use crate::llama::{Model, Sampler};
-use crate::log;
+use crate::request::grammar;
+use crate::request::json_schema;
+use crate::util::error::{fail, ErrorKind::*, Result};
+use crate::util::log;
 
 /// Sampling settings of one request. `Default` gives the documented defaults.
 #[derive(Clone, Debug)]

@@ -1,15 +1,17 @@
 //! Media items of a request, and their decoding into mtmd bitmaps, each named by a hash of its
 //! content so that the KV cache record recognises it in a later request.
 
+pub mod decode;
+
 use std::ffi::{CStr, CString};
 use std::path::Path;
 
-use crate::decode::{self, MAX_IMAGE_SIDE};
-use crate::error::{fail, Error, ErrorKind::*, Result};
-use crate::files::{read_file, regular_file};
-use crate::hash;
 use crate::llama::{Bitmap, Projector};
-use crate::memo::FileMemo;
+use crate::media::decode::MAX_IMAGE_SIDE;
+use crate::util::error::{fail, Error, ErrorKind::*, Result};
+use crate::util::files::{read_file, regular_file};
+use crate::util::hash;
+use crate::util::memo::FileMemo;
 
 /// One image or audio clip, borrowed from the caller.
 pub enum Media<'a> {

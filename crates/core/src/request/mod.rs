@@ -1,21 +1,29 @@
 //! Asking a session: the request is evaluated from its first difference with the KV cache
 //! record, then the answer is generated and streamed.
 
+pub mod grammar;
+pub mod json_schema;
+pub mod logprobs;
+pub mod prompt;
+pub mod sampling;
+pub mod text;
+pub mod utf8;
+
 use std::time::Instant;
 
 use llama_cpp_sys_2 as sys;
 
-use crate::cache::Item;
-use crate::error::{fail, ErrorKind::*, Result};
 use crate::llama::{self, Bitmap, Sampler};
-use crate::log;
-use crate::logprobs::{self, TokenChoice};
 use crate::media;
-use crate::pieces::VocabPieces;
-use crate::prompt::{self, Input, Prompt, PromptUsage};
-use crate::sampling::Sampling;
+use crate::request::logprobs::TokenChoice;
+use crate::request::prompt::{Input, Prompt, PromptUsage};
+use crate::request::sampling::Sampling;
+use crate::request::text::{Flow, StopReason, TextStream};
+use crate::request::utf8::VocabPieces;
+use crate::session::cache::Item;
 use crate::session::Session;
-use crate::text::{Flow, StopReason, TextStream};
+use crate::util::error::{fail, ErrorKind::*, Result};
+use crate::util::log;
 
 /// What to do when a chat does not fit in the context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -419,7 +427,7 @@ impl Session {
 /// among the pieces: a chat template that drops or repeats a message with media is refused.
 fn check_media_once(
     pieces: &[prompt::Piece],
-    messages: &[crate::prompt::Message],
+    messages: &[crate::request::prompt::Message],
     first_media: &[usize],
     system: usize,
     start: usize,

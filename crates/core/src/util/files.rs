@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::error::{fail, ErrorKind::*, Result};
+use crate::util::error::{fail, ErrorKind::*, Result};
 
 /// Checks that `path` is a readable regular file (`what` names it in messages).
 pub fn check_regular_file(path: &Path, what: &str) -> Result<()> {

@@ -4,15 +4,20 @@
 //! The wrappers add no policy of their own; `session.rs` decides the order in which they are
 //! made and dropped.
 
+pub mod backend;
+pub mod guard;
+pub mod memory;
+pub mod special;
+
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use llama_cpp_sys_2 as sys;
 
-use crate::error::{fail, Error, ErrorKind, Result};
-use crate::guard::{self, check, THREW};
-use crate::special::{SpecialText, Specials};
+use crate::llama::guard::{check, THREW};
+use crate::llama::special::{SpecialText, Specials};
+use crate::util::error::{fail, Error, ErrorKind, Result};
 
 /// The smallest piece a long text read with special tokens is tokenized in.
 const SPECIAL_PIECE: usize = 4096;

@@ -53,7 +53,7 @@ pub const MAX_GROUP_DEPTH: usize = 64;
 /// Longest chain of rules referring to one another: llama.cpp's left-recursion check and its
 /// parse-stack expansion recurse once per leftmost reference, and this check once per
 /// reference (chains of 20,000 rules overflowed an 8 MiB stack, 2,000 a 256 KiB one). A JSON
-/// Schema nested [`crate::json_schema::MAX_DEPTH`] deep gives a chain of about as many rules.
+/// Schema nested [`crate::request::json_schema::MAX_DEPTH`] deep gives a chain of about as many rules.
 pub const MAX_RULE_DEPTH: u32 = 256;
 
 /// Checks what in the grammar's text would stop llama.cpp's parser, overflow a stack, or loop

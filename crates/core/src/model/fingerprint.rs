@@ -10,8 +10,8 @@ use std::path::Path;
 
 use mm_gguf::Gguf;
 
-use crate::error::{Error, ErrorKind::*, Result};
-use crate::hash::{Digest256, Hasher};
+use crate::util::error::{Error, ErrorKind::*, Result};
+use crate::util::hash::{Digest256, Hasher};
 
 /// Bytes hashed at the start and in the middle of each tensor.
 const SAMPLE: u64 = 256;

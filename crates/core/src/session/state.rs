@@ -9,11 +9,11 @@ use std::path::Path;
 
 use mm_gguf::bytes::{Reader, Short};
 
-use crate::cache::Item;
-use crate::error::{fail, Error, ErrorKind::*, Result};
-use crate::files::{check_regular_file, write_atomically};
-use crate::hash;
+use crate::session::cache::Item;
 use crate::session::Session;
+use crate::util::error::{fail, Error, ErrorKind::*, Result};
+use crate::util::files::{check_regular_file, write_atomically};
+use crate::util::hash;
 
 const MAGIC: &[u8; 8] = b"MMSTATE\0";
 /// Version 2: SHA-256 checksum, fingerprints from the model files' contents.
@@ -24,7 +24,7 @@ const TAG_TOKEN: u8 = 0;
 const TAG_MEDIA: u8 = 1;
 
 impl Session {
-    /// Writes the conversation to `path` (see [`crate::files::write_atomically`] for what
+    /// Writes the conversation to `path` (see [`crate::util::files::write_atomically`] for what
     /// happens to an existing file).
     pub fn save_state(&self, path: &Path) -> Result<()> {
         let mut out = MAGIC.to_vec();
@@ -56,7 +56,7 @@ impl Session {
                 format!(
                     "state file {}: llama.cpp returned no KV cache to save: {}",
                     path.display(),
-                    crate::guard::what()
+                    crate::llama::guard::what()
                 ),
             );
         }
@@ -70,7 +70,7 @@ impl Session {
     /// model or projector, or a truncated or corrupt one, leaves the session as it was.
     pub fn load_state(&mut self, path: &Path) -> Result<()> {
         check_regular_file(path, "state file")?;
-        let bytes = crate::files::read_file(path)
+        let bytes = crate::util::files::read_file(path)
             .or_else(|e| fail(FileUnreadable, format!("state file {}: {e}", path.display())))?;
         let what = format!("state file {}", path.display());
         if bytes.len() < MAGIC.len() + CHECKSUM || &bytes[..MAGIC.len()] != MAGIC {

@@ -7,8 +7,8 @@
 
 use llama_cpp_sys_2 as sys;
 
-use crate::error::Result;
 use crate::llama::Model;
+use crate::util::error::Result;
 
 /// The text of every token of a vocabulary, as generation prints it.
 pub(crate) struct VocabPieces {

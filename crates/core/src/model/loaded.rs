@@ -9,11 +9,11 @@
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::abort::AbortState;
-use crate::error::Result;
+use crate::llama::memory::ReleaseFreeHeap;
 use crate::llama::{Model, Projector};
-use crate::memory::ReleaseFreeHeap;
-use crate::rpc::Remote;
+use crate::model::rpc::Remote;
+use crate::util::abort::AbortState;
+use crate::util::error::Result;
 
 /// Weights loaded now (each shared by one or more sessions).
 static LOADED: AtomicUsize = AtomicUsize::new(0);

@@ -4,8 +4,8 @@
 
 use llama_cpp_sys_2 as sys;
 
-use crate::error::Result;
 use crate::llama::Model;
+use crate::util::error::Result;
 
 /// A token, its log-probability and its text.
 #[derive(Clone, Debug, PartialEq)]

@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use llama_cpp_sys_2 as sys;
 
-use crate::abort::AbortState;
+use crate::util::abort::AbortState;
 
 /// Log levels, numbered as ggml numbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

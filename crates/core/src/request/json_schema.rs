@@ -13,8 +13,8 @@
 
 use std::ffi::CString;
 
-use crate::error::{fail, ErrorKind::*, Result};
 use crate::llama;
+use crate::util::error::{fail, ErrorKind::*, Result};
 
 /// Largest schema accepted, in bytes.
 pub const MAX_BYTES: usize = 16 * 1024;

@@ -3,8 +3,8 @@
 
 use llama_cpp_sys_2 as sys;
 
-use crate::error::{fail, ErrorKind::*, Result};
 use crate::session::Session;
+use crate::util::error::{fail, ErrorKind::*, Result};
 
 /// Bytes a session holds. "gpu" is any non-host device (CUDA, Vulkan, Metal); a CPU build
 /// reports 0 there. All figures are exact: the sizes of the buffers llama.cpp and clip.cpp

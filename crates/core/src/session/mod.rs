@@ -2,6 +2,9 @@
 //! frees them together, projector first. It keeps a record of what its KV cache holds, so that a
 //! follow-up request evaluates only what is new (see `ask.rs`).
 
+pub mod cache;
+mod state;
+
 use std::ffi::{c_void, CString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,17 +12,17 @@ use std::sync::Arc;
 
 use llama_cpp_sys_2 as sys;
 
-use crate::abort::{self, AbortState};
-use crate::ask::AskInfo;
-use crate::cache::CacheRecord;
-use crate::checked;
-use crate::error::{fail, Error, ErrorKind::*, Result};
-use crate::hash::{self, Digest256};
 use crate::llama::{Context, Model, Projector, TokenBatch};
-use crate::log;
-use crate::prompt;
-use crate::rpc::Remote;
-use crate::weights::{check_remote, EncoderAbort, Weights};
+use crate::model::checked;
+use crate::model::loaded::{check_remote, EncoderAbort, Weights};
+use crate::model::rpc::Remote;
+use crate::request::prompt;
+use crate::request::AskInfo;
+use crate::session::cache::CacheRecord;
+use crate::util::abort::{self, AbortState};
+use crate::util::error::{fail, Error, ErrorKind::*, Result};
+use crate::util::hash::{self, Digest256};
+use crate::util::log;
 
 /// Sessions that exist now (created and not yet dropped).
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -319,11 +322,11 @@ impl Session {
     /// made so far is freed, and the heap's free pages handed back as when a model unloads,
     /// before the error returns: failed creates leave the process as they found it.
     pub fn create(config: SessionConfig) -> Result<Session> {
-        Self::load(config).inspect_err(|_| crate::memory::release_free_heap())
+        Self::load(config).inspect_err(|_| crate::llama::memory::release_free_heap())
     }
 
     fn load(mut config: SessionConfig) -> Result<Session> {
-        crate::backend::init();
+        crate::llama::backend::init();
         config.validate()?;
         let chat_template = config.chat_template.as_deref().map(check_chat_template).transpose()?;
         let model_found = checked::text_model(&config.model_path)?;
@@ -430,7 +433,7 @@ impl Session {
             Some(r) => r.devices()?,
             None => Vec::new(),
         };
-        let local = crate::backend::local_gpus();
+        let local = crate::llama::backend::local_gpus();
         let split = split_array(&config.tensor_split, remote_devices.len() + local.len())?;
         let mut devices = [remote_devices, local, vec![std::ptr::null_mut()]].concat();
         // SAFETY: returns a plain struct of defaults.
@@ -675,7 +678,7 @@ fn new_context(model: &Model, settings: ContextSettings, abort: &Arc<AbortState>
     let kv_bytes = model
         .kv_bytes_per_token(settings.kv_type_k.ggml(), settings.kv_type_v.ggml())
         .saturating_mul(settings.n_ctx as u64);
-    let free = crate::memory::free_on_all_devices();
+    let free = crate::llama::memory::free_on_all_devices();
     if kv_bytes > free {
         const MIB: u64 = 1 << 20;
         return fail(
