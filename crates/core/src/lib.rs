@@ -26,7 +26,6 @@ mod session;
 mod util;
 
 pub use llama::backend::build_info;
-pub use llama::memory::MemoryStats;
 pub use media::decode::MAX_IMAGE_SIDE;
 pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use model::loaded::loaded_models;
@@ -34,13 +33,12 @@ pub use model::loaded::loaded_models;
 pub use model::rpc::serve_rpc;
 pub use request::json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
 pub use request::logprobs::{TokenChoice, TokenLogprob};
-pub use request::prompt::{Input, Message, PromptUsage};
+pub use request::prompt::{Input, Message};
 pub use request::sampling::{Dry, Penalties, Sampling};
-pub use request::text::StopReason;
-pub use request::{AskInfo, Overflow, PromptCount, Request, Sinks};
+pub use request::{Overflow, PromptCount, Request, Sinks};
 pub use session::{
-    default_threads, live_sessions, FlashAttention, ForkConfig, KvType, Session, SessionConfig, SessionInfo,
-    MIN_CONTEXT,
+    default_threads, live_sessions, AskInfo, FlashAttention, ForkConfig, KvType, MemoryStats, PromptUsage, Session,
+    SessionConfig, SessionInfo, StopReason, MIN_CONTEXT,
 };
 pub use util::abort::AbortState;
 pub use util::error::{Error, ErrorKind, Result};

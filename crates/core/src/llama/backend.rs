@@ -12,16 +12,21 @@ static INIT: OnceCell<()> = OnceCell::new();
 /// Initialises llama.cpp once per process; cheap after the first call.
 pub fn init() {
     INIT.get_or_init(|| {
-        crate::util::log::install();
+        super::log_hook::install();
         // SAFETY: called once, before any other llama.cpp call of this library.
         unsafe { sys::llama_backend_init() };
     });
 }
 
+/// A device of ggml's registry (a local GPU or CPU, or an RPC server's device): it lives as long
+/// as the process.
+#[derive(Clone, Copy)]
+pub struct Device(pub(super) sys::ggml_backend_dev_t);
+
 /// The local devices llama.cpp offloads a model's layers to by default: its GPUs, or its
 /// integrated GPUs when it has no other. (llama.cpp also drops a GPU that two backends both
 /// offer; the builds of this library have one GPU backend at most.)
-pub fn local_gpus() -> Vec<sys::ggml_backend_dev_t> {
+pub fn local_gpus() -> Vec<Device> {
     init();
     // SAFETY: the registry is initialised, and `i` is below its device count.
     let devices: Vec<_> =
@@ -31,11 +36,28 @@ pub fn local_gpus() -> Vec<sys::ggml_backend_dev_t> {
         devices.iter().copied().filter(|&d| unsafe { sys::ggml_backend_dev_type(d) } == kind).collect::<Vec<_>>()
     };
     let gpus = of(sys::GGML_BACKEND_DEVICE_TYPE_GPU);
-    if gpus.is_empty() {
-        of(sys::GGML_BACKEND_DEVICE_TYPE_IGPU)
-    } else {
-        gpus
-    }
+    let gpus = if gpus.is_empty() { of(sys::GGML_BACKEND_DEVICE_TYPE_IGPU) } else { gpus };
+    gpus.into_iter().map(Device).collect()
+}
+
+/// The CPU device, if the backends offer one.
+pub fn cpu_device() -> Option<Device> {
+    init();
+    // SAFETY: the backends are initialised; returns NULL or a device of the registry.
+    let cpu = unsafe { sys::ggml_backend_dev_by_type(sys::GGML_BACKEND_DEVICE_TYPE_CPU) };
+    (!cpu.is_null()).then_some(Device(cpu))
+}
+
+/// The most devices a model's layers can be split over (llama.cpp's split array's length).
+pub fn max_devices() -> usize {
+    // SAFETY: a constant of the library.
+    unsafe { sys::llama_max_devices() }
+}
+
+/// Whether this system can lock a model's memory in RAM.
+pub fn supports_mlock() -> bool {
+    // SAFETY: a plain query.
+    unsafe { sys::llama_supports_mlock() }
 }
 
 /// The CPU the build targets: "native" (the building machine's instruction set, the default of

@@ -28,7 +28,7 @@ use symphonia::core::errors::Error as AudioError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 
-use crate::media::Format;
+use crate::media::format::Format;
 
 /// The longest side of an image accepted, in pixels. clip.cpp's resampling takes memory in
 /// proportion to the longer side: a 67,108,864 x 1 image (within the pixel limit) took 3.5 GB

@@ -24,9 +24,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use llama_cpp_sys_2 as sys;
-
-use crate::llama::guard;
+use crate::llama::backend::{self, Device};
+use crate::llama::rpc::{self, notice_vanishing};
 use crate::util::error::{fail, ErrorKind::*, Result};
 
 /// The most servers one session may name (ggml-rpc's `GGML_RPC_MAX_SERVERS`).
@@ -243,40 +242,6 @@ fn connect(server: &str) -> std::result::Result<TcpStream, String> {
     }
     Err(why)
 }
-
-/// Makes a server whose machine vanishes (switched off, network cut: no connection is closed)
-/// show as a failed read or write in about 20 s instead of never: keepalive probes after 5 s of
-/// silence, 5 of them 2 s apart, and unacknowledged data given up after 20 s. A server whose
-/// machine is up is waited for, however long it computes.
-#[cfg(target_os = "linux")]
-fn notice_vanishing(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let options = [
-        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
-        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 5),
-        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, 2),
-        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 5),
-        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 20_000),
-    ];
-    for (level, name, value) in options {
-        let value: libc::c_int = value;
-        // SAFETY: the descriptor is the open socket `stream` owns, and `value` is a c_int that
-        // lives through the call, whose size is passed.
-        unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                level,
-                name,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-    }
-}
-
-/// Elsewhere only a closed connection is noticed (README).
-#[cfg(not(target_os = "linux"))]
-fn notice_vanishing(_stream: &TcpStream) {}
 
 /// Fails unless a server's version is one ggml-rpc accepts (the same major version, a minor
 /// version no newer).
@@ -614,23 +579,15 @@ impl Remote {
 
     /// ggml-rpc's devices of the servers, in the order the servers were named (layers are split
     /// over them in this order).
-    pub(crate) fn devices(&self) -> Result<Vec<sys::ggml_backend_dev_t>> {
+    pub(crate) fn devices(&self) -> Result<Vec<Device>> {
         let mut devices = Vec::new();
         for (relay, _) in &self.relays {
             let endpoint = CString::new(relay.local.to_string()).expect("an address has no NUL");
-            // SAFETY: the endpoint is NUL-terminated and outlives the call.
-            let reg = unsafe { guard::mm_guard_rpc_add_server(endpoint.as_ptr()) };
+            let found = rpc::server_devices(&endpoint);
             self.check()?;
-            if reg.is_null() {
-                return fail(
-                    Remote,
-                    format!("llama.cpp's RPC backend could not use server {}: {}", relay.server, guard::what()),
-                );
-            }
-            // SAFETY: `reg` is a live backend registration, never freed by ggml-rpc.
-            let n = unsafe { sys::ggml_backend_reg_dev_count(reg) };
-            // SAFETY: as above, and `i` is below its device count.
-            devices.extend((0..n).map(|i| unsafe { sys::ggml_backend_reg_dev_get(reg, i) }));
+            devices.extend(found.or_else(|why| {
+                fail(Remote, format!("llama.cpp's RPC backend could not use server {}: {why}", relay.server))
+            })?);
         }
         Ok(devices)
     }
@@ -650,12 +607,10 @@ impl Remote {
 /// between runs, so that a model is sent once (ggml-rpc's cache). `host` is an IPv4 address.
 /// Returns only when it cannot serve (the port is taken, say).
 pub fn serve_rpc(host: &str, port: u16, threads: usize, cache_dir: Option<&Path>) -> Result<Infallible> {
-    crate::llama::backend::init();
-    let mut devices = crate::llama::backend::local_gpus();
+    backend::init();
+    let mut devices = backend::local_gpus();
     if devices.is_empty() {
-        // SAFETY: the backends are initialised; returns NULL or a device of the registry.
-        let cpu = unsafe { sys::ggml_backend_dev_by_type(sys::GGML_BACKEND_DEVICE_TYPE_CPU) };
-        devices.extend((!cpu.is_null()).then_some(cpu));
+        devices.extend(backend::cpu_device());
     }
     let endpoint =
         CString::new(format!("{host}:{port}")).or_else(|_| fail(InvalidArgument, "the host contains a NUL byte"))?;
@@ -663,19 +618,7 @@ pub fn serve_rpc(host: &str, port: u16, threads: usize, cache_dir: Option<&Path>
         .map(|d| CString::new(d.to_string_lossy().as_bytes()))
         .transpose()
         .or_else(|_| fail(InvalidArgument, "the cache directory contains a NUL byte"))?;
-    // SAFETY: the strings are NUL-terminated (or NULL) and the devices are the registry's; all
-    // outlive the call, which lasts as long as the server.
-    let code = unsafe {
-        guard::mm_guard_rpc_start_server(
-            endpoint.as_ptr(),
-            cache.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
-            threads,
-            devices.len(),
-            devices.as_mut_ptr(),
-            guard::THREW,
-        )
-    };
-    guard::check(code, "ggml_backend_rpc_start_server")?;
+    rpc::start_server(&endpoint, cache.as_deref(), threads, &devices)?;
     fail(Remote, format!("could not serve at {host}:{port} (see the messages above)"))
 }
 

@@ -1,8 +1,7 @@
 //! Without the `rpc` feature a session cannot name RPC servers: the same interface as `rpc.rs`,
 //! with no value of [`Remote`] to call it on.
 
-use llama_cpp_sys_2 as sys;
-
+use crate::llama::backend::Device;
 use crate::util::error::{fail, ErrorKind::*, Result};
 
 /// No RPC servers: this type has no value.
@@ -20,7 +19,7 @@ impl Remote {
         }
     }
 
-    pub(crate) fn devices(&self) -> Result<Vec<sys::ggml_backend_dev_t>> {
+    pub(crate) fn devices(&self) -> Result<Vec<Device>> {
         match *self {}
     }
 

@@ -13,7 +13,7 @@
 
 use std::ffi::CString;
 
-use crate::llama;
+use crate::llama::sampler::json_schema_to_grammar;
 use crate::util::error::{fail, ErrorKind::*, Result};
 
 /// Largest schema accepted, in bytes.
@@ -35,7 +35,7 @@ pub fn to_grammar(schema: &str) -> Result<String> {
     let converter = std::thread::Builder::new()
         .name("mm-json-schema".into())
         .stack_size(CONVERTER_STACK)
-        .spawn(move || llama::json_schema_to_grammar(&text));
+        .spawn(move || json_schema_to_grammar(&text));
     let converted = match converter {
         Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
         Err(e) => return fail(Internal, format!("could not start the JSON Schema converter's thread: {e}")),

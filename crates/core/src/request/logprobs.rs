@@ -2,15 +2,13 @@
 //! logits, before temperature, penalties, logit bias and grammar change them), which is what
 //! llama-cpp-python reports as OpenAI's `logprobs`.
 
-use llama_cpp_sys_2 as sys;
-
-use crate::llama::Model;
+use crate::llama::{Model, Token};
 use crate::util::error::Result;
 
 /// A token, its log-probability and its text.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenLogprob {
-    pub token: sys::llama_token,
+    pub token: Token,
     /// Natural logarithm of the token's probability under the model.
     pub logprob: f32,
     /// The token's bytes as generation prints them (possibly part of a UTF-8 character).
@@ -26,9 +24,9 @@ pub struct TokenChoice {
 
 /// The choice of `token` from `logits` (one per vocabulary entry), with the `n_top` most
 /// likely tokens (ties: the lower id first).
-pub(crate) fn choice(model: &Model, logits: &[f32], token: sys::llama_token, n_top: usize) -> Result<TokenChoice> {
+pub(crate) fn choice(model: &Model, logits: &[f32], token: Token, n_top: usize) -> Result<TokenChoice> {
     let log_sum = log_sum_exp(logits);
-    let entry = |token: sys::llama_token| -> Result<TokenLogprob> {
+    let entry = |token: Token| -> Result<TokenLogprob> {
         let mut piece = Vec::new();
         model.token_piece(token, &mut piece)?;
         Ok(TokenLogprob { token, logprob: (logits[token as usize] as f64 - log_sum) as f32, piece })
@@ -47,7 +45,7 @@ fn log_sum_exp(logits: &[f32]) -> f64 {
 }
 
 /// The ids of the `n` largest logits, largest first (ties: the lower id first).
-fn most_likely(logits: &[f32], n: usize) -> Vec<sys::llama_token> {
+fn most_likely(logits: &[f32], n: usize) -> Vec<Token> {
     let order = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
     let mut ids: Vec<usize> = (0..logits.len()).collect();
     let n = n.min(ids.len());
@@ -56,7 +54,7 @@ fn most_likely(logits: &[f32], n: usize) -> Vec<sys::llama_token> {
     }
     ids.truncate(n);
     ids.sort_unstable_by(order);
-    ids.into_iter().map(|i| i as sys::llama_token).collect()
+    ids.into_iter().map(|i| i as Token).collect()
 }
 
 #[cfg(test)]

@@ -11,16 +11,15 @@ pub mod utf8;
 
 use std::time::Instant;
 
-use llama_cpp_sys_2 as sys;
-
-use crate::llama::{self, Bitmap, Sampler};
+use crate::llama::{Bitmap, Sampler};
 use crate::media;
 use crate::request::logprobs::TokenChoice;
-use crate::request::prompt::{Input, Prompt, PromptUsage};
+use crate::request::prompt::{Input, Prompt};
 use crate::request::sampling::Sampling;
-use crate::request::text::{Flow, StopReason, TextStream};
+use crate::request::text::{Flow, TextStream};
 use crate::request::utf8::VocabPieces;
 use crate::session::cache::Item;
+use crate::session::report::{AskInfo, StopReason};
 use crate::session::Session;
 use crate::util::error::{fail, ErrorKind::*, Result};
 use crate::util::log;
@@ -62,36 +61,12 @@ pub struct Sinks<'a> {
     pub on_token: Option<&'a mut dyn FnMut(&TokenChoice)>,
 }
 
-/// Figures of the last finished request.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct AskInfo {
-    /// Positions the prompt (text and media) takes in the context.
-    pub prompt_positions: u32,
-    /// What the prompt is made of: text tokens, media items, their embeddings and positions.
-    pub prompt_usage: PromptUsage,
-    /// Positions of the prompt found in the cache from earlier requests (not evaluated again).
-    pub positions_reused: u32,
-    /// Prompt tokens (text and media embeddings) evaluated by this request.
-    pub tokens_evaluated: u32,
-    /// Media items run through the projector's encoder by this request.
-    pub media_encoded: u32,
-    /// Tokens generated.
-    pub tokens_generated: u32,
-    /// Oldest messages dropped to make the chat fit.
-    pub messages_dropped: u32,
-    /// Why generation ended.
-    pub stop_reason: StopReason,
-    /// Wall time of prompt evaluation (media encoding included) and of generation, in ms.
-    pub prompt_ms: f64,
-    pub generate_ms: f64,
-}
-
 impl Session {
     /// Positions the request's prompt would take (after dropping the messages the overflow
     /// policy drops), without evaluating anything; a prompt that does not fit is counted too.
     pub fn count_positions(&mut self, req: &Request) -> Result<PromptCount> {
         // Counting evaluates nothing: images the cache holds (decoded before) need no pixels.
-        let bitmaps = self.decode_media(&req.input, &|id| self.cache.holds_media(id))?;
+        let bitmaps = self.media_bitmaps(&req.input, &|id| self.cache().holds_media(id))?;
         let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
         Ok(PromptCount { positions: prompt.n_pos() as u32, messages_dropped: dropped, n_ctx: self.context().n_ctx() })
     }
@@ -105,7 +80,7 @@ impl Session {
     }
 
     fn ask_cancellable(&mut self, req: &Request, sinks: Sinks) -> Result<String> {
-        self.weights().check_remote()?;
+        self.loaded().check_remote()?;
         req.sampling.validate()?;
         if req.sampling.n_probs > 0 && sinks.on_token.is_none() {
             return fail(
@@ -113,7 +88,7 @@ impl Session {
                 format!("n_probs is {} but there is no token callback to receive them", req.sampling.n_probs),
             );
         }
-        let mut sampler = req.sampling.sampler(self.model(), self.context().n_ctx(), self.seed)?;
+        let mut sampler = req.sampling.sampler(self.model(), self.context().n_ctx(), self.seed())?;
         let started = Instant::now();
         let mut info = AskInfo::default();
         let Plan { prompt, dropped, common, reuse_logits } = match self.plan(req, true)? {
@@ -126,26 +101,26 @@ impl Session {
         sampler.remember(&prompt.text_tokens())?;
         let n_parts = prompt.parts.len();
         self.check_media_steps(&prompt, common)?;
-        let cut = self.cache.truncate(common);
+        let cut = self.cache_mut().truncate(common);
         self.context().forget_from(cut);
         info.positions_reused = cut as u32;
 
         let evaluated = self.evaluate(&prompt, common, &mut info);
         info.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
         if let Err(e) = evaluated {
-            self.last = info;
+            self.set_last_ask(info);
             return Err(e);
         }
         if !reuse_logits {
             let logits = self.context().last_logits(self.model().n_vocab())?.to_vec();
-            self.cache.save_logits(logits);
+            self.cache_mut().save_logits(logits);
         }
-        let logits = self.cache.logits_after(n_parts).expect("kept above").to_vec();
+        let logits = self.cache().logits_after(n_parts).expect("kept above").to_vec();
 
         let generating = Instant::now();
         let result = self.generate(req, &mut sampler, logits, sinks, &mut info);
         info.generate_ms = generating.elapsed().as_secs_f64() * 1e3;
-        self.last = info;
+        self.set_last_ask(info);
         result
     }
 
@@ -154,7 +129,7 @@ impl Session {
     /// earlier images costs what its new text costs); the plan then must not evaluate any of
     /// them ([`Plan::evaluates_placeholder`]), or the request is planned again without.
     fn plan(&self, req: &Request, placeholders: bool) -> Result<Plan> {
-        let bitmaps = self.decode_media(&req.input, &|id| placeholders && self.cache.holds_media(id))?;
+        let bitmaps = self.media_bitmaps(&req.input, &|id| placeholders && self.cache().holds_media(id))?;
         let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
         fits(prompt.n_pos(), self.context().n_ctx() as i32)?;
         if prompt.parts.is_empty() {
@@ -163,17 +138,17 @@ impl Session {
         // Reuse the cached prefix. Evaluate at least one part unless the logits that followed
         // exactly this prompt were kept.
         let n_parts = prompt.parts.len();
-        let mut common = self.cache.common_prefix(prompt.items());
-        let reuse_logits = common == n_parts && self.cache.logits_after(common).is_some();
+        let mut common = self.cache().common_prefix(prompt.items());
+        let reuse_logits = common == n_parts && self.cache().logits_after(common).is_some();
         if common == n_parts && !reuse_logits {
             common -= 1;
         }
         Ok(Plan { prompt, dropped, common, reuse_logits })
     }
 
-    /// Decodes every media item of the request, in order; images whose content id
-    /// `placeholder` accepts become placeholders (see [`media::decode`]).
-    fn decode_media(&self, input: &Input, placeholder: &dyn Fn(&str) -> bool) -> Result<Vec<Bitmap>> {
+    /// The bitmap of every media item of the request, in order; images whose content id
+    /// `placeholder` accepts become placeholders (see [`media::to_bitmap`]).
+    fn media_bitmaps(&self, input: &Input, placeholder: &dyn Fn(&str) -> bool) -> Result<Vec<Bitmap>> {
         let all: Vec<&media::Media> = match input {
             Input::Prompt { media, .. } => media.iter().collect(),
             Input::Chat(messages) => messages.iter().flat_map(|m| m.media.iter()).collect(),
@@ -187,7 +162,7 @@ impl Session {
                 format!("{} media item(s) given, but this session has no projector (text only)", all.len()),
             );
         };
-        all.iter().enumerate().map(|(i, m)| media::decode(projector, i, m, placeholder)).collect()
+        all.iter().enumerate().map(|(i, m)| media::to_bitmap(projector, i, m, placeholder)).collect()
     }
 
     /// Renders and tokenizes the request; with `Overflow::DropOldest`, drops the oldest
@@ -228,7 +203,7 @@ impl Session {
                     Ok(prompt::ChatMessage { role: messages[i].role.to_string(), text, first_media: first_media[i] })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let pieces = prompt::chat_pieces(&self.weights().chat_template, &chat, marker)?;
+            let pieces = prompt::chat_pieces(&self.loaded().chat_template, &chat, marker)?;
             check_media_once(&pieces, messages, &first_media, system, start)?;
             self.tokenize_prompt(&pieces, bitmaps)
         };
@@ -276,7 +251,7 @@ impl Session {
         let (Some(projector), Some(chunks)) = (self.projector(), prompt.chunks.as_ref()) else { return Ok(()) };
         let (n_batch, n_ubatch) = (self.context().n_batch(), self.context().n_ubatch());
         for chunk in prompt.parts[from..].iter().filter_map(|p| p.chunk) {
-            let (non_causal, n_tokens) = projector.media_decoding(chunks, chunk);
+            let (non_causal, n_tokens) = projector.media_eval_shape(chunks, chunk);
             if non_causal && n_tokens.min(n_batch) > n_ubatch {
                 return fail(
                     InvalidArgument,
@@ -299,7 +274,7 @@ impl Session {
     fn evaluate(&mut self, prompt: &Prompt, from: usize, info: &mut AskInfo) -> Result<()> {
         let result = self.evaluate_parts(prompt, from, info);
         if result.is_err() {
-            self.context().forget_from(self.cache.n_pos());
+            self.context().forget_from(self.cache().n_pos());
         }
         result
     }
@@ -316,20 +291,19 @@ impl Session {
                 let projector = self.projector().expect("media parts come from a projector");
                 let chunks = prompt.chunks.as_ref().expect("media parts have chunks");
                 let abort = self.abort_state();
-                let encoder = self.weights().encode(&abort);
+                let n_past = self.cache().n_pos();
                 let (result, log) = log::capture(|| {
-                    projector.eval_chunk(self.context(), chunks, chunk, self.cache.n_pos(), n_batch as i32, i == last)
+                    projector.eval_chunk(&abort, self.context(), chunks, chunk, n_past, n_batch as i32, i == last)
                 });
-                drop(encoder);
                 let (status, new_n_past) = result?;
-                self.weights().check_remote()?;
+                self.loaded().check_remote()?;
                 self.cancelled()?;
                 if status != 0 {
                     return fail(Eval, format!("encoding media item failed ({status}): {}", log::last_lines(&log)));
                 }
                 info.media_encoded += 1;
                 info.tokens_evaluated += *n_pos as u32;
-                self.cache.push(part.item.clone(), new_n_past);
+                self.cache_mut().push(part.item.clone(), new_n_past);
                 i += 1;
                 continue;
             }
@@ -341,28 +315,10 @@ impl Session {
                 tokens.push(*t);
                 i += 1;
             }
-            self.decode_tokens(&tokens, i - 1 == last)?;
+            self.eval_tokens(&tokens, i - 1 == last)?;
             info.tokens_evaluated += tokens.len() as u32;
         }
         Ok(())
-    }
-
-    /// Decodes text tokens at the end of the cache and records them.
-    fn decode_tokens(&mut self, tokens: &[sys::llama_token], logits_last: bool) -> Result<()> {
-        let pos = self.cache.n_pos();
-        let code = self.ctx.decode(&mut self.batch, tokens, pos, logits_last)?;
-        self.weights().check_remote()?;
-        match code {
-            llama::DECODE_OK => {
-                for (k, &t) in tokens.iter().enumerate() {
-                    self.cache.push(Item::Token(t), pos + k as i32 + 1);
-                }
-                Ok(())
-            }
-            llama::DECODE_ABORTED => fail(Cancelled, "the call was cancelled"),
-            llama::DECODE_NO_SLOT => fail(ContextFull, "llama.cpp found no room in the KV cache for the batch"),
-            code => fail(Eval, format!("llama_decode failed with code {code}")),
-        }
     }
 
     fn generate(
@@ -408,12 +364,12 @@ impl Session {
             if n + 1 == req.sampling.max_tokens {
                 break;
             }
-            if self.cache.n_pos() >= n_ctx {
+            if self.cache().n_pos() >= n_ctx {
                 reason = StopReason::ContextFull;
                 break;
             }
-            if let Err(e) = self.cancelled().and_then(|_| self.decode_tokens(&[token], true)) {
-                self.context().forget_from(self.cache.n_pos());
+            if let Err(e) = self.cancelled().and_then(|_| self.eval_tokens(&[token], true)) {
+                self.context().forget_from(self.cache().n_pos());
                 info.stop_reason = StopReason::None;
                 return Err(e);
             }
@@ -466,7 +422,7 @@ impl Plan {
     fn evaluates_placeholder(&self, session: &Session) -> bool {
         self.prompt.parts[self.common..]
             .iter()
-            .any(|p| matches!(&p.item, Item::Media { id, .. } if session.cache.holds_media(id)))
+            .any(|p| matches!(&p.item, Item::Media { id, .. } if session.cache().holds_media(id)))
     }
 }
 

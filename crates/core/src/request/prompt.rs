@@ -4,11 +4,11 @@
 
 use std::ffi::CString;
 
-use llama_cpp_sys_2 as sys;
-
-use crate::llama::{self, Bitmap, Chunk, Chunks, Model, Projector, TokenizePart};
+use crate::llama::chat::render_chat;
+use crate::llama::{self, Bitmap, Chunk, Chunks, Model, Projector, Token, TokenizePart};
 use crate::media::Media;
 use crate::session::cache::Item;
+use crate::session::report::PromptUsage;
 use crate::util::error::{fail, Error, ErrorKind::*, Result};
 use crate::util::log;
 
@@ -27,25 +27,11 @@ pub enum Input<'a> {
     Chat(&'a [Message<'a>]),
 }
 
-/// The chat template used when a model has none: ChatML.
-pub const FALLBACK_TEMPLATE: &str = "chatml";
-
 /// One part of a tokenized prompt: what the cache records, and for media the chunk of
 /// [`Prompt::chunks`] that evaluates it.
 pub struct Part {
     pub item: Item,
     pub chunk: Option<usize>,
-}
-
-/// What a prompt is made of, as a usage report counts it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PromptUsage {
-    pub text_tokens: u32,
-    pub media_items: u32,
-    /// Embeddings the media give the model.
-    pub media_tokens: u32,
-    /// Positions those embeddings take (fewer than the embeddings with M-RoPE).
-    pub media_positions: u32,
 }
 
 /// A tokenized request.
@@ -63,7 +49,7 @@ impl Prompt {
         self.parts.iter().map(|p| &p.item)
     }
     /// The prompt's text tokens, in order (media left out).
-    pub fn text_tokens(&self) -> Vec<sys::llama_token> {
+    pub fn text_tokens(&self) -> Vec<Token> {
         self.items().filter_map(|i| if let Item::Token(t) = i { Some(*t) } else { None }).collect()
     }
     /// What the prompt is made of: text tokens, media items, their embeddings and positions.
@@ -83,7 +69,7 @@ impl Prompt {
         }
         usage
     }
-    fn from_tokens(tokens: &[sys::llama_token]) -> Prompt {
+    fn from_tokens(tokens: &[Token]) -> Prompt {
         Prompt { parts: tokens.iter().map(|&t| Part { item: Item::Token(t), chunk: None }).collect(), chunks: None }
     }
 }
@@ -232,36 +218,6 @@ fn split_sentinels(rendered: &str, nonce: &str) -> (Vec<String>, Vec<usize>) {
     (markup, order)
 }
 
-/// Renders messages (with their markers placed) with `template`, a Jinja template string
-/// llama.cpp recognises or a built-in name such as "chatml".
-pub fn render_chat(template: &str, messages: &[(String, String)]) -> Result<String> {
-    let template_c =
-        CString::new(template).or_else(|_| fail(InvalidArgument, "the chat template contains a NUL byte"))?;
-    let c_strings = messages
-        .iter()
-        .enumerate()
-        .map(|(i, (role, text))| match (CString::new(role.as_str()), CString::new(text.as_str())) {
-            (Ok(r), Ok(t)) => Ok((r, t)),
-            _ => fail(InvalidArgument, format!("message {i} contains a NUL byte")),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let chat: Vec<sys::llama_chat_message> =
-        c_strings.iter().map(|(r, t)| sys::llama_chat_message { role: r.as_ptr(), content: t.as_ptr() }).collect();
-    let mut buf = vec![0u8; 256 + 2 * messages.iter().map(|(r, t)| r.len() + t.len()).sum::<usize>()];
-    for _ in 0..2 {
-        let n = llama::apply_chat_template(&template_c, &chat, &mut buf)?;
-        if n < 0 {
-            return fail(Unsupported, "llama.cpp does not recognise this model's chat template (tokenizer.chat_template); set chat_template to a built-in name such as \"chatml\"");
-        }
-        if (n as usize) <= buf.len() {
-            buf.truncate(n as usize);
-            return String::from_utf8(buf).or_else(|_| fail(InvalidArgument, "the rendered chat is not UTF-8"));
-        }
-        buf.resize(n as usize, 0);
-    }
-    fail(Internal, "llama_chat_apply_template kept asking for more room")
-}
-
 /// Tokenizes the pieces of a text-only prompt.
 pub fn tokenize_text(model: &Model, pieces: &[Piece]) -> Result<Prompt> {
     let mut tokens = Vec::new();
@@ -316,11 +272,11 @@ pub fn tokenize_media(projector: &Projector, pieces: &[Piece], bitmaps: &[Bitmap
     let (result, log) = log::capture(|| projector.tokenize_parts(&parts));
     let (status, chunks) = result?;
     match status {
-        llama::MTMD_TOKENIZE_OK => {}
-        llama::MTMD_TOKENIZE_PREPROCESS => {
+        llama::projector::MTMD_TOKENIZE_OK => {}
+        llama::projector::MTMD_TOKENIZE_PREPROCESS => {
             return fail(MediaDecode, format!("preprocessing a media item failed: {}", log::last_lines(&log)))
         }
-        llama::MTMD_TOKENIZE_BAD_PARTS => {
+        llama::projector::MTMD_TOKENIZE_BAD_PARTS => {
             return fail(Internal, format!("mtmd refused the prompt's parts: {}", log::last_lines(&log)))
         }
         s => return fail(Tokenize, format!("tokenizing the prompt failed ({s}): {}", log::last_lines(&log))),

@@ -3,8 +3,6 @@
 use std::borrow::Cow;
 use std::ffi::CString;
 
-use llama_cpp_sys_2 as sys;
-
 use crate::llama::{Model, Sampler};
 use crate::request::grammar;
 use crate::request::json_schema;
@@ -163,40 +161,22 @@ impl Sampling {
         if let Some((text, origin)) = self.grammar_text()? {
             add_grammar(&mut chain, model, &text, origin)?;
         }
-        chain.add(self.logit_bias_sampler(model)?);
+        self.add_logit_bias(&mut chain, model)?;
         let n_ctx = n_ctx.min(i32::MAX as u32) as i32;
         let window = |last_n: i32| if last_n < 0 { n_ctx } else { last_n.min(n_ctx) };
         let p = &self.penalties;
-        // SAFETY: a plain constructor; the chain takes ownership of the sampler.
-        chain.add_with_history(unsafe {
-            sys::llama_sampler_init_penalties(
-                model.n_vocab() as i32,
-                window(p.last_n),
-                p.repeat,
-                p.frequency,
-                p.presence,
-            )
-        });
-        chain.add_with_history(self.dry_sampler(model, window(self.dry.last_n)));
+        chain.add_penalties(model.n_vocab(), window(p.last_n), p.repeat, p.frequency, p.presence);
+        let d = &self.dry;
+        chain.add_dry(model, (d.multiplier, d.base, d.allowed_length), window(d.last_n), &DRY_BREAKERS);
         if self.temperature <= 0.0 {
-            // SAFETY: a plain constructor; the chain takes ownership of the sampler.
-            chain.add(unsafe { sys::llama_sampler_init_greedy() });
+            chain.add_greedy();
             return Ok(chain);
         }
-        // SAFETY: llama.cpp's sampler constructors take plain values and return new samplers,
-        // which the chain takes ownership of; those whose value means "off" return samplers
-        // that change nothing.
-        let filters = unsafe {
-            [
-                sys::llama_sampler_init_top_k(self.top_k),
-                sys::llama_sampler_init_typical(self.typical_p, 1),
-                sys::llama_sampler_init_top_p(self.top_p, 1),
-                sys::llama_sampler_init_min_p(self.min_p, 1),
-                sys::llama_sampler_init_temp(self.temperature),
-                sys::llama_sampler_init_dist(self.seed.unwrap_or(default_seed)),
-            ]
-        };
-        filters.into_iter().for_each(|s| chain.add(s));
+        chain.add_filters_and_pick(
+            (self.top_k, self.typical_p, self.top_p, self.min_p),
+            self.temperature,
+            self.seed.unwrap_or(default_seed),
+        );
         Ok(chain)
     }
 
@@ -217,8 +197,8 @@ impl Sampling {
         }
     }
 
-    /// The logit bias sampler; every token must be in the vocabulary.
-    fn logit_bias_sampler(&self, model: &Model) -> Result<*mut sys::llama_sampler> {
+    /// Adds the logit bias sampler; every token must be in the vocabulary.
+    fn add_logit_bias(&self, chain: &mut Sampler, model: &Model) -> Result<()> {
         let n_vocab = model.n_vocab();
         if let Some((i, (token, _))) =
             self.logit_bias.iter().enumerate().find(|(_, (t, _))| !(0..n_vocab as i64).contains(&(*t as i64)))
@@ -228,27 +208,8 @@ impl Sampling {
                 format!("logit_bias[{i}].token is {token}; the vocabulary has tokens 0 to {}", n_vocab - 1),
             );
         }
-        let biases: Vec<sys::llama_logit_bias> =
-            self.logit_bias.iter().map(|&(token, bias)| sys::llama_logit_bias { token, bias }).collect();
-        // SAFETY: `biases` holds `biases.len()` entries, which llama.cpp copies.
-        Ok(unsafe { sys::llama_sampler_init_logit_bias(n_vocab as i32, biases.len() as i32, biases.as_ptr()) })
-    }
-
-    fn dry_sampler(&self, model: &Model, last_n: i32) -> *mut sys::llama_sampler {
-        let breakers: Vec<*const std::os::raw::c_char> = DRY_BREAKERS.iter().map(|b| b.as_ptr()).collect();
-        let d = &self.dry;
-        // SAFETY: the vocabulary lives with the model; llama.cpp copies the breaker strings.
-        unsafe {
-            sys::llama_sampler_init_dry(
-                model.vocab(),
-                d.multiplier,
-                d.base,
-                d.allowed_length,
-                last_n,
-                breakers.as_ptr().cast_mut(),
-                breakers.len(),
-            )
-        }
+        chain.add_logit_bias(n_vocab, &self.logit_bias);
+        Ok(())
     }
 }
 

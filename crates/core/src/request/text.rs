@@ -2,23 +2,7 @@
 //! out, invalid bytes become U+FFFD, and text that may be the start of a stop string is held
 //! back until it is known not to be one.
 
-/// Why generation ended.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum StopReason {
-    /// No request has finished yet (or the last one failed).
-    #[default]
-    None,
-    /// The model produced an end-of-generation token.
-    Eog,
-    /// `max_tokens` tokens were generated.
-    MaxTokens,
-    /// A stop string appeared (it is not part of the text).
-    StopString,
-    /// The text callback returned false.
-    Callback,
-    /// The context window filled up.
-    ContextFull,
-}
+use crate::session::report::StopReason;
 
 /// Collects the answer and streams it to a callback.
 pub struct TextStream<'a> {

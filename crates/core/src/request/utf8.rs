@@ -5,9 +5,7 @@
 //! weights did it in most answers). While a grammar is active, tokens that would make the
 //! answer invalid UTF-8 are ruled out before the grammar sees them.
 
-use llama_cpp_sys_2 as sys;
-
-use crate::llama::Model;
+use crate::llama::{Model, Token};
 use crate::util::error::Result;
 
 /// The text of every token of a vocabulary, as generation prints it.
@@ -27,7 +25,7 @@ impl VocabPieces {
         let (mut bytes, mut ends, mut fits_alone) = (Vec::new(), Vec::new(), Vec::new());
         let mut piece = Vec::new();
         for token in 0..model.n_vocab() {
-            model.token_piece(token as sys::llama_token, &mut piece)?;
+            model.token_piece(token as Token, &mut piece)?;
             fits_alone.push(valid_so_far(&piece));
             bytes.extend_from_slice(&piece);
             ends.push(bytes.len());

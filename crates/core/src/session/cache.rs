@@ -1,12 +1,12 @@
 //! The record of what the session's KV cache holds, item by item, so that a request evaluates
 //! only what the cache does not already hold.
 
-use llama_cpp_sys_2 as sys;
+use crate::llama::Token;
 
 /// One entry of the KV cache: a text token, or a media item known by its content id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Item {
-    Token(sys::llama_token),
+    Token(Token),
     Media { id: String, n_pos: i32 },
 }
 

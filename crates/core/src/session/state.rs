@@ -49,7 +49,7 @@ impl Session {
             }
         }
         let state = self.context().sequence_state()?;
-        self.weights().check_remote()?;
+        self.loaded().check_remote()?;
         if state.is_empty() && !items.is_empty() {
             return fail(
                 Internal,
@@ -130,7 +130,7 @@ impl Session {
             assert!(restored, "llama.cpp refused to restore the state it had just saved");
             return fail(StateCorrupt, format!("{what}: llama.cpp refused the saved KV cache"));
         }
-        self.weights().check_remote()?;
+        self.loaded().check_remote()?;
         self.cache_mut().restore(items);
         Ok(())
     }

@@ -1,16 +1,14 @@
 //! Where the logs of llama.cpp, ggml and mtmd go: a sink the embedding sets, stderr, or nowhere.
 //!
-//! One trampoline is installed for all three once, at backend initialisation; it reads the
-//! current configuration on every message. It also keeps the warning and error lines printed on
+//! One trampoline is installed for all three once, at backend initialisation
+//! (`llama/log_hook.rs`); it passes each message to [`route`], which reads the current
+//! configuration on every message. It also keeps the warning and error lines printed on
 //! a thread while a step is watched ([`capture`]), so that a failed load or step can say why.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
 use std::io::Write;
-use std::os::raw::{c_char, c_void};
 use std::sync::{Arc, RwLock};
-
-use llama_cpp_sys_2 as sys;
 
 use crate::util::abort::AbortState;
 
@@ -53,30 +51,28 @@ thread_local! {
     /// Warning and error lines logged on this thread while a step is being watched.
     static CAPTURE: RefCell<Option<String>> = const { RefCell::new(None) };
     /// The cancel state of the call running on this thread, while one runs.
-    static CALL: Cell<Option<*const AbortState>> = const { Cell::new(None) };
+    static CALL: RefCell<Option<Arc<AbortState>>> = const { RefCell::new(None) };
 }
 
 /// Runs a call that `abort` can cancel: while it runs, the messages llama.cpp logs on this
 /// thread after a cancel (a failed graph computation, a failed decode) are only debug messages,
 /// since stopping was what the caller asked for.
-pub(crate) fn in_call<T>(abort: &AbortState, f: impl FnOnce() -> T) -> T {
-    let outer = CALL.with(|c| c.replace(Some(abort as *const AbortState)));
+pub(crate) fn in_call<T>(abort: &Arc<AbortState>, f: impl FnOnce() -> T) -> T {
+    let outer = CALL.with(|c| c.replace(Some(abort.clone())));
     let out = f();
-    CALL.with(|c| c.set(outer));
+    CALL.with(|c| *c.borrow_mut() = outer);
     out
 }
 
 /// Whether the call running on this thread was cancelled.
 fn call_cancelled() -> bool {
-    // SAFETY: the pointer is set by `in_call` only while the state it points to is borrowed
-    // there, on this thread.
-    CALL.with(|c| c.get().is_some_and(|a| unsafe { (*a).is_cancelled() }))
+    CALL.try_with(|c| c.try_borrow().is_ok_and(|a| a.as_ref().is_some_and(|a| a.is_cancelled()))).unwrap_or(false)
 }
 
 /// Logs a message of the library's own through the same route as llama.cpp's.
 pub(crate) fn emit(level: LogLevel, message: &str) {
     if let Ok(text) = std::ffi::CString::new(format!("mm-session: {message}\n")) {
-        route(level as i32, &text);
+        route(Some(level as i32), &text);
     }
 }
 
@@ -84,15 +80,6 @@ pub(crate) fn emit(level: LogLevel, message: &str) {
 /// silences everything. The default is warnings and errors to stderr.
 pub fn configure(min_level: Option<LogLevel>, sink: Option<LogSink>) {
     *CONFIG.write().unwrap_or_else(|e| e.into_inner()) = Config { min_level, sink };
-}
-
-/// Installs the trampoline for llama.cpp, ggml and mtmd (called once by `backend::init`).
-pub(crate) fn install() {
-    // SAFETY: the trampoline is a plain function that lives for the whole process.
-    unsafe {
-        sys::llama_log_set(Some(trampoline), std::ptr::null_mut());
-        sys::mtmd_helper_log_set(Some(trampoline), std::ptr::null_mut());
-    }
 }
 
 /// Runs `f` while keeping the warning and error lines logged on this thread; returns them too.
@@ -103,22 +90,15 @@ pub fn capture<T>(f: impl FnOnce() -> T) -> (T, String) {
     (out, text)
 }
 
-unsafe extern "C" fn trampoline(level: sys::ggml_log_level, text: *const c_char, _: *mut c_void) {
-    if text.is_null() {
-        return;
-    }
-    // SAFETY: llama.cpp passes a NUL-terminated message, valid during the call.
-    let text = unsafe { CStr::from_ptr(text) };
-    // A panic must not unwind into C++; a lost log line is the lesser harm.
-    let _ = std::panic::catch_unwind(|| route(level as i32, text));
-}
-
-fn route(level: i32, text: &CStr) {
-    let level = if level == sys::GGML_LOG_LEVEL_CONT as i32 {
-        LAST_LEVEL.with(Cell::get)
-    } else {
-        LAST_LEVEL.with(|l| l.set(level));
-        level
+/// Sends one message of llama.cpp, ggml or mtmd (or of the library) where the configuration
+/// says, at ggml's `level`; `None`: a continuation of the previous message on this thread.
+pub(crate) fn route(level: Option<i32>, text: &CStr) {
+    let level = match level {
+        None => LAST_LEVEL.with(Cell::get),
+        Some(level) => {
+            LAST_LEVEL.with(|l| l.set(level));
+            level
+        }
     };
     let mut level = LogLevel::from_ggml(level);
     if level >= LogLevel::Warn && call_cancelled() {
