@@ -1,7 +1,7 @@
 //! The exception barriers of `shim/guard.cpp`: each calls one llama.cpp, mtmd or llama.cpp
 //! `common` function that may throw a C++ exception and turns an exception into an error return
 //! plus a message, since an exception unwinding into Rust aborts the process. Only the wrappers
-//! in `llama.rs` call these; they hand out safe functions that return `Result`.
+//! in this folder call these; they hand out safe functions that return `Result`.
 
 use std::ffi::CStr;
 use std::os::raw::c_char;

@@ -42,11 +42,10 @@ pub fn projector_bytes(projector: &Projector) -> Option<(u64, u64)> {
 /// Hands the heap's free pages back to the system when dropped (glibc's `malloc_trim`): the
 /// last field of `Loaded`, so that it runs when a model is unloaded, after its memory and its
 /// last context's are freed. Those compute buffers (tens of MB on real models) are freed into
-/// the malloc arena of whichever thread created them, and glibc keeps such pages resident: a Go
-/// program whose sessions were made on many threads held 460-550 MB with 3.5 MB in use. Not
-/// done for a fork destroyed while its model stays loaded: the next fork reuses those pages,
-/// and handing them back costs the next context their page faults again. Other allocators return
-/// memory their own way; there this does nothing.
+/// the malloc arena of whichever thread created them, and glibc keeps such pages resident
+/// (docs/reliability.md). Not done for a fork destroyed while its model stays loaded: the next
+/// fork reuses those pages, and handing them back costs the next context their page faults
+/// again. Other allocators return memory their own way; there this does nothing.
 #[derive(Default)]
 pub struct ReleaseFreeHeap;
 

@@ -11,8 +11,8 @@ use crate::llama::options::KvType;
 use crate::llama::special::{SpecialText, Specials};
 use crate::util::error::{fail, ErrorKind, Result};
 
-/// The smallest piece a long text read with special tokens is tokenized in.
-const SPECIAL_PIECE: usize = 4096;
+/// The smallest span a long text read with special tokens is tokenized in.
+const SPECIAL_SPAN: usize = 4096;
 
 /// A token of a model's vocabulary (llama.cpp's `llama_token`).
 pub type Token = sys::llama_token;
@@ -129,7 +129,7 @@ impl Model {
     /// `parse_special` turns the text of control tokens into those tokens.
     /// Tokenizes `text`, with a BOS token first when `add_special` and the vocabulary wants it,
     /// and special tokens' texts read as those tokens when `parse_special`. A long text read
-    /// with special tokens is tokenized in pieces of [`SPECIAL_PIECE`] bytes or more, cut where
+    /// with special tokens is tokenized in spans of [`SPECIAL_SPAN`] bytes or more, cut where
     /// the tokens are the same (`special.rs`): llama.cpp's partition at special texts costs
     /// their number squared.
     pub fn tokenize(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<sys::llama_token>> {
@@ -139,28 +139,28 @@ impl Model {
             return self.tokenize_whole(text, add_special, parse_special);
         }
         let mut tokens = Vec::new();
-        for (k, piece) in self.special_pieces(text).into_iter().enumerate() {
-            tokens.extend(self.tokenize_whole(piece, add_special && k == 0, true)?);
+        for (k, span) in self.special_spans(text).into_iter().enumerate() {
+            tokens.extend(self.tokenize_whole(span, add_special && k == 0, true)?);
         }
         Ok(tokens)
     }
 
-    /// `text`, to be read with special tokens, cut into pieces of [`SPECIAL_PIECE`] bytes or
+    /// `text`, to be read with special tokens, cut into spans of [`SPECIAL_SPAN`] bytes or
     /// more that tokenize (without BOS and EOS) to the tokens of the whole (`special.rs`); the
     /// whole when it is short, or when this vocabulary's tokenizer does not allow it.
-    pub fn special_pieces<'t>(&self, text: &'t str) -> Vec<&'t str> {
+    pub fn special_spans<'t>(&self, text: &'t str) -> Vec<&'t str> {
         let specials = self.specials.get_or_init(|| self.special_texts());
-        let Some(specials) = specials.as_ref().filter(|_| text.len() >= 2 * SPECIAL_PIECE) else { return vec![text] };
-        let mut pieces = Vec::new();
+        let Some(specials) = specials.as_ref().filter(|_| text.len() >= 2 * SPECIAL_SPAN) else { return vec![text] };
+        let mut spans = Vec::new();
         let mut from = 0;
-        for cut in specials.cuts(text.as_bytes(), SPECIAL_PIECE).into_iter().chain([text.len()]) {
-            pieces.push(&text[from..cut]);
+        for cut in specials.cuts(text.as_bytes(), SPECIAL_SPAN).into_iter().chain([text.len()]) {
+            spans.push(&text[from..cut]);
             from = cut;
         }
-        pieces
+        spans
     }
 
-    /// The special texts of the vocabulary, when its tokenizer tokenizes the pieces of a cut
+    /// The special texts of the vocabulary, when its tokenizer tokenizes the spans of a cut
     /// text as it would the whole (SPM and BPE, no special token with an empty text).
     fn special_texts(&self) -> Option<Specials> {
         let vocab = self.vocab();

@@ -1,11 +1,11 @@
-//! Where a text read with special tokens can be cut so that its pieces tokenize to the same
+//! Where a text read with special tokens can be cut so that its spans tokenize to the same
 //! tokens as the whole.
 //!
 //! llama.cpp's tokenizer first splits a text at the texts of the vocabulary's special tokens
 //! (control, user-defined and unknown), each special token in turn, longest first, finding its
 //! occurrences in what is still plain text. That partition costs the number of occurrences
-//! times the number of fragments so far: 1 MB of `<|im_start|>` took 15-60 s. Tokenized in
-//! pieces of a few KB, the same text takes milliseconds.
+//! times the number of fragments so far, seconds for a megabyte of special texts
+//! (docs/reliability.md); tokenized in spans of a few KB, the same text takes milliseconds.
 //!
 //! A cut is safe right after an occurrence of a special token's text that overlaps no other
 //! occurrence of any special text: whichever order the partition takes, that occurrence becomes
@@ -58,8 +58,8 @@ impl Specials {
     }
 
     /// Byte offsets at which `text` can be cut (see the module's comment), each at least
-    /// `min_piece` bytes after the one before (and after the start), in order.
-    pub fn cuts(&self, text: &[u8], min_piece: usize) -> Vec<usize> {
+    /// `min_span` bytes after the one before (and after the start), in order.
+    pub fn cuts(&self, text: &[u8], min_span: usize) -> Vec<usize> {
         let mut cuts = Vec::new();
         let mut last_cut = 0;
         // An occurrence nothing overlapped so far: its end, and whether a cut may follow it.
@@ -81,7 +81,7 @@ impl Specials {
             match candidate {
                 // Nothing started inside it: it stands alone.
                 Some((end, cut_after)) if start >= end => {
-                    if cut_after && end - last_cut >= min_piece {
+                    if cut_after && end - last_cut >= min_span {
                         cuts.push(end);
                         last_cut = end;
                     }
@@ -98,7 +98,7 @@ impl Specials {
             reach = found.iter().map(|&(end, _)| end).fold(reach, usize::max);
         }
         if let Some((end, true)) = candidate {
-            if end < text.len() && end - last_cut >= min_piece {
+            if end < text.len() && end - last_cut >= min_span {
                 cuts.push(end);
             }
         }

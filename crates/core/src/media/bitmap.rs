@@ -26,8 +26,8 @@ struct KnownImage {
 /// the KV cache holds it, neither reads nor hashes it.
 static IMAGE_FILES: FileMemo<KnownImage, 64> = FileMemo::new();
 
-/// The bitmap of item `index`, decoded, once its kind is checked that the projector can take its kind. An image whose
-/// content id `placeholder` accepts is not decoded: it becomes a placeholder of its size and id,
+/// The bitmap of item `index`: decoded, once the projector is known to take its kind. An image
+/// whose content id `placeholder` accepts is not decoded: it becomes a placeholder of its size and id,
 /// which mtmd tokenizes without preprocessing and which must never be evaluated (the session
 /// uses them for images its KV cache already holds).
 pub fn to_bitmap(
@@ -132,7 +132,7 @@ fn require_audio(projector: &Projector, what: &str) -> Result<()> {
 /// to an `ffmpeg` child process). Images are refused from their header when larger than
 /// [`MAX_IMAGE_PIXELS`], audio when longer than [`MAX_AUDIO_SECONDS`], before the pixels or
 /// samples are allocated. An image whose content id `placeholder` accepts is sized from its
-/// header and not decoded (see [`decode`]).
+/// header and not decoded (see [`to_bitmap`]).
 fn decode_encoded(
     projector: &Projector,
     what: &str,
@@ -164,7 +164,7 @@ fn decode_encoded(
 }
 
 /// An mtmd bitmap of RGB pixels named `id` (the content id), or without `pixels` a placeholder
-/// of the image's size (see [`decode`]).
+/// of the image's size (see [`to_bitmap`]).
 fn image_bitmap(what: &str, width: u32, height: u32, id: &CStr, pixels: Option<&[u8]>) -> Result<Bitmap> {
     let bitmap = match pixels {
         Some(pixels) => Bitmap::image(width, height, pixels, id),

@@ -31,8 +31,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use crate::media::format::Format;
 
 /// The longest side of an image accepted, in pixels. clip.cpp's resampling takes memory in
-/// proportion to the longer side: a 67,108,864 x 1 image (within the pixel limit) took 3.5 GB
-/// where an 8192 x 8192 one takes 0.4 GB.
+/// proportion to the longer side, GBs for a long thin image within the pixel limit.
 pub const MAX_IMAGE_SIDE: u32 = 32768;
 
 /// A decoded image: `width * height` pixels of 3 bytes (R, G, B), row after row.

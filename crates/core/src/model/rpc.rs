@@ -296,9 +296,8 @@ fn read_exact_by(stream: &mut TcpStream, mut buf: &mut [u8], deadline: Instant) 
 }
 
 /// Why a server's reply to `cmd` (after `request`) is false, when a value in it would make
-/// ggml-rpc abort or allocate without bound: ggml-rpc trusts every value it is sent (an
-/// alignment of 3 or an allocation of 1 byte ended in ggml-alloc's abort, a device count of
-/// 0xFFFFFFFF in 16.7 GB and an abort).
+/// ggml-rpc abort or allocate without bound: ggml-rpc trusts every value it is sent (a bad
+/// alignment, a buffer smaller than asked for, or a huge device count ends in an abort).
 fn false_reply(cmd: u8, request: &[u8], reply: &[u8]) -> Option<String> {
     let u64_at = |bytes: &[u8], at: usize| bytes.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8")));
     match cmd {

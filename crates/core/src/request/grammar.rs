@@ -3,25 +3,23 @@
 //! Here, the text, before llama.cpp's parser sees it: a repetition `{m,n}` with n < m makes
 //! the parser make rules until memory runs out, large repetition bounds make it make a rule for
 //! each step, and nested bounds multiply into the ways a grammar can start, which llama.cpp
-//! expands when it builds the grammar (`(("a"{0,20}){0,20}){0,20}` took 208 s to build).
+//! expands when it builds the grammar (minutes for three nested `{0,20}`).
 //!
 //! Then (`Model::grammar_steps`, shim/guard.cpp) what llama.cpp made of it. The sampler checks
 //! every token of the vocabulary against every parse stack the grammar keeps, following each
 //! way an ambiguous grammar can read the token's characters; [`MAX_STEPS`] bounds that work for
-//! one token. The text alone cannot tell: a bound on how deep repetitions nest refused JSON
-//! Schemas as plain as an array of strings, and let through grammars of three repetitions that
-//! took minutes a token: `[a-z ]{1,5}* {2,5}` (bounds multiplying to 50, found by fuzzing under
-//! ASan) took 396 s for 4 tokens of Gemma 3 270M, whose vocabulary has 262,144 tokens.
+//! one token. The text alone cannot tell: a bound on how deep repetitions nest refuses JSON
+//! Schemas as plain as an array of strings, and lets through grammars of three repetitions that
+//! take minutes a token on a vocabulary of 262,144 tokens (docs/reliability.md, "Fuzzing").
 
 use std::collections::{HashMap, HashSet};
 
 /// Largest product of repetition bounds along a nesting path, through rule references too
-/// (`*`, `+` and `?` count 2). Building and probing `(("a"{0,12}){0,12}){0,12}` (1,728) took
-/// 4.9 s, `(("a"{0,10}){0,10}){0,10}` (1,000) 1.3 s; llama.cpp's JSON Schema converter writes
-/// 80 for an array of strings and 640 for an array of objects holding arrays of strings.
+/// (`*`, `+` and `?` count 2): building and probing costs grow with it, about a second at the
+/// limit; llama.cpp's JSON Schema converter writes 80 for an array of strings and 640 for an
+/// array of objects holding arrays of strings.
 pub const MAX_PRODUCT: u64 = 1000;
-/// Largest sum of all repetition bounds: llama.cpp makes a rule for each repetition step
-/// (300 flat `"a"{0,1999}` took 5.2 s and 156 MB a request).
+/// Largest sum of all repetition bounds: llama.cpp makes a rule for each repetition step.
 pub const MAX_REPETITIONS: u64 = 10_000;
 
 /// The characters of the token whose check the probe counts (most tokens are shorter).
@@ -29,10 +27,10 @@ pub const TOKEN_CHARS: u32 = 8;
 /// At how many places of a text the grammar allows the probe checks it (after 0, 8, 16 and 24
 /// characters: some grammars are costly at once, others once their stacks have multiplied).
 pub const POSITIONS: u32 = 4;
-/// Most steps checking one token may take. Measured with Gemma 3 270M, 8 tokens each: grammars
-/// of up to 3,300 steps took 0.35-1.5 s (`[a-z ]*{2,5}`, `([a-z ]{1,5})*`, `([a-z ]+){2,5}`,
-/// every JSON Schema tried: at most 35), those of 90,000 steps and more 12 s to over a minute
-/// (`([a-z ]?){0,20}`, `([a-z ]{1,20}){1,20}`, `(([a-z ]+)+)+`, the fuzzing find).
+/// Most steps checking one token may take: between the costliest plain grammars (every JSON
+/// Schema tried takes at most 35; `[a-z ]*{2,5}` and the like a few thousand, about a second for
+/// 8 tokens of a 262,144-token vocabulary) and the ambiguous ones (90,000 steps and more, many
+/// seconds a token).
 pub const MAX_STEPS: u64 = 20_000;
 
 /// The error for a grammar past [`MAX_STEPS`].
@@ -43,9 +41,8 @@ pub fn too_ambiguous() -> String {
 }
 
 /// Longest grammar text accepted, in bytes. llama.cpp compares every parse stack with every
-/// other when it starts a grammar, so a grammar of many alternatives costs their square: 100 KB
-/// of `"w1" | "w2" | ...` took 0.75 s to refuse and 1 MB 50 s; 64 KiB of them took 0.6-1.3 s
-/// to accept (on the 2-core machine at load 5).
+/// other when it starts a grammar, so a grammar of many alternatives costs their square: at the
+/// limit, about a second.
 pub const MAX_GRAMMAR_BYTES: usize = 64 * 1024;
 /// Deepest nesting of parentheses: llama.cpp's parser recurses once per level (30,000 levels
 /// overflowed an 8 MiB stack, 1,000 a 256 KiB one).
@@ -363,7 +360,7 @@ impl<'a> Walk<'a> {
 
 /// Refuses left recursion, which llama.cpp's parse stacks follow without end: llama.cpp's own
 /// check misses a rule that reaches itself behind symbols that can match nothing (`root ::= x
-/// root "a" | "b"` with `x ::= "c"?` grew to 15 GB in 90 s). A rule is nullable when one of its
+/// root "a" | "b"` with `x ::= "c"?` grows until memory runs out). A rule is nullable when one of its
 /// alternatives can match nothing; the leftmost references of an alternative are those before
 /// and at its first item that must match something.
 fn check_left_recursion(rules: &HashMap<&str, Alternatives>) -> Result<(), String> {

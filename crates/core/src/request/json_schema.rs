@@ -5,11 +5,9 @@
 //!
 //! The converter is bounded before it runs. It parses the schema recursively, so nesting is
 //! limited. Its `std::regex` calls recurse once per character of a property name (about 350
-//! bytes of stack each, measured: a 7,000-character name overflowed a 2 MiB thread stack), so
-//! it runs on a thread of its own with a stack sized for the largest schema accepted. And its
-//! grammars of many alternatives cost llama.cpp's grammar sampler more than linear time (a
-//! pattern of 30,000 alternatives, 60 KB, took 6.6 s for 3 tokens; one of 8,000, 16 KB, took
-//! 0.4 to 0.5 s), so the schema's size is limited.
+//! bytes of stack each), so it runs on a thread of its own with a stack sized for the largest
+//! schema accepted. And its grammars of many alternatives cost llama.cpp's grammar sampler more
+//! than linear time, so the schema's size is limited (docs/reliability.md has the figures).
 
 use std::ffi::CString;
 

@@ -17,7 +17,7 @@ use crate::request::logprobs::TokenChoice;
 use crate::request::prompt::{Input, Prompt};
 use crate::request::sampling::Sampling;
 use crate::request::text::{Flow, TextStream};
-use crate::request::utf8::VocabPieces;
+use crate::request::utf8::Utf8Guard;
 use crate::session::cache::Item;
 use crate::session::report::{AskInfo, StopReason};
 use crate::session::Session;
@@ -54,7 +54,7 @@ pub struct PromptCount {
 
 /// Where an answer goes as it is generated.
 pub struct Sinks<'a> {
-    /// Receives the text in pieces of whole UTF-8 characters; returns false to stop.
+    /// Receives the text in parts of whole UTF-8 characters; returns false to stop.
     pub on_text: &'a mut dyn FnMut(&str) -> bool,
     /// Receives each generated token with its log-probability and `Sampling::n_probs`
     /// alternatives, in generation order (before its text is streamed).
@@ -175,7 +175,7 @@ impl Session {
             Input::Prompt { text, media } => {
                 return Ok((
                     self.tokenize_prompt(
-                        &prompt::prompt_pieces(text, media.len(), marker, !req.plain_prompt)?,
+                        &prompt::prompt_segments(text, media.len(), marker, !req.plain_prompt)?,
                         bitmaps,
                     )?,
                     0,
@@ -203,9 +203,9 @@ impl Session {
                     Ok(prompt::ChatMessage { role: messages[i].role.to_string(), text, first_media: first_media[i] })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let pieces = prompt::chat_pieces(&self.loaded().chat_template, &chat, marker)?;
-            check_media_once(&pieces, messages, &first_media, system, start)?;
-            self.tokenize_prompt(&pieces, bitmaps)
+            let segments = prompt::chat_segments(&self.loaded().chat_template, &chat, marker)?;
+            check_media_once(&segments, messages, &first_media, system, start)?;
+            self.tokenize_prompt(&segments, bitmaps)
         };
         let whole = build(system)?;
         if whole.n_pos() < n_ctx || req.overflow == Overflow::Fail {
@@ -213,8 +213,8 @@ impl Session {
         }
         // Whole turns are dropped, oldest first: a chat may start after the system message at
         // any user message. A chat only gets shorter as turns are dropped, so the fewest turns
-        // to drop are found by bisection: a few renders, not one per turn (6,000 short messages
-        // took 101-117 s one turn at a time).
+        // to drop are found by bisection: a few renders, not one per turn (renders of thousands
+        // of messages one turn at a time take minutes).
         let starts: Vec<usize> = (system + 1..messages.len()).filter(|&i| messages[i].role == "user").collect();
         let Some(&last) = starts.last() else { return Ok((whole, 0)) };
         let (mut fits_from, mut too_long_until) = (starts.len(), 0);
@@ -236,10 +236,10 @@ impl Session {
         }
     }
 
-    fn tokenize_prompt(&self, pieces: &[prompt::Piece], bitmaps: &[Bitmap]) -> Result<Prompt> {
+    fn tokenize_prompt(&self, segments: &[prompt::Segment], bitmaps: &[Bitmap]) -> Result<Prompt> {
         match self.projector() {
-            Some(p) => prompt::tokenize_media(p, &prompt::cut_special(self.model(), pieces), bitmaps),
-            None => prompt::tokenize_text(self.model(), pieces),
+            Some(p) => prompt::tokenize_media(p, &prompt::cut_special(self.model(), segments), bitmaps),
+            None => prompt::tokenize_text(self.model(), segments),
         }
     }
 
@@ -336,14 +336,14 @@ impl Session {
         let mut reason = StopReason::MaxTokens;
         let mut piece = Vec::new();
         let mut candidates = Vec::new();
-        // A grammar's answer stays valid UTF-8 (see pieces.rs).
-        let mut pieces = if req.sampling.is_constrained() { Some(VocabPieces::of(self.model())?) } else { None };
+        // A grammar's answer stays valid UTF-8 (see utf8.rs).
+        let mut utf8_guard = if req.sampling.is_constrained() { Some(Utf8Guard::of(self.model())?) } else { None };
         for n in 0..req.sampling.max_tokens {
             let logits = if n == 0 { &first_logits[..] } else { self.context().last_logits(n_vocab)? };
-            let token = match pieces.as_mut() {
-                Some(pieces) => sampler.sample_from(
+            let token = match utf8_guard.as_mut() {
+                Some(guard) => sampler.sample_from(
                     logits,
-                    Some(&mut |t| pieces.keeps_valid(stream.unfinished(), t)),
+                    Some(&mut |t| guard.keeps_valid(stream.unfinished(), t)),
                     &mut candidates,
                 )?,
                 None => sampler.sample_from(logits, None, &mut candidates)?,
@@ -380,17 +380,17 @@ impl Session {
 }
 
 /// Fails unless every media item of the kept messages (`0..system` and `start..`) appears once
-/// among the pieces: a chat template that drops or repeats a message with media is refused.
+/// among the segments: a chat template that drops or repeats a message with media is refused.
 fn check_media_once(
-    pieces: &[prompt::Piece],
+    segments: &[prompt::Segment],
     messages: &[crate::request::prompt::Message],
     first_media: &[usize],
     system: usize,
     start: usize,
 ) -> Result<()> {
     let mut seen = vec![0u32; *first_media.last().unwrap_or(&0)];
-    for p in pieces {
-        if let prompt::Piece::Media(i) = p {
+    for s in segments {
+        if let prompt::Segment::Media(i) = s {
             match seen.get_mut(*i) {
                 Some(n) => *n += 1,
                 None => return fail(MediaCount, "a media marker without its media item"),

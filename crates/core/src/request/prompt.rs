@@ -76,7 +76,7 @@ impl Prompt {
 
 /// A prompt before tokenization: text (with or without control tokens recognised) and media.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Piece {
+pub enum Segment {
     /// Text; with `special`, the text of control tokens (`<|im_start|>`, ...) becomes those
     /// tokens, otherwise it stays text.
     Text { text: String, special: bool },
@@ -97,30 +97,30 @@ pub fn place_markers(text: &str, n_media: usize, marker: &str, whose: &str) -> R
     }
 }
 
-/// Appends `text` split at its markers: text pieces, and media pieces numbered from `media`.
-fn push_split(pieces: &mut Vec<Piece>, text: &str, marker: &str, special: bool, mut media: usize) {
+/// Appends `text` split at its markers: text segments, and media segments numbered from `media`.
+fn push_split(segments: &mut Vec<Segment>, text: &str, marker: &str, special: bool, mut media: usize) {
     for (i, part) in text.split(marker).enumerate() {
         if i > 0 {
-            pieces.push(Piece::Media(media));
+            segments.push(Segment::Media(media));
             media += 1;
         }
         if !part.is_empty() {
-            pieces.push(Piece::Text { text: part.to_string(), special });
+            segments.push(Segment::Text { text: part.to_string(), special });
         }
     }
 }
 
-/// The pieces of a raw prompt whose `n_media` media go at its markers. Evaluating media yields
+/// The segments of a raw prompt whose `n_media` media go at its markers. Evaluating media yields
 /// no logits, and generation starts from the logits of the last position: a prompt that ends
 /// with a media item gets a newline after it.
-pub fn prompt_pieces(text: &str, n_media: usize, marker: &str, special: bool) -> Result<Vec<Piece>> {
+pub fn prompt_segments(text: &str, n_media: usize, marker: &str, special: bool) -> Result<Vec<Segment>> {
     let text = place_markers(text, n_media, marker, "the prompt")?;
-    let mut pieces = Vec::new();
-    push_split(&mut pieces, &text, marker, special, 0);
-    if matches!(pieces.last(), Some(Piece::Media(_))) {
-        pieces.push(Piece::Text { text: "\n".into(), special });
+    let mut segments = Vec::new();
+    push_split(&mut segments, &text, marker, special, 0);
+    if matches!(segments.last(), Some(Segment::Media(_))) {
+        segments.push(Segment::Text { text: "\n".into(), special });
     }
-    Ok(pieces)
+    Ok(segments)
 }
 
 /// A chat message ready to render: its role, its text with markers placed, and the index of
@@ -131,14 +131,14 @@ pub struct ChatMessage {
     pub first_media: usize,
 }
 
-/// The pieces of a chat rendered with `template`: the template's own markup may hold control
+/// The segments of a chat rendered with `template`: the template's own markup may hold control
 /// tokens; the messages' texts never do (a user cannot forge another role's turn).
 ///
 /// The chat is rendered with a sentinel in place of each message's text, once plain and once
 /// padded with spaces: the text between sentinels is markup, and whether the padding survived
 /// tells whether the template trims the message (many of llama.cpp's built-in templates do),
 /// so that the texts are then put back exactly as the template would have put them.
-pub fn chat_pieces(template: &str, messages: &[ChatMessage], marker: &str) -> Result<Vec<Piece>> {
+pub fn chat_segments(template: &str, messages: &[ChatMessage], marker: &str) -> Result<Vec<Segment>> {
     let nonce = loop {
         let n = format!(
             "{:016x}",
@@ -165,7 +165,7 @@ pub fn chat_pieces(template: &str, messages: &[ChatMessage], marker: &str) -> Re
     if order != padded_order {
         return fail(Internal, "the chat template rendered the messages in another order when their texts changed");
     }
-    let mut pieces = Vec::new();
+    let mut segments = Vec::new();
     let mut previous_kept_padding = false;
     for (k, &i) in order.iter().enumerate() {
         let around =
@@ -182,7 +182,7 @@ pub fn chat_pieces(template: &str, messages: &[ChatMessage], marker: &str) -> Re
         };
         previous_kept_padding = kept_padding;
         if !markup[k].is_empty() {
-            pieces.push(Piece::Text { text: markup[k].clone(), special: true });
+            segments.push(Segment::Text { text: markup[k].clone(), special: true });
         }
         let m = &messages[i];
         let text = if kept_padding {
@@ -190,16 +190,16 @@ pub fn chat_pieces(template: &str, messages: &[ChatMessage], marker: &str) -> Re
         } else {
             m.text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r'))
         };
-        push_split(&mut pieces, text, marker, false, m.first_media);
+        push_split(&mut segments, text, marker, false, m.first_media);
     }
-    let last = markup.last().expect("one more markup piece than messages");
+    let last = markup.last().expect("one more markup segment than messages");
     if !last.is_empty() {
-        pieces.push(Piece::Text { text: last.clone(), special: true });
+        segments.push(Segment::Text { text: last.clone(), special: true });
     }
-    Ok(pieces)
+    Ok(segments)
 }
 
-/// Splits a render at the sentinels made with `nonce`: the markup around them (one more piece
+/// Splits a render at the sentinels made with `nonce`: the markup around them (one more segment
 /// than sentinels) and the message index of each sentinel, in order.
 fn split_sentinels(rendered: &str, nonce: &str) -> (Vec<String>, Vec<usize>) {
     let open = format!("\u{1}{nonce}:");
@@ -218,27 +218,27 @@ fn split_sentinels(rendered: &str, nonce: &str) -> (Vec<String>, Vec<usize>) {
     (markup, order)
 }
 
-/// Tokenizes the pieces of a text-only prompt.
-pub fn tokenize_text(model: &Model, pieces: &[Piece]) -> Result<Prompt> {
+/// Tokenizes the segments of a text-only prompt.
+pub fn tokenize_text(model: &Model, segments: &[Segment]) -> Result<Prompt> {
     let mut tokens = Vec::new();
-    for (i, piece) in pieces.iter().enumerate() {
-        match piece {
-            Piece::Text { text, special } => tokens.extend(model.tokenize(text, i == 0, *special)?),
-            Piece::Media(_) => return fail(Unsupported, "a media item in a text-only session"),
+    for (i, segment) in segments.iter().enumerate() {
+        match segment {
+            Segment::Text { text, special } => tokens.extend(model.tokenize(text, i == 0, *special)?),
+            Segment::Media(_) => return fail(Unsupported, "a media item in a text-only session"),
         }
     }
     Ok(Prompt::from_tokens(&tokens))
 }
 
-/// `pieces` with each long text read with special tokens cut where its tokens stay the same
-/// ([`Model::special_pieces`]): mtmd tokenizes each text part on its own, and llama.cpp's
+/// `segments` with each long text read with special tokens cut where its tokens stay the same
+/// ([`Model::special_spans`]): mtmd tokenizes each text part on its own, and llama.cpp's
 /// partition at special texts costs their number squared.
-pub fn cut_special(model: &Model, pieces: &[Piece]) -> Vec<Piece> {
-    let mut out = Vec::with_capacity(pieces.len());
-    for piece in pieces {
-        match piece {
-            Piece::Text { text, special: true } => out.extend(
-                model.special_pieces(text).into_iter().map(|t| Piece::Text { text: t.to_string(), special: true }),
+pub fn cut_special(model: &Model, segments: &[Segment]) -> Vec<Segment> {
+    let mut out = Vec::with_capacity(segments.len());
+    for segment in segments {
+        match segment {
+            Segment::Text { text, special: true } => out.extend(
+                model.special_spans(text).into_iter().map(|t| Segment::Text { text: t.to_string(), special: true }),
             ),
             other => out.push(other.clone()),
         }
@@ -246,27 +246,27 @@ pub fn cut_special(model: &Model, pieces: &[Piece]) -> Vec<Piece> {
     out
 }
 
-/// Tokenizes the pieces of a prompt with the decoded media they refer to.
-pub fn tokenize_media(projector: &Projector, pieces: &[Piece], bitmaps: &[Bitmap]) -> Result<Prompt> {
-    let texts = pieces
+/// Tokenizes the segments of a prompt with the bitmaps of the media they refer to.
+pub fn tokenize_media(projector: &Projector, segments: &[Segment], bitmaps: &[Bitmap]) -> Result<Prompt> {
+    let texts = segments
         .iter()
         .map(|p| match p {
-            Piece::Text { text, .. } => CString::new(text.as_str())
+            Segment::Text { text, .. } => CString::new(text.as_str())
                 .map(Some)
                 .or_else(|_| fail(InvalidArgument, "the prompt contains a NUL byte")),
-            Piece::Media(_) => Ok(None),
+            Segment::Media(_) => Ok(None),
         })
         .collect::<Result<Vec<_>>>()?;
-    let parts = pieces
+    let parts = segments
         .iter()
         .zip(&texts)
         .map(|(p, t)| match (p, t) {
-            (Piece::Text { special, .. }, Some(text)) => Ok(TokenizePart::Text { text, parse_special: *special }),
-            (Piece::Media(i), _) => bitmaps
+            (Segment::Text { special, .. }, Some(text)) => Ok(TokenizePart::Text { text, parse_special: *special }),
+            (Segment::Media(i), _) => bitmaps
                 .get(*i)
                 .map(TokenizePart::Media)
                 .ok_or_else(|| Error::new(Internal, format!("media item {i} of the prompt was not decoded"))),
-            (Piece::Text { .. }, None) => fail(Internal, "a text piece without its text"),
+            (Segment::Text { .. }, None) => fail(Internal, "a text segment without its text"),
         })
         .collect::<Result<Vec<_>>>()?;
     let (result, log) = log::capture(|| projector.tokenize_parts(&parts));
@@ -305,10 +305,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn markers_split_into_media_pieces() {
-        let pieces = prompt_pieces("a <m> b <m>", 2, "<m>", true).unwrap();
-        let text = |t: &str| Piece::Text { text: t.into(), special: true };
-        assert_eq!(pieces, vec![text("a "), Piece::Media(0), text(" b "), Piece::Media(1), text("\n")]);
+    fn markers_split_into_media_segments() {
+        let segments = prompt_segments("a <m> b <m>", 2, "<m>", true).unwrap();
+        let text = |t: &str| Segment::Text { text: t.into(), special: true };
+        assert_eq!(segments, vec![text("a "), Segment::Media(0), text(" b "), Segment::Media(1), text("\n")]);
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl<'a> TextStream<'a> {
     pub fn push(&mut self, bytes: &[u8]) -> Flow {
         self.pending.extend_from_slice(bytes);
         let search_from = self.text.len().saturating_sub(self.longest_stop());
-        self.decode_pending(false);
+        self.release_whole_chars(false);
         if let Some(at) = self.find_stop(search_from) {
             self.text.truncate(at);
             let flow = match self.emit(self.text.len()) {
@@ -48,7 +48,7 @@ impl<'a> TextStream<'a> {
     /// stream was stopped, and returns the whole text: exactly what was streamed.
     pub fn finish(mut self) -> String {
         if !self.stopped {
-            self.decode_pending(true);
+            self.release_whole_chars(true);
             let _ = self.emit(self.text.len());
         }
         self.text.truncate(self.emitted);
@@ -56,7 +56,7 @@ impl<'a> TextStream<'a> {
     }
 
     /// Moves the complete characters of `pending` into `text`.
-    fn decode_pending(&mut self, at_end: bool) {
+    fn release_whole_chars(&mut self, at_end: bool) {
         loop {
             match std::str::from_utf8(&self.pending) {
                 Ok(s) => {

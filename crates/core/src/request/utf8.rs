@@ -1,15 +1,15 @@
 //! Keeping grammar-constrained answers valid UTF-8. llama.cpp's grammar decodes token bytes
 //! leniently: it accepts overlong forms, surrogates and lead bytes F5 to FF as characters. The
 //! text stream turns such bytes into U+FFFD, one per byte, so a string the grammar counted as
-//! 12 characters could reach the caller longer (a JSON Schema's `maxLength` broken: random
-//! weights did it in most answers). While a grammar is active, tokens that would make the
-//! answer invalid UTF-8 are ruled out before the grammar sees them.
+//! 12 characters could reach the caller longer (a JSON Schema's `maxLength` broken). While a
+//! grammar is active, tokens that would make the answer invalid UTF-8 are ruled out before the
+//! grammar sees them.
 
 use crate::llama::{Model, Token};
 use crate::util::error::Result;
 
 /// The text of every token of a vocabulary, as generation prints it.
-pub(crate) struct VocabPieces {
+pub(crate) struct Utf8Guard {
     bytes: Vec<u8>,
     /// Token `t`'s text is `bytes[ends[t - 1]..ends[t]]` (from 0 for token 0).
     ends: Vec<usize>,
@@ -20,8 +20,8 @@ pub(crate) struct VocabPieces {
     scratch: Vec<u8>,
 }
 
-impl VocabPieces {
-    pub(crate) fn of(model: &Model) -> Result<VocabPieces> {
+impl Utf8Guard {
+    pub(crate) fn of(model: &Model) -> Result<Utf8Guard> {
         let (mut bytes, mut ends, mut fits_alone) = (Vec::new(), Vec::new(), Vec::new());
         let mut piece = Vec::new();
         for token in 0..model.n_vocab() {
@@ -30,7 +30,7 @@ impl VocabPieces {
             bytes.extend_from_slice(&piece);
             ends.push(bytes.len());
         }
-        Ok(VocabPieces { bytes, ends, fits_alone, scratch: Vec::new() })
+        Ok(Utf8Guard { bytes, ends, fits_alone, scratch: Vec::new() })
     }
 
     /// Whether `token` keeps valid UTF-8 a text that ends with `unfinished`, the bytes of a

@@ -24,7 +24,7 @@ pub struct SessionConfig<'a> {
     /// Layers of the text model offloaded to devices (RPC servers, local GPUs); negative: all.
     pub n_gpu_layers: i32,
     /// RPC servers that take offloaded layers, "host:port,host:port" (llama.cpp's RPC backend:
-    /// `rpc.rs`); `None`: none. Needs the `rpc` feature (`Unsupported` without it).
+    /// `model/rpc.rs`); `None`: none. Needs the `rpc` feature (`Unsupported` without it).
     pub rpc_servers: Option<String>,
     /// The share of the offloaded layers each device takes, in device order: the RPC servers'
     /// devices as the servers are named, then the local GPUs. Empty or all zero: llama.cpp's
@@ -143,9 +143,8 @@ pub fn default_threads() -> i32 {
 }
 
 /// The threads a session runs with: `requested`, or [`default_threads`] for 0, and never more
-/// than the machine's hardware threads (llama.cpp's threads spin while they wait: 64 threads on
-/// 2 cores took over a minute for 2 tokens). A larger request is lowered, with a warning in the
-/// log.
+/// than the machine's hardware threads (llama.cpp's threads spin while they wait, so more
+/// threads than cores are far slower). A larger request is lowered, with a warning in the log.
 pub(super) fn threads_for(requested: i32) -> i32 {
     let hardware = std::thread::available_parallelism().map_or(1, |n| n.get()) as i32;
     match requested {

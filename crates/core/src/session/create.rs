@@ -241,7 +241,7 @@ fn fingerprint_text(model: &Digest256, projector: Option<&Digest256>) -> String 
 
 /// A context over `model` as `settings` say, whose decodes `abort` can stop. A context whose KV
 /// cache alone would take more memory than all devices have free is refused before llama.cpp
-/// tries to allocate it (2^26 tokens took 3-4 s and 3.3 GB to fail, 2^28 35 s and 13 GB).
+/// tries to allocate it (a failed allocation of such a size costs seconds and GBs first).
 fn new_context(model: &Model, settings: &ContextSettings, abort: &Arc<AbortState>) -> Result<Context> {
     let kv_bytes =
         model.kv_bytes_per_token(settings.kv_type_k, settings.kv_type_v).saturating_mul(settings.n_ctx as u64);

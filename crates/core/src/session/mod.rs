@@ -34,7 +34,7 @@ pub fn live_sessions() -> usize {
 
 /// A conversation with a loaded multimodal model: its own context (KV cache, compute buffers)
 /// over the model and projector it may share with other sessions ([`Session::fork`]). Fields
-/// drop in declaration order: the context, then the shared [`Loaded`] (freed with the last
+/// drop in declaration order: the context, then the shared `Loaded` (freed with the last
 /// session that uses it: projector, then model), then the abort state the context's callback
 /// points to. A session is `Send`, not `Sync`: one thread at a time uses its context.
 pub struct Session {

@@ -12,7 +12,7 @@ pub fn sha256(bytes: &[u8]) -> Digest256 {
     Sha256::digest(bytes).into()
 }
 
-/// SHA-256 over several pieces, as if they were one.
+/// SHA-256 over several byte slices, as if they were one.
 #[derive(Default, Clone)]
 pub struct Hasher(Sha256);
 

@@ -1,7 +1,7 @@
 //! Where the logs of llama.cpp, ggml and mtmd go: a sink the embedding sets, stderr, or nowhere.
 //!
 //! One trampoline is installed for all three once, at backend initialisation
-//! (`llama/log_hook.rs`); it passes each message to [`route`], which reads the current
+//! (`llama/log_hook.rs`); it passes each message to `route`, which reads the current
 //! configuration on every message. It also keeps the warning and error lines printed on
 //! a thread while a step is watched ([`capture`]), so that a failed load or step can say why.
 
@@ -55,7 +55,7 @@ thread_local! {
 }
 
 /// Runs a call that `abort` can cancel: while it runs, the messages llama.cpp logs on this
-/// thread after a cancel (a failed graph computation, a failed decode) are only debug messages,
+/// thread after a cancel (a failed graph computation, a failed evaluation) are only debug messages,
 /// since stopping was what the caller asked for.
 pub(crate) fn in_call<T>(abort: &Arc<AbortState>, f: impl FnOnce() -> T) -> T {
     let outer = CALL.with(|c| c.replace(Some(abort.clone())));

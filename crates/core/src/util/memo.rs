@@ -1,6 +1,7 @@
 //! What the library found out about a file, remembered for the process while the file does not
-//! change: a model's checks and fingerprint (`checked.rs`), an image file's content id
-//! (`media.rs`). A file is known by its device, inode, size, and modification and change times.
+//! change: a model's checks and fingerprint (`model/checked.rs`), an image file's content id
+//! (`media/bitmap.rs`). A file is known by its device, inode, size, and modification and change
+//! times.
 //!
 //! Why this is safe: a file's change time is set by the kernel on every write, truncation,
 //! rename over it or change of its metadata, and cannot be set from user space. Only files whose
