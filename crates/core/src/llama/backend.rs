@@ -40,7 +40,8 @@ pub fn local_gpus() -> Vec<Device> {
     gpus.into_iter().map(Device).collect()
 }
 
-/// The CPU device, if the backends offer one.
+/// The CPU device, if the backends offer one (what an RPC server serves without GPUs).
+#[cfg(feature = "rpc")]
 pub fn cpu_device() -> Option<Device> {
     init();
     // SAFETY: the backends are initialised; returns NULL or a device of the registry.

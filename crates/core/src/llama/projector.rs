@@ -108,10 +108,9 @@ impl Projector {
         }
     }
 
-    /// Encodes chunk `index` (media) and evaluates its embeddings in `ctx` at `n_past`, once the
-    /// encoder is free, which `abort` can then stop; returns mtmd's status (0: done) and the
-    /// position after it.
-    #[allow(clippy::too_many_arguments)]
+    /// Encodes chunk `index` (media) and evaluates its embeddings in `ctx` at `n_past`, the
+    /// context's `n_batch` at a time, once the encoder is free, which `abort` can then stop;
+    /// returns mtmd's status (0: done) and the position after it.
     pub fn eval_chunk(
         &self,
         abort: &AbortState,
@@ -119,7 +118,6 @@ impl Projector {
         chunks: &Chunks,
         index: usize,
         n_past: i32,
-        n_batch: i32,
         logits_last: bool,
     ) -> Result<(i32, i32)> {
         let mut new_n_past = 0;
@@ -131,7 +129,7 @@ impl Projector {
                 ctx.as_ptr(),
                 chunks.get(index),
                 n_past,
-                n_batch,
+                ctx.n_batch() as i32,
                 logits_last,
                 &mut new_n_past,
                 THREW,

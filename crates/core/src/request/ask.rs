@@ -198,8 +198,8 @@ impl Session {
     }
 
     /// Fails, before anything is evaluated, when a media item of `prompt.parts[from..]` would
-    /// be decoded with non-causal attention in steps larger than the context computes at once:
-    /// mtmd decodes it `n_batch` embeddings a call, and llama.cpp asserts that a non-causal call
+    /// be evaluated with non-causal attention in steps larger than the context computes at once:
+    /// mtmd evaluates it `n_batch` embeddings a call, and llama.cpp asserts that a non-causal call
     /// fits in one `n_ubatch` step.
     fn check_media_steps(&self, prompt: &Prompt, from: usize) -> Result<()> {
         let (Some(projector), Some(chunks)) = (self.projector(), prompt.chunks.as_ref()) else { return Ok(()) };
@@ -246,9 +246,8 @@ impl Session {
                 let chunks = prompt.chunks.as_ref().expect("media parts have chunks");
                 let abort = self.abort_state();
                 let n_past = self.cache().n_pos();
-                let (result, log) = log::capture(|| {
-                    projector.eval_chunk(&abort, self.context(), chunks, chunk, n_past, n_batch as i32, i == last)
-                });
+                let (result, log) =
+                    log::capture(|| projector.eval_chunk(&abort, self.context(), chunks, chunk, n_past, i == last));
                 let (status, new_n_past) = result?;
                 self.loaded().check_remote()?;
                 self.cancelled()?;

@@ -50,7 +50,7 @@ pub struct Session {
 
 impl Session {
     /// A session over `loaded` with its own context (counted as live from here on).
-    pub(super) fn with_context(
+    fn with_context(
         ctx: Context,
         loaded: Arc<Loaded>,
         abort: Arc<AbortState>,
