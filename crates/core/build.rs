@@ -25,8 +25,8 @@ fn main() {
     build
         .cpp(true)
         .std("c++17")
-        .file("src/shim/memory.cpp")
-        .file("src/shim/guard.cpp")
+        .file("src/llama/shim/memory.cpp")
+        .file("src/llama/shim/guard.cpp")
         .include(cmake_dir.join("../../include"))
         .include(llama_source_dir(&cmake_dir).join("common"))
         // llama-grammar.h, for the grammar probe of guard.cpp.
@@ -36,7 +36,7 @@ fn main() {
         build.define("MM_RPC", None);
     }
     build.compile("mm_shim");
-    println!("cargo:rerun-if-changed=src/shim");
+    println!("cargo:rerun-if-changed=src/llama/shim");
     println!("cargo:rerun-if-env-changed=GGML_RPC");
 }
 

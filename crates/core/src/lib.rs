@@ -5,71 +5,80 @@
 //! Nothing here knows C: errors are [`Error`]s with an [`ErrorKind`], and the C layer
 //! (`mm-session`, crates/capi) maps them to status codes.
 //!
-//! Where things live: creating and freeing a session, `session.rs`; asking, `ask.rs`;
-//! sampling options, `sampling.rs` (JSON Schemas, `json_schema.rs`; log-probabilities,
-//! `logprobs.rs`); media formats, `media.rs`, and their memory-safe decoders, `decode.rs`;
-//! prompts and chat
-//! templates, `prompt.rs`; saved states, `state.rs`; llama.cpp objects and the C++ exception
-//! barriers, `llama.rs` and `guard.rs`; layers on RPC servers, `rpc.rs` (`rpc_off.rs` without
-//! the `rpc` feature).
+//! # Layers
+//!
+//! Each folder uses only the folders above it in this list (no import cycle between folders or
+//! between files; `crates/capi/tests/source_rules.rs` checks both):
+//!
+//! - `util/`: errors, files, hashes, the per-file memo, the log's routing, a call's cancel state
+//!   ([`AbortState`]). No llama.cpp.
+//! - `llama/`: the only code that calls C (llama.cpp, ggml, mtmd through `llama_cpp_sys_2`, the
+//!   C++ exception barriers `guard.rs` + `shim/`, and libc): owning wrappers (model, context,
+//!   projector, bitmap, chunks, sampler), loading and context parameters (`load.rs`), chat
+//!   templates, memory accounting, backends and devices, RPC calls. Every `unsafe` of the core
+//!   is here.
+//! - `model/`: what forks share and what is checked before it loads: the loaded model and
+//!   projector (`loaded.rs`), the file checks and fingerprints, the RPC servers and relays.
+//! - `session/`: [`Session`] (fields private to this folder), its config, creation and forks,
+//!   the KV cache record, saved state files, and what it reports ([`AskInfo`], [`SessionInfo`],
+//!   [`MemoryStats`]).
+//! - `media/`: formats and limits, the memory-safe decoders (`decode.rs`, no `unsafe`), and a
+//!   media item to an mtmd bitmap (`bitmap.rs`).
+//! - `request/`: one ask, from prompt to streamed text: prompts and chat segments, sampling,
+//!   grammars, JSON Schemas, log-probabilities, the UTF-8 guard and the text stream.
+//!
+//! # Words with one meaning
+//!
+//! - **decode**: what the media decoders do (image and audio files to pixels and samples).
+//! - **bitmap**: mtmd's form of a decoded media item; a media item becomes one by
+//!   `media::to_bitmap`.
+//! - **eval**: llama.cpp computing a batch in a context (`llama_decode`, mtmd's chunk
+//!   evaluation): `llama::Context::eval`, `Session::eval_tokens`.
+//! - **encode**: the projector's encoder turning a bitmap into embeddings (part of evaluating a
+//!   media chunk).
+//! - **piece**: the bytes of one token, as `llama_token_to_piece` gives them.
+//! - **segment**: a part of a prompt before tokenizing: text (with or without special tokens)
+//!   or a media item.
+//! - **span**: a part of a long text read with special tokens, cut where its tokens stay the
+//!   same, tokenized on its own.
+//! - **UTF-8 guard**: the rule that keeps grammar-constrained answers valid UTF-8
+//!   (`request/utf8.rs`).
+//! - **loaded**: a text model with its projector, loaded once and shared by forks
+//!   (`model::loaded::Loaded`).
+//! - **chunk**: mtmd's unit of a tokenized prompt (text tokens or one media item).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod abort;
-mod ask;
-mod backend;
-mod cache;
-mod checked;
-pub mod decode;
-mod error;
-mod files;
-mod fingerprint;
-mod grammar;
-mod guard;
-mod hash;
-mod json_schema;
-mod llama;
-pub mod log;
-mod logprobs;
-mod media;
-mod memo;
-mod memory;
-mod pieces;
-mod prompt;
-#[cfg(feature = "rpc")]
-mod rpc;
-#[cfg(not(feature = "rpc"))]
-#[path = "rpc_off.rs"]
-mod rpc;
-mod sampling;
-mod session;
-mod special;
-mod state;
-mod text;
-mod weights;
+pub use media::decode;
+pub use util::log;
 
-pub use abort::AbortState;
-pub use ask::{AskInfo, Overflow, PromptCount, Request, Sinks};
-pub use backend::build_info;
-pub use decode::MAX_IMAGE_SIDE;
-pub use error::{Error, ErrorKind, Result};
-pub use json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
-pub use log::{LogLevel, LogSink};
-pub use logprobs::{TokenChoice, TokenLogprob};
+mod llama;
+mod media;
+mod model;
+mod request;
+mod session;
+mod util;
+
+pub use llama::backend::build_info;
+pub use media::decode::MAX_IMAGE_SIDE;
 pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
-pub use memory::MemoryStats;
-pub use prompt::{Input, Message, PromptUsage};
+pub use model::loaded::loaded_models;
 #[cfg(feature = "rpc")]
-pub use rpc::serve_rpc;
-pub use sampling::{Dry, Penalties, Sampling};
+pub use model::rpc::serve_rpc;
+pub use request::json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
+pub use request::logprobs::{TokenChoice, TokenLogprob};
+pub use request::prompt::{Input, Message};
+pub use request::sampling::{Dry, Penalties, Sampling};
+pub use request::{Overflow, PromptCount, Request, Sinks};
 pub use session::{
-    default_threads, live_sessions, FlashAttention, ForkConfig, KvType, Session, SessionConfig, SessionInfo,
-    MIN_CONTEXT,
+    default_threads, live_sessions, AskInfo, FlashAttention, ForkConfig, KvType, MemoryStats, PromptUsage, Session,
+    SessionConfig, SessionInfo, StopReason, MIN_CONTEXT,
 };
-pub use text::StopReason;
-pub use weights::loaded_models;
+pub use util::abort::AbortState;
+pub use util::error::{Error, ErrorKind, Result};
+pub use util::log::{LogLevel, LogSink};
 
 /// Initialises llama.cpp's backends and the log routing (done by the first session too).
 pub fn init() {
-    backend::init();
+    llama::backend::init();
 }

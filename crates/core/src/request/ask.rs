@@ -1,0 +1,391 @@
+//! Asking a session: the request is evaluated from its first difference with the KV cache
+//! record, then the answer is generated and streamed.
+
+use std::time::Instant;
+
+use crate::llama::{Bitmap, Sampler};
+use crate::media;
+use crate::request::prompt::{Input, Prompt};
+use crate::request::text::{Flow, TextStream};
+use crate::request::utf8::Utf8Guard;
+use crate::request::{logprobs, prompt, Overflow, PromptCount, Request, Sinks};
+use crate::session::cache::Item;
+use crate::session::report::{AskInfo, StopReason};
+use crate::session::Session;
+use crate::util::error::{fail, ErrorKind::*, Result};
+use crate::util::log;
+
+impl Session {
+    /// Positions the request's prompt would take (after dropping the messages the overflow
+    /// policy drops), without evaluating anything; a prompt that does not fit is counted too.
+    pub fn count_positions(&mut self, req: &Request) -> Result<PromptCount> {
+        // Counting evaluates nothing: images the cache holds (decoded before) need no pixels.
+        let bitmaps = self.media_bitmaps(&req.input, &|id| self.cache().holds_media(id))?;
+        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        Ok(PromptCount { positions: prompt.n_pos() as u32, messages_dropped: dropped, n_ctx: self.context().n_ctx() })
+    }
+
+    /// Evaluates what the request adds to the cache and generates the answer, streaming it to
+    /// `sinks`. Returns the whole answer.
+    pub fn ask(&mut self, req: &Request, sinks: Sinks) -> Result<String> {
+        let abort = self.abort_state();
+        abort.begin_call();
+        log::in_call(&abort, || self.ask_cancellable(req, sinks))
+    }
+
+    fn ask_cancellable(&mut self, req: &Request, sinks: Sinks) -> Result<String> {
+        self.loaded().check_remote()?;
+        req.sampling.validate()?;
+        if req.sampling.n_probs > 0 && sinks.on_token.is_none() {
+            return fail(
+                InvalidArgument,
+                format!("n_probs is {} but there is no token callback to receive them", req.sampling.n_probs),
+            );
+        }
+        let mut sampler = req.sampling.sampler(self.model(), self.context().n_ctx(), self.seed())?;
+        let started = Instant::now();
+        let mut info = AskInfo::default();
+        let Plan { prompt, dropped, common, reuse_logits } = match self.plan(req, true)? {
+            plan if plan.evaluates_placeholder(self) => self.plan(req, false)?,
+            plan => plan,
+        };
+        info.messages_dropped = dropped;
+        info.prompt_positions = prompt.n_pos() as u32;
+        info.prompt_usage = prompt.usage();
+        sampler.remember(&prompt.text_tokens())?;
+        let n_parts = prompt.parts.len();
+        self.check_media_steps(&prompt, common)?;
+        let cut = self.cache_mut().truncate(common);
+        self.context().forget_from(cut);
+        info.positions_reused = cut as u32;
+
+        let evaluated = self.evaluate(&prompt, common, &mut info);
+        info.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
+        if let Err(e) = evaluated {
+            self.set_last_ask(info);
+            return Err(e);
+        }
+        if !reuse_logits {
+            let logits = self.context().last_logits(self.model().n_vocab())?.to_vec();
+            self.cache_mut().save_logits(logits);
+        }
+        let logits = self.cache().logits_after(n_parts).expect("kept above").to_vec();
+
+        let generating = Instant::now();
+        let result = self.generate(req, &mut sampler, logits, sinks, &mut info);
+        info.generate_ms = generating.elapsed().as_secs_f64() * 1e3;
+        self.set_last_ask(info);
+        result
+    }
+
+    /// Tokenizes the request and finds what of it the cache holds. With `placeholders`, the
+    /// images the cache holds are neither decoded nor preprocessed (a follow-up question about
+    /// earlier images costs what its new text costs); the plan then must not evaluate any of
+    /// them ([`Plan::evaluates_placeholder`]), or the request is planned again without.
+    fn plan(&self, req: &Request, placeholders: bool) -> Result<Plan> {
+        let bitmaps = self.media_bitmaps(&req.input, &|id| placeholders && self.cache().holds_media(id))?;
+        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        fits(prompt.n_pos(), self.context().n_ctx() as i32)?;
+        if prompt.parts.is_empty() {
+            return fail(InvalidArgument, "the prompt is empty: it has no token and no media");
+        }
+        // Reuse the cached prefix. Evaluate at least one part unless the logits that followed
+        // exactly this prompt were kept.
+        let n_parts = prompt.parts.len();
+        let mut common = self.cache().common_prefix(prompt.items());
+        let reuse_logits = common == n_parts && self.cache().logits_after(common).is_some();
+        if common == n_parts && !reuse_logits {
+            common -= 1;
+        }
+        Ok(Plan { prompt, dropped, common, reuse_logits })
+    }
+
+    /// The bitmap of every media item of the request, in order; images whose content id
+    /// `placeholder` accepts become placeholders (see [`media::to_bitmap`]).
+    fn media_bitmaps(&self, input: &Input, placeholder: &dyn Fn(&str) -> bool) -> Result<Vec<Bitmap>> {
+        let all: Vec<&media::Media> = match input {
+            Input::Prompt { media, .. } => media.iter().collect(),
+            Input::Chat(messages) => messages.iter().flat_map(|m| m.media.iter()).collect(),
+        };
+        if all.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(projector) = self.projector() else {
+            return fail(
+                Unsupported,
+                format!("{} media item(s) given, but this session has no projector (text only)", all.len()),
+            );
+        };
+        all.iter().enumerate().map(|(i, m)| media::to_bitmap(projector, i, m, placeholder)).collect()
+    }
+
+    /// Renders and tokenizes the request; with `Overflow::DropOldest`, drops the oldest
+    /// messages after a leading system message until the prompt fits. Returns the prompt and
+    /// the number of messages dropped; the prompt may still not fit (see [`fits`]).
+    fn build_prompt(&self, req: &Request, bitmaps: &[Bitmap]) -> Result<(Prompt, u32)> {
+        let n_ctx = self.context().n_ctx() as i32;
+        let marker = self.marker();
+        let messages = match &req.input {
+            Input::Prompt { text, media } => {
+                return Ok((
+                    self.tokenize_prompt(
+                        &prompt::prompt_segments(text, media.len(), marker, !req.plain_prompt)?,
+                        bitmaps,
+                    )?,
+                    0,
+                ))
+            }
+            Input::Chat([]) => return fail(InvalidArgument, "the chat has no message"),
+            Input::Chat(messages) => messages,
+        };
+        let mut first_media = vec![0];
+        for m in messages.iter() {
+            first_media.push(first_media.last().unwrap() + m.media.len());
+        }
+        let system = (messages[0].role == "system") as usize;
+        // The chat without the messages from `system` to `start`.
+        let build = |start: usize| -> Result<Prompt> {
+            let kept = (0..system).chain(start..messages.len());
+            let chat = kept
+                .map(|i| {
+                    let text = prompt::place_markers(
+                        messages[i].text,
+                        messages[i].media.len(),
+                        marker,
+                        &format!("message {i}"),
+                    )?;
+                    Ok(prompt::ChatMessage { role: messages[i].role.to_string(), text, first_media: first_media[i] })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let segments = prompt::chat_segments(&self.loaded().chat_template, &chat, marker)?;
+            check_media_once(&segments, messages, &first_media, system, start)?;
+            self.tokenize_prompt(&segments, bitmaps)
+        };
+        let whole = build(system)?;
+        if whole.n_pos() < n_ctx || req.overflow == Overflow::Fail {
+            return Ok((whole, 0));
+        }
+        // Whole turns are dropped, oldest first: a chat may start after the system message at
+        // any user message. A chat only gets shorter as turns are dropped, so the fewest turns
+        // to drop are found by bisection: a few renders, not one per turn (renders of thousands
+        // of messages one turn at a time take minutes).
+        let starts: Vec<usize> = (system + 1..messages.len()).filter(|&i| messages[i].role == "user").collect();
+        let Some(&last) = starts.last() else { return Ok((whole, 0)) };
+        let (mut fits_from, mut too_long_until) = (starts.len(), 0);
+        let mut fitting = None;
+        while too_long_until < fits_from {
+            let mid = (too_long_until + fits_from) / 2;
+            let prompt = build(starts[mid])?;
+            if prompt.n_pos() < n_ctx {
+                fitting = Some((prompt, starts[mid]));
+                fits_from = mid;
+            } else {
+                too_long_until = mid + 1;
+            }
+        }
+        match fitting {
+            Some((prompt, start)) => Ok((prompt, (start - system) as u32)),
+            // Nothing fits: the shortest chat, for the error to count.
+            None => Ok((build(last)?, 0)),
+        }
+    }
+
+    fn tokenize_prompt(&self, segments: &[prompt::Segment], bitmaps: &[Bitmap]) -> Result<Prompt> {
+        match self.projector() {
+            Some(p) => prompt::tokenize_media(p, &prompt::cut_special(self.model(), segments), bitmaps),
+            None => prompt::tokenize_text(self.model(), segments),
+        }
+    }
+
+    /// Fails, before anything is evaluated, when a media item of `prompt.parts[from..]` would
+    /// be evaluated with non-causal attention in steps larger than the context computes at once:
+    /// mtmd evaluates it `n_batch` embeddings a call, and llama.cpp asserts that a non-causal call
+    /// fits in one `n_ubatch` step.
+    fn check_media_steps(&self, prompt: &Prompt, from: usize) -> Result<()> {
+        let (Some(projector), Some(chunks)) = (self.projector(), prompt.chunks.as_ref()) else { return Ok(()) };
+        let (n_batch, n_ubatch) = (self.context().n_batch(), self.context().n_ubatch());
+        for chunk in prompt.parts[from..].iter().filter_map(|p| p.chunk) {
+            let (non_causal, n_tokens) = projector.media_eval_shape(chunks, chunk);
+            if non_causal && n_tokens.min(n_batch) > n_ubatch {
+                return fail(
+                    InvalidArgument,
+                    format!("a media item of {n_tokens} embeddings would be decoded with non-causal attention {} at a time, but the session's n_ubatch is {n_ubatch}; create it with n_ubatch = n_batch", n_tokens.min(n_batch)),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn cancelled(&self) -> Result<()> {
+        if self.abort_state().is_cancelled() {
+            return fail(Cancelled, "the call was cancelled");
+        }
+        Ok(())
+    }
+
+    /// Evaluates `prompt.parts[from..]`, recording each once it is in the KV cache. On failure
+    /// or cancellation the KV cache is cut back to what the record holds.
+    fn evaluate(&mut self, prompt: &Prompt, from: usize, info: &mut AskInfo) -> Result<()> {
+        let result = self.evaluate_parts(prompt, from, info);
+        if result.is_err() {
+            self.context().forget_from(self.cache().n_pos());
+        }
+        result
+    }
+
+    fn evaluate_parts(&mut self, prompt: &Prompt, from: usize, info: &mut AskInfo) -> Result<()> {
+        let n_batch = self.context().n_batch() as usize;
+        let last = prompt.parts.len() - 1;
+        let mut i = from;
+        let mut tokens = Vec::with_capacity(n_batch);
+        while i < prompt.parts.len() {
+            self.cancelled()?;
+            let part = &prompt.parts[i];
+            if let (Item::Media { n_pos, .. }, Some(chunk)) = (&part.item, part.chunk) {
+                let projector = self.projector().expect("media parts come from a projector");
+                let chunks = prompt.chunks.as_ref().expect("media parts have chunks");
+                let abort = self.abort_state();
+                let n_past = self.cache().n_pos();
+                let (result, log) =
+                    log::capture(|| projector.eval_chunk(&abort, self.context(), chunks, chunk, n_past, i == last));
+                let (status, new_n_past) = result?;
+                self.loaded().check_remote()?;
+                self.cancelled()?;
+                if status != 0 {
+                    return fail(Eval, format!("encoding media item failed ({status}): {}", log::last_lines(&log)));
+                }
+                info.media_encoded += 1;
+                info.tokens_evaluated += *n_pos as u32;
+                self.cache_mut().push(part.item.clone(), new_n_past);
+                i += 1;
+                continue;
+            }
+            tokens.clear();
+            while let Some(Item::Token(t)) = prompt.parts.get(i).map(|p| &p.item) {
+                if tokens.len() == n_batch {
+                    break;
+                }
+                tokens.push(*t);
+                i += 1;
+            }
+            self.eval_tokens(&tokens, i - 1 == last)?;
+            info.tokens_evaluated += tokens.len() as u32;
+        }
+        Ok(())
+    }
+
+    fn generate(
+        &mut self,
+        req: &Request,
+        sampler: &mut Sampler,
+        first_logits: Vec<f32>,
+        sinks: Sinks,
+        info: &mut AskInfo,
+    ) -> Result<String> {
+        let n_ctx = self.context().n_ctx() as i32;
+        let n_vocab = self.model().n_vocab();
+        let Sinks { on_text, mut on_token } = sinks;
+        let mut stream = TextStream::new(&req.sampling.stop, on_text);
+        let mut reason = StopReason::MaxTokens;
+        let mut piece = Vec::new();
+        let mut candidates = Vec::new();
+        // A grammar's answer stays valid UTF-8 (see utf8.rs).
+        let mut utf8_guard = if req.sampling.is_constrained() { Some(Utf8Guard::of(self.model())?) } else { None };
+        for n in 0..req.sampling.max_tokens {
+            let logits = if n == 0 { &first_logits[..] } else { self.context().last_logits(n_vocab)? };
+            let token = match utf8_guard.as_mut() {
+                Some(guard) => sampler.sample_from(
+                    logits,
+                    Some(&mut |t| guard.keeps_valid(stream.unfinished(), t)),
+                    &mut candidates,
+                )?,
+                None => sampler.sample_from(logits, None, &mut candidates)?,
+            };
+            if self.model().is_eog(token) {
+                reason = StopReason::Eog;
+                break;
+            }
+            info.tokens_generated += 1;
+            if let Some(on_token) = on_token.as_mut() {
+                on_token(&logprobs::choice(self.model(), logits, token, req.sampling.n_probs)?);
+            }
+            self.model().token_piece(token, &mut piece)?;
+            if let Flow::Stop(r) = stream.push(&piece) {
+                reason = r;
+                break;
+            }
+            if n + 1 == req.sampling.max_tokens {
+                break;
+            }
+            if self.cache().n_pos() >= n_ctx {
+                reason = StopReason::ContextFull;
+                break;
+            }
+            if let Err(e) = self.cancelled().and_then(|_| self.eval_tokens(&[token], true)) {
+                self.context().forget_from(self.cache().n_pos());
+                info.stop_reason = StopReason::None;
+                return Err(e);
+            }
+        }
+        info.stop_reason = reason;
+        Ok(stream.finish())
+    }
+}
+
+/// Fails unless every media item of the kept messages (`0..system` and `start..`) appears once
+/// among the segments: a chat template that drops or repeats a message with media is refused.
+fn check_media_once(
+    segments: &[prompt::Segment],
+    messages: &[crate::request::prompt::Message],
+    first_media: &[usize],
+    system: usize,
+    start: usize,
+) -> Result<()> {
+    let mut seen = vec![0u32; *first_media.last().unwrap_or(&0)];
+    for s in segments {
+        if let prompt::Segment::Media(i) = s {
+            match seen.get_mut(*i) {
+                Some(n) => *n += 1,
+                None => return fail(MediaCount, "a media marker without its media item"),
+            }
+        }
+    }
+    for i in (0..system).chain(start..messages.len()) {
+        if seen[first_media[i]..first_media[i + 1]].iter().any(|&n| n != 1) {
+            return fail(MediaCount, format!("the chat template dropped or repeated message {i}, which has media"));
+        }
+    }
+    Ok(())
+}
+
+/// A tokenized request and what of it the cache holds.
+struct Plan {
+    prompt: Prompt,
+    /// Messages dropped to make the chat fit.
+    dropped: u32,
+    /// Leading parts reused from the cache.
+    common: usize,
+    /// Whether the logits after the whole prompt were kept (nothing needs evaluating).
+    reuse_logits: bool,
+}
+
+impl Plan {
+    /// Whether a media part to evaluate was tokenized as a placeholder (an image the cache
+    /// holds, but not at this place).
+    fn evaluates_placeholder(&self, session: &Session) -> bool {
+        self.prompt.parts[self.common..]
+            .iter()
+            .any(|p| matches!(&p.item, Item::Media { id, .. } if session.cache().holds_media(id)))
+    }
+}
+
+/// Fails unless a prompt of `n_pos` positions leaves room for an answer.
+fn fits(n_pos: i32, n_ctx: i32) -> Result<()> {
+    if n_pos >= n_ctx {
+        return fail(
+            ContextFull,
+            format!("the prompt takes {n_pos} positions but the context holds {n_ctx} (one more is needed to answer)"),
+        );
+    }
+    Ok(())
+}
