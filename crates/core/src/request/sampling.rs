@@ -233,7 +233,13 @@ fn parse_error(why: &str) -> String {
 fn add_grammar(chain: &mut Sampler, model: &Model, text: &str, origin: &str) -> Result<()> {
     grammar::check(text).or_else(|why| fail(InvalidArgument, format!("{origin} refused: {why}")))?;
     let g = CString::new(text).or_else(|_| fail(InvalidArgument, format!("the {origin} contains a NUL byte")))?;
-    model.grammar_parse(&g).or_else(|why| fail(InvalidArgument, format!("invalid {origin}: {}", parse_error(&why))))?;
+    if let Err(why) = model.grammar_parse(&g) {
+        // Logged as llama.cpp logs a grammar it cannot parse, through the log route (never
+        // straight to stderr), and returned.
+        let message = format!("invalid {origin}: {}", parse_error(&why));
+        log::emit(log::LogLevel::Error, &message);
+        return fail(InvalidArgument, message);
+    }
     let ((steps, added), log) = log::capture(|| {
         let steps = model.grammar_steps(&g, grammar::TOKEN_CHARS, grammar::POSITIONS, grammar::MAX_STEPS);
         (steps, (steps <= grammar::MAX_STEPS).then(|| chain.add_grammar(model, &g)).flatten())
