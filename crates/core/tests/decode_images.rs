@@ -404,7 +404,7 @@ fn a_photo_png_equals_stb() {
     assert_eq!(stb_rgb(&file).unwrap().2, rgb);
 }
 
-/// The documented JPEG tolerance (README, "Media"): per channel, no sample more than
+/// The documented JPEG tolerance (docs/media.md): per channel, no sample more than
 /// `JPEG_MAX_DIFF` levels from stb_image's, and a mean difference under `JPEG_MEAN_DIFF`.
 const JPEG_MAX_DIFF: u8 = 4;
 const JPEG_MEAN_DIFF: f64 = 0.3;

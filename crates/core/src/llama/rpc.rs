@@ -73,6 +73,6 @@ pub fn notice_vanishing(stream: &TcpStream) {
     }
 }
 
-/// Elsewhere only a closed connection is noticed (README).
+/// Elsewhere only a closed connection is noticed (docs/rpc.md).
 #[cfg(not(target_os = "linux"))]
 pub fn notice_vanishing(_stream: &TcpStream) {}

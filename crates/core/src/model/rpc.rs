@@ -169,7 +169,7 @@ fn same_user(peer: SocketAddr, local: SocketAddr) -> bool {
     owner.is_none_or(|owner| owner == uid)
 }
 
-/// Elsewhere any local process may connect (README: only on Linux does the relay check).
+/// Elsewhere any local process may connect (docs/rpc.md: only on Linux does the relay check).
 #[cfg(not(target_os = "linux"))]
 fn same_user(_peer: SocketAddr, _local: SocketAddr) -> bool {
     true
