@@ -9,7 +9,7 @@ use mm_core::{Dry, Input, Media, Message, Overflow, Penalties, Request, Sampling
 
 use crate::boundary::{boundary, c_str, opt_c_str, required, slice, versioned};
 use crate::library::malloc_string;
-use crate::session::{mm_session, with_session};
+use crate::session::{mm_session, with_session, MM_SEED_DEFAULT};
 use crate::status::{fail, mm_status, Result};
 
 /// How a media item is given.
@@ -116,9 +116,6 @@ pub type mm_token_callback = Option<
         n_top: usize,
     ),
 >;
-
-/// `seed` value meaning: use the session's seed.
-pub const MM_SEED_DEFAULT: u32 = 0xFFFF_FFFF;
 
 /// The largest image accepted, in pixels (width x height; 64 megapixels). Larger images are
 /// refused with `MM_ERR_MEDIA_DECODE` (files, buffers) or `MM_ERR_INVALID_ARGUMENT` (raw RGB)

@@ -12,6 +12,9 @@ use crate::boundary::{
 use crate::registry;
 use crate::status::{fail, mm_status, Result};
 
+/// `seed` value meaning: use the session's seed.
+pub const MM_SEED_DEFAULT: u32 = 0xFFFF_FFFF;
+
 /// A loaded multimodal model: text model, context and projector behind one handle. Calls on one
 /// session are serialized (a second thread waits for the first); different sessions run in
 /// parallel.
@@ -316,7 +319,7 @@ fn fork_params_default() -> mm_fork_params {
         n_ctx: 0,
         n_batch: 0,
         n_threads: 0,
-        seed: crate::ask::MM_SEED_DEFAULT,
+        seed: MM_SEED_DEFAULT,
         copy_conversation: false,
         reserved0: [0; 3],
     }
@@ -353,7 +356,7 @@ pub unsafe extern "C" fn mm_session_fork(
             n_ctx: p.n_ctx,
             n_batch: p.n_batch,
             n_threads: p.n_threads,
-            seed: (p.seed != crate::ask::MM_SEED_DEFAULT).then_some(p.seed),
+            seed: (p.seed != MM_SEED_DEFAULT).then_some(p.seed),
             copy_conversation: p.copy_conversation,
         };
         let (fork, marker) =
