@@ -1,15 +1,19 @@
 //! Plumbing for the `extern "C"` layer: the panic boundary every export runs in, and checked
 //! conversions of C arguments.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 use std::os::raw::c_char;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::status::{fail, mm_status, Result};
 
+#[cfg(feature = "test-hooks")]
 thread_local! {
-    static INJECT_PANIC: Cell<bool> = const { Cell::new(false) };
+    static INJECT_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+thread_local! {
     /// `None` after a call that succeeded: a success allocates nothing (a small allocation
     /// made on every call would sit wherever the heap had room, among llama.cpp's buffers).
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
@@ -33,17 +37,25 @@ pub fn last_error_ptr() -> *const std::os::raw::c_char {
 }
 
 /// Makes every export called on this thread panic inside its boundary, to test that no export
-/// runs outside one. Rust-only (not in the C API): only tests reach it.
+/// runs outside one. Rust-only (not in the C API), and only in a build with the `test-hooks`
+/// feature, which the integration tests turn on and the shipped library is built without.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn inject_panic_for_tests(on: bool) {
     INJECT_PANIC.with(|p| p.set(on));
 }
 
+/// Panics when a test asked for it with [`inject_panic_for_tests`].
+#[cfg(feature = "test-hooks")]
 fn injected_panic(name: &str) {
-    if INJECT_PANIC.with(Cell::get) {
+    if INJECT_PANIC.with(std::cell::Cell::get) {
         panic!("panic injected into {name} by a test");
     }
 }
+
+/// Without the `test-hooks` feature no panic can be injected: nothing to do.
+#[cfg(not(feature = "test-hooks"))]
+fn injected_panic(_name: &str) {}
 
 /// Runs the body of the export `name`: a panic becomes `MM_ERR_INTERNAL`, an error is recorded
 /// as the thread's last error, success clears it. Every export's body is one call of this or
