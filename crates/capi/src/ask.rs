@@ -235,6 +235,9 @@ pub struct mm_ask_params {
 /// older header gives; `tests/c/abi_snapshot.c` pins them). Fields are only ever appended.
 pub(crate) const ASK_VERSIONS: [usize; 8] = [16, 32, 56, 72, 88, 104, 120, 200];
 
+/// The `bool` field of `mm_ask_params`, checked by [`versioned`] before it is read.
+const ASK_BOOLS: [(usize, &str); 1] = [(std::mem::offset_of!(mm_ask_params, plain_prompt), "plain_prompt")];
+
 /// Default request parameters, with `struct_size` set and no prompt.
 #[no_mangle]
 pub extern "C" fn mm_ask_params_default() -> mm_ask_params {
@@ -451,8 +454,9 @@ pub unsafe extern "C" fn mm_session_ask(
             // SAFETY: the caller's contract: NULL or writable.
             unsafe { *out_text = std::ptr::null_mut() };
         }
-        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes.
-        let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, "params") }?;
+        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes. The struct's
+        // other fields are integers, floats and pointers, and its bools are those listed.
+        let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, &ASK_BOOLS, "params") }?;
         let mut on_text = |piece: &str| match p.on_text {
             Some(cb) => {
                 let c = CString::new(piece).unwrap_or_default();
@@ -528,8 +532,9 @@ pub unsafe extern "C" fn mm_session_count_tokens(
     boundary("mm_session_count_tokens", || {
         // SAFETY: the caller's contract: NULL or writable.
         unsafe { required(out_positions as *const u32, "out_positions") }?;
-        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes.
-        let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, "params") }?;
+        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes. The struct's
+        // other fields are integers, floats and pointers, and its bools are those listed.
+        let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, &ASK_BOOLS, "params") }?;
         // SAFETY: the caller's contract for everything `p` points to.
         let parts = unsafe { Parts::read(&p) }?;
         let count = parts.with_request(|request| with_session(s, |session| Ok(session.count_positions(request)?)))?;

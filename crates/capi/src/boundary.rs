@@ -167,9 +167,24 @@ pub unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a 
 /// past the library's own size, so that a false size cannot make the library read past the
 /// caller's struct.
 ///
+/// `bools` gives the offset and name of each `bool` field of `T`. A C caller can put any byte
+/// in one, and a Rust `bool` that is neither 0 nor 1 is undefined behaviour, so the caller's
+/// bytes are checked before they become a `T`: any other byte is refused with
+/// `MM_ERR_INVALID_ARGUMENT` naming the field. (The header keeps `bool`: declaring the fields
+/// `uint8_t` would change the released header.)
+///
 /// # Safety
-/// `ptr` must be NULL or point to at least `min(struct_size, size_of::<T>())` readable bytes.
-pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, versions: &[usize], what: &str) -> Result<T> {
+/// `ptr` must be NULL or point to at least `min(struct_size, size_of::<T>())` readable bytes;
+/// every field of `T` other than those in `bools` must be valid for any bytes (integers,
+/// floats, pointers, optional function pointers), and each offset in `bools` must be that of a
+/// `bool` field of `T`.
+pub unsafe fn versioned<T: Copy>(
+    ptr: *const T,
+    defaults: T,
+    versions: &[usize],
+    bools: &[(usize, &str)],
+    what: &str,
+) -> Result<T> {
     if ptr.is_null() {
         return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
     }
@@ -188,10 +203,25 @@ pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, versions: &[usize],
             format!("{what}.struct_size is {size}, not the size of any version of the struct ({versions:?}); initialise it with its _default() function"),
         );
     }
-    let mut out = defaults;
-    // SAFETY: `size` (at most `ours`) bytes are readable there and fit in `out`; T is plain data.
-    unsafe { std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, size) };
-    Ok(out)
+    // The caller's bytes over the defaults, held as bytes until the bool fields are checked.
+    let mut out = std::mem::MaybeUninit::new(defaults);
+    // SAFETY: `size` (at most `ours`) bytes are readable there and fit in `out`.
+    unsafe { std::ptr::copy_nonoverlapping(ptr as *const u8, out.as_mut_ptr() as *mut u8, size) };
+    for &(offset, name) in bools {
+        // SAFETY: `offset` is that of a one-byte field inside `T` (the caller's contract), a byte
+        // written either by `defaults` or by the copy above.
+        let byte = unsafe { out.as_ptr().cast::<u8>().add(offset).read() };
+        if byte > 1 {
+            return fail(
+                mm_status::MM_ERR_INVALID_ARGUMENT,
+                format!("{what}.{name} is {byte}, not a bool: set it to 0 (false) or 1 (true)"),
+            );
+        }
+    }
+    // SAFETY: every byte of `out` is initialised (the defaults, then the caller's bytes), each
+    // bool field holds 0 or 1, and every other field of `T` is valid for any bytes (the
+    // caller's contract).
+    Ok(unsafe { out.assume_init() })
 }
 
 /// Writes `value` into a caller's versioned output struct, whose first field is

@@ -266,6 +266,99 @@ fn params_struct_sizes() {
     assert_eq!(mm_live_sessions(), 0);
 }
 
+/// `value`'s bytes with the byte at `offset` set to `byte`, kept as bytes: a `bool` field set
+/// to anything but 0 or 1 must never be a Rust value, here as in the library.
+fn with_byte<T>(value: T, offset: usize, byte: u8) -> std::mem::MaybeUninit<T> {
+    assert!(offset < std::mem::size_of::<T>());
+    let mut raw = std::mem::MaybeUninit::new(value);
+    // SAFETY: `offset` is inside the value (checked above), and it stays a MaybeUninit.
+    unsafe { raw.as_mut_ptr().cast::<u8>().add(offset).write(byte) };
+    raw
+}
+
+/// A C caller can put any byte in a `bool` field of a params struct, and in Rust a bool other
+/// than 0 or 1 is undefined behaviour: the library checks each bool byte of every struct it
+/// reads before it makes the Rust struct. 2 and 255 are refused with `MM_ERR_INVALID_ARGUMENT`
+/// naming the field and its byte; 0 and 1 still work.
+#[test]
+fn bool_fields_take_only_0_or_1() {
+    use std::mem::offset_of;
+    let m = models();
+    let live = mm_live_sessions();
+
+    let session_bools = [
+        (offset_of!(mm_session_params, mmproj_use_gpu), "mmproj_use_gpu"),
+        (offset_of!(mm_session_params, use_mmap), "use_mmap"),
+        (offset_of!(mm_session_params, use_mlock), "use_mlock"),
+    ];
+    for (offset, field) in session_bools {
+        for byte in [2u8, 255] {
+            let p = with_byte(params(m), offset, byte);
+            let mut out = std::ptr::null_mut();
+            expect(
+                unsafe { mm_session_create(p.as_ptr(), &mut out) },
+                MM_ERR_INVALID_ARGUMENT,
+                &format!("params.{field} is {byte}, not a bool"),
+            );
+            assert!(out.is_null());
+        }
+        for byte in [0u8, 1] {
+            let p = with_byte(params(m), offset, byte);
+            let mut out = std::ptr::null_mut();
+            assert_eq!(unsafe { mm_session_create(p.as_ptr(), &mut out) }, MM_OK, "{field} = {byte}: {}", last_error());
+            assert_eq!(mm_session_destroy(out), MM_OK);
+        }
+    }
+
+    let s = create(&params(m)).unwrap();
+    let fork_bool = offset_of!(mm_fork_params, copy_conversation);
+    for byte in [2u8, 255] {
+        let p = with_byte(mm_fork_params_default(), fork_bool, byte);
+        let mut out = std::ptr::null_mut();
+        expect(
+            unsafe { mm_session_fork(s, p.as_ptr(), &mut out) },
+            MM_ERR_INVALID_ARGUMENT,
+            &format!("params.copy_conversation is {byte}, not a bool"),
+        );
+        assert!(out.is_null());
+    }
+    for byte in [0u8, 1] {
+        let p = with_byte(mm_fork_params_default(), fork_bool, byte);
+        let mut out = std::ptr::null_mut();
+        assert_eq!(
+            unsafe { mm_session_fork(s, p.as_ptr(), &mut out) },
+            MM_OK,
+            "copy_conversation = {byte}: {}",
+            last_error()
+        );
+        assert_eq!(mm_session_destroy(out), MM_OK);
+    }
+
+    // mm_ask_params is read by both exports that take it.
+    let prompt = c("hello");
+    let ask_bool = offset_of!(mm_ask_params, plain_prompt);
+    for byte in [2u8, 255] {
+        let a = with_byte(prompt_params(&prompt), ask_bool, byte);
+        let mut text: *mut c_char = std::ptr::null_mut();
+        let names = format!("params.plain_prompt is {byte}, not a bool");
+        expect(unsafe { mm_session_ask(s, a.as_ptr(), &mut text) }, MM_ERR_INVALID_ARGUMENT, &names);
+        assert!(text.is_null());
+        let mut n = 0u32;
+        expect(unsafe { mm_session_count_tokens(s, a.as_ptr(), &mut n) }, MM_ERR_INVALID_ARGUMENT, &names);
+    }
+    for byte in [0u8, 1] {
+        let a = with_byte(prompt_params(&prompt), ask_bool, byte);
+        // SAFETY: 0 and 1 are valid bools, so the bytes are a valid mm_ask_params.
+        let a = unsafe { a.assume_init() };
+        assert_eq!(ask_status(s, &a), MM_OK, "plain_prompt = {byte}: {}", last_error());
+        let mut n = 0u32;
+        assert_eq!(unsafe { mm_session_count_tokens(s, &a, &mut n) }, MM_OK, "plain_prompt = {byte}: {}", last_error());
+        assert!(n > 0);
+    }
+    assert_eq!(mm_session_destroy(s), MM_OK);
+    assert_eq!(mm_live_sessions(), live);
+}
+
 /// A marker with whitespace at an end would be cut by templates that trim messages, or doubled
 /// by the newline placed after it ("\n" made a chat with an image and no marker panic).
 #[test]
