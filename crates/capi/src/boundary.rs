@@ -59,7 +59,7 @@ fn injected_panic(_name: &str) {}
 
 /// Runs the body of the export `name`: a panic becomes `MM_ERR_INTERNAL`, an error is recorded
 /// as the thread's last error, success clears it. Every export's body is one call of this or
-/// of [`boundary_value`]; `tests/bad_input.rs` checks that each one is.
+/// of [`boundary_value`]; `tests/capi/bad_input.rs` checks that each one is.
 pub fn boundary(name: &str, body: impl FnOnce() -> Result<()>) -> mm_status {
     match panic::catch_unwind(AssertUnwindSafe(|| {
         injected_panic(name);

@@ -3,12 +3,13 @@
 //! every export. Each case checks its status, its message, and that no session was left
 //! alive or lost.
 
-mod common;
+mod gguf;
 
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
 use std::path::Path;
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::mm_ask_info;
 use ::mm_session::conversation::*;
@@ -17,7 +18,6 @@ use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
-use common::*;
 use mm_fixtures as fixtures;
 
 use mm_status::*;
@@ -682,7 +682,7 @@ fn quiet_grammar_child() {
 #[test]
 fn grammar_errors_stay_off_stderr() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "quiet_grammar_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", &test_name(module_path!(), "quiet_grammar_child"), "--nocapture", "--test-threads=1"])
         .env("MM_QUIET_GRAMMAR_CHILD", "1")
         .output()
         .unwrap();

@@ -4,21 +4,19 @@
 //! saved state is loaded, after a cancelled encode, and about the most recent image when there
 //! are several.
 
-mod common;
-
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::common::{ask, ask_info, create, fixture_dir, last_error, Chat};
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
-use common::{ask, ask_info, create, fixture_dir, last_error, Chat};
 use mm_core::Format;
 use mm_fixtures::png_rgb;
 use mm_fixtures::seeing::{self, COLOURS, COLOUR_RGB, IMAGE_SIDE};

@@ -2,18 +2,18 @@
 //! 32-bit integer and 32-bit float samples, 1 to 6 channels, 8 to 96 kHz), FLAC and MP3 give
 //! the samples that mtmd's helper (miniaudio), the decoder the library used before, gives for
 //! the same bytes; and each format answers through a session exactly as its samples do when
-//! they are passed raw. `cargo test --release --test audio_formats -- --nocapture` prints the
+//! they are passed raw. `cargo test --release --test capi audio:: -- --nocapture` prints the
 //! differences.
 
-mod common;
+mod fixture;
 
 use std::ffi::CString;
 use std::path::Path;
 
+use crate::common::{ask, ask_info, create, fixture_dir, models, params};
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::session::*;
-use common::{ask, ask_info, create, fixture_dir, models, params};
 use llama_cpp_sys_2 as sys;
 use mm_core::decode::decode_audio;
 use mm_core::{Format, MAX_AUDIO_SECONDS};
@@ -77,7 +77,7 @@ fn clips() -> Vec<(String, Vec<u8>)> {
 }
 
 /// The decoder the library used before: mtmd's helper (miniaudio), mono f32 at the projector's
-/// rate. Plain llama.cpp calls, as crates/capi/tests/audio_fixture.rs makes them.
+/// rate. Plain llama.cpp calls, as the `fixture` module (audio/fixture.rs) makes them.
 struct OldDecoder {
     model: *mut sys::llama_model,
     lctx: *mut sys::llama_context,
@@ -89,7 +89,7 @@ impl OldDecoder {
         // SAFETY: the paths are NUL-terminated; each object is checked and freed in Drop.
         unsafe {
             sys::llama_backend_init();
-            let (model, lctx) = common::raw_model_and_context(&models().model);
+            let (model, lctx) = crate::common::raw_model_and_context(&models().model);
             let mut mp = sys::mtmd_context_params_default();
             mp.n_threads = 1;
             mp.use_gpu = false;

@@ -1,11 +1,10 @@
 //! Conversations: chat templates, reuse of the KV cache across turns, context overflow, saved
 //! state, cancellation, grammars, session info and audio, through the C API.
 
-mod common;
-
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::mm_ask_info;
 use ::mm_session::conversation::*;
@@ -13,7 +12,6 @@ use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
-use common::*;
 use mm_fixtures::audio as fixtures_audio;
 use mm_fixtures::{self as fixtures, FixtureSpec};
 

@@ -2,14 +2,13 @@
 //! are not regular files, states of other weights, sizes that lie, control tokens in user text,
 //! absurd thread counts, forked children, counts of prompts that do not fit, quiet cancels.
 
-mod common;
-
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Mutex;
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
@@ -17,7 +16,6 @@ use ::mm_session::session::*;
 use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
 use ::mm_session::status::mm_status::*;
-use common::*;
 use mm_fixtures::{self as fixtures, FixtureSpec};
 
 fn path_c(p: &Path) -> CString {

@@ -2,19 +2,17 @@
 //! are serialized), and a timed stress mix of create, ask, cancel, destroy and stale handles on
 //! 8 threads. `MM_STRESS_SECONDS` sets the mix's duration (default 5).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status;
-use common::*;
 
 use mm_status::*;
 

@@ -1,17 +1,15 @@
 //! The session API end to end, through the exported `extern "C"` functions.
 
-mod common;
-
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::mm_stop_reason;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status;
-use common::*;
 use mm_fixtures::{self as fixtures, FixtureSpec};
 
 fn ask_params(prompt: &CString, media: &[mm_media]) -> mm_ask_params {

@@ -1,5 +1,5 @@
 //! Models for the tests: the generated fixtures, or real ones from `MM_TEST_MODEL` and
-//! `MM_TEST_MMPROJ`. Written once per test binary.
+//! `MM_TEST_MMPROJ`. Written once per test binary (all modules share them).
 
 #![allow(dead_code)]
 
@@ -25,6 +25,16 @@ pub fn fixture_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fixtures-{name}"))
+}
+
+/// The name the test harness gives the test `name` of the module `module` (`module_path!()`,
+/// whose first segment is the test binary's crate), as `--exact` takes it: for the tests that
+/// run the test binary again as a child process running one test.
+pub fn test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    }
 }
 
 pub fn models() -> &'static Models {
