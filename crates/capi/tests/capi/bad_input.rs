@@ -1,6 +1,6 @@
 //! Bad input through the C API: NULL for every pointer, malformed params structs, strings that
-//! are not UTF-8, bad paths, broken or oversized media, bad sampling values, and panics inside
-//! every export. Each case checks its status, its message, and that no session was left
+//! are not UTF-8, bad paths, broken or oversized media, media sizes that lie, bad sampling
+//! values, and panics inside every export. Each case checks its status, its message, and that no session was left
 //! alive or lost.
 
 mod gguf;
@@ -18,7 +18,7 @@ use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
-use mm_fixtures as fixtures;
+use mm_fixtures::{self as fixtures, FixtureSpec};
 
 use mm_status::*;
 
@@ -1136,4 +1136,59 @@ impl<T> Drop for PageEnd<T> {
         // SAFETY: the two-page mapping made in `new`, unmapped once.
         unsafe { libc::munmap(self.mapping, 2 * 4096) };
     }
+}
+
+fn audio_session(m: &Models) -> (*mut mm_session, CString) {
+    let dir = fixture_dir().join("audio-sizes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let proj = dir.join("audio-mmproj.gguf");
+    mm_fixtures::audio::write_audio_projector(&proj, FixtureSpec::default().n_embd, 5).unwrap();
+    let proj_c = path_c(&proj);
+    let mut p = params(m);
+    p.mmproj_path = proj_c.as_ptr();
+    (create(&p).unwrap(), proj_c)
+}
+
+#[test]
+fn sizes_that_lie_are_refused_before_anything_is_allocated() {
+    let m = models();
+    let (s, _proj) = audio_session(m);
+    let prompt = c("What is this?");
+    let small = [0u8; 64];
+    for size in [1usize << 40, usize::MAX - 3, 4 * 16000 * 601] {
+        let item = [mm_media {
+            kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: small.as_ptr(),
+            size,
+        }];
+        let mut a = prompt_params(&prompt);
+        a.media = item.as_ptr();
+        a.n_media = 1;
+        let st = status_of_ask(s, &a);
+        assert_eq!(st, MM_ERR_INVALID_ARGUMENT, "PCM of {size} bytes: {}", last_error());
+    }
+    assert!(last_error().contains("limit of 600 s"), "{}", last_error());
+    assert_eq!(mm_session_destroy(s), MM_OK);
+
+    // Raw RGB whose width x height x 3 wraps around to a small number in 64 bits.
+    let s = create(&params(m)).unwrap();
+    let item = [mm_media {
+        kind: mm_media_kind::MM_MEDIA_RGB as i32,
+        width: 2007567422,
+        height: 3062868337,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: small.as_ptr(),
+        size: 26,
+    }];
+    let mut a = prompt_params(&prompt);
+    a.media = item.as_ptr();
+    a.n_media = 1;
+    assert_eq!(status_of_ask(s, &a), MM_ERR_INVALID_ARGUMENT);
+    assert!(last_error().contains("larger than the limit"), "{}", last_error());
+    assert_eq!(mm_session_destroy(s), MM_OK);
 }

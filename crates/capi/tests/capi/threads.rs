@@ -1,9 +1,12 @@
 //! Threads: sessions on many threads at once, one session called from several threads (calls
 //! are serialized), and a timed stress mix of create, ask, cancel, destroy and stale handles on
-//! 8 threads. `MM_STRESS_SECONDS` sets the mix's duration (default 5).
+//! 8 threads. `MM_STRESS_SECONDS` sets the mix's duration (default 5). Calls made from inside
+//! callbacks never deadlock, and a child forked while a call runs gets a clear error.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
+use std::ffi::{c_void, CStr, CString};
+use std::os::raw::c_char;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,6 +15,7 @@ use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
+use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
 
 use mm_status::*;
@@ -201,4 +205,210 @@ fn stress_mix_on_eight_threads() {
         counts.keys().any(|k| k.starts_with("ask MM_OK")) && counts.keys().any(|k| k.starts_with("destroy")),
         "the mix ran: {counts:?}"
     );
+}
+
+/// Every export that takes a session, called on `s`, with the status each returns. `other` is a
+/// second live session (calls on it must work).
+fn call_every_export(s: *mut mm_session, other: *mut mm_session, state: &CStr) -> Vec<(&'static str, mm_status)> {
+    let prompt = c("hi");
+    let a = prompt_params(&prompt);
+    let mut n = 0u32;
+    let mut info = ask_info();
+    let mut stats =
+        mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    let mut sinfo: mm_session_info = unsafe { std::mem::zeroed() };
+    sinfo.struct_size = std::mem::size_of::<mm_session_info>() as u32;
+    unsafe {
+        vec![
+            ("mm_session_ask", status_of_ask(s, &a)),
+            ("mm_session_count_tokens", mm_session_count_tokens(s, &a, &mut n)),
+            ("mm_session_last_ask", mm_session_last_ask(s, &mut info)),
+            ("mm_session_memory", mm_session_memory(s, &mut stats)),
+            ("mm_session_get_info", mm_session_get_info(s, &mut sinfo)),
+            ("mm_session_save_state", mm_session_save_state(s, state.as_ptr())),
+            ("mm_session_load_state", mm_session_load_state(s, state.as_ptr())),
+            ("mm_session_reset", mm_session_reset(s)),
+            ("mm_session_destroy", mm_session_destroy(s)),
+            ("mm_session_marker", if mm_session_marker(s).is_null() { MM_ERR_INTERNAL } else { MM_OK }),
+            ("other session: ask", status_of_ask(other, &a)),
+            ("mm_live_sessions", if mm_live_sessions() >= 2 { MM_OK } else { MM_ERR_INTERNAL }),
+            ("mm_log_set", mm_log_set(mm_log_level::MM_LOG_DEBUG as i32, Some(log_probe), std::ptr::null_mut())),
+        ]
+    }
+}
+
+/// What a re-entrant call on the busy session must answer: every call that needs the session
+/// is refused at once with MM_ERR_BUSY (destroy too); the marker and other sessions work.
+fn check_reentrant(results: &[(&'static str, mm_status)], where_: &str) {
+    assert!(!results.is_empty(), "{where_}: the callback never ran");
+    for (name, st) in results {
+        let want = if name.starts_with("mm_session_") && *name != "mm_session_marker" { MM_ERR_BUSY } else { MM_OK };
+        assert_eq!(*st, want, "{where_}: {name}");
+    }
+}
+
+/// A probe the callbacks fill: the session they call into, and what the calls returned.
+struct Probe {
+    session: *mut mm_session,
+    other: *mut mm_session,
+    state: CString,
+    results: Vec<(&'static str, mm_status)>,
+}
+
+unsafe extern "C" fn on_text_probe(user_data: *mut c_void, _: *const c_char, _: usize) -> bool {
+    let probe = unsafe { &mut *(user_data as *mut Probe) };
+    if probe.results.is_empty() {
+        probe.results = call_every_export(probe.session, probe.other, &probe.state);
+    }
+    true
+}
+
+/// The probe the log callback uses (a log callback's user data is process-wide).
+static LOG_PROBE: AtomicPtr<Probe> = AtomicPtr::new(std::ptr::null_mut());
+
+unsafe extern "C" fn log_probe(_: *mut c_void, _level: i32, _message: *const c_char) {
+    let p = LOG_PROBE.swap(std::ptr::null_mut(), Ordering::SeqCst);
+    if !p.is_null() {
+        let probe = unsafe { &mut *p };
+        probe.results = call_every_export(probe.session, probe.other, &probe.state);
+    }
+}
+
+unsafe extern "C" fn progress_probe(user_data: *mut c_void, _: f32) -> bool {
+    let probe = unsafe { &mut *(user_data as *mut Probe) };
+    if probe.results.is_empty() {
+        // The session being created has no handle yet: calls on other sessions must just work.
+        let prompt = c("hi");
+        let a = prompt_params(&prompt);
+        let mut n = 0;
+        probe.results = unsafe {
+            vec![
+                ("other session: ask", status_of_ask(probe.other, &a)),
+                ("other session: count", mm_session_count_tokens(probe.other, &a, &mut n)),
+                ("other session: reset", mm_session_reset(probe.other)),
+                ("mm_log_set", mm_log_set(mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut())),
+            ]
+        };
+    }
+    true
+}
+
+#[test]
+fn calls_from_inside_callbacks_never_deadlock() {
+    let m = models();
+    let live = mm_live_sessions();
+    let state = c(fixture_dir().join("reentrant.mmstate").to_str().unwrap());
+    let s = create(&params(m)).unwrap();
+    let other = create(&params(m)).unwrap();
+
+    // From inside on_text.
+    let mut probe = Probe { session: s, other, state: state.clone(), results: Vec::new() };
+    let prompt = c("Describe it.");
+    let mut a = prompt_params(&prompt);
+    a.on_text = Some(on_text_probe);
+    a.user_data = &mut probe as *mut Probe as *mut c_void;
+    a.temperature = 0.8;
+    a.max_tokens = 8;
+    let st = status_of_ask(s, &a);
+    assert_eq!(st, MM_OK, "{}", last_error());
+    check_reentrant(&probe.results, "on_text");
+
+    // From inside the log callback, while the session encodes an image (mtmd logs then).
+    let mut probe = Probe { session: s, other, state: state.clone(), results: Vec::new() };
+    LOG_PROBE.store(&mut probe, Ordering::SeqCst);
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_DEBUG as i32, Some(log_probe), std::ptr::null_mut()), MM_OK);
+    let media = [image_item(m)];
+    let mut a = prompt_params(&prompt);
+    a.media = media.as_ptr();
+    a.n_media = 1;
+    let st = status_of_ask(s, &a);
+    LOG_PROBE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), MM_OK);
+    assert_eq!(st, MM_OK, "{}", last_error());
+    check_reentrant(&probe.results, "log callback");
+
+    // From inside the progress callback of another session's create.
+    let mut probe = Probe { session: std::ptr::null_mut(), other, state, results: Vec::new() };
+    let mut p = params(m);
+    p.progress_callback = Some(progress_probe);
+    p.progress_user_data = &mut probe as *mut Probe as *mut c_void;
+    let third = create(&p).unwrap();
+    assert!(probe.results.iter().all(|(_, st)| *st == MM_OK), "{:?}", probe.results);
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), MM_OK);
+
+    // Cancel from inside on_text works as from any thread: the call stops.
+    unsafe extern "C" fn cancel_self(user_data: *mut c_void, _: *const c_char, _: usize) -> bool {
+        mm_session_cancel(user_data as *mut mm_session) == MM_OK
+    }
+    let mut a = prompt_params(&prompt);
+    a.on_text = Some(cancel_self);
+    a.user_data = s as *mut c_void;
+    a.max_tokens = 50;
+    a.temperature = 0.8;
+    assert_eq!(status_of_ask(s, &a), MM_ERR_CANCELLED);
+    assert_eq!(status_of_ask(s, &prompt_params(&prompt)), MM_OK, "the session stays usable");
+
+    for x in [s, other, third] {
+        assert_eq!(mm_session_destroy(x), MM_OK);
+    }
+    assert_eq!(mm_live_sessions(), live);
+}
+
+#[test]
+fn a_forked_child_gets_a_clear_error_even_while_a_call_runs() {
+    let m = models();
+    let s = create(&params(m)).unwrap();
+    // A call that is still running when the process forks: its thread holds the session.
+    unsafe extern "C" fn slow(_: *mut c_void, _: *const c_char, _: usize) -> bool {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        true
+    }
+    let handle = s as usize;
+    let running = std::thread::spawn(move || {
+        let prompt = c("Go on and on.");
+        let mut a = prompt_params(&prompt);
+        a.on_text = Some(slow);
+        a.max_tokens = 500;
+        a.temperature = 0.8;
+        status_of_ask(handle as *mut mm_session, &a)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // The child: every call answers at once, none waits for the parent's thread.
+        let prompt = c("hi");
+        let mut out = std::ptr::null_mut();
+        let p = params(m);
+        let codes = unsafe {
+            [
+                mm_session_ask(s, &prompt_params(&prompt), &mut out) as i32,
+                mm_session_create(&p, &mut out as *mut _ as *mut *mut mm_session) as i32,
+                mm_session_destroy(s) as i32,
+                mm_log_set(mm_log_level::MM_LOG_WARN as i32, None, std::ptr::null_mut()) as i32,
+            ]
+        };
+        let bytes: Vec<u8> = codes.iter().flat_map(|c| c.to_le_bytes()).collect();
+        unsafe {
+            libc::write(fds[1], bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(0);
+        }
+    }
+    unsafe { libc::close(fds[1]) };
+    let mut buf = [0u8; 16];
+    let mut poll = libc::pollfd { fd: fds[0], events: libc::POLLIN, revents: 0 };
+    let ready = unsafe { libc::poll(&mut poll, 1, 20_000) };
+    let n = if ready == 1 { unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) } } else { 0 };
+    if ready != 1 {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(mm_session_cancel(s), MM_OK);
+    assert!(matches!(running.join().unwrap(), MM_OK | MM_ERR_CANCELLED));
+    assert_eq!(n, 16, "the forked child blocked or died (status {status})");
+    let codes: Vec<i32> = buf.chunks(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect();
+    assert_eq!(codes, vec![MM_ERR_FORKED as i32; 4]);
+    assert_eq!(mm_session_destroy(s), MM_OK);
 }
