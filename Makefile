@@ -152,11 +152,11 @@ test: check-cpu lint build test-rust test-c test-cpp test-go test-python test-no
 test-rust: build
 	$(CARGO) test --release -- --test-threads=1
 
-# One model over several machines (docs/rpc.md): tests/rpc.rs, whose servers run on
+# One model over several machines (docs/rpc.md): tests/capi/rpc.rs, whose servers run on
 # 127.0.0.1 (one is killed in the middle of a request). test-rust runs it too; this shows its
 # figures. The last line gives the loopback cost.
 test-rpc: build
-	$(CARGO) test --release -p mm-session --test rpc -- --test-threads=1 --nocapture
+	$(CARGO) test --release -p mm-session --test capi -- rpc:: --test-threads=1 --nocapture
 
 test-c: fixtures $(BUILD)/test_session
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-mismatch --proj-out 7 >/dev/null
@@ -308,10 +308,10 @@ bench-node: build node-deps
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	cd $(NODE_DIR) && node bench/bench.js $(NODE_RUNS)
 
-# Threads: the stress mix of tests/threads.rs for SECONDS (make test runs it for 5).
+# Threads: the stress mix of tests/capi/threads.rs for SECONDS (make test runs it for 5).
 SECONDS ?= 30
 thread-stress: build
-	MM_STRESS_SECONDS=$(SECONDS) $(CARGO) test --release --test threads stress_mix -- --nocapture
+	MM_STRESS_SECONDS=$(SECONDS) $(CARGO) test --release --test capi threads::stress_mix -- --nocapture
 
 # The API reference from include/mm_session.h's comments, with Doxygen, into build/api-docs.
 api-docs:

@@ -1,6 +1,6 @@
 /*
  * abi_snapshot.c: the released ABI of mm_session.h, pinned as literal numbers and checked by a
- * C compiler (tests/abi.rs compiles it with gcc and with g++; it is never run).
+ * C compiler (tests/capi/abi.rs compiles it with gcc and with g++; it is never run).
  *
  * - Every struct's size and every field's offset. The rule for a new field: append it at the
  *   end of its struct (never in the middle, never in a reserved member), bump the version,

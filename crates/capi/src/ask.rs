@@ -9,7 +9,7 @@ use mm_core::{Dry, Input, Media, Message, Overflow, Penalties, Request, Sampling
 
 use crate::boundary::{boundary, c_str, opt_c_str, required, slice, versioned};
 use crate::library::malloc_string;
-use crate::session::{mm_session, with_session};
+use crate::session::{mm_session, with_session, MM_SEED_DEFAULT};
 use crate::status::{fail, mm_status, Result};
 
 /// How a media item is given.
@@ -116,9 +116,6 @@ pub type mm_token_callback = Option<
         n_top: usize,
     ),
 >;
-
-/// `seed` value meaning: use the session's seed.
-pub const MM_SEED_DEFAULT: u32 = 0xFFFF_FFFF;
 
 /// The largest image accepted, in pixels (width x height; 64 megapixels). Larger images are
 /// refused with `MM_ERR_MEDIA_DECODE` (files, buffers) or `MM_ERR_INVALID_ARGUMENT` (raw RGB)
@@ -237,6 +234,9 @@ pub struct mm_ask_params {
 /// The sizes of the released versions of `mm_ask_params`, oldest first (each is a `sizeof` an
 /// older header gives; `tests/c/abi_snapshot.c` pins them). Fields are only ever appended.
 pub(crate) const ASK_VERSIONS: [usize; 8] = [16, 32, 56, 72, 88, 104, 120, 200];
+
+/// The `bool` field of `mm_ask_params`, checked by [`versioned`] before it is read.
+const ASK_BOOLS: [(usize, &str); 1] = [(std::mem::offset_of!(mm_ask_params, plain_prompt), "plain_prompt")];
 
 /// Default request parameters, with `struct_size` set and no prompt.
 #[no_mangle]
@@ -454,8 +454,9 @@ pub unsafe extern "C" fn mm_session_ask(
             // SAFETY: the caller's contract: NULL or writable.
             unsafe { *out_text = std::ptr::null_mut() };
         }
-        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes.
-        let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, "params") }?;
+        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes. The struct's
+        // other fields are integers, floats and pointers, and its bools are those listed.
+        let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, &ASK_BOOLS, "params") }?;
         let mut on_text = |piece: &str| match p.on_text {
             Some(cb) => {
                 let c = CString::new(piece).unwrap_or_default();
@@ -531,8 +532,9 @@ pub unsafe extern "C" fn mm_session_count_tokens(
     boundary("mm_session_count_tokens", || {
         // SAFETY: the caller's contract: NULL or writable.
         unsafe { required(out_positions as *const u32, "out_positions") }?;
-        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes.
-        let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, "params") }?;
+        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes. The struct's
+        // other fields are integers, floats and pointers, and its bools are those listed.
+        let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, &ASK_BOOLS, "params") }?;
         // SAFETY: the caller's contract for everything `p` points to.
         let parts = unsafe { Parts::read(&p) }?;
         let count = parts.with_request(|request| with_session(s, |session| Ok(session.count_positions(request)?)))?;

@@ -1,15 +1,19 @@
 //! Plumbing for the `extern "C"` layer: the panic boundary every export runs in, and checked
 //! conversions of C arguments.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 use std::os::raw::c_char;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::status::{fail, mm_status, Result};
 
+#[cfg(feature = "test-hooks")]
 thread_local! {
-    static INJECT_PANIC: Cell<bool> = const { Cell::new(false) };
+    static INJECT_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+thread_local! {
     /// `None` after a call that succeeded: a success allocates nothing (a small allocation
     /// made on every call would sit wherever the heap had room, among llama.cpp's buffers).
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
@@ -33,21 +37,29 @@ pub fn last_error_ptr() -> *const std::os::raw::c_char {
 }
 
 /// Makes every export called on this thread panic inside its boundary, to test that no export
-/// runs outside one. Rust-only (not in the C API): only tests reach it.
+/// runs outside one. Rust-only (not in the C API), and only in a build with the `test-hooks`
+/// feature, which the integration tests turn on and the shipped library is built without.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn inject_panic_for_tests(on: bool) {
     INJECT_PANIC.with(|p| p.set(on));
 }
 
+/// Panics when a test asked for it with [`inject_panic_for_tests`].
+#[cfg(feature = "test-hooks")]
 fn injected_panic(name: &str) {
-    if INJECT_PANIC.with(Cell::get) {
+    if INJECT_PANIC.with(std::cell::Cell::get) {
         panic!("panic injected into {name} by a test");
     }
 }
 
+/// Without the `test-hooks` feature no panic can be injected: nothing to do.
+#[cfg(not(feature = "test-hooks"))]
+fn injected_panic(_name: &str) {}
+
 /// Runs the body of the export `name`: a panic becomes `MM_ERR_INTERNAL`, an error is recorded
 /// as the thread's last error, success clears it. Every export's body is one call of this or
-/// of [`boundary_value`]; `tests/bad_input.rs` checks that each one is.
+/// of [`boundary_value`]; `tests/capi/bad_input.rs` checks that each one is.
 pub fn boundary(name: &str, body: impl FnOnce() -> Result<()>) -> mm_status {
     match panic::catch_unwind(AssertUnwindSafe(|| {
         injected_panic(name);
@@ -155,9 +167,24 @@ pub unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a 
 /// past the library's own size, so that a false size cannot make the library read past the
 /// caller's struct.
 ///
+/// `bools` gives the offset and name of each `bool` field of `T`. A C caller can put any byte
+/// in one, and a Rust `bool` that is neither 0 nor 1 is undefined behaviour, so the caller's
+/// bytes are checked before they become a `T`: any other byte is refused with
+/// `MM_ERR_INVALID_ARGUMENT` naming the field. (The header keeps `bool`: declaring the fields
+/// `uint8_t` would change the released header.)
+///
 /// # Safety
-/// `ptr` must be NULL or point to at least `min(struct_size, size_of::<T>())` readable bytes.
-pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, versions: &[usize], what: &str) -> Result<T> {
+/// `ptr` must be NULL or point to at least `min(struct_size, size_of::<T>())` readable bytes;
+/// every field of `T` other than those in `bools` must be valid for any bytes (integers,
+/// floats, pointers, optional function pointers), and each offset in `bools` must be that of a
+/// `bool` field of `T`.
+pub unsafe fn versioned<T: Copy>(
+    ptr: *const T,
+    defaults: T,
+    versions: &[usize],
+    bools: &[(usize, &str)],
+    what: &str,
+) -> Result<T> {
     if ptr.is_null() {
         return fail(mm_status::MM_ERR_NULL_ARGUMENT, format!("{what} is NULL"));
     }
@@ -176,10 +203,25 @@ pub unsafe fn versioned<T: Copy>(ptr: *const T, defaults: T, versions: &[usize],
             format!("{what}.struct_size is {size}, not the size of any version of the struct ({versions:?}); initialise it with its _default() function"),
         );
     }
-    let mut out = defaults;
-    // SAFETY: `size` (at most `ours`) bytes are readable there and fit in `out`; T is plain data.
-    unsafe { std::ptr::copy_nonoverlapping(ptr as *const u8, &mut out as *mut T as *mut u8, size) };
-    Ok(out)
+    // The caller's bytes over the defaults, held as bytes until the bool fields are checked.
+    let mut out = std::mem::MaybeUninit::new(defaults);
+    // SAFETY: `size` (at most `ours`) bytes are readable there and fit in `out`.
+    unsafe { std::ptr::copy_nonoverlapping(ptr as *const u8, out.as_mut_ptr() as *mut u8, size) };
+    for &(offset, name) in bools {
+        // SAFETY: `offset` is that of a one-byte field inside `T` (the caller's contract), a byte
+        // written either by `defaults` or by the copy above.
+        let byte = unsafe { out.as_ptr().cast::<u8>().add(offset).read() };
+        if byte > 1 {
+            return fail(
+                mm_status::MM_ERR_INVALID_ARGUMENT,
+                format!("{what}.{name} is {byte}, not a bool: set it to 0 (false) or 1 (true)"),
+            );
+        }
+    }
+    // SAFETY: every byte of `out` is initialised (the defaults, then the caller's bytes), each
+    // bool field holds 0 or 1, and every other field of `T` is valid for any bytes (the
+    // caller's contract).
+    Ok(unsafe { out.assume_init() })
 }
 
 /// Writes `value` into a caller's versioned output struct, whose first field is

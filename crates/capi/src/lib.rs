@@ -24,4 +24,5 @@ pub mod state;
 mod boundary;
 mod registry;
 
+#[cfg(feature = "test-hooks")]
 pub use boundary::inject_panic_for_tests;

@@ -12,6 +12,9 @@ use crate::boundary::{
 use crate::registry;
 use crate::status::{fail, mm_status, Result};
 
+/// `seed` value meaning: use the session's seed.
+pub const MM_SEED_DEFAULT: u32 = 0xFFFF_FFFF;
+
 /// A loaded multimodal model: text model, context and projector behind one handle. Calls on one
 /// session are serialized (a second thread waits for the first); different sessions run in
 /// parallel.
@@ -130,6 +133,13 @@ pub struct mm_session_params {
 /// appended: a new version adds its size here.
 const PARAMS_VERSIONS: [usize; 7] = [24, 40, 48, 56, 72, 80, 128];
 
+/// The `bool` fields of `mm_session_params`, checked by [`versioned`] before they are read.
+const PARAMS_BOOLS: [(usize, &str); 3] = [
+    (std::mem::offset_of!(mm_session_params, mmproj_use_gpu), "mmproj_use_gpu"),
+    (std::mem::offset_of!(mm_session_params, use_mmap), "use_mmap"),
+    (std::mem::offset_of!(mm_session_params, use_mlock), "use_mlock"),
+];
+
 /// Default session parameters, with `struct_size` set. Paths are NULL: set `model_path`.
 #[no_mangle]
 pub extern "C" fn mm_session_params_default() -> mm_session_params {
@@ -225,8 +235,9 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
         }
         // SAFETY: `out` is not NULL; the caller's contract makes it writable.
         unsafe { *out = std::ptr::null_mut() };
-        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes.
-        let p = unsafe { versioned(params, params_default(), &PARAMS_VERSIONS, "params") }?;
+        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes. The struct's
+        // other fields are integers, floats and pointers, and its bools are those listed.
+        let p = unsafe { versioned(params, params_default(), &PARAMS_VERSIONS, &PARAMS_BOOLS, "params") }?;
         let mut progress = |fraction: f32| match p.progress_callback {
             // SAFETY: the caller's callback, with the user data it gave.
             Some(cb) => unsafe { cb(p.progress_user_data, fraction) },
@@ -301,6 +312,9 @@ pub struct mm_fork_params {
 /// The sizes of the released versions of `mm_fork_params`, oldest first.
 const FORK_VERSIONS: [usize; 1] = [24];
 
+/// The `bool` field of `mm_fork_params`, checked by [`versioned`] before it is read.
+const FORK_BOOLS: [(usize, &str); 1] = [(std::mem::offset_of!(mm_fork_params, copy_conversation), "copy_conversation")];
+
 /// Default fork parameters, with `struct_size` set: the parent's settings, an empty
 /// conversation.
 #[no_mangle]
@@ -316,7 +330,7 @@ fn fork_params_default() -> mm_fork_params {
         n_ctx: 0,
         n_batch: 0,
         n_threads: 0,
-        seed: crate::ask::MM_SEED_DEFAULT,
+        seed: MM_SEED_DEFAULT,
         copy_conversation: false,
         reserved0: [0; 3],
     }
@@ -346,14 +360,15 @@ pub unsafe extern "C" fn mm_session_fork(
         let p = if params.is_null() {
             fork_params_default()
         } else {
-            // SAFETY: the caller's contract: `struct_size` readable bytes.
-            unsafe { versioned(params, fork_params_default(), &FORK_VERSIONS, "params") }?
+            // SAFETY: the caller's contract: `struct_size` readable bytes. The struct's other
+            // fields are integers, and its bool is the one listed.
+            unsafe { versioned(params, fork_params_default(), &FORK_VERSIONS, &FORK_BOOLS, "params") }?
         };
         let config = ForkConfig {
             n_ctx: p.n_ctx,
             n_batch: p.n_batch,
             n_threads: p.n_threads,
-            seed: (p.seed != crate::ask::MM_SEED_DEFAULT).then_some(p.seed),
+            seed: (p.seed != MM_SEED_DEFAULT).then_some(p.seed),
             copy_conversation: p.copy_conversation,
         };
         let (fork, marker) =

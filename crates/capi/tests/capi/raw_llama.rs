@@ -1,13 +1,11 @@
 //! mm-session's text equals what plain llama.cpp calls produce for the same model, prompt and
 //! greedy sampling: the session adds no tokens, drops none and decodes pieces the same way.
 
-mod common;
-
 use std::ffi::CString;
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::session::*;
-use common::*;
 use llama_cpp_sys_2 as sys;
 
 /// Greedy generation with llama.cpp's API alone.

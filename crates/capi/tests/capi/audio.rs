@@ -2,18 +2,21 @@
 //! 32-bit integer and 32-bit float samples, 1 to 6 channels, 8 to 96 kHz), FLAC and MP3 give
 //! the samples that mtmd's helper (miniaudio), the decoder the library used before, gives for
 //! the same bytes; and each format answers through a session exactly as its samples do when
-//! they are passed raw. `cargo test --release --test audio_formats -- --nocapture` prints the
-//! differences.
+//! they are passed raw. `cargo test --release --test capi audio:: -- --nocapture` prints the
+//! differences. Audio end to end through a session (files, buffers, raw samples), and the
+//! generated audio projector in plain llama.cpp (`fixture`).
 
-mod common;
+mod fixture;
 
 use std::ffi::CString;
 use std::path::Path;
 
+use crate::common::{ask, ask_info, create, fixture_dir, models, params, Chat};
+use crate::conversation::{chat_params, images, info, session_info};
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::session::*;
-use common::{ask, ask_info, create, fixture_dir, models, params};
+use ::mm_session::status::mm_status;
 use llama_cpp_sys_2 as sys;
 use mm_core::decode::decode_audio;
 use mm_core::{Format, MAX_AUDIO_SECONDS};
@@ -77,7 +80,7 @@ fn clips() -> Vec<(String, Vec<u8>)> {
 }
 
 /// The decoder the library used before: mtmd's helper (miniaudio), mono f32 at the projector's
-/// rate. Plain llama.cpp calls, as crates/capi/tests/audio_fixture.rs makes them.
+/// rate. Plain llama.cpp calls, as the `fixture` module (audio/fixture.rs) makes them.
 struct OldDecoder {
     model: *mut sys::llama_model,
     lctx: *mut sys::llama_context,
@@ -89,7 +92,7 @@ impl OldDecoder {
         // SAFETY: the paths are NUL-terminated; each object is checked and freed in Drop.
         unsafe {
             sys::llama_backend_init();
-            let (model, lctx) = common::raw_model_and_context(&models().model);
+            let (model, lctx) = crate::common::raw_model_and_context(&models().model);
             let mut mp = sys::mtmd_context_params_default();
             mp.n_threads = 1;
             mp.use_gpu = false;
@@ -245,4 +248,80 @@ fn each_format_answers_like_its_samples() {
         assert_eq!(from_file, from_buffer, "{file}");
     }
     assert_eq!(mm_session_destroy(s), ::mm_session::status::mm_status::MM_OK);
+}
+
+#[test]
+fn audio_end_to_end() {
+    let m = models();
+    let dir = fixture_dir().join("audio");
+    std::fs::create_dir_all(&dir).unwrap();
+    let proj = dir.join("tiny-audio-mmproj.gguf");
+    fixtures_audio::write_audio_projector(&proj, FixtureSpec::default().n_embd, 3).unwrap();
+    let wav = fixtures_audio::wav_tone(1.0, 16000, 3);
+    let wav_path = dir.join("tone.wav");
+    std::fs::write(&wav_path, &wav).unwrap();
+    let proj_c = CString::new(proj.to_string_lossy().as_bytes()).unwrap();
+    let wav_c = CString::new(wav_path.to_string_lossy().as_bytes()).unwrap();
+    let mut p = params(m);
+    p.mmproj_path = proj_c.as_ptr();
+    p.n_ctx = 2048;
+    let s = create(&p).unwrap();
+    let i = session_info(s);
+    assert!(i.supports_audio && !i.supports_vision);
+    assert_eq!(i.audio_sample_rate, 16000);
+
+    let from_file = mm_media {
+        kind: mm_media_kind::MM_MEDIA_FILE as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: wav_c.as_ptr(),
+        data: std::ptr::null(),
+        size: 0,
+    };
+    let from_buffer = mm_media {
+        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: wav.as_ptr(),
+        size: wav.len(),
+    };
+    let chat = Chat::new(&[("user", "What is this sound?", vec![from_file])]);
+    let answer = ask(s, &chat.on(chat_params())).unwrap();
+    assert_eq!(info(s).media_encoded, 1);
+    // The same sound from a buffer has the same content hash: a follow-up encodes nothing.
+    let follow = Chat::new(&[
+        ("user", "What is this sound?", vec![from_buffer]),
+        ("assistant", &answer, vec![]),
+        ("user", "Louder?", vec![]),
+    ]);
+    ask(s, &follow.on(chat_params())).unwrap();
+    assert_eq!(info(s).media_encoded, 0);
+
+    // The same kind of clip as raw f32 samples.
+    let samples: Vec<u8> = (0..16000).flat_map(|i| ((i as f32 * 0.05).sin() * 0.3).to_ne_bytes()).collect();
+    let pcm = mm_media {
+        kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: samples.as_ptr(),
+        size: samples.len(),
+    };
+    let raw = Chat::new(&[("user", "And this one?", vec![pcm])]);
+    ask(s, &raw.on(chat_params())).unwrap();
+    assert_eq!(info(s).media_encoded, 1);
+    ask(s, &raw.on(chat_params())).unwrap();
+    assert_eq!(info(s).media_encoded, 0, "the same samples are recognised");
+    let odd = Chat::new(&[("user", "Odd?", vec![mm_media { size: 7, ..pcm }])]);
+    assert_eq!(ask(s, &odd.on(chat_params())).unwrap_err().0, mm_status::MM_ERR_INVALID_ARGUMENT);
+
+    // An image for an audio-only projector is refused clearly.
+    let img = Chat::new(&[("user", "And this?", images(m, 1))]);
+    let (st, msg) = ask(s, &img.on(chat_params())).unwrap_err();
+    assert_eq!(st, mm_status::MM_ERR_UNSUPPORTED, "{msg}");
+    mm_session_destroy(s);
 }

@@ -7,8 +7,6 @@
 
 #![cfg(feature = "rpc")]
 
-mod common;
-
 use std::ffi::{c_void, CString};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,11 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status::*;
-use common::*;
 
 /// How long a failure may take to show once a server is gone.
 const BOUND: Duration = Duration::from_secs(10);

@@ -6,8 +6,6 @@ use std::ffi::{c_char, c_void, CStr, CString};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-mod common;
-
 use llama_cpp_sys_2 as sys;
 use mm_fixtures::audio as fixtures_audio;
 use mm_fixtures::{self as fixtures, FixtureSpec};
@@ -24,6 +22,28 @@ unsafe extern "C" fn log(level: sys::ggml_log_level, text: *const c_char, _: *mu
     }
     if level >= sys::GGML_LOG_LEVEL_WARN {
         eprint!("[llama.cpp] {}", CStr::from_ptr(text).to_string_lossy());
+    }
+}
+
+/// The log callback llama.cpp and mtmd had before this test set its own (the library's, which
+/// it installs once per process), put back when the test ends, even by a panic: the tests of
+/// the other modules run in this process and watch the library's logs.
+struct RestoreLog(sys::ggml_log_callback, *mut c_void);
+
+impl RestoreLog {
+    fn save() -> RestoreLog {
+        let mut saved = RestoreLog(None, std::ptr::null_mut());
+        unsafe { sys::llama_log_get(&mut saved.0, &mut saved.1) };
+        saved
+    }
+}
+
+impl Drop for RestoreLog {
+    fn drop(&mut self) {
+        unsafe {
+            sys::llama_log_set(self.0, self.1);
+            sys::mtmd_helper_log_set(self.0, self.1);
+        }
     }
 }
 
@@ -46,12 +66,13 @@ fn audio_projector_encodes_and_prefills() {
 
     let model_c = CString::new(model_path.to_str().unwrap()).unwrap();
     let proj_c = CString::new(proj_path.to_str().unwrap()).unwrap();
+    let _restore = RestoreLog::save();
     unsafe {
         sys::llama_log_set(Some(log), std::ptr::null_mut());
         sys::mtmd_helper_log_set(Some(log), std::ptr::null_mut());
         sys::llama_backend_init();
 
-        let (model, lctx) = common::raw_model_and_context(&model_c);
+        let (model, lctx) = crate::common::raw_model_and_context(&model_c);
 
         let mut mp = sys::mtmd_context_params_default();
         mp.n_threads = 1;

@@ -1,24 +1,20 @@
 //! The hand-set "seeing" pair (`fixtures_seeing`) through the C API: asked about an image, the
 //! greedy answer is exactly the image's colour, then end of generation, for every media kind,
-//! in every encoded format the library reads, in follow-ups answered from the cache, after a
-//! saved state is loaded, after a cancelled encode, and about the most recent image when there
-//! are several.
+//! in every encoded format the library reads, in follow-ups answered from the cache, and about
+//! the most recent image when there are several (after a saved state is loaded: `state`; after
+//! a cancelled encode: `cancel`).
 
-mod common;
-
-use std::ffi::{c_void, CStr, CString};
-use std::os::raw::c_char;
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::common::{ask, ask_info, create, fixture_dir, Chat};
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
-use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
-use common::{ask, ask_info, create, fixture_dir, last_error, Chat};
 use mm_core::Format;
 use mm_fixtures::png_rgb;
 use mm_fixtures::seeing::{self, COLOURS, COLOUR_RGB, IMAGE_SIDE};
@@ -41,7 +37,7 @@ fn pair() -> &'static Pair {
     })
 }
 
-fn session() -> *mut mm_session {
+pub(crate) fn session() -> *mut mm_session {
     let p = pair();
     let mut params = mm_session_params_default();
     params.model_path = p.model.as_ptr();
@@ -52,10 +48,10 @@ fn session() -> *mut mm_session {
 }
 
 /// One image, with the C strings and bytes its `mm_media` points to.
-struct Image {
+pub(crate) struct Image {
     path: Option<CString>,
     bytes: Vec<u8>,
-    item: mm_media,
+    pub(crate) item: mm_media,
 }
 
 impl Image {
@@ -72,7 +68,7 @@ impl Image {
         };
         Image { path: Some(path), bytes: Vec::new(), item }
     }
-    fn colour_file(colour: &str) -> Image {
+    pub(crate) fn colour_file(colour: &str) -> Image {
         Image::file(&seeing::image_file(colour))
     }
     fn encoded(bytes: Vec<u8>) -> Image {
@@ -105,7 +101,7 @@ fn rgb_of(colour: &str) -> [u8; 3] {
     COLOUR_RGB[COLOURS.iter().position(|c| *c == colour).unwrap()]
 }
 
-fn greedy() -> mm_ask_params {
+pub(crate) fn greedy() -> mm_ask_params {
     let mut a = mm_ask_params_default();
     a.temperature = 0.0;
     a.max_tokens = 8;
@@ -120,7 +116,7 @@ fn last(s: *mut mm_session) -> mm_ask_info {
 
 /// Asks and checks that the answer is exactly `want` and that generation ended on an
 /// end-of-generation token. Returns the raw answer and the request's figures.
-fn expect(s: *mut mm_session, a: &mm_ask_params, want: &str, what: &str) -> (String, mm_ask_info) {
+pub(crate) fn expect(s: *mut mm_session, a: &mm_ask_params, want: &str, what: &str) -> (String, mm_ask_info) {
     let answer = ask(s, a).unwrap_or_else(|e| panic!("{what}: {e:?}"));
     let info = last(s);
     assert_eq!(answer.trim(), want, "{what}: {info:?}");
@@ -128,7 +124,7 @@ fn expect(s: *mut mm_session, a: &mm_ask_params, want: &str, what: &str) -> (Str
     (answer, info)
 }
 
-const QUESTION: &str = "What colour is this picture?";
+pub(crate) const QUESTION: &str = "What colour is this picture?";
 
 /// The one-image question as a chat message and as a raw prompt.
 fn expect_both_ways(s: *mut mm_session, image: &mm_media, want: &str, what: &str) {
@@ -458,77 +454,6 @@ fn recency_holds_over_the_whole_context() {
     let both = Chat::new(&[("user", &text1, vec![red.item, red.item, red.item, blue.item])]);
     let (_, info) = expect(s, &both.on(greedy()), "blue", "images far back");
     assert!(info.prompt_positions > 3950, "{info:?}");
-    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
-}
-
-#[test]
-fn a_saved_state_still_sees_the_image() {
-    let state = fixture_dir().join("seeing.mmstate");
-    let image = Image::colour_file("yellow");
-    let turn1 = Chat::new(&[("user", QUESTION, vec![image.item])]);
-    let s = session();
-    let (a1, _) = expect(s, &turn1.on(greedy()), "yellow", "turn 1");
-    let path = CString::new(state.to_string_lossy().as_bytes()).unwrap();
-    assert_eq!(unsafe { mm_session_save_state(s, path.as_ptr()) }, mm_status::MM_OK, "{}", last_error());
-    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
-
-    let s = session();
-    assert_eq!(unsafe { mm_session_load_state(s, path.as_ptr()) }, mm_status::MM_OK, "{}", last_error());
-    let turn2 = Chat::new(&[
-        ("user", QUESTION, vec![image.item]),
-        ("assistant", &a1, vec![]),
-        ("user", "Once more: which colour?", vec![]),
-    ]);
-    let (_, i2) = expect(s, &turn2.on(greedy()), "yellow", "after load");
-    assert_eq!(i2.media_encoded, 0, "the image came from the saved state: {i2:?}");
-    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
-    assert_eq!(mm_live_sessions(), 0);
-}
-
-/// What the log callback and the cancelling thread share.
-struct EncodeWatch {
-    to_canceller: std::sync::mpsc::SyncSender<()>,
-    cancelled: std::sync::mpsc::Receiver<()>,
-}
-
-/// Log callback: when mtmd says it starts encoding an image, asks the other thread to cancel and
-/// waits until it has, so that the cancel lands while this image is being encoded. (It does not
-/// call into mm-session itself, as the API asks.)
-unsafe extern "C" fn cancel_at_encode(user_data: *mut c_void, _level: i32, message: *const c_char) {
-    let text = CStr::from_ptr(message).to_string_lossy();
-    if text.contains("encoding image slice") {
-        let watch = &*(user_data as *const EncodeWatch);
-        if watch.to_canceller.try_send(()).is_ok() {
-            let _ = watch.cancelled.recv_timeout(std::time::Duration::from_secs(10));
-        }
-    }
-}
-
-#[test]
-fn a_cancelled_encode_then_a_retry_answers() {
-    let s = session();
-    let handle = s as usize;
-    let (to_canceller, at_encode) = std::sync::mpsc::sync_channel::<()>(1);
-    let (done, cancelled) = std::sync::mpsc::sync_channel::<()>(1);
-    let watch = Box::new(EncodeWatch { to_canceller, cancelled });
-    let canceller = std::thread::spawn(move || {
-        at_encode.recv().unwrap();
-        assert_eq!(mm_session_cancel(handle as *mut mm_session), mm_status::MM_OK);
-        done.send(()).unwrap();
-    });
-    let watch_ptr = &*watch as *const EncodeWatch as *mut c_void;
-    assert_eq!(mm_log_set(mm_log_level::MM_LOG_INFO as i32, Some(cancel_at_encode), watch_ptr), mm_status::MM_OK);
-    let image = Image::colour_file("green");
-    let chat = Chat::new(&[("user", QUESTION, vec![image.item])]);
-    let result = ask(s, &chat.on(greedy()));
-    assert_eq!(mm_log_set(mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
-    canceller.join().unwrap();
-    drop(watch);
-    let (st, msg) = result.expect_err("the encode was cancelled");
-    assert_eq!(st, mm_status::MM_ERR_CANCELLED, "{msg}");
-
-    let (_, info) = expect(s, &chat.on(greedy()), "green", "retry");
-    assert_eq!(info.media_encoded, 1, "the cancelled image was not kept: {info:?}");
     assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
 }
 

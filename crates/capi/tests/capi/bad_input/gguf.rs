@@ -4,18 +4,16 @@
 //! child process, so that an abort or a crash is seen as one: every case must end with a status,
 //! no signal, and no session left alive.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status;
-use common::*;
 use mm_fixtures::audio as fixtures_audio;
 use mm_fixtures::{self as fixtures, FixtureSpec, MetaValue};
 
@@ -82,7 +80,7 @@ struct Case {
 fn run_child(case: &Case) -> Result<String, String> {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
-        .args(["--exact", "child_case", "--nocapture", "--test-threads=1"])
+        .args(["--exact", &test_name(module_path!(), "child_case"), "--nocapture", "--test-threads=1"])
         .env("MM_CHILD_MODEL", &case.model)
         .env("MM_CHILD_MMPROJ", case.mmproj.as_deref().unwrap_or(Path::new("")))
         .output()

@@ -1,14 +1,15 @@
 //! Bad input through the C API: NULL for every pointer, malformed params structs, strings that
-//! are not UTF-8, bad paths, broken or oversized media, bad sampling values, and panics inside
-//! every export. Each case checks its status, its message, and that no session was left
+//! are not UTF-8, bad paths, broken or oversized media, media sizes that lie, bad sampling
+//! values, and panics inside every export. Each case checks its status, its message, and that no session was left
 //! alive or lost.
 
-mod common;
+mod gguf;
 
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
 use std::path::Path;
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::mm_ask_info;
 use ::mm_session::conversation::*;
@@ -17,8 +18,7 @@ use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
 use ::mm_session::status::mm_status;
-use common::*;
-use mm_fixtures as fixtures;
+use mm_fixtures::{self as fixtures, FixtureSpec};
 
 use mm_status::*;
 
@@ -264,6 +264,99 @@ fn params_struct_sizes() {
     assert_eq!((info.struct_size, info.positions_reused), (8, 77));
     mm_session_destroy(s);
     assert_eq!(mm_live_sessions(), 0);
+}
+
+/// `value`'s bytes with the byte at `offset` set to `byte`, kept as bytes: a `bool` field set
+/// to anything but 0 or 1 must never be a Rust value, here as in the library.
+fn with_byte<T>(value: T, offset: usize, byte: u8) -> std::mem::MaybeUninit<T> {
+    assert!(offset < std::mem::size_of::<T>());
+    let mut raw = std::mem::MaybeUninit::new(value);
+    // SAFETY: `offset` is inside the value (checked above), and it stays a MaybeUninit.
+    unsafe { raw.as_mut_ptr().cast::<u8>().add(offset).write(byte) };
+    raw
+}
+
+/// A C caller can put any byte in a `bool` field of a params struct, and in Rust a bool other
+/// than 0 or 1 is undefined behaviour: the library checks each bool byte of every struct it
+/// reads before it makes the Rust struct. 2 and 255 are refused with `MM_ERR_INVALID_ARGUMENT`
+/// naming the field and its byte; 0 and 1 still work.
+#[test]
+fn bool_fields_take_only_0_or_1() {
+    use std::mem::offset_of;
+    let m = models();
+    let live = mm_live_sessions();
+
+    let session_bools = [
+        (offset_of!(mm_session_params, mmproj_use_gpu), "mmproj_use_gpu"),
+        (offset_of!(mm_session_params, use_mmap), "use_mmap"),
+        (offset_of!(mm_session_params, use_mlock), "use_mlock"),
+    ];
+    for (offset, field) in session_bools {
+        for byte in [2u8, 255] {
+            let p = with_byte(params(m), offset, byte);
+            let mut out = std::ptr::null_mut();
+            expect(
+                unsafe { mm_session_create(p.as_ptr(), &mut out) },
+                MM_ERR_INVALID_ARGUMENT,
+                &format!("params.{field} is {byte}, not a bool"),
+            );
+            assert!(out.is_null());
+        }
+        for byte in [0u8, 1] {
+            let p = with_byte(params(m), offset, byte);
+            let mut out = std::ptr::null_mut();
+            assert_eq!(unsafe { mm_session_create(p.as_ptr(), &mut out) }, MM_OK, "{field} = {byte}: {}", last_error());
+            assert_eq!(mm_session_destroy(out), MM_OK);
+        }
+    }
+
+    let s = create(&params(m)).unwrap();
+    let fork_bool = offset_of!(mm_fork_params, copy_conversation);
+    for byte in [2u8, 255] {
+        let p = with_byte(mm_fork_params_default(), fork_bool, byte);
+        let mut out = std::ptr::null_mut();
+        expect(
+            unsafe { mm_session_fork(s, p.as_ptr(), &mut out) },
+            MM_ERR_INVALID_ARGUMENT,
+            &format!("params.copy_conversation is {byte}, not a bool"),
+        );
+        assert!(out.is_null());
+    }
+    for byte in [0u8, 1] {
+        let p = with_byte(mm_fork_params_default(), fork_bool, byte);
+        let mut out = std::ptr::null_mut();
+        assert_eq!(
+            unsafe { mm_session_fork(s, p.as_ptr(), &mut out) },
+            MM_OK,
+            "copy_conversation = {byte}: {}",
+            last_error()
+        );
+        assert_eq!(mm_session_destroy(out), MM_OK);
+    }
+
+    // mm_ask_params is read by both exports that take it.
+    let prompt = c("hello");
+    let ask_bool = offset_of!(mm_ask_params, plain_prompt);
+    for byte in [2u8, 255] {
+        let a = with_byte(prompt_params(&prompt), ask_bool, byte);
+        let mut text: *mut c_char = std::ptr::null_mut();
+        let names = format!("params.plain_prompt is {byte}, not a bool");
+        expect(unsafe { mm_session_ask(s, a.as_ptr(), &mut text) }, MM_ERR_INVALID_ARGUMENT, &names);
+        assert!(text.is_null());
+        let mut n = 0u32;
+        expect(unsafe { mm_session_count_tokens(s, a.as_ptr(), &mut n) }, MM_ERR_INVALID_ARGUMENT, &names);
+    }
+    for byte in [0u8, 1] {
+        let a = with_byte(prompt_params(&prompt), ask_bool, byte);
+        // SAFETY: 0 and 1 are valid bools, so the bytes are a valid mm_ask_params.
+        let a = unsafe { a.assume_init() };
+        assert_eq!(ask_status(s, &a), MM_OK, "plain_prompt = {byte}: {}", last_error());
+        let mut n = 0u32;
+        assert_eq!(unsafe { mm_session_count_tokens(s, &a, &mut n) }, MM_OK, "plain_prompt = {byte}: {}", last_error());
+        assert!(n > 0);
+    }
+    assert_eq!(mm_session_destroy(s), MM_OK);
+    assert_eq!(mm_live_sessions(), live);
 }
 
 /// A marker with whitespace at an end would be cut by templates that trim messages, or doubled
@@ -589,7 +682,7 @@ fn quiet_grammar_child() {
 #[test]
 fn grammar_errors_stay_off_stderr() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "quiet_grammar_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", &test_name(module_path!(), "quiet_grammar_child"), "--nocapture", "--test-threads=1"])
         .env("MM_QUIET_GRAMMAR_CHILD", "1")
         .output()
         .unwrap();
@@ -1043,4 +1136,59 @@ impl<T> Drop for PageEnd<T> {
         // SAFETY: the two-page mapping made in `new`, unmapped once.
         unsafe { libc::munmap(self.mapping, 2 * 4096) };
     }
+}
+
+fn audio_session(m: &Models) -> (*mut mm_session, CString) {
+    let dir = fixture_dir().join("audio-sizes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let proj = dir.join("audio-mmproj.gguf");
+    mm_fixtures::audio::write_audio_projector(&proj, FixtureSpec::default().n_embd, 5).unwrap();
+    let proj_c = path_c(&proj);
+    let mut p = params(m);
+    p.mmproj_path = proj_c.as_ptr();
+    (create(&p).unwrap(), proj_c)
+}
+
+#[test]
+fn sizes_that_lie_are_refused_before_anything_is_allocated() {
+    let m = models();
+    let (s, _proj) = audio_session(m);
+    let prompt = c("What is this?");
+    let small = [0u8; 64];
+    for size in [1usize << 40, usize::MAX - 3, 4 * 16000 * 601] {
+        let item = [mm_media {
+            kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
+            width: 0,
+            height: 0,
+            reserved0: 0,
+            path: std::ptr::null(),
+            data: small.as_ptr(),
+            size,
+        }];
+        let mut a = prompt_params(&prompt);
+        a.media = item.as_ptr();
+        a.n_media = 1;
+        let st = status_of_ask(s, &a);
+        assert_eq!(st, MM_ERR_INVALID_ARGUMENT, "PCM of {size} bytes: {}", last_error());
+    }
+    assert!(last_error().contains("limit of 600 s"), "{}", last_error());
+    assert_eq!(mm_session_destroy(s), MM_OK);
+
+    // Raw RGB whose width x height x 3 wraps around to a small number in 64 bits.
+    let s = create(&params(m)).unwrap();
+    let item = [mm_media {
+        kind: mm_media_kind::MM_MEDIA_RGB as i32,
+        width: 2007567422,
+        height: 3062868337,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: small.as_ptr(),
+        size: 26,
+    }];
+    let mut a = prompt_params(&prompt);
+    a.media = item.as_ptr();
+    a.n_media = 1;
+    assert_eq!(status_of_ask(s, &a), MM_ERR_INVALID_ARGUMENT);
+    assert!(last_error().contains("larger than the limit"), "{}", last_error());
+    assert_eq!(mm_session_destroy(s), MM_OK);
 }

@@ -3,6 +3,8 @@
 //! checked by a C compiler), every constant the API uses named in the header, and version
 //! macros that match the crate's version.
 
+mod header;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;

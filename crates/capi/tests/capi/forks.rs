@@ -1,19 +1,17 @@
 //! Many conversations on one loaded model: forks share the text model and the projector, each
 //! with a context of its own; the weights are freed with the last session, in any order.
 
-mod common;
-
 use std::ffi::{c_void, CString};
 use std::os::raw::c_char;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status::*;
-use common::*;
 
 fn fork(s: *mut mm_session, copy: bool) -> *mut mm_session {
     let mut p = mm_fork_params_default();

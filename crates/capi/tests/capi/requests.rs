@@ -2,15 +2,13 @@
 //! tokenizing, JSON Schemas, token log-probabilities, usage counts, and exact stop reasons
 //! with all of them, through the C API on the random-weight fixtures.
 
-mod common;
-
 use std::ffi::{c_void, CStr, CString};
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status;
-use common::*;
 
 /// One generated token as `on_token` reported it.
 #[derive(Clone, Debug)]

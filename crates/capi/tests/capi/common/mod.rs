@@ -1,11 +1,13 @@
 //! Models for the tests: the generated fixtures, or real ones from `MM_TEST_MODEL` and
-//! `MM_TEST_MMPROJ`. Written once per test binary.
+//! `MM_TEST_MMPROJ`. Written once per test binary (all modules share them).
 
 #![allow(dead_code)]
 
-use std::ffi::{CStr, CString};
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::ffi::{c_void, CStr, CString};
+use std::os::raw::c_char;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use ::mm_session::ask::*;
 use ::mm_session::library::*;
@@ -25,6 +27,16 @@ pub fn fixture_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fixtures-{name}"))
+}
+
+/// The name the test harness gives the test `name` of the module `module` (`module_path!()`,
+/// whose first segment is the test binary's crate), as `--exact` takes it: for the tests that
+/// run the test binary again as a child process running one test.
+pub fn test_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    }
 }
 
 pub fn models() -> &'static Models {
@@ -182,4 +194,39 @@ pub fn prompt_params(prompt: &CString) -> mm_ask_params {
 pub fn rss_kb() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     statm.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4
+}
+
+/// A C string of a path.
+pub fn path_c(p: &Path) -> CString {
+    c(p.to_str().unwrap())
+}
+
+/// Asks and returns the status only (the text, if any, is freed).
+pub fn status_of_ask(s: *mut mm_session, a: &mm_ask_params) -> mm_status {
+    let mut out = std::ptr::null_mut();
+    let st = unsafe { mm_session_ask(s, a, &mut out) };
+    unsafe { mm_string_free(out) };
+    st
+}
+
+/// An empty folder `name` in the fixture folder (emptied if it was there).
+pub fn tmp_dir(name: &str) -> PathBuf {
+    let dir = fixture_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Warning and error messages logged while a test watches ([`record_log`] set as the log
+/// callback, [`WATCH`] true): one log callback serves the whole process.
+pub static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Whether [`record_log`] keeps what it is sent.
+pub static WATCH: AtomicBool = AtomicBool::new(false);
+
+/// A log callback that keeps warnings and errors in [`LOGGED`] while [`WATCH`] is set.
+pub unsafe extern "C" fn record_log(_: *mut c_void, level: i32, message: *const c_char) {
+    if WATCH.load(Ordering::SeqCst) && level >= mm_log_level::MM_LOG_WARN as i32 {
+        LOGGED.lock().unwrap().push(unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned());
+    }
 }

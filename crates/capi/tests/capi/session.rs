@@ -1,20 +1,21 @@
-//! The session API end to end, through the exported `extern "C"` functions.
-
-mod common;
+//! The session API end to end, through the exported `extern "C"` functions, with thread counts
+//! above the machine's, unknown templates and counts of prompts that do not fit.
 
 use std::ffi::{c_void, CStr, CString};
 use std::os::raw::c_char;
+use std::sync::atomic::Ordering;
 
+use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::mm_stop_reason;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status;
-use common::*;
+use ::mm_session::status::mm_status::*;
 use mm_fixtures::{self as fixtures, FixtureSpec};
 
-fn ask_params(prompt: &CString, media: &[mm_media]) -> mm_ask_params {
+pub(crate) fn ask_params(prompt: &CString, media: &[mm_media]) -> mm_ask_params {
     let mut a = mm_ask_params_default();
     a.prompt = prompt.as_ptr();
     a.media = media.as_ptr();
@@ -228,14 +229,6 @@ fn destroyed_handles_are_refused() {
     assert_eq!(mm_live_sessions(), 0);
 }
 
-unsafe extern "C" fn stop_after_first(user_data: *mut c_void, text: *const c_char, len: usize) -> bool {
-    let seen = &mut *(user_data as *mut Vec<String>);
-    let piece = CStr::from_ptr(text).to_str().expect("pieces are whole UTF-8");
-    assert_eq!(piece.len(), len);
-    seen.push(piece.to_owned());
-    false
-}
-
 unsafe extern "C" fn collect(user_data: *mut c_void, text: *const c_char, len: usize) -> bool {
     let seen = &mut *(user_data as *mut Vec<String>);
     let piece = CStr::from_ptr(text).to_str().expect("pieces are whole UTF-8");
@@ -243,27 +236,6 @@ unsafe extern "C" fn collect(user_data: *mut c_void, text: *const c_char, len: u
     assert!(!piece.is_empty());
     seen.push(piece.to_owned());
     true
-}
-
-#[test]
-fn a_callback_that_returns_false_stops_generation() {
-    let m = models();
-    let s = create(&params(m)).unwrap();
-    let prompt = CString::new("Tell a long story.").unwrap();
-    let mut seen: Vec<String> = Vec::new();
-    let mut a = ask_params(&prompt, &[]);
-    a.max_tokens = 64;
-    a.temperature = 0.0;
-    a.on_text = Some(stop_after_first);
-    a.user_data = &mut seen as *mut _ as *mut c_void;
-    let text = ask(s, &a).unwrap();
-    assert_eq!(seen.len(), 1, "no piece after the callback said stop");
-    assert_eq!(text, seen[0], "the whole text is what was streamed");
-    let mut info = ask_info();
-    unsafe { mm_session_last_ask(s, &mut info) };
-    assert_eq!(info.stop_reason, mm_stop_reason::MM_STOP_CALLBACK as i32);
-    assert!(info.tokens_generated < 64);
-    mm_session_destroy(s);
 }
 
 #[test]
@@ -331,38 +303,6 @@ fn a_prompt_longer_than_the_context_is_refused_before_evaluation() {
     let (st, msg) = ask(s, &ask_params(&prompt, &[image_item(m)])).unwrap_err();
     assert_eq!(st, mm_status::MM_ERR_CONTEXT_FULL, "{msg}");
     mm_session_destroy(s);
-}
-
-unsafe extern "C" fn cancel_halfway(user_data: *mut c_void, progress: f32) -> bool {
-    let calls = &mut *(user_data as *mut Vec<f32>);
-    calls.push(progress);
-    progress < 0.5
-}
-
-unsafe extern "C" fn record_progress(user_data: *mut c_void, progress: f32) -> bool {
-    (*(user_data as *mut Vec<f32>)).push(progress);
-    true
-}
-
-#[test]
-fn load_progress_reports_and_cancels() {
-    let m = models();
-    let mut seen: Vec<f32> = Vec::new();
-    let mut p = params(m);
-    p.progress_callback = Some(record_progress);
-    p.progress_user_data = &mut seen as *mut _ as *mut c_void;
-    let s = create(&p).unwrap();
-    mm_session_destroy(s);
-    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress only grows: {seen:?}");
-    assert!(seen.iter().any(|&x| x > 0.8), "the projector's part is reported: {seen:?}");
-
-    let mut calls: Vec<f32> = Vec::new();
-    p.progress_callback = Some(cancel_halfway);
-    p.progress_user_data = &mut calls as *mut _ as *mut c_void;
-    let (st, msg) = create(&p).unwrap_err();
-    assert_eq!(st, mm_status::MM_ERR_CANCELLED, "{msg}");
-    assert!(msg.contains("cancelled"), "{msg}");
-    assert_eq!(mm_live_sessions(), 0);
 }
 
 #[test]
@@ -570,35 +510,46 @@ fn status_strings_and_version() {
     assert_eq!(v, env!("CARGO_PKG_VERSION"));
 }
 
-unsafe extern "C" fn signal_first_piece(user_data: *mut c_void, _text: *const c_char, _len: usize) -> bool {
-    let tx = &*(user_data as *const std::sync::mpsc::SyncSender<()>);
-    let _ = tx.try_send(());
-    // Give destroy time to raise the cancel flag before the next token is sampled.
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    true
+#[test]
+fn thread_counts_above_the_machine_are_lowered_with_a_warning() {
+    let m = models();
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_WARN as i32, Some(record_log), std::ptr::null_mut()), MM_OK);
+    LOGGED.lock().unwrap().clear();
+    WATCH.store(true, Ordering::SeqCst);
+    let mut p = params(m);
+    p.n_threads = 100_000;
+    let s = create(&p).unwrap();
+    WATCH.store(false, Ordering::SeqCst);
+    let logged = LOGGED.lock().unwrap().join("");
+    assert!(logged.contains("n_threads 100000 is more than this machine's"), "{logged}");
+    let prompt = c("Quick.");
+    assert_eq!(status_of_ask(s, &prompt_params(&prompt)), MM_OK);
+    assert_eq!(mm_session_destroy(s), MM_OK);
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), MM_OK);
 }
 
 #[test]
-fn destroy_waits_for_a_call_on_another_thread_and_cancels_it() {
+fn small_ones() {
     let m = models();
+    // count_tokens on a request that does not fit gives its count with MM_ERR_CONTEXT_FULL.
     let mut p = params(m);
-    p.n_ctx = 4096;
+    p.n_ctx = 32;
     let s = create(&p).unwrap();
-    let handle = s as usize;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-    let worker = std::thread::spawn(move || {
-        let prompt = CString::new("Go on forever.").unwrap();
-        let mut a = ask_params(&prompt, &[]);
-        a.max_tokens = 4000;
-        a.temperature = 1.0;
-        a.on_text = Some(signal_first_piece);
-        a.user_data = &tx as *const _ as *mut c_void;
-        ask(handle as *mut mm_session, &a)
-    });
-    rx.recv().expect("generation started");
-    assert_eq!(mm_session_destroy(s), mm_status::MM_OK);
-    // Destroy returned: the call has ended and everything is freed.
-    assert_eq!(mm_live_sessions(), 0);
-    let (st, msg) = worker.join().unwrap().expect_err("the call was cut short");
-    assert_eq!(st, mm_status::MM_ERR_CANCELLED, "{msg}");
+    let long = c(&"word ".repeat(2000));
+    let mut n = 0;
+    assert_eq!(unsafe { mm_session_count_tokens(s, &prompt_params(&long), &mut n) }, MM_ERR_CONTEXT_FULL);
+    assert!(n > 1000, "count {n}");
+    assert_eq!(mm_session_destroy(s), MM_OK);
+
+    // An unknown template name is the caller's, and said so, at create.
+    let name = c("no-such-template");
+    let mut p = params(m);
+    p.chat_template = name.as_ptr();
+    let (st, msg) = create(&p).unwrap_err();
+    assert_eq!(st, MM_ERR_INVALID_ARGUMENT);
+    assert!(msg.contains("chat_template \"no-such-template\" is not a template llama.cpp recognises"), "{msg}");
+
+    // MM_ERR_FILE_UNREADABLE is not only about GGUF files.
+    let text = unsafe { CStr::from_ptr(mm_status_str(MM_ERR_FILE_UNREADABLE as i32)) }.to_str().unwrap();
+    assert!(!text.contains("GGUF"), "{text}");
 }
