@@ -163,7 +163,7 @@ pub unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a 
 /// version of the struct can have (each earlier version's `sizeof`); a size between them would
 /// cut a field, or a pointer from its count or user data, and is refused. A size larger than
 /// this library's struct comes from a newer header than the library (which the version rule
-/// does not allow, README "ABI and versions") or is false: it is refused without reading a byte
+/// does not allow, docs/c-api.md, "ABI and versions") or is false: it is refused without reading a byte
 /// past the library's own size, so that a false size cannot make the library read past the
 /// caller's struct.
 ///

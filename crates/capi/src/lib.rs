@@ -9,7 +9,7 @@
 
 #![allow(non_camel_case_types)]
 // The exports' doc comments are the header's: each says in its own words which pointers may be
-// NULL, what they must point to and who owns them (README, "API conventions"), which a C reader
+// NULL, what they must point to and who owns them (docs/c-api.md, "API conventions"), which a C reader
 // finds there; a Rust `# Safety` heading would repeat it in every function of the header.
 #![allow(clippy::missing_safety_doc)]
 #![deny(unsafe_op_in_unsafe_fn)]

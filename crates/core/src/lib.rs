@@ -8,7 +8,7 @@
 //! # Layers
 //!
 //! Each folder uses only the folders above it in this list (no import cycle between folders or
-//! between files; `crates/capi/tests/source_rules.rs` checks both):
+//! between files; `crates/capi/tests/capi/source_rules.rs` checks both):
 //!
 //! - `util/`: errors, files, hashes, the per-file memo, the log's routing, a call's cancel state
 //!   ([`AbortState`]). No llama.cpp.

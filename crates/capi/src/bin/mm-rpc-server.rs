@@ -4,9 +4,8 @@
 //! It serves this machine's GPUs (or its CPU, with N threads) over llama.cpp's RPC protocol, to
 //! sessions that name it in `mm_session_params.rpc_servers` (and to llama.cpp's own `--rpc`
 //! clients of the same version). It listens on 127.0.0.1:50052 by default. The protocol has no
-//! authentication and no encryption: never let the port face an open network (README, "One
-//! model over several machines"). `--cache DIR` keeps large tensors on disk, so that a model is
-//! sent once, not at every load.
+//! authentication and no encryption: never let the port face an open network (docs/rpc.md).
+//! `--cache DIR` keeps large tensors on disk, so that a model is sent once, not at every load.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -86,8 +86,18 @@ fn every_constant_is_named_in_the_header_and_pinned() {
     let pinned = constants(&snapshot);
     let unpinned: Vec<&String> = in_header.iter().filter(|n| !pinned.contains(*n)).collect();
     assert!(unpinned.is_empty(), "constants of the header missing from tests/c/abi_snapshot.c: {unpinned:?}");
-    for doc in ["README.md", "docs/reliability.md", "docs/security.md"] {
-        let text = std::fs::read_to_string(root().join(doc)).unwrap();
+    let mut docs: Vec<PathBuf> = ["README.md", "CONTRIBUTING.md", "CHANGELOG.md"].map(|d| root().join(d)).to_vec();
+    for folder in ["docs", "bindings/python", "bindings/node", "bindings/go"] {
+        for entry in std::fs::read_dir(root().join(folder)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                docs.push(path);
+            }
+        }
+    }
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let doc = doc.display();
         let missing: Vec<String> =
             constants(&text).into_iter().filter(|n| !not_constants(n) && !in_header.contains(n)).collect();
         assert!(missing.is_empty(), "{doc} names constants the header lacks: {missing:?}");

@@ -1,4 +1,4 @@
-//! One model over several machines (crates/core/src/rpc.rs), in a build with the `rpc` feature
+//! One model over several machines (crates/core/src/model/rpc.rs), in a build with the `rpc` feature
 //! (`make test` runs these in its `test-rpc` step): layers on RPC servers give the same greedy
 //! text as a local session; bad server lists and unreachable servers are refused; a server that
 //! goes away in the middle of a request gives `MM_ERR_REMOTE` within a bounded time, never a
@@ -245,7 +245,7 @@ fn tokens_per_second(p: &mm_session_params, n: i32) -> f64 {
     info.tokens_generated as f64 * 1e3 / info.generate_ms
 }
 
-/// What layers on a server over loopback cost per generated token (README figures): one
+/// What layers on a server over loopback cost per generated token (docs/performance.md has the figures): one
 /// thread, the test model (`MM_TEST_MODEL` when set).
 #[test]
 fn loopback_cost() {

@@ -2,7 +2,7 @@
 //! and the C++ barriers of `guard` and `shim/`, which catch every C++ exception), and the few
 //! libc calls the core needs. Owning wrappers free each object exactly once in `Drop`; the safe
 //! functions here are what the rest of the core calls. Every `unsafe` of the core is in this
-//! folder (a test in crates/capi/tests/source_rules.rs keeps it so).
+//! folder (a test in crates/capi/tests/capi/source_rules.rs keeps it so).
 //!
 //! The wrappers add no policy of their own: the session decides the order in which they are
 //! made and dropped, and what is checked before.

@@ -1,7 +1,7 @@
 //! The committed header is what cbindgen generates from the source, and it compiles cleanly as
 //! C99 and as C++.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[test]
@@ -36,28 +36,52 @@ fn header_compiles_as_c99_and_cpp_twice_included() {
     }
 }
 
-/// The README's code blocks fenced as `lang`, written to files and compiled with `compiler`.
+/// The guides that hold C and C++ examples: README.md and the pages of docs/.
+fn guides() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut out = vec![root.join("README.md")];
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    out.extend(pages);
+    out
+}
+
+/// The guides' code blocks fenced as `lang`, written to files and compiled with `compiler`.
 fn compile_readme_blocks(lang: &str, extension: &str, compiler: &str, flags: &[&str]) {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
     let fence = format!("```{lang}\n");
-    let blocks: Vec<&str> = readme.split(fence.as_str()).skip(1).map(|b| &b[..b.find("```").unwrap()]).collect();
-    assert!(!blocks.is_empty(), "README has its {lang} examples");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    for (i, code) in blocks.iter().enumerate() {
-        let src = dir.join(format!("readme_example_{i}.{extension}"));
-        std::fs::write(&src, code).unwrap();
-        let out = Command::new(compiler)
-            .args(flags)
-            .arg("-I")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include"))
-            .arg("-c")
-            .arg(&src)
-            .arg("-o")
-            .arg(dir.join(format!("readme_example_{i}_{extension}.o")))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "README's {lang} example {i}: {}", String::from_utf8_lossy(&out.stderr));
+    let mut compiled = 0;
+    for guide in guides() {
+        let text = std::fs::read_to_string(&guide).unwrap();
+        let name = guide.file_stem().unwrap().to_string_lossy().into_owned();
+        let blocks: Vec<&str> = text.split(fence.as_str()).skip(1).map(|b| &b[..b.find("```").unwrap()]).collect();
+        for (i, code) in blocks.iter().enumerate() {
+            let src = dir.join(format!("example_{name}_{i}.{extension}"));
+            std::fs::write(&src, code).unwrap();
+            let out = Command::new(compiler)
+                .args(flags)
+                .arg("-I")
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include"))
+                .arg("-c")
+                .arg(&src)
+                .arg("-o")
+                .arg(dir.join(format!("example_{name}_{i}_{extension}.o")))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}'s {lang} example {i}: {}",
+                guide.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            compiled += 1;
+        }
     }
+    assert!(compiled > 1, "the guides have their {lang} examples");
 }
 
 #[test]
