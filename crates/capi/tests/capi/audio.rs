@@ -11,7 +11,7 @@ mod fixture;
 use std::ffi::CString;
 use std::path::Path;
 
-use crate::common::{ask, ask_info, create, fixture_dir, models, params, Chat};
+use crate::common::{ask, ask_info, create, encoded_item, fixture_dir, models, params, Chat};
 use crate::conversation::{chat_params, images, info, session_info};
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
@@ -198,15 +198,7 @@ fn each_format_answers_like_its_samples() {
             || n.starts_with("flac")
             || n.starts_with("mp3")
     }) {
-        let encoded = ask_with(mm_media {
-            kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
-            width: 0,
-            height: 0,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: bytes.as_ptr(),
-            size: bytes.len(),
-        });
+        let encoded = ask_with(encoded_item(bytes));
         let samples: Vec<u8> = old.decode(bytes).iter().flat_map(|x| x.to_ne_bytes()).collect();
         let raw = ask_with(mm_media {
             kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
@@ -236,15 +228,7 @@ fn each_format_answers_like_its_samples() {
             data: std::ptr::null(),
             size: 0,
         });
-        let from_buffer = ask_with(mm_media {
-            kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
-            width: 0,
-            height: 0,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: bytes.as_ptr(),
-            size: bytes.len(),
-        });
+        let from_buffer = ask_with(encoded_item(&bytes));
         assert_eq!(from_file, from_buffer, "{file}");
     }
     assert_eq!(mm_session_destroy(s), ::mm_session::status::mm_status::MM_OK);
@@ -279,15 +263,7 @@ fn audio_end_to_end() {
         data: std::ptr::null(),
         size: 0,
     };
-    let from_buffer = mm_media {
-        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
-        width: 0,
-        height: 0,
-        reserved0: 0,
-        path: std::ptr::null(),
-        data: wav.as_ptr(),
-        size: wav.len(),
-    };
+    let from_buffer = encoded_item(&wav);
     let chat = Chat::new(&[("user", "What is this sound?", vec![from_file])]);
     let answer = ask(s, &chat.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 1);

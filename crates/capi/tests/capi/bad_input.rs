@@ -538,15 +538,7 @@ fn broken_and_oversized_media() {
     ];
     let prompt = c("what is it");
     for (name, bytes, want, names) in &buffers {
-        let media = [mm_media {
-            kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
-            width: 0,
-            height: 0,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: bytes.as_ptr(),
-            size: bytes.len(),
-        }];
+        let media = [encoded_item(bytes)];
         let mut a = prompt_params(&prompt);
         a.media = media.as_ptr();
         a.n_media = 1;
@@ -1065,29 +1057,13 @@ fn media_found_by_fuzzing() {
     // overflows, one-sample audio. Oversized headers that read get "larger than the limit"
     // (crates/core/tests/decode_alloc.rs, for every format).
     let jpeg = std::fs::read(dir.join("jpeg-size-not-checked.jpg")).unwrap();
-    let media = [mm_media {
-        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
-        width: 0,
-        height: 0,
-        reserved0: 0,
-        path: std::ptr::null(),
-        data: jpeg.as_ptr(),
-        size: jpeg.len(),
-    }];
+    let media = [encoded_item(&jpeg)];
     let mut a = prompt_params(&prompt);
     a.media = media.as_ptr();
     a.n_media = 1;
     expect(ask_status(vision, &a), MM_ERR_MEDIA_DECODE, "JPEG image header could not be read");
     let ppm = std::fs::read(dir.join("pnm-size-overflow.ppm")).unwrap();
-    let media = [mm_media {
-        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
-        width: 0,
-        height: 0,
-        reserved0: 0,
-        path: std::ptr::null(),
-        data: ppm.as_ptr(),
-        size: ppm.len(),
-    }];
+    let media = [encoded_item(&ppm)];
     a.media = media.as_ptr();
     expect(ask_status(vision, &a), MM_ERR_MEDIA_DECODE, "PNM image");
     mm_session_destroy(vision);

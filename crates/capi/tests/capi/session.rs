@@ -64,15 +64,7 @@ fn media_from_buffers_and_raw_pixels() {
     let png = std::fs::read(m.dir.join(fixtures::IMAGE_FILE)).unwrap();
     let rgb = fixtures::test_pattern(20, 10, 3);
     let media = [
-        mm_media {
-            kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
-            width: 0,
-            height: 0,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: png.as_ptr(),
-            size: png.len(),
-        },
+        encoded_item(&png),
         mm_media {
             kind: mm_media_kind::MM_MEDIA_RGB as i32,
             width: 20,
@@ -89,15 +81,7 @@ fn media_from_buffers_and_raw_pixels() {
     let (st, msg) = ask(s, &ask_params(&prompt, &short)).unwrap_err();
     assert_eq!(st, mm_status::MM_ERR_INVALID_ARGUMENT, "{msg}");
     let garbage = [0u8, 1, 2, 3, 4, 5, 6, 7];
-    let bad = [mm_media {
-        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
-        width: 0,
-        height: 0,
-        reserved0: 0,
-        path: std::ptr::null(),
-        data: garbage.as_ptr(),
-        size: garbage.len(),
-    }];
+    let bad = [encoded_item(&garbage)];
     let (st, msg) = ask(s, &ask_params(&prompt, &bad)).unwrap_err();
     assert_eq!(st, mm_status::MM_ERR_MEDIA_DECODE, "{msg}");
     mm_session_destroy(s);

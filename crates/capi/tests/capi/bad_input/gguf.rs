@@ -37,21 +37,11 @@ fn child_case() {
             info.struct_size = std::mem::size_of::<mm_session_info>() as u32;
             assert_eq!(unsafe { mm_session_get_info(s, &mut info) }, mm_status::MM_OK);
             let wav = fixtures_audio::wav_tone(0.5, 16000, 1);
-            let media: Vec<mm_media> = [
-                info.supports_vision.then(|| image_item(m)),
-                info.supports_audio.then_some(mm_media {
-                    kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
-                    width: 0,
-                    height: 0,
-                    reserved0: 0,
-                    path: std::ptr::null(),
-                    data: wav.as_ptr(),
-                    size: wav.len(),
-                }),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
+            let media: Vec<mm_media> =
+                [info.supports_vision.then(|| image_item(m)), info.supports_audio.then_some(encoded_item(&wav))]
+                    .into_iter()
+                    .flatten()
+                    .collect();
             let prompt = CString::new("Describe.").unwrap();
             let mut a = mm_ask_params_default();
             a.prompt = prompt.as_ptr();

@@ -100,6 +100,20 @@ pub fn image_item(m: &Models) -> mm_media {
     }
 }
 
+/// A media item of encoded bytes (a file's contents: PNG, JPEG, WAV, ...), borrowed from
+/// `bytes`, which must outlive the request.
+pub fn encoded_item(bytes: &[u8]) -> mm_media {
+    mm_media {
+        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+        width: 0,
+        height: 0,
+        reserved0: 0,
+        path: std::ptr::null(),
+        data: bytes.as_ptr(),
+        size: bytes.len(),
+    }
+}
+
 /// Asks and returns the whole text, or the status and message.
 pub fn ask(s: *mut mm_session, a: &mm_ask_params) -> Result<String, (mm_status, String)> {
     let mut out: *mut std::os::raw::c_char = std::ptr::null_mut();
