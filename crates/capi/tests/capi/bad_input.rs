@@ -1032,15 +1032,7 @@ fn media_found_by_fuzzing() {
         let bytes = std::fs::read(&path).unwrap();
         let kind =
             if name.ends_with(".f32") { mm_media_kind::MM_MEDIA_PCM_F32 } else { mm_media_kind::MM_MEDIA_ENCODED };
-        let media = [mm_media {
-            kind: kind as i32,
-            width: 0,
-            height: 0,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: bytes.as_ptr(),
-            size: bytes.len(),
-        }];
+        let media = [mm_media { kind: kind as i32, ..encoded_item(&bytes) }];
         for s in [vision, audio] {
             let mut a = prompt_params(&prompt);
             a.media = media.as_ptr();
