@@ -11,7 +11,7 @@ mod fixture;
 use std::ffi::CString;
 use std::path::Path;
 
-use crate::common::{ask, ask_info, create, encoded_item, fixture_dir, models, params, Chat};
+use crate::common::{ask, ask_info, bytes_item, create, encoded_item, fixture_dir, models, params, Chat};
 use crate::conversation::{chat_params, images, info, session_info};
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
@@ -200,15 +200,7 @@ fn each_format_answers_like_its_samples() {
     }) {
         let encoded = ask_with(encoded_item(bytes));
         let samples: Vec<u8> = old.decode(bytes).iter().flat_map(|x| x.to_ne_bytes()).collect();
-        let raw = ask_with(mm_media {
-            kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
-            width: 0,
-            height: 0,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: samples.as_ptr(),
-            size: samples.len(),
-        });
+        let raw = ask_with(bytes_item(mm_media_kind::MM_MEDIA_PCM_F32, &samples));
         println!("{name:44} answers {encoded:?}");
         assert_eq!(encoded, raw, "{name}: the encoded file and the old decoder's samples");
     }
@@ -278,15 +270,7 @@ fn audio_end_to_end() {
 
     // The same kind of clip as raw f32 samples.
     let samples: Vec<u8> = (0..16000).flat_map(|i| ((i as f32 * 0.05).sin() * 0.3).to_ne_bytes()).collect();
-    let pcm = mm_media {
-        kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
-        width: 0,
-        height: 0,
-        reserved0: 0,
-        path: std::ptr::null(),
-        data: samples.as_ptr(),
-        size: samples.len(),
-    };
+    let pcm = bytes_item(mm_media_kind::MM_MEDIA_PCM_F32, &samples);
     let raw = Chat::new(&[("user", "And this one?", vec![pcm])]);
     ask(s, &raw.on(chat_params())).unwrap();
     assert_eq!(info(s).media_encoded, 1);

@@ -585,15 +585,7 @@ fn broken_and_oversized_media() {
     a.n_media = 1;
     expect(ask_status(s, &a), MM_ERR_INVALID_ARGUMENT, "not an mm_media_kind");
     let samples = vec![0u8; 400];
-    let media = [mm_media {
-        kind: mm_media_kind::MM_MEDIA_PCM_F32 as i32,
-        width: 0,
-        height: 0,
-        reserved0: 0,
-        path: std::ptr::null(),
-        data: samples.as_ptr(),
-        size: samples.len(),
-    }];
+    let media = [bytes_item(mm_media_kind::MM_MEDIA_PCM_F32, &samples)];
     a.media = media.as_ptr();
     expect(ask_status(s, &a), MM_ERR_UNSUPPORTED, "no audio encoder");
 
@@ -1032,7 +1024,7 @@ fn media_found_by_fuzzing() {
         let bytes = std::fs::read(&path).unwrap();
         let kind =
             if name.ends_with(".f32") { mm_media_kind::MM_MEDIA_PCM_F32 } else { mm_media_kind::MM_MEDIA_ENCODED };
-        let media = [mm_media { kind: kind as i32, ..encoded_item(&bytes) }];
+        let media = [bytes_item(kind, &bytes)];
         for s in [vision, audio] {
             let mut a = prompt_params(&prompt);
             a.media = media.as_ptr();

@@ -49,18 +49,7 @@ pub(crate) fn distinct_pixels(k: usize) -> Vec<Vec<u8>> {
 }
 
 pub(crate) fn rgb_items(pixels: &[Vec<u8>]) -> Vec<mm_media> {
-    pixels
-        .iter()
-        .map(|p| mm_media {
-            kind: mm_media_kind::MM_MEDIA_RGB as i32,
-            width: 24,
-            height: 24,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: p.as_ptr(),
-            size: p.len(),
-        })
-        .collect()
+    pixels.iter().map(|p| mm_media { width: 24, height: 24, ..bytes_item(mm_media_kind::MM_MEDIA_RGB, p) }).collect()
 }
 
 #[test]

@@ -135,15 +135,7 @@ fn a_copied_prefix_is_not_encoded_again() {
     let pixels: Vec<Vec<u8>> = (0..4).map(|i| mm_fixtures::test_pattern(24, 24, 200 + i)).collect();
     let media: Vec<mm_media> = pixels
         .iter()
-        .map(|p| mm_media {
-            kind: mm_media_kind::MM_MEDIA_RGB as i32,
-            width: 24,
-            height: 24,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: p.as_ptr(),
-            size: p.len(),
-        })
+        .map(|p| mm_media { width: 24, height: 24, ..bytes_item(mm_media_kind::MM_MEDIA_RGB, p) })
         .collect();
     let prefix = CString::new("Four reference pictures: <__media__> <__media__> <__media__> <__media__>.").unwrap();
     let mut a = greedy(&prefix);
@@ -227,15 +219,7 @@ fn forks_run_in_parallel() {
             std::thread::spawn(move || {
                 let prompt = CString::new("In parallel <__media__>").unwrap();
                 let pixels = mm_fixtures::test_pattern(24, 24, f as u64);
-                let media = [mm_media {
-                    kind: mm_media_kind::MM_MEDIA_RGB as i32,
-                    width: 24,
-                    height: 24,
-                    reserved0: 0,
-                    path: std::ptr::null(),
-                    data: pixels.as_ptr(),
-                    size: pixels.len(),
-                }];
+                let media = [mm_media { width: 24, height: 24, ..bytes_item(mm_media_kind::MM_MEDIA_RGB, &pixels) }];
                 let mut a = greedy(&prompt);
                 a.media = media.as_ptr();
                 a.n_media = 1;

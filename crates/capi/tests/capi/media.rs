@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::common::{ask, ask_info, create, encoded_item, fixture_dir, Chat};
+use crate::common::{ask, ask_info, bytes_item, create, encoded_item, fixture_dir, Chat};
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
@@ -76,15 +76,7 @@ impl Image {
         Image { path: None, bytes, item }
     }
     fn rgb(side: u32, bytes: Vec<u8>) -> Image {
-        let item = mm_media {
-            kind: mm_media_kind::MM_MEDIA_RGB as i32,
-            width: side,
-            height: side,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: bytes.as_ptr(),
-            size: bytes.len(),
-        };
+        let item = mm_media { width: side, height: side, ..bytes_item(mm_media_kind::MM_MEDIA_RGB, &bytes) };
         Image { path: None, bytes, item }
     }
 }

@@ -63,18 +63,8 @@ fn media_from_buffers_and_raw_pixels() {
     let s = create(&params(m)).unwrap();
     let png = std::fs::read(m.dir.join(fixtures::IMAGE_FILE)).unwrap();
     let rgb = fixtures::test_pattern(20, 10, 3);
-    let media = [
-        encoded_item(&png),
-        mm_media {
-            kind: mm_media_kind::MM_MEDIA_RGB as i32,
-            width: 20,
-            height: 10,
-            reserved0: 0,
-            path: std::ptr::null(),
-            data: rgb.as_ptr(),
-            size: rgb.len(),
-        },
-    ];
+    let media =
+        [encoded_item(&png), mm_media { width: 20, height: 10, ..bytes_item(mm_media_kind::MM_MEDIA_RGB, &rgb) }];
     let prompt = CString::new("Two pictures.").unwrap();
     ask(s, &ask_params(&prompt, &media)).expect("encoded and raw media");
     let short = [mm_media { size: rgb.len() - 1, ..media[1] }];

@@ -100,11 +100,11 @@ pub fn image_item(m: &Models) -> mm_media {
     }
 }
 
-/// A media item of encoded bytes (a file's contents: PNG, JPEG, WAV, ...), borrowed from
-/// `bytes`, which must outlive the request.
-pub fn encoded_item(bytes: &[u8]) -> mm_media {
+/// A media item of `kind` whose bytes are `bytes` (borrowed: they must outlive the request);
+/// raw pixels also need their width and height.
+pub fn bytes_item(kind: mm_media_kind, bytes: &[u8]) -> mm_media {
     mm_media {
-        kind: mm_media_kind::MM_MEDIA_ENCODED as i32,
+        kind: kind as i32,
         width: 0,
         height: 0,
         reserved0: 0,
@@ -112,6 +112,11 @@ pub fn encoded_item(bytes: &[u8]) -> mm_media {
         data: bytes.as_ptr(),
         size: bytes.len(),
     }
+}
+
+/// A media item of encoded bytes (a file's contents: PNG, JPEG, WAV, ...).
+pub fn encoded_item(bytes: &[u8]) -> mm_media {
+    bytes_item(mm_media_kind::MM_MEDIA_ENCODED, bytes)
 }
 
 /// Asks and returns the whole text, or the status and message.
