@@ -133,10 +133,7 @@ fn a_copied_prefix_is_not_encoded_again() {
     let m = models();
     let parent = create(&params(m)).unwrap();
     let pixels: Vec<Vec<u8>> = (0..4).map(|i| mm_fixtures::test_pattern(24, 24, 200 + i)).collect();
-    let media: Vec<mm_media> = pixels
-        .iter()
-        .map(|p| mm_media { width: 24, height: 24, ..bytes_item(mm_media_kind::MM_MEDIA_RGB, p) })
-        .collect();
+    let media = crate::conversation::rgb_items(&pixels);
     let prefix = CString::new("Four reference pictures: <__media__> <__media__> <__media__> <__media__>.").unwrap();
     let mut a = greedy(&prefix);
     a.media = media.as_ptr();
