@@ -43,6 +43,11 @@
 #define MM_SEED_DEFAULT 4294967295
 
 /**
+ * The largest `mm_session_params.n_parallel`: sessions one context can hold.
+ */
+#define MM_MAX_PARALLEL 256
+
+/**
  * The largest image accepted, in pixels (width x height; 64 megapixels). Larger images are
  * refused with `MM_ERR_MEDIA_DECODE` (files, buffers) or `MM_ERR_INVALID_ARGUMENT` (raw RGB)
  * before they are decoded.
@@ -442,6 +447,22 @@ typedef struct mm_session_params {
    * Reserved: set to zero (as `mm_session_params_default` does).
    */
   uint8_t reserved1[7];
+  /**
+   * Version 3. Sessions that can decode together: this one and its forks share one context
+   * with `n_parallel` slots (KV caches of `n_ctx` positions each), and the requests that run
+   * at the same time are evaluated in shared steps, one `llama_decode` carrying every
+   * session's next token (and prompt chunks as room allows), with this session's threads.
+   * 1 (default): the session and each fork have contexts of their own and decode alone.
+   * At most `MM_MAX_PARALLEL`. Forks beyond `n_parallel` are allowed: a request takes a free
+   * slot, or lends the slot of the session idle longest (its KV cache waits in host memory
+   * until its next request), or waits for one (`mm_ask_info.slot_wait_ms`). See
+   * docs/conversations.md, "Many conversations on one model".
+   */
+  uint32_t n_parallel;
+  /**
+   * Reserved: set to zero.
+   */
+  uint32_t reserved2;
 } mm_session_params;
 
 /**
@@ -518,6 +539,16 @@ typedef struct mm_session_info {
    * The media marker; owned by the session, valid until it is destroyed.
    */
   const char *marker;
+  /**
+   * Version 3. Sessions that can decode together in this session's context (its slots;
+   * 1: it decodes alone).
+   */
+  uint32_t n_parallel;
+  /**
+   * Version 3. Most tokens one step evaluates: this session's, or shared by the sessions that
+   * decode together.
+   */
+  uint32_t n_batch;
 } mm_session_info;
 
 /**
@@ -558,13 +589,24 @@ typedef struct mm_memory_stats {
   /**
    * Version 2. How many sessions share the model and projector bytes above (a session and
    * its forks): those bytes are held once for all of them. KV cache and compute buffers
-   * are each session's own.
+   * are each session's own, unless `context_shared_by` is more than 1.
    */
   uint32_t shared_by;
   /**
    * Reserved (zero).
    */
   uint32_t reserved1;
+  /**
+   * Version 3. How many sessions share this session's context (`n_parallel` > 1): its
+   * compute buffers are held once for all of them, and `kv_host`/`kv_gpu` are this
+   * session's share (the KV cache divided by the slots, plus its KV cache parked in host
+   * memory while its slot is lent). 1: the context is the session's own.
+   */
+  uint32_t context_shared_by;
+  /**
+   * Reserved (zero).
+   */
+  uint32_t reserved2;
 } mm_memory_stats;
 
 /**
@@ -884,6 +926,20 @@ typedef struct mm_ask_info {
    * Positions those embeddings take (fewer than `media_tokens` with M-RoPE models).
    */
   uint32_t media_positions;
+  /**
+   * Version 3. How long the request waited for a slot of its context, in ms: 0 when one was
+   * free (always, for a session created with `n_parallel` 1 and its forks).
+   */
+  double slot_wait_ms;
+  /**
+   * Version 3. The most sessions whose tokens one step of this request carried, its own
+   * included (1: it decoded alone).
+   */
+  uint32_t most_together;
+  /**
+   * Reserved (zero).
+   */
+  uint32_t reserved0;
 } mm_ask_info;
 
 #ifdef __cplusplus
@@ -974,7 +1030,11 @@ struct mm_fork_params mm_fork_params_default(void);
 /**
  * Makes a new session that shares `s`'s text model and projector (nothing is loaded again)
  * with a context of its own, as `params` says (NULL: the defaults), and, when
- * `params->copy_conversation` is set, a copy of `s`'s conversation. On success `*out` is the
+ * `params->copy_conversation` is set, a copy of `s`'s conversation. A fork of a session created
+ * with `n_parallel` > 1 instead joins that session's context and decodes together with it:
+ * it keeps the context's sizes and threads (`params->n_ctx`, `n_batch` and `n_threads` must be
+ * 0 or the parent's, or `MM_ERR_INVALID_ARGUMENT`), and takes a free slot, if any; when none is
+ * free it still succeeds, and its requests wait for a slot (see `mm_session_params.n_parallel`). On success `*out` is the
  * new session, which the caller owns and frees with `mm_session_destroy`; sessions are the
  * only handles, and the shared weights are freed when the last session that uses them is
  * destroyed, in any order. Forks run in parallel on different threads; media encoding, one

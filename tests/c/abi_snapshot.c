@@ -40,7 +40,7 @@ CHECK_OFFSET(mm_session_params, media_marker, 48);
 CHECK_OFFSET(mm_session_params, progress_callback, 56);
 CHECK_OFFSET(mm_session_params, progress_user_data, 64);
 CHECK_OFFSET(mm_session_params, chat_template, 72);
-CHECK_SIZE(mm_session_info, 32);
+/* sizeof version 1: 32, the offset of mm_session_info.n_parallel (version 3). */
 CHECK_OFFSET(mm_session_info, struct_size, 0);
 CHECK_OFFSET(mm_session_info, n_ctx, 4);
 CHECK_OFFSET(mm_session_info, n_past, 8);
@@ -126,7 +126,7 @@ CHECK_OFFSET(mm_ask_params, json_schema, 176);
 CHECK_OFFSET(mm_ask_params, on_token, 184);
 CHECK_OFFSET(mm_ask_params, plain_prompt, 192);
 CHECK_OFFSET(mm_ask_params, reserved2, 193);
-CHECK_SIZE(mm_ask_info, 64);
+/* sizeof version 2: 64, the offset of mm_ask_info.slot_wait_ms (version 3). */
 CHECK_OFFSET(mm_ask_info, prompt_tokens, 48);
 CHECK_OFFSET(mm_ask_info, media_items, 52);
 CHECK_OFFSET(mm_ask_info, media_tokens, 56);
@@ -139,7 +139,7 @@ CHECK_OFFSET(mm_token_logprob, token, 0);
 CHECK_OFFSET(mm_token_logprob, logprob, 4);
 CHECK_OFFSET(mm_token_logprob, text, 8);
 CHECK_OFFSET(mm_token_logprob, len, 16);
-CHECK_SIZE(mm_memory_stats, 80);
+/* sizeof version 2: 80, the offset of mm_memory_stats.context_shared_by (version 3). */
 CHECK_OFFSET(mm_memory_stats, shared_by, 72);
 CHECK_OFFSET(mm_memory_stats, reserved1, 76);
 CHECK_SIZE(mm_fork_params, 24);
@@ -150,7 +150,7 @@ CHECK_OFFSET(mm_fork_params, n_threads, 12);
 CHECK_OFFSET(mm_fork_params, seed, 16);
 CHECK_OFFSET(mm_fork_params, copy_conversation, 20);
 CHECK_OFFSET(mm_fork_params, reserved0, 21);
-CHECK_SIZE(mm_session_params, 128);
+/* sizeof version 2: 128, the offset of mm_session_params.n_parallel (version 3). */
 CHECK_OFFSET(mm_session_params, rpc_servers, 80);
 CHECK_OFFSET(mm_session_params, tensor_split, 88);
 CHECK_OFFSET(mm_session_params, n_tensor_split, 96);
@@ -160,6 +160,21 @@ CHECK_OFFSET(mm_session_params, kv_type_v, 112);
 CHECK_OFFSET(mm_session_params, n_ubatch, 116);
 CHECK_OFFSET(mm_session_params, use_mlock, 120);
 CHECK_OFFSET(mm_session_params, reserved1, 121);
+
+/* Layouts, version 3 (mm-session 0.3): sessions that decode together (n_parallel). */
+CHECK_SIZE(mm_session_params, 136);
+CHECK_OFFSET(mm_session_params, n_parallel, 128);
+CHECK_OFFSET(mm_session_params, reserved2, 132);
+CHECK_SIZE(mm_session_info, 40);
+CHECK_OFFSET(mm_session_info, n_parallel, 32);
+CHECK_OFFSET(mm_session_info, n_batch, 36);
+CHECK_SIZE(mm_ask_info, 80);
+CHECK_OFFSET(mm_ask_info, slot_wait_ms, 64);
+CHECK_OFFSET(mm_ask_info, most_together, 72);
+CHECK_OFFSET(mm_ask_info, reserved0, 76);
+CHECK_SIZE(mm_memory_stats, 88);
+CHECK_OFFSET(mm_memory_stats, context_shared_by, 80);
+CHECK_OFFSET(mm_memory_stats, reserved2, 84);
 
 /* Constants. */
 CHECK_VALUE(MM_OK, 0);
@@ -208,6 +223,7 @@ CHECK_VALUE(MM_OVERFLOW_DROP_OLDEST, 1);
 CHECK_VALUE(MM_SEED_DEFAULT, 0xFFFFFFFFu);
 CHECK_VALUE(MM_MAX_IMAGE_PIXELS, 67108864u);
 CHECK_VALUE(MM_MAX_IMAGE_SIDE, 32768u);
+CHECK_VALUE(MM_MAX_PARALLEL, 256u);
 CHECK_VALUE(MM_MAX_AUDIO_SECONDS, 600u);
 CHECK_VALUE(MM_VERSION_NUMBER, MM_VERSION_MAJOR * 10000 + MM_VERSION_MINOR * 100 + MM_VERSION_PATCH);
 CHECK_VALUE(MM_FLASH_ATTN_AUTO, 0);

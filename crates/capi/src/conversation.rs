@@ -70,6 +70,14 @@ pub struct mm_ask_info {
     pub media_tokens: u32,
     /// Positions those embeddings take (fewer than `media_tokens` with M-RoPE models).
     pub media_positions: u32,
+    /// Version 3. How long the request waited for a slot of its context, in ms: 0 when one was
+    /// free (always, for a session created with `n_parallel` 1 and its forks).
+    pub slot_wait_ms: f64,
+    /// Version 3. The most sessions whose tokens one step of this request carried, its own
+    /// included (1: it decoded alone).
+    pub most_together: u32,
+    /// Reserved (zero).
+    pub reserved0: u32,
 }
 
 impl From<AskInfo> for mm_ask_info {
@@ -89,6 +97,9 @@ impl From<AskInfo> for mm_ask_info {
             media_items: i.prompt_usage.media_items,
             media_tokens: i.prompt_usage.media_tokens,
             media_positions: i.prompt_usage.media_positions,
+            slot_wait_ms: i.slot_wait_ms,
+            most_together: i.most_together,
+            reserved0: 0,
         }
     }
 }

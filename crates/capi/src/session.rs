@@ -15,6 +15,10 @@ use crate::status::{fail, mm_status, Result};
 /// `seed` value meaning: use the session's seed.
 pub const MM_SEED_DEFAULT: u32 = 0xFFFF_FFFF;
 
+/// The largest `mm_session_params.n_parallel`: sessions one context can hold.
+pub const MM_MAX_PARALLEL: u32 = 256;
+const _: () = assert!(MM_MAX_PARALLEL == mm_core::MAX_PARALLEL);
+
 /// A loaded multimodal model: text model, context and projector behind one handle. Calls on one
 /// session are serialized (a second thread waits for the first); different sessions run in
 /// parallel.
@@ -126,12 +130,24 @@ pub struct mm_session_params {
     pub use_mlock: bool,
     /// Reserved: set to zero (as `mm_session_params_default` does).
     pub reserved1: [u8; 7],
+    /// Version 3. Sessions that can decode together: this one and its forks share one context
+    /// with `n_parallel` slots (KV caches of `n_ctx` positions each), and the requests that run
+    /// at the same time are evaluated in shared steps, one `llama_decode` carrying every
+    /// session's next token (and prompt chunks as room allows), with this session's threads.
+    /// 1 (default): the session and each fork have contexts of their own and decode alone.
+    /// At most `MM_MAX_PARALLEL`. Forks beyond `n_parallel` are allowed: a request takes a free
+    /// slot, or lends the slot of the session idle longest (its KV cache waits in host memory
+    /// until its next request), or waits for one (`mm_ask_info.slot_wait_ms`). See
+    /// docs/conversations.md, "Many conversations on one model".
+    pub n_parallel: u32,
+    /// Reserved: set to zero.
+    pub reserved2: u32,
 }
 
 /// The sizes of the released versions of `mm_session_params`, oldest first (each is a
 /// `sizeof` an older header gives; `tests/c/abi_snapshot.c` pins them). Fields are only ever
 /// appended: a new version adds its size here.
-const PARAMS_VERSIONS: [usize; 7] = [24, 40, 48, 56, 72, 80, 128];
+const PARAMS_VERSIONS: [usize; 8] = [24, 40, 48, 56, 72, 80, 128, 136];
 
 /// The `bool` fields of `mm_session_params`, checked by [`versioned`] before they are read.
 const PARAMS_BOOLS: [(usize, &str); 3] = [
@@ -175,6 +191,8 @@ fn params_default() -> mm_session_params {
         n_ubatch: d.n_ubatch,
         use_mlock: d.use_mlock,
         reserved1: [0; 7],
+        n_parallel: d.n_parallel,
+        reserved2: 0,
     }
 }
 
@@ -274,6 +292,7 @@ pub unsafe extern "C" fn mm_session_create(params: *const mm_session_params, out
             kv_type_v: kv_type(p.kv_type_v, "kv_type_v")?,
             n_ubatch: p.n_ubatch,
             use_mlock: p.use_mlock,
+            n_parallel: p.n_parallel,
             progress: if p.progress_callback.is_some() { Some(&mut progress) } else { None },
         };
         registry::check_process()?;
@@ -338,7 +357,11 @@ fn fork_params_default() -> mm_fork_params {
 
 /// Makes a new session that shares `s`'s text model and projector (nothing is loaded again)
 /// with a context of its own, as `params` says (NULL: the defaults), and, when
-/// `params->copy_conversation` is set, a copy of `s`'s conversation. On success `*out` is the
+/// `params->copy_conversation` is set, a copy of `s`'s conversation. A fork of a session created
+/// with `n_parallel` > 1 instead joins that session's context and decodes together with it:
+/// it keeps the context's sizes and threads (`params->n_ctx`, `n_batch` and `n_threads` must be
+/// 0 or the parent's, or `MM_ERR_INVALID_ARGUMENT`), and takes a free slot, if any; when none is
+/// free it still succeeds, and its requests wait for a slot (see `mm_session_params.n_parallel`). On success `*out` is the
 /// new session, which the caller owns and frees with `mm_session_destroy`; sessions are the
 /// only handles, and the shared weights are freed when the last session that uses them is
 /// destroyed, in any order. Forks run in parallel on different threads; media encoding, one
@@ -473,6 +496,12 @@ pub struct mm_session_info {
     pub reserved1: u32,
     /// The media marker; owned by the session, valid until it is destroyed.
     pub marker: *const c_char,
+    /// Version 3. Sessions that can decode together in this session's context (its slots;
+    /// 1: it decodes alone).
+    pub n_parallel: u32,
+    /// Version 3. Most tokens one step evaluates: this session's, or shared by the sessions that
+    /// decode together.
+    pub n_batch: u32,
 }
 
 /// Fills `*out` (set `out->struct_size` first) with the session's context size, cache use,
@@ -492,6 +521,8 @@ pub unsafe extern "C" fn mm_session_get_info(s: *const mm_session, out: *mut mm_
             audio_sample_rate: info.audio_sample_rate,
             reserved1: 0,
             marker,
+            n_parallel: info.n_parallel,
+            n_batch: info.n_batch,
         };
         // SAFETY: the caller's contract: NULL or `struct_size` writable bytes.
         unsafe { write_versioned(out, &c, std::mem::size_of::<u32>(), "out") }
@@ -523,10 +554,17 @@ pub struct mm_memory_stats {
     pub projector_gpu: u64,
     /// Version 2. How many sessions share the model and projector bytes above (a session and
     /// its forks): those bytes are held once for all of them. KV cache and compute buffers
-    /// are each session's own.
+    /// are each session's own, unless `context_shared_by` is more than 1.
     pub shared_by: u32,
     /// Reserved (zero).
     pub reserved1: u32,
+    /// Version 3. How many sessions share this session's context (`n_parallel` > 1): its
+    /// compute buffers are held once for all of them, and `kv_host`/`kv_gpu` are this
+    /// session's share (the KV cache divided by the slots, plus its KV cache parked in host
+    /// memory while its slot is lent). 1: the context is the session's own.
+    pub context_shared_by: u32,
+    /// Reserved (zero).
+    pub reserved2: u32,
 }
 
 impl From<MemoryStats> for mm_memory_stats {
@@ -544,6 +582,8 @@ impl From<MemoryStats> for mm_memory_stats {
             projector_gpu: m.projector_gpu,
             shared_by: m.shared_by,
             reserved1: 0,
+            context_shared_by: m.context_shared_by,
+            reserved2: 0,
         }
     }
 }

@@ -17,6 +17,9 @@
 //!   projector, bitmap, chunks, sampler), loading and context parameters (`load.rs`), chat
 //!   templates, memory accounting, backends and devices, RPC calls. Every `unsafe` of the core
 //!   is here.
+//! - `batch/`: context groups: one context whose slots hold the KV caches of sessions that
+//!   decode together, the lending of idle slots, and the shared steps (one `llama_decode` for
+//!   every session's next token).
 //! - `model/`: what forks share and what is checked before it loads: the loaded model and
 //!   projector (`loaded.rs`), the file checks and fingerprints, the RPC servers and relays.
 //! - `session/`: [`Session`] (fields private to this folder), its config, creation and forks,
@@ -52,6 +55,7 @@
 pub use media::decode;
 pub use util::log;
 
+mod batch;
 mod llama;
 mod media;
 mod model;
@@ -72,7 +76,7 @@ pub use request::sampling::{Dry, Penalties, Sampling};
 pub use request::{Overflow, PromptCount, Request, Sinks};
 pub use session::{
     default_threads, live_sessions, AskInfo, FlashAttention, ForkConfig, KvType, MemoryStats, PromptUsage, Session,
-    SessionConfig, SessionInfo, StopReason, MIN_CONTEXT,
+    SessionConfig, SessionInfo, StopReason, MAX_PARALLEL, MIN_CONTEXT,
 };
 pub use util::abort::AbortState;
 pub use util::error::{Error, ErrorKind, Result};

@@ -10,6 +10,7 @@ mod common;
 mod abi;
 mod audio;
 mod bad_input;
+mod batch;
 mod cancel;
 mod conversation;
 mod forks;

@@ -19,14 +19,14 @@ use mm_core::Format;
 use mm_fixtures::png_rgb;
 use mm_fixtures::seeing::{self, COLOURS, COLOUR_RGB, IMAGE_SIDE};
 
-struct Pair {
-    dir: PathBuf,
-    model: CString,
-    mmproj: CString,
+pub(crate) struct Pair {
+    pub(crate) dir: PathBuf,
+    pub(crate) model: CString,
+    pub(crate) mmproj: CString,
 }
 
 /// The seeing pair and its images, written once per test binary.
-fn pair() -> &'static Pair {
+pub(crate) fn pair() -> &'static Pair {
     static PAIR: OnceLock<Pair> = OnceLock::new();
     PAIR.get_or_init(|| {
         let dir = fixture_dir();

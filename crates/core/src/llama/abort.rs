@@ -8,14 +8,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use llama_cpp_sys_2 as sys;
 
-use crate::util::abort::AbortState;
+use crate::util::abort::{AbortState, StepAbort};
 
 /// How many encoder graph nodes run between two looks at the flag.
 const NODES_PER_CHECK: u32 = 32;
 
 /// The user data of [`llama_abort`] for `abort`.
-pub(super) fn abort_user_data(abort: &AbortState) -> *mut c_void {
-    abort as *const AbortState as *mut c_void
+pub(super) fn abort_user_data(abort: &StepAbort) -> *mut c_void {
+    abort as *const StepAbort as *mut c_void
 }
 
 /// llama.cpp's abort callback: true stops `llama_decode`.
@@ -23,8 +23,8 @@ pub(super) fn abort_user_data(abort: &AbortState) -> *mut c_void {
 /// # Safety
 /// `data` must come from [`abort_user_data`] of a state that outlives the context.
 pub(super) unsafe extern "C" fn llama_abort(data: *mut c_void) -> bool {
-    // SAFETY: the caller's contract: `data` points to a live AbortState.
-    unsafe { (*(data as *const AbortState)).is_cancelled() }
+    // SAFETY: the caller's contract: `data` points to a live StepAbort.
+    unsafe { (*(data as *const StepAbort)).is_cancelled() }
 }
 
 /// The projector's encoder, lent to one call at a time: the cancel state of the call encoding

@@ -41,62 +41,59 @@ impl Context {
         // SAFETY: the context is alive.
         unsafe { sys::llama_n_ubatch(self.as_ptr()) }
     }
-    /// Empties the KV cache.
-    pub fn clear_memory(&self) {
-        // SAFETY: the context and its memory are alive.
-        unsafe { sys::llama_memory_clear(sys::llama_get_memory(self.as_ptr()), true) }
+    /// Sequences (sessions) the context holds.
+    pub fn n_seq(&self) -> u32 {
+        // SAFETY: the context is alive.
+        unsafe { sys::llama_n_seq_max(self.as_ptr()) }
     }
-    /// Removes positions `from..` of sequence 0 from the KV cache.
-    pub fn forget_from(&self, from: i32) {
+    /// Removes positions `from..` of sequence `seq` from the KV cache (0: all of them).
+    pub fn forget_from(&self, seq: i32, from: i32) {
         // SAFETY: the context and its memory are alive.
-        unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), 0, from, -1) };
+        unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.as_ptr()), seq, from, -1) };
     }
 
-    /// Evaluates `tokens` at positions `first_pos..` of sequence 0 (`llama_decode`; logits for
-    /// the last one when `logits_last`); returns llama_decode's code (`EVAL_OK`, ...).
-    pub fn eval(
-        &self,
-        batch: &mut TokenBatch,
-        tokens: &[sys::llama_token],
-        first_pos: i32,
-        logits_last: bool,
-    ) -> Result<i32> {
-        let batch = batch.fill(tokens, first_pos, logits_last);
+    /// Evaluates the batch (`llama_decode`); returns llama_decode's code (`EVAL_OK`, ...).
+    pub fn eval(&self, batch: &mut TokenBatch) -> Result<i32> {
+        let batch = batch.as_llama();
         // SAFETY: the batch's arrays live in `batch`, borrowed for the call.
         check(unsafe { guard::mm_guard_decode(self.as_ptr(), batch, THREW) }, "llama_decode")
     }
 
-    /// The logits of the last position that asked for them: one per vocabulary entry.
-    pub fn last_logits(&self, n_vocab: usize) -> Result<&[f32]> {
-        // SAFETY: the context is alive; -1 asks for the last logits row.
-        let ptr = unsafe { sys::llama_get_logits_ith(self.as_ptr(), -1) };
+    /// The logits of output `i` of the last evaluation (-1: the last one): one per vocabulary
+    /// entry, copied into `out`.
+    pub fn copy_logits(&self, i: i32, n_vocab: usize, out: &mut Vec<f32>) -> Result<()> {
+        // SAFETY: the context is alive.
+        let ptr = unsafe { sys::llama_get_logits_ith(self.as_ptr(), i) };
         if ptr.is_null() {
-            return fail(ErrorKind::Eval, "llama.cpp produced no logits for the last position");
+            return fail(ErrorKind::Eval, "llama.cpp produced no logits for the position");
         }
-        // SAFETY: a logits row holds n_vocab floats, valid until the next evaluation (which needs
-        // `&mut` access to the session, so not while this borrow lives).
-        Ok(unsafe { std::slice::from_raw_parts(ptr, n_vocab) })
+        // SAFETY: a logits row holds n_vocab floats, valid until the next evaluation, which
+        // cannot start while `&self` is borrowed here (the context is used by one thread).
+        let row = unsafe { std::slice::from_raw_parts(ptr, n_vocab) };
+        out.clear();
+        out.extend_from_slice(row);
+        Ok(())
     }
 
-    /// The state of sequence 0 (its KV cache), as llama.cpp serialises it.
-    pub fn sequence_state(&self) -> Result<Vec<u8>> {
+    /// The state of sequence `seq` (its part of the KV cache), as llama.cpp serialises it.
+    pub fn sequence_state(&self, seq: i32) -> Result<Vec<u8>> {
         // SAFETY: the context is alive.
-        let size = unsafe { guard::mm_guard_state_size(self.as_ptr()) };
+        let size = unsafe { guard::mm_guard_state_size(self.as_ptr(), seq) };
         let mut buf = Vec::new();
         buf.try_reserve_exact(size)
             .or_else(|_| fail(ErrorKind::Internal, format!("no memory for a KV cache state of {size} bytes")))?;
         buf.resize(size, 0);
         // SAFETY: `buf` has `size` writable bytes.
-        let written = unsafe { guard::mm_guard_state_get(self.as_ptr(), buf.as_mut_ptr(), buf.len()) };
+        let written = unsafe { guard::mm_guard_state_get(self.as_ptr(), buf.as_mut_ptr(), buf.len(), seq) };
         buf.truncate(written);
         Ok(buf)
     }
 
-    /// Replaces sequence 0 with `state`; false when llama.cpp refuses it.
-    pub fn set_sequence_state(&self, state: &[u8]) -> bool {
-        self.forget_from(0);
+    /// Replaces sequence `seq` with `state`; false when llama.cpp refuses it.
+    pub fn set_sequence_state(&self, seq: i32, state: &[u8]) -> bool {
+        self.forget_from(seq, 0);
         // SAFETY: `state` is `state.len()` readable bytes.
-        unsafe { guard::mm_guard_state_set(self.as_ptr(), state.as_ptr(), state.len()) != 0 }
+        unsafe { guard::mm_guard_state_set(self.as_ptr(), state.as_ptr(), state.len(), seq) != 0 }
     }
 }
 
@@ -107,46 +104,77 @@ impl Drop for Context {
     }
 }
 
-/// A batch of text tokens with explicit positions in sequence 0. Its arrays are Rust vectors
-/// (a handful of allocations, not `llama_batch_init`'s one per token).
+/// A batch of text tokens, each with its position and sequence. Its arrays are Rust vectors
+/// of a fixed capacity (a handful of allocations, not `llama_batch_init`'s one per token).
 pub struct TokenBatch {
+    len: usize,
     tokens: Vec<sys::llama_token>,
     pos: Vec<sys::llama_pos>,
     n_seq_id: Vec<i32>,
     seq_ids: Vec<*mut sys::llama_seq_id>,
-    seq_zero: Vec<sys::llama_seq_id>,
+    seq: Vec<sys::llama_seq_id>,
     logits: Vec<i8>,
 }
 
-// SAFETY: the raw pointers point into the batch's own vectors.
+// SAFETY: the raw pointers point into the batch's own vectors, which never reallocate.
 unsafe impl Send for TokenBatch {}
 
 impl TokenBatch {
     pub fn new(capacity: usize) -> Self {
-        let mut seq_zero = vec![0; capacity];
-        let seq_ids = seq_zero.iter_mut().map(|s| s as *mut sys::llama_seq_id).collect();
+        let mut seq = vec![0; capacity];
+        let seq_ids = seq.iter_mut().map(|s| s as *mut sys::llama_seq_id).collect();
         TokenBatch {
+            len: 0,
             tokens: vec![0; capacity],
             pos: vec![0; capacity],
             n_seq_id: vec![1; capacity],
             seq_ids,
-            seq_zero,
+            seq,
             logits: vec![0; capacity],
         }
     }
 
-    /// Refills the batch with `tokens` at positions `first_pos..`; only the last one gets
-    /// logits, and only if `logits_last`. The result borrows the batch's arrays.
-    pub(super) fn fill(&mut self, tokens: &[sys::llama_token], first_pos: i32, logits_last: bool) -> sys::llama_batch {
-        assert!(tokens.len() <= self.tokens.len(), "batch of {} tokens exceeds {}", tokens.len(), self.tokens.len());
+    pub fn capacity(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends `tokens` of sequence `seq` at positions `first_pos..`; only the last one gets
+    /// logits, and only if `logits_last`. Returns the batch index of the last token.
+    pub fn push(&mut self, tokens: &[sys::llama_token], first_pos: i32, seq: i32, logits_last: bool) -> usize {
+        let start = self.len;
+        assert!(
+            start + tokens.len() <= self.capacity(),
+            "batch of {} tokens exceeds {}",
+            start + tokens.len(),
+            self.capacity()
+        );
         for (i, &token) in tokens.iter().enumerate() {
-            self.tokens[i] = token;
-            self.pos[i] = first_pos + i as i32;
-            self.logits[i] = (logits_last && i + 1 == tokens.len()) as i8;
+            let at = start + i;
+            self.tokens[at] = token;
+            self.pos[at] = first_pos + i as i32;
+            self.seq[at] = seq;
+            self.logits[at] = (logits_last && i + 1 == tokens.len()) as i8;
         }
-        debug_assert!(self.seq_zero.iter().all(|&s| s == 0));
+        self.len += tokens.len();
+        self.len - 1
+    }
+
+    /// The batch as llama.cpp takes it, borrowing the batch's arrays.
+    fn as_llama(&mut self) -> sys::llama_batch {
         sys::llama_batch {
-            n_tokens: tokens.len() as i32,
+            n_tokens: self.len as i32,
             token: self.tokens.as_mut_ptr(),
             embd: std::ptr::null_mut(),
             pos: self.pos.as_mut_ptr(),

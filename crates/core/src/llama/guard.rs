@@ -51,6 +51,7 @@ extern "C" {
         lctx: *mut sys::llama_context,
         chunk: *const sys::mtmd_input_chunk,
         n_past: sys::llama_pos,
+        seq: sys::llama_seq_id,
         n_batch: i32,
         logits_last: bool,
         new_n_past: *mut sys::llama_pos,
@@ -80,9 +81,19 @@ extern "C" {
     ) -> i32;
     pub(crate) fn mm_guard_json_schema_to_grammar(schema: *const c_char) -> *mut c_char;
     pub(crate) fn mm_guard_free(p: *mut c_char);
-    pub(crate) fn mm_guard_state_size(ctx: *mut sys::llama_context) -> usize;
-    pub(crate) fn mm_guard_state_get(ctx: *mut sys::llama_context, dst: *mut u8, size: usize) -> usize;
-    pub(crate) fn mm_guard_state_set(ctx: *mut sys::llama_context, src: *const u8, size: usize) -> usize;
+    pub(crate) fn mm_guard_state_size(ctx: *mut sys::llama_context, seq: sys::llama_seq_id) -> usize;
+    pub(crate) fn mm_guard_state_get(
+        ctx: *mut sys::llama_context,
+        dst: *mut u8,
+        size: usize,
+        seq: sys::llama_seq_id,
+    ) -> usize;
+    pub(crate) fn mm_guard_state_set(
+        ctx: *mut sys::llama_context,
+        src: *const u8,
+        size: usize,
+        seq: sys::llama_seq_id,
+    ) -> usize;
     #[cfg(feature = "rpc")]
     pub(crate) fn mm_guard_rpc_add_server(endpoint: *const c_char) -> sys::ggml_backend_reg_t;
     #[cfg(feature = "rpc")]

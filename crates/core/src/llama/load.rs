@@ -12,13 +12,16 @@ use crate::llama::context::Context;
 use crate::llama::model::Model;
 use crate::llama::options::{FlashAttention, KvType};
 use crate::llama::projector::Projector;
-use crate::util::abort::AbortState;
+use crate::util::abort::StepAbort;
 use crate::util::log;
 
-/// How a session's own context is made.
+/// How a context is made: for one session, or shared by `n_seq` sessions that decode together.
 #[derive(Clone, Copy, Debug)]
 pub struct ContextSettings {
+    /// Positions of each session's conversation.
     pub n_ctx: u32,
+    /// Sessions (sequences) the context holds at once: 1 for a session of its own.
+    pub n_seq: u32,
     pub n_batch: u32,
     /// 0: `n_batch`.
     pub n_ubatch: u32,
@@ -100,11 +103,15 @@ pub fn load_model(settings: &ModelSettings, progress: &mut Progress) -> (Option<
 }
 
 /// Creates a context over `model` as `settings` say, whose evaluations `abort` can stop; `None`
-/// when llama.cpp could not, with the warning and error lines it logged meanwhile.
-pub fn new_context(model: &Model, settings: &ContextSettings, abort: &Arc<AbortState>) -> (Option<Context>, String) {
+/// when llama.cpp could not, with the warning and error lines it logged meanwhile. A context of
+/// several sequences has one KV cache for all of them (`kv_unified`): a sequence's saved state
+/// then has the same layout as a single session's, so states move between both.
+pub fn new_context(model: &Model, settings: &ContextSettings, abort: &Arc<StepAbort>) -> (Option<Context>, String) {
     // SAFETY: returns a plain struct of defaults.
     let mut cp = unsafe { sys::llama_context_default_params() };
-    cp.n_ctx = settings.n_ctx;
+    cp.n_ctx = settings.n_ctx.saturating_mul(settings.n_seq);
+    cp.n_seq_max = settings.n_seq;
+    cp.kv_unified = settings.n_seq > 1;
     cp.n_batch = settings.n_batch;
     // A fork with a smaller n_batch than its parent's n_ubatch computes n_batch at a time.
     cp.n_ubatch = if settings.n_ubatch == 0 { settings.n_batch } else { settings.n_ubatch.min(settings.n_batch) };

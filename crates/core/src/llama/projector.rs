@@ -108,16 +108,16 @@ impl Projector {
         }
     }
 
-    /// Encodes chunk `index` (media) and evaluates its embeddings in `ctx` at `n_past`, the
-    /// context's `n_batch` at a time, once the encoder is free, which `abort` can then stop;
-    /// returns mtmd's status (0: done) and the position after it.
+    /// Encodes chunk `index` (media) and evaluates its embeddings in `ctx`, sequence `seq`, at
+    /// `n_past`, the context's `n_batch` at a time, once the encoder is free, which `abort` can
+    /// then stop; returns mtmd's status (0: done) and the position after it.
     pub fn eval_chunk(
         &self,
         abort: &AbortState,
         ctx: &Context,
         chunks: &Chunks,
         index: usize,
-        n_past: i32,
+        (seq, n_past): (i32, i32),
         logits_last: bool,
     ) -> Result<(i32, i32)> {
         let mut new_n_past = 0;
@@ -129,6 +129,7 @@ impl Projector {
                 ctx.as_ptr(),
                 chunks.get(index),
                 n_past,
+                seq,
                 ctx.n_batch() as i32,
                 logits_last,
                 &mut new_n_past,

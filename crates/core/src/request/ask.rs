@@ -22,7 +22,7 @@ impl Session {
         // Counting evaluates nothing: images the cache holds (decoded before) need no pixels.
         let bitmaps = self.media_bitmaps(&req.input, &|id| self.cache().holds_media(id))?;
         let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
-        Ok(PromptCount { positions: prompt.n_pos() as u32, messages_dropped: dropped, n_ctx: self.context().n_ctx() })
+        Ok(PromptCount { positions: prompt.n_pos() as u32, messages_dropped: dropped, n_ctx: self.n_ctx() })
     }
 
     /// Evaluates what the request adds to the cache and generates the answer, streaming it to
@@ -42,7 +42,7 @@ impl Session {
                 format!("n_probs is {} but there is no token callback to receive them", req.sampling.n_probs),
             );
         }
-        let mut sampler = req.sampling.sampler(self.model(), self.context().n_ctx(), self.seed())?;
+        let mut sampler = req.sampling.sampler(self.model(), self.n_ctx(), self.seed())?;
         let started = Instant::now();
         let mut info = AskInfo::default();
         let Plan { prompt, dropped, common, reuse_logits } = match self.plan(req, true)? {
@@ -55,18 +55,21 @@ impl Session {
         sampler.remember(&prompt.text_tokens())?;
         let n_parts = prompt.parts.len();
         self.check_media_steps(&prompt, common)?;
+        let lease = self.lease()?;
+        info.slot_wait_ms = lease.waited_ms();
         let cut = self.cache_mut().truncate(common);
-        self.context().forget_from(cut);
+        self.forget_from(cut);
         info.positions_reused = cut as u32;
 
         let evaluated = self.evaluate(&prompt, common, &mut info);
         info.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
         if let Err(e) = evaluated {
+            info.most_together = self.most_together();
             self.set_last_ask(info);
             return Err(e);
         }
         if !reuse_logits {
-            let logits = self.context().last_logits(self.model().n_vocab())?.to_vec();
+            let logits = self.logits().to_vec();
             self.cache_mut().save_logits(logits);
         }
         let logits = self.cache().logits_after(n_parts).expect("kept above").to_vec();
@@ -74,6 +77,8 @@ impl Session {
         let generating = Instant::now();
         let result = self.generate(req, &mut sampler, logits, sinks, &mut info);
         info.generate_ms = generating.elapsed().as_secs_f64() * 1e3;
+        info.most_together = self.most_together();
+        drop(lease);
         self.set_last_ask(info);
         result
     }
@@ -85,7 +90,7 @@ impl Session {
     fn plan(&self, req: &Request, placeholders: bool) -> Result<Plan> {
         let bitmaps = self.media_bitmaps(&req.input, &|id| placeholders && self.cache().holds_media(id))?;
         let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
-        fits(prompt.n_pos(), self.context().n_ctx() as i32)?;
+        fits(prompt.n_pos(), self.n_ctx() as i32)?;
         if prompt.parts.is_empty() {
             return fail(InvalidArgument, "the prompt is empty: it has no token and no media");
         }
@@ -123,7 +128,7 @@ impl Session {
     /// messages after a leading system message until the prompt fits. Returns the prompt and
     /// the number of messages dropped; the prompt may still not fit (see [`fits`]).
     fn build_prompt(&self, req: &Request, bitmaps: &[Bitmap]) -> Result<(Prompt, u32)> {
-        let n_ctx = self.context().n_ctx() as i32;
+        let n_ctx = self.n_ctx() as i32;
         let marker = self.marker();
         let messages = match &req.input {
             Input::Prompt { text, media } => {
@@ -203,7 +208,7 @@ impl Session {
     /// fits in one `n_ubatch` step.
     fn check_media_steps(&self, prompt: &Prompt, from: usize) -> Result<()> {
         let (Some(projector), Some(chunks)) = (self.projector(), prompt.chunks.as_ref()) else { return Ok(()) };
-        let (n_batch, n_ubatch) = (self.context().n_batch(), self.context().n_ubatch());
+        let (n_batch, n_ubatch) = (self.group().n_batch(), self.group().n_ubatch());
         for chunk in prompt.parts[from..].iter().filter_map(|p| p.chunk) {
             let (non_causal, n_tokens) = projector.media_eval_shape(chunks, chunk);
             if non_causal && n_tokens.min(n_batch) > n_ubatch {
@@ -228,13 +233,13 @@ impl Session {
     fn evaluate(&mut self, prompt: &Prompt, from: usize, info: &mut AskInfo) -> Result<()> {
         let result = self.evaluate_parts(prompt, from, info);
         if result.is_err() {
-            self.context().forget_from(self.cache().n_pos());
+            self.forget_from(self.cache().n_pos());
         }
         result
     }
 
     fn evaluate_parts(&mut self, prompt: &Prompt, from: usize, info: &mut AskInfo) -> Result<()> {
-        let n_batch = self.context().n_batch() as usize;
+        let n_batch = self.group().n_batch() as usize;
         let last = prompt.parts.len() - 1;
         let mut i = from;
         let mut tokens = Vec::with_capacity(n_batch);
@@ -242,12 +247,9 @@ impl Session {
             self.cancelled()?;
             let part = &prompt.parts[i];
             if let (Item::Media { n_pos, .. }, Some(chunk)) = (&part.item, part.chunk) {
-                let projector = self.projector().expect("media parts come from a projector");
                 let chunks = prompt.chunks.as_ref().expect("media parts have chunks");
-                let abort = self.abort_state();
                 let n_past = self.cache().n_pos();
-                let (result, log) =
-                    log::capture(|| projector.eval_chunk(&abort, self.context(), chunks, chunk, n_past, i == last));
+                let (result, log) = log::capture(|| self.eval_media(chunks, chunk, n_past, i == last));
                 let (status, new_n_past) = result?;
                 self.loaded().check_remote()?;
                 self.cancelled()?;
@@ -282,8 +284,7 @@ impl Session {
         sinks: Sinks,
         info: &mut AskInfo,
     ) -> Result<String> {
-        let n_ctx = self.context().n_ctx() as i32;
-        let n_vocab = self.model().n_vocab();
+        let n_ctx = self.n_ctx() as i32;
         let Sinks { on_text, mut on_token } = sinks;
         let mut stream = TextStream::new(&req.sampling.stop, on_text);
         let mut reason = StopReason::MaxTokens;
@@ -292,7 +293,7 @@ impl Session {
         // A grammar's answer stays valid UTF-8 (see utf8.rs).
         let mut utf8_guard = if req.sampling.is_constrained() { Some(Utf8Guard::of(self.model())?) } else { None };
         for n in 0..req.sampling.max_tokens {
-            let logits = if n == 0 { &first_logits[..] } else { self.context().last_logits(n_vocab)? };
+            let logits = if n == 0 { &first_logits[..] } else { self.logits() };
             let token = match utf8_guard.as_mut() {
                 Some(guard) => sampler.sample_from(
                     logits,
@@ -322,7 +323,7 @@ impl Session {
                 break;
             }
             if let Err(e) = self.cancelled().and_then(|_| self.eval_tokens(&[token], true)) {
-                self.context().forget_from(self.cache().n_pos());
+                self.forget_from(self.cache().n_pos());
                 info.stop_reason = StopReason::None;
                 return Err(e);
             }

@@ -11,6 +11,9 @@ use crate::util::log;
 /// The smallest context accepted, in positions.
 pub const MIN_CONTEXT: u32 = 16;
 
+/// The most sessions one context can hold for decoding together (llama.cpp's `LLAMA_MAX_SEQ`).
+pub const MAX_PARALLEL: u32 = 256;
+
 /// What a session is made from. `Default` gives the documented defaults.
 pub struct SessionConfig<'a> {
     pub model_path: PathBuf,
@@ -50,6 +53,9 @@ pub struct SessionConfig<'a> {
     pub use_mlock: bool,
     /// Load progress in [0, 1]; returning false cancels the load.
     pub progress: Option<&'a mut dyn FnMut(f32) -> bool>,
+    /// Sessions (this one and its forks) that can decode together in one context; 1: the
+    /// session and each fork have contexts of their own.
+    pub n_parallel: u32,
 }
 
 impl Default for SessionConfig<'_> {
@@ -74,6 +80,7 @@ impl Default for SessionConfig<'_> {
             n_ubatch: 0,
             use_mlock: false,
             progress: None,
+            n_parallel: 1,
         }
     }
 }
@@ -82,6 +89,21 @@ impl SessionConfig<'_> {
     /// Refuses values llama.cpp would refuse late, or abort on.
     pub(super) fn validate(&self) -> Result<()> {
         check_sizes(self.n_ctx, self.n_batch, self.n_threads)?;
+        if !(1..=MAX_PARALLEL).contains(&self.n_parallel) {
+            return fail(
+                InvalidArgument,
+                format!("n_parallel is {}; it must be between 1 and {MAX_PARALLEL}", self.n_parallel),
+            );
+        }
+        if self.n_ctx.checked_mul(self.n_parallel).is_none_or(|total| total > i32::MAX as u32) {
+            return fail(
+                InvalidArgument,
+                format!(
+                    "n_ctx {} times n_parallel {} is more positions than one context holds",
+                    self.n_ctx, self.n_parallel
+                ),
+            );
+        }
         if self.n_ubatch > self.n_batch {
             return fail(
                 InvalidArgument,
@@ -119,7 +141,9 @@ impl SessionConfig<'_> {
     }
 }
 
-/// Settings a session can start a fork with: `None` (or 0) keeps the parent's.
+/// Settings a session can start a fork with: `None` (or 0) keeps the parent's. A fork of a
+/// session created with `n_parallel` > 1 joins its context, whose sizes and threads it keeps:
+/// `n_ctx`, `n_batch` and `n_threads` must then be 0 or the parent's.
 #[derive(Clone, Debug, Default)]
 pub struct ForkConfig {
     /// Context window of the fork; 0: the parent's.

@@ -6,6 +6,7 @@ use std::ffi::CString;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::batch::{Group, Member};
 use crate::llama::backend;
 use crate::llama::load::{self, ContextSettings, ModelSettings, Progress, ProjectorSettings};
 use crate::llama::memory::{free_on_all_devices, release_free_heap};
@@ -16,7 +17,7 @@ use crate::model::rpc::Remote;
 use crate::session::cache::CacheRecord;
 use crate::session::config::{check_sizes, threads_for, ForkConfig, SessionConfig};
 use crate::session::Session;
-use crate::util::abort::AbortState;
+use crate::util::abort::{AbortState, StepAbort};
 use crate::util::error::{fail, Error, ErrorKind::*, Result};
 use crate::util::hash::{self, Digest256};
 use crate::util::log;
@@ -43,6 +44,7 @@ impl Session {
         let projector_found = config.mmproj_path.as_deref().map(checked::projector).transpose()?;
         let settings = ContextSettings {
             n_ctx: config.n_ctx,
+            n_seq: config.n_parallel,
             n_batch: config.n_batch,
             n_ubatch: config.n_ubatch,
             threads: threads_for(config.n_threads),
@@ -56,8 +58,9 @@ impl Session {
 
         let remote = Remote::connect(config.rpc_servers.as_deref())?;
         let model = Self::load_model(&config, remote.as_ref(), &mut progress)?;
-        let ctx = new_context(&model, &settings, &abort)
+        let group = new_group(&model, &settings)
             .or_else(|e| fail(e.kind, format!("text model {}: {}", config.model_path.display(), e.message)))?;
+        let member = Member::join(&group, None)?;
         check_remote(remote.as_ref())?;
         let (projector, marker) = match (&config.mmproj_path, &projector_found) {
             (Some(path), Some(found)) => {
@@ -73,41 +76,51 @@ impl Session {
         let chat_template = chat_template.or_else(|| model.chat_template()).unwrap_or_else(|| FALLBACK_TEMPLATE.into());
         let fingerprint = fingerprint_text(&model_found.fingerprint, projector_found.as_ref().map(|p| &p.fingerprint));
         let loaded = Arc::new(Loaded::new(model, remote, projector, marker, chat_template, fingerprint));
-        Ok(Session::with_context(ctx, loaded, abort, settings, config.seed, CacheRecord::default()))
+        Ok(Session::with_member(member, loaded, abort, config.seed, CacheRecord::default()))
     }
 
-    /// A new session over the same model and projector (nothing is loaded again) with a context of its own:
-    /// its own size, threads and seed allowed, and, when asked, a copy of this session's
-    /// conversation, so that a shared prefix (a system prompt, reference images) is evaluated
-    /// once and forked per user. They are freed when the last session using them is.
+    /// A new session over the same model and projector (nothing is loaded again) and, when
+    /// asked, a copy of this session's conversation, so that a shared prefix (a system prompt,
+    /// reference images) is evaluated once and forked per user. The model and projector are
+    /// freed when the last session using them is. A fork of a session that decodes alone has a
+    /// context of its own (its own size, threads and seed allowed); a fork of a session created
+    /// with `n_parallel` > 1 joins its context and decodes together with it (see `batch/`).
     pub fn fork(&self, config: &ForkConfig) -> Result<Session> {
         self.loaded.check_remote()?;
-        let keep = |value: u32, parent: u32| if value == 0 { parent } else { value };
-        let settings = ContextSettings {
-            n_ctx: keep(config.n_ctx, self.settings.n_ctx),
-            n_batch: keep(config.n_batch, self.settings.n_batch),
-            threads: if config.n_threads == 0 { self.settings.threads } else { threads_for(config.n_threads) },
-            ..self.settings
+        let parent = *self.group().settings();
+        let group = if parent.n_seq > 1 {
+            check_batched_fork(config, &parent)?;
+            self.group().clone()
+        } else {
+            let keep = |value: u32, parent: u32| if value == 0 { parent } else { value };
+            let settings = ContextSettings {
+                n_ctx: keep(config.n_ctx, parent.n_ctx),
+                n_batch: keep(config.n_batch, parent.n_batch),
+                threads: if config.n_threads == 0 { parent.threads } else { threads_for(config.n_threads) },
+                ..parent
+            };
+            check_sizes(settings.n_ctx, settings.n_batch, config.n_threads)?;
+            new_group(&self.loaded.model, &settings)?
         };
-        check_sizes(settings.n_ctx, settings.n_batch, config.n_threads)?;
-        let abort = Arc::new(AbortState::default());
-        let ctx = new_context(&self.loaded.model, &settings, &abort)?;
         let mut cache = CacheRecord::default();
+        let mut state = None;
         if config.copy_conversation && !self.cache.items().is_empty() {
             let held = self.cache.n_pos();
-            if held >= ctx.n_ctx() as i32 {
+            let n_ctx = group.n_ctx();
+            if held >= n_ctx as i32 {
                 return fail(
                     ContextFull,
-                    format!("the conversation takes {held} positions, the fork's context holds {}", ctx.n_ctx()),
+                    format!("the conversation takes {held} positions, the fork's context holds {n_ctx}"),
                 );
             }
-            if !ctx.set_sequence_state(&self.ctx.sequence_state()?) {
-                return fail(Internal, "llama.cpp refused a copy of the parent's KV cache");
-            }
+            state = Some(self.member.state()?);
             cache = self.cache.clone();
         }
+        let member = Member::join(&group, state)
+            .or_else(|e| fail(e.kind, format!("llama.cpp refused a copy of the parent's KV cache: {}", e.message)))?;
         self.loaded.check_remote()?;
-        Ok(Session::with_context(ctx, self.loaded.clone(), abort, settings, config.seed.unwrap_or(self.seed), cache))
+        let abort = Arc::new(AbortState::default());
+        Ok(Session::with_member(member, self.loaded.clone(), abort, config.seed.unwrap_or(self.seed), cache))
     }
 
     fn load_model(config: &SessionConfig, remote: Option<&Remote>, progress: &mut Progress) -> Result<Model> {
@@ -239,12 +252,37 @@ fn fingerprint_text(model: &Digest256, projector: Option<&Digest256>) -> String 
     format!("model {}{projector}", hash::hex(model))
 }
 
+/// Fails unless a fork of a session whose context is shared (`parent`) keeps its sizes and
+/// threads: it joins that context.
+fn check_batched_fork(config: &ForkConfig, parent: &ContextSettings) -> Result<()> {
+    for (name, value, theirs) in [
+        ("n_ctx", config.n_ctx as i64, parent.n_ctx as i64),
+        ("n_batch", config.n_batch as i64, parent.n_batch as i64),
+        ("n_threads", config.n_threads as i64, parent.threads as i64),
+    ] {
+        if value != 0 && value != theirs {
+            return fail(
+                InvalidArgument,
+                format!("{name} is {value}, but a fork of a session created with n_parallel {} joins its context, whose {name} is {theirs}: set 0", parent.n_seq),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A context group over `model` as `settings` say (see [`new_context`]).
+fn new_group(model: &Model, settings: &ContextSettings) -> Result<Arc<Group>> {
+    let abort = Arc::new(StepAbort::default());
+    let ctx = new_context(model, settings, &abort)?;
+    Group::new(ctx, abort, *settings, model.n_vocab())
+}
+
 /// A context over `model` as `settings` say, whose decodes `abort` can stop. A context whose KV
 /// cache alone would take more memory than all devices have free is refused before llama.cpp
 /// tries to allocate it (a failed allocation of such a size costs seconds and GBs first).
-fn new_context(model: &Model, settings: &ContextSettings, abort: &Arc<AbortState>) -> Result<Context> {
-    let kv_bytes =
-        model.kv_bytes_per_token(settings.kv_type_k, settings.kv_type_v).saturating_mul(settings.n_ctx as u64);
+fn new_context(model: &Model, settings: &ContextSettings, abort: &Arc<StepAbort>) -> Result<Context> {
+    let positions = settings.n_ctx as u64 * settings.n_seq as u64;
+    let kv_bytes = model.kv_bytes_per_token(settings.kv_type_k, settings.kv_type_v).saturating_mul(positions);
     let free = free_on_all_devices();
     if kv_bytes > free {
         const MIB: u64 = 1 << 20;
@@ -252,7 +290,7 @@ fn new_context(model: &Model, settings: &ContextSettings, abort: &Arc<AbortState
             ContextCreate,
             format!(
                 "a context of {} tokens needs {} MiB for its KV cache alone, more than the {} MiB free on this machine's devices",
-                settings.n_ctx,
+                positions,
                 kv_bytes / MIB,
                 free / MIB
             ),
@@ -262,7 +300,7 @@ fn new_context(model: &Model, settings: &ContextSettings, abort: &Arc<AbortState
     ctx.ok_or_else(|| {
         Error::new(
             ContextCreate,
-            format!("could not create a context of {} tokens: {}", settings.n_ctx, log::last_lines(&log)),
+            format!("could not create a context of {positions} tokens: {}", log::last_lines(&log)),
         )
     })
 }

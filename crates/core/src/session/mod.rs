@@ -1,4 +1,5 @@
-//! The session: a conversation with a loaded multimodal model. It owns its context and shares
+//! The session: a conversation with a loaded multimodal model. It is a member of a context
+//! group (`batch/`: its own context, or one shared with forks that decode together), shares
 //! the loaded model and projector with its forks ([`Loaded`]), frees them together, projector
 //! first, and keeps a record of what its KV cache holds, so that a follow-up request evaluates
 //! only what is new.
@@ -13,12 +14,12 @@ mod state;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-pub use config::{default_threads, FlashAttention, ForkConfig, KvType, SessionConfig, MIN_CONTEXT};
+pub use config::{default_threads, FlashAttention, ForkConfig, KvType, SessionConfig, MAX_PARALLEL, MIN_CONTEXT};
 pub use report::{AskInfo, MemoryStats, PromptUsage, SessionInfo, StopReason};
 
+use crate::batch::{Group, Lease, Member};
 use crate::llama::context::{EVAL_ABORTED, EVAL_NO_SLOT, EVAL_OK};
-use crate::llama::load::ContextSettings;
-use crate::llama::{Context, Model, Projector, Token, TokenBatch};
+use crate::llama::{Chunks, Model, Projector, Token};
 use crate::model::loaded::Loaded;
 use crate::session::cache::{CacheRecord, Item};
 use crate::util::abort::AbortState;
@@ -32,43 +33,32 @@ pub fn live_sessions() -> usize {
     LIVE.load(Ordering::SeqCst)
 }
 
-/// A conversation with a loaded multimodal model: its own context (KV cache, compute buffers)
-/// over the model and projector it may share with other sessions ([`Session::fork`]). Fields
-/// drop in declaration order: the context, then the shared `Loaded` (freed with the last
-/// session that uses it: projector, then model), then the abort state the context's callback
-/// points to. A session is `Send`, not `Sync`: one thread at a time uses its context.
+/// A conversation with a loaded multimodal model: a slot (KV cache) of a context group (its
+/// own context, or one it shares with forks that decode together) over the model and projector
+/// it may share with other sessions ([`Session::fork`]). Fields drop in declaration order: the
+/// slot (and the group's context with the last member), then the shared `Loaded` (freed with
+/// the last session that uses it: projector, then model). A session is `Send`, not `Sync`: one
+/// thread at a time makes its calls.
 pub struct Session {
-    ctx: Context,
+    member: Member,
     loaded: Arc<Loaded>,
     abort: Arc<AbortState>,
-    settings: ContextSettings,
     seed: u32,
     cache: CacheRecord,
-    batch: TokenBatch,
     last: AskInfo,
 }
 
 impl Session {
-    /// A session over `loaded` with its own context (counted as live from here on).
-    fn with_context(
-        ctx: Context,
+    /// A session over `loaded` in the group `member` belongs to (counted as live from here on).
+    fn with_member(
+        member: Member,
         loaded: Arc<Loaded>,
         abort: Arc<AbortState>,
-        settings: ContextSettings,
         seed: u32,
         cache: CacheRecord,
     ) -> Session {
         LIVE.fetch_add(1, Ordering::SeqCst);
-        Session {
-            batch: TokenBatch::new(ctx.n_batch() as usize),
-            ctx,
-            loaded,
-            abort,
-            settings,
-            seed,
-            cache,
-            last: AskInfo::default(),
-        }
+        Session { member, loaded, abort, seed, cache, last: AskInfo::default() }
     }
 
     /// The text that stands for a media item in this session's prompts.
@@ -85,8 +75,49 @@ impl Session {
         self.loaded.projector.as_ref()
     }
 
-    pub fn context(&self) -> &Context {
-        &self.ctx
+    /// The context group the session decodes in.
+    pub(crate) fn group(&self) -> &Arc<Group> {
+        self.member.group()
+    }
+
+    /// Positions the session's conversation may take.
+    pub fn n_ctx(&self) -> u32 {
+        self.group().n_ctx()
+    }
+
+    /// Waits for a slot of the group and holds it for a request (see [`Member::lease`]).
+    pub(crate) fn lease(&mut self) -> Result<Lease> {
+        self.member.lease(&self.abort)
+    }
+
+    /// The logits of the last position evaluated with logits.
+    pub(crate) fn logits(&self) -> &[f32] {
+        self.member.logits()
+    }
+
+    /// The most sessions one step of the current request carried (its own included).
+    pub(crate) fn most_together(&self) -> u32 {
+        self.member.most_together()
+    }
+
+    /// Removes positions `from..` from the KV cache (not from the record).
+    pub(crate) fn forget_from(&self, from: i32) {
+        self.member.forget_from(from);
+    }
+
+    /// Encodes media chunk `index` of `chunks` and evaluates it at `n_past` (see
+    /// [`Member::eval_media`]); returns mtmd's status and the position after it.
+    pub(crate) fn eval_media(
+        &mut self,
+        chunks: &Chunks,
+        index: usize,
+        n_past: i32,
+        logits_last: bool,
+    ) -> Result<(i32, i32)> {
+        let Some(projector) = self.loaded.projector.as_ref() else {
+            return fail(Internal, "media parts come from a projector");
+        };
+        self.member.eval_media(projector, &self.abort, chunks, index, n_past, logits_last)
     }
 
     pub fn model(&self) -> &Model {
@@ -134,7 +165,7 @@ impl Session {
     /// Evaluates text tokens at the end of the KV cache and records them.
     pub(crate) fn eval_tokens(&mut self, tokens: &[Token], logits_last: bool) -> Result<()> {
         let pos = self.cache.n_pos();
-        let code = self.ctx.eval(&mut self.batch, tokens, pos, logits_last)?;
+        let code = self.member.eval(tokens, pos, logits_last, &self.abort)?;
         self.loaded.check_remote()?;
         match code {
             EVAL_OK => {
@@ -152,8 +183,11 @@ impl Session {
     /// Context size, conversation length and media support.
     pub fn info(&self) -> SessionInfo {
         let projector = self.projector();
+        let group = self.group();
         SessionInfo {
-            n_ctx: self.ctx.n_ctx(),
+            n_ctx: group.n_ctx(),
+            n_parallel: group.n_slots(),
+            n_batch: group.n_batch(),
             n_past: self.cache.n_pos() as u32,
             supports_vision: projector.is_some_and(|p| p.supports_vision()),
             supports_audio: projector.is_some_and(|p| p.supports_audio()),
@@ -169,14 +203,14 @@ impl Session {
 
     /// Empties the KV cache: the next request evaluates everything.
     pub fn reset(&mut self) {
-        self.ctx.clear_memory();
+        self.member.clear();
         self.cache.clear();
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // Fields follow: the context, then the model and projector (declaration order).
+        // Fields follow: the slot and context, then the model and projector (declaration order).
         LIVE.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -5,8 +5,12 @@
 /// What a session is and holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionInfo {
-    /// Context window in positions.
+    /// Context window in positions (of this session's conversation).
     pub n_ctx: u32,
+    /// Sessions that can decode together in the session's context (1: it decodes alone).
+    pub n_parallel: u32,
+    /// Most tokens one step evaluates (shared by the sessions that decode together).
+    pub n_batch: u32,
     /// Positions the conversation holds now.
     pub n_past: u32,
     pub supports_vision: bool,
@@ -37,6 +41,11 @@ pub struct AskInfo {
     /// Wall time of prompt evaluation (media encoding included) and of generation, in ms.
     pub prompt_ms: f64,
     pub generate_ms: f64,
+    /// How long the request waited for a slot of its context (0: one was free).
+    pub slot_wait_ms: f64,
+    /// The most sessions whose tokens one step of this request carried, its own included (1:
+    /// it decoded alone).
+    pub most_together: u32,
 }
 
 /// What a prompt is made of, as a usage report counts it.
@@ -86,7 +95,10 @@ pub struct MemoryStats {
     pub projector_host: u64,
     pub projector_gpu: u64,
     /// How many sessions share the model and projector figures above (forks of one another):
-    /// those bytes are held once for all of them. KV cache and compute buffers are each
-    /// session's own.
+    /// those bytes are held once for all of them.
     pub shared_by: u32,
+    /// How many sessions share the context: its compute buffers are held once for all of them,
+    /// and the KV cache figures are this session's share (its slot, plus its KV cache parked in
+    /// host memory while its slot is lent). 1: the context is the session's own.
+    pub context_shared_by: u32,
 }

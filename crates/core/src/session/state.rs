@@ -1,5 +1,7 @@
-//! Saving and restoring a session's conversation: the KV cache of sequence 0 and the record of
-//! which tokens and media it holds, in one file that names the model it belongs to.
+//! Saving and restoring a session's conversation: its KV cache (its sequence of the context, as
+//! llama.cpp saves one sequence: the same layout for a session of its own and for one that
+//! decodes together with others) and the record of which tokens and media it holds, in one
+//! file that names the model it belongs to.
 //!
 //! Layout (little-endian): magic `MMSTATE\0`, version u32, fingerprint (u32 length + bytes),
 //! item count u32, items (tag u8: 0 = token i32; 1 = media: id as u32 length + bytes, n_pos
@@ -48,7 +50,7 @@ impl Session {
                 }
             }
         }
-        let state = self.context().sequence_state()?;
+        let state = self.member.state()?;
         self.loaded().check_remote()?;
         if state.is_empty() && !items.is_empty() {
             return fail(
@@ -111,7 +113,7 @@ impl Session {
             }
         }
         let n_pos: i64 = items.iter().map(|i| i.n_pos() as i64).sum();
-        let n_ctx = self.context().n_ctx() as i64;
+        let n_ctx = self.n_ctx() as i64;
         if n_pos >= n_ctx {
             return fail(
                 StateMismatch,
@@ -124,9 +126,11 @@ impl Session {
             return fail(StateCorrupt, format!("{what}: {} unexpected bytes after the state", r.remaining()));
         }
 
-        let previous = self.context().sequence_state()?;
-        if !self.context().set_sequence_state(state) {
-            let restored = self.context().set_sequence_state(&previous);
+        self.abort.begin_call();
+        let _lease = self.lease()?;
+        let previous = self.member.state()?;
+        if !self.member.set_state(state) {
+            let restored = self.member.set_state(&previous);
             assert!(restored, "llama.cpp refused to restore the state it had just saved");
             return fail(StateCorrupt, format!("{what}: llama.cpp refused the saved KV cache"));
         }

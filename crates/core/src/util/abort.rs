@@ -39,3 +39,27 @@ impl AbortState {
             || self.epoch.load(Ordering::Relaxed) != self.started_in.load(Ordering::Relaxed)
     }
 }
+
+/// The cancel states of the calls whose tokens are in the batch being evaluated now: a batch
+/// that carries several sessions' tokens stops only when every one of those calls is cancelled
+/// (cancelling one session must not stop the others' step; it stops at the step's end).
+#[derive(Default)]
+pub struct StepAbort {
+    calls: std::sync::Mutex<Vec<std::sync::Arc<AbortState>>>,
+}
+
+impl StepAbort {
+    /// Names the calls of the batch about to be evaluated.
+    pub fn set(&self, calls: Vec<std::sync::Arc<AbortState>>) {
+        *self.calls.lock().unwrap_or_else(|p| p.into_inner()) = calls;
+    }
+
+    /// Whether every call of the batch being evaluated was cancelled. Never waits: while the
+    /// list is being changed (between batches) the answer is no.
+    pub fn is_cancelled(&self) -> bool {
+        match self.calls.try_lock() {
+            Ok(calls) => !calls.is_empty() && calls.iter().all(|c| c.is_cancelled()),
+            Err(_) => false,
+        }
+    }
+}

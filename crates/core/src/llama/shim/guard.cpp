@@ -72,8 +72,8 @@ int32_t mm_guard_mtmd_tokenize_parts(mtmd_context * ctx, mtmd_input_chunks * out
 }
 
 int32_t mm_guard_eval_chunk(mtmd_context * ctx, llama_context * lctx, const mtmd_input_chunk * chunk, llama_pos n_past,
-                            int32_t n_batch, bool logits_last, llama_pos * new_n_past, int32_t on_error) noexcept {
-    return guarded(on_error, [&] { return mtmd_helper_eval_chunk_single(ctx, lctx, chunk, n_past, 0, n_batch, logits_last, new_n_past); });
+                            llama_seq_id seq, int32_t n_batch, bool logits_last, llama_pos * new_n_past, int32_t on_error) noexcept {
+    return guarded(on_error, [&] { return mtmd_helper_eval_chunk_single(ctx, lctx, chunk, n_past, seq, n_batch, logits_last, new_n_past); });
 }
 
 llama_sampler * mm_guard_sampler_init_grammar(const llama_vocab * vocab, const char * grammar) noexcept {
@@ -287,16 +287,16 @@ char * mm_guard_json_schema_to_grammar(const char * schema) noexcept {
 
 void mm_guard_free(char * p) noexcept { std::free(p); }
 
-size_t mm_guard_state_get(llama_context * ctx, uint8_t * dst, size_t size) noexcept {
-    return guarded<size_t>(0, [&] { return llama_state_seq_get_data(ctx, dst, size, 0); });
+size_t mm_guard_state_get(llama_context * ctx, uint8_t * dst, size_t size, llama_seq_id seq) noexcept {
+    return guarded<size_t>(0, [&] { return llama_state_seq_get_data(ctx, dst, size, seq); });
 }
 
-size_t mm_guard_state_size(llama_context * ctx) noexcept {
-    return guarded<size_t>(0, [&] { return llama_state_seq_get_size(ctx, 0); });
+size_t mm_guard_state_size(llama_context * ctx, llama_seq_id seq) noexcept {
+    return guarded<size_t>(0, [&] { return llama_state_seq_get_size(ctx, seq); });
 }
 
-size_t mm_guard_state_set(llama_context * ctx, const uint8_t * src, size_t size) noexcept {
-    return guarded<size_t>(0, [&] { return llama_state_seq_set_data(ctx, src, size, 0); });
+size_t mm_guard_state_set(llama_context * ctx, const uint8_t * src, size_t size, llama_seq_id seq) noexcept {
+    return guarded<size_t>(0, [&] { return llama_state_seq_set_data(ctx, src, size, seq); });
 }
 
 #ifdef MM_RPC

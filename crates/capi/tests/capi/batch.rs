@@ -1,0 +1,361 @@
+//! Sessions that decode together (`n_parallel`): a session and its forks share one context, and
+//! requests that run at the same time are evaluated in shared steps. Each session's answers,
+//! cache, cancel, state and destroy stay its own.
+
+use std::sync::Barrier;
+use std::thread;
+
+use crate::common::*;
+use crate::media::{expect, greedy, pair, Image, QUESTION};
+use ::mm_session::ask::*;
+use ::mm_session::conversation::*;
+use ::mm_session::session::*;
+use ::mm_session::state::*;
+use ::mm_session::status::mm_status::{self, *};
+use mm_fixtures::seeing::COLOURS;
+
+/// A session handle that may cross threads (the library locks each session itself).
+#[derive(Clone, Copy)]
+struct Handle(usize);
+
+impl Handle {
+    fn get(self) -> *mut mm_session {
+        self.0 as *mut mm_session
+    }
+}
+
+fn fork(s: *mut mm_session, copy: bool) -> *mut mm_session {
+    let mut p = mm_fork_params_default();
+    p.copy_conversation = copy;
+    let mut out = std::ptr::null_mut();
+    assert_eq!(unsafe { mm_session_fork(s, &p, &mut out) }, MM_OK, "{}", last_error());
+    out
+}
+
+fn info(s: *mut mm_session) -> mm_session_info {
+    let mut i: mm_session_info = unsafe { std::mem::zeroed() };
+    i.struct_size = std::mem::size_of::<mm_session_info>() as u32;
+    assert_eq!(unsafe { mm_session_get_info(s, &mut i) }, MM_OK, "{}", last_error());
+    i
+}
+
+fn last(s: *mut mm_session) -> mm_ask_info {
+    let mut i = ask_info();
+    assert_eq!(unsafe { mm_session_last_ask(s, &mut i) }, MM_OK);
+    i
+}
+
+/// The seeing pair with `n_parallel` slots.
+fn seeing(n_parallel: u32) -> *mut mm_session {
+    let p = pair();
+    let mut params = mm_session_params_default();
+    params.model_path = p.model.as_ptr();
+    params.mmproj_path = p.mmproj.as_ptr();
+    params.n_ctx = 512;
+    params.n_threads = 1;
+    params.n_parallel = n_parallel;
+    create(&params).expect("create")
+}
+
+/// The parent and `n - 1` forks of it.
+fn group(parent: *mut mm_session, n: usize) -> Vec<Handle> {
+    let mut all = vec![Handle(parent as usize)];
+    all.extend((1..n).map(|_| Handle(fork(parent, false) as usize)));
+    all
+}
+
+fn destroy_all(sessions: &[Handle]) {
+    for s in sessions {
+        assert_eq!(mm_session_destroy(s.get()), MM_OK);
+    }
+}
+
+/// Runs `f(i, session)` for every session at once, one thread each, started together.
+fn at_once<T: Send>(sessions: &[Handle], f: impl Fn(usize, Handle) -> T + Sync) -> Vec<T> {
+    let start = Barrier::new(sessions.len());
+    thread::scope(|scope| {
+        let handles: Vec<_> = sessions
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let (start, f) = (&start, &f);
+                scope.spawn(move || {
+                    start.wait();
+                    f(i, s)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn colour(i: usize) -> &'static str {
+    COLOURS[i % COLOURS.len()]
+}
+
+#[test]
+fn eight_sessions_asked_at_once_each_see_their_own_picture() {
+    let parent = seeing(8);
+    let i = info(parent);
+    assert_eq!((i.n_parallel, i.n_ctx), (8, 512));
+    let sessions = group(parent, 8);
+    assert_eq!(info(sessions[7].get()).n_parallel, 8, "a fork joins its parent's context");
+    let mut m = mm_memory_stats { struct_size: std::mem::size_of::<mm_memory_stats>() as u32, ..Default::default() };
+    assert_eq!(unsafe { mm_session_memory(parent, &mut m) }, MM_OK);
+    assert_eq!(m.context_shared_by, 8);
+    let meet = Meet { barrier: Barrier::new(sessions.len()), met: Default::default() };
+    let first = at_once(&sessions, |i, s| {
+        let image = Image::colour_file(colour(i));
+        let chat = Chat::new(&[("user", QUESTION, vec![image.item])]);
+        // All eight meet at their first piece: the colour token of each is then evaluated in
+        // one shared step, and each samples its end from its own logits.
+        let data = (&meet, std::sync::atomic::AtomicBool::new(false));
+        let mut a = chat.on(greedy());
+        a.on_text = Some(meet_at_first_piece);
+        a.user_data = &data as *const _ as *mut std::ffi::c_void;
+        expect(s.get(), &a, colour(i), &format!("session {i}"))
+    });
+    let together = first.iter().map(|(_, info)| info.most_together).max().unwrap();
+    assert!(together > 1, "sessions asked at once shared steps: {:?}", first.iter().map(|f| f.1).collect::<Vec<_>>());
+    // Follow-ups: each session's own image, from its own cache.
+    let follow = at_once(&sessions, |i, s| {
+        let image = Image::colour_file(colour(i));
+        let chat = Chat::new(&[
+            ("user", QUESTION, vec![image.item]),
+            ("assistant", &first[i].0, vec![]),
+            ("user", "And now, what colour was it?", vec![]),
+        ]);
+        expect(s.get(), &chat.on(greedy()), colour(i), &format!("follow-up {i}")).1
+    });
+    for (i, f) in follow.iter().enumerate() {
+        assert_eq!(f.media_encoded, 0, "session {i} answered from its cache: {f:?}");
+        assert!(f.positions_reused > 0, "session {i}: {f:?}");
+    }
+    destroy_all(&sessions);
+}
+
+#[test]
+fn a_state_saved_mid_batch_answers_in_a_session_of_its_own() {
+    let parent = seeing(4);
+    let sessions = group(parent, 4);
+    let path = tmp_dir("batch-state").join("mid-batch.state");
+    let path_c = path_c(&path);
+    // Session 0 asks first; its state is saved while the others generate.
+    let image0 = Image::colour_file(colour(1));
+    let chat0 = Chat::new(&[("user", QUESTION, vec![image0.item])]);
+    expect(sessions[0].get(), &chat0.on(greedy()), colour(1), "session 0");
+    at_once(&sessions, |i, s| {
+        if i == 0 {
+            assert_eq!(unsafe { mm_session_save_state(s.get(), path_c.as_ptr()) }, MM_OK, "{}", last_error());
+        } else {
+            let image = Image::colour_file(colour(i + 1));
+            let chat = Chat::new(&[("user", QUESTION, vec![image.item])]);
+            expect(s.get(), &chat.on(greedy()), colour(i + 1), &format!("session {i}"));
+        }
+    });
+    let alone = crate::media::session();
+    assert_eq!(unsafe { mm_session_load_state(alone, path_c.as_ptr()) }, MM_OK, "{}", last_error());
+    assert_eq!(info(alone).n_parallel, 1);
+    let follow = Chat::new(&[
+        ("user", QUESTION, vec![image0.item]),
+        ("assistant", colour(1), vec![]),
+        ("user", "And now, what colour was it?", vec![]),
+    ]);
+    let (_, f) = expect(alone, &follow.on(greedy()), colour(1), "the loaded state");
+    assert_eq!(f.media_encoded, 0, "{f:?}");
+    assert_eq!(mm_session_destroy(alone), MM_OK);
+    destroy_all(&sessions);
+}
+
+/// Holds each request at its first piece until `meet` requests have reached theirs (the tiny
+/// models answer in microseconds: without it, requests started together rarely overlap).
+struct Meet {
+    barrier: Barrier,
+    met: std::sync::atomic::AtomicBool,
+}
+
+unsafe extern "C" fn meet_at_first_piece(
+    user_data: *mut std::ffi::c_void,
+    _t: *const std::os::raw::c_char,
+    _n: usize,
+) -> bool {
+    let meet = unsafe { &*(user_data as *const (&Meet, std::sync::atomic::AtomicBool)) };
+    if !meet.1.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        meet.0.barrier.wait();
+        meet.0.met.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    true
+}
+
+/// Greedy answers of `max_tokens` tokens to a prompt of its own per session, asked at once;
+/// with `meet`, the requests wait for each other at their first piece.
+fn ask_each(sessions: &[Handle], max_tokens: i32, meet: bool) -> Vec<Result<String, (mm_status, String)>> {
+    let together = Meet { barrier: Barrier::new(sessions.len()), met: Default::default() };
+    at_once(sessions, |i, s| {
+        let prompt = c(&format!("Session {i} says {}", "word ".repeat(i + 1)));
+        let mut a = prompt_params(&prompt);
+        a.max_tokens = max_tokens;
+        a.temperature = 0.0;
+        a.stop = std::ptr::null();
+        let data = (&together, std::sync::atomic::AtomicBool::new(false));
+        if meet {
+            a.on_text = Some(meet_at_first_piece);
+            a.user_data = &data as *const _ as *mut std::ffi::c_void;
+        }
+        ask(s.get(), &a)
+    })
+}
+
+#[test]
+fn each_session_keeps_its_own_cache_record_and_count() {
+    let m = models();
+    let mut p = params(m);
+    p.n_parallel = 4;
+    let parent = create(&p).unwrap();
+    let sessions = group(parent, 4);
+    let answers = ask_each(&sessions, 12, true);
+    let mut together = 0;
+    for (i, (s, a)) in sessions.iter().zip(&answers).enumerate() {
+        assert!(a.is_ok(), "session {i}: {a:?}");
+        let l = last(s.get());
+        together = together.max(l.most_together);
+        assert_eq!(l.tokens_generated, 12, "session {i}: {l:?}");
+        // The cache holds this session's prompt and answer (the last token is not evaluated).
+        assert_eq!(info(s.get()).n_past, l.prompt_positions + 11, "session {i}: {l:?}");
+        let prompt = c(&format!("Session {i} says {}", "word ".repeat(i + 1)));
+        let mut positions = 0u32;
+        let a = prompt_params(&prompt);
+        assert_eq!(unsafe { mm_session_count_tokens(s.get(), &a, &mut positions) }, MM_OK);
+        assert_eq!(positions, l.prompt_positions, "session {i}");
+    }
+    assert!(together > 1, "the sessions shared steps");
+    // Asked again alone, each session reuses its own cached prompt.
+    for (i, s) in sessions.iter().enumerate() {
+        let prompt = c(&format!("Session {i} says {}", "word ".repeat(i + 1)));
+        let mut a = prompt_params(&prompt);
+        a.max_tokens = 12;
+        a.temperature = 0.0;
+        ask(s.get(), &a).unwrap();
+        let l = last(s.get());
+        assert_eq!(l.positions_reused, l.prompt_positions, "session {i} reused its own prompt: {l:?}");
+    }
+    destroy_all(&sessions);
+}
+
+/// What a text callback of `a_cancelled_or_destroyed_session_leaves_the_others_complete` sees.
+struct Watch {
+    session: usize,
+    pieces: std::sync::atomic::AtomicU32,
+    cancel_at: u32,
+}
+
+/// Counts pieces; cancels its own session at the `cancel_at`-th (0: never).
+unsafe extern "C" fn watch_pieces(
+    user_data: *mut std::ffi::c_void,
+    _text: *const std::os::raw::c_char,
+    _len: usize,
+) -> bool {
+    let w = unsafe { &*(user_data as *const Watch) };
+    let n = w.pieces.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    if n == w.cancel_at {
+        assert_eq!(mm_session_cancel(w.session as *mut mm_session), MM_OK);
+    }
+    true
+}
+
+#[test]
+fn a_cancelled_or_destroyed_session_leaves_the_others_complete() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let m = models();
+    let mut p = params(m);
+    p.n_parallel = 4;
+    let parent = create(&p).unwrap();
+    let sessions = group(parent, 4);
+    let watches: Vec<Watch> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Watch { session: s.0, pieces: AtomicU32::new(0), cancel_at: if i == 1 { 3 } else { 0 } })
+        .collect();
+    let results = at_once(&sessions, |i, s| {
+        let prompt = c(&format!("Session {i} counts"));
+        let mut a = prompt_params(&prompt);
+        a.max_tokens = 64;
+        a.temperature = 0.0;
+        a.on_text = Some(watch_pieces);
+        a.user_data = &watches[i] as *const Watch as *mut std::ffi::c_void;
+        if i == 2 {
+            // Destroyed from another thread once it has generated a few pieces.
+            let (victim, watch) = (s, &watches[2]);
+            return thread::scope(|scope| {
+                let killer = scope.spawn(move || {
+                    while watch.pieces.load(Ordering::SeqCst) < 2 {
+                        thread::yield_now();
+                    }
+                    mm_session_destroy(victim.get())
+                });
+                let result = ask(s.get(), &a).map_err(|e| e.0);
+                assert_eq!(killer.join().unwrap(), MM_OK);
+                (result, mm_ask_info { ..ask_info() })
+            });
+        }
+        let result = ask(s.get(), &a).map_err(|e| e.0);
+        (result, last(s.get()))
+    });
+    assert_eq!(results[1].0.as_ref().map(|_| ()), Err(&MM_ERR_CANCELLED));
+    assert!(
+        matches!(results[2].0, Ok(_) | Err(MM_ERR_CANCELLED) | Err(MM_ERR_INVALID_HANDLE)),
+        "the destroyed session's call ended: {:?}",
+        results[2].0
+    );
+    for i in [0, 3] {
+        let (result, info) = &results[i];
+        assert!(result.is_ok(), "session {i}: {result:?}");
+        let ended = [mm_stop_reason::MM_STOP_MAX_TOKENS as i32, mm_stop_reason::MM_STOP_EOG as i32];
+        assert!(ended.contains(&info.stop_reason), "session {i} ran to its end: {info:?}");
+        assert_eq!(watches[i].pieces.load(Ordering::SeqCst) as usize > 0, info.tokens_generated > 0);
+    }
+    for i in [0, 1, 3] {
+        assert_eq!(mm_session_destroy(sessions[i].get()), MM_OK);
+    }
+}
+
+#[test]
+fn more_sessions_than_slots_take_turns_and_keep_their_caches() {
+    let m = models();
+    let mut p = params(m);
+    p.n_parallel = 2;
+    let parent = create(&p).unwrap();
+    let sessions = group(parent, 5);
+    let answers = ask_each(&sessions, 8, false);
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    let waited = sessions.iter().filter(|s| last(s.get()).slot_wait_ms > 0.0).count();
+    assert!(waited > 0, "five requests on two slots: some waited for a slot");
+    // Session 0's slot was lent meanwhile; its KV cache came back with it.
+    let again = ask_each(&sessions[..1], 8, false);
+    assert_eq!(again[0], answers[0]);
+    let l = last(sessions[0].get());
+    assert_eq!(l.positions_reused, l.prompt_positions, "{l:?}");
+    destroy_all(&sessions);
+}
+
+#[test]
+fn n_parallel_and_batched_forks_are_checked() {
+    let m = models();
+    for bad in [0, MM_MAX_PARALLEL + 1] {
+        let mut p = params(m);
+        p.n_parallel = bad;
+        let (status, message) = create(&p).unwrap_err();
+        assert_eq!(status, MM_ERR_INVALID_ARGUMENT, "{message}");
+        assert!(message.contains("n_parallel"), "{message}");
+    }
+    let mut p = params(m);
+    p.n_parallel = 2;
+    let parent = create(&p).unwrap();
+    let mut f = mm_fork_params_default();
+    f.n_ctx = 256;
+    let mut out = std::ptr::null_mut();
+    assert_eq!(unsafe { mm_session_fork(parent, &f, &mut out) }, MM_ERR_INVALID_ARGUMENT);
+    assert!(last_error().contains("joins its context"), "{}", last_error());
+    assert!(out.is_null());
+    assert_eq!(mm_session_destroy(parent), MM_OK);
+}
