@@ -185,6 +185,7 @@ valgrind:
 valgrind-run: test-c $(BUILD)/stress
 	MM_CYCLES=20 $(VALGRIND) $(BUILD)/test_session $(MODELS) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
 	$(VALGRIND) $(BUILD)/stress $(MODELS) 20
+	$(VALGRIND) $(BUILD)/stress $(MODELS) 10 --batched
 
 # The same C programs built with AddressSanitizer (and LeakSanitizer): the library is not
 # instrumented, but every allocation it makes goes through ASan's allocator, so double frees,
@@ -195,6 +196,7 @@ asan: test-c
 	gcc $(CFLAGS) -fsanitize=address -fno-omit-frame-pointer -g examples/c/stress.c -o $(BUILD)/stress_asan $(LDLIBS)
 	$(ASAN_RUN) MM_CYCLES=50 $(BUILD)/test_session_asan $(MODELS) $(BUILD)/fixtures-mismatch/tiny-mmproj.gguf
 	$(ASAN_RUN) $(BUILD)/stress_asan $(MODELS) 50
+	$(ASAN_RUN) $(BUILD)/stress_asan $(MODELS) 20 --batched
 
 # Fuzzing (fuzz/README.md): the inputs fuzzing found (fuzz/regressions), then each of the five
 # libFuzzer harnesses for a short time with a fixed seed (`make -C fuzz long` explores at

@@ -91,6 +91,8 @@ fn allowed(op: &str, st: mm_status) -> bool {
         "fork" => matches!(st, MM_OK | MM_ERR_INVALID_HANDLE),
         "ask" | "ask-long" => matches!(st, MM_OK | MM_ERR_CANCELLED | MM_ERR_INVALID_HANDLE),
         "cancel" | "info" | "reset" => matches!(st, MM_OK | MM_ERR_INVALID_HANDLE),
+        // Loading waits for a slot, which a cancel or a destroy may interrupt.
+        "state" => matches!(st, MM_OK | MM_ERR_INVALID_HANDLE | MM_ERR_CANCELLED),
         "destroy" => st == MM_OK,
         "stale" => st == MM_ERR_INVALID_HANDLE,
         _ => false,
@@ -103,9 +105,10 @@ fn stress_mix_on_eight_threads() {
     let live: Arc<Mutex<Vec<Handle>>> = Arc::new(Mutex::new(Vec::new()));
     let dead: Arc<Mutex<Vec<Handle>>> = Arc::new(Mutex::new(Vec::new()));
     let deadline = Instant::now() + Duration::from_secs(seconds);
+    let states = tmp_dir("stress-mix");
     let threads: Vec<_> = (0..8u64)
         .map(|t| {
-            let (live, dead) = (live.clone(), dead.clone());
+            let (live, dead, states) = (live.clone(), dead.clone(), states.clone());
             std::thread::spawn(move || {
                 let mut rng = t * 7919 + 1;
                 let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -117,7 +120,11 @@ fn stress_mix_on_eight_threads() {
                     let pick = |v: &Vec<Handle>| (!v.is_empty()).then(|| v[(rng >> 8) as usize % v.len()]);
                     let roll = rng % 100;
                     let (op, st) = if roll < 12 && live.lock().unwrap().len() < 6 {
-                        match create(&small_params()) {
+                        // Half the sessions decode together with their forks (3 slots, so
+                        // that forks beyond them wait for one, or lend an idle one).
+                        let mut p = small_params();
+                        p.n_parallel = if rng % 2 == 0 { 3 } else { 1 };
+                        match create(&p) {
                             Ok(s) => {
                                 live.lock().unwrap().push(Handle(s as usize));
                                 ("create", MM_OK)
@@ -147,6 +154,15 @@ fn stress_mix_on_eight_threads() {
                             }
                             None => continue,
                         }
+                    } else if roll < 24 {
+                        // A saved conversation goes back in: its slot's, or its parked copy.
+                        let Some(h) = pick(&live.lock().unwrap()) else { continue };
+                        let path = path_c(&states.join(format!("thread-{t}.state")));
+                        let mut st = unsafe { mm_session_save_state(h.ptr(), path.as_ptr()) };
+                        if st == MM_OK {
+                            st = unsafe { mm_session_load_state(h.ptr(), path.as_ptr()) };
+                        }
+                        ("state", st)
                     } else if roll < 28 {
                         match pick(&dead.lock().unwrap()) {
                             Some(h) => ("stale", ask_once(h, "anyone there?", 2, false).err().map_or(MM_OK, |e| e.0)),
