@@ -201,9 +201,15 @@ struct SessionParams {
     std::uint32_t n_ubatch = 0;
     /// Lock the model's memory in RAM.
     bool use_mlock = false;
+    /// Sessions that decode together: this one and its forks share one context with
+    /// `n_parallel` slots, and requests running at the same time on different threads are
+    /// evaluated in shared steps (see mm_session_params.n_parallel). 1: each fork has a context
+    /// of its own. At most MM_MAX_PARALLEL.
+    std::uint32_t n_parallel = 1;
 };
 
-/// A fork's own settings (see mm_fork_params).
+/// A fork's own settings (see mm_fork_params). A fork of a session created with n_parallel > 1
+/// joins its context: n_ctx, n_batch and n_threads must stay 0 or the parent's.
 struct ForkParams {
     std::uint32_t n_ctx = 0;
     std::uint32_t n_batch = 0;
@@ -237,6 +243,7 @@ class Session {
         p.kv_type_v = params.kv_type_v;
         p.n_ubatch = params.n_ubatch;
         p.use_mlock = params.use_mlock;
+        p.n_parallel = params.n_parallel;
         Relay<std::function<bool(float)>> relay{&params.on_progress, nullptr};
         if (params.on_progress) {
             p.progress_callback = &progress_trampoline;

@@ -1,12 +1,17 @@
 // C++ tests of include/mm_session.hpp: create failure as an exception, streaming, an exception
-// thrown from the callable, cancel from another thread, move semantics, forks, info.
+// thrown from the callable, cancel from another thread, move semantics, forks, info, sessions
+// that decode together (n_parallel).
 // usage: test_session_cpp MODEL MMPROJ IMAGE
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "mm_session.hpp"
 
@@ -180,6 +185,77 @@ static void moves_leave_an_empty_session() {
     EXPECT(mm::live_sessions() == 1);
 }  // a and b are empty: destroying them is a no-op; c is destroyed once.
 
+/* n_parallel = 4: a session and 3 forks share one context; asked at once from 4 threads, every
+   answer completes. Each request waits at its first piece until all four have one, so that
+   their next tokens are queued together and evaluated in shared steps. */
+static void four_sessions_asked_at_once_decode_together() {
+    mm::SessionParams p = params();
+    p.n_ctx = 512;
+    p.n_parallel = 4;
+    mm::Session parent = mm::Session::create(p);
+    EXPECT(parent.info().n_parallel == 4 && parent.info().n_batch > 0);
+    std::vector<mm::Session> sessions;
+    sessions.push_back(std::move(parent));
+    for (int i = 0; i < 3; i++) sessions.push_back(sessions[0].fork());
+    EXPECT(mm::live_sessions() == 4 && mm::loaded_models() == 1);
+    EXPECT(sessions[3].info().n_parallel == 4);
+    EXPECT(sessions[3].memory().context_shared_by == 4);
+    try {
+        mm::ForkParams other;
+        other.n_ctx = 1024;
+        sessions[0].fork(other);
+        EXPECT(false);
+    } catch (const mm::Error &e) {
+        EXPECT(e.status() == MM_ERR_INVALID_ARGUMENT);
+    }
+    std::mutex m;
+    std::condition_variable cv;
+    int arrived = 0;
+    auto meet = [&] {
+        std::unique_lock<std::mutex> lock(m);
+        if (++arrived == 4) cv.notify_all();
+        cv.wait_for(lock, std::chrono::seconds(60), [&] { return arrived >= 4; });
+    };
+    std::vector<std::string> answers(4);
+    std::vector<std::string> errors(4);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; i++) {
+        threads.emplace_back([&, i] {
+            mm::AskOptions o;
+            o.max_tokens = 12;
+            o.temperature = 0.0f;
+            o.stop = {};
+            bool met = false;
+            try {
+                answers[i] = sessions[i].ask("Session " + std::to_string(i) + " says" + std::string(i + 1, '!'), {}, o,
+                                             [&](std::string_view) {
+                                                 if (!met) {
+                                                     met = true;
+                                                     meet();
+                                                 }
+                                                 return true;
+                                             });
+            } catch (const mm::Error &e) {
+                errors[i] = e.what();
+            }
+        });
+    }
+    for (std::thread &t : threads) t.join();
+    std::uint32_t together = 0;
+    for (int i = 0; i < 4; i++) {
+        EXPECT(errors[i].empty());
+        if (!errors[i].empty()) std::fprintf(stderr, "session %d: %s\n", i, errors[i].c_str());
+        mm_ask_info info = sessions[i].last_ask();
+        EXPECT(info.tokens_generated > 0);
+        EXPECT(info.stop_reason == MM_STOP_MAX_TOKENS || info.stop_reason == MM_STOP_EOG);
+        EXPECT(info.slot_wait_ms == 0.0);
+        together = std::max(together, info.most_together);
+    }
+    EXPECT(together > 1);
+    sessions.clear();
+    EXPECT(mm::live_sessions() == 0 && mm::loaded_models() == 0);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         std::fprintf(stderr, "usage: %s MODEL MMPROJ IMAGE\n", argv[0]);
@@ -197,6 +273,7 @@ int main(int argc, char **argv) {
     cancel_from_another_thread();
     request_options_reach_the_library();
     moves_leave_an_empty_session();
+    four_sessions_asked_at_once_decode_together();
     EXPECT(mm::live_sessions() == 0 && mm::loaded_models() == 0);
     std::printf("C++ tests: %s\n", failures ? "FAILED" : "all passed");
     return failures ? 1 : 0;

@@ -53,6 +53,9 @@ from .session import (
 #: ``seed`` value meaning "the session's seed" (``MM_SEED_DEFAULT``).
 SEED_DEFAULT: int = CONSTANTS["MM_SEED_DEFAULT"]
 
+#: The largest ``n_parallel``: sessions one context can hold (``MM_MAX_PARALLEL``).
+MAX_PARALLEL: int = CONSTANTS["MM_MAX_PARALLEL"]
+
 
 def version() -> str:
     """The C library's version, "MAJOR.MINOR.PATCH"."""
@@ -77,6 +80,7 @@ __all__ = [
     "JSON_GRAMMAR",
     "LIBRARY_ORIGIN",
     "LIBRARY_PATH",
+    "MAX_PARALLEL",
     "SEED_DEFAULT",
     "AskInfo",
     "AsyncStream",

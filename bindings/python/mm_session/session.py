@@ -43,13 +43,20 @@ class SessionInfo:
     """Sample rate (Hz) the audio encoder expects; 0 without one."""
     marker: str
     """The text that stands for a media item in a prompt."""
+    n_parallel: int
+    """Sessions that can decode together in this session's context (its slots: the
+    ``n_parallel`` it was created with, or its parent's); 1: it decodes alone."""
+    n_batch: int
+    """Most tokens one step evaluates: this session's, or shared by the sessions that decode
+    together."""
 
 
 @dataclass(frozen=True)
 class MemoryStats:
     """Bytes a session holds, by use and by place (``mm_memory_stats``); "gpu" is any non-host
     device. Model and projector bytes are shared by ``shared_by`` sessions (a session and its
-    forks)."""
+    forks); the context (compute buffers, KV cache) by ``context_shared_by`` sessions that
+    decode together (``n_parallel`` > 1), whose ``kv_*`` figures are then this session's share."""
 
     model_host: int
     model_gpu: int
@@ -60,6 +67,9 @@ class MemoryStats:
     projector_host: int
     projector_gpu: int
     shared_by: int
+    context_shared_by: int
+    """Sessions that share this session's context (a session created with ``n_parallel`` > 1
+    and its forks); 1: the context is its own."""
 
     @property
     def host(self) -> int:
@@ -97,6 +107,12 @@ class AskInfo:
     """Embeddings the prompt's media give the model."""
     media_positions: int
     """Positions those embeddings take (fewer than media_tokens with M-RoPE models)."""
+    slot_wait_ms: float
+    """How long the request waited for a slot of its shared context, in ms (0 when one was
+    free; always 0 for sessions created with ``n_parallel`` 1)."""
+    most_together: int
+    """The most sessions whose tokens one step of this request carried, its own included
+    (1: it decoded alone)."""
 
 
 @dataclass(frozen=True)
@@ -256,9 +272,16 @@ class Session:
     ``n_threads``, ``n_gpu_layers``, ``seed``, ``mmproj_use_gpu``, ``use_mmap``,
     ``media_marker``, ``chat_template``, ``rpc_servers`` ("host:port,host:port"),
     ``tensor_split`` (a list of shares), ``flash_attn`` (:class:`FlashAttn`), ``kv_type_k``
-    and ``kv_type_v`` (:class:`KvType`), ``n_ubatch``, ``use_mlock``, and any field a newer
-    header adds); None keeps the library's default. ``on_progress(fraction)`` follows the load and may return False to
-    cancel it. Ctrl-C during the load cancels it too.
+    and ``kv_type_v`` (:class:`KvType`), ``n_ubatch``, ``use_mlock``, ``n_parallel``, and any
+    field a newer header adds); None keeps the library's default. ``on_progress(fraction)``
+    follows the load and may return False to cancel it. Ctrl-C during the load cancels it too.
+
+    ``n_parallel`` (default 1, at most :data:`~mm_session.MAX_PARALLEL`) makes a session whose
+    forks decode together with it: they share one context with ``n_parallel`` slots (a KV cache
+    of ``n_ctx`` positions each), and requests running at the same time on different threads
+    (or asyncio tasks) are evaluated in shared steps. Forks beyond ``n_parallel`` still work:
+    a request takes a free slot, borrows the slot of the session idle longest, or waits for
+    one (:attr:`AskInfo.slot_wait_ms`).
 
     Calls on one session are serialized by the library; different sessions run in parallel on
     different threads (every call releases the GIL). :meth:`cancel` works from any thread.
@@ -280,6 +303,7 @@ class Session:
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
         n_batch: int | None = None,
+        n_parallel: int | None = None,
         seed: int | None = None,
         chat_template: str | None = None,
         on_progress: Callable[[float], Any] | None = None,
@@ -298,6 +322,7 @@ class Session:
                 n_threads=n_threads,
                 n_gpu_layers=n_gpu_layers,
                 n_batch=n_batch,
+                n_parallel=n_parallel,
                 seed=seed,
                 chat_template=chat_template,
                 **options,
@@ -634,7 +659,11 @@ class Session:
         """A new session over the same weights (nothing is loaded again) with a context of its
         own; ``options`` are ``mm_fork_params`` fields (``n_ctx``, ``n_batch``, ``n_threads``,
         ``seed``; None or 0: the parent's). With ``copy_conversation`` it starts from a copy of
-        this session's conversation. Close each session; the weights go with the last."""
+        this session's conversation. Close each session; the weights go with the last.
+
+        A fork of a session created with ``n_parallel`` > 1 joins its context instead and
+        decodes together with it: ``n_ctx``, ``n_batch`` and ``n_threads`` must then be None,
+        0 or the parent's (else :class:`~mm_session.InvalidArgument`)."""
         keep: list[Any] = []
         params = ffi.new("mm_fork_params *", lib.mm_fork_params_default())
         fill(params, "mm_fork_params", dict(copy_conversation=copy_conversation, **options), keep)
