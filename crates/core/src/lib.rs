@@ -49,6 +49,9 @@
 //! - **loaded**: a text model with its projector, loaded once and shared by forks
 //!   (`model::loaded::Loaded`).
 //! - **chunk**: mtmd's unit of a tokenized prompt (text tokens or one media item).
+//! - **group**: a context and the sessions that decode in it (`batch::Group`).
+//! - **slot**: one sequence of a group's context, held by a request (`batch::Lease`).
+//! - **step**: one `llama_decode` of a group, carrying every queued request's tokens.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
