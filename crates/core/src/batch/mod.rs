@@ -45,8 +45,10 @@ pub struct Group {
     abort: Arc<StepAbort>,
     settings: ContextSettings,
     n_vocab: usize,
-    /// The most tokens one step carries (the context's `n_batch`).
-    n_batch_tokens: usize,
+    /// The context's sizes: positions per slot, tokens per step and per graph step.
+    n_ctx: u32,
+    n_batch: u32,
+    n_ubatch: u32,
     /// The state of a sequence that holds nothing, as llama.cpp saves it (for members with no
     /// slot and no saved KV cache).
     empty_state: Vec<u8>,
@@ -72,6 +74,9 @@ struct MemberSlot {
     slot: Option<usize>,
     /// The KV cache of a member whose slot was lent, as llama.cpp saved it.
     parked: Option<Vec<u8>>,
+    /// Whether the member's KV cache was lost while its slot was lent (it could not be parked,
+    /// or llama.cpp refused it back): its next lease says so, and the session starts over.
+    lost: bool,
     leased: bool,
     last_used: u64,
 }
@@ -82,9 +87,10 @@ impl Group {
     pub fn new(ctx: Context, abort: Arc<StepAbort>, settings: ContextSettings, n_vocab: usize) -> Result<Arc<Group>> {
         let empty_state = ctx.sequence_state(0)?;
         let n_slots = ctx.n_seq() as usize;
-        let n_batch_tokens = ctx.n_batch() as usize;
         Ok(Arc::new(Group {
-            n_batch_tokens,
+            n_ctx: ctx.n_ctx() / ctx.n_seq(),
+            n_batch: ctx.n_batch(),
+            n_ubatch: ctx.n_ubatch(),
             engine: Mutex::new(Engine { batch: TokenBatch::new(ctx.n_batch() as usize), ctx }),
             abort,
             settings,
@@ -126,15 +132,15 @@ impl Group {
 
     /// Positions each session's conversation may take.
     pub fn n_ctx(&self) -> u32 {
-        self.engine().ctx.n_ctx() / self.settings.n_seq
+        self.n_ctx
     }
 
     pub fn n_batch(&self) -> u32 {
-        self.engine().ctx.n_batch()
+        self.n_batch
     }
 
     pub fn n_ubatch(&self) -> u32 {
-        self.engine().ctx.n_ubatch()
+        self.n_ubatch
     }
 
     /// How many sessions use the group.
@@ -168,9 +174,10 @@ impl Member {
         let free = slots.owner.iter().position(Option::is_none);
         let mut member = MemberSlot { parked: state, ..Default::default() };
         if let Some(slot) = free {
-            if let Err(e) = group.take_slot(&mut member, slot, id, &mut slots) {
+            group.take_slot(&mut member, slot, id, &mut slots);
+            if member.lost {
                 slots.owner[slot] = None;
-                return Err(e);
+                return fail(Internal, "llama.cpp refused the KV cache given to the new session");
             }
         }
         slots.members.insert(id, member);
@@ -197,9 +204,8 @@ impl Member {
             }
             if let Some(slot) = slots.owner.iter().position(Option::is_none).or_else(|| group.lend_idle(&mut slots)) {
                 let mut me = slots.members.remove(&self.id).expect("a member is in its group");
-                let taken = group.take_slot(&mut me, slot, self.id, &mut slots);
+                group.take_slot(&mut me, slot, self.id, &mut slots);
                 slots.members.insert(self.id, me);
-                taken?;
                 break;
             }
             waited = true;
@@ -210,10 +216,11 @@ impl Member {
         let me = slots.members.get_mut(&self.id).expect("a member is in its group");
         me.leased = true;
         me.last_used = clock;
+        let kv_lost = std::mem::take(&mut me.lost);
         slots.leased += 1;
         self.most_together = 0;
         let waited_ms = if waited { started.elapsed().as_secs_f64() * 1e3 } else { 0.0 };
-        Ok(Lease { group: group.clone(), id: self.id, waited_ms })
+        Ok(Lease { group: group.clone(), id: self.id, waited_ms, kv_lost })
     }
 
     /// The slot the member holds (during a lease it always has one).
@@ -319,23 +326,26 @@ impl Group {
         let slot = m.slot.expect("found above");
         let engine = self.engine();
         // A KV cache that cannot be parked (no memory for it) is dropped: the owner's next
-        // request then finds an empty slot and evaluates its conversation again.
+        // lease says so, and its request evaluates its conversation again.
         m.parked = engine.ctx.sequence_state(slot as i32).ok();
+        m.lost = m.parked.is_none();
         engine.ctx.forget_from(slot as i32, 0);
         m.slot = None;
         slots.owner[slot] = None;
         Some(slot)
     }
 
-    /// Gives `slot` to member `id`, with its parked KV cache, if any, put back there.
-    fn take_slot(&self, member: &mut MemberSlot, slot: usize, id: u64, slots: &mut Slots) -> Result<()> {
+    /// Gives `slot` to member `id`, with its parked KV cache, if any, put back there (when
+    /// llama.cpp refuses it, the slot stays empty and the member's cache is marked lost).
+    fn take_slot(&self, member: &mut MemberSlot, slot: usize, id: u64, slots: &mut Slots) {
         slots.owner[slot] = Some(id);
         member.slot = Some(slot);
-        let Some(parked) = member.parked.take() else { return Ok(()) };
-        if !self.engine().ctx.set_sequence_state(slot as i32, &parked) {
-            return fail(Internal, "llama.cpp refused the session's KV cache when it came back to a slot");
+        let Some(parked) = member.parked.take() else { return };
+        let engine = self.engine();
+        if !engine.ctx.set_sequence_state(slot as i32, &parked) {
+            engine.ctx.forget_from(slot as i32, 0);
+            member.lost = true;
         }
-        Ok(())
     }
 }
 
@@ -345,12 +355,18 @@ pub struct Lease {
     group: Arc<Group>,
     id: u64,
     waited_ms: f64,
+    kv_lost: bool,
 }
 
 impl Lease {
     /// How long the request waited for a slot (0 when one was free).
     pub fn waited_ms(&self) -> f64 {
         self.waited_ms
+    }
+
+    /// Whether the member's KV cache was lost while its slot was lent: the slot is empty.
+    pub fn kv_lost(&self) -> bool {
+        self.kv_lost
     }
 }
 

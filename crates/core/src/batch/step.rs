@@ -78,7 +78,7 @@ impl Group {
     /// others can still queue and cancel meanwhile), then posts each finished entry's outcome.
     fn run_step<'a>(&'a self, mut slots: MutexGuard<'a, Slots>) -> MutexGuard<'a, Slots> {
         slots.queue.running = true;
-        let mut parts = slots.queue.take(self.n_batch_tokens);
+        let mut parts = slots.queue.take(self.n_batch as usize);
         let calls: Vec<Arc<AbortState>> =
             slots.queue.waiting.iter().filter(|q| q.in_step).map(|q| q.abort.clone()).collect();
         drop(slots);

@@ -45,18 +45,21 @@ impl Session {
         let mut sampler = req.sampling.sampler(self.model(), self.n_ctx(), self.seed())?;
         let started = Instant::now();
         let mut info = AskInfo::default();
-        let Plan { prompt, dropped, common, reuse_logits } = match self.plan(req, true)? {
+        let plan = match self.plan(req, true)? {
             plan if plan.evaluates_placeholder(self) => self.plan(req, false)?,
             plan => plan,
         };
+        let lease = self.lease()?;
+        info.slot_wait_ms = lease.waited_ms();
+        // A KV cache lost while its slot was lent (see `Session::lease`) holds nothing now.
+        let Plan { prompt, dropped, common, reuse_logits } =
+            if lease.kv_lost() { self.plan(req, false)? } else { plan };
         info.messages_dropped = dropped;
         info.prompt_positions = prompt.n_pos() as u32;
         info.prompt_usage = prompt.usage();
         sampler.remember(&prompt.text_tokens())?;
         let n_parts = prompt.parts.len();
         self.check_media_steps(&prompt, common)?;
-        let lease = self.lease()?;
-        info.slot_wait_ms = lease.waited_ms();
         let cut = self.cache_mut().truncate(common);
         self.forget_from(cut);
         info.positions_reused = cut as u32;

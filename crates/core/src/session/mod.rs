@@ -85,9 +85,15 @@ impl Session {
         self.group().n_ctx()
     }
 
-    /// Waits for a slot of the group and holds it for a request (see [`Member::lease`]).
+    /// Waits for a slot of the group and holds it for a request (see [`Member::lease`]). When
+    /// the session's KV cache was lost while its slot was lent, the record is emptied too: the
+    /// request evaluates everything again.
     pub(crate) fn lease(&mut self) -> Result<Lease> {
-        self.member.lease(&self.abort)
+        let lease = self.member.lease(&self.abort)?;
+        if lease.kv_lost() {
+            self.cache.clear();
+        }
+        Ok(lease)
     }
 
     /// The logits of the last position evaluated with logits.
