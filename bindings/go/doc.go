@@ -30,6 +30,12 @@
 // within a graph step, and the error wraps both ctx.Err() and ErrCancelled. Close cancels the
 // call in progress, waits for it and destroys the session; it is safe to call twice.
 //
+// Many conversations on one model: Open with Params.NParallel = 8, Fork the session (with no
+// context settings of its own), and ask the sessions from different goroutines at once: they
+// share one context with 8 slots, and their requests decode together, one step carrying every
+// session's next token (AskInfo.MostTogether tells how many). A fork beyond the slots still
+// works: its request waits for a slot (AskInfo.SlotWait).
+//
 // bindings/go/README.md is the full guide: options, errors, callbacks and memory, RPC, and
 // the tests and their figures.
 package mmsession

@@ -60,12 +60,22 @@ type Params struct {
 	NUbatch int `mm:"n_ubatch"`
 	// UseMlock locks the model's memory in RAM so that it is never swapped out.
 	UseMlock bool `mm:"use_mlock"`
+	// NParallel is the number of sessions that can decode together; 0: 1 (the default), each
+	// session and fork with a context of its own. With NParallel > 1 (at most MaxParallel),
+	// this session and its forks share one context with NParallel slots, KV caches of NCtx
+	// positions each, and requests that run at the same time (from different goroutines) are
+	// evaluated in shared steps, one step carrying every session's next token. Forks beyond
+	// the slots are allowed: a request takes a free slot, or lends that of the session idle
+	// longest (its KV cache waits in host memory), or waits for one (AskInfo.SlotWait).
+	NParallel int `mm:"n_parallel"`
 	// Progress, when set, receives the load's progress in [0, 1] on the goroutine that calls
 	// Open; returning false cancels the load (Open then fails with ErrCancelled).
 	Progress func(progress float64) bool
 }
 
-// ForkParams are a fork's own settings (mm_fork_params); zero values take the parent's.
+// ForkParams are a fork's own settings (mm_fork_params); zero values take the parent's. A
+// fork of a session opened with NParallel > 1 joins its context: NCtx, NBatch and NThreads
+// must then be 0 or the parent's (ErrInvalidArgument otherwise).
 type ForkParams struct {
 	NCtx     int     `mm:"n_ctx"`
 	NBatch   int     `mm:"n_batch"`
@@ -75,6 +85,9 @@ type ForkParams struct {
 	// the record of what it holds), so that a shared prefix is evaluated once.
 	CopyConversation bool `mm:"copy_conversation"`
 }
+
+// MaxParallel is the most sessions Params.NParallel lets decode together (MM_MAX_PARALLEL).
+const MaxParallel = C.MM_MAX_PARALLEL
 
 // FlashAttention is flash attention's setting (mm_flash_attn).
 type FlashAttention int32
@@ -229,6 +242,12 @@ type Info struct {
 	SupportsAudio   bool   `mm:"supports_audio"`
 	AudioSampleRate int    `mm:"audio_sample_rate"`
 	Marker          string `mm:"marker"`
+	// NParallel is how many sessions can decode together in this session's context (its
+	// slots; 1: it decodes alone).
+	NParallel int `mm:"n_parallel"`
+	// NBatch is the most tokens one step evaluates: this session's, or shared by the sessions
+	// that decode together.
+	NBatch int `mm:"n_batch"`
 }
 
 // MemoryStats is the bytes a session holds, by use and by place (mm_memory_stats): exact
@@ -245,6 +264,10 @@ type MemoryStats struct {
 	// SharedBy is how many sessions (a session and its forks) share the model and projector
 	// bytes above.
 	SharedBy int `mm:"shared_by"`
+	// ContextSharedBy is how many sessions share this session's context (Params.NParallel >
+	// 1): the compute buffers are held once for all of them, and KVHost/KVGPU are this
+	// session's share. 1: the context is the session's own.
+	ContextSharedBy int `mm:"context_shared_by"`
 }
 
 // AskInfo is the figures of a session's last finished request (mm_ask_info).
@@ -266,6 +289,12 @@ type AskInfo struct {
 	MediaItems     int `mm:"media_items"`
 	MediaTokens    int `mm:"media_tokens"`
 	MediaPositions int `mm:"media_positions"`
+	// SlotWait is how long the request waited for a slot of its context: 0 when one was free
+	// (always, for a session opened with NParallel 1 and its forks).
+	SlotWait time.Duration `mm:"slot_wait_ms"`
+	// MostTogether is the most sessions whose tokens one step of this request carried, its
+	// own included (1: it decoded alone).
+	MostTogether int `mm:"most_together"`
 }
 
 // The C structs the field maps bind, and their maps.

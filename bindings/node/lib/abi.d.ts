@@ -60,6 +60,8 @@ export interface SessionParams {
   nUbatch?: number;
   /** Version 2. Lock the model's memory in RAM so that it is never swapped out (default false). A lock the system refuses (RLIMIT_MEMLOCK) is logged as a warning and the session still loads. */
   useMlock?: boolean;
+  /** Version 3. Sessions that can decode together: this one and its forks share one context with `n_parallel` slots (KV caches of `n_ctx` positions each), and the requests that run at the same time are evaluated in shared steps, one `llama_decode` carrying every session's next token (and prompt chunks as room allows), with this session's threads. 1 (default): the session and each fork have contexts of their own and decode alone. At most `MM_MAX_PARALLEL`. Forks beyond `n_parallel` are allowed: a request takes a free slot, or lends the slot of the session idle longest (its KV cache waits in host memory until its next request), or waits for one (`mm_ask_info.slot_wait_ms`). See docs/conversations.md, "Many conversations on one model". */
+  nParallel?: number;
 }
 
 /** A session's own settings for `mm_session_fork`. Get one from `mm_fork_params_default()`, then set fields: `struct_size` tells the library which version of this struct the caller has. */
@@ -89,6 +91,10 @@ export interface SessionInfo {
   readonly audioSampleRate: number;
   /** The media marker; owned by the session, valid until it is destroyed. */
   readonly marker: string;
+  /** Version 3. Sessions that can decode together in this session's context (its slots; 1: it decodes alone). */
+  readonly nParallel: number;
+  /** Version 3. Most tokens one step evaluates: this session's, or shared by the sessions that decode together. */
+  readonly nBatch: number;
 }
 
 /** Bytes a session holds, by use and by place. "gpu" is any non-host device (CUDA, Vulkan, Metal, and the devices of RPC servers); a CPU build without RPC servers reports 0 there. All figures are exact: the sizes of the buffers llama.cpp and clip.cpp allocated (with mmap, host model weights are file pages the kernel may share or evict). */
@@ -105,8 +111,10 @@ export interface MemoryStats {
   /** Projector weights plus its compute buffers. */
   readonly projectorHost: number;
   readonly projectorGpu: number;
-  /** Version 2. How many sessions share the model and projector bytes above (a session and its forks): those bytes are held once for all of them. KV cache and compute buffers are each session's own. */
+  /** Version 2. How many sessions share the model and projector bytes above (a session and its forks): those bytes are held once for all of them. KV cache and compute buffers are each session's own, unless `context_shared_by` is more than 1. */
   readonly sharedBy: number;
+  /** Version 3. How many sessions share this session's context (`n_parallel` > 1): its compute buffers are held once for all of them, and `kv_host`/`kv_gpu` are this session's share (the KV cache divided by the slots, plus its KV cache parked in host memory while its slot is lent). 1: the context is the session's own. */
+  readonly contextSharedBy: number;
 }
 
 /** A bias added to one token's logit (`mm_ask_params.logit_bias`): +100 all but forces the token, -100 all but bans it, `-INFINITY` bans it. */
@@ -212,6 +220,10 @@ export interface AskInfo {
   readonly mediaTokens: number;
   /** Positions those embeddings take (fewer than `media_tokens` with M-RoPE models). */
   readonly mediaPositions: number;
+  /** Version 3. How long the request waited for a slot of its context, in ms: 0 when one was free (always, for a session created with `n_parallel` 1 and its forks). */
+  readonly slotWaitMs: number;
+  /** Version 3. The most sessions whose tokens one step of this request carried, its own included (1: it decoded alone). */
+  readonly mostTogether: number;
 }
 
 /** The library version, "MAJOR.MINOR.PATCH". Static string: do not free. */
@@ -236,6 +248,7 @@ export interface Constants {
   readonly MM_VERSION_PATCH: 0;
   readonly MM_VERSION_NUMBER: 200;
   readonly MM_SEED_DEFAULT: 4294967295;
+  readonly MM_MAX_PARALLEL: 256;
   readonly MM_MAX_IMAGE_PIXELS: 67108864;
   readonly MM_MAX_IMAGE_SIDE: 32768;
   readonly MM_MAX_AUDIO_SECONDS: 600;

@@ -16,13 +16,25 @@ const { execFileSync } = require('node:child_process');
 
 const LIMIT_KB = 2048;
 
-test('200 create/ask/close cycles: RSS growth from cycle 10 to 200 under 2 MB, no live session', (t) => {
-  const out = execFileSync(process.execPath, ['--expose-gc', path.join(__dirname, 'programs', 'cycles.js')], {
+/** Runs test/programs/cycles.js with `args`; its last line, parsed. */
+function cycles(args) {
+  const out = execFileSync(process.execPath, ['--expose-gc', path.join(__dirname, 'programs', 'cycles.js'), ...args], {
     env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
     encoding: 'utf8',
   });
-  const result = JSON.parse(out.trim().split('\n').at(-1));
+  return JSON.parse(out.trim().split('\n').at(-1));
+}
+
+test('200 create/ask/close cycles: RSS growth from cycle 10 to 200 under 2 MB, no live session', (t) => {
+  const result = cycles([]);
   t.diagnostic(JSON.stringify(result));
   assert.equal(result.liveSessions, 0);
   assert.ok(result.growthKb < LIMIT_KB, `RSS grew by ${result.growthKb} kB from cycle 10 to ${result.cycles}`);
+});
+
+test('batched cycles (nParallel 4, 3 forks, asked at once): RSS growth from cycle 200 to 400 under 2 MB', (t) => {
+  const result = cycles(['batched']);
+  t.diagnostic(JSON.stringify(result));
+  assert.equal(result.liveSessions, 0);
+  assert.ok(result.growthKb < LIMIT_KB, `RSS grew by ${result.growthKb} kB from cycle ${result.from} to ${result.cycles}`);
 });

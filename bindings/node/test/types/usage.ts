@@ -14,6 +14,8 @@ async function main(model: string, mmproj: string, image: string): Promise<void>
     await s.ask({ prompt: 'x', maxTokens: 2, logitBias: [{ token: tokens[0], bias: -100 }], jsonSchema: { type: 'string' }, nProbs: 2, onToken: (chosen, top) => void [chosen.text, chosen.bytes.length, top.length] });
     const info: AskInfo = await s.lastAsk();
     void info.promptTokens;
+    const shared: number = info.mostTogether + info.slotWaitMs + (await s.info()).nParallel + (await s.memory()).contextSharedBy;
+    void shared;
     if (info.stopReason === 'eog' || info.stopReason === 'max_tokens') void info.tokensGenerated;
     await s.chat([{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: image } }] }], { maxTokens: 2 });
     try {
@@ -21,6 +23,11 @@ async function main(model: string, mmproj: string, image: string): Promise<void>
     } catch (e) {
       if (e instanceof MmError) void e.status.name;
     }
+  }
+  {
+    await using batched = await Session.create({ model, nThreads: 1, nParallel: 2 });
+    await using fork = await batched.fork();
+    await Promise.all([batched.ask({ prompt: 'a', maxTokens: 2 }), fork.ask({ prompt: 'b', maxTokens: 2 })]);
   }
   if (liveSessions() !== 0) throw new Error('await using did not close the session');
   console.log('closed by await using');
