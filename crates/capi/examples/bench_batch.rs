@@ -22,7 +22,9 @@
 //! ```
 //!
 //! (`detail` lines before each: the most sessions one step carried, whether both sides generated
-//! the same tokens in the warm-up run, prompt time and time per step. After the goal line,
+//! the same tokens in the warm-up run, the process's CPU time over each side's span (all its
+//! threads: the work each side does, whatever else the machine runs), prompt time and time per
+//! step. After the goal line,
 //! `pick_ms_per_token`: what choosing one session's next token costs done as the library does
 //! it, against the raw side's argmax, for the vocabulary's size.)
 //! Then the time to first piece of a request (a prompt of about 30 tokens, 1 token) made while
@@ -197,6 +199,7 @@ fn sessions(
     let total = (b as i32 * TOKENS) as f64;
     let mut most_together = 0;
     let (mut mm_ms, mut raw_ms) = (Vec::new(), Vec::new());
+    let (mut mm_cpu, mut raw_cpu) = (Vec::new(), Vec::new());
     let (mut mm_prompt, mut mm_gen, mut raw_prompt, mut raw_step) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut same = false;
     for r in 0..runs + 1 {
@@ -218,6 +221,8 @@ fn sessions(
         } else {
             mm_ms.push(m.ms);
             raw_ms.push(w.ms);
+            mm_cpu.push(m.cpu_ms);
+            raw_cpu.push(w.cpu_ms);
             mm_prompt.push(m.prompt_ms);
             mm_gen.push(m.generate_ms / (TOKENS - 1) as f64);
             raw_prompt.push(w.prompt_ms);
@@ -227,7 +232,10 @@ fn sessions(
     let (mm_ms, raw_ms) = (median(&mut mm_ms), median(&mut raw_ms));
     println!(
         "detail sessions={b} most_together={most_together} same_tokens={same} mm_ms={mm_ms:.1} raw_ms={raw_ms:.1} \
+         mm_cpu_ms={:.1} raw_cpu_ms={:.1} \
          mm_prompt_ms={:.1} raw_prompt_ms={:.1} mm_ms_per_step={:.2} raw_ms_per_step={:.2}",
+        median(&mut mm_cpu),
+        median(&mut raw_cpu),
         median(&mut mm_prompt),
         median(&mut raw_prompt),
         median(&mut mm_gen),
@@ -239,9 +247,19 @@ fn sessions(
     (total / mm_ms * 1e3, total / raw_ms * 1e3)
 }
 
+/// CPU time of the whole process (every thread), in ms.
+fn process_cpu_ms() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is writable; the clock id is a constant.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 / 1e6
+}
+
 /// What one run of a side measured.
 struct Run {
     ms: f64,
+    /// CPU time of the process over the same span (all threads).
+    cpu_ms: f64,
     /// Prompt time (mm: the slowest session's `prompt_ms`).
     prompt_ms: f64,
     /// mm: the slowest session's `generate_ms`.
@@ -269,7 +287,7 @@ fn mm_run(group: &[Handle], prompts: &[CString], bias: &[mm_logit_bias], collect
         assert_eq!(mm_session_reset(h.0), mm_status::MM_OK);
     }
     let barrier = Barrier::new(group.len() + 1);
-    let (ms, infos) = std::thread::scope(|scope| {
+    let (ms, cpu_ms, infos) = std::thread::scope(|scope| {
         let workers: Vec<_> = group
             .iter()
             .zip(prompts)
@@ -290,15 +308,16 @@ fn mm_run(group: &[Handle], prompts: &[CString], bias: &[mm_logit_bias], collect
             })
             .collect();
         barrier.wait();
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), process_cpu_ms());
         let infos: Vec<_> = workers.into_iter().map(|w| w.join().expect("worker")).collect();
-        (t.elapsed().as_secs_f64() * 1e3, infos)
+        (t.elapsed().as_secs_f64() * 1e3, process_cpu_ms() - cpu, infos)
     });
     for (info, _) in &infos {
         assert_eq!(info.tokens_generated, TOKENS as u32, "every session generates exactly {TOKENS} tokens");
     }
     Run {
         ms,
+        cpu_ms,
         prompt_ms: infos.iter().map(|(i, _)| i.prompt_ms).fold(0.0, f64::max),
         generate_ms: infos.iter().map(|(i, _)| i.generate_ms).fold(0.0, f64::max),
         most_together: infos.iter().map(|(i, _)| i.most_together).max().unwrap_or(0),
@@ -518,8 +537,8 @@ impl<'a> RawBatch<'a> {
         // SAFETY: index `i` had logits in the last decode; the row has one logit per token.
         let logits = unsafe { std::slice::from_raw_parts(sys::llama_get_logits_ith(self.ctx, i as i32), banned.len()) };
         let mut best = (f32::NEG_INFINITY, 0);
-        for (t, (&l, &b)) in logits.iter().zip(banned).enumerate() {
-            if !b && l > best.0 {
+        for (t, &l) in logits.iter().enumerate() {
+            if l > best.0 && !banned[t] {
                 best = (l, t);
             }
         }
@@ -604,7 +623,7 @@ impl<'a> RawBatch<'a> {
         assert_eq!(prompts.len(), self.n_seq);
         // SAFETY: the context's memory, cleared between runs.
         unsafe { sys::llama_memory_clear(sys::llama_get_memory(self.ctx), true) };
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), process_cpu_ms());
         let entries: Vec<(usize, i32, sys::llama_token, bool)> = prompts
             .iter()
             .enumerate()
@@ -628,6 +647,7 @@ impl<'a> RawBatch<'a> {
         }
         Run {
             ms: t.elapsed().as_secs_f64() * 1e3,
+            cpu_ms: process_cpu_ms() - cpu,
             prompt_ms,
             generate_ms: 0.0,
             most_together: self.n_seq as u32,
