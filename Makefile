@@ -47,7 +47,7 @@ MINOR := $(word 2,$(subst ., ,$(VERSION)))
 SOVERSION := $(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
 INSTALL_ENV = PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) INSTALL_LIBDIR=$(INSTALL_LIBDIR) VERSION=$(VERSION) SOVERSION=$(SOVERSION) LIBDIR=$(LIBDIR)
 
-.PHONY: all deps check-cpu lint build header fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals gpu-check install uninstall check-install \
+.PHONY: all deps check-cpu lint build header fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind valgrind-run asan thread-stress fuzz-smoke clean \
         go-deps go-pc test-go bench-go test-python bench-python python-fixtures \
         node-deps test-node bench-node api-docs
@@ -122,6 +122,15 @@ bench: build
 	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/bench $(BENCH_RUNS)
 	$(MAKE) --no-print-directory bench-decode
 
+# Sessions that decode together (n_parallel) against raw llama.cpp batching the same
+# sequences: 1, 2, 4 and 8 sessions of 64 tokens each, then the time to first token of a
+# session that joins 7 generating ones (crates/capi/examples/bench_batch.rs). On MM_TEST_MODEL
+# when set, else the bench pair's text model. BATCH_RUNS: runs per median; never fails.
+BATCH_RUNS ?= 3
+bench-batch: build
+	$(CARGO) build --release -p mm-session --example bench_batch
+	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/bench_batch $(BATCH_RUNS)
+
 # How long the worst inputs outside testers found take to be refused or answered, against the
 # goal of 1 s for an input of up to 1 MB (crates/capi/examples/refusals.rs); never fails.
 bench-refusals: build
@@ -129,9 +138,10 @@ bench-refusals: build
 	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/refusals
 
 # GPU memory and speed with llama.cpp's CUDA backend (scripts/gpu-check.sh). DRY=1: the same
-# program built for the CPU, with a few cycles and GPU memory reported as n/a (make test).
+# program built for the CPU, with a few cycles and GPU memory reported as n/a (make test). On a
+# GPU it then runs bench-batch's program with the model offloaded (goal: speedup_vs_one >= 4).
 gpu-check:
-	DRY=$(DRY) CYCLES=$(if $(DRY),3,100) CARGO=$(CARGO) scripts/gpu-check.sh
+	DRY=$(DRY) CYCLES=$(if $(DRY),3,100) BATCH_RUNS=$(BATCH_RUNS) CARGO=$(CARGO) scripts/gpu-check.sh
 
 # Formatting (rustfmt.toml) and clippy with every warning an error, over the whole workspace
 # and all its targets. Clippy runs in the release profile, as everything here does: it reuses

@@ -6,7 +6,10 @@
 # one architecture compiles in minutes, all of them in an hour), in target/cuda, then measures
 # free GPU memory around create, destroy and CYCLES create/ask/destroy cycles with the projector
 # on and off the GPU, and prefill and generation speed, on the bench pair and on MM_TEST_MODEL
-# when set. Ends with `vram_growth_mib=X`.
+# when set. Ends with `vram_growth_mib=X`. Then, on a GPU (not with DRY=1), `make bench-batch`'s
+# program (crates/capi/examples/bench_batch.rs) with every layer offloaded, on MM_TEST_MODEL when
+# set, else the bench pair's text model: the same `sessions=B ...` lines, whose goal on a GPU is
+# speedup_vs_one >= 4. BATCH_RUNS: its runs per median (default 3).
 #
 # DRY=1: the same program built for the CPU (no CUDA toolkit, no GPU needed; `make test` runs it
 # with a few cycles); GPU memory is reported as n/a.
@@ -35,4 +38,8 @@ fi
 $CARGO build --release -p mm-session --example gpu_check "${features[@]}"
 echo "gpu-check: built in $(( $(date +%s) - started )) s"
 MM_BENCH_DIR=build/gpu-check-fixtures "$target_dir/release/examples/gpu_check" "$CYCLES"
+if [ -z "${DRY:-}" ]; then
+  $CARGO build --release -p mm-session --example bench_batch "${features[@]}"
+  MM_BENCH_DIR=build/gpu-check-fixtures "$target_dir/release/examples/bench_batch" "${BATCH_RUNS:-3}"
+fi
 echo "gpu-check: done in $(( $(date +%s) - started )) s"

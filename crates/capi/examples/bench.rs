@@ -550,21 +550,7 @@ impl Raw {
     }
 
     fn tokenize(&self, text: &str, add_special: bool) -> Vec<sys::llama_token> {
-        let mut tokens = vec![0; text.len() + 8];
-        let n = unsafe {
-            sys::llama_tokenize(
-                self.vocab(),
-                text.as_ptr().cast(),
-                text.len() as i32,
-                tokens.as_mut_ptr(),
-                tokens.len() as i32,
-                add_special,
-                true,
-            )
-        };
-        assert!(n >= 0);
-        tokens.truncate(n as usize);
-        tokens
+        raw_tokenize(self.vocab(), text, add_special)
     }
 
     /// Evaluates `tokens` after what the context holds, `n_batch` at a time, with logits for

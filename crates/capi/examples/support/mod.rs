@@ -1,4 +1,4 @@
-//! What `bench` and `gpu_check` share: the generated model pairs and images, sessions made and
+//! What `bench`, `bench_batch` and `gpu_check` share: the generated model pairs and images, sessions made and
 //! asked through the C API (as a C program calls it), clocks, medians and resident memory.
 
 #![allow(dead_code)]
@@ -13,6 +13,7 @@ use ::mm_session::conversation::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status;
+use llama_cpp_sys_2 as sys;
 use mm_fixtures::{self as fixtures, FixtureSpec};
 
 /// Side of the bench pair's request image, a PNG file (resized to the tower's 224 px).
@@ -211,4 +212,25 @@ pub fn last_ask(s: *mut mm_session) -> mm_ask_info {
 /// Turns the library's logs off (the figures go to stdout).
 pub fn quiet() {
     assert_eq!(mm_log_set(mm_log_level::MM_LOG_OFF as i32, None, std::ptr::null_mut()), mm_status::MM_OK);
+}
+
+/// `text` tokenized with llama.cpp's own call, as the library tokenizes a raw prompt: control
+/// tokens' text becomes those tokens, and with `add_special` the model's BOS comes first.
+pub fn raw_tokenize(vocab: *const sys::llama_vocab, text: &str, add_special: bool) -> Vec<sys::llama_token> {
+    let mut tokens = vec![0; text.len() + 8];
+    // SAFETY: `vocab` is a loaded model's; `text` and `tokens` are valid for their lengths.
+    let n = unsafe {
+        sys::llama_tokenize(
+            vocab,
+            text.as_ptr().cast(),
+            text.len() as i32,
+            tokens.as_mut_ptr(),
+            tokens.len() as i32,
+            add_special,
+            true,
+        )
+    };
+    assert!(n >= 0);
+    tokens.truncate(n as usize);
+    tokens
 }
