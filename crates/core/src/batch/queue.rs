@@ -20,6 +20,9 @@ pub(super) struct Queue {
     pub(super) next_ticket: u64,
     /// Whether a step is being evaluated now.
     pub(super) running: bool,
+    /// When the last step ended: members that were in it need a moment to sample and queue
+    /// again, and the wait for them counts from here.
+    pub(super) last_step_end: Option<Instant>,
 }
 
 /// One member's tokens, waiting for steps.
@@ -59,13 +62,20 @@ pub(super) struct Part {
 
 impl Queue {
     /// Whether a step should start now: something is queued, and every member inside a request
-    /// has queued, or the oldest entry waited `GATHER`.
+    /// has queued, or `GATHER` passed since the oldest entry arrived or the last step ended,
+    /// whichever is later (entries that waited through a step do not make the members of that
+    /// step miss the next one: they would split into cohorts that take turns).
     pub(super) fn ready(&self, leased: usize) -> bool {
-        !self.running
-            && self
-                .waiting
-                .front()
-                .is_some_and(|oldest| self.waiting.len() >= leased || oldest.since.elapsed() >= GATHER)
+        let everyone = !self.running && self.waiting.len() >= leased.max(1);
+        everyone || self.gather_left().is_some_and(|left| left.is_zero())
+    }
+
+    /// How long the queue still waits for members to queue before it is ready anyway (`None`:
+    /// nothing is queued, or a step is running).
+    pub(super) fn gather_left(&self) -> Option<Duration> {
+        let oldest = self.waiting.front().filter(|_| !self.running)?;
+        let from = self.last_step_end.map_or(oldest.since, |end| end.max(oldest.since));
+        Some(GATHER.saturating_sub(from.elapsed()))
     }
 
     /// Takes the next step's parts: every entry's next token first (members generating), then

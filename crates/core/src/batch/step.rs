@@ -1,19 +1,20 @@
-//! Shared steps: the members of a group that are evaluating tokens hand them to a queue, and one
-//! of their threads (the first that finds the queue ready and no step running) evaluates
-//! everything queued in one `llama_decode`, then hands each its logits. No thread of its own.
+//! Shared steps: the members of a group that are evaluating tokens hand them to a queue, and
+//! the group's thread ([`Shared::serve`]; for a group of one slot, the member's own thread)
+//! evaluates everything queued in one `llama_decode`, then hands each its logits.
 //!
-//! The queue is ready when every member inside a request has queued its tokens, or when the
-//! oldest queued tokens have waited [`GATHER`]: members that generate arrive at about the same
-//! time after each step (each samples its next token meanwhile), so they go together; a member
-//! busy elsewhere (encoding an image, in a slow callback) delays the others by `GATHER` at
-//! most. A step takes each member's next token first, then prompt tokens in arrival order, up
-//! to `n_batch`; a prompt longer than the room left goes in parts, over several steps.
+//! The queue is ready when every member inside a request has queued its tokens, or `GATHER`
+//! after the oldest entry arrived or the last step ended (see `queue.rs`): members that
+//! generate arrive at about the same time after each step (each samples its next token
+//! meanwhile), so they go together; a member busy elsewhere (encoding an image, in a slow
+//! callback) delays the others by `GATHER` at most. A step takes each member's next token
+//! first, then prompt tokens in arrival order, up to `n_batch`; a prompt longer than the room
+//! left goes in parts, over several steps.
 
 use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
-use crate::batch::queue::{Done, Queued, GATHER};
-use crate::batch::{Group, Member, Slots, POLL};
+use crate::batch::queue::{Done, Queued};
+use crate::batch::{Member, Shared, Slots, POLL};
 use crate::llama::context::{EVAL_ABORTED, EVAL_NO_SLOT, EVAL_OK};
 use crate::llama::Token;
 use crate::util::abort::AbortState;
@@ -55,7 +56,7 @@ impl Member {
                 self.most_together = self.most_together.max(done.together);
                 return done.outcome;
             }
-            if slots.queue.ready(slots.leased) {
+            if group.worker.is_none() && slots.queue.ready(slots.leased) {
                 slots = group.run_step(slots);
                 continue;
             }
@@ -65,14 +66,29 @@ impl Member {
                 self.logits = q.logits;
                 return Ok(EVAL_ABORTED);
             }
-            let oldest = slots.queue.waiting.front().map(|q| GATHER.saturating_sub(q.since.elapsed()));
-            let timeout = oldest.filter(|t| !t.is_zero()).map_or(POLL, |t| t.min(POLL));
+            let timeout = slots.queue.gather_left().filter(|t| !t.is_zero()).map_or(POLL, |t| t.min(POLL));
             slots = group.wait(slots, timeout);
         }
     }
 }
 
-impl Group {
+impl Shared {
+    /// The loop of a group's decode thread (groups of more than one slot): runs each step as
+    /// soon as the queue is ready, until the group is dropped.
+    pub(super) fn serve(&self) {
+        let mut slots = self.slots();
+        while !slots.shutdown {
+            if slots.queue.ready(slots.leased) {
+                slots = self.run_step(slots);
+                continue;
+            }
+            slots = match slots.queue.gather_left() {
+                Some(left) => self.wait(slots, left),
+                None => self.changed.wait(slots).unwrap_or_else(|p| p.into_inner()),
+            };
+        }
+    }
+
     /// Evaluates one step of what is queued: takes the parts (with the slot lock held), then
     /// evaluates them with the context's lock alone (a member evaluating media holds it; the
     /// others can still queue and cancel meanwhile), then posts each finished entry's outcome.
@@ -117,6 +133,7 @@ impl Group {
             }
         }
         slots.queue.running = false;
+        slots.queue.last_step_end = Some(Instant::now());
         self.changed.notify_all();
         slots
     }
