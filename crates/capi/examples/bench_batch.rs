@@ -39,7 +39,8 @@
 //! (`mm-fixtures --size bench`, under `MM_BENCH_DIR`). Threads: `MM_BENCH_THREADS`, else the
 //! library's default (half the hardware threads, between 1 and 8), given to both sides.
 //! Layers on a GPU: all (the library's default), on both sides. Usage: `bench_batch [RUNS]`
-//! (default 3 runs per median, or `MM_BENCH_RUNS`).
+//! (default 3 runs per median, or `MM_BENCH_RUNS`); `MM_BENCH_SESSIONS` (such as "1,2,4,8,16")
+//! measures other session counts, up to 16.
 
 mod support;
 
@@ -63,9 +64,12 @@ const N_CTX: u32 = 512;
 const N_BATCH: u32 = 512;
 /// Tokens each session generates.
 const TOKENS: i32 = 64;
-/// Session counts measured.
+/// Session counts measured (`MM_BENCH_SESSIONS`, such as "1,8,16", measures others, up to 16).
 const SESSIONS: [usize; 4] = [1, 2, 4, 8];
-const ANIMALS: [&str; 8] = ["fox", "whale", "owl", "tiger", "otter", "falcon", "turtle", "wolf"];
+const ANIMALS: [&str; 16] = [
+    "fox", "whale", "owl", "tiger", "otter", "falcon", "turtle", "wolf", "bear", "crow", "seal", "hare", "lynx",
+    "moth", "swan", "yak",
+];
 /// The request that joins 7 generating sessions: about 30 tokens.
 const JOIN_PROMPT: &str = "Explain in one clear sentence why the ocean tides rise and fall twice every day, and name the two bodies whose gravity pulls the water.";
 /// Tokens the 7 other sessions are asked for while the 8th joins (they are stopped after it).
@@ -105,9 +109,12 @@ fn main() {
     let prompt_tokens: Vec<Vec<sys::llama_token>> =
         prompts.iter().map(|p| raw_tokenize(raw.vocab(), p.to_str().unwrap(), true)).collect();
 
+    let counts: Vec<usize> = std::env::var("MM_BENCH_SESSIONS").ok().map_or(SESSIONS.to_vec(), |list| {
+        list.split(',').filter_map(|n| n.trim().parse().ok()).filter(|n| (1..=ANIMALS.len()).contains(n)).collect()
+    });
     let mut mm_one = 0.0;
     let mut lines = Vec::new();
-    for b in SESSIONS {
+    for b in counts {
         let (mm_tok_s, raw_tok_s) =
             sessions(&model, &raw, threads, b, &prompts[..b], &prompt_tokens[..b], &bias, &banned, runs);
         if b == 1 {
