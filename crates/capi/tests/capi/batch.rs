@@ -191,12 +191,15 @@ unsafe extern "C" fn meet_at_first_piece(
 /// with `meet`, the requests wait for each other at their first piece.
 fn ask_each(sessions: &[Handle], max_tokens: i32, meet: bool) -> Vec<Result<String, (mm_status, String)>> {
     let together = Meet { barrier: Barrier::new(sessions.len()), met: Default::default() };
+    let bias = no_end(sessions[0].get());
     at_once(sessions, |i, s| {
         let prompt = c(&format!("Session {i} says {}", "word ".repeat(i + 1)));
         let mut a = prompt_params(&prompt);
         a.max_tokens = max_tokens;
         a.temperature = 0.0;
         a.stop = std::ptr::null();
+        a.logit_bias = bias.as_ptr();
+        a.n_logit_bias = bias.len();
         let data = (&together, std::sync::atomic::AtomicBool::new(false));
         if meet {
             a.on_text = Some(meet_at_first_piece);
@@ -263,6 +266,20 @@ unsafe extern "C" fn watch_pieces(
     true
 }
 
+/// Biases that ban the random pair's end-of-generation tokens: its answers then run to
+/// `max_tokens` whatever the steps' rounding makes of them.
+fn no_end(s: *mut mm_session) -> Vec<mm_logit_bias> {
+    ["<|endoftext|>", "<|im_end|>"]
+        .iter()
+        .map(|t| {
+            let (text, mut token, mut n) = (c(t), 0i32, 0usize);
+            let st = unsafe { mm_session_tokenize(s, text.as_ptr(), true, &mut token, 1, &mut n) };
+            assert_eq!((st, n), (MM_OK, 1), "{t}");
+            mm_logit_bias { token, bias: f32::NEG_INFINITY }
+        })
+        .collect()
+}
+
 #[test]
 fn a_cancelled_or_destroyed_session_leaves_the_others_complete() {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -271,6 +288,7 @@ fn a_cancelled_or_destroyed_session_leaves_the_others_complete() {
     p.n_parallel = 4;
     let parent = create(&p).unwrap();
     let sessions = group(parent, 4);
+    let bias = no_end(parent);
     let watches: Vec<Watch> = sessions
         .iter()
         .enumerate()
@@ -283,6 +301,8 @@ fn a_cancelled_or_destroyed_session_leaves_the_others_complete() {
         a.temperature = 0.0;
         a.on_text = Some(watch_pieces);
         a.user_data = &watches[i] as *const Watch as *mut std::ffi::c_void;
+        a.logit_bias = bias.as_ptr();
+        a.n_logit_bias = bias.len();
         if i == 2 {
             // Destroyed from another thread once it has generated a few pieces.
             let (victim, watch) = (s, &watches[2]);
@@ -310,31 +330,67 @@ fn a_cancelled_or_destroyed_session_leaves_the_others_complete() {
     for i in [0, 3] {
         let (result, info) = &results[i];
         assert!(result.is_ok(), "session {i}: {result:?}");
-        let ended = [mm_stop_reason::MM_STOP_MAX_TOKENS as i32, mm_stop_reason::MM_STOP_EOG as i32];
-        assert!(ended.contains(&info.stop_reason), "session {i} ran to its end: {info:?}");
-        assert_eq!(watches[i].pieces.load(Ordering::SeqCst) as usize > 0, info.tokens_generated > 0);
+        assert_eq!(info.stop_reason, mm_stop_reason::MM_STOP_MAX_TOKENS as i32, "session {i} ran to its end: {info:?}");
+        assert_eq!(info.tokens_generated, 64, "session {i}: {info:?}");
     }
     for i in [0, 1, 3] {
         assert_eq!(mm_session_destroy(sessions[i].get()), MM_OK);
     }
 }
 
+/// Holds its request for 200 ms at its first piece (with the slot it has).
+unsafe extern "C" fn hold_first_piece(
+    user_data: *mut std::ffi::c_void,
+    _t: *const std::os::raw::c_char,
+    _n: usize,
+) -> bool {
+    let held = unsafe { &*(user_data as *const std::sync::atomic::AtomicBool) };
+    if !held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        thread::sleep(std::time::Duration::from_millis(200));
+    }
+    true
+}
+
+/// Asks every session about its own colour at once (the first `hold` hold their slots for
+/// 200 ms at their first piece), then each a follow-up, which must be answered from its own
+/// cache; returns the first answers' figures.
+fn colours_then_follow_ups(sessions: &[Handle], hold: usize) -> Vec<mm_ask_info> {
+    let first = at_once(sessions, |i, s| {
+        let image = Image::colour_file(colour(i));
+        let chat = Chat::new(&[("user", QUESTION, vec![image.item])]);
+        let mut a = chat.on(greedy());
+        let held = std::sync::atomic::AtomicBool::new(false);
+        if i < hold {
+            a.on_text = Some(hold_first_piece);
+            a.user_data = &held as *const _ as *mut std::ffi::c_void;
+        } else if hold > 0 {
+            // The holders take the slots first.
+            thread::sleep(std::time::Duration::from_millis(50));
+        }
+        expect(s.get(), &a, colour(i), &format!("session {i}"))
+    });
+    for (i, s) in sessions.iter().enumerate() {
+        let image = Image::colour_file(colour(i));
+        let chat = Chat::new(&[
+            ("user", QUESTION, vec![image.item]),
+            ("assistant", &first[i].0, vec![]),
+            ("user", "And now, what colour was it?", vec![]),
+        ]);
+        let (_, f) = expect(s.get(), &chat.on(greedy()), colour(i), &format!("follow-up {i}"));
+        assert_eq!(f.media_encoded, 0, "session {i} answered from its own cache: {f:?}");
+    }
+    first.into_iter().map(|f| f.1).collect()
+}
+
 #[test]
 fn more_sessions_than_slots_take_turns_and_keep_their_caches() {
-    let m = models();
-    let mut p = params(m);
-    p.n_parallel = 2;
-    let parent = create(&p).unwrap();
+    // Five sessions on two slots: requests wait for a slot or lend an idle one, whose KV cache
+    // waits in host memory and comes back for its follow-up.
+    let parent = seeing(2);
     let sessions = group(parent, 5);
-    let answers = ask_each(&sessions, 8, false);
-    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
-    let waited = sessions.iter().filter(|s| last(s.get()).slot_wait_ms > 0.0).count();
-    assert!(waited > 0, "five requests on two slots: some waited for a slot");
-    // Session 0's slot was lent meanwhile; its KV cache came back with it.
-    let again = ask_each(&sessions[..1], 8, false);
-    assert_eq!(again[0], answers[0]);
-    let l = last(sessions[0].get());
-    assert_eq!(l.positions_reused, l.prompt_positions, "{l:?}");
+    let first = colours_then_follow_ups(&sessions, 2);
+    let waited = first.iter().filter(|f| f.slot_wait_ms > 0.0).count();
+    assert_eq!(waited, 3, "two sessions held both slots while three asked: {first:?}");
     destroy_all(&sessions);
 }
 
@@ -358,4 +414,59 @@ fn n_parallel_and_batched_forks_are_checked() {
     assert!(last_error().contains("joins its context"), "{}", last_error());
     assert!(out.is_null());
     assert_eq!(mm_session_destroy(parent), MM_OK);
+}
+
+/// Four requests of different kinds decode together, each under its own rules: a grammar, a
+/// JSON Schema, a seed with sampling and a logit bias, and one that fills its own context.
+#[test]
+fn requests_in_one_batch_keep_their_own_rules() {
+    let m = models();
+    let mut p = params(m);
+    p.n_parallel = 4;
+    p.n_ctx = 96;
+    let parent = create(&p).unwrap();
+    let sessions = group(parent, 4);
+    let meet = Meet { barrier: Barrier::new(4), met: Default::default() };
+    let grammar = c(r#"root ::= ("yes" | "no") " " [a-z]{3,8}"#);
+    let schema =
+        c(r#"{"type":"object","properties":{"n":{"type":"integer"},"ok":{"type":"boolean"}},"required":["n","ok"]}"#);
+    let banned = mm_logit_bias { token: 0, bias: f32::NEG_INFINITY };
+    let results = at_once(&sessions, |i, s| {
+        let prompt = c(&format!("Request {i}: answer"));
+        let long = c(&"a b c d ".repeat(8));
+        let mut a = prompt_params(if i == 3 { &long } else { &prompt });
+        a.max_tokens = 200;
+        a.temperature = 0.0;
+        a.stop = std::ptr::null();
+        match i {
+            0 => a.grammar = grammar.as_ptr(),
+            1 => a.json_schema = schema.as_ptr(),
+            2 => {
+                a.temperature = 0.9;
+                a.seed = 7;
+                a.logit_bias = &banned;
+                a.n_logit_bias = 1;
+                a.max_tokens = 20;
+            }
+            _ => {}
+        }
+        let data = (&meet, std::sync::atomic::AtomicBool::new(false));
+        a.on_text = Some(meet_at_first_piece);
+        a.user_data = &data as *const _ as *mut std::ffi::c_void;
+        (ask(s.get(), &a), last(s.get()))
+    });
+    let text = |i: usize| results[i].0.as_ref().unwrap_or_else(|e| panic!("request {i}: {e:?}")).clone();
+    let answer = text(0);
+    let (word, rest) = answer.split_once(' ').expect("the grammar's space");
+    assert!(["yes", "no"].contains(&word) && (3..=8).contains(&rest.len()), "{answer:?}");
+    let json: serde_json::Value = serde_json::from_str(&text(1)).expect("JSON");
+    assert!(json["n"].is_i64() && json["ok"].is_boolean(), "{json}");
+    assert_eq!(results[2].1.tokens_generated, 20, "{:?}", results[2].1);
+    // The long request ran into its own context's end; the others did not.
+    assert_eq!(results[3].1.stop_reason, mm_stop_reason::MM_STOP_CONTEXT_FULL as i32, "{:?}", results[3].1);
+    for (i, (_, info)) in results.iter().enumerate().take(3) {
+        assert_ne!(info.stop_reason, mm_stop_reason::MM_STOP_CONTEXT_FULL as i32, "request {i}");
+    }
+    assert!(results.iter().any(|r| r.1.most_together > 1), "the requests shared steps");
+    destroy_all(&sessions);
 }
