@@ -9,6 +9,7 @@ use crate::common::*;
 use crate::media::{expect, greedy, pair, Image, QUESTION};
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
+use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::state::*;
 use ::mm_session::status::mm_status::{self, *};
@@ -469,4 +470,54 @@ fn requests_in_one_batch_keep_their_own_rules() {
     }
     assert!(results.iter().any(|r| r.1.most_together > 1), "the requests shared steps");
     destroy_all(&sessions);
+}
+
+unsafe extern "C" fn signal_first_piece(
+    user_data: *mut std::ffi::c_void,
+    _t: *const std::os::raw::c_char,
+    _n: usize,
+) -> bool {
+    let _ = unsafe { &*(user_data as *const std::sync::mpsc::SyncSender<()>) }.try_send(());
+    true
+}
+
+/// A step stopped mid-way (every request in it was cancelled) runs on the group's thread: what
+/// llama.cpp logs about the stopped computation there is a debug message, as on a session's own.
+#[test]
+fn a_cancelled_step_logs_nothing_above_debug() {
+    use std::sync::atomic::Ordering;
+    let m = models();
+    let mut p = params(m);
+    p.n_parallel = 2;
+    p.n_ctx = 4096;
+    let s = Handle(create(&p).unwrap() as usize);
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_DEBUG as i32, Some(record_log), std::ptr::null_mut()), MM_OK);
+    LOGGED.lock().unwrap().clear();
+    WATCH.store(true, Ordering::SeqCst);
+    let mut cancelled = 0;
+    for attempt in 0..20u64 {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let asking = thread::spawn(move || {
+            let prompt = c("Go on and on.");
+            let grammar = c("root ::= [a-z ] root");
+            let mut a = prompt_params(&prompt);
+            a.max_tokens = 3000;
+            a.temperature = 1.0;
+            a.grammar = grammar.as_ptr();
+            a.on_text = Some(signal_first_piece);
+            a.user_data = &tx as *const _ as *mut std::ffi::c_void;
+            ask(s.get(), &a).err().map(|e| e.0)
+        });
+        rx.recv().unwrap();
+        thread::sleep(std::time::Duration::from_micros(100 * attempt));
+        assert_eq!(mm_session_cancel(s.get()), MM_OK);
+        cancelled += (asking.join().unwrap() == Some(MM_ERR_CANCELLED)) as u32;
+        assert_eq!(mm_session_reset(s.get()), MM_OK);
+    }
+    WATCH.store(false, Ordering::SeqCst);
+    assert_eq!(mm_log_set(mm_log_level::MM_LOG_ERROR as i32, None, std::ptr::null_mut()), MM_OK);
+    let logged = LOGGED.lock().unwrap().clone();
+    assert_eq!(cancelled, 20, "every request was cancelled");
+    assert!(logged.is_empty(), "a cancelled step logged warnings or errors: {logged:?}");
+    assert_eq!(mm_session_destroy(s.get()), MM_OK);
 }

@@ -19,6 +19,7 @@ use crate::llama::context::{EVAL_ABORTED, EVAL_NO_SLOT, EVAL_OK};
 use crate::llama::Token;
 use crate::util::abort::AbortState;
 use crate::util::error::Result;
+use crate::util::log;
 
 impl Member {
     /// Evaluates `tokens` of this member's conversation at positions `first_pos..` (during a
@@ -106,7 +107,7 @@ impl Shared {
         engine.batch.clear();
         let indices: Vec<usize> =
             parts.iter().map(|p| engine.batch.push(&p.tokens, p.first_pos, p.seq, p.logits_last)).collect();
-        let mut outcome = engine.ctx.eval(&mut engine.batch);
+        let mut outcome = log::in_step(&self.abort, || engine.ctx.eval(&mut engine.batch));
         self.abort.set(Vec::new());
         if let Ok(EVAL_OK) = outcome {
             for (part, &index) in parts.iter_mut().zip(&indices) {

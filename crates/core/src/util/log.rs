@@ -10,7 +10,7 @@ use std::ffi::CStr;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
 
-use crate::util::abort::AbortState;
+use crate::util::abort::{AbortState, StepAbort};
 
 /// Log levels, numbered as ggml numbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,6 +52,8 @@ thread_local! {
     static CAPTURE: RefCell<Option<String>> = const { RefCell::new(None) };
     /// The cancel state of the call running on this thread, while one runs.
     static CALL: RefCell<Option<Arc<AbortState>>> = const { RefCell::new(None) };
+    /// The cancel state of the shared step this thread evaluates, while it does.
+    static STEP: RefCell<Option<Arc<StepAbort>>> = const { RefCell::new(None) };
 }
 
 /// Runs a call that `abort` can cancel: while it runs, the messages llama.cpp logs on this
@@ -64,9 +66,23 @@ pub(crate) fn in_call<T>(abort: &Arc<AbortState>, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// Whether the call running on this thread was cancelled.
+/// Runs a shared step (on a group's thread, which has no call of its own) that `abort` can
+/// stop: as [`in_call`], the messages llama.cpp logs once every call of the step was cancelled
+/// are only debug messages.
+pub(crate) fn in_step<T>(abort: &Arc<StepAbort>, f: impl FnOnce() -> T) -> T {
+    let outer = STEP.with(|c| c.replace(Some(abort.clone())));
+    let out = f();
+    STEP.with(|c| *c.borrow_mut() = outer);
+    out
+}
+
+/// Whether the call, or the shared step, running on this thread was cancelled.
 fn call_cancelled() -> bool {
-    CALL.try_with(|c| c.try_borrow().is_ok_and(|a| a.as_ref().is_some_and(|a| a.is_cancelled()))).unwrap_or(false)
+    let call =
+        CALL.try_with(|c| c.try_borrow().is_ok_and(|a| a.as_ref().is_some_and(|a| a.is_cancelled()))).unwrap_or(false);
+    call || STEP
+        .try_with(|c| c.try_borrow().is_ok_and(|a| a.as_ref().is_some_and(|a| a.is_cancelled())))
+        .unwrap_or(false)
 }
 
 /// Logs a message of the library's own through the same route as llama.cpp's.
