@@ -24,7 +24,7 @@
  * The minor version of this header. While the major version is 0, a new minor version may
  * change the ABI (and the library's soname says so).
  */
-#define MM_VERSION_MINOR 2
+#define MM_VERSION_MINOR 3
 
 /**
  * The patch version of this header.

@@ -12,6 +12,8 @@ const { execFileSync } = require('node:child_process');
 const { bundledDir, FILE_NAME } = require('../lib/find');
 
 const PACKAGE = path.join(__dirname, '..');
+/** The library's version is the package's (the release keeps them equal). */
+const PACKAGE_VERSION = require('../package.json').version;
 const BUILT = path.join(PACKAGE, '..', '..', 'target', 'release', FILE_NAME);
 
 /** The { source, file } the package at `dir` loads, with `env`; or the error it throws. */
@@ -33,20 +35,20 @@ function copyPackage() {
 /** A pkg-config directory whose mm-session.pc names `libdir`. */
 function pkgConfigDir(libdir) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mm-node-pc-'));
-  fs.writeFileSync(path.join(dir, 'mm-session.pc'), `libdir=${libdir}\n\nName: mm-session\nDescription: test\nVersion: 0.2.0\nLibs: -L\${libdir} -lmm_session\n`);
+  fs.writeFileSync(path.join(dir, 'mm-session.pc'), `libdir=${libdir}\n\nName: mm-session\nDescription: test\nVersion: ${PACKAGE_VERSION}\nLibs: -L\${libdir} -lmm_session\n`);
   return dir;
 }
 
 const NO_SOURCES = { MM_SESSION_LIB: undefined, PKG_CONFIG_PATH: '/nonexistent', PKG_CONFIG_LIBDIR: '/nonexistent' };
 
 test('in the repository: target/release', () => {
-  assert.deepEqual(loadedFrom(PACKAGE, NO_SOURCES), { source: 'repository', file: BUILT, version: '0.2.0' });
+  assert.deepEqual(loadedFrom(PACKAGE, NO_SOURCES), { source: 'repository', file: BUILT, version: PACKAGE_VERSION });
 });
 
 test('MM_SESSION_LIB comes first; a wrong one is an error, not a fall back', () => {
   const link = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mm-node-lib-')), FILE_NAME);
   fs.symlinkSync(BUILT, link);
-  assert.deepEqual(loadedFrom(PACKAGE, { ...NO_SOURCES, MM_SESSION_LIB: link }), { source: 'MM_SESSION_LIB', file: link, version: '0.2.0' });
+  assert.deepEqual(loadedFrom(PACKAGE, { ...NO_SOURCES, MM_SESSION_LIB: link }), { source: 'MM_SESSION_LIB', file: link, version: PACKAGE_VERSION });
   assert.match(loadedFrom(PACKAGE, { ...NO_SOURCES, MM_SESSION_LIB: '/nonexistent/libmm_session.so' }).error, /MM_SESSION_LIB names \/nonexistent/);
 });
 
@@ -59,10 +61,10 @@ test('outside the repository: the bundled copy (npm run bundle), then pkg-config
     assert.match(missing, /\(repository\)/);
 
     const pc = pkgConfigDir(path.dirname(BUILT));
-    assert.deepEqual(loadedFrom(dir, { ...NO_SOURCES, PKG_CONFIG_PATH: pc }), { source: 'pkg-config', file: BUILT, version: '0.2.0' });
+    assert.deepEqual(loadedFrom(dir, { ...NO_SOURCES, PKG_CONFIG_PATH: pc }), { source: 'pkg-config', file: BUILT, version: PACKAGE_VERSION });
 
     execFileSync(process.execPath, [path.join(dir, 'scripts', 'bundle.js')], { env: { ...process.env, MM_SESSION_LIB: BUILT } });
-    assert.deepEqual(loadedFrom(dir, { ...NO_SOURCES, PKG_CONFIG_PATH: pc }), { source: 'bundled', file: path.join(bundledDir(dir), FILE_NAME), version: '0.2.0' });
+    assert.deepEqual(loadedFrom(dir, { ...NO_SOURCES, PKG_CONFIG_PATH: pc }), { source: 'bundled', file: path.join(bundledDir(dir), FILE_NAME), version: PACKAGE_VERSION });
     fs.rmSync(pc, { recursive: true });
   } finally {
     fs.rmSync(dir, { recursive: true });

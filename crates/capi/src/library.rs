@@ -13,7 +13,7 @@ use crate::status::{fail, mm_status};
 pub const MM_VERSION_MAJOR: u32 = 0;
 /// The minor version of this header. While the major version is 0, a new minor version may
 /// change the ABI (and the library's soname says so).
-pub const MM_VERSION_MINOR: u32 = 2;
+pub const MM_VERSION_MINOR: u32 = 3;
 /// The patch version of this header.
 pub const MM_VERSION_PATCH: u32 = 0;
 /// The header's version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH`, to compare with

@@ -67,7 +67,7 @@ const TARGET_CPU: &str = env!("MM_TARGET_CPU");
 
 /// What this build runs on, for people and bug reports: the library's version, the CPU it was
 /// compiled for, and each of llama.cpp's backends with the features it was compiled with, e.g.
-/// "mm-session 0.2.0; target-cpu: native; backends: CPU (SSE3 AVX AVX2 F16C FMA AVX512 ...)".
+/// "mm-session 0.3.0; target-cpu: native; backends: CPU (SSE3 AVX AVX2 F16C FMA AVX512 ...)".
 pub fn build_info() -> &'static CStr {
     static INFO: OnceCell<CString> = OnceCell::new();
     INFO.get_or_init(|| {
