@@ -47,7 +47,7 @@ MINOR := $(word 2,$(subst ., ,$(VERSION)))
 SOVERSION := $(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
 INSTALL_ENV = PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) INSTALL_LIBDIR=$(INSTALL_LIBDIR) VERSION=$(VERSION) SOVERSION=$(SOVERSION) LIBDIR=$(LIBDIR)
 
-.PHONY: all deps check-cpu lint build header portable-lib fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
+.PHONY: all deps check-cpu lint build header portable-lib check-dispatch fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind valgrind-run asan thread-stress fuzz-smoke clean \
         go-deps go-pc test-go bench-go test-python bench-python python-fixtures \
         node-deps test-node bench-node api-docs
@@ -154,7 +154,7 @@ lint: deps
 check-cpu:
 	@$(if $(PORTABLE),scripts/cpu-level.sh --runs $(CPU_BASELINE),true)
 
-test: check-cpu lint build test-rust test-c test-cpp test-go test-python test-node check-install check-symbols check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
+test: check-cpu lint build test-rust test-c test-cpp test-go test-python test-node check-install check-symbols check-dispatch check-stress valgrind asan $(BUILD)/bench_followup $(BUILD)/bench_scale
 	$(MAKE) --no-print-directory gpu-check DRY=1
 	@echo "make test: all checks passed"
 
@@ -233,10 +233,15 @@ uninstall:
 
 # Installed-tree consumers: C with pkg-config (shared, static), C++ with CMake; then uninstall
 # (scripts/check-install.sh).
-# The library every package ships (scripts/portable-lib.sh): built for a baseline CPU, in
-# build/portable-lib, whatever PORTABLE says.
+# The library every package ships (scripts/portable-lib.sh): a copy for each x86-64 level
+# (v2, v3, v4) and the dispatcher that loads the best one this CPU runs, in build/portable-lib,
+# whatever PORTABLE says.
 portable-lib:
 	@VERSION=$(VERSION) SOVERSION=$(SOVERSION) scripts/portable-lib.sh build/portable-lib
+
+# The dispatcher's choices, on three copies of this build (scripts/check-dispatch.sh).
+check-dispatch: build fixtures
+	@scripts/check-dispatch.sh $(LIB) $(MODELS)
 
 check-install: fixtures
 	@VERSION=$(VERSION) SOVERSION=$(SOVERSION) scripts/check-install.sh $(BUILD) $(MODELS)
