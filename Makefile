@@ -47,7 +47,7 @@ MINOR := $(word 2,$(subst ., ,$(VERSION)))
 SOVERSION := $(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
 INSTALL_ENV = PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) INSTALL_LIBDIR=$(INSTALL_LIBDIR) VERSION=$(VERSION) SOVERSION=$(SOVERSION) LIBDIR=$(LIBDIR)
 
-.PHONY: all deps check-cpu lint build header portable-lib check-dispatch fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
+.PHONY: all deps check-cpu lint build header portable-lib check-dispatch bench-levels fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind valgrind-run asan thread-stress fuzz-smoke clean \
         go-deps go-pc test-go bench-go test-python bench-python python-fixtures \
         node-deps test-node bench-node api-docs
@@ -121,6 +121,13 @@ bench: build
 	$(CARGO) build --release -p mm-session --example bench
 	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/bench $(BENCH_RUNS)
 	$(MAKE) --no-print-directory bench-decode
+	$(MAKE) --no-print-directory bench-levels
+
+# The copy make portable-lib's dispatcher loads here against the native build (prefill and
+# generation, MM_TEST_MODEL or the bench pair; scripts/bench-levels.sh).
+bench-levels: build $(BUILD)/bench_levels
+	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
+	scripts/bench-levels.sh $(BUILD)/bench_levels $(LIBDIR) build/portable-lib $(or $(MM_TEST_MODEL),$(BUILD)/fixtures-bench/tiny-llama.gguf) 5
 
 # Sessions that decode together (n_parallel) against raw llama.cpp batching the same
 # sequences: 1, 2, 4 and 8 sessions of 64 tokens each, then the time to first token of a
