@@ -49,7 +49,7 @@ INSTALL_ENV = PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) INSTALL_LIBDIR=$(INSTALL_LIBDI
 
 .PHONY: all deps check-cpu lint build header portable-lib check-dispatch bench-levels fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind valgrind-run asan thread-stress fuzz-smoke clean \
-        go-deps go-pc test-go bench-go test-python bench-python python-fixtures \
+        go-deps go-pc test-go bench-go go-module test-release-go test-python bench-python python-fixtures \
         node-deps test-node bench-node api-docs
 
 all: build
@@ -280,6 +280,15 @@ $(GO_PC): cmake/mm-session.pc.in Cargo.toml
 # prefix (scripts/go.sh).
 test-go: build fixtures go-deps $(GO_PC)
 	@GO=$(GO) scripts/go.sh test $(BUILD) $(LIBDIR) $(MODELS)
+
+# The files a GOPROXY serves for bindings/go at v$(VERSION), in dist/goproxy, and the go.sum lines
+# they give (scripts/go-module.sh); test-release-go: a fresh program that `go get`s the module
+# from that folder alone and runs the describe example against a fresh `make install` prefix.
+go-module:
+	@GO=$(GO) scripts/go-module.sh build dist $(VERSION)
+
+test-release-go: build fixtures go-deps go-module
+	@GO=$(GO) scripts/go-module.sh test dist $(VERSION) $(MODELS)
 
 # The binding's overhead on one request against the C API, GO_ROUNDS rounds; never fails.
 bench-go: build fixtures go-deps $(GO_PC)

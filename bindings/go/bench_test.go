@@ -8,7 +8,7 @@ import (
 	"time"
 	"unsafe"
 
-	"mm-session/mmsession/internal/cbench"
+	"github.com/mm-session/mm-session/bindings/go/internal/cbench"
 )
 
 // The binding's overhead on one request: the same request asked through the C API directly

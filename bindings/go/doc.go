@@ -2,6 +2,11 @@
 // has it) through mm-session's C library: one Session owns the text model, its context and its
 // projector, and Close frees all of them.
 //
+// The module is github.com/mm-session/mm-session/bindings/go (go get
+// github.com/mm-session/mm-session/bindings/go@v0.3.0); its package name is mmsession:
+//
+//	import mmsession "github.com/mm-session/mm-session/bindings/go"
+//
 // A short program:
 //
 //	s, err := mmsession.Open(mmsession.Params{Model: "model.gguf", Mmproj: "mmproj.gguf"})

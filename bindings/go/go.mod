@@ -1,3 +1,3 @@
-module mm-session/mmsession
+module github.com/mm-session/mm-session/bindings/go
 
 go 1.19

@@ -2,6 +2,6 @@ module mm-session/examples/go
 
 go 1.19
 
-require mm-session/mmsession v0.0.0
+require github.com/mm-session/mm-session/bindings/go v0.3.0
 
-replace mm-session/mmsession => ../../bindings/go
+replace github.com/mm-session/mm-session/bindings/go => ../../bindings/go

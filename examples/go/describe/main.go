@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"mm-session/mmsession"
+	mmsession "github.com/mm-session/mm-session/bindings/go"
 )
 
 func main() {
