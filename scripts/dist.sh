@@ -29,6 +29,7 @@ top=$stage/$name
 mkdir -p "$top/lib"
 # Every file of the library folder, whatever it holds, links kept (cp -P).
 cp -P "$libs"/* "$top/lib/"
+# shellcheck disable=SC2016 # ${pcfiledir} is pkg-config's, written as is
 PREFIX='${pcfiledir}/../..' INSTALL_LIBDIR=lib VERSION=$VERSION SOVERSION=$SOVERSION \
     scripts/install.sh dev-files "$top"
 install -m 644 CHANGELOG.md "$top/"
