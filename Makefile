@@ -47,7 +47,7 @@ MINOR := $(word 2,$(subst ., ,$(VERSION)))
 SOVERSION := $(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
 INSTALL_ENV = PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) INSTALL_LIBDIR=$(INSTALL_LIBDIR) VERSION=$(VERSION) SOVERSION=$(SOVERSION) LIBDIR=$(LIBDIR)
 
-.PHONY: all deps check-cpu lint build header portable-lib check-dispatch bench-levels fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
+.PHONY: all deps check-cpu lint build header portable-lib check-dispatch bench-levels dist test-release-dist fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind valgrind-run asan thread-stress fuzz-smoke clean \
         go-deps go-pc test-go bench-go go-module test-release-go test-python bench-python python-fixtures \
         node-deps test-node bench-node api-docs
@@ -238,8 +238,6 @@ install: build
 uninstall:
 	@$(INSTALL_ENV) scripts/install.sh uninstall
 
-# Installed-tree consumers: C with pkg-config (shared, static), C++ with CMake; then uninstall
-# (scripts/check-install.sh).
 # The library every package ships (scripts/portable-lib.sh): a copy for each x86-64 level
 # (v2, v3, v4) and the dispatcher that loads the best one this CPU runs, in build/portable-lib,
 # whatever PORTABLE says.
@@ -250,6 +248,19 @@ portable-lib:
 check-dispatch: build fixtures
 	@scripts/check-dispatch.sh $(LIB) $(MODELS)
 
+# The release tarball for C and C++ users, dist/mm-session-$(VERSION)-linux-x86_64.tar.gz:
+# headers, build/portable-lib's libraries, relocatable .pc and CMake files (scripts/dist.sh).
+DIST_TARBALL := dist/mm-session-$(VERSION)-linux-x86_64.tar.gz
+dist: portable-lib
+	@VERSION=$(VERSION) SOVERSION=$(SOVERSION) scripts/dist.sh build/portable-lib dist
+
+# That tarball unpacked into a fresh folder: its contents, soname, CPU level, then the consumers
+# of check-install built against it (scripts/test-release-dist.sh). Run `make dist` first.
+test-release-dist: fixtures
+	@VERSION=$(VERSION) SOVERSION=$(SOVERSION) scripts/test-release-dist.sh $(DIST_TARBALL) $(BUILD) $(MODELS)
+
+# Installed-tree consumers: C with pkg-config (shared, static), C++ with CMake; then uninstall
+# (scripts/check-install.sh).
 check-install: fixtures
 	@VERSION=$(VERSION) SOVERSION=$(SOVERSION) scripts/check-install.sh $(BUILD) $(MODELS)
 
