@@ -50,7 +50,7 @@ INSTALL_ENV = PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) INSTALL_LIBDIR=$(INSTALL_LIBDI
 .PHONY: all deps check-cpu lint build header portable-lib check-dispatch bench-levels dist test-release-dist fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind valgrind-run asan thread-stress fuzz-smoke clean \
         go-deps go-pc test-go bench-go go-module test-release-go test-python bench-python python-fixtures \
-        node-deps test-node bench-node api-docs
+        node-deps test-node bench-node npm-pack test-release-npm api-docs
 
 all: build
 
@@ -350,6 +350,17 @@ test-node: build node-deps
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-node --seeing --audio >/dev/null
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null
 	cd $(NODE_DIR) && npm run lint && npm test
+
+# The npm packages, as tarballs in dist/ (scripts/npm-pack.sh): mm-session-$(VERSION).tgz (the
+# JavaScript) and mm-session-linux-x64-gnu-$(VERSION).tgz (@mm-session/linux-x64-gnu, the
+# portable-lib library), the second an optional dependency of the first.
+npm-pack: portable-lib
+	@VERSION=$(VERSION) scripts/npm-pack.sh build/portable-lib dist
+
+# The two tarballs installed as a user would, in a temporary folder, offline, with no other
+# library in reach (scripts/test-release-npm.sh): the pair that sees must answer "red".
+test-release-npm: build npm-pack node-deps
+	@VERSION=$(VERSION) scripts/test-release-npm.sh dist $(LIBDIR)/mm-fixtures
 
 # Per-request time through the Node API against mm_session_ask called directly, NODE_RUNS
 # requests each (medians); the last line is node_overhead_pct=X.

@@ -112,4 +112,4 @@ export declare const constants: Constants;
 /** The version of the header this package was generated from. */
 export declare const HEADER_VERSION: string;
 /** Where the library was loaded from. */
-export declare const library: { readonly source: 'MM_SESSION_LIB' | 'bundled' | 'pkg-config' | 'repository'; readonly file: string };
+export declare const library: { readonly source: 'MM_SESSION_LIB' | 'bundled' | 'platform-package' | 'pkg-config' | 'repository'; readonly file: string };

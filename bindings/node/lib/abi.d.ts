@@ -244,9 +244,9 @@ export declare function loadedModels(): number;
 /** The constants of the header. */
 export interface Constants {
   readonly MM_VERSION_MAJOR: 0;
-  readonly MM_VERSION_MINOR: 2;
+  readonly MM_VERSION_MINOR: 3;
   readonly MM_VERSION_PATCH: 0;
-  readonly MM_VERSION_NUMBER: 200;
+  readonly MM_VERSION_NUMBER: 300;
   readonly MM_SEED_DEFAULT: 4294967295;
   readonly MM_MAX_PARALLEL: 256;
   readonly MM_MAX_IMAGE_PIXELS: 67108864;
