@@ -11,12 +11,13 @@ CARGO ?= cargo
 # into llama.cpp's GGML_NATIVE. PORTABLE=1 builds for CPU_BASELINE instead (a rustc CPU name:
 # x86-64-v2, x86-64-v3, x86-64-v4, ...), into target/portable-CPU_BASELINE and
 # build/portable-CPU_BASELINE, so that the builds can stay side by side.
+# One more name: x86-64-v4-vnni, x86-64-v4 with AVX512-VNNI, VBMI and BF16 (scripts/ggml-cpu-flags.sh).
 CPU_BASELINE ?= x86-64-v3
 ifdef PORTABLE
 TARGET_DIR := target/portable-$(CPU_BASELINE)
 BUILD := build/portable-$(CPU_BASELINE)
 export CARGO_TARGET_DIR := $(CURDIR)/$(TARGET_DIR)
-export RUSTFLAGS := -C target-cpu=$(CPU_BASELINE)
+export RUSTFLAGS := $(shell scripts/ggml-cpu-flags.sh --rustflags $(CPU_BASELINE))
 $(foreach flag,$(shell scripts/ggml-cpu-flags.sh $(CPU_BASELINE)),$(eval export $(flag)))
 else
 TARGET_DIR := target

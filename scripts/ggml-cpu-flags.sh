@@ -8,8 +8,21 @@
 # and BMI2 on whenever GGML_NATIVE is off, whatever the baseline. Prints nothing off x86-64
 # (there, `-C target-cpu` alone sets the baseline).
 set -eu
-cpu=${1:?usage: ggml-cpu-flags.sh CPU}
-cfg=$(rustc --print cfg -C target-cpu="$cpu")
+#
+# ggml-cpu-flags.sh --rustflags CPU
+#
+# Prints the rustc flags of that target: `-C target-cpu=CPU`, but for x86-64-v4-vnni, this
+# project's name for x86-64-v4 with AVX512-VNNI, VBMI and BF16 (Zen 4, Sapphire Rapids: the sets
+# ggml's matrix kernels use), which no rustc CPU name gives.
+if [ "${1:-}" = --rustflags ]; then rustflags_only=1; shift; else rustflags_only=""; fi
+cpu=${1:?usage: ggml-cpu-flags.sh [--rustflags] CPU}
+case $cpu in
+  x86-64-v4-vnni) rustflags="-C target-cpu=x86-64-v4 -C target-feature=+avx512vnni,+avx512vbmi,+avx512bf16" ;;
+  *) rustflags="-C target-cpu=$cpu" ;;
+esac
+if [ -n "$rustflags_only" ]; then echo "$rustflags"; exit 0; fi
+# shellcheck disable=SC2086 # the flags are words
+cfg=$(rustc --print cfg $rustflags)
 echo "$cfg" | grep -qx 'target_arch="x86_64"' || exit 0
 out=""
 for pair in sse4.2:SSE42 avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avxvnni:AVX_VNNI \

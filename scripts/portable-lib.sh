@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # portable-lib.sh OUT: `make portable-lib`, the library every package ships, in OUT:
-#   libmm_session-x86-64-v2.so, -v3.so, -v4.so   the library built for each x86-64 level
-#                                                (PORTABLE=1 builds, docs/building.md)
+#   libmm_session-x86-64-v2.so, -v3.so, -v4.so,  the library built for each x86-64 level
+#   -v4-vnni.so                                  (PORTABLE=1 builds, docs/building.md; v4-vnni
+#                                                is v4 with AVX512-VNNI, VBMI and BF16)
 #   libmm_session.so.SOVERSION                   the dispatcher (crates/capi/dispatch): loads
 #                                                the copy for the best level this CPU runs
 #   libmm_session.so                             a link to it
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 out=$1
-levels=(x86-64-v2 x86-64-v3 x86-64-v4)
+levels=(x86-64-v2 x86-64-v3 x86-64-v4 x86-64-v4-vnni)
 for level in "${levels[@]}"; do
     make --no-print-directory build PORTABLE=1 CPU_BASELINE="$level" >&2
 done

@@ -1,11 +1,12 @@
 /*
  * mm_dispatch.c: the libmm_session.so that packages ship. It holds no code of the library: it
  * loads, when the process loads it, the copy of the library built for the best x86-64 level
- * this CPU runs (libmm_session-x86-64-v4.so, -v3.so or -v2.so, from its own folder), and every
+ * this CPU runs (libmm_session-x86-64-v4-vnni.so, -v4.so, -v3.so or -v2.so, from its own
+ * folder; v4-vnni is x86-64-v4 with AVX512-VNNI, VBMI and BF16), and every
  * exported mm_* function jumps to that copy's (the stubs the build generates from the copies'
  * symbols: one indirect jump each, so arguments and results pass untouched).
  *
- * MM_SESSION_CPU=v2|v3|v4 (or x86-64-v2, ...) picks a level; a level this CPU cannot run is
+ * MM_SESSION_CPU=v2|v3|v4|v4-vnni (or x86-64-v2, ...) picks a level; a level this CPU cannot run is
  * refused with a message on stderr, and the best it runs is loaded instead. mm_build_info()
  * of the copy loaded names its level ("target-cpu: x86-64-v3").
  *
@@ -24,14 +25,17 @@
 __attribute__((visibility("hidden"))) void *mm_dispatch_table[MM_DISPATCH_COUNT];
 
 /* The levels, best first. */
-static const char *const LEVELS[] = {"x86-64-v4", "x86-64-v3", "x86-64-v2"};
+static const char *const LEVELS[] = {"x86-64-v4-vnni", "x86-64-v4", "x86-64-v3", "x86-64-v2"};
 enum { N_LEVELS = sizeof LEVELS / sizeof LEVELS[0] };
 
 static int runs(int level) {
     __builtin_cpu_init();
     switch (level) {
-    case 0: return __builtin_cpu_supports("x86-64-v4");
-    case 1: return __builtin_cpu_supports("x86-64-v3");
+    case 0:
+        return __builtin_cpu_supports("x86-64-v4") && __builtin_cpu_supports("avx512vnni") &&
+               __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bf16");
+    case 1: return __builtin_cpu_supports("x86-64-v4");
+    case 2: return __builtin_cpu_supports("x86-64-v3");
     default: return __builtin_cpu_supports("x86-64-v2");
     }
 }
@@ -78,7 +82,8 @@ __attribute__((constructor)) static void mm_dispatch_init(void) {
     int first = 0;
     int forced = forced_level();
     if (forced == -2)
-        fprintf(stderr, "mm-session: MM_SESSION_CPU=%s is not one of v2, v3, v4; ignored\n", getenv("MM_SESSION_CPU"));
+        fprintf(stderr, "mm-session: MM_SESSION_CPU=%s is not one of v2, v3, v4, v4-vnni; ignored\n",
+                getenv("MM_SESSION_CPU"));
     else if (forced >= 0 && !runs(forced))
         fprintf(stderr, "mm-session: MM_SESSION_CPU=%s: this CPU cannot run %s; ignored\n", getenv("MM_SESSION_CPU"),
                 LEVELS[forced]);
@@ -87,7 +92,7 @@ __attribute__((constructor)) static void mm_dispatch_init(void) {
     char why[4096] = "this CPU runs none of the levels (x86-64-v2 at least is needed)";
     for (int level = first; level < N_LEVELS; level++)
         if (runs(level) && load(dir, level, why, sizeof why) == 0) return;
-    fprintf(stderr, "mm-session: no copy of the library in %s could be loaded (libmm_session-x86-64-v2/v3/v4.so): %s\n",
+    fprintf(stderr, "mm-session: no copy of the library in %s could be loaded (libmm_session-x86-64-LEVEL.so): %s\n",
             dir, why);
     abort();
 }
