@@ -7,7 +7,8 @@ Where the library comes from, in order:
   copies: a wheel holds no links), with ``$MM_SESSION_HEADER`` or the repository's header;
 * ``$MM_SESSION_LIB`` (with ``$MM_SESSION_HEADER`` or the header beside its ``include/``);
 * an unpacked sdist: its ``rust/`` folder holds the Rust workspace, which cargo builds for a
-  portable CPU level (``$MM_SESSION_CPU``, default x86-64-v3), never for the building machine's;
+  portable CPU level (``$MM_SESSION_CPU``, default x86-64-v3), never for the building machine's,
+  with the Cargo features of ``$MM_SESSION_FEATURES`` (``cuda``, ``vulkan``: none by default);
 * the source tree this folder belongs to (``target/release``, built with
   ``cargo build --release -p mm-session`` when it is not there yet);
 * the installed prefix (``pkg-config mm-session``).
@@ -94,8 +95,11 @@ def _from_sdist():
         cpu = env.get("MM_SESSION_CPU", "generic")
     # RUSTFLAGS overrides .cargo/config.toml's target-cpu=native.
     env["RUSTFLAGS"] = f"-C target-cpu={cpu}"
-    print(f"mm_session: building the library for {cpu}: cargo build --release -p mm-session (llama.cpp: minutes)")
-    subprocess.run([cargo, "build", "--release", "-p", "mm-session"], cwd=SDIST_WORKSPACE, env=env, check=True)
+    # Cargo features of crates/capi (cuda, vulkan, ...: docs/building.md), comma-separated.
+    features = env.get("MM_SESSION_FEATURES", "")
+    command = [cargo, "build", "--release", "-p", "mm-session"] + (["--features", features] if features else [])
+    print(f"mm_session: building the library for {cpu}: {' '.join(command[1:])} (llama.cpp takes minutes)")
+    subprocess.run(command, cwd=SDIST_WORKSPACE, env=env, check=True)
     return [target_dir / "release" / LIB], SDIST_WORKSPACE / "include" / HEADER
 
 
