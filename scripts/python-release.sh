@@ -90,7 +90,9 @@ test)
 import sys
 assert not any(p.startswith('$root') for p in sys.path), sys.path
 import mm_session
-print('test-release-python: bundled files:', sorted(p.name for p in mm_session._native._BUNDLED_DIR.iterdir()))
+native = mm_session._native
+print('test-release-python: bundled files:', sorted(p.name for p in native._BUNDLED_DIR.iterdir()))
+print('test-release-python:', native.text(native.lib.mm_build_info()))
 " && env -i PATH=/usr/bin:/bin HOME="$HOME" venv/bin/python -I smoke.py "$root/$build/fixtures-seeing" bundled)
     echo "test-release-python: smoke test in $(seconds "$t"), all in $(seconds "$start")"
     ;;
