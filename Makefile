@@ -50,8 +50,8 @@ INSTALL_ENV = PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) INSTALL_LIBDIR=$(INSTALL_LIBDI
 
 .PHONY: all deps check-cpu lint build header portable-lib check-dispatch bench-levels dist test-release-dist fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind valgrind-run asan thread-stress fuzz-smoke clean \
-        go-deps go-pc test-go bench-go go-module test-release-go test-python bench-python python-fixtures \
-        node-deps test-node bench-node npm-pack test-release-npm api-docs
+        go-deps go-pc test-go bench-go go-module test-release-go test-python bench-python python-fixtures wheel sdist test-release-python \
+        node-deps test-node bench-node npm-pack test-release-npm api-docs release test-release
 
 all: build
 
@@ -328,6 +328,30 @@ python-fixtures: fixtures
 # ruff, pytest, then a fresh venv from source and from the wheel (scripts/python.sh).
 test-python: build python-fixtures $(PY)
 	scripts/python.sh test $(BUILD) $(PY_VENV) $(PY_RUFF)
+
+# The packages a user installs (scripts/python-release.sh, bindings/python/README.md): `make
+# wheel` bundles every .so file of build/portable-lib (x86-64-v3, not this machine's CPU) into a
+# py3-none wheel and runs auditwheel repair, into dist/; `make sdist` writes
+# dist/mm_session-VERSION.tar.gz with the Rust workspace inside, which pip builds with cargo;
+# `make test-release-python` installs dist/'s manylinux wheel offline into a fresh venv and asks
+# the seeing pair about the red picture, with no Rust and no source tree in sight.
+wheel: portable-lib $(PY)
+	scripts/python-release.sh wheel $(BUILD) $(PY_VENV)
+
+sdist: $(PY)
+	scripts/python-release.sh sdist $(BUILD) $(PY_VENV)
+
+test-release-python: wheel python-fixtures $(PY)
+	scripts/python-release.sh test $(BUILD) $(PY_VENV)
+
+# Every package of a release into dist/ (the manylinux wheel, the sdist, the two npm tarballs,
+# the Go module's GOPROXY folder, the C tarball), then their SHA-256 sums (dist/SHA256SUMS).
+release: wheel sdist npm-pack go-module dist
+	@scripts/release-sums.sh dist $(VERSION)
+
+# Each package installed and used as a user would, from dist/ alone (not part of make test:
+# make portable-lib builds llama.cpp four times).
+test-release: release test-release-python test-release-npm test-release-go test-release-dist
 
 # llama-cpp-python against this package on the bench pair (bindings/python/bench/bench.py).
 bench-python: build python-fixtures $(PY)
