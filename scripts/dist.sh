@@ -17,7 +17,6 @@ set -euo pipefail
 
 : "${VERSION:?}" "${SOVERSION:?}"
 libs=$1 out=$2
-level=x86-64-v3 # scripts/portable-lib.sh's level
 name=mm-session-$VERSION-linux-x86_64
 tarball=$out/$name.tar.gz
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
@@ -42,9 +41,12 @@ C++ wrapper). License: MIT.
 
 Inside
   include/mm_session.h, include/mm_session.hpp   the C header and the C++ header
-  lib/libmm_session.so.$SOVERSION                   the shared library (soname libmm_session.so.$SOVERSION)
+  lib/libmm_session.so.$SOVERSION                   the shared library (soname libmm_session.so.$SOVERSION): a
+                                                 dispatcher that loads, at load time, the copy
+                                                 below for the best level this CPU runs
+  lib/libmm_session-x86-64-LEVEL.so              the library for x86-64-v2, v3, v4 and v4-vnni
   lib/libmm_session.so                           link for the linker (-lmm_session)
-  lib/libmm_session.a                            the static library
+  lib/libmm_session.a                            the static library, for x86-64-v2
   lib/pkgconfig/mm-session.pc                    pkg-config file (Libs.private for static links)
   lib/cmake/mm-session/                          CMake package: mm-session::mm-session,
                                                  mm-session::shared, mm-session::static
@@ -52,10 +54,11 @@ Every path in the .pc and CMake files is relative to the file itself: unpack the
 anywhere (DIR below).
 
 CPU level
-  Built for $level (Haswell and later, Zen and later: AVX2, FMA, F16C, BMI2); it does not
-  need AVX-512. mm_build_info() says "target-cpu: $level". On an older CPU it stops with an
-  illegal instruction: build from source there. CPU only: GPU backends (CUDA, Vulkan) are
-  cargo features of a source build.
+  One copy of the library per x86-64 level: v2 (SSE4.2), v3 (AVX2, FMA, F16C, BMI2), v4
+  (AVX-512) and v4-vnni (AVX-512 with VNNI, VBMI and BF16). libmm_session.so loads the best
+  one this CPU runs; MM_SESSION_CPU=v2 (v3, v4, v4-vnni) picks a lower one. mm_build_info()
+  names the copy loaded ("target-cpu: x86-64-v3"). The static library is the x86-64-v2 build.
+  CPU only: GPU backends (CUDA, Vulkan) are cargo features of a source build.
 
 Use
   C, pkg-config:
@@ -76,4 +79,4 @@ rm -f "$tarball"
 find "$top" -exec touch -h -d "@$epoch" {} +
 tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner --mode='u+rw,go+r,go-w' \
     --mtime="@$epoch" --format=gnu -cf - "$name" | gzip -9n >"$tarball"
-echo "dist: $tarball ($(du -h "$tarball" | cut -f1), lib for $level)"
+echo "dist: $tarball ($(du -h "$tarball" | cut -f1))"
