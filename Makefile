@@ -18,6 +18,8 @@ TARGET_DIR := target/portable-$(CPU_BASELINE)
 BUILD := build/portable-$(CPU_BASELINE)
 export CARGO_TARGET_DIR := $(CURDIR)/$(TARGET_DIR)
 export RUSTFLAGS := $(shell scripts/ggml-cpu-flags.sh --rustflags $(CPU_BASELINE))
+# mm_build_info's name of the level (crates/core/build.rs).
+export MM_CPU_LEVEL := $(CPU_BASELINE)
 $(foreach flag,$(shell scripts/ggml-cpu-flags.sh $(CPU_BASELINE)),$(eval export $(flag)))
 else
 TARGET_DIR := target

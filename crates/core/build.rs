@@ -6,11 +6,14 @@ use std::env;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    // The CPU the build targets, for `build_info`: what `-C target-cpu` says (".cargo/config.toml"
-    // sets "native"; portable builds set a baseline), or rustc's default.
+    // The CPU the build targets, for `build_info`: the level a portable build names
+    // (MM_CPU_LEVEL, which the Makefile sets: x86-64-v4-vnni is no rustc CPU name), else what
+    // `-C target-cpu` says (".cargo/config.toml" sets "native"), or rustc's default.
+    println!("cargo:rerun-if-env-changed=MM_CPU_LEVEL");
     let rustflags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let target_cpu =
+    let from_flags =
         rustflags.split('\x1f').filter_map(|f| f.split("target-cpu=").nth(1)).next_back().unwrap_or("default");
+    let target_cpu = env::var("MM_CPU_LEVEL").ok().filter(|l| !l.is_empty()).unwrap_or(from_flags.to_string());
     println!("cargo:rustc-env=MM_TARGET_CPU={target_cpu}");
 
     // llama-cpp-sys-2 installs llama.cpp's headers beside the cmake package it announces.
