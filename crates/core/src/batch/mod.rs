@@ -10,9 +10,9 @@
 //! owner's next request. So a group takes any number of forks; at most `n_slots` requests run
 //! at once, and a request that found every slot busy waits for one (`Lease::waited_ms`).
 //!
-//! Every use of the context holds its lock (`Group::engine`); the slot table and the queue of
-//! steps have their own (`Group::slots`), taken first when both are needed, never the other
-//! way round.
+//! Every use of the context holds its lock (`Shared::engine`); the slot table and the queue of
+//! steps have their own (`Shared::slots`), taken first when both are needed, never the other
+//! way round. A group of more than one slot runs its steps on a thread of its own.
 
 mod queue;
 mod step;
@@ -39,11 +39,11 @@ struct Engine {
 }
 
 /// One context shared by the sessions of a model that decode together, with, for more than
-/// one slot, the thread that runs its steps ([`Shared::serve`]): whichever thread called
-/// `llama_decode` last, a step run on another costs llama.cpp up to half again as long (raw
-/// llama.cpp alternating two calling threads: 37.6 against 24.5 ms a step of 2 sequences on
-/// Gemma 3 270M, 2 threads). A group of one slot runs its steps on the caller's thread, as a
-/// session always did. Dropping the group stops the thread, then frees the context.
+/// one slot, the thread that runs its steps ([`Shared::serve`]): llama.cpp computes a step
+/// markedly more slowly when the thread that calls `llama_decode` changes from step to step
+/// (docs/conversations.md, "Decoding together", has the figures). A group of one slot runs its
+/// steps on the caller's thread, as a session always did. Dropping the group stops the thread,
+/// then frees the context.
 pub struct Group {
     shared: Arc<Shared>,
     worker: Option<std::thread::JoinHandle<()>>,
