@@ -290,13 +290,18 @@ impl Member {
         }
     }
 
-    /// Empties the member's KV cache.
+    /// Empties the member's KV cache: the whole context when the member is its only slot's
+    /// (as a session of its own always did: this also drops cells that a corrupt saved state
+    /// gave negative positions, which removing the sequence's positions leaves behind, and
+    /// which made later loads fail), else its sequence.
     pub fn clear(&self) {
         let mut slots = self.group.slots();
         let me = slots.members.get_mut(&self.id).expect("a member is in its group");
         me.parked = None;
-        if let Some(slot) = me.slot {
-            self.group.engine().ctx.forget_from(slot as i32, 0);
+        match me.slot {
+            Some(_) if self.group.settings.n_seq == 1 => self.group.engine().ctx.clear_memory(),
+            Some(slot) => self.group.engine().ctx.forget_from(slot as i32, 0),
+            None => {}
         }
     }
 

@@ -46,6 +46,12 @@ impl Context {
         // SAFETY: the context is alive.
         unsafe { sys::llama_n_seq_max(self.as_ptr()) }
     }
+    /// Empties the KV cache, every sequence and every cell (`llama_memory_clear`). Removing a
+    /// sequence's positions cannot reach cells a corrupt saved state gave negative positions.
+    pub fn clear_memory(&self) {
+        // SAFETY: the context and its memory are alive.
+        unsafe { sys::llama_memory_clear(sys::llama_get_memory(self.as_ptr()), true) }
+    }
     /// Removes positions `from..` of sequence `seq` from the KV cache (0: all of them).
     pub fn forget_from(&self, seq: i32, from: i32) {
         // SAFETY: the context and its memory are alive.
