@@ -68,6 +68,11 @@
 #define MM_MAX_AUDIO_SECONDS 600
 
 /**
+ * The largest `mm_ask_params.tools` accepted, in bytes.
+ */
+#define MM_MAX_TOOLS_BYTES 65536
+
+/**
  * The result of every `mm_*` call that can fail. Codes are stable and never reused for
  * another meaning.
  */
@@ -253,6 +258,11 @@ typedef enum mm_stop_reason {
    * The context window filled up.
    */
   MM_STOP_CONTEXT_FULL = 5,
+  /**
+   * Version 4. The answer is tool calls (`mm_ask_info.tool_calls`; OpenAI's
+   * `finish_reason: "tool_calls"`): it ended as `MM_STOP_EOG` or `MM_STOP_STRING` would have.
+   */
+  MM_STOP_TOOL_CALLS = 6,
 } mm_stop_reason;
 
 /**
@@ -300,6 +310,27 @@ typedef enum mm_kv_type {
    */
   MM_KV_Q4_0 = 2,
 } mm_kv_type;
+
+/**
+ * Version 4. What becomes of a model's reasoning (its `<think>` block and the like) in a chat
+ * rendered by a Jinja template (`mm_ask_params.reasoning`).
+ */
+typedef enum mm_reasoning {
+  /**
+   * Kept apart from the text: streamed to `on_reasoning`, and the answer's
+   * `reasoning_content` (`mm_session_last_message`); the text holds the rest (default).
+   */
+  MM_REASONING_SEPARATE = 0,
+  /**
+   * Left in the text as the model wrote it.
+   */
+  MM_REASONING_INLINE = 1,
+  /**
+   * The template is asked not to think (`enable_thinking` false), where it knows how;
+   * reasoning that comes anyway is kept apart.
+   */
+  MM_REASONING_OFF = 2,
+} mm_reasoning;
 
 /**
  * A loaded multimodal model: text model, context and projector behind one handle. Calls on one
@@ -707,6 +738,55 @@ typedef void (*mm_token_callback)(void *user_data,
                                   size_t n_top);
 
 /**
+ * Version 4. What a chat message carries besides its role, text and media, for tool calls
+ * (`mm_ask_params.message_ext`: one per message, in the same order). All pointers are NULL
+ * (none) or UTF-8, NUL-terminated, and borrowed for the call only.
+ */
+typedef struct mm_message_ext {
+  /**
+   * An assistant message's tool calls: OpenAI's `tool_calls` array as JSON text,
+   * `[{"id": "call_1", "type": "function", "function": {"name": "f", "arguments":
+   * "{\"x\": 1}"}}]` (an answer's `mm_session_last_message` has it in this shape).
+   */
+  const char *tool_calls;
+  /**
+   * A `"tool"` message's call id: the result of the earlier call with this id (a tool result
+   * for an id no earlier call has gives `MM_ERR_INVALID_ARGUMENT`).
+   */
+  const char *tool_call_id;
+  /**
+   * A `"tool"` message's function name (some templates print it).
+   */
+  const char *name;
+  /**
+   * An assistant message's reasoning (`reasoning_content` of an earlier answer), for the
+   * templates that show earlier reasoning.
+   */
+  const char *reasoning_content;
+} mm_message_ext;
+
+/**
+ * Version 4. A change of one tool call of an answer being streamed (`mm_tool_call_callback`):
+ * the call's index among the answer's calls, then its id and name when it first appears
+ * ("" after), and a piece of its arguments (JSON text; "" when none is new). A caller
+ * assembles the calls by index: the pieces of one call's arguments, joined in order, are its
+ * arguments. Every pointer is NUL-terminated and valid only during the callback.
+ */
+typedef struct mm_tool_call_delta {
+  size_t index;
+  const char *id;
+  const char *name;
+  const char *arguments;
+} mm_tool_call_delta;
+
+/**
+ * Version 4. Receives the tool calls of an answer as they are generated: `user_data` from the
+ * params and one change (see `mm_tool_call_delta`). Return false to stop generating. Called on
+ * the thread that called `mm_session_ask`; it must not call into the same session.
+ */
+typedef bool (*mm_tool_call_callback)(void *user_data, const struct mm_tool_call_delta *delta);
+
+/**
  * One request. Get one from `mm_ask_params_default()`, then set `prompt` and the rest.
  */
 typedef struct mm_ask_params {
@@ -865,6 +945,49 @@ typedef struct mm_ask_params {
    * Reserved: set to zero.
    */
   uint8_t reserved2[7];
+  /**
+   * Version 4. NULL (default), or `n_messages` entries: what each message of `messages`
+   * carries for tool calls (see `mm_message_ext`). Borrowed for the call only.
+   */
+  const struct mm_message_ext *message_ext;
+  /**
+   * Version 4. Functions the model may call (chats rendered by a Jinja template): OpenAI's
+   * `tools` array as JSON text, `[{"type": "function", "function": {"name": "f",
+   * "description": "...", "parameters": {JSON Schema}}}]`, at most `MM_MAX_TOOLS_BYTES`.
+   * The template describes them to the model, and the answer's tool calls come apart from
+   * its text: `on_tool_call`, `mm_session_last_message`, `mm_ask_info.tool_calls` and
+   * `MM_STOP_TOOL_CALLS`. NULL (default): none. Text that is not a JSON array of tools, or a
+   * schema llama.cpp's converter refuses, gives `MM_ERR_INVALID_ARGUMENT`. Borrowed.
+   */
+  const char *tools;
+  /**
+   * Version 4. Whether the model must call a tool: "auto" (NULL, the default: it decides),
+   * "none" (text only), "required" (one or more calls, made well-formed by a grammar, so
+   * that even a poor model's arguments validate against their schema), or the name of one
+   * of the tools (a call to it). Borrowed for the call only.
+   */
+  const char *tool_choice;
+  /**
+   * Version 4. Optional: receives the reasoning of the answer as it is generated
+   * (`MM_REASONING_SEPARATE`, with a template whose models think first). Return false to stop.
+   */
+  mm_text_callback on_reasoning;
+  /**
+   * Version 4. Optional: receives the answer's tool calls as they are generated.
+   */
+  mm_tool_call_callback on_tool_call;
+  /**
+   * Version 4. An `mm_reasoning` (default `MM_REASONING_SEPARATE`).
+   */
+  int32_t reasoning;
+  /**
+   * Version 4. Whether one answer may make several tool calls (default false).
+   */
+  bool parallel_tool_calls;
+  /**
+   * Reserved: set to zero.
+   */
+  uint8_t reserved3[3];
 } mm_ask_params;
 
 /**
@@ -940,6 +1063,14 @@ typedef struct mm_ask_info {
    * Reserved (zero).
    */
   uint32_t reserved0;
+  /**
+   * Version 4. Tool calls in the answer (see `mm_session_last_message`).
+   */
+  uint32_t tool_calls;
+  /**
+   * Reserved (zero).
+   */
+  uint32_t reserved1;
 } mm_ask_info;
 
 #ifdef __cplusplus
@@ -1135,6 +1266,17 @@ enum mm_status mm_session_tokenize(const struct mm_session *s,
  * made of (text tokens, media items, media embeddings and positions).
  */
 enum mm_status mm_session_last_ask(const struct mm_session *s, struct mm_ask_info *out);
+
+/**
+ * Writes to `*out_json` the session's last finished answer as OpenAI's assistant message, JSON
+ * text the caller frees with `mm_string_free`: `{"role": "assistant", "content": text (null
+ * when the answer is only tool calls), "reasoning_content": the reasoning kept apart (when
+ * there is some), "tool_calls": [{"id", "type": "function", "function": {"name",
+ * "arguments"}}] (when there are some)}`. Before the first answer (or after a failed request)
+ * the content is "". Tool call ids the model does not write are made up (`call_` and 24
+ * letters and digits, from the request's seed).
+ */
+enum mm_status mm_session_last_message(const struct mm_session *s, char **out_json);
 
 /**
  * Empties the session's conversation cache: the next request evaluates everything.

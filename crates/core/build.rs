@@ -30,6 +30,7 @@ fn main() {
         .std("c++17")
         .file("src/llama/shim/memory.cpp")
         .file("src/llama/shim/guard.cpp")
+        .file("src/llama/shim/chat.cpp")
         .include(cmake_dir.join("../../include"))
         .include(llama_source_dir(&cmake_dir).join("common"))
         // llama-grammar.h, for the grammar probe of guard.cpp.

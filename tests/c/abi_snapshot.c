@@ -109,7 +109,6 @@ CHECK_OFFSET(mm_ask_info, generate_ms, 40);
 /* Layouts, version 2 (mm-session 0.2): penalties, typical-p, DRY, logit bias, JSON Schema,
  * token log-probabilities and plain_prompt in mm_ask_params; prompt usage in mm_ask_info;
  * shared_by in mm_memory_stats; mm_fork_params. */
-CHECK_SIZE(mm_ask_params, 200);
 CHECK_OFFSET(mm_ask_params, repeat_penalty, 120);
 CHECK_OFFSET(mm_ask_params, penalty_last_n, 124);
 CHECK_OFFSET(mm_ask_params, frequency_penalty, 128);
@@ -126,7 +125,8 @@ CHECK_OFFSET(mm_ask_params, json_schema, 176);
 CHECK_OFFSET(mm_ask_params, on_token, 184);
 CHECK_OFFSET(mm_ask_params, plain_prompt, 192);
 CHECK_OFFSET(mm_ask_params, reserved2, 193);
-/* sizeof version 2: 64, the offset of mm_ask_info.slot_wait_ms (version 3). */
+/* sizeof version 2: 200 (mm_ask_params, unchanged in version 3); 64, the offset of
+ * mm_ask_info.slot_wait_ms (version 3). */
 CHECK_OFFSET(mm_ask_info, prompt_tokens, 48);
 CHECK_OFFSET(mm_ask_info, media_items, 52);
 CHECK_OFFSET(mm_ask_info, media_tokens, 56);
@@ -168,13 +168,38 @@ CHECK_OFFSET(mm_session_params, reserved2, 132);
 CHECK_SIZE(mm_session_info, 40);
 CHECK_OFFSET(mm_session_info, n_parallel, 32);
 CHECK_OFFSET(mm_session_info, n_batch, 36);
-CHECK_SIZE(mm_ask_info, 80);
 CHECK_OFFSET(mm_ask_info, slot_wait_ms, 64);
 CHECK_OFFSET(mm_ask_info, most_together, 72);
 CHECK_OFFSET(mm_ask_info, reserved0, 76);
 CHECK_SIZE(mm_memory_stats, 88);
 CHECK_OFFSET(mm_memory_stats, context_shared_by, 80);
 CHECK_OFFSET(mm_memory_stats, reserved2, 84);
+
+/* Layouts, version 4 (the release after 0.3.0): tools, tool calls and reasoning. */
+/* sizeof version 3: 200, the offset of mm_ask_params.message_ext (version 4). */
+CHECK_SIZE(mm_ask_params, 248);
+CHECK_OFFSET(mm_ask_params, message_ext, 200);
+CHECK_OFFSET(mm_ask_params, tools, 208);
+CHECK_OFFSET(mm_ask_params, tool_choice, 216);
+CHECK_OFFSET(mm_ask_params, on_reasoning, 224);
+CHECK_OFFSET(mm_ask_params, on_tool_call, 232);
+CHECK_OFFSET(mm_ask_params, reasoning, 240);
+CHECK_OFFSET(mm_ask_params, parallel_tool_calls, 244);
+CHECK_OFFSET(mm_ask_params, reserved3, 245);
+CHECK_SIZE(mm_message_ext, 32);
+CHECK_OFFSET(mm_message_ext, tool_calls, 0);
+CHECK_OFFSET(mm_message_ext, tool_call_id, 8);
+CHECK_OFFSET(mm_message_ext, name, 16);
+CHECK_OFFSET(mm_message_ext, reasoning_content, 24);
+CHECK_SIZE(mm_tool_call_delta, 32);
+CHECK_OFFSET(mm_tool_call_delta, index, 0);
+CHECK_OFFSET(mm_tool_call_delta, id, 8);
+CHECK_OFFSET(mm_tool_call_delta, name, 16);
+CHECK_OFFSET(mm_tool_call_delta, arguments, 24);
+/* sizeof version 3: 80, the offset of mm_ask_info.tool_calls (version 4). */
+CHECK_SIZE(mm_ask_info, 88);
+CHECK_OFFSET(mm_ask_info, tool_calls, 80);
+CHECK_OFFSET(mm_ask_info, reserved1, 84);
 
 /* Constants. */
 CHECK_VALUE(MM_OK, 0);
@@ -218,6 +243,11 @@ CHECK_VALUE(MM_STOP_MAX_TOKENS, 2);
 CHECK_VALUE(MM_STOP_STRING, 3);
 CHECK_VALUE(MM_STOP_CALLBACK, 4);
 CHECK_VALUE(MM_STOP_CONTEXT_FULL, 5);
+CHECK_VALUE(MM_STOP_TOOL_CALLS, 6);
+CHECK_VALUE(MM_REASONING_SEPARATE, 0);
+CHECK_VALUE(MM_REASONING_INLINE, 1);
+CHECK_VALUE(MM_REASONING_OFF, 2);
+CHECK_VALUE(MM_MAX_TOOLS_BYTES, 65536u);
 CHECK_VALUE(MM_OVERFLOW_FAIL, 0);
 CHECK_VALUE(MM_OVERFLOW_DROP_OLDEST, 1);
 CHECK_VALUE(MM_SEED_DEFAULT, 0xFFFFFFFFu);

@@ -5,7 +5,10 @@ use std::ffi::CString;
 use std::os::raw::{c_char, c_void};
 use std::path::Path;
 
-use mm_core::{Dry, Input, Media, Message, Overflow, Penalties, Request, Sampling, Sinks, TokenChoice, TokenLogprob};
+use mm_core::{
+    Dry, Input, Media, Message, Overflow, Penalties, Reasoning, Request, Sampling, Sinks, TokenChoice, TokenLogprob,
+    ToolCallDelta, ToolChoice, Tools,
+};
 
 use crate::boundary::{boundary, c_str, opt_c_str, required, slice, versioned};
 use crate::library::malloc_string;
@@ -56,6 +59,61 @@ pub struct mm_message {
     pub media: *const mm_media,
     pub n_media: usize,
 }
+
+/// Version 4. What a chat message carries besides its role, text and media, for tool calls
+/// (`mm_ask_params.message_ext`: one per message, in the same order). All pointers are NULL
+/// (none) or UTF-8, NUL-terminated, and borrowed for the call only.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mm_message_ext {
+    /// An assistant message's tool calls: OpenAI's `tool_calls` array as JSON text,
+    /// `[{"id": "call_1", "type": "function", "function": {"name": "f", "arguments":
+    /// "{\"x\": 1}"}}]` (an answer's `mm_session_last_message` has it in this shape).
+    pub tool_calls: *const c_char,
+    /// A `"tool"` message's call id: the result of the earlier call with this id (a tool result
+    /// for an id no earlier call has gives `MM_ERR_INVALID_ARGUMENT`).
+    pub tool_call_id: *const c_char,
+    /// A `"tool"` message's function name (some templates print it).
+    pub name: *const c_char,
+    /// An assistant message's reasoning (`reasoning_content` of an earlier answer), for the
+    /// templates that show earlier reasoning.
+    pub reasoning_content: *const c_char,
+}
+
+/// Version 4. What becomes of a model's reasoning (its `<think>` block and the like) in a chat
+/// rendered by a Jinja template (`mm_ask_params.reasoning`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum mm_reasoning {
+    /// Kept apart from the text: streamed to `on_reasoning`, and the answer's
+    /// `reasoning_content` (`mm_session_last_message`); the text holds the rest (default).
+    MM_REASONING_SEPARATE = 0,
+    /// Left in the text as the model wrote it.
+    MM_REASONING_INLINE = 1,
+    /// The template is asked not to think (`enable_thinking` false), where it knows how;
+    /// reasoning that comes anyway is kept apart.
+    MM_REASONING_OFF = 2,
+}
+
+/// Version 4. A change of one tool call of an answer being streamed (`mm_tool_call_callback`):
+/// the call's index among the answer's calls, then its id and name when it first appears
+/// ("" after), and a piece of its arguments (JSON text; "" when none is new). A caller
+/// assembles the calls by index: the pieces of one call's arguments, joined in order, are its
+/// arguments. Every pointer is NUL-terminated and valid only during the callback.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct mm_tool_call_delta {
+    pub index: usize,
+    pub id: *const c_char,
+    pub name: *const c_char,
+    pub arguments: *const c_char,
+}
+
+/// Version 4. Receives the tool calls of an answer as they are generated: `user_data` from the
+/// params and one change (see `mm_tool_call_delta`). Return false to stop generating. Called on
+/// the thread that called `mm_session_ask`; it must not call into the same session.
+pub type mm_tool_call_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, delta: *const mm_tool_call_delta) -> bool>;
 
 /// What to do when a chat does not fit in the context.
 #[repr(C)]
@@ -229,14 +287,48 @@ pub struct mm_ask_params {
     pub plain_prompt: bool,
     /// Reserved: set to zero.
     pub reserved2: [u8; 7],
+    /// Version 4. NULL (default), or `n_messages` entries: what each message of `messages`
+    /// carries for tool calls (see `mm_message_ext`). Borrowed for the call only.
+    pub message_ext: *const mm_message_ext,
+    /// Version 4. Functions the model may call (chats rendered by a Jinja template): OpenAI's
+    /// `tools` array as JSON text, `[{"type": "function", "function": {"name": "f",
+    /// "description": "...", "parameters": {JSON Schema}}}]`, at most `MM_MAX_TOOLS_BYTES`.
+    /// The template describes them to the model, and the answer's tool calls come apart from
+    /// its text: `on_tool_call`, `mm_session_last_message`, `mm_ask_info.tool_calls` and
+    /// `MM_STOP_TOOL_CALLS`. NULL (default): none. Text that is not a JSON array of tools, or a
+    /// schema llama.cpp's converter refuses, gives `MM_ERR_INVALID_ARGUMENT`. Borrowed.
+    pub tools: *const c_char,
+    /// Version 4. Whether the model must call a tool: "auto" (NULL, the default: it decides),
+    /// "none" (text only), "required" (one or more calls, made well-formed by a grammar, so
+    /// that even a poor model's arguments validate against their schema), or the name of one
+    /// of the tools (a call to it). Borrowed for the call only.
+    pub tool_choice: *const c_char,
+    /// Version 4. Optional: receives the reasoning of the answer as it is generated
+    /// (`MM_REASONING_SEPARATE`, with a template whose models think first). Return false to stop.
+    pub on_reasoning: mm_text_callback,
+    /// Version 4. Optional: receives the answer's tool calls as they are generated.
+    pub on_tool_call: mm_tool_call_callback,
+    /// Version 4. An `mm_reasoning` (default `MM_REASONING_SEPARATE`).
+    pub reasoning: i32,
+    /// Version 4. Whether one answer may make several tool calls (default false).
+    pub parallel_tool_calls: bool,
+    /// Reserved: set to zero.
+    pub reserved3: [u8; 3],
 }
 
 /// The sizes of the released versions of `mm_ask_params`, oldest first (each is a `sizeof` an
 /// older header gives; `tests/c/abi_snapshot.c` pins them). Fields are only ever appended.
-pub(crate) const ASK_VERSIONS: [usize; 8] = [16, 32, 56, 72, 88, 104, 120, 200];
+pub(crate) const ASK_VERSIONS: [usize; 9] = [16, 32, 56, 72, 88, 104, 120, 200, 248];
 
-/// The `bool` field of `mm_ask_params`, checked by [`versioned`] before it is read.
-const ASK_BOOLS: [(usize, &str); 1] = [(std::mem::offset_of!(mm_ask_params, plain_prompt), "plain_prompt")];
+/// The `bool` fields of `mm_ask_params`, checked by [`versioned`] before they are read.
+const ASK_BOOLS: [(usize, &str); 2] = [
+    (std::mem::offset_of!(mm_ask_params, plain_prompt), "plain_prompt"),
+    (std::mem::offset_of!(mm_ask_params, parallel_tool_calls), "parallel_tool_calls"),
+];
+
+/// The largest `mm_ask_params.tools` accepted, in bytes.
+pub const MM_MAX_TOOLS_BYTES: usize = 65536;
+const _: () = assert!(MM_MAX_TOOLS_BYTES == mm_core::MAX_TOOLS_BYTES);
 
 /// Default request parameters, with `struct_size` set and no prompt.
 #[no_mangle]
@@ -285,6 +377,14 @@ fn ask_params_default() -> mm_ask_params {
         on_token: None,
         plain_prompt: false,
         reserved2: [0; 7],
+        message_ext: std::ptr::null(),
+        tools: std::ptr::null(),
+        tool_choice: std::ptr::null(),
+        on_reasoning: None,
+        on_tool_call: None,
+        reasoning: mm_reasoning::MM_REASONING_SEPARATE as i32,
+        parallel_tool_calls: false,
+        reserved3: [0; 3],
     }
 }
 
@@ -319,11 +419,14 @@ unsafe fn media_item<'a>(i: usize, m: &'a mm_media) -> Result<Media<'a>> {
 /// The request's parts, borrowed from the caller's params.
 struct Parts<'a> {
     media: Vec<Media<'a>>,
-    messages: Vec<(&'a str, &'a str, Vec<Media<'a>>)>,
+    /// Each message's role and text, media, and its tool call fields.
+    messages: Vec<(&'a str, &'a str, Vec<Media<'a>>, Message<'a>)>,
     prompt: Option<&'a str>,
     sampling: Sampling,
     overflow: Overflow,
     plain_prompt: bool,
+    tools: Option<Tools<'a>>,
+    reasoning: Reasoning,
 }
 
 impl<'a> Parts<'a> {
@@ -335,14 +438,23 @@ impl<'a> Parts<'a> {
             let media_of = |items: &'a [mm_media]| {
                 items.iter().enumerate().map(|(i, m)| media_item(i, m)).collect::<Result<Vec<_>>>()
             };
+            let ext = match p.message_ext.is_null() {
+                true => None,
+                false => Some(slice(p.message_ext, p.n_messages, "params.message_ext")?),
+            };
             let messages = slice(p.messages, p.n_messages, "params.messages")?
                 .iter()
                 .enumerate()
                 .map(|(i, m)| {
+                    let tool_fields = match ext.map(|e| &e[i]) {
+                        Some(e) => message_ext(i, e)?,
+                        None => Message::default(),
+                    };
                     Ok((
                         c_str(m.role, &format!("params.messages[{i}].role"))?,
                         c_str(m.text, &format!("params.messages[{i}].text"))?,
                         media_of(slice(m.media, m.n_media, &format!("params.messages[{i}].media"))?)?,
+                        tool_fields,
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -419,19 +531,81 @@ impl<'a> Parts<'a> {
                 sampling,
                 overflow,
                 plain_prompt: p.plain_prompt,
+                tools: tools(p)?,
+                reasoning: reasoning(p.reasoning)?,
             })
         }
     }
 
     /// Runs `f` on the request these parts make.
     fn with_request<T>(self, f: impl FnOnce(&Request) -> Result<T>) -> Result<T> {
-        let messages: Vec<Message> =
-            self.messages.iter().map(|(role, text, media)| Message { role, text, media }).collect();
+        let messages: Vec<Message> = self
+            .messages
+            .iter()
+            .map(|(role, text, media, tool_fields)| Message { role, text, media, ..*tool_fields })
+            .collect();
         let input = match self.prompt {
             Some(text) => Input::Prompt { text, media: &self.media },
             None => Input::Chat(&messages),
         };
-        f(&Request { input, sampling: self.sampling, overflow: self.overflow, plain_prompt: self.plain_prompt })
+        f(&Request {
+            input,
+            sampling: self.sampling,
+            overflow: self.overflow,
+            plain_prompt: self.plain_prompt,
+            tools: self.tools,
+            reasoning: self.reasoning,
+        })
+    }
+}
+
+/// The tool call fields of message `i`.
+///
+/// # Safety
+/// `e`'s pointers are NULL or NUL-terminated strings valid for `'a`.
+unsafe fn message_ext<'a>(i: usize, e: &'a mm_message_ext) -> Result<Message<'a>> {
+    let field = |ptr, name: &str| {
+        // SAFETY: the caller's contract.
+        unsafe { opt_c_str(ptr, &format!("params.message_ext[{i}].{name}")) }
+    };
+    Ok(Message {
+        tool_calls: field(e.tool_calls, "tool_calls")?,
+        tool_call_id: field(e.tool_call_id, "tool_call_id")?,
+        name: field(e.name, "name")?,
+        reasoning: field(e.reasoning_content, "reasoning_content")?,
+        ..Message::default()
+    })
+}
+
+/// The request's tools and tool choice.
+///
+/// # Safety
+/// `p.tools` and `p.tool_choice` are NULL or NUL-terminated strings valid for `'a`.
+unsafe fn tools<'a>(p: &'a mm_ask_params) -> Result<Option<Tools<'a>>> {
+    // SAFETY: the caller's contract.
+    let (json, choice) =
+        unsafe { (opt_c_str(p.tools, "params.tools")?, opt_c_str(p.tool_choice, "params.tool_choice")?) };
+    let choice = match choice {
+        None | Some("auto") => ToolChoice::Auto,
+        Some("none") => ToolChoice::None,
+        Some("required") => ToolChoice::Required,
+        Some(name) => ToolChoice::Function(name),
+    };
+    match json {
+        Some(json) => Ok(Some(Tools { json, choice, parallel: p.parallel_tool_calls })),
+        None if choice != ToolChoice::Auto => {
+            fail(mm_status::MM_ERR_INVALID_ARGUMENT, "params.tool_choice is set but params.tools is NULL")
+        }
+        None => Ok(None),
+    }
+}
+
+fn reasoning(value: i32) -> Result<Reasoning> {
+    match value {
+        x if x == mm_reasoning::MM_REASONING_SEPARATE as i32 => Ok(Reasoning::Separate),
+        x if x == mm_reasoning::MM_REASONING_INLINE as i32 => Ok(Reasoning::Inline),
+        x if x == mm_reasoning::MM_REASONING_OFF as i32 => Ok(Reasoning::Off),
+        x => fail(mm_status::MM_ERR_INVALID_ARGUMENT, format!("params.reasoning is {x}, not an mm_reasoning")),
     }
 }
 
@@ -457,14 +631,31 @@ pub unsafe extern "C" fn mm_session_ask(
         // SAFETY: the caller's contract: NULL or `struct_size` readable bytes. The struct's
         // other fields are integers, floats and pointers, and its bools are those listed.
         let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, &ASK_BOOLS, "params") }?;
-        let mut on_text = |piece: &str| match p.on_text {
-            Some(cb) => {
-                let c = CString::new(piece).unwrap_or_default();
-                // SAFETY: the caller's callback, with its user data and a NUL-terminated piece.
-                unsafe { cb(p.user_data, c.as_ptr(), piece.len()) }
+        let text_sink = |cb: mm_text_callback| {
+            move |piece: &str| match cb {
+                Some(cb) => {
+                    let c = CString::new(piece).unwrap_or_default();
+                    // SAFETY: the caller's callback, with its user data and a NUL-terminated piece.
+                    unsafe { cb(p.user_data, c.as_ptr(), piece.len()) }
+                }
+                None => true,
             }
-            None => true,
         };
+        let (mut on_text, mut on_reasoning) = (text_sink(p.on_text), text_sink(p.on_reasoning));
+        let mut on_tool_call = p.on_tool_call.map(|cb| {
+            move |d: &ToolCallDelta| {
+                let [id, name, arguments] = [d.id, d.name, d.arguments].map(|t| CString::new(t).unwrap_or_default());
+                let delta = mm_tool_call_delta {
+                    index: d.index,
+                    id: id.as_ptr(),
+                    name: name.as_ptr(),
+                    arguments: arguments.as_ptr(),
+                };
+                // SAFETY: the caller's callback, with its user data and a delta whose strings
+                // live for the call.
+                unsafe { cb(p.user_data, &delta) }
+            }
+        });
         let mut on_token = p.on_token.map(|cb| {
             move |choice: &TokenChoice| {
                 let c = CTokenChoice::new(choice);
@@ -476,8 +667,12 @@ pub unsafe extern "C" fn mm_session_ask(
         // SAFETY: the caller's contract for everything `p` points to.
         let parts = unsafe { Parts::read(&p) }?;
         let text = parts.with_request(|request| {
-            let sinks =
-                Sinks { on_text: &mut on_text, on_token: on_token.as_mut().map(|f| f as &mut dyn FnMut(&TokenChoice)) };
+            let sinks = Sinks {
+                on_text: &mut on_text,
+                on_token: on_token.as_mut().map(|f| f as &mut dyn FnMut(&TokenChoice)),
+                on_reasoning: p.on_reasoning.is_some().then_some(&mut on_reasoning as &mut dyn FnMut(&str) -> bool),
+                on_tool_call: on_tool_call.as_mut().map(|f| f as &mut dyn FnMut(&ToolCallDelta) -> bool),
+            };
             with_session(s, |session| Ok(session.ask(request, sinks)?))
         })?;
         if !out_text.is_null() {
@@ -517,6 +712,41 @@ impl CTokenChoice {
         let top = choice.top.iter().zip(&texts[1..]).map(|(t, text)| entry(t, text)).collect();
         CTokenChoice { chosen, top, _texts: texts }
     }
+}
+
+/// Writes to `*out_text` the text of the request's prompt: its chat `messages` rendered by the
+/// session's chat template (with `tools`, `tool_choice` and `reasoning` as they change it), or
+/// its raw `prompt`, with the marker (`mm_session_marker`) where each media item goes; nothing
+/// is evaluated and media are not decoded. The caller frees the text with `mm_string_free`.
+/// For a Jinja template it is the text llama.cpp's chat layer (`common_chat_templates_apply`)
+/// renders, as llama-server would; the messages' texts are then tokenized without control
+/// tokens, the template's markup with them. Sampling fields are ignored.
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_apply_template(
+    s: *mut mm_session,
+    params: *const mm_ask_params,
+    out_text: *mut *mut c_char,
+) -> mm_status {
+    boundary("mm_session_apply_template", || {
+        // SAFETY: the caller's contract: NULL or writable.
+        unsafe { required(out_text as *const *mut c_char, "out_text") }?;
+        // SAFETY: the caller's contract: NULL or `struct_size` readable bytes. The struct's
+        // other fields are integers, floats and pointers, and its bools are those listed.
+        let p = unsafe { versioned(params, ask_params_default(), &ASK_VERSIONS, &ASK_BOOLS, "params") }?;
+        // SAFETY: the caller's contract for everything `p` points to.
+        let parts = unsafe { Parts::read(&p) }?;
+        let text = parts.with_request(|request| with_session(s, |session| Ok(session.prompt_text(request)?)))?;
+        let copy = malloc_string(&text);
+        if copy.is_null() {
+            return fail(
+                mm_status::MM_ERR_INTERNAL,
+                format!("out of memory copying the prompt ({} bytes)", text.len()),
+            );
+        }
+        // SAFETY: checked writable above.
+        unsafe { *out_text = copy };
+        Ok(())
+    })
 }
 
 /// Counts the positions the request's prompt would take in the context (text tokens plus media

@@ -1,10 +1,13 @@
 //! The conversation a session keeps: the figures of its last request, and emptying it.
 
-use mm_core::{AskInfo, StopReason};
+use std::os::raw::c_char;
 
-use crate::boundary::{boundary, write_versioned};
+use mm_core::{json_quote as quote, Answer, AskInfo, StopReason};
+
+use crate::boundary::{boundary, required, write_versioned};
+use crate::library::malloc_string;
 use crate::session::{mm_session, with_session};
-use crate::status::mm_status;
+use crate::status::{fail, mm_status};
 
 /// Why generation ended.
 #[repr(C)]
@@ -22,6 +25,9 @@ pub enum mm_stop_reason {
     MM_STOP_CALLBACK = 4,
     /// The context window filled up.
     MM_STOP_CONTEXT_FULL = 5,
+    /// Version 4. The answer is tool calls (`mm_ask_info.tool_calls`; OpenAI's
+    /// `finish_reason: "tool_calls"`): it ended as `MM_STOP_EOG` or `MM_STOP_STRING` would have.
+    MM_STOP_TOOL_CALLS = 6,
 }
 
 impl From<StopReason> for mm_stop_reason {
@@ -33,6 +39,7 @@ impl From<StopReason> for mm_stop_reason {
             StopReason::StopString => mm_stop_reason::MM_STOP_STRING,
             StopReason::Callback => mm_stop_reason::MM_STOP_CALLBACK,
             StopReason::ContextFull => mm_stop_reason::MM_STOP_CONTEXT_FULL,
+            StopReason::ToolCalls => mm_stop_reason::MM_STOP_TOOL_CALLS,
         }
     }
 }
@@ -78,6 +85,10 @@ pub struct mm_ask_info {
     pub most_together: u32,
     /// Reserved (zero).
     pub reserved0: u32,
+    /// Version 4. Tool calls in the answer (see `mm_session_last_message`).
+    pub tool_calls: u32,
+    /// Reserved (zero).
+    pub reserved1: u32,
 }
 
 impl From<AskInfo> for mm_ask_info {
@@ -100,6 +111,8 @@ impl From<AskInfo> for mm_ask_info {
             slot_wait_ms: i.slot_wait_ms,
             most_together: i.most_together,
             reserved0: 0,
+            tool_calls: i.tool_calls,
+            reserved1: 0,
         }
     }
 }
@@ -115,6 +128,58 @@ pub unsafe extern "C" fn mm_session_last_ask(s: *const mm_session, out: *mut mm_
         // SAFETY: the caller's contract: NULL or `struct_size` writable bytes.
         unsafe { write_versioned(out, &info, std::mem::size_of::<u32>(), "out") }
     })
+}
+
+/// Writes to `*out_json` the session's last finished answer as OpenAI's assistant message, JSON
+/// text the caller frees with `mm_string_free`: `{"role": "assistant", "content": text (null
+/// when the answer is only tool calls), "reasoning_content": the reasoning kept apart (when
+/// there is some), "tool_calls": [{"id", "type": "function", "function": {"name",
+/// "arguments"}}] (when there are some)}`. Before the first answer (or after a failed request)
+/// the content is "". Tool call ids the model does not write are made up (`call_` and 24
+/// letters and digits, from the request's seed).
+#[no_mangle]
+pub unsafe extern "C" fn mm_session_last_message(s: *const mm_session, out_json: *mut *mut c_char) -> mm_status {
+    boundary("mm_session_last_message", || {
+        // SAFETY: the caller's contract: NULL or writable.
+        unsafe { required(out_json as *const *mut c_char, "out_json") }?;
+        let json = with_session(s, |session| Ok(message_json(session.last_answer())))?;
+        let copy = malloc_string(&json);
+        if copy.is_null() {
+            return fail(
+                mm_status::MM_ERR_INTERNAL,
+                format!("out of memory copying the message ({} bytes)", json.len()),
+            );
+        }
+        // SAFETY: checked writable above.
+        unsafe { *out_json = copy };
+        Ok(())
+    })
+}
+
+/// An answer as OpenAI's assistant message (JSON text).
+fn message_json(a: &Answer) -> String {
+    let content = if a.content.is_empty() && !a.tool_calls.is_empty() { "null".into() } else { quote(&a.content) };
+    let mut out = format!("{{\"role\":\"assistant\",\"content\":{content}");
+    if !a.reasoning.is_empty() {
+        out.push_str(&format!(",\"reasoning_content\":{}", quote(&a.reasoning)));
+    }
+    if !a.tool_calls.is_empty() {
+        let calls: Vec<String> = a
+            .tool_calls
+            .iter()
+            .map(|c| {
+                format!(
+                    "{{\"id\":{},\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":{}}}}}",
+                    quote(&c.id),
+                    quote(&c.name),
+                    quote(&c.arguments)
+                )
+            })
+            .collect();
+        out.push_str(&format!(",\"tool_calls\":[{}]", calls.join(",")));
+    }
+    out.push('}');
+    out
 }
 
 /// Empties the session's conversation cache: the next request evaluates everything.

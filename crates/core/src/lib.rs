@@ -67,22 +67,26 @@ mod session;
 mod util;
 
 pub use llama::backend::build_info;
+pub use llama::chat::ToolCall;
 pub use media::decode::MAX_IMAGE_SIDE;
 pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use model::loaded::loaded_models;
 #[cfg(feature = "rpc")]
 pub use model::rpc::serve_rpc;
+pub use model::template::{MAX_BYTES as CHAT_TEMPLATE_MAX_BYTES, MAX_DEPTH as CHAT_TEMPLATE_MAX_DEPTH};
+pub use request::chat::{Reasoning, ToolCallDelta, ToolChoice, Tools, MAX_TOOLS_BYTES};
 pub use request::json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
 pub use request::logprobs::{TokenChoice, TokenLogprob};
 pub use request::prompt::{Input, Message};
 pub use request::sampling::{Dry, Penalties, Sampling};
 pub use request::{Overflow, PromptCount, Request, Sinks};
 pub use session::{
-    default_threads, live_sessions, AskInfo, FlashAttention, ForkConfig, KvType, MemoryStats, PromptUsage, Session,
-    SessionConfig, SessionInfo, StopReason, MAX_PARALLEL, MIN_CONTEXT,
+    default_threads, live_sessions, Answer, AskInfo, FlashAttention, ForkConfig, KvType, MemoryStats, PromptUsage,
+    Session, SessionConfig, SessionInfo, StopReason, MAX_PARALLEL, MIN_CONTEXT,
 };
 pub use util::abort::AbortState;
 pub use util::error::{Error, ErrorKind, Result};
+pub use util::json::quote as json_quote;
 pub use util::log::{LogLevel, LogSink};
 
 /// Initialises llama.cpp's backends and the log routing (done by the first session too).

@@ -65,6 +65,9 @@ fn null_for_every_pointer_argument() {
         expect(mm_session_count_tokens(s, &a, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out_positions");
         expect(mm_session_last_ask(null, &mut info), MM_ERR_NULL_ARGUMENT, "session");
         expect(mm_session_last_ask(s, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
+        let mut json: *mut std::os::raw::c_char = std::ptr::null_mut();
+        expect(mm_session_last_message(null, &mut json), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_last_message(s, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out_json");
         expect(mm_session_memory(null, &mut stats), MM_ERR_NULL_ARGUMENT, "session");
         expect(mm_session_memory(s, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
         expect(mm_session_get_info(null, &mut sinfo), MM_ERR_NULL_ARGUMENT, "session");
@@ -939,6 +942,8 @@ fn every_export_catches_panics() {
         status("mm_session_ask", &mut || mm_session_ask(s, &a, &mut text));
         status("mm_session_count_tokens", &mut || mm_session_count_tokens(s, &a, &mut n));
         status("mm_session_last_ask", &mut || mm_session_last_ask(s, &mut info));
+        let mut json: *mut std::os::raw::c_char = std::ptr::null_mut();
+        status("mm_session_last_message", &mut || mm_session_last_message(s, &mut json));
         status("mm_session_memory", &mut || mm_session_memory(s, &mut stats));
         status("mm_session_get_info", &mut || mm_session_get_info(s, &mut sinfo));
         status("mm_session_save_state", &mut || mm_session_save_state(s, path.as_ptr()));

@@ -521,7 +521,7 @@ fn small_ones() {
     p.chat_template = name.as_ptr();
     let (st, msg) = create(&p).unwrap_err();
     assert_eq!(st, MM_ERR_INVALID_ARGUMENT);
-    assert!(msg.contains("chat_template \"no-such-template\" is not a template llama.cpp recognises"), "{msg}");
+    assert!(msg.contains("chat_template \"no-such-template\" is neither a built-in name"), "{msg}");
 
     // MM_ERR_FILE_UNREADABLE is not only about GGUF files.
     let text = unsafe { CStr::from_ptr(mm_status_str(MM_ERR_FILE_UNREADABLE as i32)) }.to_str().unwrap();

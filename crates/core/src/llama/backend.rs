@@ -13,6 +13,7 @@ static INIT: OnceCell<()> = OnceCell::new();
 pub fn init() {
     INIT.get_or_init(|| {
         super::log_hook::install();
+        super::chat::quiet_common_log();
         // SAFETY: called once, before any other llama.cpp call of this library.
         unsafe { sys::llama_backend_init() };
     });

@@ -28,6 +28,7 @@ extern "C" {
         token: sys::llama_token,
         buf: *mut c_char,
         len: i32,
+        special: bool,
         on_error: i32,
     ) -> i32;
     pub(crate) fn mm_guard_chat_apply_template(
@@ -60,6 +61,14 @@ extern "C" {
     pub(crate) fn mm_guard_sampler_init_grammar(
         vocab: *const sys::llama_vocab,
         grammar: *const c_char,
+    ) -> *mut sys::llama_sampler;
+    pub(crate) fn mm_guard_sampler_init_grammar_lazy(
+        vocab: *const sys::llama_vocab,
+        grammar: *const c_char,
+        patterns: *const *const c_char,
+        n_patterns: usize,
+        tokens: *const sys::llama_token,
+        n_tokens: usize,
     ) -> *mut sys::llama_sampler;
     pub(crate) fn mm_guard_grammar_parse(vocab: *const sys::llama_vocab, grammar: *const c_char) -> i32;
     pub(crate) fn mm_guard_grammar_steps(

@@ -222,11 +222,24 @@ impl Model {
 
     /// The text of one token (any length; not NUL-terminated), as generation prints it.
     pub fn token_piece(&self, token: sys::llama_token, buf: &mut Vec<u8>) -> Result<()> {
+        self.token_text(token, false, buf)
+    }
+
+    /// The text of one token; with `special`, a control token's text too (such as
+    /// "<tool_call>", which a chat format's parser must see), otherwise nothing for it.
+    pub fn token_text(&self, token: sys::llama_token, special: bool, buf: &mut Vec<u8>) -> Result<()> {
         buf.resize(buf.capacity().max(64), 0);
         for _ in 0..2 {
             // SAFETY: `buf` has room for `buf.len()` bytes.
             let n = unsafe {
-                guard::mm_guard_token_to_piece(self.vocab(), token, buf.as_mut_ptr().cast(), buf.len() as i32, THREW)
+                guard::mm_guard_token_to_piece(
+                    self.vocab(),
+                    token,
+                    buf.as_mut_ptr().cast(),
+                    buf.len() as i32,
+                    special,
+                    THREW,
+                )
             };
             match check(n, "llama_token_to_piece")? {
                 n if n >= 0 => {

@@ -134,6 +134,53 @@ impl Sampler {
             self.add(s)
         })
     }
+    /// Adds a grammar that applies once a trigger appears in the answer: a match of one of
+    /// `patterns` (regular expressions), or one of `tokens`. `None` when llama.cpp refuses it.
+    pub fn add_lazy_grammar(
+        &mut self,
+        model: &Model,
+        grammar: &CString,
+        patterns: &[CString],
+        tokens: &[Token],
+    ) -> Option<()> {
+        let patterns: Vec<*const std::os::raw::c_char> = patterns.iter().map(|p| p.as_ptr()).collect();
+        // SAFETY: the vocabulary, the grammar, the patterns and the tokens outlive the call;
+        // llama.cpp copies them.
+        let s = unsafe {
+            guard::mm_guard_sampler_init_grammar_lazy(
+                model.vocab(),
+                grammar.as_ptr(),
+                patterns.as_ptr(),
+                patterns.len(),
+                tokens.as_ptr(),
+                tokens.len(),
+            )
+        };
+        (!s.is_null()).then(|| {
+            self.grammar = true;
+            self.add(s)
+        })
+    }
+
+    /// Feeds the grammar (the chain's first sampler, when it has one) tokens the prompt ends
+    /// with that its rules start with (a chat format's start of the answer).
+    pub fn prefill_grammar(&mut self, tokens: &[Token]) -> Result<()> {
+        if !self.grammar || tokens.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: the chain is alive and has a sampler at index 0 (the grammar, added first).
+        let s = unsafe { sys::llama_sampler_chain_get(self.chain.as_ptr(), 0) };
+        // SAFETY: `s` belongs to the chain; `tokens` holds `tokens.len()` tokens.
+        let code = unsafe { guard::mm_guard_sampler_accept(s, tokens.as_ptr(), tokens.len(), THREW) };
+        if code == THREW {
+            return fail(
+                ErrorKind::Internal,
+                format!("the tool call grammar refused the start of the answer: {}", guard::what()),
+            );
+        }
+        Ok(())
+    }
+
     /// Samples a token from `logits` (one per vocabulary entry), leaving out the tokens
     /// `allowed` refuses, and records it in the chain's state, as `llama_sampler_sample` does;
     /// `scratch` is reused between calls.

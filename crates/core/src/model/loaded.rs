@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::llama::memory::ReleaseFreeHeap;
 use crate::llama::{Model, Projector};
 use crate::model::rpc::Remote;
+use crate::model::template::ChatTemplate;
 use crate::util::error::Result;
 
 /// Models loaded now (each shared by one or more sessions).
@@ -30,7 +31,7 @@ pub struct Loaded {
     remote: Option<Remote>,
     /// The marker of media in prompts, and the chat template.
     pub marker: String,
-    pub chat_template: String,
+    pub chat: ChatTemplate,
     /// Identifies the model and projector files' contents (saved states must match it).
     pub fingerprint: String,
     _release_heap: ReleaseFreeHeap,
@@ -42,11 +43,11 @@ impl Loaded {
         remote: Option<Remote>,
         projector: Option<Projector>,
         marker: String,
-        chat_template: String,
+        chat: ChatTemplate,
         fingerprint: String,
     ) -> Loaded {
         LOADED.fetch_add(1, Ordering::SeqCst);
-        Loaded { projector, model, remote, marker, chat_template, fingerprint, _release_heap: ReleaseFreeHeap }
+        Loaded { projector, model, remote, marker, chat, fingerprint, _release_heap: ReleaseFreeHeap }
     }
 
     /// Fails with `Remote` when an RPC server that holds some of the model's layers went away:

@@ -6,6 +6,7 @@
 pub mod checked;
 pub mod fingerprint;
 pub mod loaded;
+pub mod template;
 #[cfg(feature = "rpc")]
 pub mod rpc;
 #[cfg(not(feature = "rpc"))]

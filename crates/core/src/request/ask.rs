@@ -1,16 +1,23 @@
 //! Asking a session: the request is evaluated from its first difference with the KV cache
 //! record, then the answer is generated and streamed.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
-use crate::llama::{Bitmap, Sampler};
+use crate::llama::chat::{render_chat, Applied};
+use crate::llama::{Bitmap, Sampler, Token};
 use crate::media;
-use crate::request::prompt::{Input, Prompt};
+use crate::model::loaded::Loaded;
+use crate::model::template::ChatTemplate;
+use crate::request::chat::{self, AnswerSinks, AnswerStream, Reasoning, ToolChoice};
+use crate::request::logprobs::TokenChoice;
+use crate::request::prompt::{Input, Message, Prompt};
+use crate::request::sampling::ToolGrammar;
 use crate::request::text::{Flow, TextStream};
 use crate::request::utf8::Utf8Guard;
 use crate::request::{logprobs, prompt, Overflow, PromptCount, Request, Sinks};
 use crate::session::cache::Item;
-use crate::session::report::{AskInfo, StopReason};
+use crate::session::report::{Answer, AskInfo, StopReason};
 use crate::session::Session;
 use crate::util::error::{fail, ErrorKind::*, Result};
 use crate::util::log;
@@ -21,7 +28,7 @@ impl Session {
     pub fn count_positions(&mut self, req: &Request) -> Result<PromptCount> {
         // Counting evaluates nothing: images the cache holds (decoded before) need no pixels.
         let bitmaps = self.media_bitmaps(&req.input, &|id| self.cache().holds_media(id))?;
-        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        let (prompt, dropped, _) = self.build_prompt(req, &bitmaps)?;
         Ok(PromptCount { positions: prompt.n_pos() as u32, messages_dropped: dropped, n_ctx: self.n_ctx() })
     }
 
@@ -42,7 +49,7 @@ impl Session {
                 format!("n_probs is {} but there is no token callback to receive them", req.sampling.n_probs),
             );
         }
-        let mut sampler = req.sampling.sampler(self.model(), self.n_ctx(), self.seed())?;
+        check_tools(req)?;
         let started = Instant::now();
         let mut info = AskInfo::default();
         let plan = match self.plan(req, true)? {
@@ -52,8 +59,13 @@ impl Session {
         let lease = self.lease()?;
         info.slot_wait_ms = lease.waited_ms();
         // A KV cache lost while its slot was lent (see `Session::lease`) holds nothing now.
-        let Plan { prompt, dropped, common, reuse_logits } =
+        let Plan { prompt, dropped, common, reuse_logits, chat } =
             if lease.kv_lost() { self.plan(req, false)? } else { plan };
+        let tool_grammar = match (&chat, req.tools) {
+            (Some(applied), Some(_)) => self.tool_grammar(applied)?,
+            _ => None,
+        };
+        let mut sampler = req.sampling.sampler(self.model(), self.n_ctx(), self.seed(), tool_grammar.as_ref())?;
         info.messages_dropped = dropped;
         info.prompt_positions = prompt.n_pos() as u32;
         info.prompt_usage = prompt.usage();
@@ -78,12 +90,41 @@ impl Session {
         let logits = self.cache().logits_after(n_parts).expect("kept above").to_vec();
 
         let generating = Instant::now();
-        let result = self.generate(req, &mut sampler, logits, sinks, &mut info);
+        let constrained = req.sampling.is_constrained() || tool_grammar.is_some();
+        let result = self.answer(req, chat.as_ref(), &mut sampler, constrained, logits, sinks, &mut info);
         info.generate_ms = generating.elapsed().as_secs_f64() * 1e3;
         info.most_together = self.most_together();
         drop(lease);
         self.set_last_ask(info);
-        result
+        let answer = result?;
+        let content = answer.content.clone();
+        self.set_last_answer(answer);
+        Ok(content)
+    }
+
+    /// The grammar that makes a required tool call well-formed, or that a tool call follows
+    /// once it starts (`tool_choice` auto), with the tokens of the prompt's end that a required
+    /// call's grammar reads first.
+    fn tool_grammar(&self, applied: &Applied) -> Result<Option<ToolGrammar>> {
+        let Some(text) = applied.grammar() else { return Ok(None) };
+        let (patterns, tokens) = applied.triggers();
+        let lazy = applied.grammar_lazy().then_some((patterns, tokens));
+        let mut prefill = Vec::new();
+        let generation_prompt = applied.generation_prompt();
+        if lazy.is_none() && !generation_prompt.is_empty() {
+            // As llama.cpp's sampler does: a tokenizer may put a space before the first
+            // control token, which the generation prompt does not have.
+            let mut piece = Vec::new();
+            for (i, t) in self.model().tokenize(&generation_prompt, false, true)?.into_iter().enumerate() {
+                self.model().token_text(t, true, &mut piece)?;
+                let space = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_whitespace());
+                if i == 0 && space(piece.first()) && !space(generation_prompt.as_bytes().first()) {
+                    continue;
+                }
+                prefill.push(t);
+            }
+        }
+        Ok(Some(ToolGrammar { text, lazy, prefill }))
     }
 
     /// Tokenizes the request and finds what of it the cache holds. With `placeholders`, the
@@ -92,7 +133,7 @@ impl Session {
     /// them ([`Plan::evaluates_placeholder`]), or the request is planned again without.
     fn plan(&self, req: &Request, placeholders: bool) -> Result<Plan> {
         let bitmaps = self.media_bitmaps(&req.input, &|id| placeholders && self.cache().holds_media(id))?;
-        let (prompt, dropped) = self.build_prompt(req, &bitmaps)?;
+        let (prompt, dropped, chat) = self.build_prompt(req, &bitmaps)?;
         fits(prompt.n_pos(), self.n_ctx() as i32)?;
         if prompt.parts.is_empty() {
             return fail(InvalidArgument, "the prompt is empty: it has no token and no media");
@@ -105,7 +146,7 @@ impl Session {
         if common == n_parts && !reuse_logits {
             common -= 1;
         }
-        Ok(Plan { prompt, dropped, common, reuse_logits })
+        Ok(Plan { prompt, dropped, common, reuse_logits, chat })
     }
 
     /// The bitmap of every media item of the request, in order; images whose content id
@@ -128,20 +169,17 @@ impl Session {
     }
 
     /// Renders and tokenizes the request; with `Overflow::DropOldest`, drops the oldest
-    /// messages after a leading system message until the prompt fits. Returns the prompt and
-    /// the number of messages dropped; the prompt may still not fit (see [`fits`]).
-    fn build_prompt(&self, req: &Request, bitmaps: &[Bitmap]) -> Result<(Prompt, u32)> {
+    /// messages after a leading system message until the prompt fits. Returns the prompt, the
+    /// number of messages dropped and, for a chat rendered by llama.cpp's chat layer, the
+    /// render (what generating and parsing the answer need); the prompt may still not fit (see
+    /// [`fits`]).
+    fn build_prompt(&self, req: &Request, bitmaps: &[Bitmap]) -> Result<(Prompt, u32, Option<Applied>)> {
         let n_ctx = self.n_ctx() as i32;
         let marker = self.marker();
         let messages = match &req.input {
             Input::Prompt { text, media } => {
-                return Ok((
-                    self.tokenize_prompt(
-                        &prompt::prompt_segments(text, media.len(), marker, !req.plain_prompt)?,
-                        bitmaps,
-                    )?,
-                    0,
-                ))
+                let segments = prompt::prompt_segments(text, media.len(), marker, !req.plain_prompt)?;
+                return Ok((self.tokenize_prompt(&segments, bitmaps)?, 0, None));
             }
             Input::Chat([]) => return fail(InvalidArgument, "the chat has no message"),
             Input::Chat(messages) => messages,
@@ -152,49 +190,125 @@ impl Session {
         }
         let system = (messages[0].role == "system") as usize;
         // The chat without the messages from `system` to `start`.
-        let build = |start: usize| -> Result<Prompt> {
-            let kept = (0..system).chain(start..messages.len());
-            let chat = kept
-                .map(|i| {
-                    let text = prompt::place_markers(
-                        messages[i].text,
-                        messages[i].media.len(),
-                        marker,
-                        &format!("message {i}"),
-                    )?;
-                    Ok(prompt::ChatMessage { role: messages[i].role.to_string(), text, first_media: first_media[i] })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let segments = prompt::chat_segments(&self.loaded().chat_template, &chat, marker)?;
-            check_media_once(&segments, messages, &first_media, system, start)?;
-            self.tokenize_prompt(&segments, bitmaps)
+        let build = |start: usize| -> Result<(Prompt, Option<Applied>)> {
+            let (segments, applied) = self.chat_segments(req, messages, &first_media, system, start)?;
+            Ok((self.tokenize_prompt(&segments, bitmaps)?, applied))
         };
-        let whole = build(system)?;
+        let (whole, applied) = build(system)?;
         if whole.n_pos() < n_ctx || req.overflow == Overflow::Fail {
-            return Ok((whole, 0));
+            return Ok((whole, 0, applied));
         }
         // Whole turns are dropped, oldest first: a chat may start after the system message at
         // any user message. A chat only gets shorter as turns are dropped, so the fewest turns
         // to drop are found by bisection: a few renders, not one per turn (renders of thousands
         // of messages one turn at a time take minutes).
         let starts: Vec<usize> = (system + 1..messages.len()).filter(|&i| messages[i].role == "user").collect();
-        let Some(&last) = starts.last() else { return Ok((whole, 0)) };
+        let Some(&last) = starts.last() else { return Ok((whole, 0, applied)) };
         let (mut fits_from, mut too_long_until) = (starts.len(), 0);
         let mut fitting = None;
         while too_long_until < fits_from {
             let mid = (too_long_until + fits_from) / 2;
-            let prompt = build(starts[mid])?;
+            let (prompt, applied) = build(starts[mid])?;
             if prompt.n_pos() < n_ctx {
-                fitting = Some((prompt, starts[mid]));
+                fitting = Some((prompt, applied, starts[mid]));
                 fits_from = mid;
             } else {
                 too_long_until = mid + 1;
             }
         }
         match fitting {
-            Some((prompt, start)) => Ok((prompt, (start - system) as u32)),
+            Some((prompt, applied, start)) => Ok((prompt, (start - system) as u32, applied)),
             // Nothing fits: the shortest chat, for the error to count.
-            None => Ok((build(last)?, 0)),
+            None => build(last).map(|(prompt, applied)| (prompt, 0, applied)),
+        }
+    }
+
+    /// The text of the request's prompt as the chat template renders it (a raw prompt as it
+    /// is), with the marker where each media item goes: what is tokenized, before it is.
+    pub fn prompt_text(&self, req: &Request) -> Result<String> {
+        let marker = self.marker();
+        let segments = match &req.input {
+            Input::Prompt { text, media } => prompt::prompt_segments(text, media.len(), marker, !req.plain_prompt)?,
+            Input::Chat([]) => return fail(InvalidArgument, "the chat has no message"),
+            Input::Chat(messages) => {
+                check_tools(req)?;
+                let first_media: Vec<usize> = std::iter::once(0)
+                    .chain(messages.iter().scan(0, |n, m| {
+                        *n += m.media.len();
+                        Some(*n)
+                    }))
+                    .collect();
+                self.chat_segments(req, messages, &first_media, 0, 0)?.0
+            }
+        };
+        Ok(segments
+            .iter()
+            .map(|s| match s {
+                prompt::Segment::Text { text, .. } => text.as_str(),
+                prompt::Segment::Media(_) => marker,
+            })
+            .collect())
+    }
+
+    /// The segments of the chat `messages` without those from `system` to `start` (the
+    /// messages whose media start at `first_media`), and what llama.cpp's chat layer made of it.
+    fn chat_segments(
+        &self,
+        req: &Request,
+        messages: &[Message],
+        first_media: &[usize],
+        system: usize,
+        start: usize,
+    ) -> Result<(Vec<prompt::Segment>, Option<Applied>)> {
+        let marker = self.marker();
+        let kept = (0..system).chain(start..messages.len());
+        let chat = kept
+            .map(|i| {
+                let text =
+                    prompt::place_markers(messages[i].text, messages[i].media.len(), marker, &format!("message {i}"))?;
+                Ok(prompt::ChatMessage {
+                    role: messages[i].role.to_string(),
+                    text,
+                    first_media: first_media[i],
+                    source: i,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut applied = None;
+        let segments =
+            prompt::chat_segments(&chat, marker, &mut |texts| self.render(req, messages, &chat, texts, &mut applied))?;
+        check_media_once(&segments, messages, first_media, system, start)?;
+        Ok((segments, applied))
+    }
+
+    /// Renders the chat `chat` (messages of `messages`) with `texts` in place of their texts,
+    /// keeping in `applied` what llama.cpp's chat layer made of it.
+    fn render(
+        &self,
+        req: &Request,
+        messages: &[Message],
+        chat: &[prompt::ChatMessage],
+        texts: &[&str],
+        applied: &mut Option<Applied>,
+    ) -> Result<String> {
+        match &self.loaded().chat {
+            ChatTemplate::Builtin(template) => {
+                if req.tools.is_some() {
+                    return fail(Unsupported, "tools need a Jinja chat template, and this session renders chats with llama.cpp's built-in renderer (create it with a Jinja chat_template)");
+                }
+                let plain: Vec<(String, String)> =
+                    chat.iter().zip(texts).map(|(m, t)| (m.role.clone(), t.to_string())).collect();
+                render_chat(template, &plain)
+            }
+            ChatTemplate::Jinja(jinja) => {
+                let described: Vec<(&Message, &str)> =
+                    chat.iter().zip(texts).map(|(m, t)| (&messages[m.source], *t)).collect();
+                let request = chat::render_request(&described, req.tools.as_ref(), req.reasoning);
+                let rendered = jinja.apply(self.loaded(), |l: &Loaded| &l.model, request)?;
+                let prompt = rendered.prompt().to_string();
+                *applied = Some(rendered);
+                Ok(prompt)
+            }
         }
     }
 
@@ -279,22 +393,73 @@ impl Session {
         Ok(())
     }
 
-    fn generate(
+    /// Generates the answer and hands it to `sinks`: as it is generated, or, for a chat whose
+    /// format has tool calls or reasoning to parse, as llama.cpp's chat parser splits it.
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
         &mut self,
         req: &Request,
+        chat: Option<&Applied>,
         sampler: &mut Sampler,
+        constrained: bool,
         first_logits: Vec<f32>,
         sinks: Sinks,
         info: &mut AskInfo,
+    ) -> Result<Answer> {
+        let Sinks { on_text, on_token, on_reasoning, on_tool_call } = sinks;
+        let parsed =
+            chat.filter(|a| req.tools.is_some() || (req.reasoning != Reasoning::Inline && a.supports_thinking()));
+        let mut stops = req.sampling.stop.clone();
+        stops.extend(chat.map(Applied::stops).unwrap_or_default());
+        let Some(applied) = parsed else {
+            let gen = Generation { req, stops: &stops, preserved: HashSet::new(), constrained };
+            let content = self.generate(&gen, sampler, first_logits, on_text, on_token, info)?;
+            return Ok(Answer { content, ..Answer::default() });
+        };
+        let seed = req.sampling.seed.unwrap_or(self.seed());
+        let sinks = AnswerSinks { on_text, on_reasoning, on_tool_call };
+        let mut stream = AnswerStream::new(applied, req.reasoning, seed, sinks)?;
+        let mut failed = None;
+        let gen =
+            Generation { req, stops: &stops, preserved: applied.preserved_tokens().into_iter().collect(), constrained };
+        let mut feed = |piece: &str| match stream.push(piece) {
+            Ok(go_on) => go_on,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        };
+        self.generate(&gen, sampler, first_logits, &mut feed, on_token, info)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let answer = stream.finish()?;
+        info.tool_calls = answer.tool_calls.len() as u32;
+        if info.tool_calls > 0 && matches!(info.stop_reason, StopReason::Eog | StopReason::StopString) {
+            info.stop_reason = StopReason::ToolCalls;
+        }
+        Ok(answer)
+    }
+
+    /// Generates tokens until one of the ends, streaming their text to `on_text`; returns the
+    /// whole text (stop strings cut off).
+    fn generate(
+        &mut self,
+        gen: &Generation,
+        sampler: &mut Sampler,
+        first_logits: Vec<f32>,
+        on_text: &mut dyn FnMut(&str) -> bool,
+        mut on_token: Option<&mut dyn FnMut(&TokenChoice)>,
+        info: &mut AskInfo,
     ) -> Result<String> {
+        let req = gen.req;
         let n_ctx = self.n_ctx() as i32;
-        let Sinks { on_text, mut on_token } = sinks;
-        let mut stream = TextStream::new(&req.sampling.stop, on_text);
+        let mut stream = TextStream::new(gen.stops, on_text);
         let mut reason = StopReason::MaxTokens;
         let mut piece = Vec::new();
         let mut candidates = Vec::new();
         // A grammar's answer stays valid UTF-8 (see utf8.rs).
-        let mut utf8_guard = if req.sampling.is_constrained() { Some(Utf8Guard::of(self.model())?) } else { None };
+        let mut utf8_guard = if gen.constrained { Some(Utf8Guard::of(self.model())?) } else { None };
         for n in 0..req.sampling.max_tokens {
             let logits = if n == 0 { &first_logits[..] } else { self.logits() };
             let token = match utf8_guard.as_mut() {
@@ -313,7 +478,7 @@ impl Session {
             if let Some(on_token) = on_token.as_mut() {
                 on_token(&logprobs::choice(self.model(), logits, token, req.sampling.n_probs)?);
             }
-            self.model().token_piece(token, &mut piece)?;
+            self.model().token_text(token, gen.preserved.contains(&token), &mut piece)?;
             if let Flow::Stop(r) = stream.push(&piece) {
                 reason = r;
                 break;
@@ -334,6 +499,30 @@ impl Session {
         info.stop_reason = reason;
         Ok(stream.finish())
     }
+}
+
+/// What generating an answer goes by besides the sampling settings.
+struct Generation<'r> {
+    req: &'r Request<'r>,
+    /// The request's stop strings and the chat format's.
+    stops: &'r [String],
+    /// Control tokens whose text the answer keeps (a chat format's markers).
+    preserved: HashSet<Token>,
+    /// Whether a grammar constrains the answer.
+    constrained: bool,
+}
+
+/// Fails when a request's tools cannot be: a raw prompt, a grammar or JSON Schema besides, or
+/// tools too large or too deep.
+fn check_tools(req: &Request) -> Result<()> {
+    let Some(tools) = &req.tools else { return Ok(()) };
+    if matches!(req.input, Input::Prompt { .. }) {
+        return fail(InvalidArgument, "tools are for chats: give messages, not a prompt");
+    }
+    if req.sampling.is_constrained() && tools.choice != ToolChoice::None {
+        return fail(InvalidArgument, "tools cannot be combined with a grammar or a JSON Schema (the tool calls have a grammar of their own); set tool_choice to none, or leave out the grammar");
+    }
+    chat::check_tools(tools)
 }
 
 /// Fails unless every media item of the kept messages (`0..system` and `start..`) appears once
@@ -365,6 +554,8 @@ fn check_media_once(
 /// A tokenized request and what of it the cache holds.
 struct Plan {
     prompt: Prompt,
+    /// What llama.cpp's chat layer made of a chat (see [`Session::build_prompt`]).
+    chat: Option<Applied>,
     /// Messages dropped to make the chat fit.
     dropped: u32,
     /// Leading parts reused from the cache.

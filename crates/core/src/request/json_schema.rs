@@ -26,7 +26,8 @@ const CONVERTER_STACK: usize = 32 << 20;
 /// schema that is too large or too deep, not JSON, or outside what the converter supports is
 /// refused, with the converter's reason.
 pub fn to_grammar(schema: &str) -> Result<String> {
-    bounded(schema).or_else(|why| fail(InvalidArgument, format!("json_schema refused: {why}")))?;
+    bounded(schema, MAX_BYTES, MAX_DEPTH)
+        .or_else(|why| fail(InvalidArgument, format!("json_schema refused: {why}")))?;
     let text = CString::new(schema).or_else(|_| fail(InvalidArgument, "json_schema contains a NUL byte"))?;
     // A plain spawned thread, joined at once: a scoped thread would make the calling thread
     // allocate its own std handle, which valgrind reports as possibly lost at exit.
@@ -41,10 +42,11 @@ pub fn to_grammar(schema: &str) -> Result<String> {
     converted.or_else(|why| fail(InvalidArgument, format!("json_schema could not be converted by llama.cpp: {why}")))
 }
 
-/// Checks the schema's size and the nesting of its arrays and objects (outside strings).
-fn bounded(schema: &str) -> std::result::Result<(), String> {
-    if schema.len() > MAX_BYTES {
-        return Err(format!("it is {} bytes long (limit {MAX_BYTES})", schema.len()));
+/// Checks the size of JSON text (at most `max_bytes`) and the nesting of its arrays and
+/// objects (outside strings; at most `max_depth`).
+pub fn bounded(schema: &str, max_bytes: usize, max_depth: usize) -> std::result::Result<(), String> {
+    if schema.len() > max_bytes {
+        return Err(format!("it is {} bytes long (limit {max_bytes})", schema.len()));
     }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for b in schema.bytes() {
@@ -54,8 +56,8 @@ fn bounded(schema: &str) -> std::result::Result<(), String> {
             (true, b'"') | (false, b'"') => in_string = !in_string,
             (false, b'{' | b'[') => {
                 depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(format!("it nests arrays and objects more than {MAX_DEPTH} deep"));
+                if depth > max_depth {
+                    return Err(format!("it nests arrays and objects more than {max_depth} deep"));
                 }
             }
             (false, b'}' | b']') => depth = depth.saturating_sub(1),
@@ -71,13 +73,13 @@ mod tests {
 
     #[test]
     fn size_and_nesting_are_bounded() {
-        assert!(bounded(r#"{"type": "object", "properties": {"a": {"type": "string"}}}"#).is_ok());
+        assert!(bounded(r#"{"type": "object", "properties": {"a": {"type": "string"}}}"#, MAX_BYTES, MAX_DEPTH).is_ok());
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
-        assert!(bounded(&deep).unwrap_err().contains("deep"));
+        assert!(bounded(&deep, MAX_BYTES, MAX_DEPTH).unwrap_err().contains("deep"));
         let flat = format!("[{}]", vec!["[]"; 1000].join(","));
-        assert!(bounded(&flat).is_ok(), "siblings are not nesting");
+        assert!(bounded(&flat, MAX_BYTES, MAX_DEPTH).is_ok(), "siblings are not nesting");
         let in_string = format!(r#"{{"description": "{}"}}"#, "{[\\\"".repeat(200));
-        assert!(bounded(&in_string).is_ok(), "brackets inside strings do not count");
-        assert!(bounded(&" ".repeat(MAX_BYTES + 1)).unwrap_err().contains("bytes"));
+        assert!(bounded(&in_string, MAX_BYTES, MAX_DEPTH).is_ok(), "brackets inside strings do not count");
+        assert!(bounded(&" ".repeat(MAX_BYTES + 1), MAX_BYTES, MAX_DEPTH).unwrap_err().contains("bytes"));
     }
 }

@@ -4,19 +4,25 @@
 
 use std::ffi::CString;
 
-use crate::llama::chat::render_chat;
 use crate::llama::{self, Bitmap, Chunk, Chunks, Model, Projector, Token, TokenizePart};
 use crate::media::Media;
 use crate::session::cache::Item;
 use crate::session::report::PromptUsage;
 use crate::util::error::{fail, Error, ErrorKind::*, Result};
-use crate::util::log;
+use crate::util::{json, log};
 
-/// One chat message: its role ("system", "user", "assistant", ...), text and media.
+/// One chat message: its role ("system", "user", "assistant", "tool", ...), text and media,
+/// and what tool calls add: an assistant's calls (OpenAI's `tool_calls`, JSON text), a tool
+/// result's call id and function name, and an earlier answer's reasoning.
+#[derive(Clone, Copy, Default)]
 pub struct Message<'a> {
     pub role: &'a str,
     pub text: &'a str,
     pub media: &'a [Media<'a>],
+    pub tool_calls: Option<&'a str>,
+    pub tool_call_id: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub reasoning: Option<&'a str>,
 }
 
 /// What a request says.
@@ -123,22 +129,30 @@ pub fn prompt_segments(text: &str, n_media: usize, marker: &str, special: bool) 
     Ok(segments)
 }
 
-/// A chat message ready to render: its role, its text with markers placed, and the index of
-/// its first media item in the request.
+/// A chat message ready to render: its role, its text with markers placed, the index of its
+/// first media item in the request, and its index among the request's messages.
 pub struct ChatMessage {
     pub role: String,
     pub text: String,
     pub first_media: usize,
+    pub source: usize,
 }
 
-/// The segments of a chat rendered with `template`: the template's own markup may hold control
-/// tokens; the messages' texts never do (a user cannot forge another role's turn).
+/// The segments of a chat that `render` renders (given each message's text, in order, it
+/// renders the whole chat): the template's own markup may hold control tokens; the messages'
+/// texts never do (a user cannot forge another role's turn).
 ///
-/// The chat is rendered with a sentinel in place of each message's text, once plain and once
-/// padded with spaces: the text between sentinels is markup, and whether the padding survived
-/// tells whether the template trims the message (many of llama.cpp's built-in templates do),
-/// so that the texts are then put back exactly as the template would have put them.
-pub fn chat_segments(template: &str, messages: &[ChatMessage], marker: &str) -> Result<Vec<Segment>> {
+/// The chat is rendered twice: once with a sentinel in place of each message's text, once with
+/// the texts. The text between sentinels is markup; the texts' render is the prompt, cut at the
+/// markup, so the prompt is exactly what the template renders, whatever it does to a text
+/// (trimming it, quoting it as JSON). A template whose markup changes with the texts (its own
+/// tests of what a message says) is followed as far as its markup can be found; the rest of the
+/// prompt is then read as markup, with a warning in the log.
+pub fn chat_segments(
+    messages: &[ChatMessage],
+    marker: &str,
+    render: &mut dyn FnMut(&[&str]) -> Result<String>,
+) -> Result<Vec<Segment>> {
     let nonce = loop {
         let n = format!(
             "{:016x}",
@@ -148,67 +162,86 @@ pub fn chat_segments(template: &str, messages: &[ChatMessage], marker: &str) -> 
             break n;
         }
     };
-    let sentinel = |i: usize| format!("\u{1}{nonce}:{i}\u{1}");
-    let render = |pad: &str| {
-        render_chat(
-            template,
-            &messages
-                .iter()
-                .enumerate()
-                .map(|(i, m)| (m.role.clone(), format!("{pad}{}{pad}", sentinel(i))))
-                .collect::<Vec<_>>(),
-        )
-    };
-    let (plain, padded) = (render("")?, render(" ")?);
-    let (markup, order) = split_sentinels(&plain, &nonce);
-    let (padded_markup, padded_order) = split_sentinels(&padded, &nonce);
-    if order != padded_order {
-        return fail(Internal, "the chat template rendered the messages in another order when their texts changed");
-    }
+    // Letters and digits only: a template that quotes a text as JSON quotes its sentinel alike.
+    let sentinels: Vec<String> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| if m.text.is_empty() { String::new() } else { format!("mm{nonce}s{i}e") })
+        .collect();
+    let skeleton = render(&sentinels.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let prompt = render(&messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>())?;
+    let (markup, order) = split_sentinels(&skeleton, &nonce);
     let mut segments = Vec::new();
-    let mut previous_kept_padding = false;
+    let mut pos = match prompt.strip_prefix(markup[0].as_str()) {
+        Some(_) => markup[0].len(),
+        None => return Ok(unfollowed(&prompt, 0, segments, marker)),
+    };
+    push_markup(&mut segments, &markup[0]);
     for (k, &i) in order.iter().enumerate() {
-        let around =
-            padded_markup[k].strip_prefix(if previous_kept_padding { " " } else { "" }).unwrap_or(&padded_markup[k]);
-        let kept_padding = match around.strip_prefix(markup[k].as_str()) {
-            Some(" ") => true,
-            Some("") => false,
-            _ => {
-                return fail(
-                    Unsupported,
-                    format!("the chat template changes message {i}'s text in a way this library cannot follow"),
-                )
+        let m = &messages[i];
+        let next = &markup[k + 1];
+        let last = k + 1 == order.len();
+        let rest = &prompt[pos..];
+        let fits = |text: &str| {
+            rest.strip_prefix(text).is_some_and(|after| {
+                if last {
+                    after == next.as_str()
+                } else {
+                    after.starts_with(next.as_str())
+                }
+            })
+        };
+        let trimmed = m.text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r'));
+        let json = |t: &str| {
+            let q = json::quote(t);
+            q[1..q.len() - 1].to_string()
+        };
+        let candidates = [m.text.clone(), trimmed.to_string(), json(&m.text), json(trimmed)];
+        let text = match candidates.iter().find(|c| fits(c)) {
+            Some(c) => c.clone(),
+            // A text the template changed in another way: up to the next markup.
+            None => {
+                match if last { rest.strip_suffix(next.as_str()).map(str::len) } else { rest.find(next.as_str()) } {
+                    Some(len) => rest[..len].to_string(),
+                    None => return Ok(unfollowed(&prompt, pos, segments, marker)),
+                }
             }
         };
-        previous_kept_padding = kept_padding;
-        if !markup[k].is_empty() {
-            segments.push(Segment::Text { text: markup[k].clone(), special: true });
-        }
-        let m = &messages[i];
-        let text = if kept_padding {
-            m.text.as_str()
-        } else {
-            m.text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0B' | '\x0C' | '\r'))
-        };
-        push_split(&mut segments, text, marker, false, m.first_media);
-    }
-    let last = markup.last().expect("one more markup segment than messages");
-    if !last.is_empty() {
-        segments.push(Segment::Text { text: last.clone(), special: true });
+        push_split(&mut segments, &text, marker, false, m.first_media);
+        pos += text.len() + next.len();
+        push_markup(&mut segments, next);
     }
     Ok(segments)
+}
+
+fn push_markup(segments: &mut Vec<Segment>, markup: &str) {
+    if !markup.is_empty() {
+        segments.push(Segment::Text { text: markup.to_string(), special: true });
+    }
+}
+
+/// `segments` followed by the rest of `prompt` from `pos`, read as markup (its markers being
+/// the media items after those placed so far), when the template's markup could not be found.
+fn unfollowed(prompt: &str, pos: usize, mut segments: Vec<Segment>, marker: &str) -> Vec<Segment> {
+    log::emit(
+        log::LogLevel::Warn,
+        "the chat template's markup changes with the messages' texts: the rest of this chat is read with control tokens recognised in its texts too",
+    );
+    let placed = segments.iter().filter(|s| matches!(s, Segment::Media(_))).count();
+    push_split(&mut segments, &prompt[pos..], marker, true, placed);
+    segments
 }
 
 /// Splits a render at the sentinels made with `nonce`: the markup around them (one more segment
 /// than sentinels) and the message index of each sentinel, in order.
 fn split_sentinels(rendered: &str, nonce: &str) -> (Vec<String>, Vec<usize>) {
-    let open = format!("\u{1}{nonce}:");
+    let open = format!("mm{nonce}s");
     let mut markup = Vec::new();
     let mut order = Vec::new();
     let mut rest = rendered;
     while let Some(at) = rest.find(&open) {
         let after = &rest[at + open.len()..];
-        let Some(end) = after.find('\u{1}') else { break };
+        let Some(end) = after.find('e') else { break };
         let Ok(i) = after[..end].parse::<usize>() else { break };
         markup.push(rest[..at].to_string());
         order.push(i);
@@ -313,7 +346,7 @@ mod tests {
 
     #[test]
     fn sentinels_split_the_markup() {
-        let (markup, order) = split_sentinels("<s>\u{1}ab:1\u{1}</s><s>\u{1}ab:0\u{1}", "ab");
+        let (markup, order) = split_sentinels("<s>mmabs1e</s><s>mmabs0e", "ab");
         assert_eq!(markup, vec!["<s>", "</s><s>", ""]);
         assert_eq!(order, vec![1, 0]);
     }

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::ffi::CString;
 
-use crate::llama::{Model, Sampler};
+use crate::llama::{Model, Sampler, Token};
 use crate::request::grammar;
 use crate::request::json_schema;
 use crate::util::error::{fail, ErrorKind::*, Result};
@@ -38,6 +38,15 @@ pub struct Sampling {
     pub logit_bias: Vec<(i32, f32)>,
     /// How many of the most likely alternatives to report with each generated token.
     pub n_probs: usize,
+}
+
+/// The grammar of a chat's tool calls (llama.cpp's chat layer makes it from the tools).
+pub(crate) struct ToolGrammar {
+    pub text: String,
+    /// The patterns and tokens that start the grammar; `None`: it applies from the start.
+    pub lazy: Option<(Vec<CString>, Vec<Token>)>,
+    /// Tokens at the prompt's end the grammar reads first (when it applies from the start).
+    pub prefill: Vec<Token>,
 }
 
 /// Repetition penalties over the last `last_n` tokens (the prompt's text tokens, then the
@@ -156,10 +165,19 @@ impl Sampling {
     /// the penalties (greedy sampling too), then the filters, then the pick. A penalty window
     /// is at most `n_ctx` (-1: `n_ctx`): no more tokens than that can be seen, and llama.cpp
     /// allocates the window whole (`INT32_MAX` made it throw `bad_alloc`).
-    pub(crate) fn sampler(&self, model: &Model, n_ctx: u32, default_seed: u32) -> Result<Sampler> {
+    pub(crate) fn sampler(
+        &self,
+        model: &Model,
+        n_ctx: u32,
+        default_seed: u32,
+        tools: Option<&ToolGrammar>,
+    ) -> Result<Sampler> {
         let mut chain = Sampler::chain();
-        if let Some((text, origin)) = self.grammar_text()? {
-            add_grammar(&mut chain, model, &text, origin)?;
+        if let Some(g) = tools {
+            add_grammar(&mut chain, model, &g.text, "tool call grammar", g.lazy.as_ref())?;
+            chain.prefill_grammar(&g.prefill)?;
+        } else if let Some((text, origin)) = self.grammar_text()? {
+            add_grammar(&mut chain, model, &text, origin, None)?;
         }
         self.add_logit_bias(&mut chain, model)?;
         let n_ctx = n_ctx.min(i32::MAX as u32) as i32;
@@ -227,10 +245,17 @@ fn parse_error(why: &str) -> String {
     }
 }
 
-/// Checks a GBNF grammar against the project's limits and adds it to the chain; `origin`
-/// names it in errors. The text is checked first (what would stop llama.cpp's parser), then
-/// what llama.cpp's sampler would make of it (what would make each token cost seconds).
-fn add_grammar(chain: &mut Sampler, model: &Model, text: &str, origin: &str) -> Result<()> {
+/// Checks a GBNF grammar against the project's limits and adds it to the chain, applying from
+/// the start or, with `lazy`, from the first of its triggers on; `origin` names it in errors.
+/// The text is checked first (what would stop llama.cpp's parser), then what llama.cpp's
+/// sampler would make of it (what would make each token cost seconds).
+fn add_grammar(
+    chain: &mut Sampler,
+    model: &Model,
+    text: &str,
+    origin: &str,
+    lazy: Option<&(Vec<CString>, Vec<Token>)>,
+) -> Result<()> {
     grammar::check(text).or_else(|why| fail(InvalidArgument, format!("{origin} refused: {why}")))?;
     let g = CString::new(text).or_else(|_| fail(InvalidArgument, format!("the {origin} contains a NUL byte")))?;
     if let Err(why) = model.grammar_parse(&g) {
@@ -242,7 +267,11 @@ fn add_grammar(chain: &mut Sampler, model: &Model, text: &str, origin: &str) -> 
     }
     let ((steps, added), log) = log::capture(|| {
         let steps = model.grammar_steps(&g, grammar::TOKEN_CHARS, grammar::POSITIONS, grammar::MAX_STEPS);
-        (steps, (steps <= grammar::MAX_STEPS).then(|| chain.add_grammar(model, &g)).flatten())
+        let add = |chain: &mut Sampler| match lazy {
+            Some((patterns, tokens)) => chain.add_lazy_grammar(model, &g, patterns, tokens),
+            None => chain.add_grammar(model, &g),
+        };
+        (steps, (steps <= grammar::MAX_STEPS).then(|| add(chain)).flatten())
     });
     if steps > grammar::MAX_STEPS {
         return fail(InvalidArgument, format!("{origin} refused: {}", grammar::too_ambiguous()));

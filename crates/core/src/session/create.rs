@@ -10,10 +10,11 @@ use crate::batch::{Group, Member};
 use crate::llama::backend;
 use crate::llama::load::{self, ContextSettings, ModelSettings, Progress, ProjectorSettings};
 use crate::llama::memory::{free_on_all_devices, release_free_heap};
-use crate::llama::{chat, Context, Model, Projector};
+use crate::llama::{Context, Model, Projector};
 use crate::model::checked;
 use crate::model::loaded::{check_remote, Loaded};
 use crate::model::rpc::Remote;
+use crate::model::template::{self, ChatTemplate};
 use crate::session::cache::CacheRecord;
 use crate::session::config::{check_sizes, threads_for, ForkConfig, SessionConfig};
 use crate::session::Session;
@@ -21,9 +22,6 @@ use crate::util::abort::{AbortState, StepAbort};
 use crate::util::error::{fail, Error, ErrorKind::*, Result};
 use crate::util::hash::{self, Digest256};
 use crate::util::log;
-
-/// The chat template used when a model has none: ChatML.
-const FALLBACK_TEMPLATE: &str = "chatml";
 
 /// The share of load progress given to the text model when a projector follows it.
 const MODEL_PROGRESS_SHARE: f32 = 0.8;
@@ -39,7 +37,9 @@ impl Session {
     fn load(mut config: SessionConfig) -> Result<Session> {
         backend::init();
         config.validate()?;
-        let chat_template = config.chat_template.as_deref().map(check_chat_template).transpose()?;
+        if let Some(t) = config.chat_template.as_deref() {
+            template::check_named(t)?;
+        }
         let model_found = checked::text_model(&config.model_path)?;
         let projector_found = config.mmproj_path.as_deref().map(checked::projector).transpose()?;
         let settings = ContextSettings {
@@ -73,9 +73,9 @@ impl Session {
             }
             _ => (None, config.media_marker.clone().unwrap_or_else(load::default_marker)),
         };
-        let chat_template = chat_template.or_else(|| model.chat_template()).unwrap_or_else(|| FALLBACK_TEMPLATE.into());
+        let chat = ChatTemplate::new(&model, config.chat_template.as_deref())?;
         let fingerprint = fingerprint_text(&model_found.fingerprint, projector_found.as_ref().map(|p| &p.fingerprint));
-        let loaded = Arc::new(Loaded::new(model, remote, projector, marker, chat_template, fingerprint));
+        let loaded = Arc::new(Loaded::new(model, remote, projector, marker, chat, fingerprint));
         Ok(Session::with_member(member, loaded, abort, config.seed, CacheRecord::default()))
     }
 
@@ -213,19 +213,6 @@ impl Session {
 fn c_path(path: &Path) -> Result<CString> {
     CString::new(path.to_string_lossy().as_bytes())
         .or_else(|_| fail(InvalidArgument, format!("{}: path contains a NUL byte", path.display())))
-}
-
-/// A chat template the caller named, checked by rendering one message with it.
-fn check_chat_template(template: &str) -> Result<String> {
-    match chat::render_chat(template, &[("user".into(), "x".into())]) {
-        Ok(_) => Ok(template.to_string()),
-        Err(e) if e.kind == Unsupported => {
-            let shown: String = template.chars().take(60).collect();
-            let more = if shown.len() < template.len() { "..." } else { "" };
-            fail(InvalidArgument, format!("chat_template \"{shown}{more}\" is not a template llama.cpp recognises: give a built-in name such as \"chatml\", \"llama3\" or \"gemma\", or the Jinja text of a known template"))
-        }
-        Err(e) => Err(e),
-    }
 }
 
 /// llama.cpp's split array for `shares` of the offloaded layers over `n_devices` devices: one

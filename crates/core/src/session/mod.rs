@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub use config::{default_threads, FlashAttention, ForkConfig, KvType, SessionConfig, MAX_PARALLEL, MIN_CONTEXT};
-pub use report::{AskInfo, MemoryStats, PromptUsage, SessionInfo, StopReason};
+pub use report::{Answer, AskInfo, MemoryStats, PromptUsage, SessionInfo, StopReason};
 
 use crate::batch::{Group, Lease, Member};
 use crate::llama::context::{EVAL_ABORTED, EVAL_NO_SLOT, EVAL_OK};
@@ -46,6 +46,7 @@ pub struct Session {
     seed: u32,
     cache: CacheRecord,
     last: AskInfo,
+    last_answer: Answer,
 }
 
 impl Session {
@@ -58,7 +59,7 @@ impl Session {
         cache: CacheRecord,
     ) -> Session {
         LIVE.fetch_add(1, Ordering::SeqCst);
-        Session { member, loaded, abort, seed, cache, last: AskInfo::default() }
+        Session { member, loaded, abort, seed, cache, last: AskInfo::default(), last_answer: Answer::default() }
     }
 
     /// The text that stands for a media item in this session's prompts.
@@ -69,6 +70,13 @@ impl Session {
     /// Figures of the last finished request.
     pub fn last_ask(&self) -> AskInfo {
         self.last
+    }
+
+    /// The last finished request's answer as its chat format reads it: content, reasoning and
+    /// tool calls (for a raw prompt, or a chat without a format to parse, the content is the
+    /// whole text).
+    pub fn last_answer(&self) -> &Answer {
+        &self.last_answer
     }
 
     pub fn projector(&self) -> Option<&Projector> {
@@ -131,7 +139,7 @@ impl Session {
     }
 
     /// The model and projector this session shares with its forks.
-    pub(crate) fn loaded(&self) -> &Loaded {
+    pub(crate) fn loaded(&self) -> &Arc<Loaded> {
         &self.loaded
     }
 
@@ -166,6 +174,11 @@ impl Session {
     /// Keeps the figures of the request that just finished (see [`Session::last_ask`]).
     pub(crate) fn set_last_ask(&mut self, info: AskInfo) {
         self.last = info;
+    }
+
+    /// Keeps the answer of the request that just finished (see [`Session::last_answer`]).
+    pub(crate) fn set_last_answer(&mut self, answer: Answer) {
+        self.last_answer = answer;
     }
 
     /// Evaluates text tokens at the end of the KV cache and records them.

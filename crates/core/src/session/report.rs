@@ -1,6 +1,8 @@
 //! What a session reports: what it is and holds ([`SessionInfo`]), the memory it holds
 //! ([`MemoryStats`]) and the figures of its last request ([`AskInfo`], with [`PromptUsage`] and
-//! [`StopReason`]), which the session keeps and the request fills.
+//! [`StopReason`]), and its answer ([`Answer`]), which the session keeps and the request fills.
+
+use crate::llama::chat::ToolCall;
 
 /// What a session is and holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +48,17 @@ pub struct AskInfo {
     /// The most sessions whose tokens one step of this request carried, its own included (1:
     /// it decoded alone).
     pub most_together: u32,
+    /// Tool calls in the answer.
+    pub tool_calls: u32,
+}
+
+/// An answer as its chat format reads it: the text, the reasoning kept apart from it, and the
+/// tool calls.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    pub content: String,
+    pub reasoning: String,
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// What a prompt is made of, as a usage report counts it.
@@ -75,6 +88,8 @@ pub enum StopReason {
     Callback,
     /// The context window filled up.
     ContextFull,
+    /// The answer is tool calls (it ended as `Eog` or `StopString` would have).
+    ToolCalls,
 }
 
 /// Bytes a session holds. "gpu" is any non-host device (CUDA, Vulkan, Metal); a CPU build

@@ -5,5 +5,6 @@ pub mod abort;
 pub mod error;
 pub mod files;
 pub mod hash;
+pub mod json;
 pub mod log;
 pub mod memo;

@@ -31,6 +31,9 @@ static_assert(RPC_PROTO_MAJOR_VERSION == 7 && RPC_PROTO_MINOR_VERSION == 0, "ggm
 
 static thread_local std::string g_what;
 
+// The message of the last exception caught on this thread, for the barriers of chat.cpp.
+std::string & mm_guard_what_ref() { return g_what; }
+
 template <typename T, typename F>
 static T guarded(T on_error, F && f) noexcept {
     try {
@@ -57,8 +60,9 @@ int32_t mm_guard_tokenize(const llama_vocab * vocab, const char * text, int32_t 
     return guarded(on_error, [&] { return llama_tokenize(vocab, text, len, tokens, n_max, add_special, parse_special); });
 }
 
-int32_t mm_guard_token_to_piece(const llama_vocab * vocab, llama_token token, char * buf, int32_t len, int32_t on_error) noexcept {
-    return guarded(on_error, [&] { return llama_token_to_piece(vocab, token, buf, len, 0, false); });
+int32_t mm_guard_token_to_piece(const llama_vocab * vocab, llama_token token, char * buf, int32_t len, bool special,
+                                int32_t on_error) noexcept {
+    return guarded(on_error, [&] { return llama_token_to_piece(vocab, token, buf, len, 0, special); });
 }
 
 int32_t mm_guard_chat_apply_template(const char * tmpl, const llama_chat_message * chat, size_t n, char * buf, int32_t len,
@@ -78,6 +82,14 @@ int32_t mm_guard_eval_chunk(mtmd_context * ctx, llama_context * lctx, const mtmd
 
 llama_sampler * mm_guard_sampler_init_grammar(const llama_vocab * vocab, const char * grammar) noexcept {
     return guarded<llama_sampler *>(nullptr, [&] { return llama_sampler_init_grammar(vocab, grammar, "root"); });
+}
+
+// A grammar that applies from the first trigger on (a pattern's match, or a token).
+llama_sampler * mm_guard_sampler_init_grammar_lazy(const llama_vocab * vocab, const char * grammar, const char ** patterns,
+                                                   size_t n_patterns, const llama_token * tokens, size_t n_tokens) noexcept {
+    return guarded<llama_sampler *>(nullptr, [&] {
+        return llama_sampler_init_grammar_lazy_patterns(vocab, grammar, "root", patterns, n_patterns, tokens, n_tokens);
+    });
 }
 
 // Whether `chr` is in the character set at `pos` (a char element and the alternatives and

@@ -1,0 +1,298 @@
+// llama.cpp's chat layer (`common/chat.h`, what llama-server uses): the model's Jinja template,
+// rendered with messages, tools and a tool choice; the grammar and lazy triggers that make a
+// tool call well-formed; and the parser that splits an answer into content, reasoning and tool
+// calls, also while it streams. Every function is an exception barrier (see guard.cpp): a C++
+// exception becomes an error return and a message in mm_guard_what().
+//
+// Each object here is opaque to Rust, which reads it through the accessors below.
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "chat.h"
+#include "common.h"
+#include "log.h"
+#include "llama.h"
+
+extern std::string & mm_guard_what_ref();
+
+namespace {
+
+template <typename T, typename F>
+T guarded_chat(T on_error, F && f) noexcept {
+    try {
+        return f();
+    } catch (const std::exception & e) {
+        try { mm_guard_what_ref() = e.what(); } catch (...) {}
+    } catch (...) {
+        try { mm_guard_what_ref() = "unknown C++ exception"; } catch (...) {}
+    }
+    return on_error;
+}
+
+}  // namespace
+
+// What one render gives a request: the prompt, and what generating and parsing the answer need.
+struct mm_chat_applied {
+    common_chat_params params;
+    // The lazy grammar's triggers as llama.cpp's sampler takes them (as common/sampling.cpp
+    // turns them): regular expressions, and tokens.
+    std::vector<std::string> trigger_patterns;
+    std::vector<llama_token> trigger_tokens;
+    // The preserved tokens that are one token each: their text stays in the answer.
+    std::vector<llama_token> preserved;
+};
+
+// An answer being parsed: the message so far, and what changed with the last update.
+struct mm_chat_stream {
+    common_chat_parser_params params;
+    common_chat_msg msg;
+    std::vector<common_chat_msg_diff> diffs;
+    std::vector<std::string> ids;
+    std::mt19937 rng;
+};
+
+// A change of an answer being streamed; pointers valid until the next update.
+struct mm_chat_delta {
+    const char * content;
+    const char * reasoning;
+    // -1: no tool call changed.
+    int64_t tool_index;
+    const char * tool_name;
+    const char * tool_id;
+    const char * tool_arguments;
+};
+
+extern "C" {
+
+// Silences llama.cpp common's own log, which prints to stderr from a thread of its own: its
+// messages never pass through the log route. Not thread-safe: called once, at backend init.
+void mm_chat_quiet_common_log(void) noexcept { common_log_set_verbosity_thold(-1); }
+
+// Parses the model's template (`tmpl` NULL or empty) or `tmpl`. NULL with the parser's error.
+common_chat_templates * mm_chat_templates_init(const llama_model * model, const char * tmpl) noexcept {
+    return guarded_chat<common_chat_templates *>(nullptr, [&] {
+        return common_chat_templates_init(model, tmpl ? tmpl : "").release();
+    });
+}
+
+void mm_chat_templates_free(common_chat_templates * t) noexcept { common_chat_templates_free(t); }
+
+// Fails unless every tool result answers a tool call of an earlier assistant message.
+static void check_tool_call_ids(const std::vector<common_chat_msg> & messages) {
+    std::set<std::string> ids;
+    for (size_t i = 0; i < messages.size(); i++) {
+        const auto & m = messages[i];
+        for (const auto & call : m.tool_calls) {
+            if (!call.id.empty()) {
+                ids.insert(call.id);
+            }
+        }
+        if (m.role == "tool" && !m.tool_call_id.empty() && !ids.count(m.tool_call_id)) {
+            throw std::invalid_argument("message " + std::to_string(i) + " is the result of tool call \"" +
+                                        m.tool_call_id.substr(0, 64) + "\", but no earlier assistant message made a call with that id");
+        }
+    }
+}
+
+// Renders a chat. `request` is JSON: {"messages": [OpenAI messages, whose "tool_calls" come as
+// JSON text in "tool_calls_json"], "tools_json": the OpenAI tools array as JSON text (optional),
+// "tool_choice": "auto" | "none" | "required" | {"name": one tool's name},
+// "parallel_tool_calls": bool, "reasoning": bool (separate the reasoning), "enable_thinking":
+// bool}. NULL on error.
+mm_chat_applied * mm_chat_apply(const common_chat_templates * t, const llama_vocab * vocab, const char * request) noexcept {
+    return guarded_chat<mm_chat_applied *>(nullptr, [&] {
+        const common_json req = common_json::parse(request);
+        common_chat_templates_inputs inputs;
+        common_json messages = req.at("messages");
+        for (size_t i = 0; i < messages.size(); i++) {
+            common_json & m = messages.at(i);
+            if (m.contains("tool_calls_json")) {
+                const std::string text = m.at("tool_calls_json").get<std::string>();
+                common_json calls = common_json::parse_no_throw(text);
+                if (calls.is_discarded() || !calls.is_array()) {
+                    throw std::invalid_argument("message " + std::to_string(i) + ": tool_calls is not a JSON array");
+                }
+                m["tool_calls"] = calls;
+                m.erase("tool_calls_json");
+            }
+        }
+        inputs.messages = common_chat_msgs_parse_oaicompat(messages);
+        check_tool_call_ids(inputs.messages);
+        if (req.contains("tools_json")) {
+            common_json tools = common_json::parse_no_throw(req.at("tools_json").get<std::string>());
+            if (tools.is_discarded() || !tools.is_array()) {
+                throw std::invalid_argument("tools is not a JSON array");
+            }
+            inputs.tools = common_chat_tools_parse_oaicompat(tools);
+        }
+        const common_json choice = req.value("tool_choice", common_json("auto"));
+        if (choice.is_object()) {
+            // One function by name: the only tool offered, and a call required.
+            const std::string name = choice.at("name").get<std::string>();
+            std::vector<common_chat_tool> named;
+            for (const auto & tool : inputs.tools) {
+                if (tool.name == name) {
+                    named.push_back(tool);
+                }
+            }
+            if (named.empty()) {
+                throw std::invalid_argument("tool_choice names the function \"" + name.substr(0, 64) + "\", which is not among the tools");
+            }
+            inputs.tools = named;
+            inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_REQUIRED;
+        } else {
+            inputs.tool_choice = common_chat_tool_choice_parse_oaicompat(choice.get<std::string>());
+        }
+        inputs.parallel_tool_calls = req.value("parallel_tool_calls", false);
+        inputs.reasoning_format = req.value("reasoning", true) ? COMMON_REASONING_FORMAT_DEEPSEEK : COMMON_REASONING_FORMAT_NONE;
+        inputs.enable_thinking = req.value("enable_thinking", true);
+        inputs.add_generation_prompt = true;
+        inputs.use_jinja = true;
+
+        auto applied = std::make_unique<mm_chat_applied>();
+        applied->params = common_chat_templates_apply(t, inputs);
+        std::set<llama_token> preserved;
+        for (const auto & text : applied->params.preserved_tokens) {
+            const auto ids = common_tokenize(vocab, text, false, true);
+            if (ids.size() == 1) {
+                preserved.insert(ids[0]);
+            }
+        }
+        applied->preserved.assign(preserved.begin(), preserved.end());
+        for (const auto & trigger : applied->params.grammar_triggers) {
+            switch (trigger.type) {
+                case COMMON_GRAMMAR_TRIGGER_TYPE_WORD: {
+                    // A word that is one preserved token triggers as that token (as llama-server does).
+                    const auto ids = common_tokenize(vocab, trigger.value, false, true);
+                    if (ids.size() == 1 && preserved.count(ids[0])) {
+                        applied->trigger_tokens.push_back(ids[0]);
+                    } else {
+                        applied->trigger_patterns.push_back(regex_escape(trigger.value));
+                    }
+                    break;
+                }
+                case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN:
+                    applied->trigger_patterns.push_back(trigger.value);
+                    break;
+                case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL: {
+                    const auto & p = trigger.value;
+                    std::string anchored = "^$";
+                    if (!p.empty()) {
+                        anchored = (p.front() != '^' ? "^" : "") + p + (p.back() != '$' ? "$" : "");
+                    }
+                    applied->trigger_patterns.push_back(anchored);
+                    break;
+                }
+                case COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN:
+                    applied->trigger_tokens.push_back(trigger.token);
+                    break;
+            }
+        }
+        return applied.release();
+    });
+}
+
+void mm_chat_applied_free(mm_chat_applied * a) noexcept { delete a; }
+
+const char * mm_chat_applied_prompt(const mm_chat_applied * a, size_t * len) noexcept {
+    *len = a->params.prompt.size();
+    return a->params.prompt.data();
+}
+const char * mm_chat_applied_grammar(const mm_chat_applied * a) noexcept { return a->params.grammar.c_str(); }
+bool mm_chat_applied_grammar_lazy(const mm_chat_applied * a) noexcept { return a->params.grammar_lazy; }
+const char * mm_chat_applied_generation_prompt(const mm_chat_applied * a) noexcept {
+    return a->params.generation_prompt.c_str();
+}
+size_t mm_chat_applied_n_patterns(const mm_chat_applied * a) noexcept { return a->trigger_patterns.size(); }
+const char * mm_chat_applied_pattern(const mm_chat_applied * a, size_t i) noexcept { return a->trigger_patterns[i].c_str(); }
+size_t mm_chat_applied_n_trigger_tokens(const mm_chat_applied * a) noexcept { return a->trigger_tokens.size(); }
+const llama_token * mm_chat_applied_trigger_tokens(const mm_chat_applied * a) noexcept { return a->trigger_tokens.data(); }
+size_t mm_chat_applied_n_preserved(const mm_chat_applied * a) noexcept { return a->preserved.size(); }
+const llama_token * mm_chat_applied_preserved(const mm_chat_applied * a) noexcept { return a->preserved.data(); }
+size_t mm_chat_applied_n_stops(const mm_chat_applied * a) noexcept { return a->params.additional_stops.size(); }
+const char * mm_chat_applied_stop(const mm_chat_applied * a, size_t i) noexcept { return a->params.additional_stops[i].c_str(); }
+bool mm_chat_applied_supports_thinking(const mm_chat_applied * a) noexcept { return a->params.supports_thinking; }
+// A parser of answers to the render `a`; tool call ids it makes up come from `seed`.
+mm_chat_stream * mm_chat_stream_new(const mm_chat_applied * a, bool reasoning, uint32_t seed) noexcept {
+    return guarded_chat<mm_chat_stream *>(nullptr, [&] {
+        auto s = std::make_unique<mm_chat_stream>();
+        s->params = common_chat_parser_params(a->params);
+        s->params.reasoning_format = reasoning ? COMMON_REASONING_FORMAT_DEEPSEEK : COMMON_REASONING_FORMAT_NONE;
+        if (!a->params.parser.empty()) {
+            s->params.parser.load(a->params.parser);
+        }
+        s->rng.seed(seed);
+        s->msg.role = "assistant";
+        return s.release();
+    });
+}
+
+void mm_chat_stream_free(mm_chat_stream * s) noexcept { delete s; }
+
+// Parses the whole answer so far (`partial`: more may follow). 0: parsed; 1: the final text
+// does not parse as the format (the message is then the text as content); -1: error.
+int32_t mm_chat_stream_update(mm_chat_stream * s, const char * text, size_t len, bool partial) noexcept {
+    return guarded_chat<int32_t>(-1, [&] {
+        const std::string input(text, len);
+        int32_t status = 0;
+        common_chat_msg next;
+        try {
+            next = common_chat_parse(input, partial, s->params);
+        } catch (const std::bad_alloc &) {
+            throw;
+        } catch (const std::exception & e) {
+            if (partial) {
+                // Half a call that does not parse yet: wait for more text.
+                s->diffs.clear();
+                return 0;
+            }
+            mm_guard_what_ref() = e.what();
+            next = common_chat_msg();
+            next.role = "assistant";
+            next.content = input;
+            status = 1;
+        }
+        next.set_tool_call_ids(s->ids, [&] {
+            static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            std::string id = "call_";
+            for (int i = 0; i < 24; i++) {
+                id += alphabet[s->rng() % (sizeof(alphabet) - 1)];
+            }
+            return id;
+        });
+        s->diffs = common_chat_msg_diff::compute_diffs(s->msg, next);
+        s->msg = std::move(next);
+        return status;
+    });
+}
+
+size_t mm_chat_stream_n_diffs(const mm_chat_stream * s) noexcept { return s->diffs.size(); }
+
+void mm_chat_stream_diff(const mm_chat_stream * s, size_t i, mm_chat_delta * out) noexcept {
+    const auto & d = s->diffs[i];
+    out->content = d.content_delta.c_str();
+    out->reasoning = d.reasoning_content_delta.c_str();
+    out->tool_index = d.tool_call_index == std::string::npos ? -1 : (int64_t) d.tool_call_index;
+    out->tool_name = d.tool_call_delta.name.c_str();
+    out->tool_id = d.tool_call_delta.id.c_str();
+    out->tool_arguments = d.tool_call_delta.arguments.c_str();
+}
+
+const char * mm_chat_stream_content(const mm_chat_stream * s) noexcept { return s->msg.content.c_str(); }
+const char * mm_chat_stream_reasoning(const mm_chat_stream * s) noexcept { return s->msg.reasoning_content.c_str(); }
+size_t mm_chat_stream_n_tool_calls(const mm_chat_stream * s) noexcept { return s->msg.tool_calls.size(); }
+void mm_chat_stream_tool_call(const mm_chat_stream * s, size_t i, const char ** name, const char ** arguments,
+                              const char ** id) noexcept {
+    const auto & c = s->msg.tool_calls[i];
+    *name = c.name.c_str();
+    *arguments = c.arguments.c_str();
+    *id = c.id.c_str();
+}
+
+}  // extern "C"

@@ -1,0 +1,239 @@
+//! A model's chat template: parsed by llama.cpp's Jinja engine (the model's own, or the one a
+//! session is created with), or one of llama.cpp's built-in templates by name, or the model's
+//! own rendered by llama.cpp's fixed renderer when the Jinja engine refuses it.
+//!
+//! llama.cpp's Jinja engine has no limits of its own: its parser recurses once per level of
+//! nesting, and a render runs as long as the template says. So a template's size and nesting
+//! are checked before it is parsed, parsing and rendering run on a thread with a large stack,
+//! and a render that takes longer than [`RENDER_LIMIT`] fails the request; that render is left
+//! to finish on its thread, and the template is refused from then on (docs/reliability.md).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use crate::llama::chat::{self, Applied, Templates};
+use crate::llama::Model;
+use crate::util::error::{fail, ErrorKind::*, Result};
+use crate::util::log;
+
+/// Largest chat template accepted, in bytes (the largest public templates are about 40 KiB).
+pub const MAX_BYTES: usize = 256 * 1024;
+/// Most blocks (`{% if %}`, `{% for %}`, ...) and brackets nested in one another in a template.
+pub const MAX_DEPTH: usize = 64;
+/// Longest render of a chat accepted.
+pub const RENDER_LIMIT: Duration = Duration::from_secs(10);
+/// The stack of the thread that parses and renders.
+const STACK: usize = 64 << 20;
+
+/// How a session renders chats.
+pub enum ChatTemplate {
+    /// llama.cpp's chat layer with a parsed Jinja template: tools, reasoning and all.
+    Jinja(Jinja),
+    /// llama.cpp's fixed renderer: a built-in template name, or the text of a template the
+    /// Jinja engine refused that the fixed renderer recognises. Plain messages only.
+    Builtin(String),
+}
+
+/// A parsed template, and whether one of its renders ran out of time.
+pub struct Jinja {
+    templates: Arc<Templates>,
+    stuck: Arc<AtomicBool>,
+}
+
+impl ChatTemplate {
+    /// The template of a session of `model`: `named` (Jinja text, or a built-in name), else the
+    /// model's own, else ChatML. A `named` template the Jinja engine refuses is refused with its
+    /// error; the model's own falls back to the fixed renderer, with a warning in the log.
+    pub fn new(model: &Model, named: Option<&str>) -> Result<ChatTemplate> {
+        if let Some(name) = named.filter(|n| chat::is_builtin_name(n)) {
+            return Ok(ChatTemplate::Builtin(name.to_string()));
+        }
+        if let Some(text) = named {
+            return parse(model, Some(text))
+                .map(ChatTemplate::Jinja)
+                .or_else(|why| fail(InvalidArgument, format!("chat_template could not be parsed: {why}")));
+        }
+        let own = model.chat_template();
+        match parse(model, own.as_deref()) {
+            Ok(jinja) => Ok(ChatTemplate::Jinja(jinja)),
+            Err(why) => {
+                log::emit(
+                    log::LogLevel::Warn,
+                    &format!("the model's chat template could not be parsed as Jinja ({why}); chats are rendered by llama.cpp's built-in renderer, without tools"),
+                );
+                Ok(ChatTemplate::Builtin(own.unwrap_or_default()))
+            }
+        }
+    }
+}
+
+/// Checks a template a session is created with before anything loads: a built-in name, or
+/// Jinja text of a size and nesting the engine is given, that renders messages.
+pub fn check_named(template: &str) -> Result<()> {
+    if chat::is_builtin_name(template) {
+        return Ok(());
+    }
+    let shown: String = template.chars().take(60).collect();
+    let more = if shown.len() < template.len() { "..." } else { "" };
+    if !template.contains("messages") {
+        return fail(InvalidArgument, format!("chat_template \"{shown}{more}\" is neither a built-in name (such as \"chatml\", \"llama3\" or \"gemma\") nor a Jinja template that renders `messages`"));
+    }
+    bounded(template).or_else(|why| fail(InvalidArgument, format!("chat_template refused: {why}")))
+}
+
+impl Jinja {
+    /// Renders a chat described by `request` (JSON: see shim/chat.cpp's `mm_chat_apply`) on a
+    /// thread of its own, `model` being the one the template was parsed for and `keep_alive`
+    /// what owns it (the thread holds it until the render ends).
+    pub fn apply<T: Send + Sync + 'static>(
+        &self,
+        keep_alive: &Arc<T>,
+        model: fn(&T) -> &Model,
+        request: String,
+    ) -> Result<Applied> {
+        if self.stuck.load(Ordering::Relaxed) {
+            return fail(InvalidArgument, too_slow());
+        }
+        let (templates, owner, stuck) = (self.templates.clone(), keep_alive.clone(), self.stuck.clone());
+        let (send, receive) = mpsc::channel();
+        let spawned = std::thread::Builder::new().name("mm-chat-render".into()).stack_size(STACK).spawn(move || {
+            let _ = send.send(templates.apply(model(&owner), &request));
+            drop(owner);
+        });
+        if let Err(e) = spawned {
+            return fail(Internal, format!("could not start the chat template's thread: {e}"));
+        }
+        match receive.recv_timeout(RENDER_LIMIT) {
+            Ok(Ok(applied)) => Ok(applied),
+            Ok(Err(why)) => {
+                fail(InvalidArgument, format!("the chat template could not render this chat: {}", cut(&why)))
+            }
+            Err(_) => {
+                stuck.store(true, Ordering::Relaxed);
+                log::emit(log::LogLevel::Error, &too_slow());
+                fail(InvalidArgument, too_slow())
+            }
+        }
+    }
+}
+
+fn too_slow() -> String {
+    format!("the chat template did not finish rendering a chat within {} s: it is refused from now on (its render goes on in the background until it ends)", RENDER_LIMIT.as_secs())
+}
+
+/// `why` cut to 400 characters (llama.cpp's messages may quote a whole template or tool list).
+fn cut(why: &str) -> String {
+    match why.char_indices().nth(400) {
+        Some((at, _)) => format!("{}...", &why[..at]),
+        None => why.to_string(),
+    }
+}
+
+/// Checks `template`'s size and nesting, then parses it on a thread with a large stack.
+fn parse(model: &Model, template: Option<&str>) -> std::result::Result<Jinja, String> {
+    if let Some(text) = template {
+        bounded(text)?;
+    }
+    let templates = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("mm-chat-parse".into())
+            .stack_size(STACK)
+            .spawn_scoped(scope, || Templates::parse(model, template))
+            .map_err(|e| format!("could not start the chat template's thread: {e}"))?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+    Ok(Jinja { templates: Arc::new(templates), stuck: Arc::new(AtomicBool::new(false)) })
+}
+
+/// Checks a template's size, and how deep its blocks and, inside its tags, its brackets nest.
+fn bounded(template: &str) -> std::result::Result<(), String> {
+    if template.len() > MAX_BYTES {
+        return Err(format!("it is {} bytes long (limit {MAX_BYTES})", template.len()));
+    }
+    let too_deep = || Err(format!("it nests blocks or brackets more than {MAX_DEPTH} deep"));
+    let (mut blocks, mut rest) = (0usize, template);
+    while let Some(open) = rest.find(['{']) {
+        let after = &rest[open + 1..];
+        let close = match after.chars().next() {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            Some('#') => "#}",
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let body = &after[1..];
+        let (tag, next) = tag_body(body, close);
+        rest = next;
+        if close == "%}" {
+            let word = tag.trim_start_matches(['-', '+']).split_whitespace().next().unwrap_or("");
+            let opens = matches!(word, "if" | "for" | "macro" | "call" | "filter" | "raw" | "generation")
+                || (word == "set" && !tag.contains('='));
+            if opens {
+                blocks += 1;
+            } else if word.starts_with("end") {
+                blocks = blocks.saturating_sub(1);
+            }
+        }
+        if blocks > MAX_DEPTH || bracket_depth(tag) > MAX_DEPTH {
+            return too_deep();
+        }
+    }
+    Ok(())
+}
+
+/// The text of a tag up to `close` (outside its strings), and the rest after it.
+fn tag_body<'t>(body: &'t str, close: &str) -> (&'t str, &'t str) {
+    let mut quote = None;
+    for (i, c) in body.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if body[i..].starts_with(close) => return (&body[..i], &body[i + close.len()..]),
+            None => {}
+        }
+    }
+    (body, "")
+}
+
+/// How deep brackets nest in a tag, outside its strings.
+fn bracket_depth(tag: &str) -> usize {
+    let (mut depth, mut most, mut quote) = (0usize, 0usize, None);
+    for c in tag.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(' | '[' | '{') => {
+                depth += 1;
+                most = most.max(depth);
+            }
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    most
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_and_nesting_are_bounded() {
+        assert!(bounded("{% for m in messages %}{{ m['content'] | trim }}{% endfor %}").is_ok());
+        let deep_blocks = format!("{}x{}", "{% if a %}".repeat(MAX_DEPTH + 1), "{% endif %}".repeat(MAX_DEPTH + 1));
+        assert!(bounded(&deep_blocks).unwrap_err().contains("deep"));
+        let flat_blocks = "{% if a %}x{% endif %}".repeat(1000);
+        assert!(bounded(&flat_blocks).is_ok(), "siblings are not nesting");
+        let deep_brackets = format!("{{{{ {}1{} }}}}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
+        assert!(bounded(&deep_brackets).unwrap_err().contains("deep"));
+        assert!(bounded(&format!("{{{{ '{}' }}}}", "(".repeat(500))).is_ok(), "brackets in strings do not count");
+        assert!(bounded(&format!("text {} text", "((((".repeat(500))).is_ok(), "text outside tags does not count");
+        assert!(bounded(&" ".repeat(MAX_BYTES + 1)).unwrap_err().contains("bytes"));
+    }
+}
