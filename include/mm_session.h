@@ -1235,6 +1235,19 @@ enum mm_status mm_session_ask(struct mm_session *s,
                               char **out_text);
 
 /**
+ * Writes to `*out_text` the text of the request's prompt: its chat `messages` rendered by the
+ * session's chat template (with `tools`, `tool_choice` and `reasoning` as they change it), or
+ * its raw `prompt`, with the marker (`mm_session_marker`) where each media item goes; nothing
+ * is evaluated and media are not decoded. The caller frees the text with `mm_string_free`.
+ * For a Jinja template it is the text llama.cpp's chat layer (`common_chat_templates_apply`)
+ * renders, as llama-server would; the messages' texts are then tokenized without control
+ * tokens, the template's markup with them. Sampling fields are ignored.
+ */
+enum mm_status mm_session_apply_template(struct mm_session *s,
+                                         const struct mm_ask_params *params,
+                                         char **out_text);
+
+/**
  * Counts the positions the request's prompt would take in the context (text tokens plus media
  * embeddings, after the chat template and any dropped turns), without evaluating anything, and
  * writes them to `*out_positions`. Media are decoded to count them. Sampling fields are

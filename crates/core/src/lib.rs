@@ -73,7 +73,10 @@ pub use media::{Format, Media, MAX_AUDIO_SECONDS, MAX_IMAGE_PIXELS};
 pub use model::loaded::loaded_models;
 #[cfg(feature = "rpc")]
 pub use model::rpc::serve_rpc;
-pub use model::template::{MAX_BYTES as CHAT_TEMPLATE_MAX_BYTES, MAX_DEPTH as CHAT_TEMPLATE_MAX_DEPTH};
+pub use model::template::{
+    set_render_limit as set_chat_render_limit, MAX_BYTES as CHAT_TEMPLATE_MAX_BYTES,
+    MAX_DEPTH as CHAT_TEMPLATE_MAX_DEPTH, RENDER_LIMIT as CHAT_RENDER_LIMIT,
+};
 pub use request::chat::{Reasoning, ToolCallDelta, ToolChoice, Tools, MAX_TOOLS_BYTES};
 pub use request::json_schema::{MAX_BYTES as JSON_SCHEMA_MAX_BYTES, MAX_DEPTH as JSON_SCHEMA_MAX_DEPTH};
 pub use request::logprobs::{TokenChoice, TokenLogprob};

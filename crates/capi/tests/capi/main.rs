@@ -22,3 +22,4 @@ mod session;
 mod source_rules;
 mod state;
 mod threads;
+mod tools;

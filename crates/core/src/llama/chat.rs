@@ -71,7 +71,9 @@ pub fn is_builtin_name(name: &str) -> bool {
     names.iter().any(|&p| unsafe { CStr::from_ptr(p) }.to_bytes() == name.as_bytes())
 }
 
-/// A model's chat templates parsed by llama.cpp's Jinja engine (`common_chat_templates`).
+/// A model's chat templates parsed by llama.cpp's Jinja engine (`common_chat_templates`), and
+/// whether llama.cpp knows their tool call syntax (templates without one get a generic JSON
+/// format, shim/chat.cpp).
 pub struct Templates(NonNull<c_void>);
 
 // SAFETY: the parsed templates are only read after `parse` (llama.cpp's apply takes them
@@ -79,6 +81,17 @@ pub struct Templates(NonNull<c_void>);
 unsafe impl Send for Templates {}
 // SAFETY: as above.
 unsafe impl Sync for Templates {}
+
+/// Parses `template` and runs the probes llama.cpp's chat layer runs on a template (several
+/// renders); the error is the parser's or the render's.
+pub fn check_template(template: &str) -> std::result::Result<(), String> {
+    let text = CString::new(template).map_err(|_| "the chat template contains a NUL byte".to_string())?;
+    // SAFETY: the text outlives the call.
+    match unsafe { mm_chat_template_check(text.as_ptr()) } {
+        0 => Ok(()),
+        _ => Err(guard::what()),
+    }
+}
 
 impl Templates {
     /// Parses `template` (Jinja text), or the model's own template when `None` (ChatML when it
@@ -92,11 +105,23 @@ impl Templates {
         NonNull::new(t).map(Templates).ok_or_else(guard::what)
     }
 
-    /// Renders a chat described by `request` (JSON: see shim/chat.cpp's `mm_chat_apply`).
-    pub fn apply(&self, model: &Model, request: &str) -> std::result::Result<Applied, String> {
+    /// Whether llama.cpp's chat layer knows the template's own tool call syntax (it makes a
+    /// grammar for a required call); a template without one gets the generic JSON format.
+    /// Renders the template (a probe chat).
+    pub fn knows_tool_calls(&self) -> std::result::Result<bool, String> {
+        // SAFETY: the templates outlive the call.
+        match unsafe { mm_chat_templates_native_tools(self.0.as_ptr()) } {
+            -1 => Err(guard::what()),
+            n => Ok(n == 1),
+        }
+    }
+
+    /// Renders a chat described by `request` (JSON: see shim/chat.cpp's `mm_chat_apply`),
+    /// tools in the template's own syntax when `native_tools`, else in the generic format.
+    pub fn apply(&self, model: &Model, native_tools: bool, request: &str) -> std::result::Result<Applied, String> {
         let request = CString::new(request).map_err(|_| "the chat contains a NUL byte".to_string())?;
         // SAFETY: the templates, the vocabulary and the request outlive the call.
-        let a = unsafe { mm_chat_apply(self.0.as_ptr(), model.vocab(), request.as_ptr()) };
+        let a = unsafe { mm_chat_apply(self.0.as_ptr(), native_tools, model.vocab(), request.as_ptr()) };
         NonNull::new(a).map(Applied).ok_or_else(guard::what)
     }
 }
@@ -169,6 +194,12 @@ impl Applied {
                 .map(|i| CStr::from_ptr(mm_chat_applied_stop(self.ptr(), i)).to_string_lossy().into_owned())
                 .collect()
         }
+    }
+    /// Whether the grammar reads the prompt's generation prompt before the answer (see
+    /// [`Applied::generation_prompt`]).
+    pub fn grammar_reads_generation_prompt(&self) -> bool {
+        // SAFETY: a plain read of `self`.
+        unsafe { mm_chat_applied_prefill(self.ptr()) }
     }
     /// Whether the template's answers may think first (reasoning the parser separates).
     pub fn supports_thinking(&self) -> bool {
@@ -329,9 +360,16 @@ pub(crate) fn quiet_common_log() {
 
 extern "C" {
     fn mm_chat_quiet_common_log();
+    fn mm_chat_template_check(src: *const c_char) -> i32;
     fn mm_chat_templates_init(model: *const sys::llama_model, tmpl: *const c_char) -> *mut c_void;
     fn mm_chat_templates_free(t: *mut c_void);
-    fn mm_chat_apply(t: *const c_void, vocab: *const sys::llama_vocab, request: *const c_char) -> *mut c_void;
+    fn mm_chat_templates_native_tools(t: *const c_void) -> i32;
+    fn mm_chat_apply(
+        t: *const c_void,
+        native_tools: bool,
+        vocab: *const sys::llama_vocab,
+        request: *const c_char,
+    ) -> *mut c_void;
     fn mm_chat_applied_free(a: *mut c_void);
     fn mm_chat_applied_prompt(a: *const c_void, len: *mut usize) -> *const c_char;
     fn mm_chat_applied_grammar(a: *const c_void) -> *const c_char;
@@ -346,6 +384,7 @@ extern "C" {
     fn mm_chat_applied_n_stops(a: *const c_void) -> usize;
     fn mm_chat_applied_stop(a: *const c_void, i: usize) -> *const c_char;
     fn mm_chat_applied_supports_thinking(a: *const c_void) -> bool;
+    fn mm_chat_applied_prefill(a: *const c_void) -> bool;
     fn mm_chat_stream_new(a: *const c_void, reasoning: bool, seed: u32) -> *mut c_void;
     fn mm_chat_stream_free(s: *mut c_void);
     fn mm_chat_stream_update(s: *mut c_void, text: *const c_char, len: usize, partial: bool) -> i32;

@@ -8,7 +8,7 @@
 //! and a render that takes longer than [`RENDER_LIMIT`] fails the request; that render is left
 //! to finish on its thread, and the template is refused from then on (docs/reliability.md).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -21,10 +21,24 @@ use crate::util::log;
 pub const MAX_BYTES: usize = 256 * 1024;
 /// Most blocks (`{% if %}`, `{% for %}`, ...) and brackets nested in one another in a template.
 pub const MAX_DEPTH: usize = 64;
-/// Longest render of a chat accepted.
+/// Longest render of a chat accepted, by default (see [`set_render_limit`]).
 pub const RENDER_LIMIT: Duration = Duration::from_secs(10);
 /// The stack of the thread that parses and renders.
 const STACK: usize = 64 << 20;
+
+/// The render limit now, in ms.
+static LIMIT_MS: AtomicU64 = AtomicU64::new(RENDER_LIMIT.as_millis() as u64);
+
+/// Sets how long a chat template may take to render one chat, for every session of the
+/// process (default [`RENDER_LIMIT`]): a render that takes longer fails its request, and its
+/// template is refused from then on.
+pub fn set_render_limit(limit: Duration) {
+    LIMIT_MS.store(limit.as_millis().max(1) as u64, Ordering::Relaxed);
+}
+
+fn render_limit() -> Duration {
+    Duration::from_millis(LIMIT_MS.load(Ordering::Relaxed))
+}
 
 /// How a session renders chats.
 pub enum ChatTemplate {
@@ -35,9 +49,11 @@ pub enum ChatTemplate {
     Builtin(String),
 }
 
-/// A parsed template, and whether one of its renders ran out of time.
+/// A parsed template, whether llama.cpp knows its tool call syntax, and whether one of its
+/// renders ran out of time.
 pub struct Jinja {
     templates: Arc<Templates>,
+    native_tools: bool,
     stuck: Arc<AtomicBool>,
 }
 
@@ -50,17 +66,17 @@ impl ChatTemplate {
             return Ok(ChatTemplate::Builtin(name.to_string()));
         }
         if let Some(text) = named {
-            return parse(model, Some(text))
+            return Jinja::parse(model, Some(text))
                 .map(ChatTemplate::Jinja)
-                .or_else(|why| fail(InvalidArgument, format!("chat_template could not be parsed: {why}")));
+                .or_else(|why| fail(InvalidArgument, format!("chat_template could not be parsed: {}", cut(&why))));
         }
         let own = model.chat_template();
-        match parse(model, own.as_deref()) {
+        match Jinja::parse(model, own.as_deref()) {
             Ok(jinja) => Ok(ChatTemplate::Jinja(jinja)),
             Err(why) => {
                 log::emit(
                     log::LogLevel::Warn,
-                    &format!("the model's chat template could not be parsed as Jinja ({why}); chats are rendered by llama.cpp's built-in renderer, without tools"),
+                    &format!("the model's chat template could not be parsed as Jinja ({}); chats are rendered by llama.cpp's built-in renderer, without tools", cut(&why)),
                 );
                 Ok(ChatTemplate::Builtin(own.unwrap_or_default()))
             }
@@ -83,6 +99,34 @@ pub fn check_named(template: &str) -> Result<()> {
 }
 
 impl Jinja {
+    /// Checks `template`'s size and nesting, then parses it and renders probe chats (what
+    /// llama.cpp's chat layer learns of a template, and whether it knows its tool call syntax)
+    /// on threads with a large stack, in the time limit.
+    fn parse(model: &Model, template: Option<&str>) -> std::result::Result<Jinja, String> {
+        let stuck = Arc::new(AtomicBool::new(false));
+        if let Some(text) = template {
+            bounded(text)?;
+            // The first parse and probes, on a thread that holds nothing of the model's.
+            let text = text.to_string();
+            on_render_thread(&stuck, move || chat::check_template(&text)).map_err(|e| e.message)??;
+        }
+        let templates = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("mm-chat-parse".into())
+                .stack_size(STACK)
+                .spawn_scoped(scope, || Templates::parse(model, template))
+                .map_err(|e| format!("could not start the chat template's thread: {e}"))?
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })?;
+        let templates = Arc::new(templates);
+        let probed = templates.clone();
+        let native_tools = on_render_thread(&stuck, move || probed.knows_tool_calls())
+            .map_err(|e| e.message)?
+            .map_err(|why| format!("the template could not render a probe chat: {why}"))?;
+        Ok(Jinja { templates, native_tools, stuck })
+    }
+
     /// Renders a chat described by `request` (JSON: see shim/chat.cpp's `mm_chat_apply`) on a
     /// thread of its own, `model` being the one the template was parsed for and `keep_alive`
     /// what owns it (the thread holds it until the render ends).
@@ -92,34 +136,41 @@ impl Jinja {
         model: fn(&T) -> &Model,
         request: String,
     ) -> Result<Applied> {
-        if self.stuck.load(Ordering::Relaxed) {
-            return fail(InvalidArgument, too_slow());
-        }
-        let (templates, owner, stuck) = (self.templates.clone(), keep_alive.clone(), self.stuck.clone());
-        let (send, receive) = mpsc::channel();
-        let spawned = std::thread::Builder::new().name("mm-chat-render".into()).stack_size(STACK).spawn(move || {
-            let _ = send.send(templates.apply(model(&owner), &request));
-            drop(owner);
-        });
-        if let Err(e) = spawned {
-            return fail(Internal, format!("could not start the chat template's thread: {e}"));
-        }
-        match receive.recv_timeout(RENDER_LIMIT) {
-            Ok(Ok(applied)) => Ok(applied),
-            Ok(Err(why)) => {
-                fail(InvalidArgument, format!("the chat template could not render this chat: {}", cut(&why)))
-            }
-            Err(_) => {
-                stuck.store(true, Ordering::Relaxed);
-                log::emit(log::LogLevel::Error, &too_slow());
-                fail(InvalidArgument, too_slow())
-            }
+        let (templates, owner, native_tools) = (self.templates.clone(), keep_alive.clone(), self.native_tools);
+        let rendered = on_render_thread(&self.stuck, move || templates.apply(model(&owner), native_tools, &request))?;
+        rendered.or_else(|why| {
+            fail(InvalidArgument, format!("the chat template could not render this chat: {}", cut(&why)))
+        })
+    }
+}
+
+/// Runs `f` on a thread with a large stack, waiting for it [`render_limit`] at most: a render
+/// that takes longer marks `stuck` and fails (the thread finishes on its own, holding what `f`
+/// owns); once `stuck`, nothing runs.
+fn on_render_thread<T: Send + 'static>(stuck: &AtomicBool, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    if stuck.load(Ordering::Relaxed) {
+        return fail(InvalidArgument, too_slow());
+    }
+    let limit = render_limit();
+    let (send, receive) = mpsc::channel();
+    let spawned = std::thread::Builder::new().name("mm-chat-render".into()).stack_size(STACK).spawn(move || {
+        let _ = send.send(f());
+    });
+    if let Err(e) = spawned {
+        return fail(Internal, format!("could not start the chat template's thread: {e}"));
+    }
+    match receive.recv_timeout(limit) {
+        Ok(done) => Ok(done),
+        Err(_) => {
+            stuck.store(true, Ordering::Relaxed);
+            log::emit(log::LogLevel::Error, &too_slow());
+            fail(InvalidArgument, too_slow())
         }
     }
 }
 
 fn too_slow() -> String {
-    format!("the chat template did not finish rendering a chat within {} s: it is refused from now on (its render goes on in the background until it ends)", RENDER_LIMIT.as_secs())
+    format!("the chat template did not finish rendering a chat within the limit ({} ms): it is refused from now on (that render goes on in the background until it ends)", render_limit().as_millis())
 }
 
 /// `why` cut to 400 characters (llama.cpp's messages may quote a whole template or tool list).
@@ -128,23 +179,6 @@ fn cut(why: &str) -> String {
         Some((at, _)) => format!("{}...", &why[..at]),
         None => why.to_string(),
     }
-}
-
-/// Checks `template`'s size and nesting, then parses it on a thread with a large stack.
-fn parse(model: &Model, template: Option<&str>) -> std::result::Result<Jinja, String> {
-    if let Some(text) = template {
-        bounded(text)?;
-    }
-    let templates = std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("mm-chat-parse".into())
-            .stack_size(STACK)
-            .spawn_scoped(scope, || Templates::parse(model, template))
-            .map_err(|e| format!("could not start the chat template's thread: {e}"))?
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })?;
-    Ok(Jinja { templates: Arc::new(templates), stuck: Arc::new(AtomicBool::new(false)) })
 }
 
 /// Checks a template's size, and how deep its blocks and, inside its tags, its brackets nest.

@@ -111,7 +111,7 @@ impl Session {
         let lazy = applied.grammar_lazy().then_some((patterns, tokens));
         let mut prefill = Vec::new();
         let generation_prompt = applied.generation_prompt();
-        if lazy.is_none() && !generation_prompt.is_empty() {
+        if applied.grammar_reads_generation_prompt() && !generation_prompt.is_empty() {
             // As llama.cpp's sampler does: a tokenizer may put a space before the first
             // control token, which the generation prompt does not have.
             let mut piece = Vec::new();

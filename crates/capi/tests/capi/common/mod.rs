@@ -15,6 +15,8 @@ use ::mm_session::session::*;
 use ::mm_session::status::mm_status;
 use mm_fixtures::{self as fixtures, FixtureSpec};
 
+pub mod json;
+
 pub struct Models {
     pub model: CString,
     pub mmproj: CString,

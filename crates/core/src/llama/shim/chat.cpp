@@ -16,6 +16,7 @@
 
 #include "chat.h"
 #include "common.h"
+#include "json-schema-to-grammar.h"
 #include "log.h"
 #include "llama.h"
 
@@ -37,6 +38,11 @@ T guarded_chat(T on_error, F && f) noexcept {
 
 }  // namespace
 
+// A parsed template.
+struct mm_chat_tmpl {
+    common_chat_templates_ptr templates;
+};
+
 // What one render gives a request: the prompt, and what generating and parsing the answer need.
 struct mm_chat_applied {
     common_chat_params params;
@@ -46,11 +52,14 @@ struct mm_chat_applied {
     std::vector<llama_token> trigger_tokens;
     // The preserved tokens that are one token each: their text stays in the answer.
     std::vector<llama_token> preserved;
+    // Whether the answer is in the generic JSON format (see generic_* below).
+    bool generic = false;
 };
 
 // An answer being parsed: the message so far, and what changed with the last update.
 struct mm_chat_stream {
     common_chat_parser_params params;
+    bool generic = false;
     common_chat_msg msg;
     std::vector<common_chat_msg_diff> diffs;
     std::vector<std::string> ids;
@@ -68,20 +77,204 @@ struct mm_chat_delta {
     const char * tool_arguments;
 };
 
+// The generic tool call format, for templates without a tool call syntax of their own (as
+// llama.cpp's chat layer once had): the tools are described in the system message, the answer
+// is one JSON object, {"tool_calls": [{"name": ..., "arguments": {...}}]} or, when a call is
+// not required, {"response": "..."}, and a grammar made from the tools' schemas holds it to that.
+
+static common_json generic_answer_schema(const std::vector<common_chat_tool> & tools, bool required, bool parallel) {
+    common_json calls = common_json::array();
+    for (const auto & tool : tools) {
+        common_json name = common_json::object();
+        name["type"] = "string";
+        name["const"] = tool.name;
+        common_json properties = common_json::object();
+        properties["name"] = name;
+        properties["arguments"] = common_json::parse(tool.parameters);
+        common_json call = common_json::object();
+        call["type"] = "object";
+        call["properties"] = properties;
+        call["required"] = common_json::array({ "name", "arguments" });
+        call["additionalProperties"] = false;
+        calls.push_back(call);
+    }
+    common_json items = common_json::object();
+    if (calls.size() == 1) {
+        items = calls.at(0);
+    } else {
+        items["anyOf"] = calls;
+    }
+    common_json list = common_json::object();
+    list["type"] = "array";
+    list["items"] = items;
+    list["minItems"] = 1;
+    if (!parallel) {
+        list["maxItems"] = 1;
+    }
+    common_json with_calls = common_json::object();
+    with_calls["type"] = "object";
+    common_json call_properties = common_json::object();
+    call_properties["tool_calls"] = list;
+    with_calls["properties"] = call_properties;
+    with_calls["required"] = common_json::array({ "tool_calls" });
+    with_calls["additionalProperties"] = false;
+    if (required) {
+        return with_calls;
+    }
+    common_json text = common_json::object();
+    text["type"] = "string";
+    common_json response_properties = common_json::object();
+    response_properties["response"] = text;
+    common_json response = common_json::object();
+    response["type"] = "object";
+    response["properties"] = response_properties;
+    response["required"] = common_json::array({ "response" });
+    response["additionalProperties"] = false;
+    common_json either = common_json::object();
+    either["anyOf"] = common_json::array({ with_calls, response });
+    return either;
+}
+
+// The messages as the generic format shows them to a template that knows no tools: the tools
+// described in the system message, calls and results as JSON text.
+static std::vector<common_chat_msg> generic_messages(const std::vector<common_chat_msg> & messages,
+                                                     const std::vector<common_chat_tool> & tools) {
+    common_json described = common_json::array();
+    for (const auto & tool : tools) {
+        common_json t = common_json::object();
+        t["name"] = tool.name;
+        t["description"] = tool.description;
+        t["parameters"] = common_json::parse(tool.parameters);
+        described.push_back(t);
+    }
+    // The same whatever the tool choice: the prompt's prefix stays the same across requests.
+    const std::string prompt = "You can call these tools:\n" + described.dump(2) +
+                               "\n\nAnswer with one JSON object: {\"tool_calls\": [{\"name\": \"<tool name>\", \"arguments\": "
+                               "{<its arguments>}}]} to call tools, or {\"response\": \"<your answer>\"} to answer.";
+    std::vector<common_chat_msg> out;
+    for (const auto & m : messages) {
+        common_chat_msg shown = m;
+        if (!m.tool_calls.empty()) {
+            common_json calls = common_json::array();
+            for (const auto & call : m.tool_calls) {
+                common_json c = common_json::object();
+                c["name"] = call.name;
+                common_json arguments = common_json::parse_no_throw(call.arguments);
+                c["arguments"] = arguments.is_discarded() ? common_json(call.arguments) : arguments;
+                if (!call.id.empty()) {
+                    c["id"] = call.id;
+                }
+                calls.push_back(c);
+            }
+            common_json answer = common_json::object();
+            answer["tool_calls"] = calls;
+            shown.content = answer.dump();
+            shown.tool_calls.clear();
+        } else if (m.role == "tool") {
+            common_json result = common_json::object();
+            result["name"] = m.tool_name;
+            result["id"] = m.tool_call_id;
+            result["content"] = m.content;
+            common_json wrapped = common_json::object();
+            wrapped["tool_response"] = result;
+            shown.role = "user";
+            shown.content = wrapped.dump();
+            shown.tool_name.clear();
+            shown.tool_call_id.clear();
+        }
+        out.push_back(shown);
+    }
+    if (!out.empty() && out.front().role == "system") {
+        out.front().content = prompt + "\n\n" + out.front().content;
+    } else {
+        common_chat_msg system;
+        system.role = "system";
+        system.content = prompt;
+        out.insert(out.begin(), system);
+    }
+    return out;
+}
+
+// The answer in the generic format: its tool calls, or its response as content. False when the
+// text is not that JSON.
+static bool generic_parse(const std::string & text, common_chat_msg & msg) {
+    const common_json answer = common_json::parse_no_throw(text);
+    if (answer.is_discarded() || !answer.is_object()) {
+        return false;
+    }
+    if (answer.contains("response") && answer.at("response").is_string()) {
+        msg.content = answer.at("response").get<std::string>();
+        return true;
+    }
+    if (!answer.contains("tool_calls") || !answer.at("tool_calls").is_array()) {
+        return false;
+    }
+    const common_json & calls = answer.at("tool_calls");
+    for (size_t i = 0; i < calls.size(); i++) {
+        const common_json & c = calls.at(i);
+        if (!c.is_object() || !c.contains("name") || !c.at("name").is_string() || !c.contains("arguments")) {
+            return false;
+        }
+        common_chat_tool_call call;
+        call.name = c.at("name").get<std::string>();
+        call.arguments = c.at("arguments").is_string() ? c.at("arguments").get<std::string>() : c.at("arguments").dump();
+        msg.tool_calls.push_back(call);
+    }
+    return true;
+}
+
+// Whether llama.cpp's chat layer makes a tool call grammar for `t`: a required call to a dummy
+// tool gets one from a template with its own syntax.
+static bool knows_tool_calls(const common_chat_templates * t) {
+    common_chat_templates_inputs probe;
+    common_chat_msg user;
+    user.role = "user";
+    user.content = "x";
+    probe.messages = { user };
+    probe.tools = { { "probe", "A probe.", "{\"type\": \"object\", \"properties\": {}}" } };
+    probe.tool_choice = COMMON_CHAT_TOOL_CHOICE_REQUIRED;
+    try {
+        return !common_chat_templates_apply(t, probe).grammar.empty();
+    } catch (const std::bad_alloc &) {
+        throw;
+    } catch (const std::exception &) {
+        return false;
+    }
+}
+
 extern "C" {
 
 // Silences llama.cpp common's own log, which prints to stderr from a thread of its own: its
 // messages never pass through the log route. Not thread-safe: called once, at backend init.
 void mm_chat_quiet_common_log(void) noexcept { common_log_set_verbosity_thold(-1); }
 
-// Parses the model's template (`tmpl` NULL or empty) or `tmpl`. NULL with the parser's error.
-common_chat_templates * mm_chat_templates_init(const llama_model * model, const char * tmpl) noexcept {
-    return guarded_chat<common_chat_templates *>(nullptr, [&] {
-        return common_chat_templates_init(model, tmpl ? tmpl : "").release();
+// Parses `src` and runs the capability probes llama.cpp's chat layer runs on a template (which
+// render it several times): what common_chat_templates_init does to it, apart from the model.
+// 0, or -1 with the parser's or the render's error (common_chat_templates_init rethrows the
+// parser's error as a bare std::exception, without its message).
+int32_t mm_chat_template_check(const char * src) noexcept {
+    return guarded_chat<int32_t>(-1, [&] {
+        common_chat_template probe(src, "", "");
+        return (int32_t) 0;
     });
 }
 
-void mm_chat_templates_free(common_chat_templates * t) noexcept { common_chat_templates_free(t); }
+// Parses the model's template (`tmpl` NULL or empty) or `tmpl`. NULL with the parser's error.
+mm_chat_tmpl * mm_chat_templates_init(const llama_model * model, const char * tmpl) noexcept {
+    return guarded_chat<mm_chat_tmpl *>(nullptr, [&] {
+        auto t = std::make_unique<mm_chat_tmpl>();
+        t->templates = common_chat_templates_init(model, tmpl ? tmpl : "");
+        return t.release();
+    });
+}
+
+void mm_chat_templates_free(mm_chat_tmpl * t) noexcept { delete t; }
+
+// Whether llama.cpp's chat layer knows the template's own tool call syntax (otherwise the
+// generic JSON format): 1 or 0, -1 on error.
+int32_t mm_chat_templates_native_tools(const mm_chat_tmpl * t) noexcept {
+    return guarded_chat<int32_t>(-1, [&] { return (int32_t) knows_tool_calls(t->templates.get()); });
+}
 
 // Fails unless every tool result answers a tool call of an earlier assistant message.
 static void check_tool_call_ids(const std::vector<common_chat_msg> & messages) {
@@ -105,7 +298,8 @@ static void check_tool_call_ids(const std::vector<common_chat_msg> & messages) {
 // "tool_choice": "auto" | "none" | "required" | {"name": one tool's name},
 // "parallel_tool_calls": bool, "reasoning": bool (separate the reasoning), "enable_thinking":
 // bool}. NULL on error.
-mm_chat_applied * mm_chat_apply(const common_chat_templates * t, const llama_vocab * vocab, const char * request) noexcept {
+mm_chat_applied * mm_chat_apply(const mm_chat_tmpl * t, bool native_tools, const llama_vocab * vocab,
+                                const char * request) noexcept {
     return guarded_chat<mm_chat_applied *>(nullptr, [&] {
         const common_json req = common_json::parse(request);
         common_chat_templates_inputs inputs;
@@ -132,10 +326,11 @@ mm_chat_applied * mm_chat_apply(const common_chat_templates * t, const llama_voc
             inputs.tools = common_chat_tools_parse_oaicompat(tools);
         }
         const common_json choice = req.value("tool_choice", common_json("auto"));
+        // One function by name: a call required, to that tool alone (the prompt still shows
+        // every tool, so that it stays the same from one request to the next).
+        std::vector<common_chat_tool> named;
         if (choice.is_object()) {
-            // One function by name: the only tool offered, and a call required.
             const std::string name = choice.at("name").get<std::string>();
-            std::vector<common_chat_tool> named;
             for (const auto & tool : inputs.tools) {
                 if (tool.name == name) {
                     named.push_back(tool);
@@ -144,7 +339,6 @@ mm_chat_applied * mm_chat_apply(const common_chat_templates * t, const llama_voc
             if (named.empty()) {
                 throw std::invalid_argument("tool_choice names the function \"" + name.substr(0, 64) + "\", which is not among the tools");
             }
-            inputs.tools = named;
             inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_REQUIRED;
         } else {
             inputs.tool_choice = common_chat_tool_choice_parse_oaicompat(choice.get<std::string>());
@@ -156,7 +350,26 @@ mm_chat_applied * mm_chat_apply(const common_chat_templates * t, const llama_voc
         inputs.use_jinja = true;
 
         auto applied = std::make_unique<mm_chat_applied>();
-        applied->params = common_chat_templates_apply(t, inputs);
+        const bool generic = !native_tools && !inputs.tools.empty() && inputs.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
+        if (generic) {
+            const bool required = inputs.tool_choice == COMMON_CHAT_TOOL_CHOICE_REQUIRED;
+            const auto schema = generic_answer_schema(named.empty() ? inputs.tools : named, required, inputs.parallel_tool_calls);
+            inputs.messages = generic_messages(inputs.messages, inputs.tools);
+            inputs.tools.clear();
+            inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_AUTO;
+            applied->params = common_chat_templates_apply(t->templates.get(), inputs);
+            applied->params.grammar = json_schema_to_grammar(schema, /* force_gbnf */ true);
+            applied->params.grammar_lazy = false;
+            applied->params.grammar_triggers.clear();
+            applied->generic = true;
+        } else if (!named.empty()) {
+            const std::string prompt = common_chat_templates_apply(t->templates.get(), inputs).prompt;
+            inputs.tools = named;
+            applied->params = common_chat_templates_apply(t->templates.get(), inputs);
+            applied->params.prompt = prompt;
+        } else {
+            applied->params = common_chat_templates_apply(t->templates.get(), inputs);
+        }
         std::set<llama_token> preserved;
         for (const auto & text : applied->params.preserved_tokens) {
             const auto ids = common_tokenize(vocab, text, false, true);
@@ -218,11 +431,15 @@ const llama_token * mm_chat_applied_preserved(const mm_chat_applied * a) noexcep
 size_t mm_chat_applied_n_stops(const mm_chat_applied * a) noexcept { return a->params.additional_stops.size(); }
 const char * mm_chat_applied_stop(const mm_chat_applied * a, size_t i) noexcept { return a->params.additional_stops[i].c_str(); }
 bool mm_chat_applied_supports_thinking(const mm_chat_applied * a) noexcept { return a->params.supports_thinking; }
+// Whether the grammar reads the generation prompt first (the chat layer's tool call grammars
+// that apply from the start do; the generic format's does not).
+bool mm_chat_applied_prefill(const mm_chat_applied * a) noexcept { return !a->generic && !a->params.grammar_lazy; }
 // A parser of answers to the render `a`; tool call ids it makes up come from `seed`.
 mm_chat_stream * mm_chat_stream_new(const mm_chat_applied * a, bool reasoning, uint32_t seed) noexcept {
     return guarded_chat<mm_chat_stream *>(nullptr, [&] {
         auto s = std::make_unique<mm_chat_stream>();
         s->params = common_chat_parser_params(a->params);
+        s->generic = a->generic;
         s->params.reasoning_format = reasoning ? COMMON_REASONING_FORMAT_DEEPSEEK : COMMON_REASONING_FORMAT_NONE;
         if (!a->params.parser.empty()) {
             s->params.parser.load(a->params.parser);
@@ -242,8 +459,20 @@ int32_t mm_chat_stream_update(mm_chat_stream * s, const char * text, size_t len,
         const std::string input(text, len);
         int32_t status = 0;
         common_chat_msg next;
+        next.role = "assistant";
         try {
-            next = common_chat_parse(input, partial, s->params);
+            if (s->generic) {
+                // One JSON object: read whole, once it is.
+                if (partial) {
+                    s->diffs.clear();
+                    return 0;
+                }
+                if (!generic_parse(input, next)) {
+                    throw std::runtime_error("the answer is not the JSON object of the generic tool call format");
+                }
+            } else {
+                next = common_chat_parse(input, partial, s->params);
+            }
         } catch (const std::bad_alloc &) {
             throw;
         } catch (const std::exception & e) {
