@@ -326,8 +326,9 @@ typedef enum mm_reasoning {
    */
   MM_REASONING_INLINE = 1,
   /**
-   * The template is asked not to think (`enable_thinking` false), where it knows how;
-   * reasoning that comes anyway is kept apart.
+   * The template is asked not to think (`enable_thinking` false), where it knows how (for
+   * some, an empty think block in the prompt); llama.cpp's parser then reads the answer as
+   * text, so a think block the model writes anyway stays in it.
    */
   MM_REASONING_OFF = 2,
 } mm_reasoning;

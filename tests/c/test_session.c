@@ -265,6 +265,85 @@ static int test_request_options(void) {
     return 1;
 }
 
+/* Tool calls: a required call is streamed as deltas whose arguments, joined, are the call's
+ * arguments in mm_session_last_message; a follow-up turn carries the call and its result. */
+struct tool_deltas {
+    char arguments[4096];
+    size_t len;
+    unsigned calls;
+};
+
+static bool collect_tool_call(void *user_data, const mm_tool_call_delta *d) {
+    struct tool_deltas *t = user_data;
+    if (d->name[0] != '\0') t->calls++;
+    size_t n = strlen(d->arguments);
+    if (t->len + n < sizeof t->arguments) {
+        memcpy(t->arguments + t->len, d->arguments, n + 1);
+        t->len += n;
+    }
+    return true;
+}
+
+static const char *TOOLS =
+    "[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"parameters\": {\"type\": \"object\", "
+    "\"properties\": {\"city\": {\"type\": \"string\", \"enum\": [\"Paris\", \"Oslo\"]}}, \"required\": [\"city\"], "
+    "\"additionalProperties\": false}}}]";
+
+static int test_tool_calls(void) {
+    mm_session_params p = params();
+    p.n_ctx = 4096;
+    mm_session *s = NULL;
+    CHECK(mm_session_create(&p, &s) == MM_OK, "create");
+    mm_media img = file_media(image);
+    mm_message question = {.role = "user", .text = "Weather here?", .media = &img, .n_media = 1};
+    mm_ask_params a = mm_ask_params_default();
+    a.messages = &question;
+    a.n_messages = 1;
+    a.tools = TOOLS;
+    a.tool_choice = "required";
+    a.max_tokens = 128;
+    struct tool_deltas t = {.len = 0, .calls = 0};
+    a.on_tool_call = collect_tool_call;
+    a.user_data = &t;
+    char *text = NULL;
+    CHECK(mm_session_ask(s, &a, &text) == MM_OK, "ask with tools");
+    mm_string_free(text);
+    mm_ask_info info = {.struct_size = sizeof info};
+    CHECK(mm_session_last_ask(s, &info) == MM_OK, "last ask");
+    CHECK(info.stop_reason == MM_STOP_TOOL_CALLS && info.tool_calls == 1, "stop %d, calls %u", info.stop_reason, info.tool_calls);
+    CHECK(t.calls == 1 && strstr(t.arguments, "\"city\"") != NULL, "streamed: %u calls, %s", t.calls, t.arguments);
+    char *json = NULL;
+    CHECK(mm_session_last_message(s, &json) == MM_OK, "last message");
+    CHECK(strstr(json, "\"tool_calls\"") && strstr(json, "\"name\":\"get_weather\""), "%s", json);
+    mm_string_free(json);
+
+    mm_message turns[4] = {
+        question,
+        {.role = "assistant", .text = ""},
+        {.role = "tool", .text = "{\"sky\": \"clear\"}"},
+        {.role = "user", .text = "Thanks!"},
+    };
+    mm_message_ext ext[4];
+    memset(ext, 0, sizeof ext);
+    ext[1].tool_calls = "[{\"id\": \"call_0123456789\", \"type\": \"function\", \"function\": {\"name\": \"get_weather\", "
+                        "\"arguments\": \"{\\\"city\\\": \\\"Oslo\\\"}\"}}]";
+    ext[2].tool_call_id = "call_0123456789";
+    mm_ask_params b = mm_ask_params_default();
+    b.messages = turns;
+    b.n_messages = 4;
+    b.message_ext = ext;
+    b.tools = TOOLS;
+    b.max_tokens = 8;
+    text = NULL;
+    CHECK(mm_session_ask(s, &b, &text) == MM_OK, "the follow-up turn");
+    mm_string_free(text);
+    CHECK(mm_session_last_ask(s, &info) == MM_OK && info.positions_reused > 0 && info.media_encoded == 0, "reused %u, encoded %u", info.positions_reused, info.media_encoded);
+    ext[2].tool_call_id = "call_unknown0000";
+    CHECK(mm_session_ask(s, &b, &text) == MM_ERR_INVALID_ARGUMENT && text == NULL, "a result for no call");
+    mm_session_destroy(s);
+    return 1;
+}
+
 /* MM_CYCLES sets the count (default 500; fewer under valgrind). */
 static int test_500_cycles(void) {
     mm_session_params p = params();
@@ -339,6 +418,7 @@ int main(int argc, char **argv) {
     RUN(test_determinism);
     RUN(test_fork_destroy_orders);
     RUN(test_request_options);
+    RUN(test_tool_calls);
     RUN(test_500_cycles);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

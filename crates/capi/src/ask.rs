@@ -90,8 +90,9 @@ pub enum mm_reasoning {
     MM_REASONING_SEPARATE = 0,
     /// Left in the text as the model wrote it.
     MM_REASONING_INLINE = 1,
-    /// The template is asked not to think (`enable_thinking` false), where it knows how;
-    /// reasoning that comes anyway is kept apart.
+    /// The template is asked not to think (`enable_thinking` false), where it knows how (for
+    /// some, an empty think block in the prompt); llama.cpp's parser then reads the answer as
+    /// text, so a think block the model writes anyway stays in it.
     MM_REASONING_OFF = 2,
 }
 

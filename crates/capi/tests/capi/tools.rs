@@ -515,3 +515,58 @@ fn bad_tools_and_templates_get_clear_errors_in_bounded_time() {
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert_eq!(mm_loaded_models(), 0, "the render left behind holds nothing of the model's");
 }
+
+/// What the streaming callbacks received.
+#[derive(Default)]
+struct Streamed {
+    text: String,
+    reasoning: String,
+}
+
+unsafe extern "C" fn on_text(user: *mut c_void, text: *const c_char, _len: usize) -> bool {
+    let s = &mut *(user as *mut Streamed);
+    s.text.push_str(CStr::from_ptr(text).to_str().unwrap());
+    true
+}
+
+unsafe extern "C" fn on_reasoning(user: *mut c_void, text: *const c_char, _len: usize) -> bool {
+    let s = &mut *(user as *mut Streamed);
+    s.reasoning.push_str(CStr::from_ptr(text).to_str().unwrap());
+    true
+}
+
+#[test]
+fn reasoning_is_kept_apart_or_left_inline() {
+    let m = models();
+    let template = std::fs::read_to_string(templates_dir().join("reasoning/deepseek_r1_distill_qwen.jinja")).unwrap();
+    let t = c(&template);
+    let mut p = params(m);
+    p.chat_template = t.as_ptr();
+    let s = create(&p).unwrap();
+    let chat = ToolChat::new(&[msg("user", "Hi")], None, None);
+    // The template's answer starts inside "<think>\n"; a grammar makes the random weights
+    // think, then answer.
+    let grammar = c("root ::= \"I think.\\n</think>\\n\\nHello.\"");
+    for (reasoning, text, thought) in [
+        (mm_reasoning::MM_REASONING_SEPARATE, "Hello.", "I think."),
+        (mm_reasoning::MM_REASONING_INLINE, "I think.\n</think>\n\nHello.", ""),
+    ] {
+        let mut streamed = Streamed::default();
+        let mut a = chat.params();
+        a.grammar = grammar.as_ptr();
+        a.max_tokens = 64;
+        a.reasoning = reasoning as i32;
+        a.on_text = Some(on_text);
+        a.on_reasoning = Some(on_reasoning);
+        a.user_data = &mut streamed as *mut Streamed as *mut c_void;
+        let answer = ask(s, &a).unwrap();
+        assert_eq!(answer.trim(), text, "{reasoning:?}");
+        assert_eq!(streamed.text, answer, "{reasoning:?}: the streamed text is the answer");
+        assert_eq!(streamed.reasoning.trim(), thought, "{reasoning:?}");
+        let message = last_message(s);
+        let kept = message.get("reasoning_content").and_then(Json::as_str).unwrap_or("");
+        assert_eq!(kept.trim(), thought, "{reasoning:?}");
+        assert_eq!(message.get("content").and_then(Json::as_str).map(str::trim), Some(text), "{reasoning:?}");
+    }
+    assert_eq!(mm_session_destroy(s), MM_OK);
+}

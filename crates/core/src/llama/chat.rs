@@ -105,6 +105,32 @@ impl Templates {
         NonNull::new(t).map(Templates).ok_or_else(guard::what)
     }
 
+    /// [`Templates::parse`] on a thread of its own with a stack of `stack` bytes (the Jinja
+    /// parser recurses once per level of nesting), joined before it returns. A plain thread, not
+    /// a scoped one: a scope makes the calling thread allocate its own std handle, which
+    /// valgrind reports as possibly lost at exit.
+    pub fn parse_on_thread(
+        model: &Model,
+        template: Option<&str>,
+        stack: usize,
+    ) -> std::result::Result<Templates, String> {
+        struct ModelRef(*const Model);
+        // SAFETY: a `Model` is only read here, as from any thread (llama.cpp models are
+        // read-only once loaded).
+        unsafe impl Send for ModelRef {}
+        let model = ModelRef(model);
+        let template = template.map(str::to_owned);
+        let thread = std::thread::Builder::new().name("mm-chat-parse".into()).stack_size(stack).spawn(move || {
+            let model = model;
+            // SAFETY: the thread is joined below, before the borrow of the model ends.
+            Templates::parse(unsafe { &*model.0 }, template.as_deref())
+        });
+        match thread {
+            Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(e) => Err(format!("could not start the chat template's thread: {e}")),
+        }
+    }
+
     /// Whether llama.cpp's chat layer knows the template's own tool call syntax (it makes a
     /// grammar for a required call); a template without one gets the generic JSON format.
     /// Renders the template (a probe chat).

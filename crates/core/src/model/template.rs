@@ -9,7 +9,7 @@
 //! to finish on its thread, and the template is refused from then on (docs/reliability.md).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::llama::chat::{self, Applied, Templates};
@@ -110,15 +110,7 @@ impl Jinja {
             let text = text.to_string();
             on_render_thread(&stuck, move || chat::check_template(&text)).map_err(|e| e.message)??;
         }
-        let templates = std::thread::scope(|scope| {
-            std::thread::Builder::new()
-                .name("mm-chat-parse".into())
-                .stack_size(STACK)
-                .spawn_scoped(scope, || Templates::parse(model, template))
-                .map_err(|e| format!("could not start the chat template's thread: {e}"))?
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })?;
+        let templates = Templates::parse_on_thread(model, template, STACK)?;
         let templates = Arc::new(templates);
         let probed = templates.clone();
         let native_tools = on_render_thread(&stuck, move || probed.knows_tool_calls())
@@ -152,16 +144,26 @@ fn on_render_thread<T: Send + 'static>(stuck: &AtomicBool, f: impl FnOnce() -> T
         return fail(InvalidArgument, too_slow());
     }
     let limit = render_limit();
-    let (send, receive) = mpsc::channel();
+    // A mutex and a condition variable, not a channel: a channel's wait makes the calling thread
+    // allocate its own std handle, which valgrind reports as possibly lost at exit.
+    let slot = Arc::new((Mutex::new(None), Condvar::new()));
+    let filled = slot.clone();
     let spawned = std::thread::Builder::new().name("mm-chat-render".into()).stack_size(STACK).spawn(move || {
-        let _ = send.send(f());
+        let done = f();
+        let (value, ready) = &*filled;
+        *value.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+        ready.notify_one();
     });
     if let Err(e) = spawned {
         return fail(Internal, format!("could not start the chat template's thread: {e}"));
     }
-    match receive.recv_timeout(limit) {
-        Ok(done) => Ok(done),
-        Err(_) => {
+    let (value, ready) = &*slot;
+    let mut waited = ready
+        .wait_timeout_while(value.lock().unwrap_or_else(|e| e.into_inner()), limit, |v| v.is_none())
+        .unwrap_or_else(|e| e.into_inner());
+    match waited.0.take() {
+        Some(done) => Ok(done),
+        None => {
             stuck.store(true, Ordering::Relaxed);
             log::emit(log::LogLevel::Error, &too_slow());
             fail(InvalidArgument, too_slow())

@@ -43,7 +43,8 @@ pub enum Reasoning {
     Separate,
     /// Left in the content, as the model wrote it.
     Inline,
-    /// The template is asked not to think (`enable_thinking` false), where it knows how.
+    /// The template is asked not to think (`enable_thinking` false), where it knows how; the
+    /// answer is then read as text.
     Off,
 }
 
