@@ -5,6 +5,10 @@
 // and chat may throw: the exception is caught at the C boundary, generation stops, and it is
 // rethrown to the caller after the C call returns, never through C frames.
 //
+// Tool calls are JSON text in and out (the header needs no JSON library): AskOptions::tools
+// is OpenAI's tools array, Message::tool_calls an earlier answer's calls, and last_message()
+// the answer as OpenAI's assistant message.
+//
 // Thread safety: a Session may be used from several threads (calls on one session are
 // serialized by the library); cancel() may be called from any thread at any time.
 #ifndef MM_SESSION_HPP
@@ -111,12 +115,39 @@ class Media {
     std::string path_;
 };
 
-/// One chat message.
+/// One chat message. The tool call fields (empty: none) are those of mm_message_ext.
 struct Message {
+    /// "system", "user", "assistant", "tool" (or another role the chat template knows).
     std::string role;
     std::string text;
-    std::vector<Media> media;
+    std::vector<Media> media = {};
+    /// An assistant message's tool calls: OpenAI's tool_calls array as JSON text, such as an
+    /// earlier answer's (the "tool_calls" of Session::last_message()).
+    std::string tool_calls = {};
+    /// A "tool" message's call id: this message is the result of the earlier call with it.
+    std::string tool_call_id = {};
+    /// A "tool" message's function name (some templates print it).
+    std::string name = {};
+    /// An assistant message's reasoning (an earlier answer's "reasoning_content").
+    std::string reasoning_content = {};
 };
+
+/// One change of one tool call of an answer being generated (mm_tool_call_delta): the call's
+/// index among the answer's calls, its id and name when it first appears (empty after), and a
+/// piece of its arguments (JSON text; empty when none is new). The pieces of one call, joined
+/// in order, are its arguments. The views are valid only during the callback.
+struct ToolCallDelta {
+    std::size_t index;
+    std::string_view id;
+    std::string_view name;
+    std::string_view arguments;
+};
+
+/// Receives the answer's reasoning piece by piece; return false to stop.
+using ReasoningCallback = std::function<bool(std::string_view)>;
+
+/// Receives the answer's tool calls as they are generated; return false to stop.
+using ToolCallCallback = std::function<bool(const ToolCallDelta &)>;
 
 /// How to answer one request; the defaults are the library's.
 struct AskOptions {
@@ -151,6 +182,22 @@ struct AskOptions {
     std::optional<std::string> json_schema;
     /// Alternatives reported with each token to `on_token` (0: none).
     std::int32_t n_probs = 0;
+    /// Functions the model may call (chats only): OpenAI's tools array as JSON text. The
+    /// answer's calls come apart from its text: Session::last_message(), `on_tool_call`,
+    /// mm_ask_info.tool_calls and MM_STOP_TOOL_CALLS.
+    std::optional<std::string> tools;
+    /// "auto" (or none: the model decides), "none", "required" (one or more calls, held to the
+    /// tools' schemas by a grammar), or the name of one of the tools.
+    std::optional<std::string> tool_choice;
+    /// Whether one answer may make several tool calls.
+    bool parallel_tool_calls = false;
+    /// What becomes of a model's reasoning (its <think> block and the like).
+    mm_reasoning reasoning = MM_REASONING_SEPARATE;
+    /// Receives the reasoning as it is generated (MM_REASONING_SEPARATE). May throw: the
+    /// exception stops the call and is rethrown after it, as from `on_text`.
+    ReasoningCallback on_reasoning;
+    /// Receives the tool calls as they are generated. May throw, as `on_reasoning`.
+    ToolCallCallback on_tool_call;
 };
 
 /// One generated token with its log-probability, as `on_token` receives it.
@@ -290,25 +337,35 @@ class Session {
         return run(r, on_text, on_token);
     }
 
-    /// Asks with chat messages, rendered with the session's chat template.
+    /// Asks with chat messages, rendered with the session's chat template, and returns the
+    /// answer's text (with `options.tools`, its tool calls are in last_message()).
     std::string chat(const std::vector<Message> &messages, const AskOptions &options = {}, const TextCallback &on_text = {},
                      const TokenCallback &on_token = {}) {
-        std::vector<std::vector<mm_media>> items;
-        std::vector<mm_message> msgs;
-        items.reserve(messages.size());
-        for (const Message &m : messages) {
-            items.push_back(raw_items(m.media));
-            mm_message c{};
-            c.role = m.role.c_str();
-            c.text = m.text.c_str();
-            c.media = items.back().empty() ? nullptr : items.back().data();
-            c.n_media = items.back().size();
-            msgs.push_back(c);
-        }
+        Chat c(messages);
         Request r(options);
-        r.params.messages = msgs.data();
-        r.params.n_messages = msgs.size();
+        c.set(r.params);
         return run(r, on_text, on_token);
+    }
+
+    /// The last finished answer as OpenAI's assistant message, JSON text:
+    /// {"role": "assistant", "content": text or null, "reasoning_content"?: ...,
+    /// "tool_calls"?: [{"id", "type": "function", "function": {"name", "arguments"}}]}.
+    std::string last_message() const {
+        detail::owned_text text;
+        detail::check(mm_session_last_message(s_, &text.text));
+        return text.take();
+    }
+
+    /// The prompt text a chat renders to with the session's chat template (with the tools,
+    /// tool choice and reasoning of `options`), the marker where each media item goes; nothing
+    /// is evaluated.
+    std::string apply_template(const std::vector<Message> &messages, const AskOptions &options = {}) const {
+        Chat c(messages);
+        Request r(options);
+        c.set(r.params);
+        detail::owned_text text;
+        detail::check(mm_session_apply_template(s_, &r.params, &text.text));
+        return text.take();
     }
 
     /// The token ids of `text` (no BOS); with `parse_special`, control-token text becomes
@@ -410,6 +467,8 @@ class Session {
     struct Callbacks {
         const TextCallback *on_text;
         const TokenCallback *on_token;
+        const ReasoningCallback *on_reasoning;
+        const ToolCallCallback *on_tool_call;
         std::exception_ptr error;
         void rethrow() const {
             if (error) std::rethrow_exception(error);
@@ -421,6 +480,28 @@ class Session {
         if (c->error || !*c->on_text) return !c->error;
         try {
             return (*c->on_text)(std::string_view(text, len));
+        } catch (...) {
+            c->error = std::current_exception();
+            return false;
+        }
+    }
+
+    static bool reasoning_trampoline(void *user_data, const char *text, std::size_t len) noexcept {
+        auto *c = static_cast<Callbacks *>(user_data);
+        if (c->error) return false;
+        try {
+            return (*c->on_reasoning)(std::string_view(text, len));
+        } catch (...) {
+            c->error = std::current_exception();
+            return false;
+        }
+    }
+
+    static bool tool_call_trampoline(void *user_data, const mm_tool_call_delta *delta) noexcept {
+        auto *c = static_cast<Callbacks *>(user_data);
+        if (c->error) return false;
+        try {
+            return (*c->on_tool_call)(ToolCallDelta{delta->index, delta->id, delta->name, delta->arguments});
         } catch (...) {
             c->error = std::current_exception();
             return false;
@@ -445,7 +526,8 @@ class Session {
     struct Request {
         mm_ask_params params = mm_ask_params_default();
         std::vector<const char *> stops;
-        explicit Request(const AskOptions &o) {
+        const AskOptions *options;
+        explicit Request(const AskOptions &o) : options(&o) {
             params.max_tokens = o.max_tokens;
             params.temperature = o.temperature;
             params.top_k = o.top_k;
@@ -471,16 +553,55 @@ class Session {
             params.n_logit_bias = o.logit_bias.size();
             params.json_schema = o.json_schema ? o.json_schema->c_str() : nullptr;
             params.n_probs = o.n_probs;
+            params.tools = o.tools ? o.tools->c_str() : nullptr;
+            params.tool_choice = o.tool_choice ? o.tool_choice->c_str() : nullptr;
+            params.parallel_tool_calls = o.parallel_tool_calls;
+            params.reasoning = o.reasoning;
+        }
+    };
+
+    /// The C messages of a chat, their media and tool call fields (pointing into `messages`).
+    struct Chat {
+        std::vector<std::vector<mm_media>> items;
+        std::vector<mm_message> msgs;
+        std::vector<mm_message_ext> ext;
+        explicit Chat(const std::vector<Message> &messages) {
+            auto opt = [](const std::string &s) { return s.empty() ? nullptr : s.c_str(); };
+            bool any_ext = false;
+            items.reserve(messages.size());
+            for (const Message &m : messages) {
+                items.push_back(raw_items(m.media));
+                mm_message c{};
+                c.role = m.role.c_str();
+                c.text = m.text.c_str();
+                c.media = items.back().empty() ? nullptr : items.back().data();
+                c.n_media = items.back().size();
+                msgs.push_back(c);
+                mm_message_ext e{};
+                e.tool_calls = opt(m.tool_calls);
+                e.tool_call_id = opt(m.tool_call_id);
+                e.name = opt(m.name);
+                e.reasoning_content = opt(m.reasoning_content);
+                any_ext = any_ext || e.tool_calls || e.tool_call_id || e.name || e.reasoning_content;
+                ext.push_back(e);
+            }
+            if (!any_ext) ext.clear();
+        }
+        void set(mm_ask_params &p) const {
+            p.messages = msgs.data();
+            p.n_messages = msgs.size();
+            p.message_ext = ext.empty() ? nullptr : ext.data();
         }
     };
 
     std::string run(Request &r, const TextCallback &on_text, const TokenCallback &on_token) {
-        Callbacks callbacks{&on_text, &on_token, nullptr};
-        if (on_text || on_token) {
-            r.params.on_text = &text_trampoline;
-            r.params.user_data = &callbacks;
-        }
+        const AskOptions &o = *r.options;
+        Callbacks callbacks{&on_text, &on_token, &o.on_reasoning, &o.on_tool_call, nullptr};
+        if (on_text || on_token || o.on_reasoning || o.on_tool_call) r.params.user_data = &callbacks;
+        if (on_text || on_token) r.params.on_text = &text_trampoline;
         if (on_token) r.params.on_token = &token_trampoline;
+        if (o.on_reasoning) r.params.on_reasoning = &reasoning_trampoline;
+        if (o.on_tool_call) r.params.on_tool_call = &tool_call_trampoline;
         detail::owned_text text;
         mm_status status = mm_session_ask(s_, &r.params, &text.text);
         callbacks.rethrow();

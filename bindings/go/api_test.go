@@ -65,7 +65,8 @@ func TestEveryExportIsBound(t *testing.T) {
 func TestEveryFieldIsBound(t *testing.T) {
 	byHand := map[reflect.Type][]string{
 		cSessionParams: {"progress_callback", "progress_user_data", "tensor_split", "n_tensor_split"},
-		cAskParams:     {"prompt", "media", "n_media", "stop", "n_stop", "on_text", "user_data", "messages", "n_messages", "logit_bias", "n_logit_bias", "on_token"},
+		cAskParams: {"prompt", "media", "n_media", "stop", "n_stop", "on_text", "user_data", "messages", "n_messages", "logit_bias", "n_logit_bias", "on_token",
+			"message_ext", "tools", "on_reasoning", "on_tool_call"},
 	}
 	maps := map[reflect.Type]fieldMap{
 		cSessionParams: sessionFields, cForkParams: forkFields, cAskParams: askFields,

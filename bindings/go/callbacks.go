@@ -21,18 +21,32 @@ import (
 // stopped (the callback returns false, or stop cancels the call), and rethrow raises it again
 // once the call has returned.
 type relay struct {
-	onText     func(piece string) bool
-	onToken    func(chosen TokenLogprob, top []TokenLogprob)
-	onProgress func(progress float64) bool
-	stop       func()
-	panicked   bool
-	panicValue any
+	onText      func(piece string) bool
+	onToken     func(chosen TokenLogprob, top []TokenLogprob)
+	onProgress  func(progress float64) bool
+	onReasoning func(piece string) bool
+	onToolCall  func(delta ToolCallDelta) bool
+	stop        func()
+	panicked    bool
+	panicValue  any
 }
 
 // text hands one piece to onText; a panic stops the call (false).
 func (r *relay) text(piece string) (more bool) {
 	defer r.catch()
 	return r.onText(piece)
+}
+
+// reasoning hands one piece of reasoning to onReasoning; a panic stops the call (false).
+func (r *relay) reasoning(piece string) (more bool) {
+	defer r.catch()
+	return r.onReasoning(piece)
+}
+
+// toolCall hands one change of a tool call to onToolCall; a panic stops the call (false).
+func (r *relay) toolCall(delta ToolCallDelta) (more bool) {
+	defer r.catch()
+	return r.onToolCall(delta)
 }
 
 // token hands one generated token and its alternatives to onToken.
@@ -72,6 +86,17 @@ func relayOf(userData unsafe.Pointer) *relay {
 //export mmgoText
 func mmgoText(userData unsafe.Pointer, text *C.char, n C.size_t) C._Bool {
 	return C._Bool(relayOf(userData).text(C.GoStringN(text, C.int(n))))
+}
+
+//export mmgoReasoning
+func mmgoReasoning(userData unsafe.Pointer, text *C.char, n C.size_t) C._Bool {
+	return C._Bool(relayOf(userData).reasoning(C.GoStringN(text, C.int(n))))
+}
+
+//export mmgoToolCall
+func mmgoToolCall(userData unsafe.Pointer, d *C.mm_tool_call_delta) C._Bool {
+	delta := ToolCallDelta{Index: int(d.index), ID: C.GoString(d.id), Name: C.GoString(d.name), Arguments: C.GoString(d.arguments)}
+	return C._Bool(relayOf(userData).toolCall(delta))
 }
 
 //export mmgoToken

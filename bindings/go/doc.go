@@ -19,7 +19,9 @@
 //		Media:  []mmsession.Media{mmsession.File("a.jpg"), mmsession.File("b.png")},
 //	})
 //
-// Stream calls a func with each piece of the answer, and Chat takes messages. Request fields
+// Stream calls a func with each piece of the answer, and Chat takes messages. Reply returns
+// the answer as OpenAI's assistant message, with the tool calls of a request with Tools
+// (Request.OnToolCall streams them) and the reasoning kept apart from the text. Request fields
 // are the C library's request options; a field left at its zero value keeps the library's
 // default, and where zero means something else the field is a pointer (mmsession.Ptr(0.0)).
 //

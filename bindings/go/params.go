@@ -182,6 +182,29 @@ type Request struct {
 	OnToken func(chosen TokenLogprob, top []TokenLogprob)
 	// NProbs is how many of the likeliest tokens OnToken receives with each token (default 0).
 	NProbs int `mm:"n_probs"`
+
+	// Tools are the functions the model may call (a chat rendered by a Jinja template; for
+	// other chat templates, such as ChatML, a generic JSON format): they are described to the
+	// model, and the answer's calls come apart from its text (Reply.ToolCalls, OnToolCall,
+	// StopToolCalls). The library takes them as OpenAI's tools array (encoding/json of this
+	// slice, at most MaxToolsBytes).
+	Tools []Tool
+	// ToolChoice says whether the model must call a tool: ToolChoiceAuto ("", the default: it
+	// decides), ToolChoiceNone (text only), ToolChoiceRequired (one or more calls, held to the
+	// tools' schemas by a grammar), or the name of one of the tools (a call to it).
+	ToolChoice string `mm:"tool_choice"`
+	// ParallelToolCalls lets one answer make several tool calls.
+	ParallelToolCalls bool `mm:"parallel_tool_calls"`
+	// Reasoning says what becomes of a model's reasoning (its <think> block and the like).
+	Reasoning Reasoning `mm:"reasoning"`
+	// OnReasoning, when set, receives the answer's reasoning as it is generated
+	// (ReasoningSeparate, with a template whose models think first); returning false stops
+	// generating. It runs on the goroutine of the call and must not call into the session; a
+	// panic in it stops the call and goes on from the call.
+	OnReasoning func(piece string) bool
+	// OnToolCall, when set, receives the answer's tool calls as they are generated, one change
+	// at a time (ToolCallDelta); returning false stops generating. It runs as OnReasoning does.
+	OnToolCall func(delta ToolCallDelta) bool
 }
 
 // LogitBias is added to the logit of Token, a token id of the session's model (Tokenize):
@@ -202,11 +225,22 @@ type TokenLogprob struct {
 
 // Message is one chat message.
 type Message struct {
-	// Role is "system", "user", "assistant" (or another role the chat template knows).
+	// Role is "system", "user", "assistant", "tool" (or another role the chat template knows).
 	Role string
 	// Text is the message, UTF-8. Its media go where its markers stand, or before the text.
 	Text  string
 	Media []Media
+	// ToolCalls are an assistant message's tool calls: those of an earlier answer
+	// (Reply.ToolCalls; Reply.Message gives the whole message back).
+	ToolCalls []ToolCall
+	// ToolCallID is a "tool" message's call id: this message is the result of the earlier
+	// call with that id (an id no earlier assistant message has is ErrInvalidArgument).
+	ToolCallID string
+	// Name is a "tool" message's function name (some templates print it).
+	Name string
+	// ReasoningContent is an assistant message's reasoning (Reply.ReasoningContent), for the
+	// templates that show earlier reasoning.
+	ReasoningContent string
 }
 
 // Ptr returns a pointer to v, for the optional fields of Params and Request:
@@ -223,11 +257,15 @@ const (
 	StopString      StopReason = C.MM_STOP_STRING
 	StopCallback    StopReason = C.MM_STOP_CALLBACK
 	StopContextFull StopReason = C.MM_STOP_CONTEXT_FULL
+	// StopToolCalls: the answer is tool calls (AskInfo.ToolCalls, Reply.ToolCalls; OpenAI's
+	// finish_reason "tool_calls"). It ended as StopEOG or StopString would have.
+	StopToolCalls StopReason = C.MM_STOP_TOOL_CALLS
 )
 
-// String names the reason: "none", "eog", "max_tokens", "string", "callback", "context_full".
+// String names the reason: "none", "eog", "max_tokens", "string", "callback", "context_full",
+// "tool_calls".
 func (r StopReason) String() string {
-	names := [...]string{"none", "eog", "max_tokens", "string", "callback", "context_full"}
+	names := [...]string{"none", "eog", "max_tokens", "string", "callback", "context_full", "tool_calls"}
 	if r >= 0 && int(r) < len(names) {
 		return names[r]
 	}
@@ -295,6 +333,8 @@ type AskInfo struct {
 	// MostTogether is the most sessions whose tokens one step of this request carried, its
 	// own included (1: it decoded alone).
 	MostTogether int `mm:"most_together"`
+	// ToolCalls is the number of tool calls in the answer (Reply.ToolCalls).
+	ToolCalls int `mm:"tool_calls"`
 }
 
 // The C structs the field maps bind, and their maps.
@@ -354,6 +394,12 @@ func (r *Request) cParams(mem *cmem) (C.mm_ask_params, error) {
 		return c, err
 	}
 	if c.messages, c.n_messages, err = messages(mem, r.Messages); err != nil {
+		return c, err
+	}
+	if c.message_ext, err = messageExts(mem, r.Messages); err != nil {
+		return c, err
+	}
+	if c.tools, err = toolsJSON(mem, r.Tools); err != nil {
 		return c, err
 	}
 	if c.stop, c.n_stop, err = mem.strs(r.Stop, "Request.Stop"); err != nil {

@@ -8,6 +8,8 @@ package mmsession
 extern _Bool mmgoText(void *user_data, char *text, size_t len);
 extern void mmgoToken(void *user_data, mm_token_logprob *chosen, mm_token_logprob *top, size_t n_top);
 extern _Bool mmgoProgress(void *user_data, float progress);
+extern _Bool mmgoReasoning(void *user_data, char *text, size_t len);
+extern _Bool mmgoToolCall(void *user_data, mm_tool_call_delta *delta);
 
 static bool mmgo_on_text(void *user_data, const char *text, size_t len) {
 	return mmgoText(user_data, (char *)text, len);
@@ -21,11 +23,22 @@ static bool mmgo_on_progress(void *user_data, float progress) {
 	return mmgoProgress(user_data, progress);
 }
 
-// Sends a request's text (text) and its tokens (token) to the relay of cgo handle h.
-static void mmgo_relay_to(mm_ask_params *p, uintptr_t h, bool text, bool token) {
+static bool mmgo_on_reasoning(void *user_data, const char *text, size_t len) {
+	return mmgoReasoning(user_data, (char *)text, len);
+}
+
+static bool mmgo_on_tool_call(void *user_data, const mm_tool_call_delta *delta) {
+	return mmgoToolCall(user_data, (mm_tool_call_delta *)delta);
+}
+
+// Sends a request's text (text), its tokens (token), its reasoning (reasoning) and its tool
+// calls (tool_call) to the relay of cgo handle h.
+static void mmgo_relay_to(mm_ask_params *p, uintptr_t h, bool text, bool token, bool reasoning, bool tool_call) {
 	p->user_data = (void *)h;
 	if (text) p->on_text = mmgo_on_text;
 	if (token) p->on_token = mmgo_on_token;
+	if (reasoning) p->on_reasoning = mmgo_on_reasoning;
+	if (tool_call) p->on_tool_call = mmgo_on_tool_call;
 }
 
 // Sends the load's progress to the relay of cgo handle h.
@@ -203,7 +216,7 @@ func (s *Session) Marker() (string, error) {
 
 // Ask asks one question and returns the whole answer.
 func (s *Session) Ask(ctx context.Context, req Request) (string, error) {
-	return s.ask(ctx, "Ask", req, nil)
+	return s.ask(ctx, "Ask", req, nil, nil)
 }
 
 // Stream asks one question and hands the answer to onPiece as it is generated, in pieces of
@@ -214,19 +227,20 @@ func (s *Session) Stream(ctx context.Context, req Request, onPiece func(piece st
 	if onPiece == nil {
 		return &Error{Status: StatusNullArgument, Message: "mmsession: Stream without a func"}
 	}
-	_, err := s.ask(ctx, "Stream", req, onPiece)
+	_, err := s.ask(ctx, "Stream", req, onPiece, nil)
 	return err
 }
 
 // Chat asks with chat messages, rendered with the session's chat template, and returns the
 // answer. For sampling options, set Request.Messages and call Ask.
 func (s *Session) Chat(ctx context.Context, messages []Message) (string, error) {
-	return s.ask(ctx, "Chat", Request{Messages: messages}, nil)
+	return s.ask(ctx, "Chat", Request{Messages: messages}, nil, nil)
 }
 
 // ask runs one request: its C params are built before the session's turn is taken, the call
-// is cancelled when ctx is done, and a streaming func's panic is raised again at the end.
-func (s *Session) ask(ctx context.Context, op string, req Request, onPiece func(string) bool) (string, error) {
+// is cancelled when ctx is done, and a streaming func's panic is raised again at the end. With
+// last, the answer's message and stop reason are read in the same turn.
+func (s *Session) ask(ctx context.Context, op string, req Request, onPiece func(string) bool, last *lastAnswer) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", cancelled(op, err)
 	}
@@ -237,18 +251,24 @@ func (s *Session) ask(ctx context.Context, op string, req Request, onPiece func(
 		return "", err
 	}
 	var r *relay
-	if onPiece != nil || req.OnToken != nil {
-		r = &relay{onText: onPiece, onToken: req.OnToken, stop: func() { s.Cancel() }}
+	if onPiece != nil || req.OnToken != nil || req.OnReasoning != nil || req.OnToolCall != nil {
+		r = &relay{onText: onPiece, onToken: req.OnToken, onReasoning: req.OnReasoning, onToolCall: req.OnToolCall, stop: func() { s.Cancel() }}
 		h := cgo.NewHandle(r)
 		defer h.Delete()
-		C.mmgo_relay_to(&c, C.uintptr_t(h), onPiece != nil, req.OnToken != nil)
+		C.mmgo_relay_to(&c, C.uintptr_t(h), onPiece != nil, req.OnToken != nil, req.OnReasoning != nil, req.OnToolCall != nil)
 	}
 	var text *C.char
 	out := &text // the whole answer, when it is not streamed
 	if onPiece != nil {
 		out = nil
 	}
-	err = s.use(ctx, op, func(h *C.mm_session) uint32 { return C.mm_session_ask(h, &c, out) })
+	err = s.use(ctx, op, func(h *C.mm_session) uint32 {
+		status := C.mm_session_ask(h, &c, out)
+		if status == C.MM_OK && last != nil {
+			status = last.read(h)
+		}
+		return status
+	})
 	r.rethrow()
 	if err != nil || text == nil {
 		return "", err

@@ -1,6 +1,6 @@
 // C++ tests of include/mm_session.hpp: create failure as an exception, streaming, an exception
 // thrown from the callable, cancel from another thread, move semantics, forks, info, sessions
-// that decode together (n_parallel).
+// that decode together (n_parallel), tool calls.
 // usage: test_session_cpp MODEL MMPROJ IMAGE
 #include <algorithm>
 #include <atomic>
@@ -162,6 +162,134 @@ static void request_options_reach_the_library() {
     EXPECT(json.rfind("{", 0) == 0 && json.find("\"n\"") != std::string::npos);
 }
 
+static const char *const weather_tools =
+    R"([{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.", "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Oslo", "Lima"]}, "days": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["city", "days"], "additionalProperties": false}}}, {"type": "function", "function": {"name": "get_time", "description": "The time in a time zone.", "parameters": {"type": "object", "properties": {"zone": {"type": "string", "enum": ["UTC", "CET"]}}, "required": ["zone"], "additionalProperties": false}}}])";
+
+/* The JSON string value that follows `key` in `json` from `from` on, unescaped (the escapes a
+   JSON writer uses for arguments text: \" \\ \n \t \/; others are kept as written). */
+static std::string json_string_after(const std::string &json, const std::string &key, std::size_t from = 0) {
+    std::size_t at = json.find("\"" + key + "\":", from);
+    if (at == std::string::npos) return "<no " + key + ">";
+    at = json.find('"', at + key.size() + 3);
+    std::string out;
+    for (std::size_t i = at + 1; i < json.size() && json[i] != '"'; i++) {
+        if (json[i] != '\\') {
+            out += json[i];
+            continue;
+        }
+        char e = json[++i];
+        out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
+    }
+    return out;
+}
+
+/* A required tool call from random weights: MM_STOP_TOOL_CALLS, a call to one of the tools in
+   last_message(), whose arguments the streamed deltas add up to; the call and its result go
+   back into the chat; bad tools throw mm::Error. */
+static void tool_calls_come_apart_from_the_text() {
+    mm::SessionParams p = params();
+    p.n_ctx = 4096;  // the tools' description is long for the fixture's byte-level tokenizer
+    mm::Session s = mm::Session::create(p);
+    std::vector<mm::Message> chat = {{"user", "What is the weather in Oslo for the next 3 days?", {mm::Media::file(image)}}};
+    for (const char *choice : {"required", "get_time"}) {
+        mm::AskOptions o;
+        o.max_tokens = 256;
+        o.tools = weather_tools;
+        o.tool_choice = choice;
+        std::string streamed_name, streamed_arguments, streamed_id;
+        int deltas = 0;
+        bool indices_ok = true;
+        o.on_tool_call = [&](const mm::ToolCallDelta &d) {
+            deltas++;
+            indices_ok = indices_ok && d.index == 0;
+            streamed_id += d.id;
+            streamed_name += d.name;
+            streamed_arguments += d.arguments;
+            return true;
+        };
+        std::string text = s.chat(chat, o);
+        mm_ask_info info = s.last_ask();
+        std::string message = s.last_message();
+        EXPECT(text.empty());
+        EXPECT(info.stop_reason == MM_STOP_TOOL_CALLS);
+        EXPECT(info.tool_calls == 1);
+        EXPECT(message.find("\"role\":\"assistant\"") != std::string::npos || message.find("\"role\": \"assistant\"") != std::string::npos);
+        EXPECT(message.find("\"tool_calls\"") != std::string::npos);
+        std::string name = json_string_after(message, "name");
+        EXPECT(name == "get_weather" || name == "get_time");
+        if (std::string(choice) == "get_time") EXPECT(name == "get_time");
+        EXPECT(deltas > 0 && indices_ok);
+        EXPECT(streamed_name == name);
+        EXPECT(streamed_id == json_string_after(message, "id"));
+        EXPECT(streamed_arguments == json_string_after(message, "arguments"));
+        EXPECT(streamed_arguments.rfind("{", 0) == 0 && streamed_arguments.find(name == "get_time" ? "\"zone\"" : "\"city\"") != std::string::npos);
+        if (failures) std::fprintf(stderr, "%s: %s\nstreamed %s\n", choice, message.c_str(), streamed_arguments.c_str());
+    }
+
+    // The call and its result back in the chat: the prompt grows, the image stays in the cache.
+    std::string message = s.last_message();
+    std::size_t calls_at = message.find("\"tool_calls\":");
+    std::size_t calls_end = message.rfind(']');
+    mm::Message call{"assistant", ""};
+    call.tool_calls = message.substr(calls_at + 13, calls_end + 1 - (calls_at + 13));
+    mm::Message result{"tool", R"({"time": "12:00"})"};
+    result.tool_call_id = json_string_after(message, "id");
+    result.name = "get_time";
+    chat.push_back(call);
+    chat.push_back(result);
+    chat.push_back({"user", "And in CET?"});
+    mm::AskOptions o;
+    o.max_tokens = 4;
+    o.tools = weather_tools;
+    std::string prompt = s.apply_template(chat, o);
+    EXPECT(prompt.find(result.tool_call_id) != std::string::npos && prompt.find("12:00") != std::string::npos);
+    s.chat(chat, o);
+    EXPECT(s.last_ask().positions_reused > 0 && s.last_ask().media_encoded == 0);
+
+    // An exception from on_tool_call is rethrown after the call.
+    mm::AskOptions t;
+    t.max_tokens = 256;
+    t.tools = weather_tools;
+    t.tool_choice = "required";
+    t.on_tool_call = [](const mm::ToolCallDelta &) -> bool { throw Boom(); };
+    bool caught = false;
+    try {
+        s.chat({{"user", "Hello?"}}, t);
+    } catch (const Boom &) {
+        caught = true;
+    }
+    EXPECT(caught);
+
+    // Bad tools, a choice that is no tool, an unknown call id: mm::Error, MM_ERR_INVALID_ARGUMENT.
+    auto refused = [&](const std::vector<mm::Message> &msgs, const char *tools, const char *choice, const char *why) {
+        mm::AskOptions b;
+        b.max_tokens = 4;
+        if (tools) b.tools = tools;
+        if (choice) b.tool_choice = choice;
+        try {
+            s.chat(msgs, b);
+            EXPECT(false);
+        } catch (const mm::Error &e) {
+            EXPECT(e.status() == MM_ERR_INVALID_ARGUMENT);
+            EXPECT(std::string(e.what()).find(why) != std::string::npos);
+            if (std::string(e.what()).find(why) == std::string::npos) std::fprintf(stderr, "%s\n", e.what());
+        }
+    };
+    refused({{"user", "Hello?"}}, "get_weather", "required", "tools is not a JSON array");
+    refused({{"user", "Hello?"}}, R"([{"type": "retrieval"}])", nullptr, "Unsupported tool type");
+    refused({{"user", "Hello?"}}, weather_tools, "get_news", "not among the tools");
+    chat[chat.size() - 2].tool_call_id = "call_nobodymadethis";
+    refused(chat, weather_tools, nullptr, "call_nobodymadethis");
+    try {
+        mm::AskOptions r;
+        r.reasoning = static_cast<mm_reasoning>(7);
+        s.apply_template({{"user", "Hello?"}}, r);
+        EXPECT(false);
+    } catch (const mm::Error &e) {
+        EXPECT(e.status() == MM_ERR_INVALID_ARGUMENT);
+    }
+}
+
 static void moves_leave_an_empty_session() {
     mm::Session a = mm::Session::create(params());
     EXPECT(a && mm::live_sessions() == 1);
@@ -272,6 +400,7 @@ int main(int argc, char **argv) {
     an_exception_from_the_callable_is_rethrown();
     cancel_from_another_thread();
     request_options_reach_the_library();
+    tool_calls_come_apart_from_the_text();
     moves_leave_an_empty_session();
     four_sessions_asked_at_once_decode_together();
     EXPECT(mm::live_sessions() == 0 && mm::loaded_models() == 0);
