@@ -372,7 +372,7 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 
 # npm run lint (node --check, tsc --noEmit), then node:test one file at a time (model tests
 # never run in parallel): the API on the generated pairs, errors, cancels, the event loop,
-# 200 create/ask/close cycles, disposal, logs, the library search, the ABI.
+# 200 create/ask/close cycles, disposal, logs, the library search, the ABI, tool calls.
 test-node: build node-deps
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-node --seeing --audio >/dev/null
 	$(LIBDIR)/mm-fixtures $(BUILD)/fixtures-bench --size bench >/dev/null

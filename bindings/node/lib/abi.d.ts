@@ -11,7 +11,7 @@ export type MediaKind = 'file' | 'encoded' | 'rgb' | 'pcm_f32';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'off';
 
 /** Why generation ended. */
-export type StopReason = 'none' | 'eog' | 'max_tokens' | 'string' | 'callback' | 'context_full';
+export type StopReason = 'none' | 'eog' | 'max_tokens' | 'string' | 'callback' | 'context_full' | 'tool_calls';
 
 /** What to do when a chat does not fit in the context. */
 export type Overflow = 'fail' | 'drop_oldest';
@@ -21,6 +21,9 @@ export type FlashAttn = 'auto' | 'off' | 'on';
 
 /** The element type of the KV cache (`mm_session_params.kv_type_k`, `kv_type_v`). */
 export type KvType = 'f16' | 'q8_0' | 'q4_0';
+
+/** Version 4. What becomes of a model's reasoning (its `<think>` block and the like) in a chat rendered by a Jinja template (`mm_ask_params.reasoning`). */
+export type Reasoning = 'separate' | 'inline' | 'off';
 
 /** What `mm_session_create` loads, and how. Get one from `mm_session_params_default()`, then set fields: `struct_size` tells the library which version of this struct the caller has. */
 export interface SessionParams {
@@ -137,6 +140,14 @@ export interface TokenLogprob {
   readonly bytes: Uint8Array;
 }
 
+/** Version 4. A change of one tool call of an answer being streamed (`mm_tool_call_callback`): the call's index among the answer's calls, then its id and name when it first appears ("" after), and a piece of its arguments (JSON text; "" when none is new). A caller assembles the calls by index: the pieces of one call's arguments, joined in order, are its arguments. Every pointer is NUL-terminated and valid only during the callback. */
+export interface ToolCallDelta {
+  readonly index: number;
+  readonly id: string;
+  readonly name: string;
+  readonly arguments: string;
+}
+
 /** One request. Get one from `mm_ask_params_default()`, then set `prompt` and the rest. */
 export interface AskParams {
   /** Most tokens to generate (default 256; at least 1). */
@@ -189,8 +200,20 @@ export interface AskParams {
   jsonSchema?: string | object;
   /** Tokenize `prompt` as plain text (default false): the text of control tokens (such as `<|im_start|>`) then stays text. By default a raw prompt's control-token text becomes those tokens, as hand-written templates need. Chat `messages` are always plain text: only the chat template's own markup holds control tokens. */
   plainPrompt?: boolean;
+  /** Version 4. Functions the model may call (chats rendered by a Jinja template): OpenAI's `tools` array as JSON text, `[{"type": "function", "function": {"name": "f", "description": "...", "parameters": {JSON Schema}}}]`, at most `MM_MAX_TOOLS_BYTES`. The template describes them to the model, and the answer's tool calls come apart from its text: `on_tool_call`, `mm_session_last_message`, `mm_ask_info.tool_calls` and `MM_STOP_TOOL_CALLS`. NULL (default): none. Text that is not a JSON array of tools, or a schema llama.cpp's converter refuses, gives `MM_ERR_INVALID_ARGUMENT`. Borrowed. */
+  tools?: string | object;
+  /** Version 4. Whether the model must call a tool: "auto" (NULL, the default: it decides), "none" (text only), "required" (one or more calls, made well-formed by a grammar, so that even a poor model's arguments validate against their schema), or the name of one of the tools (a call to it). Borrowed for the call only. */
+  toolChoice?: string;
+  /** Version 4. An `mm_reasoning` (default `MM_REASONING_SEPARATE`). */
+  reasoning?: Reasoning;
+  /** Version 4. Whether one answer may make several tool calls (default false). */
+  parallelToolCalls?: boolean;
   /** Optional: receives each generated token with its log-probability and the `n_probs` most likely alternatives (OpenAI's `logprobs`). */
   onToken?: (chosen: TokenLogprob, top: TokenLogprob[]) => void;
+  /** Version 4. Optional: receives the reasoning of the answer as it is generated (`MM_REASONING_SEPARATE`, with a template whose models think first). From JavaScript it only receives: what it returns is not read (a `signal`, or leaving a stream, stops generation). */
+  onReasoning?: (text: string) => void;
+  /** Version 4. Optional: receives the answer's tool calls as they are generated. From JavaScript it only receives: what it returns is not read (a `signal`, or leaving a stream, stops generation). */
+  onToolCall?: (delta: ToolCallDelta) => void;
 }
 
 /** Figures of the last finished request. */
@@ -224,6 +247,8 @@ export interface AskInfo {
   readonly slotWaitMs: number;
   /** Version 3. The most sessions whose tokens one step of this request carried, its own included (1: it decoded alone). */
   readonly mostTogether: number;
+  /** Version 4. Tool calls in the answer (see `mm_session_last_message`). */
+  readonly toolCalls: number;
 }
 
 /** The library version, "MAJOR.MINOR.PATCH". Static string: do not free. */
@@ -252,4 +277,5 @@ export interface Constants {
   readonly MM_MAX_IMAGE_PIXELS: 67108864;
   readonly MM_MAX_IMAGE_SIDE: 32768;
   readonly MM_MAX_AUDIO_SECONDS: 600;
+  readonly MM_MAX_TOOLS_BYTES: 65536;
 }

@@ -6,7 +6,7 @@
 
 const { fileURLToPath } = require('node:url');
 const A = require('./abi');
-const { scalarKind, arrayPairs, INT_RANGES } = require('./rules');
+const { scalarKind, callbackParams, camel, INT_RANGES } = require('./rules');
 
 const optionTables = new Map();
 
@@ -83,6 +83,12 @@ function toStruct(structName, options, where, special = {}) {
       };
       out[field.name] = items.length ? items.map(convert) : null;
       out[entry.count] = items.length;
+      // A parallel array (message_ext for messages): one entry per element, NULL when all are empty.
+      const fill = entry.parallel && special[entry.parallel.type.base];
+      if (fill) {
+        const entries = items.map((v, i) => fill(v, `${at}[${i}]`));
+        out[entry.parallel.name] = entries.some((e) => Object.values(e).some((x) => x !== null)) ? entries : null;
+      }
     } else if (entry.enumName) {
       out[field.name] = enumValue(entry.enumName, value, at);
     } else if (entry.json && value !== null && typeof value === 'object') {
@@ -119,10 +125,9 @@ function fromStruct(structName, raw) {
  * (and arrays of them) as results.
  */
 function callbackArgs(cb, args) {
-  const counts = new Set(arrayPairs(cb.params).values());
-  const params = cb.params.filter((p) => !(p.type.base === 'void' && p.type.pointers === 1) && !counts.has(p.name));
+  const params = callbackParams(cb);
   return args.map((value, i) => {
-    const { base, pointers } = params[i].type;
+    const { base, pointers } = params[i].param.type;
     if (pointers !== 1 || !A.structs.has(base)) return value;
     return Array.isArray(value) ? value.map((v) => fromStruct(base, v)) : fromStruct(base, value);
   });
@@ -190,7 +195,9 @@ function toMessage(message, where, marker) {
   const role = scalar({ base: 'char', baseConst: true, pointers: 1 }, message.role, `${where}.role`);
   const { content } = message;
   if (typeof content === 'string') return { role, text: content, media: null, n_media: 0 };
-  if (!Array.isArray(content)) throw new TypeError(`${where}.content: expected a string or an array of parts, got ${describe(content)}`);
+  // An assistant message that only calls tools has none (OpenAI gives null).
+  if (content === null || content === undefined) return { role, text: '', media: null, n_media: 0 };
+  if (!Array.isArray(content)) throw new TypeError(`${where}.content: expected a string, an array of parts or null, got ${describe(content)}`);
   const texts = [];
   const media = [];
   content.forEach((part, i) => {
@@ -209,6 +216,57 @@ function toMessage(message, where, marker) {
   return { role, text: texts.join('\n'), media: media.length ? media : null, n_media: media.length };
 }
 
+const STRING = { base: 'char', baseConst: true, pointers: 1 };
+
+/**
+ * A message's tool call fields as the C struct (mm_message_ext): each field under its OpenAI
+ * name (`tool_calls`, `tool_call_id`, `name`, `reasoning_content`) or in camelCase
+ * (`toolCalls`, ...), not both. `tool_calls` is an array of OpenAI calls ({ id, type:
+ * 'function', function: { name, arguments } }, arguments JSON text or an object to serialize),
+ * or that array as JSON text.
+ */
+function toMessageExt(message, where) {
+  const out = {};
+  for (const field of A.structs.get('mm_message_ext').fields) {
+    const key = camel(field.name);
+    const snake = message[field.name];
+    const camelValue = message[key];
+    if (snake !== undefined && camelValue !== undefined && key !== field.name) throw new TypeError(`${where}: give ${field.name} or ${key}, not both`);
+    const value = snake ?? camelValue ?? null;
+    const at = `${where}.${snake !== undefined ? field.name : key}`;
+    if (field.name === 'tool_calls' && value !== null && typeof value !== 'string') {
+      if (!Array.isArray(value)) throw new TypeError(`${at}: expected an array of tool calls or its JSON text, got ${describe(value)}`);
+      out[field.name] = value.length ? JSON.stringify(value.map((call, i) => toolCall(call, `${at}[${i}]`))) : null;
+    } else {
+      out[field.name] = scalar(STRING, value, at);
+    }
+  }
+  return out;
+}
+
+/** One OpenAI tool call, its arguments as JSON text (an object is serialized). */
+function toolCall(call, where) {
+  if (call === null || typeof call !== 'object' || call.function === null || typeof call.function !== 'object') {
+    throw new TypeError(`${where}: expected { id, type: 'function', function: { name, arguments } }, got ${describe(call)}`);
+  }
+  const args = call.function.arguments;
+  return {
+    ...call,
+    type: call.type ?? 'function',
+    function: { ...call.function, arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}) },
+  };
+}
+
+/**
+ * `toolChoice` as the library takes it: 'auto', 'none', 'required', a tool's name, or OpenAI's
+ * { type: 'function', function: { name } } (the name).
+ */
+function toolChoice(value, where) {
+  if (typeof value === 'string' || value === null) return value;
+  if (value && typeof value === 'object' && value.type === 'function' && typeof value.function?.name === 'string') return value.function.name;
+  throw new TypeError(`${where}: toolChoice: expected 'auto', 'none', 'required', a tool's name or { type: 'function', function: { name } }, got ${describe(value)}`);
+}
+
 /** The buffers of a converted request, to transfer to the pool thread instead of copying. */
 function transferList(params) {
   const list = [];
@@ -221,4 +279,4 @@ function transferList(params) {
   return list;
 }
 
-module.exports = { toStruct, fromStruct, callbackArgs, toMedia, toMessage, transferList, enumValue };
+module.exports = { toStruct, fromStruct, callbackArgs, toMedia, toMessage, toMessageExt, toolChoice, transferList, enumValue };

@@ -13,6 +13,12 @@ const INT_RANGES = {
   size_t: [0, Number.MAX_SAFE_INTEGER],
 };
 
+/**
+ * The callback fields the binding consumes itself, not options: `on_text` is what stream()
+ * yields, `progress_callback` is Session.create's onProgress.
+ */
+const BINDING_CALLBACKS = new Set(['on_text', 'progress_callback']);
+
 /** C name to JavaScript name: n_ctx -> nCtx. */
 function camel(name) {
   return name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
@@ -71,6 +77,19 @@ function arrayOutput(fn) {
   if (array < 0) return null;
   const count = fn.params.findIndex((p) => p.name === `out_n_${fn.params[array].name}` && p.type.pointers === 1);
   return count < 0 ? null : { array, capacity: array + 1, count };
+}
+
+/**
+ * The parameters of a callback that reach JavaScript, with their indexes among its parameters:
+ * [{ param, index }], without the user data, the counts of arrays (an array comes whole) and
+ * the length that follows a string (`const char *text, size_t len`: the string is whole).
+ */
+function callbackParams(cb) {
+  const counts = new Set(arrayPairs(cb.params).values());
+  const lengths = stringsWithLength(cb.params);
+  return cb.params
+    .map((param, index) => ({ param, index }))
+    .filter(({ param, index }) => !(param.type.base === 'void' && param.type.pointers === 1) && !counts.has(param.name) && !(index > 0 && lengths.has(cb.params[index - 1].name)));
 }
 
 /** Whether a string field holds JSON text (its doc comment says so). */
@@ -136,18 +155,40 @@ function rules(abi) {
   }
 
   /**
-   * The fields of an input struct that are options: [{ field, option, enumName, count, json }],
-   * without the version tag, the padding, callbacks and their user data, and the counts of
-   * arrays (`count` names the count field an array sets from its length). A string whose doc
-   * says it holds "JSON text" also takes a value to serialize (json).
+   * The parallel arrays of a struct: a pointer to structs with no count of its own whose doc
+   * says it has "`n_x` entries", for the array `x` (`message_ext`, one entry per message of
+   * `messages`). They are no options: the binding fills them from the elements of their array.
+   * Returns Map(array name -> parallel field).
+   */
+  function parallelArrays(structName) {
+    const { fields } = structs.get(structName);
+    const pairs = arrayPairs(fields);
+    const parallel = new Map();
+    for (const f of fields) {
+      const m = /`(n_\w+)` entries/.exec(f.doc || '');
+      if (!m || f.type.pointers !== 1 || !structs.has(f.type.base) || pairs.has(f.name)) continue;
+      const array = [...pairs].find(([, count]) => count === m[1]);
+      if (array) parallel.set(array[0], f);
+    }
+    return parallel;
+  }
+
+  /**
+   * The fields of an input struct that are options: [{ field, option, enumName, count,
+   * parallel, json }], without the version tag, the padding, callbacks and their user data, the
+   * counts of arrays (`count` names the count field an array sets from its length) and the
+   * parallel arrays (`parallel` is the one an array fills too). A string whose doc says it holds
+   * "JSON text" also takes a value to serialize (json).
    */
   function optionFields(structName) {
     const s = structs.get(structName);
     const pairs = arrayPairs(s.fields);
     const counts = new Set(pairs.values());
+    const parallel = parallelArrays(structName);
+    const parallelNames = new Set([...parallel.values()].map((f) => f.name));
     return s.fields
-      .filter((f) => !isInternal(f) && !isCallback(f) && !isVoidPointer(f) && !counts.has(f.name))
-      .map((f) => ({ field: f, option: optionName(f), enumName: fieldEnum(f), count: pairs.get(f.name) || null, json: isJsonText(f) }));
+      .filter((f) => !isInternal(f) && !isCallback(f) && !isVoidPointer(f) && !counts.has(f.name) && !parallelNames.has(f.name))
+      .map((f) => ({ field: f, option: optionName(f), enumName: fieldEnum(f), count: pairs.get(f.name) || null, parallel: parallel.get(f.name) || null, json: isJsonText(f) }));
   }
 
   /**
@@ -164,16 +205,16 @@ function rules(abi) {
 
   /**
    * The callback fields of a struct that are options: [{ field, callback, option }] (on_token
-   * -> onToken). Only callbacks that return nothing: a bool callback's answer (go on or stop)
-   * comes from the binding itself (a stream's consumer, a signal), so the binding handles those
-   * (on_text as stream(), progress_callback as onProgress).
+   * -> onToken, on_tool_call -> onToolCall), all but those the binding consumes itself
+   * (BINDING_CALLBACKS: on_text is stream(), progress_callback is onProgress). The option's
+   * function only receives: a bool callback's answer (go on or stop) comes from the binding
+   * (a stream's consumer, a signal), never from what the function returns.
    */
   function callbackOptions(structName) {
     return structs
       .get(structName)
-      .fields.filter(isCallback)
-      .map((f) => ({ field: f, callback: callbacks.get(f.type.base), option: camel(f.name) }))
-      .filter(({ callback }) => callback.ret.base === 'void' && callback.ret.pointers === 0);
+      .fields.filter((f) => isCallback(f) && !BINDING_CALLBACKS.has(f.name))
+      .map((f) => ({ field: f, callback: callbacks.get(f.type.base), option: camel(f.name) }));
   }
 
   /**
@@ -208,8 +249,8 @@ function rules(abi) {
 
   return {
     abi, structs, enums, callbacks, opaques, functions, moduleFunctions,
-    enumNames, fieldEnum, isCallback, optionFields, resultFields, callbackOptions, structRoles,
+    enumNames, fieldEnum, isCallback, parallelArrays, optionFields, resultFields, callbackOptions, structRoles,
   };
 }
 
-module.exports = { rules, camel, optionName, isInternal, arrayPairs, stringsWithLength, arrayOutput, scalarKind, INT_RANGES };
+module.exports = { rules, camel, optionName, isInternal, arrayPairs, stringsWithLength, callbackParams, arrayOutput, scalarKind, INT_RANGES };

@@ -7,7 +7,7 @@ const { fns } = require('./ffi');
 const { pool } = require('./pool');
 const { MmError, closedError, statusCode } = require('./errors');
 const A = require('./abi');
-const { toStruct, fromStruct, callbackArgs, toMedia, toMessage, transferList } = require('./options');
+const { toStruct, fromStruct, callbackArgs, toMedia, toMessage, toMessageExt, toolChoice, transferList } = require('./options');
 
 const PRIVATE = Symbol('mm-session private');
 /** The callbacks of a request that are options (onToken), by the rules of lib/rules.js. */
@@ -173,6 +173,43 @@ class Session {
   }
 
   /**
+   * Asks with a chat, as chat() does, and resolves to the whole reply: { text (what chat()
+   * resolves to: the answer's content), message (OpenAI's assistant message, to append to the
+   * chat: content, reasoning_content, tool_calls), toolCalls, reasoningContent, stopReason
+   * ('tool_calls' when the answer calls tools), info (as lastAsk() gives it) }. The message and
+   * the figures are read on the pool thread of the request, right after it, so no other call
+   * comes between.
+   */
+  async respond(messages, options = {}) {
+    const request = this.#request({ ...optionsOf(options, 'Session.respond'), messages }, 'Session.respond');
+    const then = [{ fn: 'mm_session_last_message', args: [this.#handle] }, { fn: 'mm_session_last_ask', args: [this.#handle] }];
+    const [text, json, info] = await this.#call('Session.respond', 'mm_session_ask', [request.params], { ...request, then });
+    return replyOf(text, json, info);
+  }
+
+  /**
+   * The session's last finished answer as OpenAI's assistant message: { role: 'assistant',
+   * content (null when the answer only calls tools), reasoning_content (when there is some),
+   * tool_calls (when there are some) }. Calls of a session run in the order they were made, so
+   * right after `await s.stream(...)` (or ask, chat) it is that answer's.
+   */
+  async lastMessage() {
+    const [json] = await this.#call('Session.lastMessage', 'mm_session_last_message', []);
+    return JSON.parse(json);
+  }
+
+  /**
+   * The text of a request's prompt, as the model would read it: its messages rendered by the
+   * session's chat template (with tools, toolChoice and reasoning as they change it), or its
+   * prompt, with the marker where each media item goes. Nothing is evaluated.
+   */
+  async applyTemplate(options = {}) {
+    const { params, signal, transfer } = this.#request(options, 'Session.applyTemplate');
+    const [text] = await this.#call('Session.applyTemplate', 'mm_session_apply_template', [params], { signal, transfer });
+    return text;
+  }
+
+  /**
    * The positions a request's prompt would take in the context, without evaluating it. A
    * request that does not fit rejects with MM_ERR_CONTEXT_FULL; the error's `positions` has
    * its count.
@@ -295,9 +332,11 @@ class Session {
       callbacks[field.name] = { post: true };
       handlers.set(field.name, (args) => fn(...callbackArgs(callback, args)));
     }
+    if (rest.toolChoice !== undefined) rest.toolChoice = toolChoice(rest.toolChoice, where);
     const params = toStruct('mm_ask_params', rest, where, {
       mm_media: toMedia,
       mm_message: (message, at) => toMessage(message, at, this.#marker),
+      mm_message_ext: toMessageExt,
     });
     return { params, signal, transfer: transferList(params), callbacks, onEvent: (field, args) => handlers.get(field)(args) };
   }
@@ -316,13 +355,13 @@ class Session {
   }
 
   /** Queues one C call on this session's handle; it starts when the calls before it are done. */
-  #call(method, fn, args, { signal, control = {}, callbacks, onEvent, transfer } = {}) {
+  #call(method, fn, args, { signal, control = {}, callbacks, onEvent, transfer, then } = {}) {
     this.#pending.add(control);
     const start = async () => {
       try {
         if (this.#closed) throw closedError(method);
         if (control.cancelled) throw new MmError(statusCode('MM_ERR_CANCELLED'), `${method}: cancelled before it started`);
-        return await runJob({ fn, args: [this.#handle, ...args], callbacks, transfer }, { signal, onEvent, control, onAbort: () => this.#cancel(control) });
+        return await runJob({ fn, args: [this.#handle, ...args], callbacks, transfer, then }, { signal, onEvent, control, onAbort: () => this.#cancel(control) });
       } finally {
         clearInterval(control.repeat);
         this.#pending.delete(control);
@@ -335,6 +374,20 @@ class Session {
     );
     return result;
   }
+}
+
+/** respond()'s reply from the answer's text, its message (JSON text) and its figures. */
+function replyOf(text, json, rawInfo) {
+  const message = JSON.parse(json);
+  const info = fromStruct('mm_ask_info', rawInfo);
+  return {
+    text,
+    message,
+    toolCalls: message.tool_calls ?? [],
+    reasoningContent: message.reasoning_content ?? '',
+    stopReason: info.stopReason,
+    info,
+  };
 }
 
 function stringArg(value, where) {

@@ -5,17 +5,18 @@
 // loop. Bool callbacks return false once the main thread raises the job's stop flag; a job whose
 // cancel flag is up before it reaches the library returns MM_ERR_CANCELLED without calling it.
 //
-// A job: { id, fn, args, callbacks }. `fn` names a C function; `args` follow its parameters:
+// A job: { id, fn, args, callbacks, then }. `fn` names a C function; `args` follow its parameters:
 // for an input struct (`const T *` with a `T_default()`), the fields to set over the defaults;
 // for what the library writes (`T *`, `T **`, an array with its capacity), nothing. `callbacks`
 // names the callback fields of the input struct to set: { field: { post } }. The answer:
 // { id, status, message, outputs }, one output per written parameter (a struct, a number, a
-// handle, a string or an array), after the callbacks' events ({ id, events }) if any.
+// handle, a string or an array), after the callbacks' events ({ id, events }) if any. `then`
+// lists calls to make right after a successful one, on the same thread (see run()).
 
 const { parentPort, workerData } = require('node:worker_threads');
 const { koffi, types, fns, takeString } = require('./ffi');
 const A = require('./abi');
-const { arrayPairs, arrayOutput, stringsWithLength } = require('./rules');
+const { arrayPairs, arrayOutput, stringsWithLength, callbackParams } = require('./rules');
 const { STOP, CANCEL } = require('./flags');
 const { statusCode } = require('./errors');
 
@@ -43,23 +44,19 @@ function structReader(name) {
 }
 
 /**
- * How to turn a callback's C arguments into JavaScript values: user data left out, struct
- * pointers read (an array when a count follows), the rest as koffi gives them. Made once per
- * callback type.
+ * How to turn a callback's C arguments into JavaScript values: user data, counts and string
+ * lengths left out (lib/rules.js callbackParams), struct pointers read (an array when a count
+ * follows), the rest as koffi gives them. Made once per callback type.
  */
 function argumentReader(cb) {
   const pairs = arrayPairs(cb.params);
-  const counts = new Set(pairs.values());
-  const readers = [];
-  cb.params.forEach((p, i) => {
-    if ((p.type.base === 'void' && p.type.pointers === 1) || counts.has(p.name)) return;
+  const readers = callbackParams(cb).map(({ param: p, index: i }) => {
     if (p.type.pointers === 1 && A.structs.has(p.type.base)) {
       const read = structReader(p.type.base);
       const n = pairs.has(p.name) ? cb.params.findIndex((q) => q.name === pairs.get(p.name)) : -1;
-      readers.push(n < 0 ? (raw) => read(raw[i]) : (raw) => read(raw[i], Number(raw[n])));
-    } else {
-      readers.push((raw) => raw[i]);
+      return n < 0 ? (raw) => read(raw[i]) : (raw) => read(raw[i], Number(raw[n]));
     }
+    return (raw) => raw[i];
   });
   return (raw) => readers.map((read) => read(raw));
 }
@@ -147,9 +144,9 @@ function prepare(job) {
   return { fn, args, readers, output };
 }
 
-function run(job) {
+/** One C call of a job: { status, message, outputs }. */
+function call(job) {
   const { fn, args, readers, output } = prepare(job);
-  if (Atomics.load(flags, CANCEL) !== 0) return { status: CANCELLED, message: `${job.fn}: cancelled before it started`, outputs: [] };
   let status = fns[job.fn](...args);
   const count = output && status === 0 ? Number(args[output.count][0]) : 0;
   if (count > 0) {
@@ -159,6 +156,23 @@ function run(job) {
   }
   const message = status === 0 ? '' : fns.mm_last_error();
   return { status, message, outputs: readers.map((read) => read()) };
+}
+
+/**
+ * Runs a job: its call, then, when it succeeded, the calls of `job.then` ([{ fn, args }], no
+ * callbacks), on this thread and with no call of anyone else's between (what reads the state
+ * the first call left, such as mm_session_last_message after mm_session_ask). Their outputs
+ * follow the first call's; the first of them that fails gives the answer its status.
+ */
+function run(job) {
+  if (Atomics.load(flags, CANCEL) !== 0) return { status: CANCELLED, message: `${job.fn}: cancelled before it started`, outputs: [] };
+  const first = call(job);
+  for (const next of first.status === 0 ? job.then || [] : []) {
+    const answer = call({ id: job.id, ...next });
+    first.outputs.push(...answer.outputs);
+    if (answer.status !== 0) return { ...answer, outputs: first.outputs };
+  }
+  return first;
 }
 
 parentPort.on('message', (job) => {

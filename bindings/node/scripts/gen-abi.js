@@ -12,13 +12,16 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { parseHeader } = require('./header');
-const { rules, scalarKind, arrayPairs } = require('../lib/rules');
+const { rules, scalarKind, arrayPairs, callbackParams } = require('../lib/rules');
 
 const ROOT = path.join(__dirname, '..');
 const DEFAULT_HEADER = path.join(ROOT, '..', '..', 'include', 'mm_session.h');
 
-/** Structs whose JavaScript shapes are written by hand in index.d.ts (media and messages). */
-const HAND_WRITTEN = { mm_media: 'Media', mm_message: 'ChatMessage' };
+/**
+ * Structs whose JavaScript shapes are written by hand in index.d.ts (media and messages; a
+ * message's tool call fields, mm_message_ext, are part of ChatMessage).
+ */
+const HAND_WRITTEN = { mm_media: 'Media', mm_message: 'ChatMessage', mm_message_ext: 'ChatMessage' };
 
 /** mm_stop_reason -> StopReason. */
 function typeName(cName) {
@@ -30,13 +33,14 @@ function docComment(doc, indent) {
   return `${indent}/** ${doc.replace(/\*\//g, '* /')} */\n`;
 }
 
-/** The TypeScript type of a callback option: its arguments as the binding gives them. */
+/**
+ * The TypeScript type of a callback option: its arguments as the binding gives them. What it
+ * returns is not read (a bool callback's answer comes from the binding: see lib/rules.js).
+ */
 function callbackType(r, cb) {
   const pairs = arrayPairs(cb.params);
-  const counts = new Set(pairs.values());
-  const args = cb.params
-    .filter((p) => !(p.type.base === 'void' && p.type.pointers === 1) && !counts.has(p.name))
-    .map((p) => {
+  const args = callbackParams(cb)
+    .map(({ param: p }) => {
       if (p.type.pointers === 1 && r.structs.has(p.type.base)) return `${p.name}: ${typeName(p.type.base)}${pairs.has(p.name) ? '[]' : ''}`;
       return `${p.name}: ${tsType(r, { field: p }, false)}`;
     });
@@ -81,7 +85,9 @@ function generateDts(abi) {
       const optional = r.functions.has(`${s.name}_default`) ? '?' : '';
       for (const entry of r.optionFields(s.name)) lines.push(docComment(entry.field.doc, '  ') + `  ${entry.option}${optional}: ${tsType(r, entry, true)};`);
       for (const { field, callback, option } of r.callbackOptions(s.name)) {
-        lines.push(docComment(field.doc || callback.doc, '  ') + `  ${option}?: ${callbackType(r, callback)};`);
+        let doc = field.doc || callback.doc;
+        if (callback.ret.base === 'bool' && callback.ret.pointers === 0) doc = `${doc.replace(/ Return false to stop\.?/, '')} From JavaScript it only receives: what it returns is not read (a \`signal\`, or leaving a stream, stops generation).`;
+        lines.push(docComment(doc, '  ') + `  ${option}?: ${callbackType(r, callback)};`);
       }
     } else if (output.has(s.name)) {
       for (const entry of r.resultFields(s.name)) {

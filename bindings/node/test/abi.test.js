@@ -12,7 +12,7 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { generate, DEFAULT_HEADER, TARGETS } = require('../scripts/gen-abi');
 const { parseHeader } = require('../scripts/header');
-const { rules } = require('../lib/rules');
+const { rules, callbackParams } = require('../lib/rules');
 const A = require('../lib/abi');
 const { koffi, types, fns } = require('../lib/ffi');
 
@@ -106,4 +106,28 @@ test('a field appended to a struct is an option, and a new export a function, ty
 test('a header shape the parser does not know fails loudly', () => {
   assert.throws(() => parseHeader(HEADER.replace('typedef struct mm_session mm_session;', 'typedef union mm_session mm_session;')), /typedefs/);
   assert.throws(() => parseHeader(HEADER.replace('size_t mm_live_sessions(void);', '__attribute__((deprecated)) size_t mm_live_sessions(void);')), /functions/);
+});
+
+test('version 4 shapes: a parallel array, bool callbacks as options, a string with its length', () => {
+  const options = new Map(A.optionFields('mm_ask_params').map((e) => [e.option, e]));
+  // message_ext has one entry per message: no option of its own, messages fill it.
+  assert.ok(!options.has('messageExt'));
+  assert.equal(options.get('messages').parallel.name, 'message_ext');
+  assert.equal(A.parallelArrays('mm_ask_params').get('messages').type.base, 'mm_message_ext');
+  // tools is JSON text (an array serializes), reasoning an enum, parallelToolCalls a flag.
+  assert.equal(options.get('tools').json, true);
+  assert.equal(options.get('reasoning').enumName, 'mm_reasoning');
+  assert.equal(options.get('parallelToolCalls').field.type.base, 'bool');
+  // Callbacks are options but those the binding consumes (on_text is stream()).
+  assert.deepEqual(A.callbackOptions('mm_ask_params').map((c) => c.option), ['onToken', 'onReasoning', 'onToolCall']);
+  assert.deepEqual(A.callbackOptions('mm_session_params'), [], 'progress_callback is onProgress');
+  // A text callback gives its text, not the length that follows it; a delta comes as a struct.
+  assert.deepEqual(callbackParams(A.callbacks.get('mm_text_callback')).map((p) => p.param.name), ['text']);
+  assert.deepEqual(callbackParams(A.callbacks.get('mm_tool_call_callback')).map((p) => p.param.name), ['delta']);
+  const { dts } = generate(HEADER);
+  assert.match(dts, /onReasoning\?: \(text: string\) => void;/);
+  assert.match(dts, /onToolCall\?: \(delta: ToolCallDelta\) => void;/);
+  assert.match(dts, /export interface ToolCallDelta \{\n {2}readonly index: number;\n {2}readonly id: string;\n {2}readonly name: string;\n {2}readonly arguments: string;\n\}/);
+  assert.doesNotMatch(dts, /messageExt|interface MessageExt|Return false to stop/);
+  assert.match(dts, /'tool_calls'/);
 });

@@ -1,7 +1,7 @@
 // Type-checked by npm run lint (tsconfig.json: tsc --noEmit, strict) and compiled and run by
 // test/dispose.test.js: the declarations describe the API as a TypeScript user calls it, and
 // `await using` closes a session (compiled to ES2022 and run).
-import { Session, MmError, setLogger, liveSessions, type AskInfo, type Media } from '../..';
+import { Session, MmError, setLogger, liveSessions, type AskInfo, type ChatMessage, type Media, type Reply, type Tool, type ToolCall } from '../..';
 
 async function main(model: string, mmproj: string, image: string): Promise<void> {
   setLogger((level, message) => void `${level}: ${message}`, 'error');
@@ -18,6 +18,24 @@ async function main(model: string, mmproj: string, image: string): Promise<void>
     void shared;
     if (info.stopReason === 'eog' || info.stopReason === 'max_tokens') void info.tokensGenerated;
     await s.chat([{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: image } }] }], { maxTokens: 2 });
+    const tools: Tool[] = [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }];
+    const chat: ChatMessage[] = [{ role: 'user', content: 'call f' }];
+    const calls: ToolCall[] = [];
+    const reply: Reply = await s.respond(chat, {
+      tools, toolChoice: { type: 'function', function: { name: 'f' } }, parallelToolCalls: false, reasoning: 'separate', maxTokens: 64,
+      onReasoning: (text) => void text.length,
+      onToolCall: ({ index, id, name, arguments: piece }) => {
+        calls[index] ??= { id, type: 'function', function: { name, arguments: '' } };
+        calls[index].function.arguments += piece;
+      },
+    });
+    if (reply.stopReason === 'tool_calls') {
+      chat.push(reply.message);
+      for (const call of reply.toolCalls) chat.push({ role: 'tool', tool_call_id: call.id, name: call.function.name, content: JSON.stringify(JSON.parse(call.function.arguments)) });
+    }
+    chat.push({ role: 'assistant', content: null, toolCalls: [{ id: 'call_1', function: { name: 'f', arguments: {} } }], reasoningContent: 'because' });
+    const rendered: string = await s.applyTemplate({ messages: chat, tools: JSON.stringify(tools), toolChoice: 'auto' });
+    void [rendered, reply.text, reply.reasoningContent, reply.info.toolCalls, (await s.lastMessage()).tool_calls?.length];
     try {
       await s.ask({ prompt: 'x', media: ['/nonexistent.png'] });
     } catch (e) {
