@@ -50,7 +50,7 @@ MINOR := $(word 2,$(subst ., ,$(VERSION)))
 SOVERSION := $(if $(filter 0,$(MAJOR)),0.$(MINOR),$(MAJOR))
 INSTALL_ENV = PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) INSTALL_LIBDIR=$(INSTALL_LIBDIR) VERSION=$(VERSION) SOVERSION=$(SOVERSION) LIBDIR=$(LIBDIR)
 
-.PHONY: all deps check-cpu lint build header portable-lib check-dispatch bench-levels dist test-release-dist fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch gpu-check install uninstall check-install \
+.PHONY: all deps check-cpu lint build header portable-lib check-dispatch bench-levels dist test-release-dist fixtures demo stress stress-requests bench-followup bench-scale bench bench-decode bench-refusals bench-batch bench-templates gpu-check install uninstall check-install \
         test-cpp test test-rust test-c test-rpc check-symbols check-stress valgrind valgrind-run asan thread-stress fuzz-smoke clean \
         go-deps go-pc test-go bench-go go-module test-release-go test-python bench-python python-fixtures wheel sdist test-release-python \
         node-deps test-node bench-node npm-pack test-release-npm api-docs release test-release
@@ -140,6 +140,13 @@ BATCH_RUNS ?= 3
 bench-batch: build
 	$(CARGO) build --release -p mm-session --example bench_batch
 	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/bench_batch $(BATCH_RUNS)
+
+# What rendering a chat costs (two runs of llama.cpp's chat layer) against one
+# common_chat_templates_apply, llama-server's render, for each test template
+# (examples/bench_templates.rs).
+bench-templates: build
+	$(CARGO) build --release -p mm-session --example bench_templates
+	MM_BENCH_DIR=$(BUILD)/bench-fixtures $(LIBDIR)/examples/bench_templates
 
 # How long the worst inputs outside testers found take to be refused or answered, against the
 # goal of 1 s for an input of up to 1 MB (crates/capi/examples/refusals.rs); never fails.

@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common::json::Json;
+use crate::common::llama_chat::{q, LlamaChat};
 use crate::common::*;
 use ::mm_session::ask::*;
 use ::mm_session::conversation::*;
 use ::mm_session::library::*;
 use ::mm_session::session::*;
 use ::mm_session::status::mm_status::{self, *};
-use llama_cpp_sys_2 as sys;
 
 /// One message of a chat, with its tool call fields.
 #[derive(Clone, Default)]
@@ -112,61 +112,6 @@ fn templates_dir() -> PathBuf {
 
 const WEATHER_TOOLS: &str = r#"[{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.", "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Oslo", "Lima"]}, "days": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["city", "days"], "additionalProperties": false}}}, {"type": "function", "function": {"name": "get_time", "description": "The time in a time zone.", "parameters": {"type": "object", "properties": {"zone": {"type": "string", "enum": ["UTC", "CET"]}}, "required": ["zone"], "additionalProperties": false}}}]"#;
 
-/// llama.cpp's own render of a chat (`common_chat_templates_apply`, through the shim's thin
-/// C wrapper of it, which takes the chat as OpenAI JSON), with the real texts in the messages:
-/// the reference the library's render must equal.
-mod reference {
-    use super::*;
-
-    extern "C" {
-        fn mm_chat_templates_init(model: *const sys::llama_model, tmpl: *const c_char) -> *mut c_void;
-        fn mm_chat_templates_free(t: *mut c_void);
-        fn mm_chat_templates_native_tools(t: *const c_void) -> i32;
-        fn mm_chat_apply(
-            t: *const c_void,
-            native_tools: bool,
-            vocab: *const sys::llama_vocab,
-            request: *const c_char,
-        ) -> *mut c_void;
-        fn mm_chat_applied_free(a: *mut c_void);
-        fn mm_chat_applied_prompt(a: *const c_void, len: *mut usize) -> *const c_char;
-        fn mm_guard_what() -> *const c_char;
-    }
-
-    /// JSON string of `s`.
-    pub fn q(s: &str) -> String {
-        mm_core::json_quote(s)
-    }
-
-    /// The rendered prompt, or llama.cpp's error.
-    pub fn render(model_path: &CStr, template: &str, request: &str) -> Result<String, String> {
-        unsafe {
-            let mut mp = sys::llama_model_default_params();
-            mp.vocab_only = true;
-            let model = sys::llama_model_load_from_file(model_path.as_ptr(), mp);
-            assert!(!model.is_null());
-            let t = mm_chat_templates_init(model, c(template).as_ptr());
-            assert!(!t.is_null(), "{}", CStr::from_ptr(mm_guard_what()).to_string_lossy());
-            // Tools in the template's own syntax where llama.cpp knows it (otherwise the shim's
-            // generic format, which is this library's, not llama.cpp's).
-            let native = mm_chat_templates_native_tools(t) == 1;
-            let a = mm_chat_apply(t, native, sys::llama_model_get_vocab(model), c(request).as_ptr());
-            let result = if a.is_null() {
-                Err(CStr::from_ptr(mm_guard_what()).to_string_lossy().into_owned())
-            } else {
-                let mut len = 0;
-                let p = mm_chat_applied_prompt(a, &mut len);
-                let text = String::from_utf8(std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec()).unwrap();
-                mm_chat_applied_free(a);
-                Ok(text)
-            };
-            mm_chat_templates_free(t);
-            sys::llama_model_free(model);
-            result
-        }
-    }
-}
-
 /// The chat every template renders: a system message, a user message with an image, the
 /// assistant's tool call, its result, and the next user message.
 fn tool_round(image: mm_media, marker: &str) -> Vec<Msg> {
@@ -194,21 +139,21 @@ fn chat_json(msgs: &[Msg], tools: Option<&str>) -> String {
     let messages: Vec<String> = msgs
         .iter()
         .map(|m| {
-            let mut o = format!("{{\"role\":{},\"content\":{}", reference::q(m.role), reference::q(&m.text));
+            let mut o = format!("{{\"role\":{},\"content\":{}", q(m.role), q(&m.text));
             if let Some(t) = &m.tool_calls {
-                o += &format!(",\"tool_calls_json\":{}", reference::q(t));
+                o += &format!(",\"tool_calls_json\":{}", q(t));
             }
             if let Some(id) = &m.tool_call_id {
-                o += &format!(",\"tool_call_id\":{}", reference::q(id));
+                o += &format!(",\"tool_call_id\":{}", q(id));
             }
             if let Some(n) = &m.name {
-                o += &format!(",\"name\":{}", reference::q(n));
+                o += &format!(",\"name\":{}", q(n));
             }
             o + "}"
         })
         .collect();
-    let tools = tools
-        .map(|t| format!(",\"tools_json\":{},\"tool_choice\":\"auto\",\"parallel_tool_calls\":false", reference::q(t)));
+    let tools =
+        tools.map(|t| format!(",\"tools_json\":{},\"tool_choice\":\"auto\",\"parallel_tool_calls\":false", q(t)));
     format!(
         "{{\"messages\":[{}]{},\"reasoning\":true,\"enable_thinking\":true}}",
         messages.join(","),
@@ -233,7 +178,7 @@ fn renders_alike(s: *mut mm_session, name: &str, template: &str, msgs: &[Msg], t
     let m = models();
     let chat = ToolChat::new(msgs, tools, None);
     let ours = apply_template(s, &chat.params());
-    let theirs = reference::render(&m.model, template, &chat_json(msgs, tools));
+    let theirs = LlamaChat::new(&m.model, Some(template)).render(&chat_json(msgs, tools));
     match (ours, theirs) {
         (Ok(ours), Ok(theirs)) => {
             assert_eq!(ours, theirs, "{name}: the library's render differs from llama.cpp's");
@@ -422,13 +367,10 @@ fn json_text(j: &Json) -> String {
         Json::Null => "null".into(),
         Json::Bool(b) => b.to_string(),
         Json::Number(n) => n.to_string(),
-        Json::String(s) => reference::q(s),
+        Json::String(s) => q(s),
         Json::Array(a) => format!("[{}]", a.iter().map(json_text).collect::<Vec<_>>().join(",")),
         Json::Object(o) => {
-            format!(
-                "{{{}}}",
-                o.iter().map(|(k, v)| format!("{}:{}", reference::q(k), json_text(v))).collect::<Vec<_>>().join(",")
-            )
+            format!("{{{}}}", o.iter().map(|(k, v)| format!("{}:{}", q(k), json_text(v))).collect::<Vec<_>>().join(","))
         }
     }
 }

@@ -275,20 +275,23 @@ impl Session {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut applied = None;
-        let segments =
-            prompt::chat_segments(&chat, marker, &mut |texts| self.render(req, messages, &chat, texts, &mut applied))?;
+        let segments = prompt::chat_segments(&chat, marker, &mut |texts, markup_only| {
+            self.render(req, messages, &chat, texts, markup_only, &mut applied)
+        })?;
         check_media_once(&segments, messages, first_media, system, start)?;
         Ok((segments, applied))
     }
 
     /// Renders the chat `chat` (messages of `messages`) with `texts` in place of their texts,
-    /// keeping in `applied` what llama.cpp's chat layer made of it.
+    /// keeping in `applied` what llama.cpp's chat layer made of it, unless `markup_only` (the
+    /// render that finds the markup: its prompt alone is wanted).
     fn render(
         &self,
         req: &Request,
         messages: &[Message],
         chat: &[prompt::ChatMessage],
         texts: &[&str],
+        markup_only: bool,
         applied: &mut Option<Applied>,
     ) -> Result<String> {
         match &self.loaded().chat {
@@ -303,10 +306,12 @@ impl Session {
             ChatTemplate::Jinja(jinja) => {
                 let described: Vec<(&Message, &str)> =
                     chat.iter().zip(texts).map(|(m, t)| (&messages[m.source], *t)).collect();
-                let request = chat::render_request(&described, req.tools.as_ref(), req.reasoning);
+                let request = chat::render_request(&described, req.tools.as_ref(), req.reasoning, markup_only);
                 let rendered = jinja.apply(self.loaded(), |l: &Loaded| &l.model, request)?;
                 let prompt = rendered.prompt().to_string();
-                *applied = Some(rendered);
+                if !markup_only {
+                    *applied = Some(rendered);
+                }
                 Ok(prompt)
             }
         }

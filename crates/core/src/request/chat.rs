@@ -60,8 +60,14 @@ pub struct ToolCallDelta<'a> {
 }
 
 /// The JSON that asks llama.cpp's chat layer to render `messages` (each with the text to put
-/// in its place) with `tools` (shim/chat.cpp's `mm_chat_apply` reads it).
-pub fn render_request(messages: &[(&Message, &str)], tools: Option<&Tools>, reasoning: Reasoning) -> String {
+/// in its place) with `tools` (shim/chat.cpp's `mm_chat_apply` reads it); with `prompt_only`,
+/// what an answer needs (its grammar) is not made.
+pub fn render_request(
+    messages: &[(&Message, &str)],
+    tools: Option<&Tools>,
+    reasoning: Reasoning,
+    prompt_only: bool,
+) -> String {
     let mut out = String::from("{\"messages\":[");
     for (i, (m, text)) in messages.iter().enumerate() {
         if i > 0 {
@@ -95,7 +101,7 @@ pub fn render_request(messages: &[(&Message, &str)], tools: Option<&Tools>, reas
         ));
     }
     out.push_str(&format!(
-        ",\"reasoning\":{},\"enable_thinking\":{}}}",
+        ",\"reasoning\":{},\"enable_thinking\":{},\"prompt_only\":{prompt_only}}}",
         reasoning != Reasoning::Inline,
         reasoning != Reasoning::Off
     ));

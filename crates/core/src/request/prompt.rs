@@ -139,8 +139,9 @@ pub struct ChatMessage {
 }
 
 /// The segments of a chat that `render` renders (given each message's text, in order, it
-/// renders the whole chat): the template's own markup may hold control tokens; the messages'
-/// texts never do (a user cannot forge another role's turn).
+/// renders the whole chat; the second argument is true for the render whose prompt alone is
+/// wanted): the template's own markup may hold control tokens; the messages' texts never do (a
+/// user cannot forge another role's turn).
 ///
 /// The chat is rendered twice: once with a sentinel in place of each message's text, once with
 /// the texts. The text between sentinels is markup; the texts' render is the prompt, cut at the
@@ -151,7 +152,7 @@ pub struct ChatMessage {
 pub fn chat_segments(
     messages: &[ChatMessage],
     marker: &str,
-    render: &mut dyn FnMut(&[&str]) -> Result<String>,
+    render: &mut dyn FnMut(&[&str], bool) -> Result<String>,
 ) -> Result<Vec<Segment>> {
     let nonce = loop {
         let n = format!(
@@ -168,8 +169,8 @@ pub fn chat_segments(
         .enumerate()
         .map(|(i, m)| if m.text.is_empty() { String::new() } else { format!("mm{nonce}s{i}e") })
         .collect();
-    let skeleton = render(&sentinels.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let prompt = render(&messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>())?;
+    let skeleton = render(&sentinels.iter().map(String::as_str).collect::<Vec<_>>(), true)?;
+    let prompt = render(&messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), false)?;
     let (markup, order) = split_sentinels(&skeleton, &nonce);
     let mut segments = Vec::new();
     let mut pos = match prompt.strip_prefix(markup[0].as_str()) {

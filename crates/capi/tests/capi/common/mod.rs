@@ -16,6 +16,7 @@ use ::mm_session::status::mm_status;
 use mm_fixtures::{self as fixtures, FixtureSpec};
 
 pub mod json;
+pub mod llama_chat;
 
 pub struct Models {
     pub model: CString,

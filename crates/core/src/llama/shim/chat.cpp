@@ -297,7 +297,7 @@ static void check_tool_call_ids(const std::vector<common_chat_msg> & messages) {
 // JSON text in "tool_calls_json"], "tools_json": the OpenAI tools array as JSON text (optional),
 // "tool_choice": "auto" | "none" | "required" | {"name": one tool's name},
 // "parallel_tool_calls": bool, "reasoning": bool (separate the reasoning), "enable_thinking":
-// bool}. NULL on error.
+// bool, "prompt_only": bool (the prompt alone is wanted)}. NULL on error.
 mm_chat_applied * mm_chat_apply(const mm_chat_tmpl * t, bool native_tools, const llama_vocab * vocab,
                                 const char * request) noexcept {
     return guarded_chat<mm_chat_applied *>(nullptr, [&] {
@@ -349,6 +349,8 @@ mm_chat_applied * mm_chat_apply(const mm_chat_tmpl * t, bool native_tools, const
         inputs.add_generation_prompt = true;
         inputs.use_jinja = true;
 
+        // Only the prompt is wanted (the render that finds the markup): no grammar, no tokens.
+        const bool prompt_only = req.value("prompt_only", false);
         auto applied = std::make_unique<mm_chat_applied>();
         const bool generic = !native_tools && !inputs.tools.empty() && inputs.tool_choice != COMMON_CHAT_TOOL_CHOICE_NONE;
         if (generic) {
@@ -358,7 +360,9 @@ mm_chat_applied * mm_chat_apply(const mm_chat_tmpl * t, bool native_tools, const
             inputs.tools.clear();
             inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_AUTO;
             applied->params = common_chat_templates_apply(t->templates.get(), inputs);
-            applied->params.grammar = json_schema_to_grammar(schema, /* force_gbnf */ true);
+            if (!prompt_only) {
+                applied->params.grammar = json_schema_to_grammar(schema, /* force_gbnf */ true);
+            }
             applied->params.grammar_lazy = false;
             applied->params.grammar_triggers.clear();
             applied->generic = true;
@@ -369,6 +373,9 @@ mm_chat_applied * mm_chat_apply(const mm_chat_tmpl * t, bool native_tools, const
             applied->params.prompt = prompt;
         } else {
             applied->params = common_chat_templates_apply(t->templates.get(), inputs);
+        }
+        if (prompt_only) {
+            return applied.release();
         }
         std::set<llama_token> preserved;
         for (const auto & text : applied->params.preserved_tokens) {
