@@ -17,7 +17,7 @@ installed prefix (pkg-config), or in the source tree's ``target/release``. Its l
 from __future__ import annotations
 
 from ._native import CONSTANTS, HEADER_PATH, LIBRARY_ORIGIN, LIBRARY_PATH, ffi, lib, text
-from .enums import FlashAttn, KvType, LogLevel, MediaKind, Overflow, Status, StopReason
+from .enums import FlashAttn, KvType, LogLevel, MediaKind, Overflow, Reasoning, Status, StopReason
 from .errors import (
     Busy,
     Cancelled,
@@ -104,6 +104,7 @@ __all__ = [
     "ModelLoadError",
     "Overflow",
     "Pcm",
+    "Reasoning",
     "RemoteError",
     "Rgb",
     "Session",

@@ -6,7 +6,9 @@ structs is an option here without a line of Python. Values convert by the field'
 numbers and booleans as they are, enums from their member or its name, strings (``char *``)
 from str, bytes or a path, string arrays with an ``n_<field>`` count from a sequence of str,
 and struct arrays with a count from a sequence of tuples or dicts (or a mapping, whose items
-are the tuples: ``logit_bias={token: bias}``). ``None`` keeps the library's default.
+are the tuples: ``logit_bias={token: bias}``). Integer fields that hold an enum's value
+(``overflow``, ``reasoning``) take its member or its name (``reasoning="inline"``). ``None``
+keeps the library's default.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._native import ffi
+from .enums import Overflow, Reasoning
 
 # Fields the binding sets itself, never options.
-_INTERNAL = {"struct_size", "user_data", "prompt", "media", "n_media", "messages", "n_messages"}
+_INTERNAL = {"struct_size", "user_data", "prompt", "media", "n_media", "messages", "n_messages", "message_ext"}
+# Integer fields that hold an enum's value, so that they take its members' names as well.
+_NAMED = {"overflow": Overflow, "reasoning": Reasoning}
 
 
 def settable(struct_type: str) -> dict[str, Any]:
@@ -57,6 +62,11 @@ def fill(struct: Any, struct_type: str, options: Mapping[str, Any], keep: list[A
 def _set(struct: Any, name: str, ctype: Any, value: Any, keep: list[Any]) -> None:
     if ctype.kind == "enum" and isinstance(value, str):
         value = ctype.relements[value]
+    elif name in _NAMED and isinstance(value, str):
+        members = _NAMED[name].__members__
+        if value.upper() not in members:
+            raise ValueError(f"{name}={value!r}: expected one of {', '.join(m.lower() for m in members)}")
+        value = members[value.upper()]
     elif ctype.kind == "pointer" and ctype.item.cname == "char":
         value = c_string(value, keep)
     elif ctype.kind == "pointer":

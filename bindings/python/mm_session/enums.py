@@ -67,6 +67,8 @@ class StopReason(enum.IntEnum):
     STRING = 3
     CALLBACK = 4
     CONTEXT_FULL = 5
+    TOOL_CALLS = 6
+    """The answer is tool calls (OpenAI's ``finish_reason: "tool_calls"``)."""
 
 
 class Overflow(enum.IntEnum):
@@ -93,6 +95,18 @@ class KvType(enum.IntEnum):
     Q4_0 = 2
 
 
+class Reasoning(enum.IntEnum):
+    """What becomes of a model's reasoning (its ``<think>`` block and the like) in a chat rendered
+    by a Jinja template (``mm_reasoning``; the ``reasoning`` option, also given by name:
+    ``reasoning="inline"``): kept apart as the answer's ``reasoning_content`` (SEPARATE, the
+    default), left in the text (INLINE), or not asked for (OFF: the template's
+    ``enable_thinking`` false)."""
+
+    SEPARATE = 0
+    INLINE = 1
+    OFF = 2
+
+
 # Each enum with its C name and the prefix its members lose.
 C_ENUMS = {
     Status: ("enum mm_status", "MM_ERR_"),
@@ -102,4 +116,5 @@ C_ENUMS = {
     Overflow: ("enum mm_overflow", "MM_OVERFLOW_"),
     FlashAttn: ("enum mm_flash_attn", "MM_FLASH_ATTN_"),
     KvType: ("enum mm_kv_type", "MM_KV_"),
+    Reasoning: ("enum mm_reasoning", "MM_REASONING_"),
 }

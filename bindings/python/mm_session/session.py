@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import threading
@@ -18,8 +19,8 @@ from ._calls import POLL_S, Call, blocking
 from ._native import ffi, lib, text
 from ._options import c_string, fill
 from .chat import Logprobs
-from .enums import Status, StopReason
-from .errors import Unsupported, check, closed_error
+from .enums import Reasoning, Status, StopReason
+from .errors import InvalidArgument, Unsupported, check, closed_error
 from .media import MediaItem, c_media
 
 Prompt = Union[str, Sequence[Mapping[str, Any]]]
@@ -113,6 +114,8 @@ class AskInfo:
     most_together: int
     """The most sessions whose tokens one step of this request carried, its own included
     (1: it decoded alone)."""
+    tool_calls: int
+    """Tool calls in the answer (see :meth:`Session.last_message`)."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,32 @@ def _on_text(user_data: Any, piece: Any, length: int) -> bool:
     return True
 
 
+def _on_reasoning(user_data: Any, piece: Any, length: int) -> bool:
+    request = ffi.from_handle(user_data)
+    if request.stopped:
+        return False
+    try:
+        request.on_reasoning(ffi.unpack(piece, length).decode("utf-8"))
+    except BaseException as error:  # noqa: BLE001 (any exception: raised by the consumer after the call)
+        request.callback_error = error
+        return False
+    return True
+
+
+def _on_tool_call(user_data: Any, delta: Any) -> bool:
+    request = ffi.from_handle(user_data)
+    if request.stopped:
+        return False
+    try:
+        request.on_tool_call(
+            chat.tool_call_delta(int(delta.index), text(delta.id), text(delta.name), text(delta.arguments))
+        )
+    except BaseException as error:  # noqa: BLE001 (any exception: raised by the consumer after the call)
+        request.callback_error = error
+        return False
+    return True
+
+
 def _on_progress(user_data: Any, progress: float) -> bool:
     load = ffi.from_handle(user_data)
     if load.stopped:
@@ -189,6 +218,8 @@ def _on_token(user_data: Any, chosen: Any, top: Any, n_top: int) -> None:
 _on_text_c = ffi.callback("mm_text_callback", _on_text)
 _on_progress_c = ffi.callback("mm_progress_callback", _on_progress)
 _on_token_c = ffi.callback("mm_token_callback", _on_token)
+_on_reasoning_c = ffi.callback("mm_text_callback", _on_reasoning)
+_on_tool_call_c = ffi.callback("mm_tool_call_callback", _on_tool_call)
 
 
 class _Stoppable:
@@ -223,8 +254,17 @@ class _Request(_Stoppable):
         super().__init__()
         self.session = session
         self.on_piece: Callable[[str], None] | None = None
+        self.on_reasoning: Callable[[str], None] | None = None
+        self.on_tool_call: Callable[[dict[str, Any]], None] | None = None
+        # Whether the call reads the answer as OpenAI's assistant message (last_message).
+        self.want_message = False
+        self.message: dict[str, Any] | None = None
         self.params = ffi.new("mm_ask_params *", lib.mm_ask_params_default())
         options = dict(options)
+        if options.get("tools") is not None:
+            options["tools"] = chat.tools_json(options["tools"])
+        if options.get("tool_choice") is not None:
+            options["tool_choice"] = chat.tool_choice_text(options["tool_choice"])
         self.on_token: Callable[[TokenLogprob, list[TokenLogprob]], None] | None = options.pop("on_token", None)
         if self.on_token is not None:
             self.params.on_token = _on_token_c
@@ -242,16 +282,35 @@ class _Request(_Stoppable):
         c_messages = ffi.new("mm_message[]", len(messages))
         self.keep.append(c_messages)
         marker = self.session.marker
+        exts = []
         for slot, message in zip(c_messages, messages):
             role, body, media = chat.split_message(message, marker)
             slot.role, slot.text = c_string(role, self.keep), c_string(body, self.keep)
             slot.media, slot.n_media = c_media(media, self.keep)
+            exts.append(chat.message_ext(message))
         self.params.messages, self.params.n_messages = c_messages, len(messages)
+        if any(exts):
+            c_exts = ffi.new("mm_message_ext[]", len(messages))
+            self.keep.append(c_exts)
+            for slot, ext in zip(c_exts, exts):
+                for name, value in ext.items():
+                    setattr(slot, name, c_string(value, self.keep))
+            self.params.message_ext = c_exts
 
-    def stream_to(self, on_piece: Callable[[str], None]) -> None:
-        self.on_piece = on_piece
+    def stream_to(self, on_piece: Callable[[Any], None], *, events: bool = False) -> None:
+        """Streams the answer's text pieces to ``on_piece``; with ``events``, every part of the
+        answer as a (kind, value) pair: ("content", text), ("reasoning", text) and
+        ("tool_call", a delta entry of OpenAI's ``tool_calls``)."""
         self.params.on_text = _on_text_c
         self.params.user_data = self.handle
+        if not events:
+            self.on_piece = on_piece
+            return
+        self.on_piece = lambda piece: on_piece(("content", piece))
+        self.on_reasoning = lambda piece: on_piece(("reasoning", piece))
+        self.on_tool_call = lambda delta: on_piece(("tool_call", delta))
+        self.params.on_reasoning = _on_reasoning_c
+        self.params.on_tool_call = _on_tool_call_c
 
     def cancel(self) -> None:
         """Stops the request: the text callback refuses further pieces, and the library is asked
@@ -418,8 +477,11 @@ class Session:
                 ``dry_multiplier`` (and ``dry_base``, ``dry_allowed_length``,
                 ``dry_penalty_last_n``), ``logit_bias`` (``{token: bias}``, tokens from
                 :meth:`tokenize`), ``json_schema`` (a dict or JSON text), ``overflow``,
-                ``plain_prompt``, ... And ``on_token(chosen, top)``: called with each
-                generated token's :class:`TokenLogprob` and the ``n_probs`` likeliest ones.
+                ``plain_prompt``, ``tools`` (OpenAI's list of tools), ``tool_choice``,
+                ``parallel_tool_calls``, ``reasoning`` (:class:`Reasoning` or its name), ...
+                And ``on_token(chosen, top)``: called with each generated token's
+                :class:`TokenLogprob` and the ``n_probs`` likeliest ones. With tools, the text
+                is the answer's content only: its tool calls are in :meth:`last_message`.
 
         The session keeps its conversation: what a request shares with the last one (earlier
         turns, their images) is not evaluated again. Ctrl-C cancels the request and the
@@ -451,22 +513,27 @@ class Session:
         return self._pieces(request)
 
     def _answer(self, request: _Request) -> tuple[str, AskInfo]:
-        """Runs the request on this thread: the text ("" when streamed) and its figures."""
+        """Runs the request on this thread: the text ("" when streamed) and its figures (and,
+        when the request wants it, its assistant message in ``request.message``)."""
         out = ffi.new("char **") if request.on_piece is None else ffi.NULL
         status = lib.mm_session_ask(self._h(), request.params, out)
         request.reraise()
         self._check(status)
         answer = ""
         if out != ffi.NULL:
-            answer = ffi.string(out[0]).decode("utf-8")
-            lib.mm_string_free(out[0])
+            answer = _take_string(out[0])
+        if request.want_message:
+            request.message = chat.assistant_message(self._last_message_json())
         return answer, self.last_ask()
 
-    def _pieces(self, request: _Request, wrap: Callable[[str], Any] = str) -> Generator[Any, None, AskInfo]:
-        """Streams a request's pieces (each passed through ``wrap``) from a worker thread;
-        returns its figures."""
+    def _pieces(
+        self, request: _Request, wrap: Callable[[Any], Any] = str, *, events: bool = False
+    ) -> Generator[Any, None, AskInfo]:
+        """Streams a request's pieces (each passed through ``wrap``; with ``events``, every part
+        of the answer, see :meth:`_Request.stream_to`) from a worker thread; returns its
+        figures."""
         pieces: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        request.stream_to(pieces.put)
+        request.stream_to(pieces.put, events=events)
         call = Call(lambda: self._answer(request), request.cancel, on_done=lambda: pieces.put(_END))
         try:
             while True:
@@ -530,20 +597,39 @@ class Session:
         logit_bias: Mapping[int, float] | None = None,
         logprobs: bool | None = None,
         top_logprobs: int | None = None,
+        *,
+        parallel_tool_calls: bool | None = None,
+        reasoning: str | Reasoning | None = None,
     ) -> Any:
         """llama-cpp-python's ``Llama.create_chat_completion``: the same arguments, defaults and
         response shapes. Returns a ``chat.completion`` dict, or with ``stream=True`` an iterator
         of ``chat.completion.chunk`` dicts. ``usage`` counts the request's real tokens.
 
-        Arguments the library has no field for (tools, mirostat, tfs_z, logits_processor, and
-        any sampling option this library version lacks) raise :class:`Unsupported` unless they
+        Tool calls are OpenAI's: ``tools`` (a list of ``{"type": "function", "function":
+        {"name", "description", "parameters"}}``), ``tool_choice`` ("auto", "none", "required"
+        or ``{"type": "function", "function": {"name": ...}}``; "required" and a named function
+        constrain the answer by a grammar, so that the arguments follow their schema) and
+        ``parallel_tool_calls``; the deprecated ``functions`` and ``function_call`` become tools
+        and tool_choice. The answer's ``message`` then has ``tool_calls`` (``[{"id", "type":
+        "function", "function": {"name", "arguments": JSON text}}]``, with ``content`` None when
+        there is nothing else) and ``finish_reason`` is "tool_calls"; chunks carry
+        ``delta.tool_calls`` entries by ``index`` (id, type and name on a call's first one,
+        then pieces of its arguments). Messages may carry ``tool_calls``, ``tool_call_id``,
+        ``name`` and ``reasoning_content``, and role "tool". A model's separated reasoning is
+        ``message.reasoning_content`` (``delta.reasoning_content`` in chunks); ``reasoning``
+        ("separate", the default, "inline" or "off", see :class:`Reasoning`) changes that.
+
+        Arguments the library has no field for (mirostat, tfs_z, logits_processor, and any
+        sampling option this library version lacks) raise :class:`Unsupported` unless they
         keep llama-cpp-python's default value, which means "off".
         """
+        if functions is not None and tools is not None:
+            raise InvalidArgument(Status.INVALID_ARGUMENT, "create_chat_completion: give tools or functions, not both")
+        if functions is not None:
+            tools, tool_choice = chat.legacy_functions(functions, function_call)
+        elif function_call is not None and tool_choice is None:
+            tool_choice = function_call
         _refuse(
-            functions=functions,
-            function_call=function_call,
-            tools=tools,
-            tool_choice=tool_choice,
             tfs_z=(tfs_z, 1.0),
             mirostat_mode=(mirostat_mode, 0),
             logits_processor=logits_processor,
@@ -562,6 +648,10 @@ class Session:
             "repeat_penalty": repeat_penalty,
             "logit_bias": logit_bias or None,
             "max_tokens": max_tokens if max_tokens and max_tokens > 0 else self.info().n_ctx,
+            "tools": tools,
+            "tool_choice": tool_choice,
+            "parallel_tool_calls": parallel_tool_calls,
+            "reasoning": reasoning,
         }
         options.update(_response_format(response_format))
         tokens = Logprobs() if logprobs or top_logprobs else None
@@ -571,12 +661,18 @@ class Session:
         ident, created, name = f"chatcmpl-{uuid.uuid4()}", int(time.time()), model or self.model_path
         if stream:
             return self._chunks(request, ident, created, name, tokens)
-        answer, info = blocking(lambda: self._answer(request), request.cancel)
+        request.want_message = True
+        _answer, info = blocking(lambda: self._answer(request), request.cancel)
+        assert request.message is not None
+        message = request.message
+        if functions is not None and message.get("tool_calls"):
+            # llama-cpp-python's answer to the deprecated functions: the first call as well.
+            message["function_call"] = message["tool_calls"][0]["function"]
         return chat.completion(
             ident,
             created,
             name,
-            answer,
+            message,
             chat.finish_reason(info.stop_reason),
             _usage(info),
             None if tokens is None else tokens.take(),
@@ -588,12 +684,40 @@ class Session:
         def taken() -> list[dict[str, Any]] | None:
             return None if tokens is None else tokens.take()
 
-        def content(piece: str) -> dict[str, Any]:
-            return chat.chunk(ident, created, name, {"content": piece}, logprobs=taken())
+        def delta(event: tuple[str, Any]) -> dict[str, Any]:
+            kind, value = event
+            if kind == "tool_call":
+                part: dict[str, Any] = {"tool_calls": [value]}
+            else:
+                part = {"reasoning_content" if kind == "reasoning" else "content": value}
+            return chat.chunk(ident, created, name, part, logprobs=taken())
 
         yield chat.chunk(ident, created, name, {"role": "assistant"})
-        info = yield from self._pieces(request, content)
+        info = yield from self._pieces(request, delta, events=True)
         yield chat.chunk(ident, created, name, {}, chat.finish_reason(info.stop_reason), taken())
+
+    def apply_template(self, prompt: Prompt, media: Sequence[MediaItem] = (), **options: Any) -> str:
+        """The text of a request's prompt without evaluating it: chat messages rendered by the
+        session's chat template, with ``tools``, ``tool_choice`` and ``reasoning`` (options as
+        :meth:`ask` takes them) as they change it, or a raw prompt; the marker
+        (``session.marker``) stands where each media item goes. Media are not decoded."""
+        request = _Request(self, prompt, media, options)
+        out = ffi.new("char **")
+        self._check(lib.mm_session_apply_template(self._h(), request.params, out))
+        return _take_string(out[0])
+
+    def last_message(self) -> dict[str, Any]:
+        """The session's last finished answer as OpenAI's assistant message, as the library
+        gives it: ``{"role": "assistant", "content": text (None when the answer is only tool
+        calls), "reasoning_content": ... (when there is some), "tool_calls": [{"id", "type":
+        "function", "function": {"name", "arguments"}}] (when there are some)}``. For
+        :meth:`ask` and :meth:`stream`, whose result is the text alone."""
+        return dict(json.loads(self._last_message_json()))
+
+    def _last_message_json(self) -> str:
+        out = ffi.new("char **")
+        self._check(lib.mm_session_last_message(self._h(), out))
+        return _take_string(out[0])
 
     # -- the rest of the C API -------------------------------------------------------------
 
@@ -717,6 +841,14 @@ class AsyncStream:
     def __del__(self) -> None:
         if self._call is not None and not self._call.done:
             self._request.cancel()
+
+
+def _take_string(pointer: Any) -> str:
+    """A string the library allocated, as str; frees it."""
+    try:
+        return str(ffi.string(pointer).decode("utf-8"))
+    finally:
+        lib.mm_string_free(pointer)
 
 
 def _post(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:

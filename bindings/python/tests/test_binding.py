@@ -35,7 +35,22 @@ def test_every_export_is_called_by_the_package() -> None:
     "struct,internal",
     [
         ("mm_session_params", {"model_path", "mmproj_path", "progress_callback", "progress_user_data"}),
-        ("mm_ask_params", {"prompt", "media", "n_media", "messages", "n_messages", "on_text", "on_token", "user_data"}),
+        (
+            "mm_ask_params",
+            {
+                "prompt",
+                "media",
+                "n_media",
+                "messages",
+                "n_messages",
+                "message_ext",
+                "on_text",
+                "on_token",
+                "on_reasoning",
+                "on_tool_call",
+                "user_data",
+            },
+        ),
         ("mm_fork_params", set()),
     ],
 )

@@ -287,8 +287,10 @@ def test_llama_cpp_python_arguments_it_cannot_honour(tiny: Session) -> None:
     messages = [{"role": "user", "content": "hi"}]
     with pytest.raises(mm_session.Unsupported, match="mirostat_mode"):
         tiny.create_chat_completion(messages, mirostat_mode=2)
-    with pytest.raises(mm_session.Unsupported, match="tools"):
-        tiny.create_chat_completion(messages, tools=[{"type": "function"}])
+    with pytest.raises(mm_session.Unsupported, match="tfs_z"):
+        tiny.create_chat_completion(messages, tfs_z=0.5)
+    with pytest.raises(mm_session.Unsupported, match="logits_processor"):
+        tiny.create_chat_completion(messages, logits_processor=[lambda ids, logits: logits])
     # Their defaults mean "off", and pass.
     tiny.create_chat_completion(messages, max_tokens=2, tfs_z=1.0, mirostat_mode=0)
     with pytest.raises(mm_session.InvalidArgument):
