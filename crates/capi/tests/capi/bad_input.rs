@@ -68,6 +68,9 @@ fn null_for_every_pointer_argument() {
         let mut json: *mut std::os::raw::c_char = std::ptr::null_mut();
         expect(mm_session_last_message(null, &mut json), MM_ERR_NULL_ARGUMENT, "session");
         expect(mm_session_last_message(s, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out_json");
+        expect(mm_session_apply_template(null, &a, &mut json), MM_ERR_NULL_ARGUMENT, "session");
+        expect(mm_session_apply_template(s, std::ptr::null(), &mut json), MM_ERR_NULL_ARGUMENT, "params");
+        expect(mm_session_apply_template(s, &a, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out_text");
         expect(mm_session_memory(null, &mut stats), MM_ERR_NULL_ARGUMENT, "session");
         expect(mm_session_memory(s, std::ptr::null_mut()), MM_ERR_NULL_ARGUMENT, "out");
         expect(mm_session_get_info(null, &mut sinfo), MM_ERR_NULL_ARGUMENT, "session");
@@ -944,6 +947,7 @@ fn every_export_catches_panics() {
         status("mm_session_last_ask", &mut || mm_session_last_ask(s, &mut info));
         let mut json: *mut std::os::raw::c_char = std::ptr::null_mut();
         status("mm_session_last_message", &mut || mm_session_last_message(s, &mut json));
+        status("mm_session_apply_template", &mut || mm_session_apply_template(s, &a, &mut json));
         status("mm_session_memory", &mut || mm_session_memory(s, &mut stats));
         status("mm_session_get_info", &mut || mm_session_get_info(s, &mut sinfo));
         status("mm_session_save_state", &mut || mm_session_save_state(s, path.as_ptr()));
