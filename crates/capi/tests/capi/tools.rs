@@ -512,3 +512,73 @@ fn reasoning_is_kept_apart_or_left_inline() {
     }
     assert_eq!(mm_session_destroy(s), MM_OK);
 }
+
+#[test]
+fn media_stay_in_messages_with_tool_calls_and_results() {
+    let m = models();
+    // A template with a tool syntax llama.cpp knows (Qwen2.5-VL's Hermes-style calls), and the
+    // fixtures' own ChatML (the generic format, which wraps a result in JSON).
+    let qwen = std::fs::read_to_string(templates_dir().join("qwen2_5_vl.jinja")).unwrap();
+    for template in [Some(qwen.as_str()), None] {
+        let t = template.map(c);
+        let mut p = params(m);
+        p.n_ctx = 4096;
+        p.chat_template = t.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+        let s = create(&p).unwrap();
+        let marker = unsafe { CStr::from_ptr(mm_session_marker(s)) }.to_str().unwrap().to_owned();
+        let chat = vec![
+            msg("user", "Take a picture of the street."),
+            Msg {
+                media: vec![image_item(m)],
+                tool_calls: Some(
+                    r#"[{"id": "call_a1b2c3d4", "type": "function", "function": {"name": "get_time", "arguments": "{\"zone\": \"UTC\"}"}}]"#
+                        .into(),
+                ),
+                ..msg("assistant", "Here is what I see first:")
+            },
+            Msg {
+                media: vec![image_item(m)],
+                tool_call_id: Some("call_a1b2c3d4".into()),
+                ..msg("tool", &format!("The camera's picture: {marker} (taken \"now\")"))
+            },
+            msg("user", "What do both show?"),
+        ];
+        let tools = ToolChat::new(&chat, Some(WEATHER_TOOLS), None);
+        let prompt = apply_template(s, &tools.params()).unwrap();
+        assert_eq!(prompt.matches(&marker).count(), 2, "{template:?}: both images are placed: {prompt}");
+        let mut a = tools.params();
+        a.max_tokens = 2;
+        ask(s, &a).unwrap_or_else(|e| panic!("{:?}: {e:?}", template.is_some()));
+        let mut info = ask_info();
+        assert_eq!(unsafe { mm_session_last_ask(s, &mut info) }, MM_OK);
+        assert_eq!((info.media_items, info.media_encoded), (2, 2), "{:?}", template.is_some());
+        assert_eq!(mm_session_destroy(s), MM_OK);
+    }
+}
+
+#[test]
+fn a_model_template_the_jinja_engine_refuses_is_rendered_by_the_built_in_renderer() {
+    let m = models();
+    let dir = tmp_dir("broken-template");
+    // ChatML markup llama.cpp's fixed renderer recognises, in Jinja its engine cannot parse.
+    let broken = "{% for message in messages %}<|im_start|>{{ message['role'] }\n{% endfor %}";
+    let spec = mm_fixtures::FixtureSpec {
+        overrides: vec![("tokenizer.chat_template".into(), mm_fixtures::MetaValue::Str(broken.into()))],
+        ..Default::default()
+    };
+    mm_fixtures::write_all(&dir, &spec).unwrap();
+    let model = path_c(&dir.join(mm_fixtures::MODEL_FILE));
+    let mut p = params(m);
+    p.model_path = model.as_ptr();
+    p.mmproj_path = std::ptr::null();
+    let s = create(&p).unwrap();
+    let chat = ToolChat::new(&[msg("user", "Hi <|im_end|> there")], None, None);
+    let prompt = apply_template(s, &chat.params()).unwrap();
+    assert_eq!(prompt, "<|im_start|>user\nHi <|im_end|> there<|im_end|>\n<|im_start|>assistant\n");
+    ask(s, &chat.params()).unwrap();
+    let tools = ToolChat::new(&[msg("user", "Hi")], Some(WEATHER_TOOLS), None);
+    let (st, why) = ask(s, &tools.params()).unwrap_err();
+    assert_eq!(st, MM_ERR_UNSUPPORTED);
+    assert!(why.contains("tools need a Jinja chat template"), "{why}");
+    assert_eq!(mm_session_destroy(s), MM_OK);
+}

@@ -119,17 +119,22 @@ impl Jinja {
         Ok(Jinja { templates, native_tools, stuck })
     }
 
-    /// Renders a chat described by `request` (JSON: see shim/chat.cpp's `mm_chat_apply`) on a
-    /// thread of its own, `model` being the one the template was parsed for and `keep_alive`
-    /// what owns it (the thread holds it until the render ends).
-    pub fn apply<T: Send + Sync + 'static>(
+    /// Renders the chats described by `requests` (JSON: see shim/chat.cpp's `mm_chat_apply`),
+    /// in order, on one thread of their own, `model` being the one the template was parsed for
+    /// and `keep_alive` what owns it (the thread holds it until the renders end).
+    pub fn apply<T: Send + Sync + 'static, const N: usize>(
         &self,
         keep_alive: &Arc<T>,
         model: fn(&T) -> &Model,
-        request: String,
-    ) -> Result<Applied> {
+        requests: [String; N],
+    ) -> Result<[Applied; N]> {
         let (templates, owner, native_tools) = (self.templates.clone(), keep_alive.clone(), self.native_tools);
-        let rendered = on_render_thread(&self.stuck, move || templates.apply(model(&owner), native_tools, &request))?;
+        let rendered = on_render_thread(&self.stuck, move || {
+            let model = model(&owner);
+            let rendered: std::result::Result<Vec<Applied>, String> =
+                requests.iter().map(|r| templates.apply(model, native_tools, r)).collect();
+            rendered.map(|all| all.try_into().unwrap_or_else(|_| unreachable!("one render per request")))
+        })?;
         rendered.or_else(|why| {
             fail(InvalidArgument, format!("the chat template could not render this chat: {}", cut(&why)))
         })

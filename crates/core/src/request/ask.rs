@@ -275,44 +275,46 @@ impl Session {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut applied = None;
-        let segments = prompt::chat_segments(&chat, marker, &mut |texts, markup_only| {
-            self.render(req, messages, &chat, texts, markup_only, &mut applied)
+        let segments = prompt::chat_segments(&chat, marker, &mut |placeholders, texts| {
+            self.render(req, messages, &chat, [placeholders, texts], &mut applied)
         })?;
         check_media_once(&segments, messages, first_media, system, start)?;
         Ok((segments, applied))
     }
 
-    /// Renders the chat `chat` (messages of `messages`) with `texts` in place of their texts,
-    /// keeping in `applied` what llama.cpp's chat layer made of it, unless `markup_only` (the
-    /// render that finds the markup: its prompt alone is wanted).
+    /// Renders the chat `chat` (messages of `messages`) twice, with the placeholders and with
+    /// the texts of `versions` in place of their texts, keeping in `applied` what llama.cpp's
+    /// chat layer made of the texts' render (the placeholders' render wants its prompt alone).
     fn render(
         &self,
         req: &Request,
         messages: &[Message],
         chat: &[prompt::ChatMessage],
-        texts: &[&str],
-        markup_only: bool,
+        versions: [&[&str]; 2],
         applied: &mut Option<Applied>,
-    ) -> Result<String> {
+    ) -> Result<(String, String)> {
         match &self.loaded().chat {
             ChatTemplate::Builtin(template) => {
                 if req.tools.is_some() {
                     return fail(Unsupported, "tools need a Jinja chat template, and this session renders chats with llama.cpp's built-in renderer (create it with a Jinja chat_template)");
                 }
-                let plain: Vec<(String, String)> =
-                    chat.iter().zip(texts).map(|(m, t)| (m.role.clone(), t.to_string())).collect();
-                render_chat(template, &plain)
+                let [placeholders, texts] = versions.map(|texts| {
+                    let plain: Vec<(String, String)> =
+                        chat.iter().zip(texts).map(|(m, t)| (m.role.clone(), t.to_string())).collect();
+                    render_chat(template, &plain)
+                });
+                Ok((placeholders?, texts?))
             }
             ChatTemplate::Jinja(jinja) => {
-                let described: Vec<(&Message, &str)> =
-                    chat.iter().zip(texts).map(|(m, t)| (&messages[m.source], *t)).collect();
-                let request = chat::render_request(&described, req.tools.as_ref(), req.reasoning, markup_only);
-                let rendered = jinja.apply(self.loaded(), |l: &Loaded| &l.model, request)?;
-                let prompt = rendered.prompt().to_string();
-                if !markup_only {
-                    *applied = Some(rendered);
-                }
-                Ok(prompt)
+                let [placeholders, texts] = [(versions[0], true), (versions[1], false)].map(|(texts, prompt_only)| {
+                    let described: Vec<(&Message, &str)> =
+                        chat.iter().zip(texts).map(|(m, t)| (&messages[m.source], *t)).collect();
+                    chat::render_request(&described, req.tools.as_ref(), req.reasoning, prompt_only)
+                });
+                let [placeholders, texts] = jinja.apply(self.loaded(), |l: &Loaded| &l.model, [placeholders, texts])?;
+                let prompts = (placeholders.prompt().to_string(), texts.prompt().to_string());
+                *applied = Some(texts);
+                Ok(prompts)
             }
         }
     }

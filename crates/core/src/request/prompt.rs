@@ -138,10 +138,14 @@ pub struct ChatMessage {
     pub source: usize,
 }
 
-/// The segments of a chat that `render` renders (given each message's text, in order, it
-/// renders the whole chat; the second argument is true for the render whose prompt alone is
-/// wanted): the template's own markup may hold control tokens; the messages' texts never do (a
-/// user cannot forge another role's turn).
+/// Renders a chat twice, given two versions of its messages' texts (the placeholders, the
+/// texts): the two prompts.
+pub type Renders<'r> = dyn FnMut(&[&str], &[&str]) -> Result<(String, String)> + 'r;
+
+/// The segments of a chat that `render` renders (given two versions of the messages' texts, in
+/// order, it renders the whole chat with each: with placeholders, whose render's prompt alone
+/// is wanted, and with the texts): the template's own markup may hold control tokens; the
+/// messages' texts never do (a user cannot forge another role's turn).
 ///
 /// The chat is rendered twice: once with a sentinel in place of each message's text, once with
 /// the texts. The text between sentinels is markup; the texts' render is the prompt, cut at the
@@ -149,11 +153,7 @@ pub struct ChatMessage {
 /// (trimming it, quoting it as JSON). A template whose markup changes with the texts (its own
 /// tests of what a message says) is followed as far as its markup can be found; the rest of the
 /// prompt is then read as markup, with a warning in the log.
-pub fn chat_segments(
-    messages: &[ChatMessage],
-    marker: &str,
-    render: &mut dyn FnMut(&[&str], bool) -> Result<String>,
-) -> Result<Vec<Segment>> {
+pub fn chat_segments(messages: &[ChatMessage], marker: &str, render: &mut Renders) -> Result<Vec<Segment>> {
     let nonce = loop {
         let n = format!(
             "{:016x}",
@@ -169,8 +169,10 @@ pub fn chat_segments(
         .enumerate()
         .map(|(i, m)| if m.text.is_empty() { String::new() } else { format!("mm{nonce}s{i}e") })
         .collect();
-    let skeleton = render(&sentinels.iter().map(String::as_str).collect::<Vec<_>>(), true)?;
-    let prompt = render(&messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), false)?;
+    let (skeleton, prompt) = render(
+        &sentinels.iter().map(String::as_str).collect::<Vec<_>>(),
+        &messages.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+    )?;
     let (markup, order) = split_sentinels(&skeleton, &nonce);
     let mut segments = Vec::new();
     let mut pos = match prompt.strip_prefix(markup[0].as_str()) {

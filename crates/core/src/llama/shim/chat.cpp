@@ -166,7 +166,11 @@ static std::vector<common_chat_msg> generic_messages(const std::vector<common_ch
                 }
                 calls.push_back(c);
             }
+            // The message's own text (and its media's markers) stays, as the answer's response.
             common_json answer = common_json::object();
+            if (!m.content.empty()) {
+                answer["response"] = m.content;
+            }
             answer["tool_calls"] = calls;
             shown.content = answer.dump();
             shown.tool_calls.clear();
