@@ -9,24 +9,13 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { Session, MmError, liveSessions } = require('..');
-const { fixtures, benchFixtures } = require('./helpers');
+const { Session, liveSessions } = require('..');
+const { fixtures, benchFixtures, rejectsWithStatus } = require('./helpers');
 
 const fx = fixtures();
 // Seconds of generation: a grammar that never lets the answer end.
 const LONG = { prompt: 'Write a long story.', maxTokens: 3000, grammar: 'root ::= [a-z ] root', seed: 3 };
 
-async function rejectsWithStatus(promise, name, messagePattern) {
-  const err = await promise.then(
-    () => assert.fail(`expected ${name}`),
-    (e) => e,
-  );
-  assert.ok(err instanceof MmError, `expected an MmError, got ${err}`);
-  assert.equal(err.status.name, name);
-  assert.equal(typeof err.status.code, 'number');
-  if (messagePattern) assert.match(err.message, messagePattern);
-  return err;
-}
 
 function tinySession() {
   return Session.create({ model: fx.model, mmproj: fx.mmproj, nThreads: 1, nCtx: 4096 });

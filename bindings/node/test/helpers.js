@@ -6,6 +6,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
+const assert = require('node:assert/strict');
 
 const REPO = path.join(__dirname, '..', '..', '..');
 const BUILD = process.env.MM_BUILD_DIR || path.join(REPO, 'build');
@@ -99,4 +100,18 @@ function turnCounter() {
   };
 }
 
-module.exports = { REPO, BUILD, fixtures, benchFixtures, pngSize, tickCounter, turnCounter };
+// Awaits `promise`, which must reject with an MmError of status `name` (and a message matching
+// `messagePattern`, when given); returns the error.
+async function rejectsWithStatus(promise, name, messagePattern) {
+  const err = await promise.then(
+    () => assert.fail(`expected ${name}`),
+    (e) => e,
+  );
+  assert.ok(err instanceof require('..').MmError, `expected an MmError, got ${err}`);
+  assert.equal(err.status.name, name);
+  assert.equal(typeof err.status.code, 'number');
+  if (messagePattern) assert.match(err.message, messagePattern);
+  return err;
+}
+
+module.exports = { REPO, BUILD, fixtures, benchFixtures, pngSize, tickCounter, turnCounter, rejectsWithStatus };

@@ -6,8 +6,8 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { Session, MmError } = require('..');
-const { fixtures } = require('./helpers');
+const { Session } = require('..');
+const { fixtures, rejectsWithStatus } = require('./helpers');
 
 const fx = fixtures();
 
@@ -72,16 +72,6 @@ function assembler() {
   };
 }
 
-async function rejectsWithStatus(promise, name, messagePattern) {
-  const err = await promise.then(
-    () => assert.fail(`expected ${name}`),
-    (e) => e,
-  );
-  assert.ok(err instanceof MmError, `expected an MmError, got ${err}`);
-  assert.equal(err.status.name, name);
-  if (messagePattern) assert.match(err.message, messagePattern);
-  return err;
-}
 
 let s;
 test.before(async () => {

@@ -148,28 +148,25 @@ def _output(struct_type: str) -> Any:
     return out
 
 
-def _on_text(user_data: Any, piece: Any, length: int) -> bool:
+def _text_to(sink: str, user_data: Any, piece: Any, length: int) -> bool:
+    """Hands a piece of text to the request's `sink` (`on_piece`, `on_reasoning`)."""
     request = ffi.from_handle(user_data)
     if request.stopped:
         return False
     try:
-        request.on_piece(ffi.unpack(piece, length).decode("utf-8"))
+        getattr(request, sink)(ffi.unpack(piece, length).decode("utf-8"))
     except BaseException as error:  # noqa: BLE001 (any exception: raised by the consumer after the call)
         request.callback_error = error
         return False
     return True
+
+
+def _on_text(user_data: Any, piece: Any, length: int) -> bool:
+    return _text_to("on_piece", user_data, piece, length)
 
 
 def _on_reasoning(user_data: Any, piece: Any, length: int) -> bool:
-    request = ffi.from_handle(user_data)
-    if request.stopped:
-        return False
-    try:
-        request.on_reasoning(ffi.unpack(piece, length).decode("utf-8"))
-    except BaseException as error:  # noqa: BLE001 (any exception: raised by the consumer after the call)
-        request.callback_error = error
-        return False
-    return True
+    return _text_to("on_reasoning", user_data, piece, length)
 
 
 def _on_tool_call(user_data: Any, delta: Any) -> bool:
