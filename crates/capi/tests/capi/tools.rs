@@ -262,6 +262,21 @@ fn validate_call(name: &str, arguments: &str) -> Result<(), String> {
     }
 }
 
+/// Assembles streamed tool call deltas by index: (id, name, arguments) each.
+unsafe extern "C" fn collect_tool_call(user: *mut c_void, d: *const mm_tool_call_delta) -> bool {
+    let calls = &mut *(user as *mut Vec<(String, String, String)>);
+    let d = &*d;
+    let text = |p: *const c_char| CStr::from_ptr(p).to_str().unwrap().to_string();
+    if calls.len() <= d.index {
+        calls.resize(d.index + 1, Default::default());
+    }
+    let call = &mut calls[d.index];
+    call.0 += &text(d.id);
+    call.1 += &text(d.name);
+    call.2 += &text(d.arguments);
+    true
+}
+
 /// The tool calls of the session's last answer: (id, name, arguments).
 fn tool_calls(s: *mut mm_session) -> Vec<(String, String, String)> {
     let message = last_message(s);
@@ -280,34 +295,51 @@ fn tool_calls(s: *mut mm_session) -> Vec<(String, String, String)> {
 #[test]
 fn required_tool_calls_are_well_formed_with_random_weights() {
     let m = models();
-    let mut p = params(m);
-    // The fixture's tokenizer spells most text byte by byte: the tools' description is long.
-    p.n_ctx = 4096;
-    let s = create(&p).unwrap();
-    let question = vec![msg("user", "What is the weather in Oslo for the next 3 days?")];
-    for (choice, expected) in [("required", None), ("get_time", Some("get_time"))] {
-        let chat = ToolChat::new(&question, Some(WEATHER_TOOLS), Some(choice));
-        for seed in 1..=20u32 {
-            let mut a = chat.params();
-            a.temperature = 1.0;
-            a.seed = seed;
-            a.max_tokens = 256;
-            let text = ask(s, &a).unwrap_or_else(|e| panic!("{choice}, seed {seed}: {e:?}"));
-            let mut info = ask_info();
-            assert_eq!(unsafe { mm_session_last_ask(s, &mut info) }, MM_OK);
-            let calls = tool_calls(s);
-            let what = format!("{choice}, seed {seed}: text {text:?}, calls {calls:?}");
-            assert_eq!(info.stop_reason, mm_stop_reason::MM_STOP_TOOL_CALLS as i32, "{what}");
-            assert_eq!((calls.len(), info.tool_calls), (1, 1), "{what}");
-            let (id, name, arguments) = &calls[0];
-            validate_call(name, arguments).unwrap_or_else(|why| panic!("{what}: {why}"));
-            if let Some(expected) = expected {
-                assert_eq!(name, expected, "{what}");
-            }
-            assert!(id.starts_with("call_") && id.len() == 29, "{what}");
-        }
+    // The fixtures' ChatML (the generic format), and templates whose tool call syntax llama.cpp
+    // knows (its grammar, triggers and parser; Mistral's ids are 9 characters).
+    let mut templates = vec![("generic (ChatML)".to_string(), None)];
+    for name in ["llama3_2_vision", "mistral_small_3_1"] {
+        templates.push((
+            name.to_string(),
+            Some(std::fs::read_to_string(templates_dir().join(format!("{name}.jinja"))).unwrap()),
+        ));
     }
-    assert_eq!(mm_session_destroy(s), MM_OK);
+    let question = vec![msg("user", "What is the weather in Oslo for the next 3 days?")];
+    for (template_name, template) in &templates {
+        let t = template.as_deref().map(c);
+        let mut p = params(m);
+        // The fixture's tokenizer spells most text byte by byte: the tools' description is long.
+        p.n_ctx = 4096;
+        p.chat_template = t.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+        let s = create(&p).unwrap();
+        for (choice, expected) in [("required", None), ("get_time", Some("get_time"))] {
+            let chat = ToolChat::new(&question, Some(WEATHER_TOOLS), Some(choice));
+            for seed in 1..=20u32 {
+                let mut streamed: Vec<(String, String, String)> = Vec::new();
+                let mut a = chat.params();
+                a.temperature = 1.0;
+                a.seed = seed;
+                a.max_tokens = 256;
+                a.on_tool_call = Some(collect_tool_call);
+                a.user_data = &mut streamed as *mut Vec<(String, String, String)> as *mut c_void;
+                let text = ask(s, &a).unwrap_or_else(|e| panic!("{template_name}, {choice}, seed {seed}: {e:?}"));
+                let mut info = ask_info();
+                assert_eq!(unsafe { mm_session_last_ask(s, &mut info) }, MM_OK);
+                let calls = tool_calls(s);
+                let what = format!("{template_name}, {choice}, seed {seed}: text {text:?}, calls {calls:?}");
+                assert_eq!(info.stop_reason, mm_stop_reason::MM_STOP_TOOL_CALLS as i32, "{what}");
+                assert_eq!((calls.len(), info.tool_calls), (1, 1), "{what}");
+                assert_eq!(streamed, calls, "{what}: the streamed deltas, assembled by index, are the calls");
+                let (id, name, arguments) = &calls[0];
+                validate_call(name, arguments).unwrap_or_else(|why| panic!("{what}: {why}"));
+                if let Some(expected) = expected {
+                    assert_eq!(name, expected, "{what}");
+                }
+                assert!(!id.is_empty(), "{what}");
+            }
+        }
+        assert_eq!(mm_session_destroy(s), MM_OK);
+    }
 }
 
 #[test]

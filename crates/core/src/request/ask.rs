@@ -106,7 +106,10 @@ impl Session {
     /// once it starts (`tool_choice` auto), with the tokens of the prompt's end that a required
     /// call's grammar reads first.
     fn tool_grammar(&self, applied: &Applied) -> Result<Option<ToolGrammar>> {
-        let Some(text) = applied.grammar() else { return Ok(None) };
+        let Some(mut text) = applied.grammar() else { return Ok(None) };
+        if applied.grammar_reads_generation_prompt() {
+            text = chat::call_at_once(&text);
+        }
         let (patterns, tokens) = applied.triggers();
         let lazy = applied.grammar_lazy().then_some((patterns, tokens));
         let mut prefill = Vec::new();

@@ -108,6 +108,26 @@ pub fn render_request(
     out
 }
 
+/// `grammar` (a required call's, from llama.cpp's chat layer) without the free text it lets
+/// come before the call: llama.cpp writes such a root rule as `root ::= space until-N?
+/// tool-call` (any text up to the call's marker), and a model that never writes the marker
+/// (one with random weights, or a weak one) then never makes the call it is required to make.
+/// The call starts at once instead (after the reasoning, where the template has one).
+pub fn call_at_once(grammar: &str) -> String {
+    grammar
+        .lines()
+        .map(|line| match line.strip_prefix("root ::= ") {
+            Some(rule) => {
+                let kept: Vec<&str> =
+                    rule.split(' ').filter(|t| !(t.starts_with("until-") && t.ends_with('?'))).collect();
+                format!("root ::= {}", kept.join(" "))
+            }
+            None => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Checks the tools' size and nesting before llama.cpp parses them (and converts each one's
 /// parameters with its JSON Schema converter).
 pub fn check_tools(tools: &Tools) -> Result<()> {
@@ -182,5 +202,18 @@ impl<'s> AnswerStream<'s> {
             }
         }
         go_on
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_required_call_starts_at_once() {
+        let grammar =
+            "root ::= space until-272? tool-call\nuntil-272 ::= | [^\\[] until-272\ntool-call ::= \"[TOOL_CALLS]\"";
+        assert_eq!(
+            super::call_at_once(grammar),
+            "root ::= space tool-call\nuntil-272 ::= | [^\\[] until-272\ntool-call ::= \"[TOOL_CALLS]\""
+        );
     }
 }
