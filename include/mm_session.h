@@ -727,8 +727,8 @@ typedef struct mm_token_logprob {
 /**
  * Receives each generated token, in generation order, before its text reaches `on_text`:
  * `user_data` from the params, the token chosen with its log-probability, and the `n_top`
- * (`mm_ask_params.n_probs`, at most the vocabulary size) most likely tokens at that place,
- * most likely first (ties: the lower id first). Everything pointed to is valid only during
+ * (`mm_ask_params.n_probs`, at most the vocabulary size) most likely tokens at that place
+ * (NULL when `n_top` is 0), most likely first (ties: the lower id first). Everything pointed to is valid only during
  * the call. Called once for each token `mm_ask_info.tokens_generated` counts (an end of
  * generation token is not reported), on the thread that called `mm_session_ask`; it must not
  * call into the same session.

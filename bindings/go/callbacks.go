@@ -79,31 +79,33 @@ func (r *relay) rethrow() {
 	}
 }
 
-func relayOf(userData unsafe.Pointer) *relay {
-	return cgo.Handle(uintptr(userData)).Value().(*relay)
+func relayOf(userData C.uintptr_t) *relay {
+	return cgo.Handle(userData).Value().(*relay)
 }
 
 //export mmgoText
-func mmgoText(userData unsafe.Pointer, text *C.char, n C.size_t) C._Bool {
+func mmgoText(userData C.uintptr_t, text *C.char, n C.size_t) C._Bool {
 	return C._Bool(relayOf(userData).text(C.GoStringN(text, C.int(n))))
 }
 
 //export mmgoReasoning
-func mmgoReasoning(userData unsafe.Pointer, text *C.char, n C.size_t) C._Bool {
+func mmgoReasoning(userData C.uintptr_t, text *C.char, n C.size_t) C._Bool {
 	return C._Bool(relayOf(userData).reasoning(C.GoStringN(text, C.int(n))))
 }
 
 //export mmgoToolCall
-func mmgoToolCall(userData unsafe.Pointer, d *C.mm_tool_call_delta) C._Bool {
+func mmgoToolCall(userData C.uintptr_t, d *C.mm_tool_call_delta) C._Bool {
 	delta := ToolCallDelta{Index: int(d.index), ID: C.GoString(d.id), Name: C.GoString(d.name), Arguments: C.GoString(d.arguments)}
 	return C._Bool(relayOf(userData).toolCall(delta))
 }
 
 //export mmgoToken
-func mmgoToken(userData unsafe.Pointer, chosen *C.mm_token_logprob, top *C.mm_token_logprob, n C.size_t) {
+func mmgoToken(userData C.uintptr_t, chosen *C.mm_token_logprob, top *C.mm_token_logprob, n C.size_t) {
 	alternatives := make([]TokenLogprob, int(n))
-	for i, t := range unsafe.Slice(top, int(n)) {
-		alternatives[i] = goToken(&t)
+	if n > 0 {
+		for i, t := range unsafe.Slice(top, int(n)) {
+			alternatives[i] = goToken(&t)
+		}
 	}
 	relayOf(userData).token(goToken(chosen), alternatives)
 }
@@ -113,7 +115,7 @@ func goToken(t *C.mm_token_logprob) TokenLogprob {
 }
 
 //export mmgoProgress
-func mmgoProgress(userData unsafe.Pointer, progress C.float) C._Bool {
+func mmgoProgress(userData C.uintptr_t, progress C.float) C._Bool {
 	return C._Bool(relayOf(userData).progress(float64(progress)))
 }
 

@@ -4,31 +4,33 @@ package mmsession
 #include <stdint.h>
 #include "mm_session.h"
 
-// The Go functions of callbacks.go that the library calls back.
-extern _Bool mmgoText(void *user_data, char *text, size_t len);
-extern void mmgoToken(void *user_data, mm_token_logprob *chosen, mm_token_logprob *top, size_t n_top);
-extern _Bool mmgoProgress(void *user_data, float progress);
-extern _Bool mmgoReasoning(void *user_data, char *text, size_t len);
-extern _Bool mmgoToolCall(void *user_data, mm_tool_call_delta *delta);
+// The Go functions of callbacks.go that the library calls back. They take the user data (a
+// cgo handle, a small integer) as an integer: held in a Go pointer, it is an invalid pointer
+// that the runtime throws on when it copies the callback's stack.
+extern _Bool mmgoText(uintptr_t user_data, char *text, size_t len);
+extern void mmgoToken(uintptr_t user_data, mm_token_logprob *chosen, mm_token_logprob *top, size_t n_top);
+extern _Bool mmgoProgress(uintptr_t user_data, float progress);
+extern _Bool mmgoReasoning(uintptr_t user_data, char *text, size_t len);
+extern _Bool mmgoToolCall(uintptr_t user_data, mm_tool_call_delta *delta);
 
 static bool mmgo_on_text(void *user_data, const char *text, size_t len) {
-	return mmgoText(user_data, (char *)text, len);
+	return mmgoText((uintptr_t)user_data, (char *)text, len);
 }
 
 static void mmgo_on_token(void *user_data, const mm_token_logprob *chosen, const mm_token_logprob *top, size_t n_top) {
-	mmgoToken(user_data, (mm_token_logprob *)chosen, (mm_token_logprob *)top, n_top);
+	mmgoToken((uintptr_t)user_data, (mm_token_logprob *)chosen, (mm_token_logprob *)top, n_top);
 }
 
 static bool mmgo_on_progress(void *user_data, float progress) {
-	return mmgoProgress(user_data, progress);
+	return mmgoProgress((uintptr_t)user_data, progress);
 }
 
 static bool mmgo_on_reasoning(void *user_data, const char *text, size_t len) {
-	return mmgoReasoning(user_data, (char *)text, len);
+	return mmgoReasoning((uintptr_t)user_data, (char *)text, len);
 }
 
 static bool mmgo_on_tool_call(void *user_data, const mm_tool_call_delta *delta) {
-	return mmgoToolCall(user_data, (mm_tool_call_delta *)delta);
+	return mmgoToolCall((uintptr_t)user_data, (mm_tool_call_delta *)delta);
 }
 
 // Sends a request's text (text), its tokens (token), its reasoning (reasoning) and its tool

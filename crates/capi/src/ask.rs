@@ -162,8 +162,8 @@ pub struct mm_token_logprob {
 
 /// Receives each generated token, in generation order, before its text reaches `on_text`:
 /// `user_data` from the params, the token chosen with its log-probability, and the `n_top`
-/// (`mm_ask_params.n_probs`, at most the vocabulary size) most likely tokens at that place,
-/// most likely first (ties: the lower id first). Everything pointed to is valid only during
+/// (`mm_ask_params.n_probs`, at most the vocabulary size) most likely tokens at that place
+/// (NULL when `n_top` is 0), most likely first (ties: the lower id first). Everything pointed to is valid only during
 /// the call. Called once for each token `mm_ask_info.tokens_generated` counts (an end of
 /// generation token is not reported), on the thread that called `mm_session_ask`; it must not
 /// call into the same session.
@@ -660,9 +660,12 @@ pub unsafe extern "C" fn mm_session_ask(
         let mut on_token = p.on_token.map(|cb| {
             move |choice: &TokenChoice| {
                 let c = CTokenChoice::new(choice);
+                // NULL, not an empty Vec's dangling pointer, when there are no alternatives: a
+                // runtime that scans its callback's frames (Go's) refuses a pointer of 8.
+                let top = if c.top.is_empty() { std::ptr::null() } else { c.top.as_ptr() };
                 // SAFETY: the caller's callback, with its user data and entries whose texts
                 // live in `c` for the call.
-                unsafe { cb(p.user_data, &c.chosen, c.top.as_ptr(), c.top.len()) }
+                unsafe { cb(p.user_data, &c.chosen, top, c.top.len()) }
             }
         });
         // SAFETY: the caller's contract for everything `p` points to.

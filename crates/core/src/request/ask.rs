@@ -187,10 +187,7 @@ impl Session {
             Input::Chat([]) => return fail(InvalidArgument, "the chat has no message"),
             Input::Chat(messages) => messages,
         };
-        let mut first_media = vec![0];
-        for m in messages.iter() {
-            first_media.push(first_media.last().unwrap() + m.media.len());
-        }
+        let first_media = first_media(messages);
         let system = (messages[0].role == "system") as usize;
         // The chat without the messages from `system` to `start`.
         let build = |start: usize| -> Result<(Prompt, Option<Applied>)> {
@@ -235,13 +232,7 @@ impl Session {
             Input::Chat([]) => return fail(InvalidArgument, "the chat has no message"),
             Input::Chat(messages) => {
                 check_tools(req)?;
-                let first_media: Vec<usize> = std::iter::once(0)
-                    .chain(messages.iter().scan(0, |n, m| {
-                        *n += m.media.len();
-                        Some(*n)
-                    }))
-                    .collect();
-                self.chat_segments(req, messages, &first_media, 0, 0)?.0
+                self.chat_segments(req, messages, &first_media(messages), 0, 0)?.0
             }
         };
         Ok(segments
@@ -533,6 +524,16 @@ fn check_tools(req: &Request) -> Result<()> {
         return fail(InvalidArgument, "tools cannot be combined with a grammar or a JSON Schema (the tool calls have a grammar of their own); set tool_choice to none, or leave out the grammar");
     }
     chat::check_tools(tools)
+}
+
+/// The index of each message's first media item among the chat's, and after them the number
+/// of media items.
+fn first_media(messages: &[Message]) -> Vec<usize> {
+    let mut first = vec![0];
+    for m in messages {
+        first.push(first.last().expect("starts with 0") + m.media.len());
+    }
+    first
 }
 
 /// Fails unless every media item of the kept messages (`0..system` and `start..`) appears once
