@@ -28,7 +28,8 @@
 //! - `media/`: formats and limits, the memory-safe decoders (`decode.rs`, no `unsafe`), and a
 //!   media item to an mtmd bitmap (`bitmap.rs`).
 //! - `request/`: one ask, from prompt to streamed text: prompts and chat segments, sampling,
-//!   grammars, JSON Schemas, log-probabilities, the UTF-8 guard and the text stream.
+//!   grammars, JSON Schemas, log-probabilities, the UTF-8 guard, the text stream, and tools,
+//!   reasoning and the answer's parse (`chat.rs`).
 //!
 //! # Words with one meaning
 //!
@@ -52,6 +53,12 @@
 //! - **group**: a context and the sessions that decode in it (`batch::Group`).
 //! - **slot**: one sequence of a group's context, held by a request (`batch::Lease`).
 //! - **step**: one `llama_decode` of a group, carrying every queued request's tokens.
+//! - **render**: a chat template turning messages (and tools) into prompt text, by llama.cpp's
+//!   chat layer or its fixed renderer (`model/template.rs`, `llama/chat.rs`).
+//! - **markup**: the text a template adds around the messages' texts; tokenized with control
+//!   tokens, the texts without (`request/prompt.rs`).
+//! - **generic format**: the library's JSON tool call format for templates without a tool call
+//!   syntax llama.cpp knows (`llama/shim/chat.cpp`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
