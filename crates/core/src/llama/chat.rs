@@ -10,6 +10,7 @@ use llama_cpp_sys_2 as sys;
 
 use crate::llama::guard::{self, check, THREW};
 use crate::llama::model::{Model, Token};
+use crate::llama::render_thread;
 use crate::util::error::{fail, ErrorKind::*, Result};
 
 /// Renders messages (with their markers placed) with `template`, a Jinja template string
@@ -105,30 +106,26 @@ impl Templates {
         NonNull::new(t).map(Templates).ok_or_else(guard::what)
     }
 
-    /// [`Templates::parse`] on a thread of its own with a stack of `stack` bytes (the Jinja
-    /// parser recurses once per level of nesting), joined before it returns. A plain thread, not
-    /// a scoped one: a scope makes the calling thread allocate its own std handle, which
-    /// valgrind reports as possibly lost at exit.
-    pub fn parse_on_thread(
+    /// [`Templates::parse`] on the render thread (`render_thread.rs`: its stack is large, as the
+    /// Jinja parser recurses once per level of nesting, and it is the process's one such
+    /// thread), waited for until it ends once it has started; `limit` bounds only the wait for
+    /// it to start.
+    pub fn parse_on_render_thread(
         model: &Model,
         template: Option<&str>,
-        stack: usize,
+        limit: std::time::Duration,
     ) -> std::result::Result<Templates, String> {
-        struct ModelRef(*const Model);
+        struct ModelRef<'m>(&'m Model);
         // SAFETY: a `Model` is only read here, as from any thread (llama.cpp models are
         // read-only once loaded).
-        unsafe impl Send for ModelRef {}
+        unsafe impl Send for ModelRef<'_> {}
         let model = ModelRef(model);
         let template = template.map(str::to_owned);
-        let thread = std::thread::Builder::new().name("mm-chat-parse".into()).stack_size(stack).spawn(move || {
+        render_thread::run_to_end(limit, move || {
             let model = model;
-            // SAFETY: the thread is joined below, before the borrow of the model ends.
-            Templates::parse(unsafe { &*model.0 }, template.as_deref())
-        });
-        match thread {
-            Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(e) => Err(format!("could not start the chat template's thread: {e}")),
-        }
+            Templates::parse(model.0, template.as_deref())
+        })
+        .map_err(|e| e.message)?
     }
 
     /// Whether llama.cpp's chat layer knows the template's own tool call syntax (it makes a

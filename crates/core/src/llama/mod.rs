@@ -20,6 +20,7 @@ pub mod memory;
 pub mod model;
 pub mod options;
 pub mod projector;
+pub mod render_thread;
 #[cfg(feature = "rpc")]
 pub mod rpc;
 pub mod sampler;

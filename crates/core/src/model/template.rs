@@ -4,16 +4,17 @@
 //!
 //! llama.cpp's Jinja engine has no limits of its own: its parser recurses once per level of
 //! nesting, and a render runs as long as the template says. So a template's size and nesting
-//! are checked before it is parsed, parsing and rendering run on a thread with a large stack,
-//! and a render that takes longer than [`RENDER_LIMIT`] fails the request; that render is left
-//! to finish on its thread, and the template is refused from then on (docs/reliability.md).
+//! are checked before it is parsed, parsing and rendering run on a thread with a large stack
+//! (the process's render thread, `render_thread.rs`), and a render that takes longer than
+//! [`RENDER_LIMIT`] fails the request; that render is left to finish on its thread, and the
+//! template is refused from then on (docs/reliability.md).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::llama::chat::{self, Applied, Templates};
-use crate::llama::Model;
+use crate::llama::{render_thread, Model};
 use crate::util::error::{fail, ErrorKind::*, Result};
 use crate::util::log;
 
@@ -23,8 +24,6 @@ pub const MAX_BYTES: usize = 256 * 1024;
 pub const MAX_DEPTH: usize = 64;
 /// Longest render of a chat accepted, by default (see [`set_render_limit`]).
 pub const RENDER_LIMIT: Duration = Duration::from_secs(10);
-/// The stack of the thread that parses and renders.
-const STACK: usize = 64 << 20;
 
 /// The render limit now, in ms.
 static LIMIT_MS: AtomicU64 = AtomicU64::new(RENDER_LIMIT.as_millis() as u64);
@@ -54,7 +53,7 @@ pub enum ChatTemplate {
 pub struct Jinja {
     templates: Arc<Templates>,
     native_tools: bool,
-    stuck: Arc<AtomicBool>,
+    stuck: AtomicBool,
 }
 
 impl ChatTemplate {
@@ -103,14 +102,14 @@ impl Jinja {
     /// llama.cpp's chat layer learns of a template, and whether it knows its tool call syntax)
     /// on threads with a large stack, in the time limit.
     fn parse(model: &Model, template: Option<&str>) -> std::result::Result<Jinja, String> {
-        let stuck = Arc::new(AtomicBool::new(false));
+        let stuck = AtomicBool::new(false);
         if let Some(text) = template {
             bounded(text)?;
             // The first parse and probes, on a thread that holds nothing of the model's.
             let text = text.to_string();
             on_render_thread(&stuck, move || chat::check_template(&text)).map_err(|e| e.message)??;
         }
-        let templates = Templates::parse_on_thread(model, template, STACK)?;
+        let templates = Templates::parse_on_render_thread(model, template, render_limit())?;
         let templates = Arc::new(templates);
         let probed = templates.clone();
         let native_tools = on_render_thread(&stuck, move || probed.knows_tool_calls())
@@ -141,36 +140,18 @@ impl Jinja {
     }
 }
 
-/// Runs `f` on a thread with a large stack, waiting for it [`render_limit`] at most: a render
-/// that takes longer marks `stuck` and fails (the thread finishes on its own, holding what `f`
-/// owns); once `stuck`, nothing runs.
+/// Runs `f` on the render thread, waiting for it [`render_limit`] at most: a render that takes
+/// longer marks `stuck` and fails (it finishes on its own, holding what `f` owns); once
+/// `stuck`, nothing runs.
 fn on_render_thread<T: Send + 'static>(stuck: &AtomicBool, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     if stuck.load(Ordering::Relaxed) {
         return fail(InvalidArgument, too_slow());
     }
-    let limit = render_limit();
-    // A mutex and a condition variable, not a channel: a channel's wait makes the calling thread
-    // allocate its own std handle, which valgrind reports as possibly lost at exit.
-    let slot = Arc::new((Mutex::new(None), Condvar::new()));
-    let filled = slot.clone();
-    let spawned = std::thread::Builder::new().name("mm-chat-render".into()).stack_size(STACK).spawn(move || {
-        let done = f();
-        let (value, ready) = &*filled;
-        *value.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
-        ready.notify_one();
-    });
-    if let Err(e) = spawned {
-        return fail(Internal, format!("could not start the chat template's thread: {e}"));
-    }
-    let (value, ready) = &*slot;
-    let mut waited = ready
-        .wait_timeout_while(value.lock().unwrap_or_else(|e| e.into_inner()), limit, |v| v.is_none())
-        .unwrap_or_else(|e| e.into_inner());
-    match waited.0.take() {
+    match render_thread::run(render_limit(), f)? {
         Some(done) => Ok(done),
         None => {
             stuck.store(true, Ordering::Relaxed);
-            log::emit(log::LogLevel::Error, &too_slow());
+            log::emit(log::LogLevel::Warn, &too_slow());
             fail(InvalidArgument, too_slow())
         }
     }
