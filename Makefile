@@ -203,7 +203,7 @@ check-stress: fixtures $(BUILD)/stress
 # fails; no suppressions are needed. valgrind (3.19 on Debian 12) cannot decode some
 # instructions a native build uses (AVX-512, SHA-NI, VAES, ...): the programs always run against
 # a portable build for the level scripts/cpu-level.sh picks, which the first run compiles.
-VALGRIND := valgrind --leak-check=full --error-exitcode=1 -q
+VALGRIND := valgrind --leak-check=full --error-exitcode=1 -q --suppressions=tests/valgrind.supp
 valgrind:
 	@level=$$(scripts/cpu-level.sh); \
 	if [ "$(if $(PORTABLE),$(CPU_BASELINE))" = "$$level" ]; then $(MAKE) --no-print-directory valgrind-run; \
