@@ -27,7 +27,7 @@ fn submit(job: Job) -> Result<u64> {
     let job = match &worker.1 {
         Some(queue) => match queue.send(job) {
             Ok(()) => return Ok(worker.0),
-            // The thread ended (a job panicked): a new one.
+            // The thread ended: a new one.
             Err(mpsc::SendError(job)) => job,
         },
         None => job,
@@ -57,8 +57,9 @@ fn give_up(number: u64) {
     }
 }
 
-/// What a job left: nothing yet, or its result.
-type Outcome<T> = Arc<(Mutex<Option<T>>, Condvar)>;
+/// What a job left: nothing yet, or its result (or its panic, raised again on the waiting
+/// thread: a job that panicked must not leave its caller waiting).
+type Outcome<T> = Arc<(Mutex<Option<std::thread::Result<T>>>, Condvar)>;
 
 /// Runs `f` on the render thread and waits `limit` for it. `Ok(Some(_))`: its result.
 /// `Ok(None)`: it started and ran past the limit (it goes on, on a thread given up). A job still
@@ -97,7 +98,7 @@ fn run_job<T: Send + 'static>(
         let (taken, filled) = (task.clone(), outcome.clone());
         let number = submit(Box::new(move || {
             let Some(f) = taken.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
-            let done = f();
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             let (value, ready) = &*filled;
             *value.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
             ready.notify_one();
@@ -107,7 +108,7 @@ fn run_job<T: Send + 'static>(
             .wait_timeout_while(value.lock().unwrap_or_else(|e| e.into_inner()), limit, |v| v.is_none())
             .unwrap_or_else(|e| e.into_inner());
         if let Some(done) = waited.0.take() {
-            return Ok(Some(done));
+            return Ok(Some(done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
         }
         drop(waited);
         let started = task.lock().unwrap_or_else(|e| e.into_inner()).is_none();
@@ -115,7 +116,7 @@ fn run_job<T: Send + 'static>(
             let mut waited = ready
                 .wait_while(value.lock().unwrap_or_else(|e| e.into_inner()), |v| v.is_none())
                 .unwrap_or_else(|e| e.into_inner());
-            return Ok(waited.take());
+            return Ok(waited.take().map(|done| done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
         }
         give_up(number);
         if started {
