@@ -11,7 +11,7 @@ use mm_core::{
 };
 
 use crate::boundary::{boundary, c_str, opt_c_str, required, slice, versioned};
-use crate::library::malloc_string;
+use crate::library::hand_out_string;
 use crate::session::{mm_session, with_session, MM_SEED_DEFAULT};
 use crate::status::{fail, mm_status, Result};
 
@@ -680,15 +680,8 @@ pub unsafe extern "C" fn mm_session_ask(
             with_session(s, |session| Ok(session.ask(request, sinks)?))
         })?;
         if !out_text.is_null() {
-            let copy = malloc_string(&text);
-            if copy.is_null() {
-                return fail(
-                    mm_status::MM_ERR_INTERNAL,
-                    format!("out of memory copying the answer ({} bytes)", text.len()),
-                );
-            }
-            // SAFETY: checked writable above.
-            unsafe { *out_text = copy };
+            // SAFETY: the caller's contract: NULL (checked) or writable.
+            unsafe { hand_out_string(out_text, &text, "answer") }?;
         }
         Ok(())
     })
@@ -740,16 +733,8 @@ pub unsafe extern "C" fn mm_session_apply_template(
         // SAFETY: the caller's contract for everything `p` points to.
         let parts = unsafe { Parts::read(&p) }?;
         let text = parts.with_request(|request| with_session(s, |session| Ok(session.prompt_text(request)?)))?;
-        let copy = malloc_string(&text);
-        if copy.is_null() {
-            return fail(
-                mm_status::MM_ERR_INTERNAL,
-                format!("out of memory copying the prompt ({} bytes)", text.len()),
-            );
-        }
         // SAFETY: checked writable above.
-        unsafe { *out_text = copy };
-        Ok(())
+        unsafe { hand_out_string(out_text, &text, "prompt") }
     })
 }
 

@@ -5,9 +5,9 @@ use std::os::raw::c_char;
 use mm_core::{json_quote as quote, Answer, AskInfo, StopReason};
 
 use crate::boundary::{boundary, required, write_versioned};
-use crate::library::malloc_string;
+use crate::library::hand_out_string;
 use crate::session::{mm_session, with_session};
-use crate::status::{fail, mm_status};
+use crate::status::mm_status;
 
 /// Why generation ended.
 #[repr(C)]
@@ -143,16 +143,8 @@ pub unsafe extern "C" fn mm_session_last_message(s: *const mm_session, out_json:
         // SAFETY: the caller's contract: NULL or writable.
         unsafe { required(out_json as *const *mut c_char, "out_json") }?;
         let json = with_session(s, |session| Ok(message_json(session.last_answer())))?;
-        let copy = malloc_string(&json);
-        if copy.is_null() {
-            return fail(
-                mm_status::MM_ERR_INTERNAL,
-                format!("out of memory copying the message ({} bytes)", json.len()),
-            );
-        }
         // SAFETY: checked writable above.
-        unsafe { *out_json = copy };
-        Ok(())
+        unsafe { hand_out_string(out_json, &json, "message") }
     })
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use mm_core::LogLevel;
 
 use crate::boundary::{boundary, boundary_value, last_error_ptr};
-use crate::status::{fail, mm_status};
+use crate::status::{fail, mm_status, Result};
 
 /// The major version of this header. Releases with another major version are incompatible.
 pub const MM_VERSION_MAJOR: u32 = 0;
@@ -149,8 +149,23 @@ pub unsafe extern "C" fn mm_string_free(s: *mut c_char) {
     boundary_value("mm_string_free", (), || unsafe { libc::free(s.cast()) })
 }
 
+/// Copies `text` (`what` names it in the error) into memory the caller frees with
+/// `mm_string_free`, and writes its address to `*out`.
+///
+/// # Safety
+/// `out` is writable.
+pub(crate) unsafe fn hand_out_string(out: *mut *mut c_char, text: &str, what: &str) -> Result<()> {
+    let copy = malloc_string(text);
+    if copy.is_null() {
+        return fail(mm_status::MM_ERR_INTERNAL, format!("out of memory copying the {what} ({} bytes)", text.len()));
+    }
+    // SAFETY: the caller's contract.
+    unsafe { *out = copy };
+    Ok(())
+}
+
 /// Copies `text` into memory the caller frees with `mm_string_free`; NULL when memory runs out.
-pub(crate) fn malloc_string(text: &str) -> *mut c_char {
+fn malloc_string(text: &str) -> *mut c_char {
     // SAFETY: malloc's result is checked; `text.len() + 1` bytes are written into it.
     unsafe {
         let p = libc::malloc(text.len() + 1) as *mut u8;
